@@ -1,0 +1,209 @@
+//! [`Promise`]: the executor's side of a future, the only side that completes it.
+
+use std::fmt;
+
+use crate::error::{TaskError, TaskErrorKind};
+use crate::future::TaskFuture;
+use crate::state::{Inner, Outcome, Status, run_listeners};
+use crate::sync::Arc;
+
+/// The producer's side of a [`TaskFuture`]: what an executor keeps while the task waits and
+/// runs, and the only thing that can complete the future.
+///
+/// Python's executors call `set_running_or_notify_cancel`, `set_result` and
+/// `set_exception` on the future they hand out ("you and I should not create futures; the
+/// framework does"). Here those live on this separate type, so a user holding a
+/// `TaskFuture` cannot complete it, and completing consumes the promise, so a future cannot
+/// be completed twice. A promise dropped without completing (a worker that died, an
+/// executor that went away) fails its future with a [`TaskErrorKind::Broken`] error:
+/// nobody waits forever.
+///
+/// ```
+/// use future_core::{Promise, TaskErrorKind};
+///
+/// let (promise, future) = Promise::<i32>::new();
+/// drop(promise); // the producer went away
+/// let err = future.exception().unwrap().unwrap();
+/// assert_eq!(err.kind(), TaskErrorKind::Broken);
+/// ```
+pub struct Promise<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Promise<T> {
+    /// A pending future and the promise that completes it.
+    ///
+    /// ```
+    /// let (promise, future) = future_core::Promise::new();
+    /// promise.set_result('x');
+    /// assert_eq!(future.result(), Ok('x'));
+    /// ```
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> (Promise<T>, TaskFuture<T>) {
+        let inner = Arc::new(Inner::new());
+        let future = TaskFuture {
+            inner: inner.clone(),
+        };
+        (Promise { inner }, future)
+    }
+
+    /// Another consumer handle on this promise's future.
+    ///
+    /// ```
+    /// let (promise, _) = future_core::Promise::new();
+    /// let future = promise.future();
+    /// promise.set_result(1);
+    /// assert_eq!(future.result(), Ok(1));
+    /// ```
+    pub fn future(&self) -> TaskFuture<T> {
+        TaskFuture {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Marks the task as running, unless it was cancelled: returns true when the executor
+    /// should run the task, false when it was cancelled and must be skipped (Python's
+    /// `set_running_or_notify_cancel`; the waiters of a cancelled future were already
+    /// woken by the cancel). Calling it again on a running future returns true.
+    ///
+    /// ```
+    /// let (promise, future) = future_core::Promise::<()>::new();
+    /// future.cancel();
+    /// assert!(!promise.set_running_or_notify_cancel());
+    /// ```
+    pub fn set_running_or_notify_cancel(&self) -> bool {
+        let mut state = self.inner.lock();
+        match state.status {
+            Status::Pending => {
+                state.status = Status::Running;
+                true
+            }
+            Status::Running => true,
+            Status::Cancelled | Status::Finished => false,
+        }
+    }
+
+    /// Cancels the future if the task has not started (what an executor does for
+    /// `shutdown(cancel_futures = true)`); same rules as [`TaskFuture::cancel`].
+    ///
+    /// ```
+    /// let (promise, future) = future_core::Promise::<u8>::new();
+    /// assert!(promise.cancel());
+    /// assert!(future.cancelled());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.future().cancel()
+    }
+
+    /// True when the future was cancelled (the executor may drop the task unrun).
+    ///
+    /// ```
+    /// let (promise, future) = future_core::Promise::<u8>::new();
+    /// assert!(!promise.is_cancelled());
+    /// future.cancel();
+    /// assert!(promise.is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.lock().status == Status::Cancelled
+    }
+
+    /// Completes the future with `value`: every waiter wakes and the done callbacks run,
+    /// in this thread. A cancelled future stays cancelled and `value` is dropped.
+    ///
+    /// ```
+    /// let (promise, future) = future_core::Promise::new();
+    /// promise.set_result(5u64);
+    /// assert_eq!(future.result(), Ok(5));
+    /// ```
+    pub fn set_result(self, value: T) {
+        self.complete(Outcome::Value(value));
+    }
+
+    /// Completes the future with a task error (Python's `set_exception`).
+    ///
+    /// ```
+    /// use future_core::{FutureError, TaskError, TaskErrorKind};
+    /// let (promise, future) = future_core::Promise::<u8>::new();
+    /// let err = TaskError::new(TaskErrorKind::WorkerDied, "worker 7 exited with code 99");
+    /// promise.set_error(err.clone());
+    /// assert_eq!(future.result(), Err(FutureError::Failed(err)));
+    /// ```
+    pub fn set_error(self, error: TaskError) {
+        self.complete(Outcome::Failed(error));
+    }
+
+    /// Completes the future with `Ok` value or `Err` task error.
+    ///
+    /// ```
+    /// let (promise, future) = future_core::Promise::new();
+    /// promise.set_outcome(Ok::<_, future_core::TaskError>(3));
+    /// assert_eq!(future.result(), Ok(3));
+    /// ```
+    pub fn set_outcome(self, outcome: Result<T, TaskError>) {
+        match outcome {
+            Ok(value) => self.set_result(value),
+            Err(err) => self.set_error(err),
+        }
+    }
+
+    /// Runs `task` for this future the way an executor should: skips it if the future was
+    /// cancelled, marks it running, catches a panic as a [`TaskErrorKind::Panicked`] error,
+    /// and completes the future. Returns false when the task was skipped.
+    ///
+    /// ```
+    /// let (promise, future) = future_core::Promise::new();
+    /// assert!(promise.run(|| 2 + 2));
+    /// assert_eq!(future.result(), Ok(4));
+    /// ```
+    pub fn run(self, task: impl FnOnce() -> T) -> bool {
+        if !self.set_running_or_notify_cancel() {
+            return false;
+        }
+        self.set_outcome(catch_panic(task));
+        true
+    }
+
+    fn complete(&self, outcome: Outcome<T>) {
+        let mut state = self.inner.lock();
+        if state.status.is_done() {
+            // Cancelled before it started: stays cancelled. (Finished cannot happen: every
+            // completion consumes the promise.) `outcome` is dropped after the unlock.
+            drop(state);
+            return;
+        }
+        let listeners = state.finish(Status::Finished, outcome);
+        drop(state);
+        run_listeners(listeners, &self.future());
+    }
+}
+
+/// Runs `task`, turning a panic into a [`TaskErrorKind::Panicked`] error with its message.
+///
+/// ```
+/// let err = future_core::catch_panic(|| -> u8 { panic!("nope") }).unwrap_err();
+/// assert_eq!(err.message(), "nope");
+/// assert_eq!(future_core::catch_panic(|| 1), Ok(1));
+/// ```
+pub fn catch_panic<R>(task: impl FnOnce() -> R) -> Result<R, TaskError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
+        .map_err(|payload| TaskError::from_panic(&*payload))
+}
+
+impl<T> Drop for Promise<T> {
+    fn drop(&mut self) {
+        // After `set_result`/`set_error` the state is final and this does nothing.
+        self.complete(Outcome::Failed(TaskError::new(
+            TaskErrorKind::Broken,
+            "the task's producer went away without completing it \
+             (its worker or executor was dropped or died)",
+        )));
+    }
+}
+
+impl<T> fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Promise")
+            .field("future", &self.future())
+            .finish()
+    }
+}

@@ -1,0 +1,30 @@
+//! The one place this crate takes its synchronization primitives from.
+//!
+//! Normally these are std's; under `RUSTFLAGS="--cfg loom"` they are loom's, so the loom
+//! models in `tests/loom.rs` explore every interleaving of the real code (the pattern of
+//! tokio's `src/loom/`). Timeouts are not modelled by loom: `park_timeout` parks without one.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::thread::{Thread, current as current_thread, park, park_timeout};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+#[cfg(loom)]
+pub(crate) use loom::thread::{Thread, current as current_thread, park};
+
+/// Under loom a timed park is an untimed one: models never rely on a timeout firing.
+#[cfg(loom)]
+pub(crate) fn park_timeout(_timeout: std::time::Duration) {
+    park();
+}
+
+/// Locks `mutex`, ignoring poisoning: no user code ever runs while this crate holds a lock,
+/// so a poisoned lock still guards consistent state.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

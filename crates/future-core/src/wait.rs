@@ -1,0 +1,326 @@
+//! [`wait`] and [`as_completed`]: waiting on many futures at once, from any executors.
+//!
+//! Both register one callback on each pending future that records its index in a shared
+//! [`Tally`] and wakes the waiting thread; the waiting thread never scans the futures again
+//! and never sleeps on a timer (Python's `_Waiter` design, without its polling of cancelled
+//! futures).
+
+use std::collections::{HashSet, VecDeque};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::block::{block_on, deadline_after};
+use crate::error::WaitTimeout;
+use crate::future::TaskFuture;
+use crate::state::Action;
+use crate::sync::{Arc, Mutex, lock};
+
+/// When [`wait`] returns (Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReturnWhen {
+    /// As soon as any future is done (finished or cancelled).
+    FirstCompleted,
+    /// As soon as any future fails; if none fails, when all are done.
+    FirstException,
+    /// When every future is done.
+    AllCompleted,
+}
+
+/// What [`wait`] returns: the futures that were done, and those that were not, each
+/// future once, in the order first given.
+#[derive(Debug)]
+pub struct DoneAndNotDone<T> {
+    /// The futures that were done (finished or cancelled) when `wait` returned.
+    pub done: Vec<TaskFuture<T>>,
+    /// The others.
+    pub not_done: Vec<TaskFuture<T>>,
+}
+
+/// What the registered callbacks record, and whom they wake.
+struct TallyState {
+    /// Indices of futures that became done since registration, in completion order.
+    finished: VecDeque<usize>,
+    /// Whether one of them failed.
+    any_failed: bool,
+    /// The waiting thread's (or hook's) waker.
+    waker: Option<Waker>,
+}
+
+struct Tally {
+    state: Mutex<TallyState>,
+}
+
+impl Tally {
+    fn new() -> Arc<Tally> {
+        Arc::new(Tally {
+            state: Mutex::new(TallyState {
+                finished: VecDeque::new(),
+                any_failed: false,
+                waker: None,
+            }),
+        })
+    }
+
+    fn record(&self, index: usize, failed: bool) {
+        let mut state = lock(&self.state);
+        state.finished.push_back(index);
+        state.any_failed |= failed;
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The deduplicated futures with one tally callback registered on each pending one.
+struct Watch<T> {
+    futures: Vec<TaskFuture<T>>,
+    /// Registration key per future; `None` once done (or never registered).
+    keys: Vec<Option<u64>>,
+    tally: Arc<Tally>,
+    /// Futures already done before registration, in the order given.
+    done_at_start: Vec<usize>,
+}
+
+impl<T> Watch<T> {
+    fn new<'a, I>(futures: I) -> Watch<T>
+    where
+        I: IntoIterator<Item = &'a TaskFuture<T>>,
+        T: 'a,
+    {
+        let mut seen = HashSet::new();
+        let futures: Vec<TaskFuture<T>> = futures
+            .into_iter()
+            .filter(|f| seen.insert(f.id()))
+            .cloned()
+            .collect();
+        let done_at_start: Vec<usize> = (0..futures.len()).filter(|&i| futures[i].done()).collect();
+        let tally = Tally::new();
+        let mut keys = vec![None; futures.len()];
+        for (index, future) in futures.iter().enumerate() {
+            if done_at_start.binary_search(&index).is_ok() {
+                continue;
+            }
+            let tally = tally.clone();
+            // If it became done since the first pass, the callback runs right here.
+            keys[index] = future.register(Action::Callback(Box::new(move |f| {
+                tally.record(index, f.failed());
+            })));
+        }
+        Watch {
+            futures,
+            keys,
+            tally,
+            done_at_start,
+        }
+    }
+
+    /// Blocks until `ready` holds for the tally (true) or `deadline` passes (false).
+    fn block_until(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut(&TallyState) -> bool,
+    ) -> bool {
+        let mut poll = |waker: &Waker| {
+            let mut state = lock(&self.tally.state);
+            if ready(&state) {
+                return true;
+            }
+            match &mut state.waker {
+                Some(old) if old.will_wake(waker) => {}
+                slot => *slot = Some(waker.clone()),
+            }
+            false
+        };
+        if poll(Waker::noop()) {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        block_on(&mut poll, deadline)
+    }
+}
+
+impl<T> Drop for Watch<T> {
+    fn drop(&mut self) {
+        for (future, key) in self.futures.iter().zip(&self.keys) {
+            if let Some(key) = key {
+                future.inner.unregister(*key);
+            }
+        }
+    }
+}
+
+/// Waits until `return_when` holds for `futures` or `timeout` passes, and returns which
+/// were done: Python's `concurrent.futures.wait`.
+///
+/// The futures may come from different executors. A duplicate counts once. It returns at
+/// once when the condition already holds, and a timeout is no error: it returns the sets as
+/// they are. A future cancelled by its user counts as done at once. Nothing polls: each
+/// future's completion wakes this call.
+///
+/// ```
+/// use future_core::{wait, Promise, ReturnWhen};
+/// use std::time::Duration;
+///
+/// let (slow, slow_f) = Promise::<u32>::new();
+/// let (fast, fast_f) = Promise::<u32>::new();
+/// std::thread::spawn(move || fast.set_result(1));
+///
+/// let sets = wait([&slow_f, &fast_f, &fast_f], None, ReturnWhen::FirstCompleted);
+/// assert_eq!(sets.done.len(), 1);
+/// assert!(sets.done[0].same_future(&fast_f));
+/// assert_eq!(sets.not_done.len(), 1);
+///
+/// let sets = wait([&slow_f, &fast_f], Some(Duration::from_millis(10)), ReturnWhen::AllCompleted);
+/// assert_eq!((sets.done.len(), sets.not_done.len()), (1, 1), "a timeout returns the partial sets");
+/// drop(slow);
+/// ```
+pub fn wait<'a, T, I>(
+    futures: I,
+    timeout: Option<Duration>,
+    return_when: ReturnWhen,
+) -> DoneAndNotDone<T>
+where
+    I: IntoIterator<Item = &'a TaskFuture<T>>,
+    T: 'a,
+{
+    let deadline = deadline_after(timeout);
+    let watch = Watch::new(futures);
+    let total = watch.futures.len();
+    let done_at_start = watch.done_at_start.len();
+    let failed_at_start = watch
+        .done_at_start
+        .iter()
+        .any(|&i| watch.futures[i].failed());
+    watch.block_until(deadline, |tally| {
+        let done = done_at_start + tally.finished.len();
+        match return_when {
+            ReturnWhen::FirstCompleted => done > 0 || total == 0,
+            ReturnWhen::FirstException => failed_at_start || tally.any_failed || done == total,
+            ReturnWhen::AllCompleted => done == total,
+        }
+    });
+    let (done, not_done) = watch.futures.iter().cloned().partition(|f| f.done());
+    DoneAndNotDone { done, not_done }
+}
+
+/// An iterator over futures in the order they finish: Python's
+/// `concurrent.futures.as_completed`.
+///
+/// It yields the futures that are already done first, then each future as it becomes done
+/// (finished or cancelled), each future once even when given twice. With a timeout, once it
+/// passes with futures unfinished the iterator yields one [`WaitTimeout`] error saying how
+/// many of how many are unfinished, then ends. The futures may come from different
+/// executors; nothing polls, each completion wakes the iterator.
+///
+/// ```
+/// use future_core::{as_completed, Promise};
+///
+/// let (promises, futures): (Vec<_>, Vec<_>) = (0..4).map(|_| Promise::new()).unzip();
+/// std::thread::spawn(move || {
+///     for (i, p) in promises.into_iter().enumerate().rev() {
+///         p.set_result(i);
+///     }
+/// });
+/// let mut seen: Vec<usize> = as_completed(&futures, None)
+///     .map(|f| f.unwrap().result().unwrap())
+///     .collect();
+/// seen.sort();
+/// assert_eq!(seen, vec![0, 1, 2, 3]);
+/// ```
+///
+/// A timeout:
+///
+/// ```
+/// use future_core::{as_completed, Promise, WaitTimeout};
+/// use std::time::Duration;
+///
+/// let (done, done_f) = Promise::new();
+/// let (_pending, pending_f) = Promise::new();
+/// done.set_result(1);
+/// let mut it = as_completed([&pending_f, &done_f], Some(Duration::from_millis(10)));
+/// assert!(it.next().unwrap().unwrap().same_future(&done_f));
+/// assert_eq!(it.next().unwrap().unwrap_err(), WaitTimeout { unfinished: 1, total: 2 });
+/// assert!(it.next().is_none());
+/// ```
+pub fn as_completed<'a, T, I>(futures: I, timeout: Option<Duration>) -> AsCompleted<T>
+where
+    I: IntoIterator<Item = &'a TaskFuture<T>>,
+    T: 'a,
+{
+    let watch = Watch::new(futures);
+    let ready_at_start = watch.done_at_start.iter().copied().collect();
+    AsCompleted {
+        deadline: deadline_after(timeout),
+        yielded: 0,
+        ended: false,
+        ready_at_start,
+        watch,
+    }
+}
+
+/// The iterator of [`as_completed`]; dropping it unregisters it from the futures.
+pub struct AsCompleted<T> {
+    watch: Watch<T>,
+    ready_at_start: VecDeque<usize>,
+    deadline: Option<Instant>,
+    yielded: usize,
+    ended: bool,
+}
+
+impl<T> Iterator for AsCompleted<T> {
+    type Item = Result<TaskFuture<T>, WaitTimeout>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let total = self.watch.futures.len();
+        if self.ended || self.yielded == total {
+            return None;
+        }
+        let index = match self.ready_at_start.pop_front() {
+            Some(index) => index,
+            None => {
+                let mut next = None;
+                self.watch.block_until(self.deadline, |tally| {
+                    next = tally.finished.front().copied();
+                    next.is_some()
+                });
+                match next {
+                    Some(index) => {
+                        lock(&self.watch.tally.state).finished.pop_front();
+                        self.watch.keys[index] = None;
+                        index
+                    }
+                    None => {
+                        self.ended = true;
+                        return Some(Err(WaitTimeout {
+                            unfinished: total - self.yielded,
+                            total,
+                        }));
+                    }
+                }
+            }
+        };
+        self.yielded += 1;
+        Some(Ok(self.watch.futures[index].clone()))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.watch.futures.len() - self.yielded;
+        (
+            if self.deadline.is_some() { 0 } else { left },
+            Some(left + 1),
+        )
+    }
+}
+
+impl<T> std::fmt::Debug for AsCompleted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("total", &self.watch.futures.len())
+            .field("yielded", &self.yielded)
+            .finish()
+    }
+}
