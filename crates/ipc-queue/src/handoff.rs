@@ -1,0 +1,319 @@
+//! Handing one end of a channel to a child process across `exec`.
+//!
+//! Parent: [`Handoff::new`] makes a `CLOEXEC` duplicate of the end's socket numbered 3 or
+//! higher, and [`Handoff::configure`] sets an environment variable to that number and installs a
+//! `pre_exec` hook that clears `CLOEXEC` on exactly that descriptor, in the forked child only.
+//! The descriptor is therefore never inheritable in the parent, so a child that another thread
+//! spawns at the same moment cannot pick it up by accident (which would keep the socket open
+//! after the intended child dies and turn "child died" into a hang). Dropping the `Handoff`
+//! after the spawn closes the parent's copy, so the parent sees `Disconnected` when the child
+//! exits or dies. [`spawn_with`] does all of that in one call.
+//!
+//! Child: [`fd_from_env`] (behind `Sender/Receiver/Duplex::from_env`) parses the number,
+//! checks that it is an `AF_UNIX` stream socket, claims it at most once per process, and sets
+//! `CLOEXEC` again so it does not leak into the child's own children.
+
+use std::{
+    fmt, io,
+    os::{
+        fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
+        unix::{net::UnixStream, process::CommandExt},
+    },
+    process::{Child, Command},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicI32, Ordering},
+    },
+};
+
+use rustix::io::{FdFlags, fcntl_dupfd_cloexec, fcntl_getfd, fcntl_setfd};
+
+use crate::{Duplex, Receiver, Sender};
+
+mod sealed {
+    use std::os::fd::BorrowedFd;
+
+    /// Gives the socket of an end to [`Handoff::new`](super::Handoff::new).
+    #[allow(unreachable_pub)] // Sealing: public trait in a private module.
+    pub trait Sealed {
+        fn endpoint_fd(&self) -> BorrowedFd<'_>;
+    }
+}
+
+/// A channel end that can be handed to a child process: [`Sender`], [`Receiver`], [`Duplex`],
+/// or a raw [`UnixStream`] (sealed: no other implementations).
+///
+/// # Example
+///
+/// ```
+/// fn hand_over(end: impl ipc_queue::Endpoint) -> std::io::Result<ipc_queue::Handoff> {
+///     ipc_queue::Handoff::new(end)
+/// }
+/// let (_mine, theirs) = ipc_queue::duplex::<u8, u8>()?;
+/// let h = hand_over(theirs)?;
+/// assert!(h.raw_fd() >= 3);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait Endpoint: sealed::Sealed {}
+
+impl<T> sealed::Sealed for Sender<T> {
+    fn endpoint_fd(&self) -> BorrowedFd<'_> {
+        self.socket().as_fd()
+    }
+}
+impl<T> Endpoint for Sender<T> {}
+impl<T> sealed::Sealed for Receiver<T> {
+    fn endpoint_fd(&self) -> BorrowedFd<'_> {
+        self.socket().as_fd()
+    }
+}
+impl<T> Endpoint for Receiver<T> {}
+impl<S, R> sealed::Sealed for Duplex<S, R> {
+    fn endpoint_fd(&self) -> BorrowedFd<'_> {
+        self.socket().as_fd()
+    }
+}
+impl<S, R> Endpoint for Duplex<S, R> {}
+impl sealed::Sealed for UnixStream {
+    fn endpoint_fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+}
+impl Endpoint for UnixStream {}
+
+/// The parent's side of handing one channel end to a child process.
+///
+/// Holds a `CLOEXEC` duplicate of the end's socket (numbered 3 or higher) until it is dropped.
+/// [`configure`](Self::configure) a [`Command`] with it, spawn, then drop it: that closes the
+/// parent's copy, so the parent sees [`Disconnected`](crate::RecvError::Disconnected) as soon
+/// as the child exits or dies. Dropping it also disarms its `pre_exec` hook, so a `Command`
+/// spawned again later does not inherit a descriptor that now means something else (that
+/// child's `from_env` then fails cleanly).
+///
+/// Use it directly to pass several ends to one child or to spawn with your own call;
+/// [`spawn_with`] covers the one-end case.
+///
+/// # Example
+///
+/// ```
+/// use std::process::Command;
+/// let (_tasks_tx, tasks_rx) = ipc_queue::channel::<String>()?;
+/// let (results_tx, _results_rx) = ipc_queue::channel::<String>()?;
+/// let tasks = ipc_queue::Handoff::new(tasks_rx)?;
+/// let results = ipc_queue::Handoff::new(results_tx)?;
+/// let mut cmd = Command::new("sh");
+/// cmd.args(["-c", r#"test -S /proc/self/fd/$TASKS_FD && test -S /proc/self/fd/$RESULTS_FD"#]);
+/// tasks.configure(&mut cmd, "TASKS_FD");
+/// results.configure(&mut cmd, "RESULTS_FD");
+/// let status = cmd.status()?;
+/// drop((tasks, results)); // close the parent's copies right after the spawn
+/// assert!(status.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Handoff {
+    fd: OwnedFd,
+    /// The descriptor number the `pre_exec` hooks make inheritable, or -1 once dropped.
+    armed: Arc<AtomicI32>,
+}
+
+impl Handoff {
+    /// Takes `end` for a child process. `end` itself is dropped; only the `Handoff` keeps the
+    /// socket open in this process (plus any clones of `end`, such as other [`Sender`] clones or
+    /// the other half of a split [`Duplex`]: drop those too, or the peer of this socket will
+    /// not see the child's death as `Disconnected`). Hand an end over before receiving on it:
+    /// bytes a [`Receiver`] already buffered stay behind.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (_mine, theirs) = ipc_queue::duplex::<u8, u8>()?;
+    /// let handoff = ipc_queue::Handoff::new(theirs)?;
+    /// assert!(handoff.raw_fd() >= 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new(end: impl Endpoint) -> io::Result<Self> {
+        // Numbered >= 3 so that the child's stdio setup (dup2 onto 0, 1, 2) cannot clobber it.
+        let fd = fcntl_dupfd_cloexec(end.endpoint_fd(), 3)?;
+        drop(end);
+        let armed = Arc::new(AtomicI32::new(fd.as_raw_fd()));
+        Ok(Self { fd, armed })
+    }
+
+    /// The descriptor number the child will find its end at.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (_mine, theirs) = ipc_queue::channel::<u8>()?;
+    /// let handoff = ipc_queue::Handoff::new(theirs)?;
+    /// println!("the child gets fd {}", handoff.raw_fd());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Prepares `cmd` so that the child inherits this end and finds its number in the
+    /// environment variable `var`.
+    ///
+    /// Sets `var` on `cmd` and adds a `pre_exec` hook (so `cmd` spawns with `fork` + `exec`
+    /// rather than `posix_spawn`) that clears `FD_CLOEXEC` on this one descriptor in the child.
+    /// Keep the `Handoff` alive until the spawn returns, then drop it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::process::Command;
+    /// let (_mine, theirs) = ipc_queue::duplex::<u8, u8>()?;
+    /// let handoff = ipc_queue::Handoff::new(theirs)?;
+    /// let mut cmd = Command::new("sh");
+    /// cmd.args(["-c", "test -S /proc/self/fd/$MY_FD"]);
+    /// handoff.configure(&mut cmd, "MY_FD");
+    /// let mut child = cmd.spawn()?;
+    /// drop(handoff);
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn configure(&self, cmd: &mut Command, var: &str) {
+        cmd.env(var, self.raw_fd().to_string());
+        let armed = Arc::clone(&self.armed);
+        let hook = move || -> io::Result<()> {
+            // Runs in the forked child before `exec`: only an atomic load and `fcntl(2)`, both
+            // async-signal-safe; no allocation, no lock.
+            let fd = armed.load(Ordering::SeqCst);
+            if fd >= 0 {
+                // SAFETY: `fd >= 0` means the `Handoff` had not been dropped when the parent
+                // forked (its `Drop` stores -1 *before* closing the descriptor), so the child's
+                // copy of the descriptor table has `fd` open, and nothing else in this
+                // single-threaded child closes it during this call.
+                let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+                fcntl_setfd(borrowed, FdFlags::empty())?;
+            }
+            Ok(())
+        };
+        // SAFETY: `pre_exec` requires the hook to be safe to run between `fork` and `exec` in
+        // a copy of a possibly multi-threaded process: it must not allocate, take locks or
+        // touch state other threads may have left inconsistent. The hook only reads an atomic
+        // and makes one `fcntl` syscall (see above); it does not panic.
+        unsafe {
+            cmd.pre_exec(hook);
+        }
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        // Disarm first, then (when `self.fd` drops) close: a fork racing with this drop either
+        // sees the descriptor open and armed, or disarmed.
+        self.armed.store(-1, Ordering::SeqCst);
+    }
+}
+
+impl fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handoff")
+            .field("fd", &self.raw_fd())
+            .finish()
+    }
+}
+
+/// Spawns `cmd` with `end` handed to the child, which finds its descriptor number in the
+/// environment variable `var`; then closes the parent's copy.
+///
+/// The child rebuilds its typed end with [`Duplex::from_env`], [`Sender::from_env`] or
+/// [`Receiver::from_env`] (`var`). Only this one descriptor is inherited: every descriptor the
+/// crate creates is `CLOEXEC`. Once the child exits or dies, the end you kept reports
+/// [`Disconnected`](crate::RecvError::Disconnected) instead of blocking (provided you did not
+/// keep clones of `end`, see [`Handoff::new`]).
+///
+/// # Example
+///
+/// ```
+/// use std::process::Command;
+/// let (mut mine, theirs) = ipc_queue::duplex::<u8, u8>()?;
+/// // A child that exits at once, without touching its end.
+/// let mut cmd = Command::new("true");
+/// let mut child = ipc_queue::spawn_with(&mut cmd, "MY_FD", theirs)?;
+/// child.wait()?;
+/// assert!(matches!(mine.recv(), Err(ipc_queue::RecvError::Disconnected)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_with(cmd: &mut Command, var: &str, end: impl Endpoint) -> io::Result<Child> {
+    let handoff = Handoff::new(end)?;
+    handoff.configure(cmd, var);
+    let child = cmd.spawn();
+    drop(handoff);
+    child
+}
+
+/// Descriptor numbers this process has claimed through [`fd_from_env`].
+static CLAIMED: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+/// The child side of a hand-off: takes ownership of the socket whose descriptor number is in
+/// the environment variable `var` (set by [`spawn_with`] or [`Handoff::configure`]).
+///
+/// Checks, each failing with an [`io::Error`] rather than a panic: `var` is set and holds a
+/// number of at least 3 (`InvalidInput`/`NotFound`), this process has not claimed that number
+/// before (`AlreadyExists`), the descriptor is open (`EBADF`) and is an `AF_UNIX` `SOCK_STREAM`
+/// socket (`InvalidInput`). The descriptor is then made `CLOEXEC` again.
+///
+/// This function is safe in the way systemd socket activation helpers are: the environment
+/// variable is a contract from the parent that the descriptor was left open for this process,
+/// and the claim registry makes sure this crate takes it at most once. Call it early in `main`,
+/// before other code could open a descriptor that reuses a number the parent never passed.
+///
+/// # Example
+///
+/// ```
+/// use std::io::ErrorKind;
+/// // Not started by `spawn_with`: a clean error, never a panic.
+/// let err = ipc_queue::fd_from_env("IPC_QUEUE_DOC_UNSET_VAR").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// ```
+pub fn fd_from_env(var: &str) -> io::Result<OwnedFd> {
+    let value = std::env::var(var).map_err(|e| {
+        let kind = match e {
+            std::env::VarError::NotPresent => io::ErrorKind::NotFound,
+            std::env::VarError::NotUnicode(_) => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, format!("ipc-queue: environment variable {var}: {e}"))
+    })?;
+    let fd: RawFd = value.trim().parse().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("ipc-queue: {var}={value:?} is not a descriptor number"),
+        )
+    })?;
+    if fd < 3 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("ipc-queue: {var}={fd} names a standard stream, not a handed-over socket"),
+        ));
+    }
+    let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
+    if claimed.contains(&fd) {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("ipc-queue: descriptor {fd} ({var}) was already claimed by this process"),
+        ));
+    }
+    // SAFETY: only used for the probes below (`fcntl(F_GETFD)`, `getsockopt`, `getsockname`),
+    // which fail with `EBADF` and touch nothing if `fd` is not open; `fd` is not closed
+    // meanwhile because nothing in this process owns it (we checked it is unclaimed, and by the
+    // hand-off contract the parent left it open for us alone). If a probe fails we walk away
+    // without taking ownership, so a descriptor that is not ours is never closed.
+    let probe = unsafe { BorrowedFd::borrow_raw(fd) };
+    let context = |e: io::Error| io::Error::new(e.kind(), format!("ipc-queue: {var}={fd}: {e}"));
+    fcntl_getfd(probe).map_err(|e| context(e.into()))?;
+    crate::sys::check_unix_stream(probe).map_err(context)?;
+    // SAFETY: `fd` is an open AF_UNIX stream socket (probed above), and by the hand-off
+    // contract (`spawn_with` kept exactly this descriptor open across `exec` for this process
+    // to take) no other owner exists; `CLAIMED` ensures this crate creates at most one
+    // `OwnedFd` for it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    claimed.push(fd);
+    drop(claimed);
+    // Not inherited by this process's own children.
+    fcntl_setfd(&owned, FdFlags::CLOEXEC)?;
+    Ok(owned)
+}

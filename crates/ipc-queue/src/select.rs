@@ -1,0 +1,247 @@
+//! Waiting on many receivers from one thread with `poll(2)`.
+//!
+//! Why `poll` and not a reader thread per endpoint: a reader thread adds a second hop to every
+//! message (kernel wakes the reader, the reader wakes the consumer), and on a virtual machine
+//! each cross-thread wake-up costs tens of microseconds, which would spend the process pool's
+//! whole round-trip budget. With `poll` the thread that wants the result is the one the kernel
+//! wakes, and it reads the frame itself. Crash handling is simpler too: a dead worker is just
+//! a readable socket whose read returns EOF, reported as `Recv { index, Disconnected }` on the
+//! caller's thread, with no thread to stop or join. `poll` rather than `epoll` because the set
+//! changes whenever a worker is replaced and is small (one socket per worker): rebuilding a
+//! `pollfd` array costs less than keeping an epoll registration in sync.
+
+use std::{
+    fmt,
+    os::fd::AsFd,
+    time::{Duration, Instant},
+};
+
+use rustix::{
+    event::{PollFd, PollFlags, poll},
+    io::Errno,
+};
+use serde::de::DeserializeOwned;
+
+use crate::{Receiver, RecvError, SelectError, sys};
+
+/// Receives from whichever of many receivers has a message first, on one thread.
+///
+/// Made for a process pool's result thread: keep the workers' receivers in a slice (or any
+/// type that is `AsMut<Receiver<T>>`), call [`recv_any`](Self::recv_any) in a loop, and
+/// replace a worker whose receiver reports [`RecvError::Disconnected`]. The selector keeps a
+/// round-robin position so that one busy worker cannot starve the others, and an optional
+/// spin (see [`with_spin`](Self::with_spin)) for low latency.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// let (tx0, rx0) = ipc_queue::channel::<String>()?;
+/// let (tx1, rx1) = ipc_queue::channel::<String>()?;
+/// let mut receivers = vec![rx0, rx1];
+/// let mut sel = ipc_queue::Selector::new();
+/// tx1.send(&"from one".to_string())?;
+/// assert_eq!(sel.recv_any(&mut receivers, Some(Duration::from_secs(5)))?, (1, "from one".to_string()));
+/// drop(tx0);
+/// match sel.recv_any(&mut receivers, Some(Duration::from_secs(5))) {
+///     Err(ipc_queue::SelectError::Recv { index: 0, error: ipc_queue::RecvError::Disconnected }) => {
+///         receivers.swap_remove(0); // e.g. replace the dead worker
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Default)]
+pub struct Selector {
+    /// Where the next scan starts (round robin).
+    next: usize,
+    spin: Duration,
+    /// Scratch: indices `poll` reported ready, in scan order.
+    ready: Vec<usize>,
+}
+
+impl Selector {
+    /// A selector with no spin.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let sel = ipc_queue::Selector::new();
+    /// # drop(sel);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets how long each `recv_any` polls without blocking (`poll` with a zero timeout)
+    /// before it blocks in the kernel. Bounded per call: an idle selector uses no CPU.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let sel = ipc_queue::Selector::new().with_spin(std::time::Duration::from_micros(30));
+    /// # drop(sel);
+    /// ```
+    #[must_use]
+    pub fn with_spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// Sets the spin (see [`with_spin`](Self::with_spin)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let mut sel = ipc_queue::Selector::new();
+    /// sel.set_spin(std::time::Duration::from_micros(10));
+    /// ```
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.spin = spin;
+    }
+
+    /// Waits until one of `receivers` has a message, or fails, or `timeout` passes (`None`:
+    /// no limit), and returns that receiver's index with its message.
+    ///
+    /// Messages already buffered in a receiver are returned first, without a syscall. A
+    /// receiver that fails ([`RecvError::Disconnected`], [`RecvError::Decode`], ...) is reported
+    /// as [`SelectError::Recv`] with its index; a disconnected one is reported again on every
+    /// call, so remove or replace it. Errors: [`SelectError::Timeout`],
+    /// [`SelectError::NoReceivers`] for an empty slice, [`SelectError::Io`] if `poll` fails.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = ipc_queue::channel::<u8>()?;
+    /// let mut rxs = [rx];
+    /// tx.send(&1)?;
+    /// tx.send(&2)?;
+    /// let mut sel = ipc_queue::Selector::new();
+    /// assert_eq!(sel.recv_any(&mut rxs, None)?, (0, 1));
+    /// assert_eq!(sel.recv_any(&mut rxs, Some(Duration::ZERO))?, (0, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_any<T, R>(
+        &mut self,
+        receivers: &mut [R],
+        timeout: Option<Duration>,
+    ) -> Result<(usize, T), SelectError>
+    where
+        T: DeserializeOwned,
+        R: AsMut<Receiver<T>>,
+    {
+        let n = receivers.len();
+        if n == 0 {
+            return Err(SelectError::NoReceivers);
+        }
+        let first = self.next % n;
+        let now = Instant::now();
+        let deadline = timeout.and_then(|t| now.checked_add(t));
+        let mut spin_end = (!self.spin.is_zero()).then(|| now + self.spin);
+        if let (Some(s), Some(d)) = (spin_end, deadline) {
+            spin_end = Some(s.min(d));
+        }
+
+        // Whole frames already read into a receiver's buffer: the socket may not be readable
+        // any more, so `poll` would not report them.
+        for k in 0..n {
+            let i = (first + k) % n;
+            if let Some(result) = receivers[i].as_mut().take_buffered() {
+                return self.deliver(i, result);
+            }
+        }
+
+        let mut ready = std::mem::take(&mut self.ready);
+        let outcome = loop {
+            ready.clear();
+            if let Err(e) = wait_ready(receivers, first, spin_end, deadline, &mut ready) {
+                break Err(e);
+            }
+            // Ready sockets, in round-robin order. `Empty` means only part of a frame came in
+            // (or a spurious wake-up): poll again.
+            let mut got = None;
+            for &i in &ready {
+                match receivers[i].as_mut().try_recv() {
+                    Err(RecvError::Empty) => {}
+                    result => {
+                        got = Some((i, result));
+                        break;
+                    }
+                }
+            }
+            if let Some((i, result)) = got {
+                break self.deliver(i, result);
+            }
+        };
+        self.ready = ready;
+        outcome
+    }
+
+    fn deliver<T>(
+        &mut self,
+        index: usize,
+        result: Result<T, RecvError>,
+    ) -> Result<(usize, T), SelectError> {
+        self.next = index + 1;
+        match result {
+            Ok(msg) => Ok((index, msg)),
+            Err(error) => Err(SelectError::Recv { index, error }),
+        }
+    }
+}
+
+/// Polls all receivers' sockets until at least one is readable (or hung up): spinning with a
+/// zero timeout until `spin_end`, then blocking until `deadline`. Fills `ready` with the
+/// indices of ready sockets, starting at `first`.
+fn wait_ready<T, R: AsMut<Receiver<T>>>(
+    receivers: &mut [R],
+    first: usize,
+    spin_end: Option<Instant>,
+    deadline: Option<Instant>,
+    ready: &mut Vec<usize>,
+) -> Result<(), SelectError> {
+    let n = receivers.len();
+    let mut fds: Vec<PollFd<'_>> = receivers
+        .iter_mut()
+        .map(|r| PollFd::from_borrowed_fd(r.as_mut().socket().as_fd(), PollFlags::IN))
+        .collect();
+    loop {
+        let now = Instant::now();
+        let spinning = spin_end.is_some_and(|s| now < s);
+        let wait = if spinning {
+            Some(Duration::ZERO)
+        } else {
+            deadline.map(|d| d.saturating_duration_since(now))
+        };
+        let ts = sys::timespec(wait);
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(0) => {
+                if spinning {
+                    std::hint::spin_loop();
+                } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(SelectError::Timeout);
+                }
+            }
+            Ok(_) => {
+                ready.extend(
+                    (0..n)
+                        .map(|k| (first + k) % n)
+                        .filter(|&i| !fds[i].revents().is_empty()),
+                );
+                return Ok(());
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(SelectError::Io(e.into())),
+        }
+    }
+}
+
+impl fmt::Debug for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Selector")
+            .field("next", &self.next)
+            .field("spin", &self.spin)
+            .finish()
+    }
+}

@@ -1,0 +1,218 @@
+//! The sending end: encode under a lock, write the whole frame under the same lock.
+
+use std::{
+    fmt,
+    marker::PhantomData,
+    os::{fd::OwnedFd, unix::net::UnixStream},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use serde::Serialize;
+
+use crate::{
+    error::SendError,
+    frame::{self, DEFAULT_MAX_FRAME},
+    sys,
+};
+
+/// Encode buffers above this capacity are freed after use instead of kept for the next send.
+const KEEP_BUF_CAPACITY: usize = 1 << 20;
+
+/// The sending end of a channel: writes messages of type `T` as frames.
+///
+/// Made by [`channel`](crate::channel), [`Duplex::split`](crate::Duplex::split),
+/// [`Sender::from_env`] (in a child process) or [`Sender::from_fd`]. Clone it to send from
+/// several threads: all clones share one lock that is held for a whole frame's write, so frames
+/// never interleave. `send` blocks while the socket buffer is full (the peer is slow): that is
+/// the channel's backpressure. It never blocks on a dead peer: that is
+/// [`SendError::Disconnected`].
+///
+/// The socket closes when the last clone (and, for a split duplex, the receiving half) is
+/// dropped; the peer then sees [`RecvError::Disconnected`](crate::RecvError::Disconnected).
+///
+/// # Example
+///
+/// ```
+/// let (tx, mut rx) = ipc_queue::channel::<String>()?;
+/// let tx2 = tx.clone();
+/// std::thread::spawn(move || tx2.send(&"from a thread".to_string())).join().unwrap()?;
+/// assert_eq!(rx.recv()?, "from a thread");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Sender<T> {
+    shared: Arc<Shared>,
+    max_frame: usize,
+    _marker: PhantomData<fn(T)>,
+}
+
+/// What all clones of one sender share.
+struct Shared {
+    sock: Arc<UnixStream>,
+    /// The write lock. Held from encoding to the last byte of the frame.
+    state: Mutex<WriteState>,
+}
+
+struct WriteState {
+    /// Reused encode buffer: header + payload of the frame being written.
+    buf: Vec<u8>,
+    /// An earlier write stopped in the middle of a frame: the stream is misaligned for good.
+    broken: bool,
+}
+
+impl<T> Sender<T> {
+    pub(crate) fn new(sock: Arc<UnixStream>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                sock,
+                state: Mutex::new(WriteState {
+                    buf: Vec::new(),
+                    broken: false,
+                }),
+            }),
+            max_frame: DEFAULT_MAX_FRAME,
+            _marker: PhantomData,
+        }
+    }
+
+    pub(crate) fn socket(&self) -> &Arc<UnixStream> {
+        &self.shared.sock
+    }
+
+    /// Wraps a socket that you made or received yourself.
+    ///
+    /// Fails with `InvalidInput` unless `fd` is an `AF_UNIX` `SOCK_STREAM` socket; puts it in
+    /// blocking mode. The peer must speak this crate's frames.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let tx = ipc_queue::Sender::<u32>::from_fd(a.into())?;
+    /// let mut rx = ipc_queue::Receiver::<u32>::from_fd(b.into())?;
+    /// tx.send(&9)?;
+    /// assert_eq!(rx.recv()?, 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_fd(fd: OwnedFd) -> std::io::Result<Self> {
+        Ok(Self::new(Arc::new(sys::validate_stream(fd)?)))
+    }
+
+    /// The child side of a hand-off: takes the socket named by environment variable `var`.
+    ///
+    /// See [`fd_from_env`](crate::fd_from_env) for the checks made, and
+    /// [`spawn_with`](crate::spawn_with) for the parent side.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// // In a child spawned with `ipc_queue::spawn_with(&mut cmd, "RESULTS_FD", receiver)`:
+    /// let tx = ipc_queue::Sender::<String>::from_env("RESULTS_FD")?;
+    /// tx.send(&"hello, parent".to_string())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_env(var: &str) -> std::io::Result<Self> {
+        Self::from_fd(crate::handoff::fd_from_env(var)?)
+    }
+
+    /// Sets the maximum payload size of a frame this handle sends (clamped to
+    /// [`MAX_FRAME_LIMIT`](crate::MAX_FRAME_LIMIT)). Per handle: clones made before keep theirs.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, _rx) = ipc_queue::channel::<Vec<u8>>()?;
+    /// let tx = tx.with_max_frame(1024);
+    /// assert!(tx.send(&vec![0u8; 2000]).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_frame(mut self, max: usize) -> Self {
+        self.max_frame = frame::clamp_max(max);
+        self
+    }
+
+    /// The maximum payload size of a frame this handle sends.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, _rx) = ipc_queue::channel::<u8>()?;
+    /// assert_eq!(tx.max_frame(), ipc_queue::DEFAULT_MAX_FRAME);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+}
+
+impl<T: Serialize> Sender<T> {
+    /// Sends one message, blocking while the socket buffer is full.
+    ///
+    /// The frame is written whole under the sender's lock. Errors: the peer is gone
+    /// ([`SendError::Disconnected`], never `SIGPIPE`), the message is larger than
+    /// [`max_frame`](Self::max_frame) ([`SendError::TooLarge`]; nothing is sent), or it cannot
+    /// be encoded ([`SendError::Encode`]; nothing is sent).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, mut rx) = ipc_queue::channel::<(u32, String)>()?;
+    /// tx.send(&(1, "one".to_string()))?;
+    /// assert_eq!(rx.recv()?, (1, "one".to_string()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send(&self, msg: &T) -> Result<(), SendError> {
+        // A panic in a user's `Serialize` impl poisons the lock before any byte is written, so
+        // the state is still consistent: recover it.
+        let mut state = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if state.broken {
+            return Err(SendError::Disconnected);
+        }
+        let result = match frame::encode(msg, self.max_frame, &mut state.buf) {
+            Err(e) => Err(SendError::Encode(e)),
+            Ok(Err(size)) => Err(SendError::TooLarge {
+                size,
+                max: self.max_frame,
+            }),
+            Ok(Ok(())) => match sys::send_all(sys::bfd(&self.shared.sock), &state.buf) {
+                Ok(()) => Ok(()),
+                Err((written, fail)) => {
+                    if written > 0 {
+                        state.broken = true;
+                    }
+                    Err(match fail {
+                        sys::SendFail::Disconnected => SendError::Disconnected,
+                        sys::SendFail::Io(e) => SendError::Io(e),
+                    })
+                }
+            },
+        };
+        if state.buf.capacity() > KEEP_BUF_CAPACITY {
+            state.buf = Vec::new();
+        }
+        result
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            max_frame: self.max_frame,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("fd", &std::os::fd::AsRawFd::as_raw_fd(&*self.shared.sock))
+            .field("max_frame", &self.max_frame)
+            .finish()
+    }
+}
