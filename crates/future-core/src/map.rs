@@ -231,7 +231,6 @@ impl<R> Iterator for Map<'_, R> {
             if self.ended {
                 return None;
             }
-            self.top_up();
             let Some((len, future)) = self.in_flight.pop_front() else {
                 self.ended = true;
                 return self
@@ -239,6 +238,9 @@ impl<R> Iterator for Map<'_, R> {
                     .take()
                     .map(|err| Err(FutureError::Rejected(err)));
             };
+            // Refill before blocking, so `buffersize` chunks keep working while this one
+            // is awaited and consumed (Python 3.14 submits one more per result yielded).
+            self.top_up();
             match future.take_until(self.deadline) {
                 Ok(results) => self.current = results.into_iter(),
                 Err(FutureError::Timeout) => {
