@@ -32,7 +32,11 @@ fn main() {
         .collect();
 
     let first = wait(&futures, None, ReturnWhen::FirstCompleted);
-    println!("wait(FIRST_COMPLETED): {} done, {} not done", first.done.len(), first.not_done.len());
+    println!(
+        "wait(FIRST_COMPLETED): {} done, {} not done",
+        first.done.len(),
+        first.not_done.len()
+    );
     for f in as_completed(&futures, Some(Duration::from_secs(10))) {
         match f.map(|f| f.result()) {
             Ok(Ok(ms)) => println!("as_completed: task of {ms} ms finished"),

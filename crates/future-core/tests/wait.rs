@@ -7,8 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use future_core::{
-    FutureError, Map, MapOptions, Promise, ReturnWhen, SubmitError, TaskError, TaskErrorKind,
-    TaskFuture, WaitTimeout, as_completed, catch_panic, wait,
+    ChunkFuture, FutureError, Map, MapOptions, Promise, ReturnWhen, SubmitError, TaskError,
+    TaskErrorKind, TaskFuture, WaitTimeout, as_completed, catch_panic, wait,
 };
 
 const HANG: Duration = Duration::from_secs(30);
@@ -255,7 +255,7 @@ fn dropping_as_completed_unregisters_from_pending_futures() {
 /// A toy executor for `Map`: every chunk runs on its own thread.
 fn spawn_chunk<A: Send + 'static, R: Send + 'static>(
     f: fn(A) -> R,
-) -> impl FnMut(Vec<A>) -> Result<TaskFuture<Vec<Result<R, TaskError>>>, SubmitError> {
+) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> {
     move |chunk: Vec<A>| {
         let (promise, future) = Promise::new();
         thread::spawn(move || {
