@@ -1,0 +1,345 @@
+//! [`ProcessPoolBuilder`]: the pool's settings, and the errors of building a pool.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::time::Duration;
+
+use crate::pool::ProcessPool;
+
+/// What the pool does when a worker process dies unexpectedly (killed by a signal, or
+/// exiting while it has tasks).
+///
+/// ```
+/// use pool_process::{ProcessPool, WorkerDeath};
+/// let pool = ProcessPool::builder().on_worker_death(WorkerDeath::Break).build().unwrap();
+/// # drop(pool);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WorkerDeath {
+    /// Fail only the task the worker was running (with a `WorkerDied` error naming the pid
+    /// and the signal or exit code), send the tasks queued behind it to other workers, and
+    /// start a new worker. The default.
+    #[default]
+    Replace,
+    /// Python's behaviour: the pool breaks for good. Every pending task fails with a
+    /// `Broken` error, the other workers are stopped, and `submit` returns
+    /// `SubmitError::Broken`.
+    Break,
+}
+
+/// Why a pool could not be built.
+///
+/// ```
+/// use pool_process::{BuildError, ProcessPool};
+/// let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
+/// assert!(matches!(err, BuildError::ZeroWorkers));
+/// assert_eq!(err.to_string(), "max_workers must be at least 1");
+/// ```
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum BuildError {
+    /// `max_workers(0)`: a pool needs at least one worker (Python raises `ValueError`).
+    ZeroWorkers,
+    /// This process was started as a pool worker but never called
+    /// [`init`](crate::init): the program must call it first thing in `main` (or use
+    /// [`test_worker!`](crate::test_worker) in a test binary); building a pool here would
+    /// start workers of workers without end.
+    NotInitialized,
+    /// The pool's internal channel or thread could not be created.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
+            BuildError::NotInitialized => f.write_str(
+                "this process is a pool worker that never called pool_process::init(): call it \
+                 first thing in main (or put pool_process::test_worker!() in a test binary)",
+            ),
+            BuildError::Io(err) => write!(f, "cannot set up the process pool: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Io(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for BuildError {
+    fn from(err: std::io::Error) -> Self {
+        BuildError::Io(err)
+    }
+}
+
+/// The settings of a [`ProcessPool`], Python's `ProcessPoolExecutor(max_workers,
+/// initializer, max_tasks_per_child)` and more.
+///
+/// ```
+/// use pool_process::ProcessPool;
+/// use std::time::Duration;
+///
+/// fn setup() { /* runs once in each worker before its first task */ }
+///
+/// let pool = ProcessPool::builder()
+///     .max_workers(2)
+///     .initializer(setup)
+///     .max_tasks_per_child(1000)
+///     .queue_bound(10_000)
+///     .timeout(Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.max_workers(), 2);
+/// ```
+#[derive(Clone)]
+pub struct ProcessPoolBuilder {
+    pub(crate) max_workers: Option<usize>,
+    pub(crate) initializer: Option<fn()>,
+    pub(crate) max_tasks_per_child: Option<u64>,
+    pub(crate) queue_bound: Option<usize>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) on_worker_death: WorkerDeath,
+    pub(crate) tasks_per_worker: usize,
+    pub(crate) spin: Duration,
+    pub(crate) worker_args: Option<Vec<OsString>>,
+    pub(crate) env: Vec<(OsString, OsString)>,
+    pub(crate) max_frame: usize,
+}
+
+impl Default for ProcessPoolBuilder {
+    fn default() -> Self {
+        ProcessPoolBuilder {
+            max_workers: None,
+            initializer: None,
+            max_tasks_per_child: None,
+            queue_bound: None,
+            timeout: None,
+            on_worker_death: WorkerDeath::Replace,
+            tasks_per_worker: 2,
+            spin: Duration::from_micros(50),
+            worker_args: None,
+            env: Vec::new(),
+            max_frame: ipc_queue::DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+impl ProcessPoolBuilder {
+    /// The default settings: one worker per CPU, started on demand, replaced when it dies;
+    /// no initializer, no task limits, no queue bound, no timeout.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPoolBuilder::new().build().unwrap();
+    /// assert!(pool.max_workers() >= 1);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most this many worker processes (Python's `max_workers`); default: the number
+    /// of CPUs. Workers start on demand, and an idle worker is reused before a new one
+    /// starts. 0 makes [`build`](Self::build) fail with [`BuildError::ZeroWorkers`].
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().max_workers(3).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// ```
+    pub fn max_workers(mut self, max_workers: usize) -> Self {
+        self.max_workers = Some(max_workers);
+        self
+    }
+
+    /// A function each worker runs once before its first task (Python's `initializer`),
+    /// to set up per-process state. If it panics, the pool breaks: pending tasks fail with
+    /// a `Broken` error that quotes the panic, and `submit` returns `SubmitError::Broken`.
+    ///
+    /// ```
+    /// fn quiet() { std::panic::set_hook(Box::new(|_| {})) }
+    /// let pool = pool_process::ProcessPool::builder().initializer(quiet).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn initializer(mut self, initializer: fn()) -> Self {
+        self.initializer = Some(initializer);
+        self
+    }
+
+    /// A worker exits after this many tasks (a `map` chunk counts as one) and a new one
+    /// replaces it on demand (Python's `max_tasks_per_child`): a cap on leaks in the tasks.
+    ///
+    /// # Panics
+    /// When `max_tasks` is 0.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().max_tasks_per_child(100).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn max_tasks_per_child(mut self, max_tasks: u64) -> Self {
+        assert!(max_tasks > 0, "max_tasks_per_child must be at least 1");
+        self.max_tasks_per_child = Some(max_tasks);
+        self
+    }
+
+    /// Backpressure: once this many tasks wait for a worker, `submit` blocks until one is
+    /// taken and `try_submit` returns `SubmitError::Full`. Default: unbounded, like
+    /// Python (whose docs warn about the memory this can take).
+    ///
+    /// # Panics
+    /// When `bound` is 0.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().queue_bound(1000).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn queue_bound(mut self, bound: usize) -> Self {
+        assert!(bound > 0, "queue_bound must be at least 1");
+        self.queue_bound = Some(bound);
+        self
+    }
+
+    /// A time limit per task: a task still running this long after it started has its
+    /// worker killed (and replaced), and its future fails with a `TimedOut` error. The
+    /// clock starts when the worker becomes free for the task (when it was sent to an idle
+    /// worker, or when the worker's previous task replied).
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder()
+    ///     .timeout(std::time::Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// What to do when a worker dies unexpectedly: replace it (the default) or break the
+    /// pool (Python's behaviour); see [`WorkerDeath`].
+    ///
+    /// ```
+    /// use pool_process::{ProcessPool, WorkerDeath};
+    /// let pool = ProcessPool::builder().on_worker_death(WorkerDeath::Replace).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn on_worker_death(mut self, policy: WorkerDeath) -> Self {
+        self.on_worker_death = policy;
+        self
+    }
+
+    /// How many small tasks may be sent to one worker before it answers (default 2): more
+    /// than one hides the round trip between tasks. Tasks go to idle workers first, and a
+    /// worker is given a second task only when no other worker can start, so long tasks do
+    /// not queue behind each other while a worker idles. Large tasks (over 16 KiB encoded)
+    /// are only sent to an idle worker.
+    ///
+    /// # Panics
+    /// When `tasks` is 0.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn tasks_per_worker(mut self, tasks: usize) -> Self {
+        assert!(tasks > 0, "tasks_per_worker must be at least 1");
+        self.tasks_per_worker = tasks;
+        self
+    }
+
+    /// How long a worker, and the pool's result thread, poll for the next message before
+    /// they block in the kernel (default 50 µs): a blocking wake-up across cores costs tens
+    /// of microseconds on a VM, so a short spin keeps back-to-back tasks fast. Only spent
+    /// while tasks flow: an idle pool blocks and uses no CPU. `Duration::ZERO` never spins.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder()
+    ///     .spin(std::time::Duration::ZERO)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// The command-line arguments a worker is started with. Default:
+    /// `__pool_process_worker --nocapture --test-threads=1 -q`, which a program that calls
+    /// [`init`](crate::init) first ignores and which makes a test binary run only the test
+    /// of [`test_worker!`](crate::test_worker). Change it when the program's `main` looks at
+    /// its arguments before it calls `init`.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().worker_args(["--worker"]).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn worker_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.worker_args = Some(args.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets an environment variable for the worker processes (they inherit the rest of the
+    /// parent's environment).
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().env("RUST_BACKTRACE", "1").build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The largest encoded task (arguments) or result, in bytes; default
+    /// [`ipc_queue::DEFAULT_MAX_FRAME`] (64 MiB). A larger argument fails its future at once
+    /// and a larger result fails it when the worker finishes, both with a `Serialization`
+    /// error; the worker lives on.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().max_frame(1 << 30).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes.min(ipc_queue::MAX_FRAME_LIMIT);
+        self
+    }
+
+    /// Builds the pool. No worker starts yet: they start on demand.
+    ///
+    /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::NotInitialized`],
+    /// [`BuildError::Io`].
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().max_workers(2).build().unwrap();
+    /// assert_eq!(pool.submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+    /// ```
+    pub fn build(self) -> Result<ProcessPool, BuildError> {
+        ProcessPool::from_builder(self)
+    }
+}
+
+impl fmt::Debug for ProcessPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessPoolBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("initializer", &self.initializer.is_some())
+            .field("max_tasks_per_child", &self.max_tasks_per_child)
+            .field("queue_bound", &self.queue_bound)
+            .field("timeout", &self.timeout)
+            .field("on_worker_death", &self.on_worker_death)
+            .field("tasks_per_worker", &self.tasks_per_worker)
+            .field("spin", &self.spin)
+            .field("worker_args", &self.worker_args)
+            .field("env", &self.env)
+            .field("max_frame", &self.max_frame)
+            .finish()
+    }
+}

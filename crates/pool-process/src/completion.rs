@@ -1,0 +1,129 @@
+//! The parent's side of one task, with its result type erased: the promise to complete,
+//! and how to decode the worker's reply for it.
+
+use future_core::{Portable, Promise, TaskError, TaskErrorKind};
+
+/// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
+pub(crate) trait Completion: Send {
+    /// Marks the task running unless it was cancelled (then false: drop it unrun).
+    fn start(&self) -> bool;
+    /// True when the user cancelled the future (only possible before `start`).
+    fn is_cancelled(&self) -> bool;
+    /// Cancels the task if it has not started (`shutdown(cancel_futures = true)`).
+    fn cancel(&self);
+    /// Completes the future from the worker's encoded reply.
+    fn complete(self: Box<Self>, payload: &[u8]);
+    /// Fails the future (and, for a chunk, each of its elements) with `err`.
+    fn fail(self: Box<Self>, err: TaskError);
+}
+
+/// Decodes a reply payload of `len` elements. A payload of one error for a chunk of
+/// several (the worker could not decode the arguments or send the result) is that error for
+/// each element; anything else malformed is a `Serialization` error for each.
+fn decode<R: Portable>(payload: &[u8], len: usize) -> Result<Vec<Result<R, TaskError>>, TaskError> {
+    match postcard::from_bytes::<Vec<Result<R, TaskError>>>(payload) {
+        Ok(results) if results.len() == len => Ok(results),
+        Ok(mut results) if results.len() == 1 && results[0].is_err() => match results.pop() {
+            Some(Err(err)) => Err(err),
+            _ => Err(mismatch(len)),
+        },
+        Ok(_) => Err(mismatch(len)),
+        Err(err) => Err(undecodable(err)),
+    }
+}
+
+fn mismatch(len: usize) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Serialization,
+        format!("the worker's reply does not hold {len} results"),
+    )
+}
+
+fn undecodable(err: postcard::Error) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Serialization,
+        format!("the task's result could not be decoded in the parent: {err}"),
+    )
+}
+
+/// The completion of a `submit`: one result.
+pub(crate) struct Single<R>(pub(crate) Promise<R>);
+
+impl<R: Portable> Completion for Single<R> {
+    fn start(&self) -> bool {
+        self.0.set_running_or_notify_cancel()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    fn cancel(&self) {
+        self.0.cancel();
+    }
+
+    fn complete(self: Box<Self>, payload: &[u8]) {
+        let outcome = decode::<R>(payload, 1).and_then(|mut results| match results.pop() {
+            Some(result) => result,
+            None => Err(mismatch(1)),
+        });
+        self.0.set_outcome(outcome);
+    }
+
+    fn fail(self: Box<Self>, err: TaskError) {
+        self.0.set_error(err);
+    }
+}
+
+/// The completion of one `map` chunk: a result per element.
+pub(crate) struct Chunk<R> {
+    pub(crate) promise: Promise<Vec<Result<R, TaskError>>>,
+    pub(crate) len: usize,
+}
+
+impl<R: Portable> Completion for Chunk<R> {
+    fn start(&self) -> bool {
+        self.promise.set_running_or_notify_cancel()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.promise.is_cancelled()
+    }
+
+    fn cancel(&self) {
+        self.promise.cancel();
+    }
+
+    fn complete(self: Box<Self>, payload: &[u8]) {
+        let results = decode::<R>(payload, self.len)
+            .unwrap_or_else(|err| (0..self.len).map(|_| Err(err.clone())).collect());
+        self.promise.set_result(results);
+    }
+
+    fn fail(self: Box<Self>, err: TaskError) {
+        // Failing the chunk's future as a whole makes `Map` give the error to each element.
+        self.promise.set_error(err);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_error_for_a_chunk_fans_out() {
+        let err = TaskError::new(TaskErrorKind::Serialization, "bad");
+        let payload = crate::naming::error_payload(1, err.clone());
+        let (promise, future) = Promise::<Vec<Result<u8, TaskError>>>::new();
+        Box::new(Chunk { promise, len: 3 }).complete(&payload);
+        assert_eq!(future.result(), Ok(vec![Err(err.clone()), Err(err.clone()), Err(err)]));
+    }
+
+    #[test]
+    fn garbage_is_a_serialization_error() {
+        let (promise, future) = Promise::<String>::new();
+        Box::new(Single(promise)).complete(&[0x05, 0xff]);
+        let err = future.exception().unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::Serialization);
+    }
+}

@@ -1,0 +1,70 @@
+//! Python's `ProcessPoolExecutor` for Rust: plain functions run in worker processes of the
+//! same binary, with the same interface as the thread pool ([`future_core::Executor`],
+//! [`future_core::TaskFuture`]), and a pool that survives its workers dying.
+//!
+//! - [`ProcessPool`]: `submit`, `try_submit`, `map`, `shutdown`, `terminate_workers`,
+//!   `kill_workers`; built by [`ProcessPoolBuilder`] (`max_workers`, `initializer`,
+//!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, [`WorkerDeath`] policy);
+//! - [`init`]: the first line of `main`, which turns a started copy of the program into a
+//!   worker; [`test_worker!`] does the same for test binaries.
+//!
+//! ```
+//! use future_core::{Executor, MapOptions};
+//! use pool_process::ProcessPool;
+//!
+//! fn is_prime(n: u64) -> bool {
+//!     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+//! }
+//!
+//! // Written against the shared interface: the thread pool runs it unchanged.
+//! fn count_primes(pool: &impl Executor, below: u64) -> usize {
+//!     pool.map(is_prime, 0..below, MapOptions::new().chunksize(1_000))
+//!         .unwrap()
+//!         .filter(|r| *r.as_ref().unwrap())
+//!         .count()
+//! }
+//!
+//! fn main() {
+//!     pool_process::init(); // a worker never returns from here; the code above it runs in every worker
+//!     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+//!     assert_eq!(count_primes(&pool, 10_000), 1229);
+//! }
+//! ```
+//!
+//! # How a worker runs your function
+//! A worker is this executable started again (through `/proc/self/exe`), with its end of a
+//! socketpair in an environment variable; [`init`] sees the variable and serves tasks. A
+//! `fn(A) -> R` crosses as its offset from a fixed anchor function of this crate, which is
+//! the same in every process of the binary even though ASLR moves the base address, plus
+//! the offset of a trampoline monomorphized for `A` and `R` that decodes the argument,
+//! calls the function and encodes the result. A build fingerprint checked at each worker's
+//! handshake (the executable's identity, a code-layout probe and this crate's version)
+//! guarantees that the offsets name the same code in the worker: a worker of another build
+//! breaks the pool with a clear error instead of running the wrong code.
+//!
+//! # When a worker dies
+//! The pool reads each worker's socket; EOF means the worker is gone, and `waitpid` says
+//! how. The task it was running fails with a [`WorkerDied`](future_core::TaskErrorKind)
+//! error naming the pid and the exit code or signal; the tasks sent to it and not started
+//! go back to the head of the queue; a new worker starts. `DISPATCH.md` beside the sources
+//! describes the protocol.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(not(unix))]
+compile_error!("pool-process supports Unix (Linux) only: it starts workers over Unix sockets");
+
+mod builder;
+mod completion;
+mod dispatch;
+mod fingerprint;
+mod manager;
+mod naming;
+mod pool;
+mod protocol;
+mod status;
+mod worker;
+
+pub use builder::{BuildError, ProcessPoolBuilder, WorkerDeath};
+pub use pool::ProcessPool;
+pub use worker::{WORKER_TEST_NAME, init};

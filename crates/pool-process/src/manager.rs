@@ -1,0 +1,372 @@
+//! The manager thread: starts workers, reads every worker's replies, notices deaths and
+//! timeouts, and lets the workers go at the end. See `DISPATCH.md`.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use future_core::{TaskError, TaskErrorKind};
+use ipc_queue::{Receiver, RecvError, SelectError, Selector, Sender};
+
+use crate::dispatch::{Finish, Phase, Rules, State, Worker};
+use crate::fingerprint::Fingerprint;
+use crate::protocol::{FromWorker, Init, ToWorker};
+use crate::worker::FD_ENV;
+
+/// How a worker process is started.
+#[derive(Debug)]
+pub(crate) struct Launch {
+    pub(crate) program: OsString,
+    pub(crate) arg0: OsString,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) env: Vec<(OsString, OsString)>,
+    pub(crate) initializer: Option<isize>,
+    pub(crate) max_tasks: Option<u64>,
+    pub(crate) spin: Duration,
+    pub(crate) max_frame: usize,
+}
+
+/// What the pool's handle and its manager thread share.
+pub(crate) struct Shared {
+    pub(crate) rules: Rules,
+    pub(crate) launch: Launch,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) state: Mutex<State>,
+    /// Signalled when waiting tasks were taken, or the pool shut down or broke: wakes
+    /// `submit` calls blocked on the queue bound.
+    pub(crate) room: Condvar,
+    /// The manager's wake-up channel (its receiver is the manager's receiver 0).
+    pub(crate) wake_tx: Sender<FromWorker>,
+}
+
+impl Shared {
+    /// Locks the state. A poisoned lock is taken anyway: no user code runs under it, so
+    /// the state is consistent.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Wakes the manager if the state asks for it and no wake-up is already on its way.
+    pub(crate) fn wake_if_wanted(&self, state: &mut State) {
+        if state.wake_wanted && !state.wake_sent && self.wake_tx.send(&FromWorker::Wake).is_ok() {
+            state.wake_sent = true;
+        }
+        state.wake_wanted = false;
+    }
+
+    /// Wakes the manager unconditionally (shutdown, terminate).
+    pub(crate) fn wake(&self, state: &mut State) {
+        state.wake_wanted = true;
+        self.wake_if_wanted(state);
+    }
+}
+
+/// Runs the manager until the pool is finished (shut down and drained, or broken and every
+/// worker reaped).
+pub(crate) fn run(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) {
+    let mut manager = Manager {
+        receivers: vec![wake_rx],
+        keys: vec![u64::MAX],
+        selector: Selector::new(),
+        shared,
+    };
+    manager.run();
+}
+
+struct Manager {
+    /// Receiver 0 is the wake channel; the others are the workers', with their keys in
+    /// `keys` at the same index.
+    receivers: Vec<Receiver<FromWorker>>,
+    keys: Vec<u64>,
+    selector: Selector,
+    shared: Arc<Shared>,
+}
+
+impl Manager {
+    fn run(&mut self) {
+        loop {
+            let (to_start, deadline, busy, finished) = {
+                let mut state = self.shared.lock();
+                state.wake_wanted = false;
+                let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
+                (
+                    state.workers_to_start(&self.shared.rules),
+                    state.next_deadline(&self.shared.rules),
+                    busy,
+                    state.finished(),
+                )
+            };
+            if finished {
+                self.release_workers();
+                return;
+            }
+            for _ in 0..to_start {
+                self.start_worker();
+            }
+            self.selector.set_spin(if busy {
+                self.shared.launch.spin
+            } else {
+                Duration::ZERO
+            });
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match self.selector.recv_any(&mut self.receivers, timeout) {
+                Ok((0, _)) => self.shared.lock().wake_sent = false,
+                Ok((index, msg)) => self.on_message(self.keys[index], msg),
+                Err(SelectError::Timeout) => self
+                    .shared
+                    .lock()
+                    .enforce_timeouts(&self.shared.rules, Instant::now()),
+                Err(SelectError::Recv { index: 0, error }) => {
+                    // The wake channel cannot fail while the pool holds its sender.
+                    let mut finish = Vec::new();
+                    self.shared.lock().break_pool(
+                        format!("the pool's internal wake-up channel failed: {error}"),
+                        &mut finish,
+                    );
+                    finish.into_iter().for_each(Finish::run);
+                    self.receivers.truncate(1);
+                    self.release_workers();
+                    return;
+                }
+                Err(SelectError::Recv { index, error }) => self.on_recv_error(index, error),
+                Err(SelectError::NoReceivers) => return,
+                Err(SelectError::Io(_)) | Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    /// Starts one worker process and adds it to the table.
+    fn start_worker(&mut self) {
+        match spawn(&self.shared.launch) {
+            Ok((child, tx, rx)) => {
+                let mut state = self.shared.lock();
+                let key = state.next_key;
+                state.next_key += 1;
+                state.started += 1;
+                state.workers.push(Worker {
+                    key,
+                    pid: child.id(),
+                    child,
+                    tx,
+                    phase: Phase::Hello,
+                    in_flight: Default::default(),
+                    sent: 0,
+                    front_since: None,
+                    doom: None,
+                });
+                self.receivers.push(rx);
+                self.keys.push(key);
+            }
+            Err(err) => {
+                let mut finish = Vec::new();
+                {
+                    let mut state = self.shared.lock();
+                    if state.workers.is_empty() {
+                        state.break_pool(format!("cannot start a worker process: {err}"), &mut finish);
+                        self.shared.room.notify_all();
+                    }
+                }
+                finish.into_iter().for_each(Finish::run);
+            }
+        }
+    }
+
+    fn on_message(&mut self, key: u64, msg: FromWorker) {
+        let rules = &self.shared.rules;
+        let mut finish = Vec::new();
+        let mut answered = None;
+        {
+            let mut state = self.shared.lock();
+            match msg {
+                FromWorker::Reply { id, payload } => {
+                    answered = state.take_answered(key, id).map(|c| (c, payload));
+                    state.dispatch(rules, &mut finish);
+                }
+                FromWorker::Hello { pid, fingerprint } => {
+                    self.on_hello(&mut state, key, pid, fingerprint, &mut finish);
+                }
+                FromWorker::Ready => {
+                    if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
+                        worker.phase = Phase::Ready;
+                    }
+                    state.dispatch(rules, &mut finish);
+                }
+                FromWorker::InitFailed(message) => {
+                    let pid = worker_pid(&state, key);
+                    state.break_pool(
+                        format!("the worker initializer panicked in worker process {pid}: {message}"),
+                        &mut finish,
+                    );
+                }
+                FromWorker::Wake => {}
+            }
+            if rules.queue_bound.is_some() || state.broken.is_some() {
+                self.shared.room.notify_all();
+            }
+        }
+        if let Some((completion, payload)) = answered {
+            completion.complete(&payload);
+        }
+        finish.into_iter().for_each(Finish::run);
+    }
+
+    fn on_hello(
+        &self,
+        state: &mut State,
+        key: u64,
+        pid: u32,
+        fingerprint: Fingerprint,
+        finish: &mut Vec<Finish>,
+    ) {
+        if fingerprint != self.shared.fingerprint {
+            state.break_pool(
+                format!(
+                    "worker process {pid} is not the same build as the pool, so it cannot run \
+                     its functions (was the executable rebuilt or replaced?): the pool is \
+                     [{}], the worker is [{fingerprint}]",
+                    self.shared.fingerprint
+                ),
+                finish,
+            );
+            return;
+        }
+        let launch = &self.shared.launch;
+        let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
+            return;
+        };
+        let init = ToWorker::Init(Init {
+            initializer: launch.initializer,
+            max_tasks: launch.max_tasks,
+            spin_ns: u64::try_from(launch.spin.as_nanos()).unwrap_or(u64::MAX),
+            max_frame: launch.max_frame as u64,
+        });
+        if worker.tx.send(&init).is_ok() {
+            worker.phase = Phase::Initializing;
+        }
+        // A failed send: the worker is dying, and its EOF follows.
+    }
+
+    fn on_recv_error(&mut self, index: usize, error: RecvError) {
+        let key = self.keys[index];
+        match error {
+            RecvError::FrameTooLarge { announced, max } => self.fail_front(
+                key,
+                format!("the task's result ({announced} bytes) is larger than the frame limit of {max} bytes"),
+            ),
+            RecvError::Decode(err) => {
+                self.fail_front(key, format!("the worker's reply could not be decoded: {err}"))
+            }
+            RecvError::Timeout | RecvError::Empty => {}
+            _ => {
+                // Disconnected (EOF: the worker exited or was killed), or a broken socket.
+                self.receivers.remove(index);
+                self.keys.remove(index);
+                self.on_death(key);
+            }
+        }
+    }
+
+    fn fail_front(&mut self, key: u64, message: String) {
+        let front = {
+            let mut state = self.shared.lock();
+            let front = state.take_front(key);
+            let mut finish = Vec::new();
+            state.dispatch(&self.shared.rules, &mut finish);
+            drop(state);
+            finish.into_iter().for_each(Finish::run);
+            front
+        };
+        if let Some(completion) = front {
+            completion.fail(TaskError::new(TaskErrorKind::Serialization, message));
+        }
+    }
+
+    /// A worker's socket reached EOF: reap it, settle its tasks, and go on.
+    fn on_death(&mut self, key: u64) {
+        let worker = {
+            let mut state = self.shared.lock();
+            let Some(position) = state.workers.iter().position(|w| w.key == key) else {
+                return;
+            };
+            state.workers.remove(position)
+        };
+        let mut worker = worker;
+        let status = reap(&mut worker.child);
+        let mut finish = Vec::new();
+        {
+            let mut state = self.shared.lock();
+            state.worker_died(worker, status, &self.shared.rules, &mut finish);
+            state.dispatch(&self.shared.rules, &mut finish);
+            self.shared.room.notify_all();
+        }
+        finish.into_iter().for_each(Finish::run);
+    }
+
+    /// The end: close every worker's socket (each exits 0 when it sees EOF) and reap them.
+    fn release_workers(&mut self) {
+        let workers: Vec<Worker> = std::mem::take(&mut self.shared.lock().workers);
+        self.receivers.truncate(1);
+        self.keys.truncate(1);
+        let mut children: Vec<Child> = Vec::with_capacity(workers.len());
+        for worker in workers {
+            let Worker { child, tx, .. } = worker;
+            drop(tx);
+            children.push(child);
+        }
+        for mut child in children {
+            reap(&mut child);
+        }
+        self.shared.room.notify_all();
+    }
+}
+
+fn worker_pid(state: &State, key: u64) -> u32 {
+    state
+        .workers
+        .iter()
+        .find(|w| w.key == key)
+        .map_or(0, |w| w.pid)
+}
+
+/// Starts a worker: the program again, with the worker's end of a new socketpair.
+fn spawn(launch: &Launch) -> std::io::Result<(Child, Sender<ToWorker>, Receiver<FromWorker>)> {
+    let (parent, child_end) = ipc_queue::duplex::<ToWorker, FromWorker>()?;
+    let mut cmd = Command::new(&launch.program);
+    cmd.arg0(&launch.arg0)
+        .args(&launch.args)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null());
+    let child = ipc_queue::spawn_with(&mut cmd, FD_ENV, child_end)?;
+    let (tx, rx) = parent.split();
+    Ok((
+        child,
+        tx.with_max_frame(launch.max_frame),
+        rx.with_max_frame(launch.max_frame),
+    ))
+}
+
+/// Waits for a child whose socket closed. It is normally exiting already; one that closed
+/// its socket and lives on is killed after a grace period, so reaping never hangs.
+fn reap(child: &mut Child) -> Option<ExitStatus> {
+    const GRACE: Duration = Duration::from_secs(5);
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(20);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < GRACE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            Err(_) => return None,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Naming a function across processes: offsets from an anchor, and typed trampolines.
+//!
+//! A task is a plain `fn(A) -> R`. A worker is the same executable started again, so the
+//! function's machine code is in the worker too, at the same place *relative to the rest
+//! of the binary*; only the base address differs, because of ASLR. So the parent sends
+//! `f as usize - anchor as usize`, and the worker adds its own anchor's address back.
+//!
+//! The worker's message loop does not know `A` and `R`, so each task also names a
+//! trampoline, [`run_chunk::<A, R>`], monomorphized in the parent where the types are
+//! known and named the same way. It decodes the `Vec<A>`, calls `f` on each element
+//! (catching panics one by one), and encodes the `Vec<Result<R, TaskError>>`.
+//!
+//! # Why this is sound
+//! Calling an integer as a function is sound only if it is the address of a function of
+//! exactly that type. Here:
+//! 1. Both offsets are only ever produced by [`offset_of`] from a real `fn` item of the
+//!    types used: `f: fn(A) -> R` from the user (the type system ties `A` and `R` of `f`
+//!    to those of the trampoline, both taken in one generic call) and
+//!    `run_chunk::<A, R> as Trampoline`. Nothing else builds a `TaskMsg`, and the message
+//!    types are private to this crate.
+//! 2. The worker is the same binary, mapped as one image, so an offset from the anchor
+//!    names the same code in both processes. This is checked at the handshake by the build
+//!    fingerprint (`fingerprint.rs`: same executable inode, size and mtime, same code
+//!    layout probe, same crate version); a worker that fails it never receives a task.
+//! 3. The offset is only meaningful when `f` lives in the main executable, as every Rust
+//!    function does unless the program loads Rust code from a shared library at run time
+//!    (`dlopen`, `-C prefer-dynamic`): such functions must not be submitted. This is the
+//!    one rule the type system cannot check; the docs of `submit` state it.
+
+use future_core::{Portable, TaskError, TaskErrorKind, catch_panic};
+
+/// The signature every trampoline has: the absolute address of the user's function and
+/// the encoded arguments in, the encoded results out.
+pub(crate) type Trampoline = fn(usize, &[u8]) -> Vec<u8>;
+
+/// The fixed point that offsets are measured from. Never called; only its address
+/// matters, and `#[inline(never)]` plus the body keep it a distinct function.
+#[inline(never)]
+fn anchor() -> usize {
+    std::hint::black_box(0x5eed)
+}
+
+fn anchor_address() -> usize {
+    anchor as fn() -> usize as usize
+}
+
+/// The offset of the code at `address` from the anchor.
+pub(crate) fn offset_of(address: usize) -> isize {
+    address.wrapping_sub(anchor_address()) as isize
+}
+
+/// The address, in this process, of the code at `offset` from the anchor.
+pub(crate) fn address_of(offset: isize) -> usize {
+    anchor_address().wrapping_add(offset as usize)
+}
+
+/// The offsets naming `f` and its trampoline, for a task message.
+pub(crate) fn name_task<A: Portable, R: Portable>(f: fn(A) -> R) -> (isize, isize) {
+    let trampoline: Trampoline = run_chunk::<A, R>;
+    (offset_of(trampoline as usize), offset_of(f as usize))
+}
+
+/// The offset naming an initializer.
+pub(crate) fn name_initializer(f: fn()) -> isize {
+    offset_of(f as usize)
+}
+
+/// Resolves a trampoline offset received from the parent.
+///
+/// # Safety
+/// `offset` must come from [`name_task`] in a process running the same binary (checked by
+/// the fingerprint at the handshake, see the module docs).
+pub(crate) unsafe fn resolve_trampoline(offset: isize) -> Trampoline {
+    let address = address_of(offset) as *const ();
+    // SAFETY: by this function's contract, `address` is where `name_task` found a
+    // `run_chunk::<A, R>` coerced to `Trampoline` in the parent, and the same binary has the
+    // same function at the same offset from the anchor here. Pointer and `fn` have the same
+    // size and a function address is never null.
+    unsafe { std::mem::transmute::<*const (), Trampoline>(address) }
+}
+
+/// Resolves an initializer offset received from the parent.
+///
+/// # Safety
+/// `offset` must come from [`name_initializer`] in a process running the same binary.
+pub(crate) unsafe fn resolve_initializer(offset: isize) -> fn() {
+    let address = address_of(offset) as *const ();
+    // SAFETY: by this function's contract, `address` is where a `fn()` item lies in this
+    // binary (see `resolve_trampoline`).
+    unsafe { std::mem::transmute::<*const (), fn()>(address) }
+}
+
+/// Runs `f` (at absolute address `func`) on each argument encoded in `payload`: the
+/// trampoline every task names. A panic fails its own element only; an argument that does
+/// not decode fails the chunk with one `Serialization` error; a result that does not encode
+/// is replaced by `Serialization` errors.
+fn run_chunk<A: Portable, R: Portable>(func: usize, payload: &[u8]) -> Vec<u8> {
+    let pid = std::process::id();
+    let results: Vec<Result<R, TaskError>> = match postcard::from_bytes::<Vec<A>>(payload) {
+        Ok(args) => {
+            // SAFETY: this trampoline is only ever named together with `f: fn(A) -> R` for
+            // these very `A` and `R` (`name_task`), and `func` is `f`'s address in this
+            // process (same binary, checked by the fingerprint: see the module docs).
+            let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
+            args.into_iter()
+                .map(|arg| {
+                    catch_panic(|| f(arg)).map_err(|err| {
+                        TaskError::new(
+                            err.kind(),
+                            format!("{} (in worker process {pid})", err.message()),
+                        )
+                    })
+                })
+                .collect()
+        }
+        Err(err) => vec![Err(TaskError::new(
+            TaskErrorKind::Serialization,
+            format!("the worker {pid} could not decode the task's arguments: {err}"),
+        ))],
+    };
+    encode_results(&results, pid)
+}
+
+/// Encodes a chunk's results; when that fails (a `Serialize` impl returned an error),
+/// encodes a `Serialization` error for each element instead, which cannot fail.
+fn encode_results<R: Portable>(results: &[Result<R, TaskError>], pid: u32) -> Vec<u8> {
+    match postcard::to_stdvec(results) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            let err = TaskError::new(
+                TaskErrorKind::Serialization,
+                format!("the worker {pid} could not encode the task's result: {err}"),
+            );
+            let errors: Vec<Result<R, TaskError>> =
+                results.iter().map(|_| Err(err.clone())).collect();
+            postcard::to_stdvec(&errors).unwrap_or_default()
+        }
+    }
+}
+
+/// Encodes a `Serialization` error for every element of a chunk of `len` elements, as the
+/// reply payload of a task whose result could not be sent (too large a frame).
+pub(crate) fn error_payload(len_hint: usize, err: TaskError) -> Vec<u8> {
+    // `Result<(), TaskError>` and `Result<R, TaskError>` encode `Err` identically in
+    // postcard (variant index, then the error), so the parent decodes this as any `R`.
+    let errors: Vec<Result<(), TaskError>> = (0..len_hint.max(1)).map(|_| Err(err.clone())).collect();
+    postcard::to_stdvec(&errors).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn double(x: u32) -> u32 {
+        x * 2
+    }
+
+    #[test]
+    fn offsets_round_trip_in_one_process() {
+        let (trampoline, func) = name_task(double as fn(u32) -> u32);
+        // SAFETY: produced by `name_task` in this very process.
+        let run = unsafe { resolve_trampoline(trampoline) };
+        let payload = postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap();
+        let out = run(address_of(func), &payload);
+        let results: Vec<Result<u32, TaskError>> = postcard::from_bytes(&out).unwrap();
+        assert_eq!(results, vec![Ok(2), Ok(4), Ok(6)]);
+    }
+
+    #[test]
+    fn error_payload_decodes_as_any_result_type() {
+        let err = TaskError::new(TaskErrorKind::Serialization, "too big");
+        let bytes = error_payload(2, err.clone());
+        let back: Vec<Result<String, TaskError>> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, vec![Err(err.clone()), Err(err)]);
+    }
+}

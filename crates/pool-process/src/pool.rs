@@ -1,0 +1,532 @@
+//! [`ProcessPool`]: the handle users hold.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{JoinHandle, ThreadId};
+
+use future_core::{
+    Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskErrorKind,
+    TaskFuture,
+};
+
+use crate::builder::{BuildError, ProcessPoolBuilder};
+use crate::completion::{Chunk, Completion, Single};
+use crate::dispatch::{Finish, Rules, State, Task};
+use crate::fingerprint::Fingerprint;
+use crate::manager::{self, Launch, Shared};
+use crate::naming;
+use crate::worker::{self, WORKER_TEST_NAME};
+
+/// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
+/// for CPU-bound work that needs every core.
+///
+/// Workers are this program started again (never a `fork` of this multi-threaded process),
+/// so the program must call [`init`](crate::init) first thing in `main` (test binaries:
+/// [`test_worker!`](crate::test_worker)). They start on demand up to
+/// [`max_workers`](ProcessPoolBuilder::max_workers), an idle one is reused before a new one
+/// starts, and their stdout and stderr are this process's.
+///
+/// Unlike Python's pool, a worker that dies (killed by a signal, `exit(99)`, a crash in
+/// native code) fails only the task it was running, with a
+/// [`WorkerDied`](future_core::TaskErrorKind::WorkerDied) error naming its pid and signal
+/// or exit code; the tasks queued behind it run on a new worker (set
+/// [`WorkerDeath::Break`](crate::WorkerDeath::Break) for Python's behaviour).
+///
+/// Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: it returns once
+/// every task finished and every worker process exited and was reaped.
+///
+/// ```
+/// use pool_process::ProcessPool;
+///
+/// fn collatz_steps(mut n: u64) -> u32 {
+///     let mut steps = 0;
+///     while n != 1 {
+///         n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+///         steps += 1;
+///     }
+///     steps
+/// }
+///
+/// fn main() {
+///     pool_process::init();
+///     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+///     let future = pool.submit(collatz_steps, 27).unwrap();
+///     assert_eq!(future.result(), Ok(111));
+///     let steps: Vec<u32> = pool
+///         .map(collatz_steps, 1..=5, Default::default())
+///         .unwrap()
+///         .map(Result::unwrap)
+///         .collect();
+///     assert_eq!(steps, vec![0, 1, 7, 2, 5]);
+/// }
+/// ```
+pub struct ProcessPool {
+    shared: Arc<Shared>,
+    manager: Mutex<Option<JoinHandle<()>>>,
+    manager_id: ThreadId,
+}
+
+impl ProcessPool {
+    /// A pool with the default settings (one worker per CPU at most); see
+    /// [`builder`](Self::builder) for the others.
+    ///
+    /// Errors: see [`ProcessPoolBuilder::build`].
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// assert_eq!(pool.max_workers(), std::thread::available_parallelism().unwrap().get());
+    /// ```
+    pub fn new() -> Result<ProcessPool, BuildError> {
+        ProcessPoolBuilder::new().build()
+    }
+
+    /// The builder of a pool with other settings.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().max_workers(2).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
+    /// ```
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder::new()
+    }
+
+    pub(crate) fn from_builder(builder: ProcessPoolBuilder) -> Result<ProcessPool, BuildError> {
+        if builder.max_workers == Some(0) {
+            return Err(BuildError::ZeroWorkers);
+        }
+        if worker::started_as_worker() && !worker::init_called() {
+            return Err(BuildError::NotInitialized);
+        }
+        let max_workers = builder.max_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let current_exe = std::env::current_exe()?;
+        // `/proc/self/exe` names the running inode even if the file was replaced since.
+        let program: OsString = if std::path::Path::new("/proc/self/exe").exists() {
+            "/proc/self/exe".into()
+        } else {
+            current_exe.clone().into()
+        };
+        let args = builder.worker_args.unwrap_or_else(|| {
+            [WORKER_TEST_NAME, "--nocapture", "--test-threads=1", "-q"]
+                .into_iter()
+                .map(OsString::from)
+                .collect()
+        });
+        let (wake_tx, wake_rx) = ipc_queue::channel::<crate::protocol::FromWorker>()?;
+        let shared = Arc::new(Shared {
+            rules: Rules {
+                max_workers,
+                max_tasks_per_child: builder.max_tasks_per_child,
+                queue_bound: builder.queue_bound,
+                timeout: builder.timeout,
+                on_worker_death: builder.on_worker_death,
+                tasks_per_worker: builder.tasks_per_worker,
+            },
+            launch: Launch {
+                program,
+                arg0: current_exe.into(),
+                args,
+                env: builder.env,
+                initializer: builder.initializer.map(naming::name_initializer),
+                max_tasks: builder.max_tasks_per_child,
+                spin: builder.spin,
+                max_frame: builder.max_frame,
+            },
+            fingerprint: Fingerprint::current(),
+            state: Mutex::new(State::new()),
+            room: Condvar::new(),
+            wake_tx,
+        });
+        let for_manager = shared.clone();
+        let manager = std::thread::Builder::new()
+            .name("pool-process-manager".into())
+            .spawn(move || manager::run(for_manager, wake_rx))?;
+        let manager_id = manager.thread().id();
+        Ok(ProcessPool {
+            shared,
+            manager: Mutex::new(Some(manager)),
+            manager_id,
+        })
+    }
+
+    /// The most worker processes this pool runs at once.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder().max_workers(4).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 4);
+    /// ```
+    pub fn max_workers(&self) -> usize {
+        self.shared.rules.max_workers
+    }
+
+    /// Schedules `f(arg)` in a worker process and returns its future (Python's
+    /// `submit(fn, arg)`). With a [`queue_bound`](ProcessPoolBuilder::queue_bound), blocks
+    /// while that many tasks wait.
+    ///
+    /// `f` is a plain function (a non-capturing closure coerces to one); the worker calls
+    /// the same function of the same binary, named by its offset in the executable (see the
+    /// crate docs). Functions loaded at run time from a shared library cannot be submitted.
+    ///
+    /// The future fails with [`Panicked`](TaskErrorKind::Panicked) (the message and the
+    /// worker's pid) when `f` panics, [`WorkerDied`](TaskErrorKind::WorkerDied) when its
+    /// worker died running it, [`TimedOut`](TaskErrorKind::TimedOut) past the per-task
+    /// timeout, [`Serialization`](TaskErrorKind::Serialization) when the argument or the
+    /// result cannot be encoded, decoded or exceeds the frame limit.
+    ///
+    /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
+    /// pool broke.
+    ///
+    /// ```
+    /// fn square(x: u64) -> u64 { x * x }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
+    /// }
+    /// ```
+    pub fn submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        self.submit_with(f, arg, true)
+    }
+
+    /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
+    /// returns [`SubmitError::Full`].
+    ///
+    /// ```
+    /// use future_core::SubmitError;
+    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::builder()
+    ///         .max_workers(1).queue_bound(1).build().unwrap();
+    ///     let mut futures = Vec::new();
+    ///     let full = loop {
+    ///         match pool.try_submit(nap, 200) {
+    ///             Ok(future) => futures.push(future),
+    ///             Err(err) => break err,
+    ///         }
+    ///     };
+    ///     assert_eq!(full, SubmitError::Full);
+    /// }
+    /// ```
+    pub fn try_submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        self.submit_with(f, arg, false)
+    }
+
+    fn submit_with<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        block: bool,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        let (promise, future) = Promise::new();
+        let payload = match postcard::to_stdvec(std::slice::from_ref(&arg)) {
+            Ok(payload) => payload,
+            Err(err) => {
+                self.check_open()?;
+                promise.set_error(encode_error(err));
+                return Ok(future);
+            }
+        };
+        let (trampoline, func) = naming::name_task(f);
+        self.enqueue(trampoline, func, payload, Box::new(Single(promise)), block)?;
+        Ok(future)
+    }
+
+    fn check_open(&self) -> Result<(), SubmitError> {
+        let state = self.shared.lock();
+        refusal(&state).map_or(Ok(()), Err)
+    }
+
+    /// Queues a task and dispatches what can be dispatched.
+    fn enqueue(
+        &self,
+        trampoline: isize,
+        func: isize,
+        payload: Vec<u8>,
+        completion: Box<dyn Completion>,
+        block: bool,
+    ) -> Result<(), SubmitError> {
+        let rules = &self.shared.rules;
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(refused) = refusal(&state) {
+                return Err(refused);
+            }
+            let Some(bound) = rules.queue_bound else {
+                break;
+            };
+            if state.pending.len() < bound {
+                break;
+            }
+            state.pending.retain(|t| !t.completion.is_cancelled());
+            if state.pending.len() < bound {
+                break;
+            }
+            if !block {
+                return Err(SubmitError::Full);
+            }
+            state = self
+                .shared
+                .room
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.pending.push_back(Task {
+            id,
+            trampoline,
+            func,
+            payload,
+            completion,
+        });
+        let mut failed = Vec::new();
+        state.dispatch(rules, &mut failed);
+        self.shared.wake_if_wanted(&mut state);
+        drop(state);
+        failed.into_iter().for_each(Finish::run);
+        Ok(())
+    }
+
+    /// Maps `f` over `items` in the workers: results in input order, lazily, with at most
+    /// `buffersize` chunks (default: 2 per worker, plus the queued ones) in flight, each
+    /// chunk of `chunksize` elements one message (Python's `map(fn, iterable, timeout,
+    /// chunksize, buffersize)`). A panic on one element fails that element only; a chunk
+    /// whose worker died gives the error for each of its elements; dropping the iterator
+    /// cancels the chunks not yet sent to a worker. See [`future_core::Map`].
+    ///
+    /// Errors: the pool refused the first chunk (shut down or broken).
+    ///
+    /// ```
+    /// use future_core::MapOptions;
+    /// fn cube(x: i64) -> i64 { x * x * x }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     let cubes: Vec<i64> = pool
+    ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
+    ///         .unwrap()
+    ///         .map(Result::unwrap)
+    ///         .collect();
+    ///     assert_eq!(cubes[10], 1000);
+    /// }
+    /// ```
+    pub fn map<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
+    {
+        let (trampoline, func) = naming::name_task(f);
+        let rules = &self.shared.rules;
+        let default_buffersize = rules.max_workers * (rules.tasks_per_worker + 1);
+        Map::new(items, options, default_buffersize, move |chunk: Vec<A>| {
+            let len = chunk.len();
+            let (promise, future) = Promise::new();
+            match postcard::to_stdvec(&chunk) {
+                Ok(payload) => {
+                    let completion = Box::new(Chunk { promise, len });
+                    self.enqueue(trampoline, func, payload, completion, true)?;
+                }
+                Err(err) => {
+                    self.check_open()?;
+                    promise.set_error(encode_error(err));
+                }
+            }
+            Ok(future)
+        })
+    }
+
+    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`). With
+    /// `cancel_futures`, cancels the tasks not yet sent to a worker. With `wait`, returns
+    /// once the other tasks finished and every worker exited and was reaped; without, the
+    /// pool finishes them in the background. Calling it again is harmless.
+    ///
+    /// ```
+    /// use future_core::SubmitError;
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// pool.shutdown(true, false);
+    /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), SubmitError::Shutdown);
+    /// ```
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let mut cancelled = Vec::new();
+        {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            if cancel_futures {
+                cancelled.extend(state.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
+            }
+            self.shared.wake(&mut state);
+            self.shared.room.notify_all();
+        }
+        cancelled.into_iter().for_each(Finish::run);
+        if wait {
+            self.join_manager();
+        }
+    }
+
+    /// Sends SIGTERM to every worker process now and shuts the pool down (Python 3.14's
+    /// `terminate_workers`): the tasks not yet sent are cancelled, the running ones fail
+    /// with a [`WorkerDied`](TaskErrorKind::WorkerDied) error, those sent but not started
+    /// fail with [`Broken`](TaskErrorKind::Broken). Returns once every worker was reaped.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// pool.terminate_workers();
+    /// assert!(pool.submit(|x: u8| x, 1).is_err());
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.stop_workers(rustix::process::Signal::TERM, "terminate_workers");
+    }
+
+    /// Like [`terminate_workers`](Self::terminate_workers), with SIGKILL, which a worker
+    /// cannot catch or ignore (Python 3.14's `kill_workers`).
+    ///
+    /// ```
+    /// fn forever(_: ()) { loop { std::thread::park() } }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     let future = pool.submit(forever, ()).unwrap();
+    ///     pool.kill_workers();
+    ///     let err = future.exception().unwrap().unwrap();
+    ///     assert_eq!(err.kind(), future_core::TaskErrorKind::WorkerDied);
+    /// }
+    /// ```
+    pub fn kill_workers(&self) {
+        self.stop_workers(rustix::process::Signal::KILL, "kill_workers");
+    }
+
+    fn stop_workers(&self, signal: rustix::process::Signal, by: &'static str) {
+        let mut cancelled = Vec::new();
+        {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            state.stopping = true;
+            cancelled.extend(state.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
+            for worker in &mut state.workers {
+                if worker.doom.is_none() {
+                    worker.doom = Some(crate::dispatch::Doom::Stopped(by));
+                }
+                worker.signal(signal);
+            }
+            self.shared.wake(&mut state);
+            self.shared.room.notify_all();
+        }
+        cancelled.into_iter().for_each(Finish::run);
+        self.join_manager();
+    }
+
+    /// The process ids of the pool's live worker processes (started ones included).
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// assert!(pool.worker_pids().is_empty(), "workers start on demand");
+    /// ```
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.shared.lock().workers.iter().map(|w| w.pid).collect()
+    }
+
+    /// How many worker processes this pool has started so far (replacements included).
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// assert_eq!(pool.workers_started(), 0);
+    /// ```
+    pub fn workers_started(&self) -> u64 {
+        self.shared.lock().started
+    }
+
+    fn join_manager(&self) {
+        if std::thread::current().id() == self.manager_id {
+            return; // called from a done callback on the manager thread: it cannot join itself
+        }
+        let handle = self
+            .manager
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Why the pool refuses new tasks, if it does.
+fn refusal(state: &State) -> Option<SubmitError> {
+    if let Some(reason) = &state.broken {
+        return Some(SubmitError::Broken(reason.clone()));
+    }
+    state.shutdown.then_some(SubmitError::Shutdown)
+}
+
+fn encode_error(err: postcard::Error) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Serialization,
+        format!("the task's arguments could not be encoded: {err}"),
+    )
+}
+
+impl Executor for ProcessPool {
+    fn submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        ProcessPool::submit(self, f, arg)
+    }
+
+    fn map<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
+    {
+        ProcessPool::map(self, f, items, options)
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        ProcessPool::shutdown(self, wait, cancel_futures);
+    }
+}
+
+impl Drop for ProcessPool {
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}
+
+impl fmt::Debug for ProcessPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("ProcessPool")
+            .field("max_workers", &self.shared.rules.max_workers)
+            .field("workers", &state.workers.len())
+            .field("pending", &state.pending.len())
+            .field("shutdown", &state.shutdown)
+            .field("broken", &state.broken)
+            .finish_non_exhaustive()
+    }
+}
