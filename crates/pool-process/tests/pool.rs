@@ -1,0 +1,550 @@
+//! CPython's `test_concurrent_futures` process-pool scenarios, in Rust, with real child
+//! processes, plus this pool's own promises (a dead worker is replaced, per-task timeouts).
+//!
+//! Tests run one at a time (each takes `serial()`), so that after each one the check that
+//! this process has no child left is exact. Deadlines are generous: they only catch hangs.
+
+pool_process::test_worker!();
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use future_core::{
+    FutureError, MapOptions, Promise, ReturnWhen, SubmitError, TaskErrorKind, as_completed, wait,
+};
+use pool_process::{BuildError, ProcessPool, WorkerDeath};
+use serde::{Deserialize, Deserializer, Serialize};
+
+const HANG: Duration = Duration::from_secs(60);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs tests one at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The pids of this process's children (scanning `/proc/*/stat` for our pid as parent).
+fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(me) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn assert_no_children() {
+    let left = children();
+    assert!(left.is_empty(), "child processes left behind: {left:?}");
+}
+
+/// Runs `test` alone and checks afterwards that it left no child process (zombie or not).
+fn run(test: impl FnOnce()) {
+    let _serial = serial();
+    test();
+    assert_no_children();
+}
+
+// ---- task functions (plain `fn`s: they run in the workers) ----
+
+fn pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn nap_then_pid(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+
+fn sigkill_self(_: ()) -> u32 {
+    let me = rustix::process::getpid();
+    let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
+    loop {
+        std::thread::park();
+    }
+}
+
+fn exit_99(_: ()) -> u32 {
+    std::process::exit(99)
+}
+
+fn nap_then_exit(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::exit(1)
+}
+
+fn forever(_: ()) -> u32 {
+    loop {
+        std::thread::park();
+    }
+}
+
+fn panics_on_seven(x: u64) -> u64 {
+    assert!(x != 7, "seven is not allowed");
+    x + 1
+}
+
+static INITIALIZED: AtomicU64 = AtomicU64::new(0);
+
+fn set_state() {
+    INITIALIZED.store(1234, Ordering::SeqCst);
+}
+
+fn read_state(_: ()) -> u64 {
+    INITIALIZED.load(Ordering::SeqCst)
+}
+
+fn bad_initializer() {
+    panic!("no database here");
+}
+
+fn reverse(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.reverse();
+    bytes
+}
+
+/// A result type that encodes fine and never decodes.
+#[derive(Debug, Clone, PartialEq)]
+struct Undecodable;
+
+impl Serialize for Undecodable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for Undecodable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let _ = u8::deserialize(d)?;
+        Err(serde::de::Error::custom("Undecodable never decodes"))
+    }
+}
+
+fn make_undecodable(_: ()) -> Undecodable {
+    Undecodable
+}
+
+// ---- the tests ----
+
+#[test]
+fn submit_runs_in_another_process() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        assert_eq!(pool.submit(square, 12).unwrap().result_timeout(HANG), Ok(144));
+        let worker = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
+        assert_ne!(worker, std::process::id());
+    });
+}
+
+#[test]
+fn max_workers_zero_is_an_error() {
+    run(|| {
+        let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
+        assert!(matches!(err, BuildError::ZeroWorkers), "{err}");
+    });
+}
+
+#[test]
+fn submit_after_shutdown_errors() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
+        pool.shutdown(true, false);
+        assert_eq!(pool.submit(square, 3).unwrap_err(), SubmitError::Shutdown);
+        assert_eq!(pool.try_submit(square, 3).unwrap_err(), SubmitError::Shutdown);
+        assert!(matches!(
+            pool.map(square, 0..3, MapOptions::new()).map(|_| ()),
+            Err(SubmitError::Shutdown)
+        ));
+        pool.shutdown(true, false); // again: harmless
+    });
+}
+
+#[test]
+fn map_with_chunks_equals_serial_map() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let expected: Vec<u64> = (0..1000).map(square).collect();
+        for chunksize in [1, 6, 40, 50] {
+            let got: Vec<u64> = pool
+                .map(square, 0..1000u64, MapOptions::new().chunksize(chunksize).timeout(HANG))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(got, expected, "chunksize {chunksize}");
+        }
+    });
+}
+
+#[test]
+fn map_error_is_per_element_and_drop_cancels() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let results: Vec<_> = pool
+            .map(panics_on_seven, 0..20u64, MapOptions::new().chunksize(5))
+            .unwrap()
+            .collect();
+        for (x, result) in results.iter().enumerate() {
+            if x == 7 {
+                let err = result.as_ref().unwrap_err().task_error().unwrap().clone();
+                assert_eq!(err.kind(), TaskErrorKind::Panicked);
+                assert!(err.message().contains("seven is not allowed"), "{err}");
+            } else {
+                assert_eq!(result, &Ok(x as u64 + 1));
+            }
+        }
+        // A long lazy map, dropped after two results, leaves nothing running behind it.
+        let mut lazy = pool
+            .map(square, 0.., MapOptions::new().chunksize(10).buffersize(2))
+            .unwrap();
+        assert_eq!(lazy.next(), Some(Ok(0)));
+        assert_eq!(lazy.next(), Some(Ok(1)));
+        drop(lazy);
+        assert_eq!(pool.submit(square, 5).unwrap().result_timeout(HANG), Ok(25));
+    });
+}
+
+#[test]
+fn saturation_starts_exactly_max_workers() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let futures: Vec<_> = (0..12).map(|_| pool.submit(nap_then_pid, 30).unwrap()).collect();
+        let pids: HashSet<u32> =
+            futures.iter().map(|f| f.result_timeout(HANG).unwrap()).collect();
+        assert_eq!(pids.len(), 2, "{pids:?}");
+        assert_eq!(pool.workers_started(), 2);
+    });
+}
+
+#[test]
+fn sequential_submits_reuse_one_process() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(4).build().unwrap();
+        let pids: HashSet<u32> =
+            (0..20).map(|_| pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap()).collect();
+        assert_eq!(pids.len(), 1);
+        assert_eq!(pool.workers_started(), 1);
+    });
+}
+
+#[test]
+fn max_tasks_per_child_replaces_the_worker() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).max_tasks_per_child(3).build().unwrap();
+        let pids: Vec<u32> =
+            (0..4).map(|_| pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap()).collect();
+        assert_eq!(pids[0], pids[1]);
+        assert_eq!(pids[1], pids[2]);
+        assert_ne!(pids[2], pids[3]);
+    });
+}
+
+#[test]
+fn max_tasks_per_child_with_queued_tasks_does_not_deadlock() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).max_tasks_per_child(2).build().unwrap();
+        let futures: Vec<_> = (0..6).map(|x| pool.submit(square, x).unwrap()).collect();
+        let done = wait(&futures, Some(HANG), ReturnWhen::AllCompleted);
+        assert_eq!(done.not_done.len(), 0);
+        let squares: Vec<u64> = futures.iter().map(|f| f.result().unwrap()).collect();
+        assert_eq!(squares, vec![0, 1, 4, 9, 16, 25]);
+        assert_eq!(pool.workers_started(), 3);
+    });
+}
+
+#[test]
+fn initializer_sets_state_that_tasks_see() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).initializer(set_state).build().unwrap();
+        assert_eq!(pool.submit(read_state, ()).unwrap().result_timeout(HANG), Ok(1234));
+        assert_eq!(INITIALIZED.load(Ordering::SeqCst), 0, "the parent is untouched");
+    });
+}
+
+#[test]
+fn panicking_initializer_breaks_the_pool() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).initializer(bad_initializer).build().unwrap();
+        let future = pool.submit(square, 2).unwrap();
+        let err = future.exception_timeout(HANG).unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::Broken);
+        assert!(err.message().contains("initializer panicked"), "{err}");
+        assert!(err.message().contains("no database here"), "{err}");
+        match pool.submit(square, 2) {
+            Err(SubmitError::Broken(why)) => assert!(why.contains("no database here"), "{why}"),
+            other => panic!("expected Broken, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn a_panic_fails_its_task_and_the_worker_lives_on() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let before = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
+        let err = pool.submit(panics_on_seven, 7).unwrap().exception_timeout(HANG).unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::Panicked);
+        assert!(err.message().contains("seven is not allowed"), "{err}");
+        assert!(err.message().contains(&format!("worker process {before}")), "{err}");
+        let after = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
+        assert_eq!(before, after);
+    });
+}
+
+#[test]
+fn killed_worker_fails_its_task_only_and_is_replaced() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).tasks_per_worker(3).build().unwrap();
+        let doomed = pool.submit(sigkill_self, ()).unwrap();
+        let behind: Vec<_> = (0..5).map(|x| pool.submit(square, x).unwrap()).collect();
+        let err = doomed.exception_timeout(HANG).unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
+        assert!(err.message().contains("signal 9 (SIGKILL)"), "{err}");
+        assert!(err.message().contains("worker process"), "{err}");
+        let squares: Vec<u64> = behind.iter().map(|f| f.result_timeout(HANG).unwrap()).collect();
+        assert_eq!(squares, vec![0, 1, 4, 9, 16]);
+        assert_eq!(pool.workers_started(), 2);
+        assert_eq!(pool.submit(square, 9).unwrap().result_timeout(HANG), Ok(81));
+    });
+}
+
+#[test]
+fn killed_worker_breaks_the_pool_in_break_mode() {
+    run(|| {
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .on_worker_death(WorkerDeath::Break)
+            .build()
+            .unwrap();
+        let doomed = pool.submit(sigkill_self, ()).unwrap();
+        let behind: Vec<_> = (0..5).map(|x| pool.submit(square, x).unwrap()).collect();
+        let err = doomed.exception_timeout(HANG).unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
+        for future in &behind {
+            let err = future.exception_timeout(HANG).unwrap().unwrap();
+            assert_eq!(err.kind(), TaskErrorKind::Broken, "{err}");
+            assert!(err.message().contains("SIGKILL"), "{err}");
+        }
+        assert!(matches!(pool.submit(square, 1), Err(SubmitError::Broken(_))));
+    });
+}
+
+#[test]
+fn exit_99_is_reported() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let err = pool.submit(exit_99, ()).unwrap().exception_timeout(HANG).unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
+        assert!(err.message().contains("exited with code 99"), "{err}");
+        assert_eq!(pool.submit(square, 4).unwrap().result_timeout(HANG), Ok(16));
+    });
+}
+
+#[test]
+fn delayed_crash_then_shutdown_wait_does_not_hang() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let crash = pool.submit(nap_then_exit, 100).unwrap();
+        let ok = pool.submit(square, 3).unwrap();
+        let start = Instant::now();
+        pool.shutdown(true, false);
+        assert!(start.elapsed() < HANG);
+        assert_eq!(crash.exception().unwrap().unwrap().kind(), TaskErrorKind::WorkerDied);
+        assert_eq!(ok.result(), Ok(9));
+    });
+}
+
+#[test]
+fn ten_megabyte_arguments_and_results() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let big: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
+        let futures: Vec<_> = (0..3).map(|_| pool.submit(reverse, big.clone()).unwrap()).collect();
+        let mut expected = big;
+        expected.reverse();
+        for future in futures {
+            assert!(future.take_timeout(HANG).unwrap() == expected);
+        }
+    });
+}
+
+#[test]
+fn kill_workers_stops_a_running_task() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let running = pool.submit(forever, ()).unwrap();
+        // Wait until the worker is up and has the task.
+        let deadline = Instant::now() + HANG;
+        while !(running.running() && !pool.worker_pids().is_empty()) {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        pool.kill_workers();
+        let err = running.exception_timeout(HANG).unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
+        assert!(err.message().contains("kill_workers"), "{err}");
+        assert!(pool.submit(square, 1).is_err());
+    });
+}
+
+#[test]
+fn terminate_workers_sends_sigterm() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let running = pool.submit(forever, ()).unwrap();
+        let queued = pool.submit(square, 2).unwrap();
+        let deadline = Instant::now() + HANG;
+        while !running.running() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        pool.terminate_workers();
+        let err = running.exception_timeout(HANG).unwrap().unwrap();
+        assert!(err.message().contains("SIGTERM"), "{err}");
+        assert!(queued.done());
+    });
+}
+
+#[test]
+fn per_task_timeout_kills_and_replaces_the_worker() {
+    run(|| {
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let first = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
+        let late = pool.submit(forever, ()).unwrap();
+        let err = late.exception_timeout(HANG).unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::TimedOut, "{err}");
+        let second = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
+        assert_ne!(first, second);
+    });
+}
+
+#[test]
+fn undecodable_result_fails_that_future_only() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let err = pool
+            .submit(make_undecodable, ())
+            .unwrap()
+            .exception_timeout(HANG)
+            .unwrap()
+            .unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::Serialization);
+        assert!(err.message().contains("could not be decoded"), "{err}");
+        assert_eq!(pool.submit(square, 6).unwrap().result_timeout(HANG), Ok(36));
+    });
+}
+
+#[test]
+fn fingerprint_mismatch_is_a_clear_error() {
+    run(|| {
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .env("POOL_PROCESS_FINGERPRINT_SALT", "another build")
+            .build()
+            .unwrap();
+        let err = pool.submit(square, 2).unwrap().exception_timeout(HANG).unwrap().unwrap();
+        assert_eq!(err.kind(), TaskErrorKind::Broken);
+        assert!(err.message().contains("not the same build"), "{err}");
+        assert!(matches!(pool.submit(square, 2), Err(SubmitError::Broken(why)) if why.contains("not the same build")));
+    });
+}
+
+#[test]
+fn queue_bound_gives_backpressure() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).queue_bound(2).build().unwrap();
+        let mut futures = vec![pool.submit(nap_then_pid, 200).unwrap()];
+        let full = loop {
+            match pool.try_submit(nap_then_pid, 0) {
+                Ok(future) => futures.push(future),
+                Err(err) => break err,
+            }
+            assert!(futures.len() < 10, "the bound never held");
+        };
+        assert_eq!(full, SubmitError::Full);
+        // A blocking submit waits for room, then goes through.
+        futures.push(pool.submit(nap_then_pid, 0).unwrap());
+        for future in futures {
+            future.result_timeout(HANG).unwrap();
+        }
+    });
+}
+
+#[test]
+fn shutdown_cancel_futures_cancels_the_waiting_tasks() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).tasks_per_worker(1).build().unwrap();
+        let running = pool.submit(nap_then_pid, 200).unwrap();
+        let deadline = Instant::now() + HANG;
+        while !running.running() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let waiting: Vec<_> = (0..5).map(|x| pool.submit(square, x).unwrap()).collect();
+        pool.shutdown(true, true);
+        running.result().unwrap();
+        for future in waiting {
+            assert_eq!(future.result(), Err(FutureError::Cancelled));
+        }
+    });
+}
+
+#[test]
+fn as_completed_mixes_thread_and_process_futures() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        // A thread "executor": a plain thread completing promises.
+        let (promises, mut futures): (Vec<Promise<u64>>, Vec<_>) =
+            (0..3).map(|_| Promise::new()).unzip();
+        let thread = std::thread::spawn(move || {
+            for (i, promise) in promises.into_iter().enumerate() {
+                promise.run(|| 1000 + i as u64);
+            }
+        });
+        futures.extend((0..3).map(|x| pool.submit(square, x).unwrap()));
+        let mut values: Vec<u64> = as_completed(&futures, Some(HANG))
+            .map(|f| f.unwrap().result().unwrap())
+            .collect();
+        values.sort_unstable();
+        assert_eq!(values, vec![0, 1, 4, 1000, 1001, 1002]);
+        thread.join().unwrap();
+    });
+}
+
+#[test]
+fn dropping_the_pool_reaps_every_worker() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let futures: Vec<_> = (0..4).map(|_| pool.submit(nap_then_pid, 20).unwrap()).collect();
+        futures[0].result_timeout(HANG).unwrap();
+        assert!(!children().is_empty());
+        drop(pool);
+        for future in futures {
+            future.result().unwrap();
+        }
+    });
+}
