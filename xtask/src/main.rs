@@ -1,2 +1,145 @@
-//! `cargo xtask`: the project's tasks (filled in below).
-fn main() {}
+//! `cargo xtask`: the project's tasks, in plain Rust.
+//!
+//! - `cargo xtask ci`: everything CI checks (runs `.ci/run`);
+//! - `cargo xtask loom`: the loom models of every crate that has `tests/loom.rs`;
+//! - `cargo xtask bench [--quick] [FILTER]`: the criterion suite, then a report of each
+//!   workload's median beside its peers' (`target/bench/report.md`);
+//! - `cargo xtask demo`: the seeds' demos.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod report;
+
+const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick] [FILTER] | demo>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("loom") => loom(),
+        Some("bench") => bench(&args[1..]),
+        Some("demo") => demo(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+/// Runs `program args...` in the workspace root with `envs`, failing on a non-zero exit.
+fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    println!("xtask: $ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed: {status}", args.join(" ")))
+    }
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn ci() -> Result<(), String> {
+    run("bash", &[".ci/run"], &[])
+}
+
+/// Preemption bound for loom: 3 keeps every model of the workspace to a few minutes on 2
+/// cores; override with `LOOM_MAX_PREEMPTIONS`.
+const LOOM_PREEMPTIONS: &str = "3";
+
+fn loom() -> Result<(), String> {
+    let crates = crates_with(Path::new("tests/loom.rs"))?;
+    if crates.is_empty() {
+        return Err("no crate has tests/loom.rs".to_owned());
+    }
+    let preemptions =
+        std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| LOOM_PREEMPTIONS.to_owned());
+    let target = root().join("target").join("loom");
+    let target = target.to_string_lossy().into_owned();
+    for name in crates {
+        run(
+            &cargo(),
+            &["test", "-p", &name, "--test", "loom", "--release"],
+            &[
+                ("RUSTFLAGS", "--cfg loom"),
+                ("LOOM_MAX_PREEMPTIONS", &preemptions),
+                ("CARGO_TARGET_DIR", &target),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The package names of the crates under `crates/` that have the file `relative`.
+fn crates_with(relative: &Path) -> Result<Vec<String>, String> {
+    let dir = root().join("crates");
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join(relative).is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let filter = args.iter().find(|a| !a.starts_with("--"));
+    let mut cargo_args = vec!["bench", "-p", "bench-suite", "--"];
+    if quick {
+        cargo_args.extend(["--warm-up-time", "0.5", "--measurement-time", "1"]);
+    }
+    if let Some(filter) = filter {
+        cargo_args.push(filter);
+    }
+    run(&cargo(), &cargo_args, &[])?;
+    let out_dir = root().join("target").join("bench");
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let cpython = report::run_cpython(&root(), &out_dir, quick, filter.map(String::as_str));
+    let results = report::collect(&root().join("target").join("criterion"), cpython)?;
+    let text = report::render(&results);
+    let path = out_dir.join("report.md");
+    std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("{text}");
+    println!("xtask: report written to {}", path.display());
+    Ok(())
+}
+
+fn demo() -> Result<(), String> {
+    run(
+        &cargo(),
+        &[
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "future-core",
+            "--example",
+            "futures_tour",
+        ],
+        &[],
+    )
+}

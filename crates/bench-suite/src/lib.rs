@@ -1,0 +1,49 @@
+//! The peers that `cargo xtask bench` measures the rustures crates against, when no crate
+//! provides them: the seeds' bare `Mutex` + `Condvar` result slot, and (as the pools
+//! arrive) a naive `Mutex<Receiver>` thread pool.
+//!
+//! The benchmarks themselves live in `benches/`, one file per area; `cargo xtask bench`
+//! runs them and prints each workload's median beside its peers'.
+//!
+//! ```
+//! let slot = bench_suite::CondvarSlot::new();
+//! slot.set(5);
+//! assert_eq!(slot.take(), 5);
+//! ```
+
+use std::sync::{Arc, Condvar, Mutex};
+
+/// The seeds' future: a value slot guarded by a mutex and a condition variable, with no
+/// states, callbacks or timeouts. The baseline for what a `TaskFuture` costs on top.
+#[derive(Debug, Clone, Default)]
+pub struct CondvarSlot<T> {
+    inner: Arc<(Mutex<Option<T>>, Condvar)>,
+}
+
+impl<T> CondvarSlot<T> {
+    /// An empty slot.
+    pub fn new() -> Self {
+        CondvarSlot {
+            inner: Arc::new((Mutex::new(None), Condvar::new())),
+        }
+    }
+
+    /// Fills the slot and wakes every waiter.
+    pub fn set(&self, value: T) {
+        let (lock, cond) = &*self.inner;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        cond.notify_all();
+    }
+
+    /// Blocks until the slot is filled, and empties it.
+    pub fn take(&self) -> T {
+        let (lock, cond) = &*self.inner;
+        let mut slot = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(value) = slot.take() {
+                return value;
+            }
+            slot = cond.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The benchmark report: reads criterion's results (and CPython's, when `python3` is
+//! present) and renders one table per area with each workload's median beside its peers'.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde::Deserialize;
+
+/// One measured function of one workload.
+#[derive(Debug, Clone)]
+pub(crate) struct Measurement {
+    /// `area/workload`, e.g. `futures/create_complete_get`.
+    pub(crate) group: String,
+    /// `ours`, or the peer's name.
+    pub(crate) function: String,
+    pub(crate) median_ns: f64,
+}
+
+/// The CPython peer rows, or why there are none.
+#[derive(Debug)]
+pub(crate) enum Cpython {
+    Measured(Vec<Measurement>),
+    Absent(String),
+}
+
+#[derive(Deserialize)]
+struct BenchmarkId {
+    group_id: String,
+    function_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Estimates {
+    median: Estimate,
+}
+
+#[derive(Deserialize)]
+struct Estimate {
+    point_estimate: f64,
+}
+
+#[derive(Deserialize)]
+struct PythonRow {
+    group: String,
+    median_ns: f64,
+}
+
+/// Runs the CPython peers (same workloads and sizes) when `python3` is there.
+pub(crate) fn run_cpython(
+    root: &Path,
+    out_dir: &Path,
+    quick: bool,
+    filter: Option<&str>,
+) -> Cpython {
+    let script = root.join("crates/bench-suite/python/bench.py");
+    if !script.is_file() {
+        return Cpython::Absent("no CPython script in this checkout".to_owned());
+    }
+    let out = out_dir.join("cpython.json");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script).arg("--out").arg(&out);
+    if quick {
+        cmd.arg("--quick");
+    }
+    if let Some(filter) = filter {
+        cmd.arg("--filter").arg(filter);
+    }
+    println!("xtask: $ python3 {} ...", script.display());
+    match cmd.status() {
+        Err(e) => return Cpython::Absent(format!("python3 not available ({e})")),
+        Ok(status) if !status.success() => {
+            return Cpython::Absent(format!("the CPython script failed: {status}"));
+        }
+        Ok(_) => {}
+    }
+    let text = match std::fs::read_to_string(&out) {
+        Ok(text) => text,
+        Err(e) => return Cpython::Absent(format!("{}: {e}", out.display())),
+    };
+    let rows: Vec<PythonRow> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    Cpython::Measured(
+        rows.into_iter()
+            .map(|r| Measurement {
+                group: r.group,
+                function: "cpython".to_owned(),
+                median_ns: r.median_ns,
+            })
+            .collect(),
+    )
+}
+
+/// Every `<group>/<function>/new` result under criterion's directory, plus CPython's.
+pub(crate) fn collect(criterion_dir: &Path, cpython: Cpython) -> Result<Report, String> {
+    let mut measurements = Vec::new();
+    walk(criterion_dir, &mut measurements)?;
+    let cpython_note = match cpython {
+        Cpython::Measured(rows) => {
+            measurements.extend(rows);
+            None
+        }
+        Cpython::Absent(why) => Some(why),
+    };
+    Ok(Report {
+        measurements,
+        cpython_note,
+    })
+}
+
+fn walk(dir: &Path, out: &mut Vec<Measurement>) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == "new") {
+            if let Some(m) = read_result(&path) {
+                out.push(m);
+            }
+        } else {
+            walk(&path, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_result(new_dir: &Path) -> Option<Measurement> {
+    let id: BenchmarkId =
+        serde_json::from_str(&std::fs::read_to_string(new_dir.join("benchmark.json")).ok()?)
+            .ok()?;
+    let estimates: Estimates =
+        serde_json::from_str(&std::fs::read_to_string(new_dir.join("estimates.json")).ok()?)
+            .ok()?;
+    Some(Measurement {
+        group: id.group_id,
+        function: id.function_id.unwrap_or_else(|| "ours".to_owned()),
+        median_ns: estimates.median.point_estimate,
+    })
+}
+
+/// All measurements of one run.
+#[derive(Debug)]
+pub(crate) struct Report {
+    measurements: Vec<Measurement>,
+    cpython_note: Option<String>,
+}
+
+/// A duration in the unit that reads best.
+fn human(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.2} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+/// One table per area (the part of the group before `/`); a row per workload: our median,
+/// then each peer's median and how many times ours is faster (`peer / ours`, so above 1
+/// means we lead).
+pub(crate) fn render(report: &Report) -> String {
+    // area -> workload -> function -> median
+    let mut areas: BTreeMap<&str, BTreeMap<&str, BTreeMap<&str, f64>>> = BTreeMap::new();
+    for m in &report.measurements {
+        let (area, workload) = m
+            .group
+            .split_once('/')
+            .unwrap_or(("other", m.group.as_str()));
+        areas
+            .entry(area)
+            .or_default()
+            .entry(workload)
+            .or_default()
+            .insert(m.function.as_str(), m.median_ns);
+    }
+    let mut text = String::from("# Benchmark report\n\n");
+    text.push_str(
+        "Medians from one run on this machine. `×` is the peer's median over ours: above 1, ours is faster.\n",
+    );
+    if let Some(note) = &report.cpython_note {
+        text.push_str(&format!("\nCPython rows are missing: {note}.\n"));
+    }
+    for (area, workloads) in &areas {
+        text.push_str(&format!(
+            "\n## {area}\n\n| workload | ours | peers (median, ×) |\n|---|---|---|\n"
+        ));
+        for (workload, functions) in workloads {
+            let ours = functions.get("ours").copied();
+            let peers: Vec<String> = functions
+                .iter()
+                .filter(|(name, _)| **name != "ours")
+                .map(|(name, ns)| match ours {
+                    Some(o) if o > 0.0 => format!("{name} {} ({:.2}×)", human(*ns), ns / o),
+                    _ => format!("{name} {}", human(*ns)),
+                })
+                .collect();
+            let ours = ours.map_or_else(|| "—".to_owned(), human);
+            text.push_str(&format!("| {workload} | {ours} | {} |\n", peers.join("; ")));
+        }
+    }
+    text
+}
