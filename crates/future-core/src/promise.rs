@@ -28,6 +28,8 @@ use crate::sync::Arc;
 /// ```
 pub struct Promise<T> {
     inner: Arc<Inner<T>>,
+    /// Set by `set_result`/`set_error`, so `Drop` need not lock again.
+    completed: bool,
 }
 
 impl<T> Promise<T> {
@@ -44,7 +46,13 @@ impl<T> Promise<T> {
         let future = TaskFuture {
             inner: inner.clone(),
         };
-        (Promise { inner }, future)
+        (
+            Promise {
+                inner,
+                completed: false,
+            },
+            future,
+        )
     }
 
     /// Another consumer handle on this promise's future.
@@ -115,7 +123,7 @@ impl<T> Promise<T> {
     /// promise.set_result(5u64);
     /// assert_eq!(future.result(), Ok(5));
     /// ```
-    pub fn set_result(self, value: T) {
+    pub fn set_result(mut self, value: T) {
         self.complete(Outcome::Value(value));
     }
 
@@ -128,7 +136,7 @@ impl<T> Promise<T> {
     /// promise.set_error(err.clone());
     /// assert_eq!(future.result(), Err(FutureError::Failed(err)));
     /// ```
-    pub fn set_error(self, error: TaskError) {
+    pub fn set_error(mut self, error: TaskError) {
         self.complete(Outcome::Failed(error));
     }
 
@@ -163,7 +171,8 @@ impl<T> Promise<T> {
         true
     }
 
-    fn complete(&self, outcome: Outcome<T>) {
+    fn complete(&mut self, outcome: Outcome<T>) {
+        self.completed = true;
         let mut state = self.inner.lock();
         if state.status.is_done() {
             // Cancelled before it started: stays cancelled. (Finished cannot happen: every
@@ -191,7 +200,9 @@ pub fn catch_panic<R>(task: impl FnOnce() -> R) -> Result<R, TaskError> {
 
 impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
-        // After `set_result`/`set_error` the state is final and this does nothing.
+        if self.completed {
+            return;
+        }
         self.complete(Outcome::Failed(TaskError::new(
             TaskErrorKind::Broken,
             "the task's producer went away without completing it \
