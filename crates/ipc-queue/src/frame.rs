@@ -28,7 +28,8 @@ pub const HEADER_LEN: usize = 4;
 /// ```
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
 
-/// The largest maximum frame size that can be set: the `u32` header's range (4 GiB - 1).
+/// The largest maximum frame size that can be set: the `u32` header's range, 4 GiB − 1 (on
+/// 32-bit targets, a little under 2 GiB: what one allocation can hold).
 ///
 /// # Example
 ///
@@ -37,7 +38,12 @@ pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
 /// assert_eq!(tx.with_max_frame(usize::MAX).max_frame(), ipc_queue::MAX_FRAME_LIMIT);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub const MAX_FRAME_LIMIT: usize = u32::MAX as usize;
+pub const MAX_FRAME_LIMIT: usize = if usize::BITS > 32 {
+    u32::MAX as usize
+} else {
+    // Header + payload must fit one allocation (at most `isize::MAX` bytes).
+    isize::MAX as usize - 2 * HEADER_LEN
+};
 
 /// Clamps a requested maximum frame size to what the header can express.
 pub(crate) fn clamp_max(max: usize) -> usize {

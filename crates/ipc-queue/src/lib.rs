@@ -48,8 +48,10 @@
 //! [`SendError::TooLarge`] and sends nothing (the encoder counts the oversize message without
 //! storing it). A header announcing more is [`RecvError::FrameTooLarge`], raised before
 //! anything is allocated; the receiver then discards that many bytes as they arrive, so the
-//! stream stays aligned. A receiver's buffer never exceeds `max(64 KiB, 4 + max_frame)` and
-//! shrinks back after a large frame.
+//! stream stays aligned. A receiver's buffer never exceeds `max(64 KiB, 4 + max_frame)`. The
+//! receive and encode buffers that grew for large messages are kept while large messages keep
+//! coming (no allocation and page faults per message) and freed after 16 frames in a row that
+//! fit in 64 KiB.
 //!
 //! **Partial frames.** A [`Receiver`] keeps a partly read frame between calls, so
 //! [`Receiver::recv_timeout`] and [`Receiver::try_recv`] may give up in the middle of a frame

@@ -21,8 +21,12 @@ use crate::{
     sys::{self, Read},
 };
 
-/// Read granularity, and the buffer capacity kept between messages.
+/// Read granularity, and the buffer capacity always kept between messages.
 const CHUNK: usize = 64 * 1024;
+/// A buffer that grew past `CHUNK` for a large frame is kept (a stream of large messages
+/// reuses it, instead of paying for a fresh allocation and its page faults every time) until
+/// this many frames in a row have fitted in `CHUNK`; then it is freed.
+const SHRINK_AFTER: u32 = 16;
 
 /// How long a receive may wait.
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +54,9 @@ enum Wait {
 /// with non-blocking reads for up to that long before it blocks in the kernel. On virtual
 /// machines a blocking cross-core wake-up can cost tens of microseconds, so a short spin (say
 /// 20–50 µs) cuts the round-trip latency of a request/response exchange. The spin is bounded per
-/// call, so an idle receiver blocked in `recv` uses no CPU. Default: no spin.
+/// call, so an idle receiver blocked in `recv` uses no CPU. It only pays when both processes
+/// have a core of their own: on an oversubscribed machine a spinning receiver can take the
+/// core its peer needs to produce the reply. Default: no spin.
 ///
 /// # Example
 ///
@@ -71,6 +77,8 @@ pub struct Receiver<T> {
     skip: usize,
     /// The peer closed its end: sticky.
     eof: bool,
+    /// Frames in a row that fitted in `CHUNK` (see `SHRINK_AFTER`).
+    small_streak: u32,
     max_frame: usize,
     spin: Duration,
     _marker: PhantomData<fn() -> T>,
@@ -84,6 +92,7 @@ impl<T> Receiver<T> {
             start: 0,
             skip: 0,
             eof: false,
+            small_streak: 0,
             max_frame: DEFAULT_MAX_FRAME,
             spin: Duration::ZERO,
             _marker: PhantomData,
@@ -211,6 +220,19 @@ impl<T> Receiver<T> {
         self.max_frame
     }
 
+    /// Whether [`take_buffered`](Self::take_buffered) would return something (no syscall).
+    pub(crate) fn has_buffered(&self) -> bool {
+        let avail = self.buf.len() - self.start;
+        if self.eof || (self.skip > 0 && avail > 0) {
+            return true;
+        }
+        if self.skip > 0 || avail < HEADER_LEN {
+            return false;
+        }
+        let len = self.frame_len_at_start();
+        len > self.max_frame || avail >= HEADER_LEN + len
+    }
+
     /// Drops the first `skip` unconsumed bytes that belong to an oversize frame.
     fn discard_skipped(&mut self) {
         let n = self.skip.min(self.buf.len() - self.start);
@@ -221,11 +243,12 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Everything is consumed: rewind, and free a buffer that grew for a large frame.
+    /// Everything is consumed: rewind, and free a buffer that grew for large frames once
+    /// they have stopped coming (see `SHRINK_AFTER`).
     fn reset_buffer(&mut self) {
         self.start = 0;
         self.buf.clear();
-        if self.buf.capacity() > CHUNK {
+        if self.buf.capacity() > CHUNK && self.small_streak >= SHRINK_AFTER {
             self.buf = Vec::new();
         }
     }
@@ -295,6 +318,11 @@ impl<T: DeserializeOwned> Receiver<T> {
                 let result = frame::decode::<T>(payload).map_err(RecvError::Decode);
                 // Consumed whether or not it decoded: the next frame starts right after it.
                 self.start += HEADER_LEN + len;
+                self.small_streak = if HEADER_LEN + len > CHUNK {
+                    0
+                } else {
+                    self.small_streak.saturating_add(1)
+                };
                 if self.start == self.buf.len() {
                     self.reset_buffer();
                 }
@@ -501,9 +529,19 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(20)).unwrap(),
             vec![9u8; 300_000]
         );
-        // The buffer that grew for the big frame is released.
-        assert!(rx.buf.capacity() <= CHUNK);
-        drop(writer.join().unwrap().unwrap());
+        let mut a = writer.join().unwrap().unwrap();
+        // The buffer that grew for the big frame is kept for a while, then released.
+        assert!(rx.buf.capacity() > CHUNK);
+        for i in 0..SHRINK_AFTER {
+            let mut small = Vec::new();
+            crate::frame::encode(&vec![i as u8], DEFAULT_MAX_FRAME, &mut small)
+                .unwrap()
+                .unwrap();
+            a.write_all(&small).unwrap();
+            assert_eq!(rx.recv().unwrap(), vec![i as u8]);
+        }
+        assert!(rx.buf.capacity() <= CHUNK, "capacity {}", rx.buf.capacity());
+        drop(a);
         assert!(matches!(rx.recv(), Err(RecvError::Disconnected)));
     }
 }

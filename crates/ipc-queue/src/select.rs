@@ -143,13 +143,10 @@ impl Selector {
             spin_end = Some(s.min(d));
         }
 
-        // Whole frames already read into a receiver's buffer: the socket may not be readable
-        // any more, so `poll` would not report them.
-        for k in 0..n {
-            let i = (first + k) % n;
-            if let Some(result) = receivers[i].as_mut().take_buffered() {
-                return self.deliver(i, result);
-            }
+        // Fast path: the receiver whose turn it is has a whole frame buffered already.
+        if receivers[first].as_mut().has_buffered() {
+            let result = receivers[first].as_mut().try_recv();
+            return self.deliver(first, result);
         }
 
         let mut ready = std::mem::take(&mut self.ready);
@@ -158,7 +155,7 @@ impl Selector {
             if let Err(e) = wait_ready(receivers, first, spin_end, deadline, &mut ready) {
                 break Err(e);
             }
-            // Ready sockets, in round-robin order. `Empty` means only part of a frame came in
+            // Ready receivers in round-robin order. `Empty` means only part of a frame came in
             // (or a spurious wake-up): poll again.
             let mut got = None;
             for &i in &ready {
@@ -191,9 +188,12 @@ impl Selector {
     }
 }
 
-/// Polls all receivers' sockets until at least one is readable (or hung up): spinning with a
-/// zero timeout until `spin_end`, then blocking until `deadline`. Fills `ready` with the
-/// indices of ready sockets, starting at `first`.
+/// Finds the receivers that can make progress: those with a whole frame (or an error) in
+/// their buffer, and those whose socket `poll` reports readable or hung up. Whole frames
+/// already in a buffer do not make the socket readable, so they are checked first, and when
+/// there are any `poll` only looks (zero timeout) so that the round-robin order covers both
+/// kinds. Otherwise spins with zero-timeout polls until `spin_end`, then blocks until
+/// `deadline`. Fills `ready` with indices in round-robin order starting at `first`.
 fn wait_ready<T, R: AsMut<Receiver<T>>>(
     receivers: &mut [R],
     first: usize,
@@ -202,21 +202,27 @@ fn wait_ready<T, R: AsMut<Receiver<T>>>(
     ready: &mut Vec<usize>,
 ) -> Result<(), SelectError> {
     let n = receivers.len();
+    let mut buffered = Vec::with_capacity(n);
     let mut fds: Vec<PollFd<'_>> = receivers
         .iter_mut()
-        .map(|r| PollFd::from_borrowed_fd(r.as_mut().socket().as_fd(), PollFlags::IN))
+        .map(|r| {
+            let r = r.as_mut();
+            buffered.push(r.has_buffered());
+            PollFd::from_borrowed_fd(r.socket().as_fd(), PollFlags::IN)
+        })
         .collect();
+    let any_buffered = buffered.contains(&true);
     loop {
         let now = Instant::now();
         let spinning = spin_end.is_some_and(|s| now < s);
-        let wait = if spinning {
+        let wait = if any_buffered || spinning {
             Some(Duration::ZERO)
         } else {
             deadline.map(|d| d.saturating_duration_since(now))
         };
         let ts = sys::timespec(wait);
         match poll(&mut fds, ts.as_ref()) {
-            Ok(0) => {
+            Ok(0) if !any_buffered => {
                 if spinning {
                     std::hint::spin_loop();
                 } else if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -227,7 +233,7 @@ fn wait_ready<T, R: AsMut<Receiver<T>>>(
                 ready.extend(
                     (0..n)
                         .map(|k| (first + k) % n)
-                        .filter(|&i| !fds[i].revents().is_empty()),
+                        .filter(|&i| buffered[i] || !fds[i].revents().is_empty()),
                 );
                 return Ok(());
             }

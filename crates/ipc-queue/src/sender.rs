@@ -15,8 +15,12 @@ use crate::{
     sys,
 };
 
-/// Encode buffers above this capacity are freed after use instead of kept for the next send.
-const KEEP_BUF_CAPACITY: usize = 1 << 20;
+/// Encode buffer capacity always kept between sends.
+const KEEP_BUF_CAPACITY: usize = 64 * 1024;
+/// A buffer that grew past `KEEP_BUF_CAPACITY` is kept (so a stream of large messages does
+/// not pay for a fresh allocation and its page faults every time) until this many frames in
+/// a row have fitted in `KEEP_BUF_CAPACITY`; then it is freed.
+const SHRINK_AFTER: u32 = 16;
 
 /// The sending end of a channel: writes messages of type `T` as frames.
 ///
@@ -57,6 +61,8 @@ struct WriteState {
     buf: Vec<u8>,
     /// An earlier write stopped in the middle of a frame: the stream is misaligned for good.
     broken: bool,
+    /// Frames in a row that fitted in `KEEP_BUF_CAPACITY` (see `SHRINK_AFTER`).
+    small_streak: u32,
 }
 
 impl<T> Sender<T> {
@@ -67,6 +73,7 @@ impl<T> Sender<T> {
                 state: Mutex::new(WriteState {
                     buf: Vec::new(),
                     broken: false,
+                    small_streak: 0,
                 }),
             }),
             max_frame: DEFAULT_MAX_FRAME,
@@ -191,7 +198,12 @@ impl<T: Serialize> Sender<T> {
                 }
             },
         };
-        if state.buf.capacity() > KEEP_BUF_CAPACITY {
+        state.small_streak = if state.buf.len() > KEEP_BUF_CAPACITY {
+            0
+        } else {
+            state.small_streak.saturating_add(1)
+        };
+        if state.buf.capacity() > KEEP_BUF_CAPACITY && state.small_streak >= SHRINK_AFTER {
             state.buf = Vec::new();
         }
         result
