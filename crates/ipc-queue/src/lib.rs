@@ -90,7 +90,9 @@
 //! **Spin, then block.** [`Receiver::with_spin`] and [`Selector::with_spin`] make a receive
 //! poll without blocking for a bounded time before it sleeps in the kernel, which saves the
 //! wake-up cost when the reply comes back within a few microseconds. The spin is per call, so
-//! an idle receiver never burns CPU.
+//! an idle receiver never burns CPU, and it yields the core between attempts: a pure busy-wait
+//! measured 150 µs round trips on a loaded 2-core machine (the spinner held the core the peer
+//! needed), against 6 µs with yielding and 9–40 µs fully blocking.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -54,9 +54,9 @@ enum Wait {
 /// with non-blocking reads for up to that long before it blocks in the kernel. On virtual
 /// machines a blocking cross-core wake-up can cost tens of microseconds, so a short spin (say
 /// 20–50 µs) cuts the round-trip latency of a request/response exchange. The spin is bounded per
-/// call, so an idle receiver blocked in `recv` uses no CPU. It only pays when both processes
-/// have a core of their own: on an oversubscribed machine a spinning receiver can take the
-/// core its peer needs to produce the reply. Default: no spin.
+/// call, so an idle receiver blocked in `recv` uses no CPU. Between attempts it yields the core
+/// (`sched_yield`), so that on a machine with more runnable threads than cores the peer that
+/// must produce the reply still gets to run. Default: no spin.
 ///
 /// # Example
 ///
@@ -356,7 +356,7 @@ impl<T: DeserializeOwned> Receiver<T> {
                 if Instant::now() >= spin_end {
                     break;
                 }
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
         }
         loop {

@@ -224,7 +224,7 @@ fn wait_ready<T, R: AsMut<Receiver<T>>>(
         match poll(&mut fds, ts.as_ref()) {
             Ok(0) if !any_buffered => {
                 if spinning {
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                 } else if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(SelectError::Timeout);
                 }
