@@ -28,6 +28,7 @@ pub(crate) enum Cpython {
 struct BenchmarkId {
     group_id: String,
     function_id: Option<String>,
+    value_str: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -138,8 +139,14 @@ fn read_result(new_dir: &Path) -> Option<Measurement> {
     let estimates: Estimates =
         serde_json::from_str(&std::fs::read_to_string(new_dir.join("estimates.json")).ok()?)
             .ok()?;
+    // A parameterised benchmark (`BenchmarkId::new(function, size)`) is one workload per
+    // parameter: `group/size`.
+    let group = match id.value_str {
+        Some(value) => format!("{}/{value}", id.group_id),
+        None => id.group_id,
+    };
     Some(Measurement {
-        group: id.group_id,
+        group,
         function: id.function_id.unwrap_or_else(|| "ours".to_owned()),
         median_ns: estimates.median.point_estimate,
     })

@@ -1,18 +1,16 @@
-//! ipc-queue benchmarks, ready for the bench-suite crate (not compiled by ipc-queue itself).
-//!
-//! Register with `[[bench]] name = "ipc" harness = false` and these dev-dependencies:
-//! `ipc-queue` (path), `criterion = { version = "0.5", default-features = false }`,
-//! `ipc-channel = "0.23"`, `serde = "1"`, `serde_bytes = "0.11"`.
+//! ipc-queue beside a raw socketpair and the `ipc-channel` crate, in the same run.
 //!
 //! Every peer runs in the same run against a real child process: the bench binary re-executes
 //! itself with `IPC_BENCH_ROLE` set (see `main`).
 //!
-//! - `ipc_roundtrip/*`: one small message there and back: raw socketpair ping-pong (8 bytes,
-//!   `write_all`/`read_exact`, the floor), ipc-queue blocking, ipc-queue spin-then-block, and
-//!   the process pool's shape (split duplex, replies through a spinning `Selector`).
-//! - `ipc_throughput/{64B,4KiB,1MiB}/*`: a stream of messages then one acknowledgement, for
+//! - `ipc/round_trip`: one small message there and back: raw socketpair ping-pong (8 bytes,
+//!   `write_all`/`read_exact`, the floor), ipc-queue blocking (`ours`), spin-then-block
+//!   (`ours_spin`), and the process pool's shape (split duplex, replies through a spinning
+//!   `Selector`: `ours_selector_spin`).
+//! - `ipc/throughput/{64B,4KiB,1MiB}`: a stream of messages then one acknowledgement, for
 //!   the raw socketpair, ipc-queue and ipc-channel.
 
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 use std::{
     hint::black_box,
     io::{Read, Write},
@@ -69,7 +67,12 @@ fn spawn(role: &str, end: impl ipc_queue::Endpoint, spin_us: u64) -> Worker {
 }
 
 fn child(role: &str) {
-    let spin = Duration::from_micros(std::env::var(SPIN).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
+    let spin = Duration::from_micros(
+        std::env::var(SPIN)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    );
     match role {
         "echo_raw" => {
             let mut s = UnixStream::from(ipc_queue::fd_from_env(FD).expect("fd"));
@@ -81,7 +84,9 @@ fn child(role: &str) {
             }
         }
         "echo_ipc" => {
-            let mut end = ipc_queue::Duplex::<u64, u64>::from_env(FD).expect("fd").with_spin(spin);
+            let mut end = ipc_queue::Duplex::<u64, u64>::from_env(FD)
+                .expect("fd")
+                .with_spin(spin);
             while let Ok(v) = end.recv() {
                 if end.send(&v).is_err() {
                     return;
@@ -145,7 +150,7 @@ fn child(role: &str) {
 }
 
 fn roundtrip(c: &mut Criterion) {
-    let mut g = c.benchmark_group("ipc_roundtrip");
+    let mut g = c.benchmark_group("ipc/round_trip");
 
     let (mut mine, theirs) = UnixStream::pair().expect("pair");
     let worker = spawn("echo_raw", theirs, 0);
@@ -159,7 +164,7 @@ fn roundtrip(c: &mut Criterion) {
     });
     drop((mine, worker));
 
-    for (name, spin_us) in [("ipc_queue", 0), ("ipc_queue_spin", SPIN_US)] {
+    for (name, spin_us) in [("ours", 0), ("ours_spin", SPIN_US)] {
         let (mine, theirs) = ipc_queue::duplex::<u64, u64>().expect("duplex");
         let worker = spawn("echo_ipc", theirs, spin_us);
         let mut mine = mine.with_spin(Duration::from_micros(spin_us));
@@ -178,7 +183,7 @@ fn roundtrip(c: &mut Criterion) {
     let (tx, rx) = mine.split();
     let mut rxs = [rx];
     let mut sel = ipc_queue::Selector::new().with_spin(Duration::from_micros(SPIN_US));
-    g.bench_function("ipc_queue_selector_spin", |b| {
+    g.bench_function("ours_selector_spin", |b| {
         b.iter(|| {
             tx.send(&7).expect("send");
             black_box(sel.recv_any(&mut rxs, None).expect("recv"))
@@ -189,7 +194,7 @@ fn roundtrip(c: &mut Criterion) {
 }
 
 fn throughput(c: &mut Criterion) {
-    let mut g = c.benchmark_group("ipc_throughput");
+    let mut g = c.benchmark_group("ipc/throughput");
     g.measurement_time(Duration::from_secs(3));
     for (size, label) in SIZES {
         g.throughput(Throughput::Bytes(size as u64));
@@ -197,25 +202,30 @@ fn throughput(c: &mut Criterion) {
 
         let (mut mine, theirs) = UnixStream::pair().expect("pair");
         let worker = spawn("sink_raw", theirs, 0);
-        g.bench_with_input(BenchmarkId::new("raw_socketpair", label), &payload, |b, p| {
-            b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                mine.write_all(&(iters * p.len() as u64).to_le_bytes()).expect("write");
-                for _ in 0..iters {
-                    mine.write_all(p).expect("write");
-                }
-                let mut ack = [0u8; 1];
-                mine.read_exact(&mut ack).expect("ack");
-                t0.elapsed()
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("raw_socketpair", label),
+            &payload,
+            |b, p| {
+                b.iter_custom(|iters| {
+                    let t0 = Instant::now();
+                    mine.write_all(&(iters * p.len() as u64).to_le_bytes())
+                        .expect("write");
+                    for _ in 0..iters {
+                        mine.write_all(p).expect("write");
+                    }
+                    let mut ack = [0u8; 1];
+                    mine.read_exact(&mut ack).expect("ack");
+                    t0.elapsed()
+                })
+            },
+        );
         drop((mine, worker));
 
         let (mut mine, theirs) = ipc_queue::duplex::<ByteBuf, u64>().expect("duplex");
         let worker = spawn("sink_ipc", theirs, 0);
         let msg = ByteBuf::from(payload.clone());
         let flush = ByteBuf::new();
-        g.bench_with_input(BenchmarkId::new("ipc_queue", label), &msg, |b, m| {
+        g.bench_with_input(BenchmarkId::new("ours", label), &msg, |b, m| {
             b.iter_custom(|iters| {
                 let t0 = Instant::now();
                 for _ in 0..iters {
