@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod plot;
 mod report;
 
 const USAGE: &str = "usage: cargo xtask <ci | loom | bench [--quick] [FILTER] | demo>";
@@ -120,7 +121,13 @@ fn bench(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let cpython = report::run_cpython(&root(), &out_dir, quick, filter.map(String::as_str));
     let results = report::collect(&root().join("target").join("criterion"), cpython)?;
-    let text = report::render(&results);
+    let mut text = report::render(&results);
+    let plots = report::scaling_plots(&results, &out_dir)?;
+    if !plots.is_empty() {
+        text.push_str("\n## Scaling\n\n");
+        text.push_str(&plots.join("\n"));
+        text.push('\n');
+    }
     let path = out_dir.join("report.md");
     std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("{text}");

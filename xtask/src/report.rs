@@ -217,3 +217,47 @@ pub(crate) fn render(report: &Report) -> String {
     }
     text
 }
+
+/// Draws one SVG per area that has `<area>/scaling/<workers>` workloads (speedup over one
+/// worker, per contender) into `out_dir`, and returns the report lines that link them.
+pub(crate) fn scaling_plots(report: &Report, out_dir: &Path) -> Result<Vec<String>, String> {
+    // area -> contender -> workers -> median
+    let mut areas: BTreeMap<&str, BTreeMap<String, BTreeMap<u32, f64>>> = BTreeMap::new();
+    for m in &report.measurements {
+        let mut parts = m.group.splitn(3, '/');
+        let (Some(area), Some("scaling"), Some(workers)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Ok(workers) = workers.parse::<u32>() else {
+            continue;
+        };
+        areas
+            .entry(area)
+            .or_default()
+            .entry(m.function.clone())
+            .or_default()
+            .insert(workers, m.median_ns);
+    }
+    let mut lines = Vec::new();
+    for (area, medians) in &areas {
+        let series = crate::plot::speedups(medians);
+        if series.is_empty() {
+            continue;
+        }
+        let file = format!("{area}_scaling.svg");
+        let path = out_dir.join(&file);
+        let svg = crate::plot::svg(&format!("{area}: speedup with more workers"), &series);
+        std::fs::write(&path, svg).map_err(|e| format!("{}: {e}", path.display()))?;
+        let best: Vec<String> = series
+            .iter()
+            .filter_map(|s| {
+                let &(n, speedup) = s.points.last()?;
+                Some(format!("{} {speedup:.2}× on {n} workers", s.name))
+            })
+            .collect();
+        lines.push(format!("- [{area} scaling]({file}): {}", best.join("; ")));
+    }
+    Ok(lines)
+}
