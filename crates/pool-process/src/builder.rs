@@ -318,8 +318,11 @@ impl ProcessPoolBuilder {
     /// [`BuildError::Io`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().max_workers(2).build().unwrap();
-    /// assert_eq!(pool.submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::builder().max_workers(2).build().unwrap();
+    ///     assert_eq!(pool.submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+    /// }
     /// ```
     pub fn build(self) -> Result<ProcessPool, BuildError> {
         ProcessPool::from_builder(self)

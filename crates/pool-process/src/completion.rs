@@ -116,7 +116,10 @@ mod tests {
         let payload = crate::naming::error_payload(1, err.clone());
         let (promise, future) = Promise::<Vec<Result<u8, TaskError>>>::new();
         Box::new(Chunk { promise, len: 3 }).complete(&payload);
-        assert_eq!(future.result(), Ok(vec![Err(err.clone()), Err(err.clone()), Err(err)]));
+        assert_eq!(
+            future.result(),
+            Ok(vec![Err(err.clone()), Err(err.clone()), Err(err)])
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ use crate::status;
 /// itself blocked sending a reply the manager cannot read while the lock is held.
 pub(crate) const SMALL_TASK: usize = 16 * 1024;
 
+/// Tasks are queued behind a running one only while tasks take less than this on average.
+const QUEUE_BELOW: Duration = Duration::from_millis(1);
+
 /// The settings the state machine follows (from the builder).
 #[derive(Debug)]
 pub(crate) struct Rules {
@@ -143,6 +146,8 @@ pub(crate) struct State {
     pub(crate) wake_sent: bool,
     /// How many worker processes this pool started (for tests and stats).
     pub(crate) started: u64,
+    /// The recent average time from a task getting its worker to its reply.
+    pub(crate) task_time: Option<Duration>,
 }
 
 impl State {
@@ -158,11 +163,15 @@ impl State {
             wake_wanted: false,
             wake_sent: false,
             started: 0,
+            task_time: None,
         }
     }
 
     fn starting(&self) -> usize {
-        self.workers.iter().filter(|w| w.phase != Phase::Ready).count()
+        self.workers
+            .iter()
+            .filter(|w| w.phase != Phase::Ready)
+            .count()
     }
 
     /// How many workers the manager should start now: one per waiting task that no
@@ -229,7 +238,7 @@ impl State {
                 continue;
             }
             let small = task.payload.len() <= SMALL_TASK;
-            let all_started = self.workers.len() >= rules.max_workers;
+            let may_queue = small && self.queueing_pays(rules);
             let target = self
                 .workers
                 .iter()
@@ -237,7 +246,7 @@ impl State {
                 .filter(|(_, w)| w.can_take(rules))
                 .filter(|(_, w)| {
                     w.in_flight.is_empty()
-                        || (small && all_started && w.in_flight.len() < rules.tasks_per_worker)
+                        || (may_queue && w.in_flight.len() < rules.tasks_per_worker)
                 })
                 .min_by_key(|(_, w)| w.in_flight.len())
                 .map(|(index, _)| index);
@@ -258,6 +267,20 @@ impl State {
         if self.workers_to_start(rules) > 0 {
             self.wake_wanted = true;
         }
+    }
+
+    /// True when queueing a task behind a running one is worth it: every one of the
+    /// `max_workers` workers is up (none starting, which would take the task sooner), and
+    /// recent tasks were short, so the round trip between tasks matters and the queued task
+    /// waits little. Long tasks are never queued behind each other while a worker could
+    /// free up and take them: that is how queueing avoids starving the other workers.
+    fn queueing_pays(&self, rules: &Rules) -> bool {
+        let ready = self
+            .workers
+            .iter()
+            .filter(|w| w.phase == Phase::Ready)
+            .count();
+        ready >= rules.max_workers && self.task_time.is_some_and(|t| t < QUEUE_BELOW)
     }
 
     /// Sends `task` to worker `index` and records it in flight.
@@ -315,11 +338,19 @@ impl State {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
         let task = worker.in_flight.remove(position)?;
+        let took = worker.front_since.map(|since| since.elapsed());
         worker.front_since = if worker.in_flight.is_empty() {
             None
         } else {
             Some(Instant::now())
         };
+        if let Some(took) = took {
+            // An exponentially weighted average (weight 1/4) of how long tasks take.
+            self.task_time = Some(match self.task_time {
+                Some(average) => (average * 3 + took) / 4,
+                None => took,
+            });
+        }
         Some(task.completion)
     }
 
@@ -337,7 +368,10 @@ impl State {
         if self.broken.is_some() {
             return;
         }
-        let err = TaskError::new(TaskErrorKind::Broken, format!("the pool is broken: {reason}"));
+        let err = TaskError::new(
+            TaskErrorKind::Broken,
+            format!("the pool is broken: {reason}"),
+        );
         for task in self.pending.drain(..) {
             finish.push(Finish::Fail(task.completion, err.clone()));
         }

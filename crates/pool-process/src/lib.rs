@@ -50,6 +50,8 @@
 //! describes the protocol.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_op_in_unsafe_fn)]
+// The examples spell out `fn main` on purpose: they show that `init()` is its first line.
+#![allow(clippy::needless_doctest_main)]
 
 #[cfg(not(unix))]
 compile_error!("pool-process supports Unix (Linux) only: it starts workers over Unix sockets");

@@ -73,6 +73,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) {
         keys: vec![u64::MAX],
         selector: Selector::new(),
         shared,
+        active: false,
     };
     manager.run();
 }
@@ -84,6 +85,8 @@ struct Manager {
     keys: Vec<u64>,
     selector: Selector,
     shared: Arc<Shared>,
+    /// Tasks were in flight at the previous turn of the loop.
+    active: bool,
 }
 
 impl Manager {
@@ -107,11 +110,16 @@ impl Manager {
             for _ in 0..to_start {
                 self.start_worker();
             }
-            self.selector.set_spin(if busy {
+            // Spin while tasks are in flight, and once more after the last reply (the
+            // next task of a caller that waits on each result comes right away); after
+            // that one bounded spin the manager blocks, so an idle pool uses no CPU.
+            let spin = if busy || self.active {
                 self.shared.launch.spin
             } else {
                 Duration::ZERO
-            });
+            };
+            self.active = busy;
+            self.selector.set_spin(spin);
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             match self.selector.recv_any(&mut self.receivers, timeout) {
                 Ok((0, _)) => self.shared.lock().wake_sent = false,
@@ -166,7 +174,10 @@ impl Manager {
                 {
                     let mut state = self.shared.lock();
                     if state.workers.is_empty() {
-                        state.break_pool(format!("cannot start a worker process: {err}"), &mut finish);
+                        state.break_pool(
+                            format!("cannot start a worker process: {err}"),
+                            &mut finish,
+                        );
                         self.shared.room.notify_all();
                     }
                 }
@@ -198,7 +209,9 @@ impl Manager {
                 FromWorker::InitFailed(message) => {
                     let pid = worker_pid(&state, key);
                     state.break_pool(
-                        format!("the worker initializer panicked in worker process {pid}: {message}"),
+                        format!(
+                            "the worker initializer panicked in worker process {pid}: {message}"
+                        ),
                         &mut finish,
                     );
                 }

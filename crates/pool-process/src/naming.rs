@@ -143,7 +143,8 @@ fn encode_results<R: Portable>(results: &[Result<R, TaskError>], pid: u32) -> Ve
 pub(crate) fn error_payload(len_hint: usize, err: TaskError) -> Vec<u8> {
     // `Result<(), TaskError>` and `Result<R, TaskError>` encode `Err` identically in
     // postcard (variant index, then the error), so the parent decodes this as any `R`.
-    let errors: Vec<Result<(), TaskError>> = (0..len_hint.max(1)).map(|_| Err(err.clone())).collect();
+    let errors: Vec<Result<(), TaskError>> =
+        (0..len_hint.max(1)).map(|_| Err(err.clone())).collect();
     postcard::to_stdvec(&errors).unwrap_or_default()
 }
 

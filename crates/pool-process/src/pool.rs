@@ -6,8 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
 use future_core::{
-    Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskErrorKind,
-    TaskFuture,
+    Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskErrorKind, TaskFuture,
 };
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
@@ -370,7 +369,12 @@ impl ProcessPool {
             let mut state = self.shared.lock();
             state.shutdown = true;
             if cancel_futures {
-                cancelled.extend(state.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
+                cancelled.extend(
+                    state
+                        .pending
+                        .drain(..)
+                        .map(|t| Finish::Cancel(t.completion)),
+                );
             }
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
@@ -404,6 +408,9 @@ impl ProcessPool {
     ///     pool_process::init();
     ///     let pool = pool_process::ProcessPool::new().unwrap();
     ///     let future = pool.submit(forever, ()).unwrap();
+    ///     while !future.running() {
+    ///         std::thread::sleep(std::time::Duration::from_millis(1)); // the worker starts
+    ///     }
     ///     pool.kill_workers();
     ///     let err = future.exception().unwrap().unwrap();
     ///     assert_eq!(err.kind(), future_core::TaskErrorKind::WorkerDied);
@@ -419,7 +426,12 @@ impl ProcessPool {
             let mut state = self.shared.lock();
             state.shutdown = true;
             state.stopping = true;
-            cancelled.extend(state.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
+            cancelled.extend(
+                state
+                    .pending
+                    .drain(..)
+                    .map(|t| Finish::Cancel(t.completion)),
+            );
             for worker in &mut state.workers {
                 if worker.doom.is_none() {
                     worker.doom = Some(crate::dispatch::Doom::Stopped(by));

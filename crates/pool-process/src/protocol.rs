@@ -59,10 +59,7 @@ pub(crate) struct TaskMsg {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {
     /// The first message of a worker: who it is and which build it runs.
-    Hello {
-        pid: u32,
-        fingerprint: Fingerprint,
-    },
+    Hello { pid: u32, fingerprint: Fingerprint },
     /// The initializer ran (or there was none): send tasks.
     Ready,
     /// The initializer panicked with this message; the worker exits.

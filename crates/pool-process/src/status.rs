@@ -52,8 +52,14 @@ mod tests {
 
     #[test]
     fn describes_codes_and_signals() {
-        assert_eq!(describe(Some(ExitStatus::from_raw(99 << 8))), "exited with code 99");
-        assert_eq!(describe(Some(ExitStatus::from_raw(9))), "was killed by signal 9 (SIGKILL)");
+        assert_eq!(
+            describe(Some(ExitStatus::from_raw(99 << 8))),
+            "exited with code 99"
+        );
+        assert_eq!(
+            describe(Some(ExitStatus::from_raw(9))),
+            "was killed by signal 9 (SIGKILL)"
+        );
         assert_eq!(describe(None), "ended with an unknown status");
     }
 }

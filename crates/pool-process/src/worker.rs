@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use future_core::{TaskError, TaskErrorKind, catch_panic};
-use ipc_queue::{Duplex, Receiver, RecvError, SendError, Sender};
+use ipc_queue::{Duplex, RecvError, SendError, Sender};
 
 use crate::fingerprint::Fingerprint;
 use crate::naming;
@@ -17,7 +17,12 @@ use crate::protocol::{FromWorker, Init, TaskMsg, ToWorker};
 pub(crate) const FD_ENV: &str = "POOL_PROCESS_WORKER_FD";
 
 /// The name of the test that [`test_worker!`](crate::test_worker) defines; the pool passes
-/// it as the libtest filter when it starts a worker.
+/// it as the libtest filter when it starts a worker (see
+/// [`worker_args`](crate::ProcessPoolBuilder::worker_args)).
+///
+/// ```
+/// assert_eq!(pool_process::WORKER_TEST_NAME, "__pool_process_worker");
+/// ```
 pub const WORKER_TEST_NAME: &str = "__pool_process_worker";
 
 /// Set once `init` ran in this process (a worker, or a parent that called it).
@@ -62,7 +67,8 @@ pub fn init() {
         return;
     }
     let code = match serve() {
-        Ok(()) => 0,
+        // A closed socket on a send: the pool let this worker go (or went away).
+        Ok(()) | Err(Fatal::Send(SendError::Disconnected)) => 0,
         Err(why) => {
             eprintln!("pool-process worker {}: {why}", std::process::id());
             3
@@ -84,15 +90,16 @@ pub fn init() {
 /// that test just passes.
 ///
 /// ```
-/// // tests/my_test.rs
+/// // tests/my_test.rs: once, at the top level
 /// pool_process::test_worker!();
 ///
-/// #[test]
+/// // ... then any test may use a process pool:
 /// fn runs_in_another_process() {
 ///     let pool = pool_process::ProcessPool::new().unwrap();
 ///     let pid = pool.submit(|()| std::process::id(), ()).unwrap().result().unwrap();
 ///     assert_ne!(pid, std::process::id());
 /// }
+/// # // A doctest has no test harness: here `main` calls `init` and the test itself.
 /// # fn main() { pool_process::init(); runs_in_another_process() }
 /// ```
 #[macro_export]
@@ -174,7 +181,10 @@ fn serve() -> Result<(), Fatal> {
             Ok(ToWorker::Init(_)) => return Err(Fatal::Protocol("a second Init")),
             // The pool let this worker go (shutdown, or it closed the socket).
             Err(RecvError::Disconnected) => return Ok(()),
-            Err(err) => report_bad_frame(&mut rx, err)?,
+            // A task frame that could not be read (too large or undecodable): the parent
+            // uses the same frame limit, so this is a protocol bug; exit, and the parent
+            // reports the death.
+            Err(err) => return Err(Fatal::Recv(err)),
         }
         done += 1;
     }
@@ -215,11 +225,4 @@ fn run_task(task: TaskMsg, tx: &Sender<FromWorker>, pid: u32) -> Result<(), Fata
         }
         Err(err) => Err(Fatal::Send(err)),
     }
-}
-
-/// A task frame that could not be read (too large, or undecodable). The stream stays
-/// aligned, but the task id is unknown; the parent's `max_frame` is the same as ours, so
-/// this only happens on a protocol bug: give up and let the parent see the exit.
-fn report_bad_frame(_rx: &mut Receiver<ToWorker>, err: RecvError) -> Result<(), Fatal> {
-    Err(Fatal::Recv(err))
 }

@@ -41,7 +41,10 @@ fn children() -> Vec<u32> {
         let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
             continue;
         };
-        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
         if ppid == Some(me) {
             found.push(pid);
         }
@@ -150,7 +153,10 @@ fn make_undecodable(_: ()) -> Undecodable {
 fn submit_runs_in_another_process() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(2).build().unwrap();
-        assert_eq!(pool.submit(square, 12).unwrap().result_timeout(HANG), Ok(144));
+        assert_eq!(
+            pool.submit(square, 12).unwrap().result_timeout(HANG),
+            Ok(144)
+        );
         let worker = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
         assert_ne!(worker, std::process::id());
     });
@@ -171,7 +177,10 @@ fn submit_after_shutdown_errors() {
         assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
         pool.shutdown(true, false);
         assert_eq!(pool.submit(square, 3).unwrap_err(), SubmitError::Shutdown);
-        assert_eq!(pool.try_submit(square, 3).unwrap_err(), SubmitError::Shutdown);
+        assert_eq!(
+            pool.try_submit(square, 3).unwrap_err(),
+            SubmitError::Shutdown
+        );
         assert!(matches!(
             pool.map(square, 0..3, MapOptions::new()).map(|_| ()),
             Err(SubmitError::Shutdown)
@@ -187,7 +196,11 @@ fn map_with_chunks_equals_serial_map() {
         let expected: Vec<u64> = (0..1000).map(square).collect();
         for chunksize in [1, 6, 40, 50] {
             let got: Vec<u64> = pool
-                .map(square, 0..1000u64, MapOptions::new().chunksize(chunksize).timeout(HANG))
+                .map(
+                    square,
+                    0..1000u64,
+                    MapOptions::new().chunksize(chunksize).timeout(HANG),
+                )
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
@@ -228,11 +241,26 @@ fn map_error_is_per_element_and_drop_cancels() {
 fn saturation_starts_exactly_max_workers() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(2).build().unwrap();
-        let futures: Vec<_> = (0..12).map(|_| pool.submit(nap_then_pid, 30).unwrap()).collect();
-        let pids: HashSet<u32> =
-            futures.iter().map(|f| f.result_timeout(HANG).unwrap()).collect();
+        let futures: Vec<_> = (0..12)
+            .map(|_| pool.submit(nap_then_pid, 30).unwrap())
+            .collect();
+        let pids: HashSet<u32> = futures
+            .iter()
+            .map(|f| f.result_timeout(HANG).unwrap())
+            .collect();
         assert_eq!(pids.len(), 2, "{pids:?}");
         assert_eq!(pool.workers_started(), 2);
+    });
+}
+
+#[test]
+fn long_tasks_are_not_queued_behind_each_other() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        // Both are submitted before any worker is up; they must still run side by side.
+        let a = pool.submit(nap_then_pid, 300).unwrap();
+        let b = pool.submit(nap_then_pid, 300).unwrap();
+        assert_ne!(a.result_timeout(HANG).unwrap(), b.result_timeout(HANG).unwrap());
     });
 }
 
@@ -240,8 +268,9 @@ fn saturation_starts_exactly_max_workers() {
 fn sequential_submits_reuse_one_process() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(4).build().unwrap();
-        let pids: HashSet<u32> =
-            (0..20).map(|_| pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap()).collect();
+        let pids: HashSet<u32> = (0..20)
+            .map(|_| pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap())
+            .collect();
         assert_eq!(pids.len(), 1);
         assert_eq!(pool.workers_started(), 1);
     });
@@ -250,9 +279,14 @@ fn sequential_submits_reuse_one_process() {
 #[test]
 fn max_tasks_per_child_replaces_the_worker() {
     run(|| {
-        let pool = ProcessPool::builder().max_workers(1).max_tasks_per_child(3).build().unwrap();
-        let pids: Vec<u32> =
-            (0..4).map(|_| pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap()).collect();
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .max_tasks_per_child(3)
+            .build()
+            .unwrap();
+        let pids: Vec<u32> = (0..4)
+            .map(|_| pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap())
+            .collect();
         assert_eq!(pids[0], pids[1]);
         assert_eq!(pids[1], pids[2]);
         assert_ne!(pids[2], pids[3]);
@@ -262,7 +296,11 @@ fn max_tasks_per_child_replaces_the_worker() {
 #[test]
 fn max_tasks_per_child_with_queued_tasks_does_not_deadlock() {
     run(|| {
-        let pool = ProcessPool::builder().max_workers(1).max_tasks_per_child(2).build().unwrap();
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .max_tasks_per_child(2)
+            .build()
+            .unwrap();
         let futures: Vec<_> = (0..6).map(|x| pool.submit(square, x).unwrap()).collect();
         let done = wait(&futures, Some(HANG), ReturnWhen::AllCompleted);
         assert_eq!(done.not_done.len(), 0);
@@ -275,16 +313,31 @@ fn max_tasks_per_child_with_queued_tasks_does_not_deadlock() {
 #[test]
 fn initializer_sets_state_that_tasks_see() {
     run(|| {
-        let pool = ProcessPool::builder().max_workers(2).initializer(set_state).build().unwrap();
-        assert_eq!(pool.submit(read_state, ()).unwrap().result_timeout(HANG), Ok(1234));
-        assert_eq!(INITIALIZED.load(Ordering::SeqCst), 0, "the parent is untouched");
+        let pool = ProcessPool::builder()
+            .max_workers(2)
+            .initializer(set_state)
+            .build()
+            .unwrap();
+        assert_eq!(
+            pool.submit(read_state, ()).unwrap().result_timeout(HANG),
+            Ok(1234)
+        );
+        assert_eq!(
+            INITIALIZED.load(Ordering::SeqCst),
+            0,
+            "the parent is untouched"
+        );
     });
 }
 
 #[test]
 fn panicking_initializer_breaks_the_pool() {
     run(|| {
-        let pool = ProcessPool::builder().max_workers(1).initializer(bad_initializer).build().unwrap();
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .initializer(bad_initializer)
+            .build()
+            .unwrap();
         let future = pool.submit(square, 2).unwrap();
         let err = future.exception_timeout(HANG).unwrap().unwrap();
         assert_eq!(err.kind(), TaskErrorKind::Broken);
@@ -302,10 +355,18 @@ fn a_panic_fails_its_task_and_the_worker_lives_on() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
         let before = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
-        let err = pool.submit(panics_on_seven, 7).unwrap().exception_timeout(HANG).unwrap().unwrap();
+        let err = pool
+            .submit(panics_on_seven, 7)
+            .unwrap()
+            .exception_timeout(HANG)
+            .unwrap()
+            .unwrap();
         assert_eq!(err.kind(), TaskErrorKind::Panicked);
         assert!(err.message().contains("seven is not allowed"), "{err}");
-        assert!(err.message().contains(&format!("worker process {before}")), "{err}");
+        assert!(
+            err.message().contains(&format!("worker process {before}")),
+            "{err}"
+        );
         let after = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
         assert_eq!(before, after);
     });
@@ -314,14 +375,21 @@ fn a_panic_fails_its_task_and_the_worker_lives_on() {
 #[test]
 fn killed_worker_fails_its_task_only_and_is_replaced() {
     run(|| {
-        let pool = ProcessPool::builder().max_workers(1).tasks_per_worker(3).build().unwrap();
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .tasks_per_worker(3)
+            .build()
+            .unwrap();
         let doomed = pool.submit(sigkill_self, ()).unwrap();
         let behind: Vec<_> = (0..5).map(|x| pool.submit(square, x).unwrap()).collect();
         let err = doomed.exception_timeout(HANG).unwrap().unwrap();
         assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
         assert!(err.message().contains("signal 9 (SIGKILL)"), "{err}");
         assert!(err.message().contains("worker process"), "{err}");
-        let squares: Vec<u64> = behind.iter().map(|f| f.result_timeout(HANG).unwrap()).collect();
+        let squares: Vec<u64> = behind
+            .iter()
+            .map(|f| f.result_timeout(HANG).unwrap())
+            .collect();
         assert_eq!(squares, vec![0, 1, 4, 9, 16]);
         assert_eq!(pool.workers_started(), 2);
         assert_eq!(pool.submit(square, 9).unwrap().result_timeout(HANG), Ok(81));
@@ -345,7 +413,10 @@ fn killed_worker_breaks_the_pool_in_break_mode() {
             assert_eq!(err.kind(), TaskErrorKind::Broken, "{err}");
             assert!(err.message().contains("SIGKILL"), "{err}");
         }
-        assert!(matches!(pool.submit(square, 1), Err(SubmitError::Broken(_))));
+        assert!(matches!(
+            pool.submit(square, 1),
+            Err(SubmitError::Broken(_))
+        ));
     });
 }
 
@@ -353,7 +424,12 @@ fn killed_worker_breaks_the_pool_in_break_mode() {
 fn exit_99_is_reported() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
-        let err = pool.submit(exit_99, ()).unwrap().exception_timeout(HANG).unwrap().unwrap();
+        let err = pool
+            .submit(exit_99, ())
+            .unwrap()
+            .exception_timeout(HANG)
+            .unwrap()
+            .unwrap();
         assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
         assert!(err.message().contains("exited with code 99"), "{err}");
         assert_eq!(pool.submit(square, 4).unwrap().result_timeout(HANG), Ok(16));
@@ -369,7 +445,10 @@ fn delayed_crash_then_shutdown_wait_does_not_hang() {
         let start = Instant::now();
         pool.shutdown(true, false);
         assert!(start.elapsed() < HANG);
-        assert_eq!(crash.exception().unwrap().unwrap().kind(), TaskErrorKind::WorkerDied);
+        assert_eq!(
+            crash.exception().unwrap().unwrap().kind(),
+            TaskErrorKind::WorkerDied
+        );
         assert_eq!(ok.result(), Ok(9));
     });
 }
@@ -379,7 +458,9 @@ fn ten_megabyte_arguments_and_results() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(2).build().unwrap();
         let big: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
-        let futures: Vec<_> = (0..3).map(|_| pool.submit(reverse, big.clone()).unwrap()).collect();
+        let futures: Vec<_> = (0..3)
+            .map(|_| pool.submit(reverse, big.clone()).unwrap())
+            .collect();
         let mut expected = big;
         expected.reverse();
         for future in futures {
@@ -395,7 +476,7 @@ fn kill_workers_stops_a_running_task() {
         let running = pool.submit(forever, ()).unwrap();
         // Wait until the worker is up and has the task.
         let deadline = Instant::now() + HANG;
-        while !(running.running() && !pool.worker_pids().is_empty()) {
+        while !running.running() || pool.worker_pids().is_empty() {
             assert!(Instant::now() < deadline);
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -466,17 +547,28 @@ fn fingerprint_mismatch_is_a_clear_error() {
             .env("POOL_PROCESS_FINGERPRINT_SALT", "another build")
             .build()
             .unwrap();
-        let err = pool.submit(square, 2).unwrap().exception_timeout(HANG).unwrap().unwrap();
+        let err = pool
+            .submit(square, 2)
+            .unwrap()
+            .exception_timeout(HANG)
+            .unwrap()
+            .unwrap();
         assert_eq!(err.kind(), TaskErrorKind::Broken);
         assert!(err.message().contains("not the same build"), "{err}");
-        assert!(matches!(pool.submit(square, 2), Err(SubmitError::Broken(why)) if why.contains("not the same build")));
+        assert!(
+            matches!(pool.submit(square, 2), Err(SubmitError::Broken(why)) if why.contains("not the same build"))
+        );
     });
 }
 
 #[test]
 fn queue_bound_gives_backpressure() {
     run(|| {
-        let pool = ProcessPool::builder().max_workers(1).queue_bound(2).build().unwrap();
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .queue_bound(2)
+            .build()
+            .unwrap();
         let mut futures = vec![pool.submit(nap_then_pid, 200).unwrap()];
         let full = loop {
             match pool.try_submit(nap_then_pid, 0) {
@@ -497,7 +589,11 @@ fn queue_bound_gives_backpressure() {
 #[test]
 fn shutdown_cancel_futures_cancels_the_waiting_tasks() {
     run(|| {
-        let pool = ProcessPool::builder().max_workers(1).tasks_per_worker(1).build().unwrap();
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .tasks_per_worker(1)
+            .build()
+            .unwrap();
         let running = pool.submit(nap_then_pid, 200).unwrap();
         let deadline = Instant::now() + HANG;
         while !running.running() {
@@ -539,7 +635,9 @@ fn as_completed_mixes_thread_and_process_futures() {
 fn dropping_the_pool_reaps_every_worker() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(2).build().unwrap();
-        let futures: Vec<_> = (0..4).map(|_| pool.submit(nap_then_pid, 20).unwrap()).collect();
+        let futures: Vec<_> = (0..4)
+            .map(|_| pool.submit(nap_then_pid, 20).unwrap())
+            .collect();
         futures[0].result_timeout(HANG).unwrap();
         assert!(!children().is_empty());
         drop(pool);
