@@ -1,0 +1,262 @@
+//! Thread pool benchmarks, each beside its peers in the same run (for `bench-suite`).
+//!
+//! Groups and functions (pair them by group; `ours` against each peer):
+//! - `thread_pool/submit_collect_100k`: submit 100,000 tiny tasks, then collect every
+//!   result. `ours` (submit + `TaskFuture::take`), `rayon` (`ThreadPool::spawn` + a
+//!   one-shot channel per task), `threadpool` (`execute` + a one-shot channel per task),
+//!   `naive_mutex` (threads sharing a `Mutex<Receiver<Job>>`, written below).
+//! - `thread_pool/map_1m`: ordered map over 1,000,000 `u64`s into a `Vec`. `ours`
+//!   (`ThreadPool::map` with chunks) and `rayon` (`par_iter().map().collect()`).
+//! - `thread_pool/nested_fib`: recursive Fibonacci that submits both halves and waits on
+//!   them (below a cutoff it recurses sequentially). `ours` (submit + `result`, which runs
+//!   other tasks while waiting) and `rayon` (`rayon::join`).
+//!
+//! Every pool has the same number of threads: the machine's available parallelism.
+//!
+//! Dependencies: criterion, rayon, threadpool, oneshot, future-core, pool-thread.
+
+use std::hint::black_box;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use future_core::MapOptions;
+use rayon::prelude::*;
+
+const TASKS: u64 = 100_000;
+const MAP_ITEMS: u64 = 1_000_000;
+const FIB_N: u64 = 24;
+const FIB_CUTOFF: u64 = 12;
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn ours(threads: usize) -> pool_thread::ThreadPool {
+    pool_thread::ThreadPool::builder()
+        .max_workers(threads)
+        .keep_alive(None)
+        .build()
+        .expect("pool")
+}
+
+fn rayon_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("rayon pool")
+}
+
+/// A naive pool: every thread locks one `Mutex<Receiver>` to take the next job.
+struct NaivePool {
+    sender: Option<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl NaivePool {
+    fn new(threads: usize) -> NaivePool {
+        let (sender, receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let threads = (0..threads)
+            .map(|_| {
+                let receiver = receiver.clone();
+                std::thread::spawn(move || {
+                    loop {
+                        let job = receiver.lock().expect("lock").recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        NaivePool {
+            sender: Some(sender),
+            threads,
+        }
+    }
+
+    fn execute(&self, job: impl FnOnce() + Send + 'static) {
+        if let Some(sender) = &self.sender {
+            sender.send(Box::new(job)).expect("send");
+        }
+    }
+}
+
+impl Drop for NaivePool {
+    fn drop(&mut self) {
+        self.sender.take();
+        for t in self.threads.drain(..) {
+            t.join().expect("join");
+        }
+    }
+}
+
+fn tiny(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7
+}
+
+fn submit_collect(c: &mut Criterion) {
+    let n = threads();
+    let mut group = c.benchmark_group("thread_pool/submit_collect_100k");
+    group.throughput(criterion::Throughput::Elements(TASKS));
+
+    let pool = ours(n);
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            let futures: Vec<_> = (0..TASKS)
+                .map(|i| pool.submit(move || tiny(i)).expect("submit"))
+                .collect();
+            let sum = futures
+                .iter()
+                .map(|f| f.take().expect("result"))
+                .fold(0u64, u64::wrapping_add);
+            black_box(sum)
+        })
+    });
+    drop(pool);
+
+    let pool = rayon_pool(n);
+    group.bench_function("rayon", |b| {
+        b.iter(|| {
+            let receivers: Vec<_> = (0..TASKS)
+                .map(|i| {
+                    let (tx, rx) = oneshot::channel();
+                    pool.spawn(move || {
+                        let _ = tx.send(tiny(i));
+                    });
+                    rx
+                })
+                .collect();
+            let sum = receivers
+                .into_iter()
+                .map(|rx| rx.recv().expect("result"))
+                .fold(0u64, u64::wrapping_add);
+            black_box(sum)
+        })
+    });
+    drop(pool);
+
+    let pool = threadpool::ThreadPool::new(n);
+    group.bench_function("threadpool", |b| {
+        b.iter(|| {
+            let receivers: Vec<_> = (0..TASKS)
+                .map(|i| {
+                    let (tx, rx) = oneshot::channel();
+                    pool.execute(move || {
+                        let _ = tx.send(tiny(i));
+                    });
+                    rx
+                })
+                .collect();
+            let sum = receivers
+                .into_iter()
+                .map(|rx| rx.recv().expect("result"))
+                .fold(0u64, u64::wrapping_add);
+            black_box(sum)
+        })
+    });
+    pool.join();
+    drop(pool);
+
+    let pool = NaivePool::new(n);
+    group.bench_function("naive_mutex", |b| {
+        b.iter(|| {
+            let receivers: Vec<_> = (0..TASKS)
+                .map(|i| {
+                    let (tx, rx) = oneshot::channel();
+                    pool.execute(move || {
+                        let _ = tx.send(tiny(i));
+                    });
+                    rx
+                })
+                .collect();
+            let sum = receivers
+                .into_iter()
+                .map(|rx| rx.recv().expect("result"))
+                .fold(0u64, u64::wrapping_add);
+            black_box(sum)
+        })
+    });
+    drop(pool);
+    group.finish();
+}
+
+fn map_1m(c: &mut Criterion) {
+    let n = threads();
+    let input: Vec<u64> = (0..MAP_ITEMS).collect();
+    let mut group = c.benchmark_group("thread_pool/map_1m");
+    group.throughput(criterion::Throughput::Elements(MAP_ITEMS));
+
+    let pool = ours(n);
+    let chunksize = (MAP_ITEMS as usize / (n * 8)).max(1);
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            let out: Vec<u64> = pool
+                .map(tiny, input.iter().copied(), MapOptions::new().chunksize(chunksize))
+                .expect("map")
+                .map(|r| r.expect("element"))
+                .collect();
+            black_box(out)
+        })
+    });
+    drop(pool);
+
+    let pool = rayon_pool(n);
+    group.bench_function("rayon", |b| {
+        b.iter(|| {
+            let out: Vec<u64> = pool.install(|| input.par_iter().map(|&x| tiny(x)).collect());
+            black_box(out)
+        })
+    });
+    drop(pool);
+    group.finish();
+}
+
+fn fib_seq(n: u64) -> u64 {
+    if n < 2 { n } else { fib_seq(n - 1) + fib_seq(n - 2) }
+}
+
+fn fib_ours(pool: &Arc<pool_thread::ThreadPool>, n: u64) -> u64 {
+    if n < FIB_CUTOFF {
+        return fib_seq(n);
+    }
+    let (p1, p2) = (pool.clone(), pool.clone());
+    let a = pool.submit(move || fib_ours(&p1, n - 1)).expect("submit");
+    let b = pool.submit(move || fib_ours(&p2, n - 2)).expect("submit");
+    b.take().expect("fib") + a.take().expect("fib")
+}
+
+fn fib_rayon(n: u64) -> u64 {
+    if n < FIB_CUTOFF {
+        return fib_seq(n);
+    }
+    let (a, b) = rayon::join(|| fib_rayon(n - 1), || fib_rayon(n - 2));
+    a + b
+}
+
+fn nested_fib(c: &mut Criterion) {
+    let n = threads();
+    let mut group = c.benchmark_group("thread_pool/nested_fib");
+
+    let pool = Arc::new(ours(n));
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            let p = pool.clone();
+            let top = pool.submit(move || fib_ours(&p, FIB_N)).expect("submit");
+            black_box(top.take().expect("fib"))
+        })
+    });
+    pool.shutdown(true, false);
+
+    let pool = rayon_pool(n);
+    group.bench_function("rayon", |b| {
+        b.iter(|| black_box(pool.install(|| fib_rayon(FIB_N))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, submit_collect, map_1m, nested_fib);
+criterion_main!(benches);

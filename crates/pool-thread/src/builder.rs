@@ -1,0 +1,270 @@
+//! [`Builder`]: the settings of a [`ThreadPool`], and [`BuildError`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::pool::ThreadPool;
+use crate::registry::{Config, Registry};
+use crate::sleep::MAX_THREADS;
+use crate::sync::{Arc, AtomicUsize, Ordering};
+
+/// How long an idle thread waits for work before it exits, unless set otherwise.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Numbers the default thread name prefixes, like Python's `ThreadPoolExecutor-N`.
+static POOLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Python's default `max_workers`: `min(32, cpus + 4)`.
+///
+/// ```
+/// let n = pool_thread::default_max_workers();
+/// assert!((5..=32).contains(&n));
+/// ```
+pub fn default_max_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus + 4).min(32)
+}
+
+/// The settings of a [`ThreadPool`]: Python's `ThreadPoolExecutor(max_workers,
+/// thread_name_prefix, initializer)`, plus a queue bound, an idle keep-alive and a stack
+/// size.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = pool_thread::ThreadPool::builder()
+///     .max_workers(4)
+///     .thread_name_prefix("crawler")
+///     .initializer(|| println!("thread {:?} starts", std::thread::current().name()))
+///     .queue_bound(1_000)
+///     .keep_alive(Duration::from_secs(30))
+///     .stack_size(1 << 20)
+///     .build()
+///     .unwrap();
+/// let name = pool.submit(|| std::thread::current().name().map(str::to_owned)).unwrap();
+/// assert_eq!(name.result(), Ok(Some("crawler_0".to_owned())));
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
+pub struct Builder {
+    max_workers: Option<usize>,
+    thread_name_prefix: Option<String>,
+    initializer: Option<Arc<dyn Fn() + Send + Sync>>,
+    queue_bound: Option<usize>,
+    keep_alive: Option<Duration>,
+    stack_size: Option<usize>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            max_workers: None,
+            thread_name_prefix: None,
+            initializer: None,
+            queue_bound: None,
+            keep_alive: Some(DEFAULT_KEEP_ALIVE),
+            stack_size: None,
+        }
+    }
+}
+
+impl Builder {
+    /// The default settings (same as [`ThreadPool::builder`]).
+    ///
+    /// ```
+    /// let pool = pool_thread::Builder::new().build().unwrap();
+    /// assert_eq!(pool.max_workers(), pool_thread::default_max_workers());
+    /// ```
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The most threads the pool runs at once (default [`default_max_workers`]: Python's
+    /// `min(32, cpus + 4)`). Threads start on demand, so a pool that never gets busy never
+    /// starts them all. `0` makes [`build`](Self::build) fail with
+    /// [`BuildError::ZeroWorkers`].
+    ///
+    /// ```
+    /// let err = pool_thread::ThreadPool::builder().max_workers(0).build().unwrap_err();
+    /// assert_eq!(err, pool_thread::BuildError::ZeroWorkers);
+    /// ```
+    pub fn max_workers(mut self, max_workers: usize) -> Builder {
+        self.max_workers = Some(max_workers);
+        self
+    }
+
+    /// Names the threads `prefix_0`, `prefix_1`, ... (default `ThreadPool-N` with `N`
+    /// numbering the pools of this process). A retired thread's number is reused.
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::builder().thread_name_prefix("io").build().unwrap();
+    /// let name = pool.submit(|| std::thread::current().name().unwrap().to_owned()).unwrap();
+    /// assert_eq!(name.result().unwrap(), "io_0");
+    /// ```
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Builder {
+        self.thread_name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Runs `initializer` once at the start of each worker thread, before its first task.
+    /// If it panics the pool breaks (Python's `BrokenThreadPool`): every queued task fails
+    /// with a [`TaskErrorKind::Broken`](future_core::TaskErrorKind::Broken) error naming
+    /// the panic, and later submits return
+    /// [`SubmitError::Broken`](future_core::SubmitError::Broken).
+    ///
+    /// ```
+    /// thread_local!(static CONN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    /// let pool = pool_thread::ThreadPool::builder()
+    ///     .initializer(|| CONN.with(|c| c.set(42)))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.submit(|| CONN.with(|c| c.get())).unwrap().result(), Ok(42));
+    /// ```
+    pub fn initializer<F>(mut self, initializer: F) -> Builder
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.initializer = Some(Arc::new(initializer));
+        self
+    }
+
+    /// Lets at most `bound` tasks wait in the queue (default: unbounded, like Python).
+    /// When it is full, [`ThreadPool::submit`] blocks until a worker takes a task and
+    /// [`ThreadPool::try_submit`] returns
+    /// [`SubmitError::Full`](future_core::SubmitError::Full); so a producer that outruns
+    /// the pool holds memory flat. Tasks submitted by the pool's own tasks never block
+    /// (that could deadlock) but do count. `0` makes [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::builder().queue_bound(64).build().unwrap();
+    /// let futures: Vec<_> = (0..1_000).map(|i| pool.submit(move || i).unwrap()).collect();
+    /// assert!(pool.queued_tasks() <= 64);
+    /// assert_eq!(futures[999].result(), Ok(999));
+    /// ```
+    pub fn queue_bound(mut self, bound: usize) -> Builder {
+        self.queue_bound = Some(bound);
+        self
+    }
+
+    /// How long an idle thread waits for work before it exits (default
+    /// [`DEFAULT_KEEP_ALIVE`]); `None` keeps idle threads forever (Python's behaviour).
+    /// A thread only retires while no queued task counts on it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = pool_thread::ThreadPool::builder().keep_alive(None).build().unwrap();
+    /// let pool = pool_thread::ThreadPool::builder()
+    ///     .keep_alive(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn keep_alive(mut self, keep_alive: impl Into<Option<Duration>>) -> Builder {
+        self.keep_alive = keep_alive.into();
+        self
+    }
+
+    /// The stack size of each worker thread, in bytes (default: std's, 2 MiB unless
+    /// `RUST_MIN_STACK` says otherwise).
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::builder().stack_size(8 << 20).build().unwrap();
+    /// assert_eq!(pool.submit(|| 1).unwrap().result(), Ok(1));
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first submit.
+    ///
+    /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::TooManyWorkers`],
+    /// [`BuildError::ZeroQueueBound`].
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
+    /// assert_eq!(pool.num_threads(), 0);
+    /// ```
+    pub fn build(self) -> Result<ThreadPool, BuildError> {
+        let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
+        if max_workers == 0 {
+            return Err(BuildError::ZeroWorkers);
+        }
+        if max_workers > MAX_THREADS {
+            return Err(BuildError::TooManyWorkers {
+                requested: max_workers,
+                limit: MAX_THREADS,
+            });
+        }
+        if self.queue_bound == Some(0) {
+            return Err(BuildError::ZeroQueueBound);
+        }
+        let thread_name_prefix = self
+            .thread_name_prefix
+            .unwrap_or_else(|| format!("ThreadPool-{}", POOLS.fetch_add(1, Ordering::Relaxed)));
+        let config = Config {
+            max_workers,
+            thread_name_prefix,
+            initializer: self.initializer,
+            keep_alive: self.keep_alive,
+            stack_size: self.stack_size,
+        };
+        Ok(ThreadPool::from_registry(Registry::new(
+            config,
+            self.queue_bound,
+        )))
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("max_workers", &self.max_workers)
+            .field("thread_name_prefix", &self.thread_name_prefix)
+            .field("initializer", &self.initializer.as_ref().map(|_| "Fn()"))
+            .field("queue_bound", &self.queue_bound)
+            .field("keep_alive", &self.keep_alive)
+            .field("stack_size", &self.stack_size)
+            .finish()
+    }
+}
+
+/// Why [`Builder::build`] refused the settings.
+///
+/// ```
+/// use pool_thread::{BuildError, ThreadPool};
+/// let err = ThreadPool::builder().queue_bound(0).build().unwrap_err();
+/// assert_eq!(err, BuildError::ZeroQueueBound);
+/// assert_eq!(err.to_string(), "queue_bound must be at least 1");
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// `max_workers` was 0 (Python raises `ValueError("max_workers must be greater than 0")`).
+    ZeroWorkers,
+    /// `max_workers` was above what the pool supports.
+    TooManyWorkers {
+        /// The `max_workers` asked for.
+        requested: usize,
+        /// The most supported.
+        limit: usize,
+    },
+    /// `queue_bound` was 0: no task could ever be queued.
+    ZeroQueueBound,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
+            BuildError::TooManyWorkers { requested, limit } => {
+                write!(
+                    f,
+                    "max_workers is {requested}, at most {limit} are supported"
+                )
+            }
+            BuildError::ZeroQueueBound => f.write_str("queue_bound must be at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

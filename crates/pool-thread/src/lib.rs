@@ -1,0 +1,87 @@
+//! A work-stealing thread pool with Python's `concurrent.futures.ThreadPoolExecutor`
+//! interface, minus its flaws: the queue can be bounded, idle threads retire, and a task
+//! that waits on tasks of its own pool runs them meanwhile instead of deadlocking.
+//!
+//! - [`ThreadPool`]: `submit` any `FnOnce() -> R + Send` closure and get a
+//!   [`future_core::TaskFuture`]; `map` with ordered, lazy results; [`scope`] for tasks that
+//!   borrow from the caller's stack; `shutdown(wait, cancel_futures)`, also on drop.
+//! - [`Builder`]: `max_workers` (Python's `min(32, cpus + 4)` by default), a thread name
+//!   prefix, an initializer, a queue bound, an idle keep-alive and a stack size.
+//! - The [`future_core::Executor`] trait, shared with the process pool: code written
+//!   against it with plain functions switches pools by changing the constructor.
+//!
+//! [`scope`]: ThreadPool::scope
+//!
+//! ```
+//! use future_core::{wait, MapOptions, ReturnWhen};
+//! use pool_thread::ThreadPool;
+//!
+//! let pool = ThreadPool::builder().max_workers(4).thread_name_prefix("demo").build().unwrap();
+//!
+//! // Submit closures, get futures.
+//! let futures: Vec<_> = (0..8u64).map(|i| pool.submit(move || i * i).unwrap()).collect();
+//! let done = wait(&futures, None, ReturnWhen::AllCompleted).done;
+//! assert_eq!(done.len(), 8);
+//! assert_eq!(futures[3].result(), Ok(9));
+//!
+//! // Ordered, lazy map; a panic is that element's error only.
+//! let halves: Vec<_> = pool
+//!     .map(|x: u32| 100 / x, [4, 0, 5], MapOptions::new())
+//!     .unwrap()
+//!     .map(|r| r.ok())
+//!     .collect();
+//! assert_eq!(halves, [Some(25), None, Some(20)]);
+//!
+//! // Nested waits do not deadlock: the waiting thread runs the inner tasks.
+//! fn fib(pool: &'static ThreadPool, n: u64) -> u64 {
+//!     if n < 2 { return n }
+//!     let a = pool.submit(move || fib(pool, n - 1)).unwrap();
+//!     let b = pool.submit(move || fib(pool, n - 2)).unwrap();
+//!     a.result().unwrap() + b.result().unwrap()
+//! }
+//! let single: &'static ThreadPool =
+//!     Box::leak(Box::new(ThreadPool::builder().max_workers(1).build().unwrap()));
+//! assert_eq!(single.submit(move || fib(single, 15)).unwrap().result(), Ok(610));
+//!
+//! pool.shutdown(true, false);
+//! ```
+//!
+//! # Inside
+//! Submits from outside go to a crossbeam-deque `Injector`; a task's own submits go to
+//! its worker's local deque, which the other workers steal from. Idle workers spin a
+//! little, then sleep; `SLEEP.md` beside these sources explains the sleep/wake protocol
+//! (one atomic word: sleepers, in-flight submits, shutdown, and the idle-thread tokens
+//! that decide when a submit starts a thread) and why it cannot lose a wake-up. It is
+//! model-checked with loom: `RUSTFLAGS="--cfg loom" cargo test -p pool-thread --test loom
+//! --release`.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod sync;
+
+/// The sleep/wake protocol, public only under `cfg(loom)` for the models.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod sleep;
+#[cfg(not(loom))]
+mod sleep;
+
+#[cfg(not(loom))]
+mod builder;
+#[cfg(not(loom))]
+mod job;
+#[cfg(not(loom))]
+mod pool;
+#[cfg(not(loom))]
+mod registry;
+#[cfg(not(loom))]
+mod scope;
+#[cfg(not(loom))]
+mod worker;
+
+#[cfg(not(loom))]
+pub use builder::{BuildError, Builder, DEFAULT_KEEP_ALIVE, default_max_workers};
+#[cfg(not(loom))]
+pub use pool::ThreadPool;
+#[cfg(not(loom))]
+pub use scope::Scope;

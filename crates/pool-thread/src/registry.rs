@@ -1,0 +1,360 @@
+//! The state a pool's handle and its worker threads share: the queues, the sleep/wake
+//! state, the threads, the queue bound, and the submit / spawn / shutdown / break paths.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use future_core::{SubmitError, TaskError, TaskErrorKind};
+
+use crate::job::JobBox;
+use crate::sleep::Sleep;
+use crate::sync::{
+    AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, RwLock, lock, read, wait, write,
+};
+use crate::worker;
+
+/// A pool's settings, fixed at build time.
+pub(crate) struct Config {
+    pub(crate) max_workers: usize,
+    pub(crate) thread_name_prefix: String,
+    pub(crate) initializer: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) stack_size: Option<usize>,
+}
+
+/// The queue bound: how many jobs may wait, and the submitters waiting for room.
+struct Bound {
+    limit: usize,
+    /// Jobs pushed and not yet taken by a worker (or drained).
+    queued: AtomicUsize,
+    /// Submitters blocked for room (SeqCst with `queued`: a Dekker pair, see `release`).
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+/// The worker threads' join handles and which name/steal slots are in use.
+#[derive(Default)]
+struct Threads {
+    handles: Vec<JoinHandle<()>>,
+    slots: Vec<bool>,
+}
+
+/// What a pool's handle and its workers share.
+pub(crate) struct Registry {
+    /// Jobs submitted from outside the pool's threads.
+    pub(crate) injector: Injector<JobBox>,
+    /// The steal ends of the workers' local deques, by slot.
+    pub(crate) stealers: RwLock<Vec<Option<Stealer<JobBox>>>>,
+    pub(crate) sleep: Sleep,
+    pub(crate) config: Config,
+    threads: Mutex<Threads>,
+    bound: Option<Bound>,
+    broken: AtomicBool,
+    broken_cause: Mutex<Option<String>>,
+}
+
+/// Whether a submit from outside may wait for room in a bounded queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Room {
+    Wait,
+    Fail,
+}
+
+impl Registry {
+    pub(crate) fn new(config: Config, queue_bound: Option<usize>) -> Registry {
+        Registry {
+            injector: Injector::new(),
+            stealers: RwLock::new(Vec::new()),
+            sleep: Sleep::new(config.max_workers),
+            config,
+            threads: Mutex::new(Threads::default()),
+            bound: queue_bound.map(|limit| Bound {
+                limit,
+                queued: AtomicUsize::new(0),
+                waiters: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                room: Condvar::new(),
+            }),
+            broken: AtomicBool::new(false),
+            broken_cause: Mutex::new(None),
+        }
+    }
+
+    /// Queues `job`: on the calling worker's own deque when called from one of this pool's
+    /// threads, else on the injector (waiting for room in a bounded queue, or failing
+    /// with [`SubmitError::Full`]). Starts a thread or wakes a sleeper as needed. On error
+    /// the job is dropped unrun before this returns.
+    pub(crate) fn push(self: &Arc<Self>, job: JobBox, room: Room) -> Result<(), SubmitError> {
+        let inside = worker::is_inside(self);
+        if inside {
+            // A task's own submits never wait for room: if every worker waited on a full
+            // queue that only workers drain, nesting would deadlock.
+            self.count_queued();
+        } else {
+            self.reserve_room(room)?;
+        }
+        let spawn = match self.sleep.begin_submit() {
+            Ok(spawn) => spawn,
+            Err(_) => {
+                self.job_taken();
+                return Err(self.closed_error());
+            }
+        };
+        // Between begin_submit and end_submit: no blocking, so shutdown's wait is short.
+        // The thread is started before the push (it finds the job, or sleeps and is woken
+        // by end_submit), so that every start happens while shutdown still waits for us.
+        let mut spawn_failed = None;
+        if spawn {
+            spawn_failed = self.spawn_worker().err();
+        }
+        let job = if inside {
+            worker::push_local(self, job).err()
+        } else {
+            Some(job)
+        };
+        if let Some(job) = job {
+            self.injector.push(job);
+        }
+        self.sleep.end_submit();
+        if let Some(cause) = spawn_failed {
+            self.break_pool(cause);
+        }
+        Ok(())
+    }
+
+    /// The error for a submit after shutdown: broken or plain shut down.
+    pub(crate) fn closed_error(&self) -> SubmitError {
+        if self.broken.load(Ordering::Acquire) {
+            SubmitError::Broken(self.broken_cause())
+        } else {
+            SubmitError::Shutdown
+        }
+    }
+
+    fn broken_cause(&self) -> String {
+        lock(&self.broken_cause)
+            .clone()
+            .unwrap_or_else(|| "the pool broke".to_owned())
+    }
+
+    /// The error queued tasks fail with once the pool is broken.
+    pub(crate) fn broken_error(&self) -> Option<TaskError> {
+        self.broken
+            .load(Ordering::Acquire)
+            .then(|| TaskError::new(TaskErrorKind::Broken, self.broken_cause()))
+    }
+
+    fn count_queued(&self) {
+        if let Some(bound) = &self.bound {
+            bound.queued.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes a place in a bounded queue, waiting for one (`Room::Wait`) or not.
+    fn reserve_room(&self, room: Room) -> Result<(), SubmitError> {
+        let Some(bound) = &self.bound else {
+            return Ok(());
+        };
+        loop {
+            let queued = bound.queued.load(Ordering::SeqCst);
+            if queued < bound.limit {
+                if bound
+                    .queued
+                    .compare_exchange_weak(queued, queued + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            if self.sleep.is_shut_down() {
+                return Err(self.closed_error());
+            }
+            if room == Room::Fail {
+                return Err(SubmitError::Full);
+            }
+            let guard = lock(&bound.lock);
+            // Announce, then re-check: a release after our check sees `waiters` (SeqCst
+            // both sides) and notifies under the lock we hold until we wait.
+            bound.waiters.fetch_add(1, Ordering::SeqCst);
+            if bound.queued.load(Ordering::SeqCst) >= bound.limit && !self.sleep.is_shut_down() {
+                drop(wait(&bound.room, guard));
+            }
+            bound.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A job left the queue (taken by a worker, drained, or refused): frees its place.
+    pub(crate) fn job_taken(&self) {
+        if let Some(bound) = &self.bound {
+            bound.queued.fetch_sub(1, Ordering::SeqCst);
+            if bound.waiters.load(Ordering::SeqCst) > 0 {
+                let _guard = lock(&bound.lock);
+                bound.room.notify_one();
+            }
+        }
+    }
+
+    /// Wakes every submitter waiting for room (they re-check, and see the shutdown).
+    fn wake_room_waiters(&self) {
+        if let Some(bound) = &self.bound {
+            let _guard = lock(&bound.lock);
+            bound.room.notify_all();
+        }
+    }
+
+    /// Jobs waiting in the queues now.
+    pub(crate) fn queued(&self) -> usize {
+        match &self.bound {
+            Some(bound) => bound.queued.load(Ordering::SeqCst),
+            None => {
+                self.injector.len()
+                    + read(&self.stealers)
+                        .iter()
+                        .flatten()
+                        .map(Stealer::len)
+                        .sum::<usize>()
+            }
+        }
+    }
+
+    /// True when any queue holds a job.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.injector.is_empty() || read(&self.stealers).iter().flatten().any(|s| !s.is_empty())
+    }
+
+    /// Starts a worker thread for a reserved place (see `Sleep::begin_submit`). On error,
+    /// undoes the reservation and returns the cause if no thread is left to run jobs.
+    fn spawn_worker(self: &Arc<Self>) -> Result<(), String> {
+        let mut threads = lock(&self.threads);
+        // Reap threads that retired.
+        let (finished, running): (Vec<_>, Vec<_>) = std::mem::take(&mut threads.handles)
+            .into_iter()
+            .partition(|h| h.is_finished());
+        threads.handles = running;
+        for handle in finished {
+            let _ = handle.join();
+        }
+        let slot = match threads.slots.iter().position(|used| !used) {
+            Some(slot) => slot,
+            None => {
+                threads.slots.push(false);
+                threads.slots.len() - 1
+            }
+        };
+        threads.slots[slot] = true;
+        let local = Worker::new_lifo();
+        {
+            let mut stealers = write(&self.stealers);
+            if stealers.len() <= slot {
+                stealers.resize_with(slot + 1, || None);
+            }
+            stealers[slot] = Some(local.stealer());
+        }
+        let mut builder = std::thread::Builder::new()
+            .name(format!("{}_{}", self.config.thread_name_prefix, slot));
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let registry = self.clone();
+        match builder.spawn(move || worker::main(registry, slot, local)) {
+            Ok(handle) => {
+                threads.handles.push(handle);
+                Ok(())
+            }
+            Err(err) => {
+                threads.slots[slot] = false;
+                write(&self.stealers)[slot] = None;
+                drop(threads);
+                if self.sleep.release_thread() == 0 {
+                    Err(format!("could not start a worker thread: {err}"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// A worker thread is leaving: frees its slot (its deque is empty: it only leaves
+    /// after finding every queue empty, and only it pushes to its deque).
+    pub(crate) fn worker_left(&self, slot: usize) {
+        if let Some(stealer) = write(&self.stealers).get_mut(slot) {
+            *stealer = None;
+        }
+        if let Some(used) = lock(&self.threads).slots.get_mut(slot) {
+            *used = false;
+        }
+    }
+
+    /// Takes every queued job out of every queue and hands it to `each`.
+    fn drain(&self, mut each: impl FnMut(JobBox)) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(job) => {
+                    self.job_taken();
+                    each(job);
+                }
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        let stealers: Vec<_> = read(&self.stealers).iter().flatten().cloned().collect();
+        for stealer in stealers {
+            loop {
+                match stealer.steal() {
+                    Steal::Success(job) => {
+                        self.job_taken();
+                        each(job);
+                    }
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
+        }
+    }
+
+    /// Breaks the pool (an initializer panicked, no thread could start): refuses every
+    /// later submit with `cause` and fails every queued job with it.
+    pub(crate) fn break_pool(&self, cause: String) {
+        {
+            let mut slot = lock(&self.broken_cause);
+            if slot.is_none() {
+                *slot = Some(cause);
+            }
+        }
+        self.broken.store(true, Ordering::Release);
+        self.sleep.shutdown();
+        self.wake_room_waiters();
+        // Jobs of submits that began before the shutdown are pushed once this returns.
+        self.sleep.wait_for_submitters();
+        if let Some(error) = self.broken_error() {
+            self.drain(|job| job.fail(error.clone()));
+        }
+    }
+
+    /// `shutdown(wait, cancel_futures)`; see `ThreadPool::shutdown`.
+    pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.sleep.shutdown();
+        self.wake_room_waiters();
+        if cancel_futures {
+            self.sleep.wait_for_submitters();
+            self.drain(|job| job.cancel());
+        }
+        if wait {
+            // Every thread start happens inside a submit; after this none is left to come.
+            self.sleep.wait_for_submitters();
+            let handles = std::mem::take(&mut lock(&self.threads).handles);
+            let me = std::thread::current().id();
+            for handle in handles {
+                // Never join the calling thread (a task shutting down its own pool, or a
+                // pool dropped inside its own worker): it exits when its task returns.
+                if handle.thread().id() != me {
+                    let _ = handle.join();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Nesting: tasks that submit to and wait on their own pool, scopes, and tasks that shut
+//! down or drop their own pool. None of these may deadlock, even on one thread.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::Gate;
+use future_core::{FutureError, MapOptions};
+use pool_thread::ThreadPool;
+
+fn fib(pool: &Arc<ThreadPool>, n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (p1, p2) = (pool.clone(), pool.clone());
+    let a = pool.submit(move || fib(&p1, n - 1)).unwrap();
+    let b = pool.submit(move || fib(&p2, n - 2)).unwrap();
+    a.result().unwrap() + b.result().unwrap()
+}
+
+fn nested_fib_on(workers: usize) {
+    let pool = Arc::new(ThreadPool::builder().max_workers(workers).build().unwrap());
+    let p = pool.clone();
+    let top = pool.submit(move || fib(&p, 16)).unwrap();
+    assert_eq!(top.result(), Ok(987));
+    assert!(pool.num_threads() <= workers);
+    pool.shutdown(true, false);
+}
+
+#[test]
+fn nested_fibonacci_on_one_thread() {
+    nested_fib_on(1);
+}
+
+#[test]
+fn nested_fibonacci_on_two_threads() {
+    nested_fib_on(2);
+}
+
+#[test]
+fn nested_map_inside_a_task_on_one_thread() {
+    let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+    let p = pool.clone();
+    let outer = pool
+        .submit(move || {
+            p.map(|x: u32| x + 1, 0..50, MapOptions::new().chunksize(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .sum::<u32>()
+        })
+        .unwrap();
+    assert_eq!(outer.result(), Ok(1275));
+}
+
+#[test]
+fn waiting_worker_wakes_for_work_submitted_from_outside() {
+    // The only worker waits on a future that only an outside submit can complete.
+    let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+    let (promise, inner) = future_core::Promise::<u32>::new();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let outer = pool
+        .submit(move || {
+            started_tx.send(()).unwrap();
+            inner.result().unwrap() * 2
+        })
+        .unwrap();
+    started.recv().unwrap();
+    // The worker is (or soon is) blocked in its wait; this task must still run on it.
+    let helper = pool.submit(move || promise.set_result(21)).unwrap();
+    assert_eq!(outer.result(), Ok(42));
+    helper.result().unwrap();
+}
+
+#[test]
+fn scope_borrows_and_joins() {
+    let pool = ThreadPool::builder().max_workers(3).build().unwrap();
+    let mut data = vec![1u64; 1000];
+    let total = AtomicUsize::new(0);
+    pool.scope(|s| {
+        for chunk in data.chunks_mut(100) {
+            let total = &total;
+            s.spawn(move || {
+                for x in chunk.iter_mut() {
+                    *x *= 3;
+                }
+                total.fetch_add(chunk.len(), Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+    });
+    // Joined: every task finished before scope returned.
+    assert_eq!(total.load(Ordering::SeqCst), 1000);
+    assert!(data.iter().all(|&x| x == 3));
+}
+
+#[test]
+fn scope_waits_for_slow_tasks_and_returns_its_value() {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    let gate = Gate::new();
+    let finished = AtomicUsize::new(0);
+    let value = pool.scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                gate.wait();
+                finished.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        gate.open();
+        "scope value"
+    });
+    assert_eq!(value, "scope value");
+    assert_eq!(finished.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn scope_propagates_its_panic_after_joining() {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    let finished = AtomicUsize::new(0);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| finished.fetch_add(1, Ordering::SeqCst)).unwrap();
+            }
+            panic!("scope body failed");
+        })
+    }));
+    assert!(caught.is_err());
+    assert_eq!(finished.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn scoped_task_panic_is_its_futures_error() {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    let err = pool.scope(|s| {
+        s.spawn(|| -> u8 { panic!("scoped boom") })
+            .unwrap()
+            .result()
+    });
+    assert_eq!(err.unwrap_err().to_string(), "task panicked: scoped boom");
+}
+
+#[test]
+fn nested_scope_inside_a_task_on_one_thread() {
+    let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+    let p = pool.clone();
+    let outer = pool
+        .submit(move || {
+            let words = ["a", "bb", "ccc"];
+            p.scope(|s| {
+                let futures: Vec<_> = words.iter().map(|w| s.spawn(|| w.len()).unwrap()).collect();
+                futures.iter().map(|f| f.result().unwrap()).sum::<usize>()
+            })
+        })
+        .unwrap();
+    assert_eq!(outer.result(), Ok(6));
+}
+
+#[test]
+fn shutdown_cancel_futures_inside_a_scope_still_joins() {
+    let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+    let gate = Gate::new();
+    let ran = AtomicUsize::new(0);
+    pool.scope(|s| {
+        s.spawn(|| gate.wait()).unwrap();
+        let queued: Vec<_> = (0..5)
+            .map(|_| s.spawn(|| ran.fetch_add(1, Ordering::SeqCst)).unwrap())
+            .collect();
+        pool.shutdown(false, true);
+        assert!(queued.iter().all(|f| f.cancelled()));
+        gate.open();
+    });
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn task_may_shut_down_its_own_pool() {
+    let pool = Arc::new(ThreadPool::builder().max_workers(2).build().unwrap());
+    let p = pool.clone();
+    let f = pool
+        .submit(move || {
+            p.shutdown(true, false);
+            p.submit(|| ()).is_err()
+        })
+        .unwrap();
+    assert_eq!(f.result(), Ok(true));
+    pool.shutdown(true, false);
+}
+
+#[test]
+fn pool_dropped_inside_its_own_worker() {
+    let pool = Arc::new(ThreadPool::builder().max_workers(2).build().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = pool.clone();
+    let gate = Gate::new();
+    let g = gate.clone();
+    let f = pool
+        .submit(move || {
+            g.wait();
+            tx.send(()).unwrap();
+            drop(p); // the last handle: Drop runs shutdown(wait) on this very worker
+            7
+        })
+        .unwrap();
+    drop(pool);
+    gate.open();
+    rx.recv().unwrap();
+    assert_eq!(f.result(), Ok(7));
+}
+
+#[test]
+fn dropping_map_cancels_what_has_not_started() {
+    let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+    let gate = Gate::new();
+    let busy = {
+        let gate = gate.clone();
+        pool.submit(move || gate.wait()).unwrap()
+    };
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = started.clone();
+    let results = pool
+        .map(
+            move |x: u32| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                x
+            },
+            0..100,
+            MapOptions::new().buffersize(4),
+        )
+        .unwrap();
+    drop(results);
+    gate.open();
+    busy.result().unwrap();
+    pool.shutdown(true, false);
+    assert_eq!(started.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn map_panicking_element_is_its_own_error() {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    let results: Vec<_> = pool
+        .map(
+            |x: u32| {
+                if x % 10 == 3 {
+                    panic!("bad {x}");
+                }
+                x
+            },
+            0..30,
+            MapOptions::new().chunksize(4),
+        )
+        .unwrap()
+        .collect();
+    assert_eq!(results.len(), 30);
+    for (x, r) in results.iter().enumerate() {
+        if x % 10 == 3 {
+            match r {
+                Err(FutureError::Failed(e)) => assert_eq!(e.message(), format!("bad {x}")),
+                other => panic!("{other:?}"),
+            }
+        } else {
+            assert_eq!(r, &Ok(x as u32));
+        }
+    }
+}
