@@ -50,7 +50,9 @@ fn cpus() -> usize {
 }
 
 fn warm(pool: &ProcessPool, workers: usize) {
-    let futures: Vec<_> = (0..workers * 4).map(|x| pool.submit(tiny, x as u64).unwrap()).collect();
+    let futures: Vec<_> = (0..workers * 4)
+        .map(|x| pool.submit(tiny, x as u64).unwrap())
+        .collect();
     for future in futures {
         future.result().unwrap();
     }
@@ -112,7 +114,9 @@ fn submit_20k(c: &mut Criterion) {
 fn map_1m(c: &mut Criterion) {
     const N: u32 = 1_000_000;
     let mut group = c.benchmark_group("process_pool/map_1m");
-    group.sample_size(10).throughput(Throughput::Elements(u64::from(N)));
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(u64::from(N)));
     let ours = ProcessPool::new().unwrap();
     warm(&ours, cpus());
     group.bench_function("ours", |b| {
@@ -157,8 +161,9 @@ fn pi(c: &mut Criterion) {
         warm(&pool, workers);
         group.bench_with_input(BenchmarkId::new("ours", workers), &workers, |b, _| {
             b.iter(|| {
-                let futures: Vec<_> =
-                    (0..4).map(|_| pool.submit(leibniz_pi, TERMS).unwrap()).collect();
+                let futures: Vec<_> = (0..4)
+                    .map(|_| pool.submit(leibniz_pi, TERMS).unwrap())
+                    .collect();
                 futures.iter().map(|f| f.result().unwrap()).sum::<f64>()
             })
         });
@@ -176,7 +181,12 @@ fn cpu_ticks(stat_path: &str) -> u64 {
     };
     // After "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     get(11) + get(12)
 }
 
@@ -192,12 +202,21 @@ fn idle_cpu_report() {
         std::fs::read_dir("/proc/self/task")
             .map(|dir| {
                 dir.flatten()
-                    .map(|t| cpu_ticks(&format!("/proc/self/task/{}/stat", t.file_name().to_string_lossy())))
+                    .map(|t| {
+                        cpu_ticks(&format!(
+                            "/proc/self/task/{}/stat",
+                            t.file_name().to_string_lossy()
+                        ))
+                    })
                     .sum()
             })
             .unwrap_or(0)
     };
-    let children = || -> u64 { pids.iter().map(|p| cpu_ticks(&format!("/proc/{p}/stat"))).sum() };
+    let children = || -> u64 {
+        pids.iter()
+            .map(|p| cpu_ticks(&format!("/proc/{p}/stat")))
+            .sum()
+    };
     let (w0, t0) = (children(), threads());
     std::thread::sleep(Duration::from_secs(1));
     let (w1, t1) = (children(), threads());

@@ -25,7 +25,11 @@ fn leibniz_pi(n: u64) -> f64 {
         for (lane, sum) in sums.iter_mut().enumerate() {
             let i = (k + lane as u64) as f64;
             let term = 1.0 / (2.0 * i + 1.0);
-            *sum += if (k as usize + lane) % 2 == 0 { term } else { -term };
+            *sum += if (k as usize + lane) % 2 == 0 {
+                term
+            } else {
+                -term
+            };
         }
         k += 4;
     }

@@ -121,7 +121,7 @@ impl Default for ProcessPoolBuilder {
             timeout: None,
             on_worker_death: WorkerDeath::Replace,
             tasks_per_worker: 2,
-            spin: Duration::from_micros(50),
+            spin: Duration::from_micros(100),
             worker_args: None,
             env: Vec::new(),
             max_frame: ipc_queue::DEFAULT_MAX_FRAME,
@@ -232,10 +232,11 @@ impl ProcessPoolBuilder {
     }
 
     /// How many small tasks may be sent to one worker before it answers (default 2): more
-    /// than one hides the round trip between tasks. Tasks go to idle workers first, and a
-    /// worker is given a second task only when no other worker can start, so long tasks do
-    /// not queue behind each other while a worker idles. Large tasks (over 16 KiB encoded)
-    /// are only sent to an idle worker.
+    /// than one hides the round trip between tiny tasks. Tasks go to idle workers first; a
+    /// worker is given a task queued behind its running one only when all `max_workers`
+    /// workers are up and recent tasks took under a millisecond on average, so long tasks
+    /// never queue behind each other while another worker could take them. Large tasks
+    /// (over 16 KiB encoded) are only sent to an idle worker.
     ///
     /// # Panics
     /// When `tasks` is 0.
@@ -251,7 +252,7 @@ impl ProcessPoolBuilder {
     }
 
     /// How long a worker, and the pool's result thread, poll for the next message before
-    /// they block in the kernel (default 50 µs): a blocking wake-up across cores costs tens
+    /// they block in the kernel (default 100 µs): a blocking wake-up across cores costs tens
     /// of microseconds on a VM, so a short spin keeps back-to-back tasks fast. Only spent
     /// while tasks flow: an idle pool blocks and uses no CPU. `Duration::ZERO` never spins.
     ///

@@ -542,3 +542,13 @@ impl fmt::Debug for ProcessPool {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pool_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<super::ProcessPool>();
+        send_sync::<crate::ProcessPoolBuilder>();
+    }
+}

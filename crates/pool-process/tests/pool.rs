@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use future_core::{
-    FutureError, MapOptions, Promise, ReturnWhen, SubmitError, TaskErrorKind, as_completed, wait,
+    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, as_completed, wait,
 };
 use pool_process::{BuildError, ProcessPool, WorkerDeath};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -260,7 +260,10 @@ fn long_tasks_are_not_queued_behind_each_other() {
         // Both are submitted before any worker is up; they must still run side by side.
         let a = pool.submit(nap_then_pid, 300).unwrap();
         let b = pool.submit(nap_then_pid, 300).unwrap();
-        assert_ne!(a.result_timeout(HANG).unwrap(), b.result_timeout(HANG).unwrap());
+        assert_ne!(
+            a.result_timeout(HANG).unwrap(),
+            b.result_timeout(HANG).unwrap()
+        );
     });
 }
 
@@ -612,22 +615,38 @@ fn shutdown_cancel_futures_cancels_the_waiting_tasks() {
 #[test]
 fn as_completed_mixes_thread_and_process_futures() {
     run(|| {
-        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
-        // A thread "executor": a plain thread completing promises.
-        let (promises, mut futures): (Vec<Promise<u64>>, Vec<_>) =
-            (0..3).map(|_| Promise::new()).unzip();
-        let thread = std::thread::spawn(move || {
-            for (i, promise) in promises.into_iter().enumerate() {
-                promise.run(|| 1000 + i as u64);
-            }
-        });
-        futures.extend((0..3).map(|x| pool.submit(square, x).unwrap()));
+        let processes = ProcessPool::builder().max_workers(2).build().unwrap();
+        let threads = pool_thread::ThreadPool::new().unwrap();
+        let mut futures: Vec<_> = (0..3u64)
+            .map(|i| threads.submit(move || 1000 + i).unwrap())
+            .collect();
+        futures.extend((0..3).map(|x| processes.submit(square, x).unwrap()));
         let mut values: Vec<u64> = as_completed(&futures, Some(HANG))
             .map(|f| f.unwrap().result().unwrap())
             .collect();
         values.sort_unstable();
         assert_eq!(values, vec![0, 1, 4, 1000, 1001, 1002]);
-        thread.join().unwrap();
+    });
+}
+
+/// Written once against the shared interface.
+fn sum_of_squares(pool: &impl Executor) -> u64 {
+    let single = pool.submit(square, 10).unwrap().result().unwrap();
+    let mapped: u64 = pool
+        .map(square, 0..100, MapOptions::new().chunksize(7))
+        .unwrap()
+        .map(Result::unwrap)
+        .sum();
+    single + mapped
+}
+
+#[test]
+fn the_same_code_runs_on_the_thread_pool_and_the_process_pool() {
+    run(|| {
+        let on_threads = sum_of_squares(&pool_thread::ThreadPool::new().unwrap());
+        let on_processes = sum_of_squares(&ProcessPool::builder().max_workers(2).build().unwrap());
+        assert_eq!(on_threads, 100 + 328_350);
+        assert_eq!(on_processes, on_threads);
     });
 }
 
