@@ -4,7 +4,8 @@
 //! - `cargo xtask loom`: the loom models of every crate that has `tests/loom.rs`;
 //! - `cargo xtask bench [--quick] [FILTER]`: the criterion suite, then a report of each
 //!   workload's median beside its peers' (`target/bench/report.md`);
-//! - `cargo xtask demo`: the seeds' demos.
+//! - `cargo xtask demo`: the seeds' demos (pi on the process pool, sleeping I/O on the
+//!   thread pool).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -122,6 +123,21 @@ fn bench(args: &[String]) -> Result<(), String> {
     let cpython = report::run_cpython(&root(), &out_dir, quick, filter.map(String::as_str));
     let results = report::collect(&root().join("target").join("criterion"), cpython)?;
     let mut text = report::render(&results);
+    if filter.is_none_or(|f| "memory".contains(f.as_str())) {
+        run(
+            &cargo(),
+            &[
+                "build",
+                "--release",
+                "-p",
+                "bench-suite",
+                "--bin",
+                "memory_probe",
+            ],
+            &[],
+        )?;
+        text.push_str(&report::memory_section(&root(), quick)?);
+    }
     let plots = report::scaling_plots(&results, &out_dir)?;
     if !plots.is_empty() {
         text.push_str("\n## Scaling\n\n");
@@ -135,7 +151,31 @@ fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The seeds' demos: the CPU-bound pi demo on 1 process and on every core (the process
+/// pool), then the I/O demo on 2 and on 10 threads (the thread pool).
 fn demo() -> Result<(), String> {
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .to_string();
+    for processes in ["1", cpus.as_str()] {
+        println!("\nxtask demo: pi on {processes} process(es)");
+        run(
+            &cargo(),
+            &[
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "pool-process",
+                "--example",
+                "pi",
+                "--",
+                processes,
+            ],
+            &[],
+        )?;
+    }
+    println!("\nxtask demo: I/O-bound tasks on the thread pool");
     run(
         &cargo(),
         &[
@@ -143,9 +183,9 @@ fn demo() -> Result<(), String> {
             "--release",
             "--quiet",
             "-p",
-            "future-core",
+            "pool-thread",
             "--example",
-            "futures_tour",
+            "io_sleep",
         ],
         &[],
     )

@@ -261,3 +261,53 @@ pub(crate) fn scaling_plots(report: &Report, out_dir: &Path) -> Result<Vec<Strin
     }
     Ok(lines)
 }
+
+#[derive(Deserialize)]
+struct ProbeLine {
+    bound: String,
+    peak_rss_kib: u64,
+    seconds: f64,
+}
+
+/// Tasks the memory probe submits (the seeds' runaway producer).
+const PROBE_TASKS: &str = "10000000";
+/// The queue bound of the bounded run.
+const PROBE_BOUND: &str = "1024";
+
+/// Runs `memory_probe` without and with a queue bound and returns the report section.
+pub(crate) fn memory_section(root: &Path, quick: bool) -> Result<String, String> {
+    let tasks = if quick { "1000000" } else { PROBE_TASKS };
+    let exe = root.join("target/release/memory_probe");
+    let mut rows = Vec::new();
+    for bound in ["none", PROBE_BOUND] {
+        println!("xtask: $ {} {tasks} {bound}", exe.display());
+        let out = Command::new(&exe)
+            .args([tasks, bound])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "memory_probe {tasks} {bound} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line: ProbeLine = serde_json::from_str(text.trim())
+            .map_err(|e| format!("memory_probe printed {text:?}: {e}"))?;
+        rows.push(format!(
+            "| {} | {:.1} MiB | {:.2} s |",
+            if line.bound == "none" {
+                "no bound".to_owned()
+            } else {
+                format!("queue_bound = {}", line.bound)
+            },
+            line.peak_rss_kib as f64 / 1024.0,
+            line.seconds
+        ));
+    }
+    Ok(format!(
+        "\n## memory\n\nPeak RSS of one producer submitting {tasks} tiny tasks (each slower to run than to \
+         submit) to a one-worker thread pool, futures dropped at once.\n\n| pool | peak RSS | time |\n|---|---|---|\n{}\n",
+        rows.join("\n")
+    ))
+}

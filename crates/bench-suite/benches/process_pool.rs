@@ -1,9 +1,5 @@
-//! pool-process benchmarks, ready for the bench-suite crate (not compiled by pool-process).
-//!
-//! Register with `[[bench]] name = "process_pool" harness = false` and these
-//! dev-dependencies: `pool-process` (path), `future-core` (workspace),
-//! `criterion = { version = "0.7", default-features = false, features = ["cargo_bench_support"] }`,
-//! `procspawn = "1"`.
+//! pool-process beside procspawn (and, through `python/bench.py`, CPython's
+//! `ProcessPoolExecutor`) on the same workloads.
 //!
 //! The binary has its own `main` (not `criterion_main!`): workers of both pools are this
 //! binary started again, and `pool_process::init()` / `procspawn::init()` must be the first
@@ -12,15 +8,17 @@
 //! - `process_pool/round_trip`: one tiny task there and back on a warm pool of one worker:
 //!   `ours`, `procspawn` (its `Pool`). CPython's `ProcessPoolExecutor` is measured by the
 //!   suite's Python runner.
-//! - `process_pool/submit_20k`: submit 20,000 tiny tasks, then collect every result
+//! - `process_pool/submit_collect_20k`: submit 20,000 tiny tasks, then collect every result
 //!   (procspawn: with a window of 256 in flight, as it needs 4 fds per task).
-//! - `process_pool/map_1m`: `map` over 1,000,000 small items in chunks of 10,000.
+//! - `process_pool/map_1m_chunked`: `map` over 1,000,000 small items in chunks of 10,000.
 //! - `process_pool/start_task_shutdown`: build a pool, run one task, shut down (and reap).
-//! - `process_pool/pi`: 4 CPU-bound tasks (pi by 20,000,000 Leibniz terms each) on 1 worker
-//!   and on all cores.
+//! - `process_pool/scaling/<workers>`: the pi demo's workload (CPU-bound tasks, pi by
+//!   10,000,000 Leibniz terms each; twice as many tasks as cores) on 1, 2, 4, ... workers up to
+//!   the cores; `cargo xtask bench` plots the speedup.
 //! - idle CPU: printed before the benchmarks, the CPU time a warm, idle pool (its workers
 //!   and its manager thread) uses in one second: it must be zero.
 
+#![allow(missing_docs)] // benchmark functions
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -78,7 +76,7 @@ fn round_trip(c: &mut Criterion) {
 
 fn submit_20k(c: &mut Criterion) {
     const N: u64 = 20_000;
-    let mut group = c.benchmark_group("process_pool/submit_20k");
+    let mut group = c.benchmark_group("process_pool/submit_collect_20k");
     group.sample_size(10).throughput(Throughput::Elements(N));
     let ours = ProcessPool::new().unwrap();
     warm(&ours, cpus());
@@ -113,7 +111,7 @@ fn submit_20k(c: &mut Criterion) {
 
 fn map_1m(c: &mut Criterion) {
     const N: u32 = 1_000_000;
-    let mut group = c.benchmark_group("process_pool/map_1m");
+    let mut group = c.benchmark_group("process_pool/map_1m_chunked");
     group
         .sample_size(10)
         .throughput(Throughput::Elements(u64::from(N)));
@@ -152,16 +150,26 @@ fn start_task_shutdown(c: &mut Criterion) {
     group.finish();
 }
 
-fn pi(c: &mut Criterion) {
-    const TERMS: u64 = 20_000_000;
-    let mut group = c.benchmark_group("process_pool/pi");
+/// 1, 2, 4, ... up to `max`, and `max` itself.
+fn worker_counts(max: usize) -> Vec<usize> {
+    let mut counts: Vec<usize> = std::iter::successors(Some(1), |n| Some(n * 2))
+        .take_while(|&n| n < max)
+        .collect();
+    counts.push(max);
+    counts
+}
+
+fn scaling(c: &mut Criterion) {
+    const TERMS: u64 = 10_000_000;
+    let tasks = 2 * cpus();
+    let mut group = c.benchmark_group("process_pool/scaling");
     group.sample_size(10);
-    for workers in [1, cpus()] {
+    for workers in worker_counts(cpus()) {
         let pool = ProcessPool::builder().max_workers(workers).build().unwrap();
         warm(&pool, workers);
         group.bench_with_input(BenchmarkId::new("ours", workers), &workers, |b, _| {
             b.iter(|| {
-                let futures: Vec<_> = (0..4)
+                let futures: Vec<_> = (0..tasks)
                     .map(|_| pool.submit(leibniz_pi, TERMS).unwrap())
                     .collect();
                 futures.iter().map(|f| f.result().unwrap()).sum::<f64>()
@@ -241,6 +249,6 @@ fn main() {
     submit_20k(&mut c);
     map_1m(&mut c);
     start_task_shutdown(&mut c);
-    pi(&mut c);
+    scaling(&mut c);
     c.final_summary();
 }
