@@ -49,7 +49,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 /// A complete (toy) executor, running each task on the calling thread:
 ///
 /// ```
-/// use future_core::{catch_panic, Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskFuture};
+/// use future_core::{ChunkResults, Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskFuture};
 /// use std::cell::Cell;
 ///
 /// #[derive(Default)]
@@ -69,7 +69,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 ///         Map::new(items, options, 1, move |chunk: Vec<A>| {
 ///             if self.shut.get() { return Err(SubmitError::Shutdown) }
 ///             let (promise, future) = Promise::new();
-///             promise.run(|| chunk.into_iter().map(|a| catch_panic(|| f(a))).collect());
+///             promise.set_result(ChunkResults::run(chunk, f));
 ///             Ok(future)
 ///         })
 ///     }

@@ -47,6 +47,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod block;
+mod chunk;
 mod error;
 mod executor;
 mod future;
@@ -57,6 +58,7 @@ mod sync;
 mod wait;
 
 pub use block::{WaitHook, WaitHookGuard, install_wait_hook};
+pub use chunk::ChunkResults;
 pub use error::{FutureError, SubmitError, TaskError, TaskErrorKind, WaitTimeout, panic_message};
 pub use executor::{Executor, Portable};
 pub use future::{Awaiting, TaskFuture};

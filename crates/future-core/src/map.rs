@@ -10,11 +10,12 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::block::deadline_after;
-use crate::error::{FutureError, SubmitError, TaskError};
+use crate::chunk::{ChunkResults, Cursor};
+use crate::error::{FutureError, SubmitError};
 use crate::future::TaskFuture;
 
 /// The future of one chunk of a map: each element's own result, in input order.
-pub type ChunkFuture<R> = TaskFuture<Vec<Result<R, TaskError>>>;
+pub type ChunkFuture<R> = TaskFuture<ChunkResults<R>>;
 
 /// The settings of an executor's `map`: total timeout, chunk size and how many chunks may
 /// be in flight.
@@ -115,13 +116,13 @@ type SubmitNext<'a, R> =
 /// Executors build it with [`Map::new`]:
 ///
 /// ```
-/// use future_core::{catch_panic, Map, MapOptions, Promise};
+/// use future_core::{ChunkResults, Map, MapOptions, Promise};
 ///
 /// // A toy executor that runs each chunk at once on the calling thread.
 /// let square = |x: u64| x * x;
 /// let results: Vec<_> = Map::new(1..=5, MapOptions::new().chunksize(2), 4, |chunk: Vec<u64>| {
 ///     let (promise, future) = Promise::new();
-///     promise.set_result(chunk.into_iter().map(|x| catch_panic(|| square(x))).collect());
+///     promise.set_result(ChunkResults::run(chunk, square));
 ///     Ok(future)
 /// })
 /// .unwrap()
@@ -132,10 +133,8 @@ pub struct Map<'a, R> {
     submit_next: SubmitNext<'a, R>,
     /// Submitted chunks, oldest first, with their element counts.
     in_flight: VecDeque<(usize, ChunkFuture<R>)>,
-    /// Results of the chunk being yielded.
-    current: std::vec::IntoIter<Result<R, TaskError>>,
-    /// A chunk that failed as a whole: its error, and how many elements still get it.
-    failed: Option<(usize, FutureError)>,
+    /// The results of the chunk being yielded.
+    current: Cursor<R>,
     /// A refusal to yield after the chunks submitted before it.
     rejected: Option<SubmitError>,
     input_done: bool,
@@ -150,7 +149,8 @@ impl<'a, R> Map<'a, R> {
     /// `default_buffersize`) with `submit_chunk`, and the others as results are consumed.
     ///
     /// `submit_chunk` must return a future holding one result per element of its chunk,
-    /// in order. Errors: the first chunk's submit error (nothing was submitted).
+    /// in order (build it with [`ChunkResults::run`]); an element it lacks is reported as an
+    /// error, never skipped. Errors: the first chunk's submit error (nothing was submitted).
     pub fn new<A, I, S>(
         items: I,
         options: MapOptions,
@@ -175,8 +175,7 @@ impl<'a, R> Map<'a, R> {
         let mut map = Map {
             submit_next,
             in_flight: VecDeque::new(),
-            current: Vec::new().into_iter(),
-            failed: None,
+            current: Cursor::empty(),
             rejected: None,
             input_done: false,
             ended: false,
@@ -213,44 +212,75 @@ impl<'a, R> Map<'a, R> {
     }
 }
 
+impl<R> Map<'_, R> {
+    /// Moves on to the next chunk (the current one is used up): waits for it and makes it
+    /// current. `None` at the end; an error (a timeout, a refused submit) ends the map.
+    fn advance(&mut self) -> Option<Result<(), FutureError>> {
+        if self.ended {
+            return None;
+        }
+        let Some((len, future)) = self.in_flight.pop_front() else {
+            self.ended = true;
+            return self
+                .rejected
+                .take()
+                .map(|err| Err(FutureError::Rejected(err)));
+        };
+        // Refill before blocking, so `buffersize` chunks keep working while this one
+        // is awaited and consumed (Python 3.14 submits one more per result yielded).
+        self.top_up();
+        match future.take_until(self.deadline) {
+            Ok(results) => self.current = Cursor::new(results, len),
+            Err(FutureError::Timeout) => {
+                future.cancel();
+                self.cancel_in_flight();
+                self.ended = true;
+                self.rejected = None;
+                return Some(Err(FutureError::Timeout));
+            }
+            Err(err) => self.current = Cursor::failed(len, err),
+        }
+        Some(Ok(()))
+    }
+
+    /// Collects every value in input order, stopping at the first error: the same as
+    /// `collect::<Result<Vec<R>, FutureError>>()`, but whole chunks are moved at once
+    /// instead of element by element (much faster for many small elements).
+    ///
+    /// ```
+    /// use future_core::{ChunkResults, Map, MapOptions, Promise};
+    ///
+    /// let run = |chunk: Vec<u32>| {
+    ///     let (promise, future) = Promise::new();
+    ///     promise.set_result(ChunkResults::run(chunk, |x| x + 1));
+    ///     Ok(future)
+    /// };
+    /// let map = Map::new(0..1000, MapOptions::new().chunksize(100), 4, run).unwrap();
+    /// assert_eq!(map.collect_values().unwrap(), (1..=1000).collect::<Vec<u32>>());
+    /// ```
+    pub fn collect_values(mut self) -> Result<Vec<R>, FutureError> {
+        let mut values = Vec::new();
+        loop {
+            self.current.drain_into(&mut values)?;
+            match self.advance() {
+                None => return Ok(values),
+                Some(Ok(())) => {}
+                Some(Err(err)) => return Err(err),
+            }
+        }
+    }
+}
+
 impl<R> Iterator for Map<'_, R> {
     type Item = Result<R, FutureError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some(result) = self.current.next() {
-                return Some(result.map_err(FutureError::Failed));
+                return Some(result);
             }
-            if let Some((left, err)) = &mut self.failed {
-                if *left > 0 {
-                    *left -= 1;
-                    return Some(Err(err.clone()));
-                }
-                self.failed = None;
-            }
-            if self.ended {
-                return None;
-            }
-            let Some((len, future)) = self.in_flight.pop_front() else {
-                self.ended = true;
-                return self
-                    .rejected
-                    .take()
-                    .map(|err| Err(FutureError::Rejected(err)));
-            };
-            // Refill before blocking, so `buffersize` chunks keep working while this one
-            // is awaited and consumed (Python 3.14 submits one more per result yielded).
-            self.top_up();
-            match future.take_until(self.deadline) {
-                Ok(results) => self.current = results.into_iter(),
-                Err(FutureError::Timeout) => {
-                    future.cancel();
-                    self.cancel_in_flight();
-                    self.ended = true;
-                    self.rejected = None;
-                    return Some(Err(FutureError::Timeout));
-                }
-                Err(err) => self.failed = Some((len, err)),
+            if let Err(err) = self.advance()? {
+                return Some(Err(err));
             }
         }
     }

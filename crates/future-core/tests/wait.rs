@@ -7,8 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use future_core::{
-    ChunkFuture, FutureError, Map, MapOptions, Promise, ReturnWhen, SubmitError, TaskError,
-    TaskErrorKind, TaskFuture, WaitTimeout, as_completed, catch_panic, wait,
+    ChunkFuture, ChunkResults, FutureError, Map, MapOptions, Promise, ReturnWhen, SubmitError,
+    TaskError, TaskErrorKind, TaskFuture, WaitTimeout, as_completed, wait,
 };
 
 const HANG: Duration = Duration::from_secs(30);
@@ -258,9 +258,7 @@ fn spawn_chunk<A: Send + 'static, R: Send + 'static>(
 ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> {
     move |chunk: Vec<A>| {
         let (promise, future) = Promise::new();
-        thread::spawn(move || {
-            promise.run(|| chunk.into_iter().map(|a| catch_panic(|| f(a))).collect())
-        });
+        thread::spawn(move || promise.set_result(ChunkResults::run(chunk, f)));
         Ok(future)
     }
 }
@@ -318,7 +316,7 @@ fn map_is_lazy_with_a_bounded_number_in_flight() {
         move |chunk: Vec<u64>| {
             counter.fetch_add(1, Ordering::SeqCst);
             let (p, f) = Promise::new();
-            p.set_result(chunk.into_iter().map(Ok).collect());
+            p.set_result(ChunkResults::run(chunk, |x| x));
             Ok(f)
         },
     )
@@ -339,7 +337,7 @@ fn map_is_lazy_with_a_bounded_number_in_flight() {
 
 #[test]
 fn map_timeout_yields_timeout_cancels_the_rest_and_ends() {
-    let (blocker, blocked) = Promise::<Vec<Result<u32, TaskError>>>::new();
+    let (blocker, blocked) = Promise::<ChunkResults<u32>>::new();
     let mut later = Vec::new();
     let mut first = Some(blocked);
     let mut map = Map::new(
@@ -402,7 +400,7 @@ fn map_first_submit_refused_is_an_error_and_later_refusal_ends_the_results() {
                 return Err(SubmitError::Shutdown);
             }
             let (p, f) = Promise::new();
-            p.set_result(chunk.into_iter().map(Ok).collect());
+            p.set_result(ChunkResults::run(chunk, |x| x));
             Ok(f)
         },
     )
@@ -429,7 +427,7 @@ fn map_chunk_that_fails_whole_fails_each_of_its_elements() {
             if chunk.contains(&2) {
                 p.set_error(TaskError::new(TaskErrorKind::WorkerDied, "worker 9 killed"));
             } else {
-                p.set_result(chunk.into_iter().map(Ok).collect());
+                p.set_result(ChunkResults::run(chunk, |x| x));
             }
             Ok(f)
         },
@@ -445,4 +443,78 @@ fn map_chunk_that_fails_whole_fails_each_of_its_elements() {
         );
     }
     assert_eq!(results[4], Ok(4));
+}
+
+#[test]
+fn map_reports_elements_an_executor_failed_to_return() {
+    // A buggy executor returns 2 results for chunks of 3: the third element is an error,
+    // not silently dropped, and the next chunk still lines up.
+    let results: Vec<_> = Map::new(
+        0..6u32,
+        MapOptions::new().chunksize(3),
+        2,
+        |chunk: Vec<u32>| {
+            let (p, f) = Promise::new();
+            p.set_result(ChunkResults::run(chunk[..2].to_vec(), |x| x));
+            Ok(f)
+        },
+    )
+    .unwrap()
+    .collect();
+    assert_eq!(results.len(), 6);
+    assert_eq!(results[..2], [Ok(0), Ok(1)]);
+    assert!(
+        results[2]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("no result for element 2")
+    );
+    assert_eq!(results[3..5], [Ok(3), Ok(4)]);
+    assert!(results[5].is_err());
+}
+
+#[test]
+fn collect_values_moves_whole_chunks_and_stops_at_the_first_error() {
+    fn half(x: u32) -> u32 {
+        assert!(x != 70, "seventy");
+        x / 2
+    }
+    let all: Vec<u32> = (0..65).map(half).collect();
+    let got = Map::new(
+        0..65u32,
+        MapOptions::new().chunksize(8),
+        3,
+        spawn_chunk(half),
+    )
+    .unwrap()
+    .collect_values();
+    assert_eq!(got, Ok(all));
+    let err = Map::new(
+        0..100u32,
+        MapOptions::new().chunksize(8),
+        3,
+        spawn_chunk(half),
+    )
+    .unwrap()
+    .collect_values()
+    .unwrap_err();
+    assert_eq!(err.task_error().unwrap().message(), "seventy");
+}
+
+#[test]
+fn chunk_results_keep_positions_of_several_panics() {
+    let chunk = ChunkResults::run((0..10u32).collect(), |x| {
+        assert!(x % 4 != 1, "bad {x}");
+        x
+    });
+    let results = chunk.into_results();
+    assert_eq!(results.len(), 10);
+    for (i, r) in results.iter().enumerate() {
+        if i % 4 == 1 {
+            assert_eq!(r.as_ref().unwrap_err().message(), format!("bad {i}"));
+        } else {
+            assert_eq!(r, &Ok(i as u32));
+        }
+    }
 }

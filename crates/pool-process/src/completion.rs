@@ -1,7 +1,7 @@
 //! The parent's side of one task, with its result type erased: the promise to complete,
 //! and how to decode the worker's reply for it.
 
-use future_core::{Portable, Promise, TaskError, TaskErrorKind};
+use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind};
 
 /// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
 pub(crate) trait Completion: Send {
@@ -77,7 +77,7 @@ impl<R: Portable> Completion for Single<R> {
 
 /// The completion of one `map` chunk: a result per element.
 pub(crate) struct Chunk<R> {
-    pub(crate) promise: Promise<Vec<Result<R, TaskError>>>,
+    pub(crate) promise: Promise<ChunkResults<R>>,
     pub(crate) len: usize,
 }
 
@@ -97,7 +97,7 @@ impl<R: Portable> Completion for Chunk<R> {
     fn complete(self: Box<Self>, payload: &[u8]) {
         let results = decode::<R>(payload, self.len)
             .unwrap_or_else(|err| (0..self.len).map(|_| Err(err.clone())).collect());
-        self.promise.set_result(results);
+        self.promise.set_result(results.into_iter().collect());
     }
 
     fn fail(self: Box<Self>, err: TaskError) {
@@ -114,10 +114,10 @@ mod tests {
     fn one_error_for_a_chunk_fans_out() {
         let err = TaskError::new(TaskErrorKind::Serialization, "bad");
         let payload = crate::naming::error_payload(1, err.clone());
-        let (promise, future) = Promise::<Vec<Result<u8, TaskError>>>::new();
+        let (promise, future) = Promise::<ChunkResults<u8>>::new();
         Box::new(Chunk { promise, len: 3 }).complete(&payload);
         assert_eq!(
-            future.result(),
+            future.result().map(ChunkResults::into_results),
             Ok(vec![Err(err.clone()), Err(err.clone()), Err(err)])
         );
     }

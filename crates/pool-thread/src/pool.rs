@@ -3,8 +3,8 @@
 use std::fmt;
 
 use future_core::{
-    ChunkFuture, Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskFuture,
-    catch_panic,
+    ChunkFuture, ChunkResults, Executor, Map, MapOptions, Portable, Promise, SubmitError,
+    TaskFuture,
 };
 
 use crate::builder::{BuildError, Builder};
@@ -188,7 +188,7 @@ impl ThreadPool {
         let default_buffersize = 2 * self.registry.config.max_workers;
         Map::new(items, options, default_buffersize, move |chunk: Vec<A>| {
             let f = f.clone();
-            let future: ChunkFuture<R> = self.submit(move || run_chunk(&*f, chunk))?;
+            let future: ChunkFuture<R> = self.submit(move || ChunkResults::run(chunk, &*f))?;
             Ok(future)
         })
     }
@@ -243,25 +243,6 @@ impl ThreadPool {
     /// ```
     pub fn queued_tasks(&self) -> usize {
         self.registry.queued()
-    }
-}
-
-/// Maps `f` over one chunk, each element's panic its own error. One `catch_unwind` covers
-/// the run of elements up to a panic (usually the whole chunk), then the rest goes on.
-fn run_chunk<A, R>(f: &impl Fn(A) -> R, chunk: Vec<A>) -> Vec<Result<R, TaskError>> {
-    let mut out = Vec::with_capacity(chunk.len());
-    let mut items = chunk.into_iter();
-    loop {
-        let run = catch_panic(|| {
-            for item in items.by_ref() {
-                out.push(Ok(f(item)));
-            }
-        });
-        match run {
-            Ok(()) => return out,
-            // The element that panicked was taken from `items` but never pushed.
-            Err(err) => out.push(Err(err)),
-        }
     }
 }
 

@@ -1,0 +1,248 @@
+//! [`ChunkResults`]: the results of one chunk of a `map`, dense, and the cursor that
+//! [`Map`](crate::Map) reads them with.
+//!
+//! A chunk usually succeeds whole, so its results are stored as a plain `Vec<R>` of the
+//! values plus a (usually empty) list of the elements that failed, by position: the
+//! consumer then moves values out without a `Result` per element, and
+//! [`Map::collect_values`](crate::Map::collect_values) appends whole chunks at once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FutureError, TaskError, TaskErrorKind};
+use crate::promise::catch_panic;
+
+/// The results of one chunk of a map, in element order: the values of the elements that
+/// succeeded, and the errors of those that failed, by position in the chunk.
+///
+/// Executors build it with [`ChunkResults::run`] on the worker; it is serializable, so a
+/// process pool sends it back as one message.
+///
+/// ```
+/// use future_core::ChunkResults;
+///
+/// let chunk = ChunkResults::run(vec![1, 2, 0, 4], |x: u32| 12 / x);
+/// assert_eq!(chunk.len(), 4);
+/// let results = chunk.into_results();
+/// assert_eq!(results[0], Ok(12));
+/// assert!(results[2].as_ref().unwrap_err().message().contains("divide by zero"));
+/// assert_eq!(results[3], Ok(3));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkResults<R> {
+    values: Vec<R>,
+    /// `(position in the chunk, error)`, ascending by position.
+    failures: Vec<(usize, TaskError)>,
+}
+
+impl<R> ChunkResults<R> {
+    /// Applies `f` to each item in order, catching a panic as that element's
+    /// [`TaskErrorKind::Panicked`] error (the others still run). One `catch_unwind`
+    /// covers the whole run of elements up to a panic, so the usual all-success chunk pays
+    /// for one.
+    pub fn run<A>(items: Vec<A>, mut f: impl FnMut(A) -> R) -> Self {
+        let mut values = Vec::with_capacity(items.len());
+        let mut failures = Vec::new();
+        let mut items = items.into_iter();
+        loop {
+            let run = catch_panic(|| {
+                for item in items.by_ref() {
+                    values.push(f(item));
+                }
+            });
+            match run {
+                Ok(()) => break,
+                // The panicking element was taken from `items` and never pushed.
+                Err(err) => failures.push((values.len() + failures.len(), err)),
+            }
+        }
+        ChunkResults { values, failures }
+    }
+
+    /// A chunk of `len` elements that all failed with `error` (its input could not be
+    /// decoded, say).
+    ///
+    /// ```
+    /// use future_core::{ChunkResults, TaskError, TaskErrorKind};
+    /// let err = TaskError::new(TaskErrorKind::Serialization, "bad input");
+    /// let chunk = ChunkResults::<u8>::failed(3, err.clone());
+    /// assert_eq!(chunk.into_results(), vec![Err(err.clone()), Err(err.clone()), Err(err)]);
+    /// ```
+    pub fn failed(len: usize, error: TaskError) -> Self {
+        ChunkResults {
+            values: Vec::new(),
+            failures: (0..len).map(|i| (i, error.clone())).collect(),
+        }
+    }
+
+    /// How many elements the chunk had.
+    pub fn len(&self) -> usize {
+        self.values.len() + self.failures.len()
+    }
+
+    /// True for a chunk of no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rewrites each failure's error (a process pool adds the worker's pid, say).
+    ///
+    /// ```
+    /// use future_core::{ChunkResults, TaskError};
+    /// let chunk = ChunkResults::run(vec![0u8], |_| -> u8 { panic!("no") })
+    ///     .map_errors(|e| TaskError::new(e.kind(), format!("{} (in worker 7)", e.message())));
+    /// assert_eq!(chunk.into_results()[0].as_ref().unwrap_err().message(), "no (in worker 7)");
+    /// ```
+    pub fn map_errors(mut self, mut f: impl FnMut(TaskError) -> TaskError) -> Self {
+        self.failures = self
+            .failures
+            .into_iter()
+            .map(|(position, err)| (position, f(err)))
+            .collect();
+        self
+    }
+
+    /// Each element's result, in order.
+    pub fn into_results(self) -> Vec<Result<R, TaskError>> {
+        Cursor::new(self, usize::MAX)
+            .map(|r| {
+                r.map_err(|e| match e {
+                    FutureError::Failed(err) => err,
+                    other => TaskError::new(TaskErrorKind::Other, other.to_string()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Gathers per-element results (an executor that ships them another way).
+///
+/// ```
+/// use future_core::{ChunkResults, TaskError, TaskErrorKind};
+/// let err = TaskError::new(TaskErrorKind::Other, "x");
+/// let chunk: ChunkResults<u8> = vec![Ok(1), Err(err.clone()), Ok(3)].into_iter().collect();
+/// assert_eq!(chunk.into_results(), vec![Ok(1), Err(err), Ok(3)]);
+/// ```
+impl<R> FromIterator<Result<R, TaskError>> for ChunkResults<R> {
+    fn from_iter<I: IntoIterator<Item = Result<R, TaskError>>>(results: I) -> Self {
+        let mut chunk = ChunkResults {
+            values: Vec::new(),
+            failures: Vec::new(),
+        };
+        for (position, result) in results.into_iter().enumerate() {
+            match result {
+                Ok(value) => chunk.values.push(value),
+                Err(err) => chunk.failures.push((position, err)),
+            }
+        }
+        chunk
+    }
+}
+
+/// Reads a chunk's results in element order, as `Result<R, FutureError>`; also stands for
+/// a chunk whose future failed as a whole (every element gets that error).
+pub(crate) struct Cursor<R> {
+    values: std::vec::IntoIter<R>,
+    failures: std::vec::IntoIter<(usize, TaskError)>,
+    next_failure: Option<(usize, TaskError)>,
+    /// The error of every element, when the chunk failed whole.
+    whole: Option<FutureError>,
+    position: usize,
+    /// Elements expected: the chunk's length as submitted.
+    len: usize,
+}
+
+impl<R> Cursor<R> {
+    /// Reads `results`, of a chunk submitted with `len` elements (`usize::MAX`: as many as
+    /// the results hold).
+    pub(crate) fn new(results: ChunkResults<R>, len: usize) -> Self {
+        let len = if len == usize::MAX {
+            results.len()
+        } else {
+            len
+        };
+        let mut failures = results.failures.into_iter();
+        Cursor {
+            values: results.values.into_iter(),
+            next_failure: failures.next(),
+            failures,
+            whole: None,
+            position: 0,
+            len,
+        }
+    }
+
+    /// A chunk of `len` elements whose future gave `error`.
+    pub(crate) fn failed(len: usize, error: FutureError) -> Self {
+        Cursor {
+            values: Vec::new().into_iter(),
+            failures: Vec::new().into_iter(),
+            next_failure: None,
+            whole: Some(error),
+            position: 0,
+            len,
+        }
+    }
+
+    pub(crate) fn empty() -> Self {
+        Cursor::failed(0, FutureError::Taken)
+    }
+
+    /// The error for an element the executor's results lack (an executor bug, reported
+    /// rather than lost).
+    fn missing(&self, position: usize) -> FutureError {
+        FutureError::Failed(TaskError::new(
+            TaskErrorKind::Other,
+            format!(
+                "the executor returned no result for element {position} of a chunk of {}",
+                self.len
+            ),
+        ))
+    }
+
+    /// Moves every remaining value into `out`, at once when no failure is left; stops at
+    /// the first failed element with its error.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<R>) -> Result<(), FutureError> {
+        if self.whole.is_none() && self.next_failure.is_none() {
+            let before = out.len();
+            out.extend(self.values.by_ref().take(self.len - self.position));
+            self.position += out.len() - before;
+            if self.position < self.len {
+                let err = self.missing(self.position);
+                self.position = self.len;
+                return Err(err);
+            }
+            return Ok(());
+        }
+        for result in self.by_ref() {
+            out.push(result?);
+        }
+        Ok(())
+    }
+}
+
+impl<R> Iterator for Cursor<R> {
+    type Item = Result<R, FutureError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.position >= self.len {
+            return None;
+        }
+        let position = self.position;
+        self.position += 1;
+        if let Some(err) = &self.whole {
+            return Some(Err(err.clone()));
+        }
+        if self
+            .next_failure
+            .as_ref()
+            .is_some_and(|(p, _)| *p == position)
+        {
+            let failure = std::mem::replace(&mut self.next_failure, self.failures.next());
+            return failure.map(|(_, err)| Err(FutureError::Failed(err)));
+        }
+        match self.values.next() {
+            Some(value) => Some(Ok(value)),
+            None => Some(Err(self.missing(position))),
+        }
+    }
+}
