@@ -88,7 +88,7 @@ def tiny(x):
 
 
 SUBMIT_TASKS = 100_000
-THREAD_WORKERS = min(32, (os.cpu_count() or 1) + 4)
+THREAD_WORKERS = os.cpu_count() or 1  # as the Rust benches: one thread per core
 _thread_pool = None
 
 
@@ -108,20 +108,23 @@ def thread_submit_collect():
 
 # ---- process pool (crates/bench-suite/benches/process_pool.rs) ----
 
-_process_pool = None
+_process_pools = {}
 
 
-def process_pool():
-    global _process_pool
-    if _process_pool is None:
-        _process_pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
-        _process_pool.submit(tiny, 0).result()  # warm: start the workers
-    return _process_pool
+def process_pool(workers=None):
+    """A warm pool of `workers` processes (default: one per core), as the Rust benches."""
+    workers = workers or os.cpu_count() or 1
+    if workers not in _process_pools:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        for f in [pool.submit(tiny, i) for i in range(workers * 4)]:
+            f.result()  # warm: start the workers
+        _process_pools[workers] = pool
+    return _process_pools[workers]
 
 
 @workload("process_pool/round_trip")
 def process_round_trip():
-    return process_pool().submit(tiny, 1).result()
+    return process_pool(1).submit(tiny, 1).result()
 
 
 PROCESS_TASKS = 20_000
@@ -156,7 +159,7 @@ def main():
             median = measure(fn, args.quick)
             print(f"cpython {group}: {median / 1e3:.2f} us", flush=True)
             out.write(json.dumps({"group": group, "median_ns": median}) + "\n")
-    for pool in (_thread_pool, _process_pool):
+    for pool in [_thread_pool, *_process_pools.values()]:
         if pool is not None:
             pool.shutdown(wait=True)
 

@@ -1,4 +1,5 @@
-//! Thread pool benchmarks, each beside its peers in the same run (for `bench-suite`).
+//! pool-thread beside rayon, the `threadpool` crate and a naive `Mutex<Receiver>` pool, in the
+//! same run.
 //!
 //! Groups and functions (pair them by group; `ours` against each peer):
 //! - `thread_pool/submit_collect_100k`: submit 100,000 tiny tasks, then collect every
@@ -6,14 +7,17 @@
 //!   one-shot channel per task), `threadpool` (`execute` + a one-shot channel per task),
 //!   `naive_mutex` (threads sharing a `Mutex<Receiver<Job>>`, written below).
 //! - `thread_pool/map_1m`: ordered map over 1,000,000 `u64`s into a `Vec`. `ours`
-//!   (`ThreadPool::map` with chunks) and `rayon` (`par_iter().map().collect()`).
+//!   (`ThreadPool::map` with chunks, gathered with `Map::collect_values`), `ours_iter` (the
+//!   same map read element by element) and `rayon` (`par_iter().map().collect()`).
 //! - `thread_pool/nested_fib`: recursive Fibonacci that submits both halves and waits on
 //!   them (below a cutoff it recurses sequentially). `ours` (submit + `result`, which runs
 //!   other tasks while waiting) and `rayon` (`rayon::join`).
 //!
-//! Every pool has the same number of threads: the machine's available parallelism.
+//! - `thread_pool/scaling/<workers>`: CPU-bound throughput, 64 tasks of about 0.2 ms each on
+//!   1, 2, 4, ... workers up to the cores; `cargo xtask bench` plots the speedup.
 //!
-//! Dependencies: criterion, rayon, threadpool, oneshot, future-core, pool-thread.
+//! Every pool has the same number of threads: the machine's available parallelism.
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::hint::black_box;
 use std::sync::mpsc;
@@ -195,7 +199,25 @@ fn map_1m(c: &mut Criterion) {
     group.bench_function("ours", |b| {
         b.iter(|| {
             let out: Vec<u64> = pool
-                .map(tiny, input.iter().copied(), MapOptions::new().chunksize(chunksize))
+                .map(
+                    tiny,
+                    input.iter().copied(),
+                    MapOptions::new().chunksize(chunksize),
+                )
+                .expect("map")
+                .collect_values()
+                .expect("every element");
+            black_box(out)
+        })
+    });
+    group.bench_function("ours_iter", |b| {
+        b.iter(|| {
+            let out: Vec<u64> = pool
+                .map(
+                    tiny,
+                    input.iter().copied(),
+                    MapOptions::new().chunksize(chunksize),
+                )
                 .expect("map")
                 .map(|r| r.expect("element"))
                 .collect();
@@ -216,7 +238,11 @@ fn map_1m(c: &mut Criterion) {
 }
 
 fn fib_seq(n: u64) -> u64 {
-    if n < 2 { n } else { fib_seq(n - 1) + fib_seq(n - 2) }
+    if n < 2 {
+        n
+    } else {
+        fib_seq(n - 1) + fib_seq(n - 2)
+    }
 }
 
 fn fib_ours(pool: &Arc<pool_thread::ThreadPool>, n: u64) -> u64 {
@@ -258,5 +284,48 @@ fn nested_fib(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, submit_collect, map_1m, nested_fib);
+/// About 0.2 ms of arithmetic.
+fn cpu_task(seed: u64) -> u64 {
+    let mut x = seed;
+    for _ in 0..100_000 {
+        x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    }
+    x
+}
+
+/// 1, 2, 4, ... up to `max`, and `max` itself.
+fn worker_counts(max: usize) -> Vec<usize> {
+    let mut counts: Vec<usize> = std::iter::successors(Some(1), |n| Some(n * 2))
+        .take_while(|&n| n < max)
+        .collect();
+    counts.push(max);
+    counts
+}
+
+fn scaling(c: &mut Criterion) {
+    const TASKS: u64 = 64;
+    let mut group = c.benchmark_group("thread_pool/scaling");
+    group.sample_size(10);
+    for workers in worker_counts(threads()) {
+        let pool = ours(workers);
+        group.bench_with_input(
+            criterion::BenchmarkId::new("ours", workers),
+            &workers,
+            |b, _| {
+                b.iter(|| {
+                    let futures: Vec<_> = (0..TASKS)
+                        .map(|i| pool.submit(move || cpu_task(i)).expect("submit"))
+                        .collect();
+                    futures
+                        .iter()
+                        .map(|f| f.take().expect("task"))
+                        .fold(0, u64::wrapping_add)
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, submit_collect, map_1m, nested_fib, scaling);
 criterion_main!(benches);
