@@ -59,6 +59,13 @@
 
 mod sync;
 
+/// The queue bound, public only under `cfg(loom)` for the models.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod bound;
+#[cfg(not(loom))]
+mod bound;
+
 /// The sleep/wake protocol, public only under `cfg(loom)` for the models.
 #[cfg(loom)]
 #[doc(hidden)]

@@ -8,11 +8,11 @@ use std::time::Duration;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use future_core::{SubmitError, TaskError, TaskErrorKind};
 
+pub(crate) use crate::bound::Room;
+use crate::bound::{Bound, NoRoom};
 use crate::job::JobBox;
 use crate::sleep::Sleep;
-use crate::sync::{
-    AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, RwLock, lock, read, wait, write,
-};
+use crate::sync::{AtomicBool, Mutex, Ordering, RwLock, lock, read, write};
 use crate::worker;
 
 /// A pool's settings, fixed at build time.
@@ -22,17 +22,6 @@ pub(crate) struct Config {
     pub(crate) initializer: Option<Arc<dyn Fn() + Send + Sync>>,
     pub(crate) keep_alive: Option<Duration>,
     pub(crate) stack_size: Option<usize>,
-}
-
-/// The queue bound: how many jobs may wait, and the submitters waiting for room.
-struct Bound {
-    limit: usize,
-    /// Jobs pushed and not yet taken by a worker (or drained).
-    queued: AtomicUsize,
-    /// Submitters blocked for room (SeqCst with `queued`: a Dekker pair, see `release`).
-    waiters: AtomicUsize,
-    lock: Mutex<()>,
-    room: Condvar,
 }
 
 /// The worker threads' join handles and which name/steal slots are in use.
@@ -56,13 +45,6 @@ pub(crate) struct Registry {
     broken_cause: Mutex<Option<String>>,
 }
 
-/// Whether a submit from outside may wait for room in a bounded queue.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Room {
-    Wait,
-    Fail,
-}
-
 impl Registry {
     pub(crate) fn new(config: Config, queue_bound: Option<usize>) -> Registry {
         Registry {
@@ -71,13 +53,7 @@ impl Registry {
             sleep: Sleep::new(config.max_workers),
             config,
             threads: Mutex::new(Threads::default()),
-            bound: queue_bound.map(|limit| Bound {
-                limit,
-                queued: AtomicUsize::new(0),
-                waiters: AtomicUsize::new(0),
-                lock: Mutex::new(()),
-                room: Condvar::new(),
-            }),
+            bound: queue_bound.map(Bound::new),
             broken: AtomicBool::new(false),
             broken_cause: Mutex::new(None),
         }
@@ -149,7 +125,7 @@ impl Registry {
 
     fn count_queued(&self) {
         if let Some(bound) = &self.bound {
-            bound.queued.fetch_add(1, Ordering::SeqCst);
+            bound.count();
         }
     }
 
@@ -158,58 +134,32 @@ impl Registry {
         let Some(bound) = &self.bound else {
             return Ok(());
         };
-        loop {
-            let queued = bound.queued.load(Ordering::SeqCst);
-            if queued < bound.limit {
-                if bound
-                    .queued
-                    .compare_exchange_weak(queued, queued + 1, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-                {
-                    return Ok(());
-                }
-                continue;
-            }
-            if self.sleep.is_shut_down() {
-                return Err(self.closed_error());
-            }
-            if room == Room::Fail {
-                return Err(SubmitError::Full);
-            }
-            let guard = lock(&bound.lock);
-            // Announce, then re-check: a release after our check sees `waiters` (SeqCst
-            // both sides) and notifies under the lock we hold until we wait.
-            bound.waiters.fetch_add(1, Ordering::SeqCst);
-            if bound.queued.load(Ordering::SeqCst) >= bound.limit && !self.sleep.is_shut_down() {
-                drop(wait(&bound.room, guard));
-            }
-            bound.waiters.fetch_sub(1, Ordering::SeqCst);
-        }
+        bound
+            .reserve(room, || self.sleep.is_shut_down())
+            .map_err(|no_room| match no_room {
+                NoRoom::Full => SubmitError::Full,
+                NoRoom::Closed => self.closed_error(),
+            })
     }
 
     /// A job left the queue (taken by a worker, drained, or refused): frees its place.
     pub(crate) fn job_taken(&self) {
         if let Some(bound) = &self.bound {
-            bound.queued.fetch_sub(1, Ordering::SeqCst);
-            if bound.waiters.load(Ordering::SeqCst) > 0 {
-                let _guard = lock(&bound.lock);
-                bound.room.notify_one();
-            }
+            bound.take();
         }
     }
 
     /// Wakes every submitter waiting for room (they re-check, and see the shutdown).
     fn wake_room_waiters(&self) {
         if let Some(bound) = &self.bound {
-            let _guard = lock(&bound.lock);
-            bound.room.notify_all();
+            bound.wake_all();
         }
     }
 
     /// Jobs waiting in the queues now.
     pub(crate) fn queued(&self) -> usize {
         match &self.bound {
-            Some(bound) => bound.queued.load(Ordering::SeqCst),
+            Some(bound) => bound.queued(),
             None => {
                 self.injector.len()
                     + read(&self.stealers)

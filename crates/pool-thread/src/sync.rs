@@ -14,12 +14,14 @@ pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 pub(crate) use std::thread::{Thread, current as current_thread, park, park_timeout, yield_now};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Condvar, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub(crate) use std::sync::Condvar;
+#[cfg(not(loom))]
+pub(crate) use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread::{Thread, current as current_thread, park, yield_now};
 
@@ -57,7 +59,6 @@ pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 /// Waits on `condvar`, ignoring poisoning (see [`lock`]).
-#[cfg(not(loom))]
 pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     match condvar.wait(guard) {
         Ok(guard) => guard,

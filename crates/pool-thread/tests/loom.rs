@@ -17,6 +17,7 @@ use loom::sync::atomic::{
 };
 use loom::thread;
 
+use pool_thread::bound::{Bound, NoRoom, Room};
 use pool_thread::sleep::{IdleWake, Sleep, Sleeper};
 
 /// The stand-in queue: how many jobs wait.
@@ -207,11 +208,9 @@ fn blocked_worker_runs_the_task_it_waits_for() {
                 let me = Sleeper::current();
                 let mut search = false;
                 loop {
-                    if std::mem::take(&mut search) {
-                        if queue.take() {
-                            sleep.add_token();
-                            future_done.store(true, Relaxed);
-                        }
+                    if std::mem::take(&mut search) && queue.take() {
+                        sleep.add_token();
+                        future_done.store(true, Relaxed);
                     }
                     if future_done.load(Relaxed) {
                         return;
@@ -257,11 +256,9 @@ fn blocked_worker_woken_by_its_future_or_by_work() {
                 let me = Sleeper::current();
                 let mut search = false;
                 loop {
-                    if std::mem::take(&mut search) {
-                        if queue.take() {
-                            sleep.add_token();
-                            ran.fetch_add(1, Relaxed);
-                        }
+                    if std::mem::take(&mut search) && queue.take() {
+                        sleep.add_token();
+                        ran.fetch_add(1, Relaxed);
                     }
                     if future_done.load(Acquire) {
                         break;
@@ -288,5 +285,72 @@ fn blocked_worker_woken_by_its_future_or_by_work() {
         completer.join().unwrap();
         worker.join().unwrap();
         assert_eq!(ran.load(Relaxed), 1);
+    });
+}
+
+/// A bound of `limit` already full, `producers` submitters that each wait for one place,
+/// and a taker that drains the `limit` queued jobs: every submitter gets in (a wake-up at
+/// the low-water mark, none lost), and the queue never holds more than `limit`.
+fn bound_model(limit: usize, producers: usize) {
+    loom::model(move || {
+        let bound = Arc::new(Bound::new(limit));
+        for _ in 0..limit {
+            assert_eq!(bound.reserve(Room::Fail, || false), Ok(()));
+        }
+        let submitters: Vec<_> = (0..producers)
+            .map(|_| {
+                let bound = bound.clone();
+                thread::spawn(move || {
+                    assert_eq!(bound.reserve(Room::Wait, || false), Ok(()));
+                    assert!(bound.queued() <= limit, "the bound held");
+                })
+            })
+            .collect();
+        let taker = {
+            let bound = bound.clone();
+            thread::spawn(move || {
+                for _ in 0..limit {
+                    bound.take();
+                }
+            })
+        };
+        taker.join().unwrap();
+        for s in submitters {
+            s.join().unwrap();
+        }
+        assert_eq!(bound.queued(), producers);
+    });
+}
+
+/// A submitter blocked on a full bound of 2 races the taker: it is woken when the queue
+/// drops to one job (the low-water mark), not left waiting.
+#[test]
+fn blocked_submitter_woken_at_low_water() {
+    bound_model(2, 1);
+}
+
+/// Two submitters blocked on a full bound of 2: the one wake-up at the low-water mark
+/// must reach both (the taker's second take leaves the queue below the mark and wakes
+/// nobody), so a wake-up given to one only would strand the other.
+#[test]
+fn two_blocked_submitters_both_get_in() {
+    bound_model(2, 2);
+}
+
+/// Shutdown racing a submitter blocked on a full bound: it is refused, never left waiting.
+#[test]
+fn blocked_submitter_sees_shutdown() {
+    loom::model(|| {
+        let bound = Arc::new(Bound::new(1));
+        assert_eq!(bound.reserve(Room::Fail, || false), Ok(()));
+        let closed = Arc::new(AtomicBool::new(false));
+        let submitter = {
+            let (bound, closed) = (bound.clone(), closed.clone());
+            thread::spawn(move || bound.reserve(Room::Wait, || closed.load(Acquire)))
+        };
+        closed.store(true, Release);
+        bound.wake_all();
+        assert_eq!(submitter.join().unwrap(), Err(NoRoom::Closed));
+        assert_eq!(bound.queued(), 1);
     });
 }

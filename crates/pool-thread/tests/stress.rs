@@ -60,6 +60,42 @@ fn bounded_queue_under_four_producers() {
     }
 }
 
+/// Blocked submitters are woken at a low-water mark (half the bound), not per task taken:
+/// the count of queued tasks must still never pass the bound, for odd and tiny bounds too,
+/// with two producers racing for the places a drain frees.
+#[test]
+fn bound_holds_for_small_and_odd_bounds() {
+    for bound in [1usize, 2, 3, 5, 64] {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .max_workers(2)
+                .queue_bound(bound)
+                .build()
+                .unwrap(),
+        );
+        let producers: Vec<_> = (0..2u64)
+            .map(|p| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    let mut futures = Vec::new();
+                    for i in 0..5_000u64 {
+                        futures.push(pool.submit(move || p * 10_000 + i).unwrap());
+                        let queued = pool.queued_tasks();
+                        assert!(queued <= bound, "{queued} queued, bound {bound}");
+                    }
+                    for (i, f) in (0..).zip(&futures) {
+                        assert_eq!(f.take(), Ok(p * 10_000 + i));
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        assert_eq!(pool.queued_tasks(), 0);
+    }
+}
+
 #[test]
 fn ordered_map_over_many_items() {
     let pool = ThreadPool::builder().max_workers(4).build().unwrap();
