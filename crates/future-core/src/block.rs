@@ -9,9 +9,17 @@
 //! or after the registration (the waker fires): no wake-up is lost. The waker of a plain
 //! thread unparks it, and `park` keeps an unpark that came early, so the sleep after a
 //! failed check returns at once when the completion raced in between.
+//!
+//! Before parking, a thread may spin for a bounded time (yielding its core between
+//! checks) when the future asks for it ([`Promise::new_spinning`](crate::Promise::new_spinning)):
+//! waking a parked thread costs a futex call and, on a virtual machine, tens of
+//! microseconds, more than a round trip to a warm worker process. Executors whose workers
+//! share the waiter's cores (a thread pool) do not ask: a spinning waiter would take a core
+//! from the very worker it waits for. Loom models never spin.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::sync::{Thread, current_thread, park, park_timeout};
 
@@ -138,29 +146,55 @@ impl std::fmt::Debug for WaitHookGuard {
     }
 }
 
-/// A waker that unparks the thread that made it.
-struct Unpark(Thread);
+/// A waker that unparks the thread that made it, and raises `woken` for its spin.
+struct Unpark {
+    thread: Thread,
+    /// Set by every wake-up, cleared by the spinning thread: a std atomic even under loom,
+    /// where nothing spins and it only ever gets set.
+    woken: AtomicBool,
+}
 
 impl Wake for Unpark {
     fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
     }
 }
 
 /// Blocks until `poll` returns true (true) or `deadline` passes (false): through the
-/// thread's [`WaitHook`] if it has one, else by parking. See the module docs.
-pub(crate) fn block_on(poll: &mut dyn FnMut(&Waker) -> bool, deadline: Option<Instant>) -> bool {
+/// thread's [`WaitHook`] if it has one, else by spinning for at most `spin` and then
+/// parking. See the module docs.
+pub(crate) fn block_on(
+    poll: &mut dyn FnMut(&Waker) -> bool,
+    deadline: Option<Instant>,
+    spin: Duration,
+) -> bool {
+    let spin = if cfg!(loom) { Duration::ZERO } else { spin };
     if let Some(hook) = hook_slot::current() {
         return hook.block_on(poll, deadline);
     }
-    let waker = Waker::from(std::sync::Arc::new(Unpark(current_thread())));
+    let unpark = std::sync::Arc::new(Unpark {
+        thread: current_thread(),
+        woken: AtomicBool::new(false),
+    });
+    let waker = Waker::from(unpark.clone());
+    let start = Instant::now();
+    let spin_until = deadline.map_or(start + spin, |d| d.min(start + spin));
     loop {
         if poll(&waker) {
             return true;
+        }
+        if Instant::now() < spin_until {
+            // Spin until a wake-up or the end of the spin, then poll again. The wake-up
+            // also left an unpark token, which a later `park` consumes harmlessly.
+            while !unpark.woken.swap(false, Ordering::Acquire) && Instant::now() < spin_until {
+                std::thread::yield_now();
+            }
+            continue;
         }
         match deadline {
             None => park(),

@@ -327,7 +327,8 @@ impl<T> TaskFuture<T> {
             return false;
         }
         let mut key = None;
-        let done = block_on(&mut |waker| self.poll_done(waker, &mut key), deadline);
+        let spin = self.inner.spin;
+        let done = block_on(&mut |waker| self.poll_done(waker, &mut key), deadline, spin);
         if let (false, Some(key)) = (done, key) {
             self.inner.unregister(key);
         }

@@ -62,11 +62,15 @@ pub(crate) struct State<T> {
 /// The shared allocation.
 pub(crate) struct Inner<T> {
     state: Mutex<State<T>>,
+    /// How long a thread blocked on this future alone spins before it parks (set by the
+    /// producer: see `Promise::new_spinning`).
+    pub(crate) spin: std::time::Duration,
 }
 
 impl<T> Inner<T> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(spin: std::time::Duration) -> Self {
         Inner {
+            spin,
             state: Mutex::new(State {
                 status: Status::Pending,
                 outcome: Outcome::Empty,

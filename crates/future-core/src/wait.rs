@@ -139,7 +139,7 @@ impl<T> Watch<T> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
-        block_on(&mut poll, deadline)
+        block_on(&mut poll, deadline, Duration::ZERO)
     }
 }
 

@@ -251,9 +251,10 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// How long a worker, and the pool's result thread, poll for the next message before
-    /// they block in the kernel (default 100 µs): a blocking wake-up across cores costs tens
-    /// of microseconds on a VM, so a short spin keeps back-to-back tasks fast. Only spent
+    /// How long a worker, the pool's result thread, and a thread blocked on one of the
+    /// pool's futures (`result`, `take`: see `future_core::Promise::new_spinning`) poll
+    /// before they block in the kernel (default 100 µs): a blocking wake-up across cores
+    /// costs tens of microseconds on a VM, so a short spin keeps round trips fast. Only spent
     /// while tasks flow: an idle pool blocks and uses no CPU. `Duration::ZERO` never spins.
     ///
     /// ```

@@ -227,7 +227,7 @@ impl ProcessPool {
         arg: A,
         block: bool,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        let (promise, future) = Promise::new();
+        let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
         let payload = match postcard::to_stdvec(std::slice::from_ref(&arg)) {
             Ok(payload) => payload,
             Err(err) => {
@@ -337,7 +337,7 @@ impl ProcessPool {
         let default_buffersize = rules.max_workers * (rules.tasks_per_worker + 1);
         Map::new(items, options, default_buffersize, move |chunk: Vec<A>| {
             let len = chunk.len();
-            let (promise, future) = Promise::new();
+            let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
             match postcard::to_stdvec(&chunk) {
                 Ok(payload) => {
                     let completion = Box::new(Chunk { promise, len });
