@@ -198,8 +198,9 @@ impl ThreadPool {
     ///
     /// With `cancel_futures`, every task still queued is cancelled: its future reports
     /// cancelled at once. Otherwise queued tasks still run. With `wait`, returns once the
-    /// queued tasks ran and every thread exited (a thread of this pool never joins itself:
-    /// a task may shut down its own pool).
+    /// queued tasks ran and every thread exited, also when several threads call it at
+    /// once (a thread of this pool never waits for itself, nor for another worker waiting
+    /// here: a task may shut down its own pool).
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::new().unwrap();

@@ -12,7 +12,7 @@ pub(crate) use crate::bound::Room;
 use crate::bound::{Bound, NoRoom};
 use crate::job::JobBox;
 use crate::sleep::Sleep;
-use crate::sync::{AtomicBool, Mutex, Ordering, RwLock, lock, read, write};
+use crate::sync::{AtomicBool, Condvar, Mutex, Ordering, RwLock, lock, read, wait, write};
 use crate::worker;
 
 /// A pool's settings, fixed at build time.
@@ -29,6 +29,13 @@ pub(crate) struct Config {
 struct Threads {
     handles: Vec<JoinHandle<()>>,
     slots: Vec<bool>,
+    /// Worker threads started and not yet at the end of their body.
+    live: usize,
+    /// Worker threads of this pool waiting in `shutdown(wait = true)` themselves: they
+    /// exit once their task returns, so no other worker waits for them.
+    waiting_workers: usize,
+    /// Handles taken by a `shutdown(wait = true)` and not yet joined.
+    joining: usize,
 }
 
 /// What a pool's handle and its workers share.
@@ -40,6 +47,8 @@ pub(crate) struct Registry {
     pub(crate) sleep: Sleep,
     pub(crate) config: Config,
     threads: Mutex<Threads>,
+    /// Notified when `Threads::live`, `waiting_workers` or `joining` drops.
+    exited: Condvar,
     bound: Option<Bound>,
     broken: AtomicBool,
     broken_cause: Mutex<Option<String>>,
@@ -53,6 +62,7 @@ impl Registry {
             sleep: Sleep::new(config.max_workers),
             config,
             threads: Mutex::new(Threads::default()),
+            exited: Condvar::new(),
             bound: queue_bound.map(Bound::new),
             broken: AtomicBool::new(false),
             broken_cause: Mutex::new(None),
@@ -212,7 +222,9 @@ impl Registry {
         let registry = self.clone();
         match builder.spawn(move || worker::main(registry, slot, local)) {
             Ok(handle) => {
+                // Under the lock the new thread needs to count itself out.
                 threads.handles.push(handle);
+                threads.live += 1;
                 Ok(())
             }
             Err(err) => {
@@ -237,6 +249,13 @@ impl Registry {
         if let Some(used) = lock(&self.threads).slots.get_mut(slot) {
             *used = false;
         }
+    }
+
+    /// A worker thread reached the end of its body (`worker::main`): counts it out for
+    /// `shutdown(wait = true)`.
+    pub(crate) fn worker_exited(&self) {
+        lock(&self.threads).live -= 1;
+        self.exited.notify_all();
     }
 
     /// Takes every queued job out of every queue and hands it to `each`.
@@ -296,15 +315,45 @@ impl Registry {
         if wait {
             // Every thread start happens inside a submit; after this none is left to come.
             self.sleep.wait_for_submitters();
-            let handles = std::mem::take(&mut lock(&self.threads).handles);
-            let me = std::thread::current().id();
-            for handle in handles {
-                // Never join the calling thread (a task shutting down its own pool, or a
-                // pool dropped inside its own worker): it exits when its task returns.
-                if handle.thread().id() != me {
-                    let _ = handle.join();
-                }
+            self.wait_for_exits();
+        }
+    }
+
+    /// `shutdown(wait = true)`: returns once every worker thread has exited and been
+    /// joined, whoever joined it, so concurrent callers all wait. A worker of this pool
+    /// calling it never waits for itself, nor for other workers waiting here (each exits
+    /// when its task returns): it waits for every other worker to exit, and joins none.
+    fn wait_for_exits(&self) {
+        let me = std::thread::current().id();
+        let mut threads = lock(&self.threads);
+        // A live worker's handle stays in `handles` until it has exited (reaped, or taken
+        // below only once `live` is zero), so this finds the caller if it is one.
+        let inside = threads.handles.iter().any(|h| h.thread().id() == me);
+        if inside {
+            threads.waiting_workers += 1;
+            self.exited.notify_all();
+            while threads.live > threads.waiting_workers {
+                threads = wait(&self.exited, threads);
             }
+            threads.waiting_workers -= 1;
+            return;
+        }
+        while threads.live > 0 {
+            threads = wait(&self.exited, threads);
+        }
+        // Every worker is past its body: the joins are short (thread-local teardown).
+        let handles = std::mem::take(&mut threads.handles);
+        threads.joining += handles.len();
+        drop(threads);
+        let taken = handles.len();
+        for handle in handles {
+            let _ = handle.join();
+        }
+        let mut threads = lock(&self.threads);
+        threads.joining -= taken;
+        self.exited.notify_all();
+        while threads.joining > 0 {
+            threads = wait(&self.exited, threads);
         }
     }
 }

@@ -72,6 +72,8 @@ struct WorkerCtx {
 
 /// The body of a worker thread.
 pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<JobBox>) {
+    // Counted out last (after any early return, or a panic of this crate's code).
+    let _exit = ExitGuard(registry.clone());
     if let Some(init) = registry.config.initializer.clone() {
         if let Err(err) = catch_panic(|| init()) {
             let name = current_thread().name().unwrap_or("?").to_owned();
@@ -100,6 +102,15 @@ pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<JobBox>) 
         registry.sleep.thread_exited();
     }
     registry.worker_left(slot);
+}
+
+/// Counts the worker thread out for `shutdown(wait = true)` when its body ends.
+struct ExitGuard(Arc<Registry>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.worker_exited();
+    }
 }
 
 impl WorkerCtx {

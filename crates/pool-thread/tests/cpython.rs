@@ -561,3 +561,83 @@ fn executor_trait_for_plain_functions() {
         SubmitError::Shutdown
     );
 }
+
+/// Counts the worker threads whose thread-locals were torn down: they exited.
+struct CountExit(Arc<AtomicUsize>);
+
+impl Drop for CountExit {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+std::thread_local! {
+    static EXIT_COUNTER: std::cell::RefCell<Option<CountExit>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Two threads call `shutdown(wait = true)` at once while both workers are busy, and a
+/// worker calls it from its task: each outside caller returns only after both worker
+/// threads have exited; the worker's call does not wait for itself.
+#[test]
+fn concurrent_shutdown_wait_all_return_after_the_threads_exit() {
+    for _ in 0..20 {
+        let exited = Arc::new(AtomicUsize::new(0));
+        let pool = {
+            let exited = exited.clone();
+            Arc::new(
+                ThreadPool::builder()
+                    .max_workers(2)
+                    .initializer(move || {
+                        EXIT_COUNTER.with(|e| *e.borrow_mut() = Some(CountExit(exited.clone())));
+                    })
+                    .build()
+                    .unwrap(),
+            )
+        };
+        let gate = Gate::new();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let plain = {
+            let (gate, started_tx) = (gate.clone(), started_tx.clone());
+            pool.submit(move || {
+                started_tx.send(()).unwrap();
+                gate.wait();
+            })
+            .unwrap()
+        };
+        let inside = {
+            let (gate, pool) = (gate.clone(), pool.clone());
+            pool.clone()
+                .submit(move || {
+                    started_tx.send(()).unwrap();
+                    gate.wait();
+                    // Waits for the other worker, never for itself.
+                    pool.shutdown(true, false);
+                })
+                .unwrap()
+        };
+        started.recv_timeout(HANG).unwrap();
+        started.recv_timeout(HANG).unwrap();
+        let barrier = Arc::new(Barrier::new(3));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, barrier, exited) = (pool.clone(), barrier.clone(), exited.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    pool.shutdown(true, false);
+                    exited.load(Ordering::SeqCst)
+                })
+            })
+            .collect();
+        barrier.wait();
+        gate.open();
+        for caller in callers {
+            assert_eq!(
+                caller.join().unwrap(),
+                2,
+                "returned before the threads exited"
+            );
+        }
+        assert_eq!((plain.result(), inside.result()), (Ok(()), Ok(())));
+    }
+}
