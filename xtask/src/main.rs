@@ -110,9 +110,16 @@ fn crates_with(relative: &Path) -> Result<Vec<String>, String> {
 fn bench(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let filter = args.iter().find(|a| !a.starts_with("--"));
-    let mut cargo_args = vec!["bench", "-p", "bench-suite", "--"];
+    let mut cargo_args = vec!["bench", "-p", "bench-suite", "--benches", "--"];
     if quick {
-        cargo_args.extend(["--warm-up-time", "0.5", "--measurement-time", "1"]);
+        cargo_args.extend([
+            "--warm-up-time",
+            "0.2",
+            "--measurement-time",
+            "0.5",
+            "--sample-size",
+            "10",
+        ]);
     }
     if let Some(filter) = filter {
         cargo_args.push(filter);
