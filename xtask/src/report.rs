@@ -191,6 +191,7 @@ pub(crate) fn render(report: &Report) -> String {
             .insert(m.function.as_str(), m.median_ns);
     }
     let mut text = String::from("# Benchmark report\n\n");
+    text.push_str(&format!("Machine: {}.\n\n", machine()));
     text.push_str(
         "Medians from one run on this machine. `×` is the peer's median over ours: above 1, ours is faster.\n",
     );
@@ -310,4 +311,26 @@ pub(crate) fn memory_section(root: &Path, quick: bool) -> Result<String, String>
          submit) to a one-worker thread pool, futures dropped at once.\n\n| pool | peak RSS | time |\n|---|---|---|\n{}\n",
         rows.join("\n")
     ))
+}
+
+/// The machine the run is on: cores, CPU model and the date (from `/proc` and `date`).
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cores} cores, {model}, {date}")
 }
