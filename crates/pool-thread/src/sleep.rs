@@ -20,10 +20,12 @@ use crate::sync::{
 // them are totally ordered (one location's modification order) and each RMW acquires the
 // writes released by the RMWs before it. Layout, low bits first:
 //
-// - bits 0..16, SLEEPERS: threads registered as asleep and not yet notified. Incremented by
+// - bits 0..12, SLEEPERS: threads registered as asleep and not yet notified. Incremented by
 //   the sleeper (under `registry`), decremented by whoever removes it from `sleeping` (a
 //   waker, or the sleeper itself when it leaves on its own).
-// - bits 16..31, SUBMITTERS: submits between `begin_submit` and `end_submit`, i.e. whose
+// - bits 12..24, SEARCHING: idle workers awake and looking for work. A submit that sees
+//   one wakes nobody; the last searcher to find a job wakes a sleeper (SLEEP.md).
+// - bits 24..31, SUBMITTERS: submits between `begin_submit` and `end_submit`, i.e. whose
 //   job may not be pushed yet. Workers do not exit on shutdown while it is non-zero.
 // - bit 31, SHUTDOWN: no new submit begins; set once, never cleared.
 // - bits 32..64, TOKENS (an `i32`): idle threads minus queued jobs, i.e. idle threads that
@@ -32,13 +34,16 @@ use crate::sync::{
 //   threads give their token back when they finish a task; a retiring thread takes one
 //   away, and may only retire while one is spare.
 const SLEEPER: u64 = 1;
-const SLEEPERS_MASK: u64 = 0xFFFF;
-const SUBMITTER: u64 = 1 << 16;
-const SUBMITTERS_SHIFT: u32 = 16;
-const SUBMITTERS_MASK: u64 = 0x7FFF << SUBMITTERS_SHIFT;
-/// Back off before SUBMITTERS could carry into SHUTDOWN (needs 16,384 threads submitting
+const SLEEPERS_MASK: u64 = 0xFFF;
+const SEARCHER: u64 = 1 << 12;
+const SEARCHING_SHIFT: u32 = 12;
+const SEARCHING_MASK: u64 = 0xFFF << SEARCHING_SHIFT;
+const SUBMITTER: u64 = 1 << 24;
+const SUBMITTERS_SHIFT: u32 = 24;
+const SUBMITTERS_MASK: u64 = 0x7F << SUBMITTERS_SHIFT;
+/// Back off before SUBMITTERS could carry into SHUTDOWN (needs 64 more threads submitting
 /// at the same instant first).
-const SUBMITTERS_SOFT_LIMIT: u64 = 0x4000;
+const SUBMITTERS_SOFT_LIMIT: u64 = 0x40;
 const SHUTDOWN: u64 = 1 << 31;
 const TOKEN: u64 = 1 << 32;
 
@@ -47,6 +52,10 @@ pub const MAX_THREADS: usize = SLEEPERS_MASK as usize;
 
 fn sleepers(word: u64) -> u64 {
     word & SLEEPERS_MASK
+}
+
+fn searching(word: u64) -> u64 {
+    (word & SEARCHING_MASK) >> SEARCHING_SHIFT
 }
 
 fn submitters(word: u64) -> u64 {
@@ -83,7 +92,9 @@ impl Sleeper {
 struct Registry {
     /// Registered sleepers, not yet notified; a waker takes the most recent one (the
     /// others get to retire).
-    sleeping: Vec<Arc<Sleeper>>,
+    /// With each: true for an idle worker (searching once woken), false for a worker
+    /// blocked in a wait.
+    sleeping: Vec<(Arc<Sleeper>, bool)>,
     /// Live worker threads (started, and not retired or exited).
     threads: usize,
 }
@@ -167,9 +178,27 @@ impl Sleep {
     /// This RMW comes after the push. A sleeper registers (an RMW of the same word) and
     /// then checks the queues: if its RMW comes after this one, it acquires the push and
     /// sees the job; if before, this RMW sees it counted and wakes a sleeper.
+    /// A searching worker counted in this RMW stands in for the wake-up: see
+    /// [`Sleep::stop_searching`].
     pub fn end_submit(&self) {
         let old = self.state.fetch_sub(SUBMITTER, Ordering::AcqRel);
-        if sleepers(old) > 0 {
+        if sleepers(old) > 0 && searching(old) == 0 {
+            self.wake_one();
+        }
+    }
+
+    /// An idle worker found its queues empty: it counts itself searching, then must look
+    /// at the queues again before it sleeps ([`Sleep::sleep_idle`]) or stops searching.
+    pub fn start_searching(&self) {
+        self.state.fetch_add(SEARCHER, Ordering::AcqRel);
+    }
+
+    /// A searching worker found a job (`found`) or exits. The last searcher to find a job
+    /// wakes a sleeper: a submit that saw it searching did not, and the job it found may
+    /// not be that submit's.
+    pub fn stop_searching(&self, found: bool) {
+        let old = self.state.fetch_sub(SEARCHER, Ordering::AcqRel);
+        if found && searching(old) == 1 && sleepers(old) > 0 {
             self.wake_one();
         }
     }
@@ -218,14 +247,17 @@ impl Sleep {
         let sleeper = {
             let mut registry = lock(&self.registry);
             let sleeper = registry.sleeping.pop();
-            if let Some(sleeper) = &sleeper {
-                self.state.fetch_sub(SLEEPER, Ordering::AcqRel);
+            if let Some((sleeper, idle)) = &sleeper {
+                // A woken idle worker is searching from this RMW on.
+                let delta = if *idle { SEARCHER } else { 0 };
+                self.state
+                    .fetch_add(delta.wrapping_sub(SLEEPER), Ordering::AcqRel);
                 notify(sleeper);
             }
             sleeper
         };
         // Unpark outside the lock; an unpark before the park makes the park return.
-        if let Some(sleeper) = sleeper {
+        if let Some((sleeper, _)) = sleeper {
             sleeper.thread.unpark();
             true
         } else {
@@ -238,14 +270,17 @@ impl Sleep {
         let woken = {
             let mut registry = lock(&self.registry);
             let woken = std::mem::take(&mut registry.sleeping);
-            self.state
-                .fetch_sub(SLEEPER * woken.len() as u64, Ordering::AcqRel);
-            for sleeper in &woken {
+            let idle = woken.iter().filter(|(_, idle)| *idle).count() as u64;
+            self.state.fetch_add(
+                (SEARCHER * idle).wrapping_sub(SLEEPER * woken.len() as u64),
+                Ordering::AcqRel,
+            );
+            for (sleeper, _) in &woken {
                 notify(sleeper);
             }
             woken
         };
-        for sleeper in woken {
+        for (sleeper, _) in woken {
             sleeper.thread.unpark();
         }
     }
@@ -278,22 +313,32 @@ impl Sleep {
         }
     }
 
-    /// Registers `me` as asleep; returns the word before (its SHUTDOWN bit).
-    fn register(&self, me: &Arc<Sleeper>) -> u64 {
+    /// Registers `me` as asleep (an idle one stops searching in the same RMW); returns
+    /// the word before (its SHUTDOWN bit).
+    fn register(&self, me: &Arc<Sleeper>, idle: bool) -> u64 {
         let mut registry = lock(&self.registry);
-        registry.sleeping.push(me.clone());
+        registry.sleeping.push((me.clone(), idle));
         // The Dekker half of the sleeper: this RMW, then (after the unlock) `has_work`.
-        self.state.fetch_add(SLEEPER, Ordering::AcqRel)
+        let delta = if idle { SEARCHER } else { 0 };
+        self.state
+            .fetch_add(SLEEPER.wrapping_sub(delta), Ordering::AcqRel)
     }
 
     /// Takes `me` off the list: true when it was still there (nobody notified it), false
     /// when a waker already took it off (the notification is consumed here).
+    /// An idle one is searching again either way (the waker counted it so).
     fn unregister(&self, me: &Arc<Sleeper>) -> bool {
         let mut registry = lock(&self.registry);
-        match registry.sleeping.iter().position(|s| Arc::ptr_eq(s, me)) {
+        match registry
+            .sleeping
+            .iter()
+            .position(|(s, _)| Arc::ptr_eq(s, me))
+        {
             Some(pos) => {
-                registry.sleeping.swap_remove(pos);
-                self.state.fetch_sub(SLEEPER, Ordering::AcqRel);
+                let (_, idle) = registry.sleeping.swap_remove(pos);
+                let delta = if idle { SEARCHER } else { 0 };
+                self.state
+                    .fetch_add(delta.wrapping_sub(SLEEPER), Ordering::AcqRel);
                 true
             }
             None => {
@@ -304,7 +349,7 @@ impl Sleep {
         }
     }
 
-    /// An idle worker (its queues were empty) goes to sleep until notified, or until
+    /// An idle, searching worker (its queues were empty) goes to sleep until notified, or until
     /// `keep_alive` passes (then it retires if a token is spare). `has_work` says whether
     /// any queue holds a job.
     pub fn sleep_idle(
@@ -313,7 +358,7 @@ impl Sleep {
         has_work: impl Fn() -> bool,
         keep_alive: Option<Duration>,
     ) -> IdleWake {
-        let old = self.register(me);
+        let old = self.register(me, true);
         if old & SHUTDOWN != 0 {
             self.unregister(me);
             return IdleWake::Shutdown;
@@ -339,7 +384,11 @@ impl Sleep {
     /// The keep-alive passed: retire if still unnotified and a token is spare.
     fn retire_or_search(&self, me: &Arc<Sleeper>) -> IdleWake {
         let mut registry = lock(&self.registry);
-        let Some(pos) = registry.sleeping.iter().position(|s| Arc::ptr_eq(s, me)) else {
+        let Some(pos) = registry
+            .sleeping
+            .iter()
+            .position(|(s, _)| Arc::ptr_eq(s, me))
+        else {
             // Notified after all, just now.
             me.notified.swap(false, Ordering::Relaxed);
             return IdleWake::Search;
@@ -354,7 +403,8 @@ impl Sleep {
             if tokens(word) <= 0 || word & SHUTDOWN != 0 {
                 // A queued job counts on this thread (or shutdown decides): stay.
                 self.threads.store(registry.threads, Ordering::Release);
-                self.state.fetch_sub(SLEEPER, Ordering::AcqRel);
+                self.state
+                    .fetch_add(SEARCHER.wrapping_sub(SLEEPER), Ordering::AcqRel);
                 return IdleWake::Search;
             }
             let retired = word.wrapping_sub(SLEEPER).wrapping_sub(TOKEN);
@@ -383,7 +433,7 @@ impl Sleep {
         has_work: impl Fn() -> bool,
         deadline: Option<Instant>,
     ) -> bool {
-        self.register(me);
+        self.register(me, false);
         if has_work() {
             self.unregister(me);
             return true;

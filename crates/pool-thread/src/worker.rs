@@ -119,17 +119,37 @@ impl WorkerCtx {
     fn run(&self) -> bool {
         let sleep = &self.registry.sleep;
         let mut idle_rounds = 0;
+        // Counted in the SEARCHING field (see SLEEP.md): from its first empty search until
+        // it finds a job, sleeps, or exits.
+        let mut searching = false;
         loop {
             if let Some(job) = self.find_job() {
+                if std::mem::take(&mut searching) {
+                    sleep.stop_searching(true);
+                }
                 self.run_job(job, false);
                 idle_rounds = 0;
+                continue;
+            }
+            if !searching {
+                // Counted before the next search: a submit that then sees us searching
+                // leaves the job to us.
+                sleep.start_searching();
+                searching = true;
                 continue;
             }
             if sleep.can_exit() {
                 // Shut down, every accepted job pushed: leave once the queues are empty.
                 match self.find_job() {
-                    Some(job) => self.run_job(job, false),
-                    None => return false,
+                    Some(job) => {
+                        searching = false;
+                        sleep.stop_searching(true);
+                        self.run_job(job, false);
+                    }
+                    None => {
+                        sleep.stop_searching(false);
+                        return false;
+                    }
                 }
                 continue;
             }
@@ -140,10 +160,12 @@ impl WorkerCtx {
             }
             let keep_alive = self.registry.config.keep_alive;
             match sleep.sleep_idle(&self.sleeper, || self.registry.has_work(), keep_alive) {
-                // Woken for work: search, and spin a little if it was taken meanwhile.
+                // Woken for work (searching again): search, and spin a little if it was
+                // taken meanwhile.
                 IdleWake::Search => idle_rounds = SPIN_ROUNDS / 2,
                 // Shutting down while submits finish their pushes: look again soon.
                 IdleWake::Shutdown => yield_now(),
+                // Counted out, not searching.
                 IdleWake::Retire => return true,
             }
         }

@@ -77,20 +77,35 @@ fn submit(sleep: &Sleep, queue: &Queue) -> bool {
 /// registering), sleep when there are none.
 fn idle_worker(sleep: &Sleep, queue: &Queue, ran: &AtomicUsize, stop: impl Fn() -> bool) {
     let me = Sleeper::current();
+    // As in `worker.rs`: counted searching from the first empty search until it finds a
+    // job (the last searcher then wakes a sleeper), sleeps, or exits.
+    let mut searching = false;
     loop {
         if queue.take() {
+            if std::mem::take(&mut searching) {
+                sleep.stop_searching(true);
+            }
             ran.fetch_add(1, Relaxed);
             sleep.add_token();
             continue;
         }
+        if !searching {
+            sleep.start_searching();
+            searching = true;
+            continue;
+        }
         if stop() {
+            sleep.stop_searching(false);
             return;
         }
         if sleep.can_exit() {
             if queue.take() {
+                searching = false;
+                sleep.stop_searching(true);
                 ran.fetch_add(1, Relaxed);
                 continue;
             }
+            sleep.stop_searching(false);
             return;
         }
         match sleep.sleep_idle(&me, || queue.has_work() || stop(), None) {
