@@ -203,9 +203,23 @@ impl<R> Cursor<R> {
     /// the first failed element with its error.
     pub(crate) fn drain_into(&mut self, out: &mut Vec<R>) -> Result<(), FutureError> {
         if self.whole.is_none() && self.next_failure.is_none() {
-            let before = out.len();
-            out.extend(self.values.by_ref().take(self.len - self.position));
-            self.position += out.len() - before;
+            let remaining = self.len - self.position;
+            let available = self.values.len();
+            if available <= remaining {
+                // The usual case: move the whole rest. `extend` from a `vec::IntoIter` is one
+                // `memcpy` (and `collect` into an empty `out` reuses the buffer), where a
+                // `take` adapter would copy element by element.
+                let values = std::mem::take(&mut self.values);
+                if out.is_empty() {
+                    *out = values.collect();
+                } else {
+                    out.extend(values);
+                }
+                self.position += available;
+            } else {
+                out.extend(self.values.by_ref().take(remaining));
+                self.position += remaining;
+            }
             if self.position < self.len {
                 let err = self.missing(self.position);
                 self.position = self.len;
