@@ -20,10 +20,10 @@ pub(crate) trait Completion: Send {
 /// Decodes a reply payload of `len` elements. A payload of one error for a chunk of
 /// several (the worker could not decode the arguments or send the result) is that error for
 /// each element; anything else malformed is a `Serialization` error for each.
-fn decode<R: Portable>(payload: &[u8], len: usize) -> Result<Vec<Result<R, TaskError>>, TaskError> {
-    match postcard::from_bytes::<Vec<Result<R, TaskError>>>(payload) {
+fn decode<R: Portable>(payload: &[u8], len: usize) -> Result<ChunkResults<R>, TaskError> {
+    match postcard::from_bytes::<ChunkResults<R>>(payload) {
         Ok(results) if results.len() == len => Ok(results),
-        Ok(mut results) if results.len() == 1 && results[0].is_err() => match results.pop() {
+        Ok(results) if results.len() == 1 => match results.into_results().pop() {
             Some(Err(err)) => Err(err),
             _ => Err(mismatch(len)),
         },
@@ -63,9 +63,11 @@ impl<R: Portable> Completion for Single<R> {
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) {
-        let outcome = decode::<R>(payload, 1).and_then(|mut results| match results.pop() {
-            Some(result) => result,
-            None => Err(mismatch(1)),
+        let outcome = decode::<R>(payload, 1).and_then(|results| {
+            results
+                .into_results()
+                .pop()
+                .unwrap_or_else(|| Err(mismatch(1)))
         });
         self.0.set_outcome(outcome);
     }
@@ -96,8 +98,8 @@ impl<R: Portable> Completion for Chunk<R> {
 
     fn complete(self: Box<Self>, payload: &[u8]) {
         let results = decode::<R>(payload, self.len)
-            .unwrap_or_else(|err| (0..self.len).map(|_| Err(err.clone())).collect());
-        self.promise.set_result(results.into_iter().collect());
+            .unwrap_or_else(|err| ChunkResults::failed(self.len, err));
+        self.promise.set_result(results);
     }
 
     fn fail(self: Box<Self>, err: TaskError) {

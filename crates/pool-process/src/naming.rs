@@ -27,7 +27,7 @@
 //!    (`dlopen`, `-C prefer-dynamic`): such functions must not be submitted. This is the
 //!    one rule the type system cannot check; the docs of `submit` state it.
 
-use future_core::{Portable, TaskError, TaskErrorKind, catch_panic};
+use future_core::{ChunkResults, Portable, TaskError, TaskErrorKind};
 
 /// The signature every trampoline has: the absolute address of the user's function and
 /// the encoded arguments in, the encoded results out.
@@ -93,59 +93,55 @@ pub(crate) unsafe fn resolve_initializer(offset: isize) -> fn() {
 /// Runs `f` (at absolute address `func`) on each argument encoded in `payload`: the
 /// trampoline every task names. A panic fails its own element only; an argument that does
 /// not decode fails the chunk with one `Serialization` error; a result that does not encode
-/// is replaced by `Serialization` errors.
+/// is replaced by `Serialization` errors. The reply is a [`ChunkResults`]: the values
+/// densely, and only the failed elements as errors.
 fn run_chunk<A: Portable, R: Portable>(func: usize, payload: &[u8]) -> Vec<u8> {
     let pid = std::process::id();
-    let results: Vec<Result<R, TaskError>> = match postcard::from_bytes::<Vec<A>>(payload) {
+    let results: ChunkResults<R> = match postcard::from_bytes::<Vec<A>>(payload) {
         Ok(args) => {
             // SAFETY: this trampoline is only ever named together with `f: fn(A) -> R` for
             // these very `A` and `R` (`name_task`), and `func` is `f`'s address in this
             // process (same binary, checked by the fingerprint: see the module docs).
             let f = unsafe { std::mem::transmute::<*const (), fn(A) -> R>(func as *const ()) };
-            args.into_iter()
-                .map(|arg| {
-                    catch_panic(|| f(arg)).map_err(|err| {
-                        TaskError::new(
-                            err.kind(),
-                            format!("{} (in worker process {pid})", err.message()),
-                        )
-                    })
-                })
-                .collect()
+            ChunkResults::run(args, f).map_errors(|err| {
+                TaskError::new(
+                    err.kind(),
+                    format!("{} (in worker process {pid})", err.message()),
+                )
+            })
         }
-        Err(err) => vec![Err(TaskError::new(
-            TaskErrorKind::Serialization,
-            format!("the worker {pid} could not decode the task's arguments: {err}"),
-        ))],
+        Err(err) => ChunkResults::failed(
+            1,
+            TaskError::new(
+                TaskErrorKind::Serialization,
+                format!("the worker {pid} could not decode the task's arguments: {err}"),
+            ),
+        ),
     };
     encode_results(&results, pid)
 }
 
 /// Encodes a chunk's results; when that fails (a `Serialize` impl returned an error),
 /// encodes a `Serialization` error for each element instead, which cannot fail.
-fn encode_results<R: Portable>(results: &[Result<R, TaskError>], pid: u32) -> Vec<u8> {
+fn encode_results<R: Portable>(results: &ChunkResults<R>, pid: u32) -> Vec<u8> {
     match postcard::to_stdvec(results) {
         Ok(bytes) => bytes,
-        Err(err) => {
-            let err = TaskError::new(
+        Err(err) => error_payload(
+            results.len(),
+            TaskError::new(
                 TaskErrorKind::Serialization,
                 format!("the worker {pid} could not encode the task's result: {err}"),
-            );
-            let errors: Vec<Result<R, TaskError>> =
-                results.iter().map(|_| Err(err.clone())).collect();
-            postcard::to_stdvec(&errors).unwrap_or_default()
-        }
+            ),
+        ),
     }
 }
 
 /// Encodes a `Serialization` error for every element of a chunk of `len` elements, as the
 /// reply payload of a task whose result could not be sent (too large a frame).
 pub(crate) fn error_payload(len_hint: usize, err: TaskError) -> Vec<u8> {
-    // `Result<(), TaskError>` and `Result<R, TaskError>` encode `Err` identically in
-    // postcard (variant index, then the error), so the parent decodes this as any `R`.
-    let errors: Vec<Result<(), TaskError>> =
-        (0..len_hint.max(1)).map(|_| Err(err.clone())).collect();
-    postcard::to_stdvec(&errors).unwrap_or_default()
+    // A `ChunkResults` without values encodes the same for every `R` (an empty sequence of
+    // values, then the failures), so the parent decodes this as a chunk of any type.
+    postcard::to_stdvec(&ChunkResults::<()>::failed(len_hint.max(1), err)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -163,15 +159,15 @@ mod tests {
         let run = unsafe { resolve_trampoline(trampoline) };
         let payload = postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap();
         let out = run(address_of(func), &payload);
-        let results: Vec<Result<u32, TaskError>> = postcard::from_bytes(&out).unwrap();
-        assert_eq!(results, vec![Ok(2), Ok(4), Ok(6)]);
+        let results: ChunkResults<u32> = postcard::from_bytes(&out).unwrap();
+        assert_eq!(results.into_results(), vec![Ok(2), Ok(4), Ok(6)]);
     }
 
     #[test]
     fn error_payload_decodes_as_any_result_type() {
         let err = TaskError::new(TaskErrorKind::Serialization, "too big");
         let bytes = error_payload(2, err.clone());
-        let back: Vec<Result<String, TaskError>> = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(back, vec![Err(err.clone()), Err(err)]);
+        let back: ChunkResults<String> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.into_results(), vec![Err(err.clone()), Err(err)]);
     }
 }
