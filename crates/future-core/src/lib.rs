@@ -57,6 +57,9 @@ mod state;
 mod sync;
 mod wait;
 
+#[cfg(test)]
+mod tests;
+
 pub use block::{WaitHook, WaitHookGuard, install_wait_hook};
 pub use chunk::ChunkResults;
 pub use error::{FutureError, SubmitError, TaskError, TaskErrorKind, WaitTimeout, panic_message};

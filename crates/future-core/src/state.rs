@@ -84,6 +84,12 @@ impl<T> Inner<T> {
         lock(&self.state)
     }
 
+    /// How many listeners wait on this future (for tests that check nothing is left behind).
+    #[cfg(test)]
+    pub(crate) fn listener_count(&self) -> usize {
+        self.lock().listeners.len()
+    }
+
     /// Removes the listener registered under `key`, if it has not run yet.
     pub(crate) fn unregister(&self, key: u64) {
         let mut state = self.lock();

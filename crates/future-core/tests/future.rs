@@ -347,23 +347,6 @@ trait IntoFutureChecked: std::future::IntoFuture + Sized {
 impl<T> IntoFutureChecked for TaskFuture<T> {}
 
 #[test]
-fn dropping_an_unfinished_await_unregisters_its_waker() {
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
-    let (promise, future) = Promise::<u8>::new();
-    {
-        let mut awaiting = pin!(std::future::IntoFuture::into_future(future.clone()));
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(matches!(awaiting.as_mut().poll(&mut cx), Poll::Pending));
-        assert!(matches!(awaiting.as_mut().poll(&mut cx), Poll::Pending));
-    }
-    promise.set_result(3);
-    assert_eq!(future.result(), Ok(3));
-}
-
-#[test]
 fn debug_shows_the_state() {
     let s = states();
     assert!(format!("{:?}", s.pending).contains("pending"));

@@ -1,0 +1,85 @@
+//! Unit tests that look inside a future: every way of waiting that gives up must leave no
+//! listener behind on the future (a long-lived future waited on with timeouts would
+//! otherwise grow without bound).
+
+use std::future::{Future, IntoFuture};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use crate::{Promise, ReturnWhen, TaskFuture, as_completed, wait};
+
+const SHORT: Duration = Duration::from_millis(10);
+
+fn listeners<T>(future: &TaskFuture<T>) -> usize {
+    future.inner.listener_count()
+}
+
+/// A waker that counts its wake-ups.
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_timed_out_result_leaves_no_listener() {
+    let (promise, future) = Promise::<u8>::new();
+    assert_eq!(
+        future.result_timeout(SHORT),
+        Err(crate::FutureError::Timeout)
+    );
+    assert_eq!(listeners(&future), 0);
+    promise.set_result(1);
+    assert_eq!(future.result(), Ok(1));
+}
+
+#[test]
+fn a_timed_out_wait_leaves_no_listener() {
+    let (_promise, future) = Promise::<u8>::new();
+    let sets = wait([&future], Some(SHORT), ReturnWhen::AllCompleted);
+    assert_eq!(sets.not_done.len(), 1);
+    assert_eq!(listeners(&future), 0);
+}
+
+#[test]
+fn a_dropped_as_completed_leaves_no_listener() {
+    let (promise, future) = Promise::<u8>::new();
+    let it = as_completed([&future], None);
+    assert_eq!(listeners(&future), 1, "registered while it lives");
+    drop(it);
+    assert_eq!(listeners(&future), 0);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    future.add_done_callback(move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    promise.set_result(1);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "only the user's callback ran"
+    );
+}
+
+#[test]
+fn a_dropped_await_leaves_no_listener_and_its_waker_is_never_woken() {
+    let (promise, future) = Promise::<u8>::new();
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(counter.clone());
+    {
+        let mut awaiting = pin!(future.clone().into_future());
+        let mut cx = Context::from_waker(&waker);
+        assert!(matches!(awaiting.as_mut().poll(&mut cx), Poll::Pending));
+        assert!(matches!(awaiting.as_mut().poll(&mut cx), Poll::Pending));
+        assert_eq!(listeners(&future), 1, "re-polling replaces, not adds");
+    }
+    assert_eq!(listeners(&future), 0);
+    promise.set_result(3);
+    assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+    assert_eq!(future.result(), Ok(3));
+}
