@@ -29,9 +29,9 @@ use crate::promise::catch_panic;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkResults<R> {
-    values: Vec<R>,
+    pub(crate) values: Vec<R>,
     /// `(position in the chunk, error)`, ascending by position.
-    failures: Vec<(usize, TaskError)>,
+    pub(crate) failures: Vec<(usize, TaskError)>,
 }
 
 impl<R> ChunkResults<R> {
@@ -103,14 +103,25 @@ impl<R> ChunkResults<R> {
 
     /// Each element's result, in order.
     pub fn into_results(self) -> Vec<Result<R, TaskError>> {
-        Cursor::new(self, usize::MAX)
-            .map(|r| {
-                r.map_err(|e| match e {
-                    FutureError::Failed(err) => err,
-                    other => TaskError::new(TaskErrorKind::Other, other.to_string()),
-                })
-            })
-            .collect()
+        let mut results = Vec::with_capacity(self.len());
+        let mut values = self.values.into_iter();
+        let mut failures = self.failures.into_iter().peekable();
+        loop {
+            let position = results.len();
+            let result = match failures.next_if(|(p, _)| *p == position) {
+                Some((_, err)) => Err(err),
+                None => match values.next() {
+                    Some(value) => Ok(value),
+                    // Only failures are left: none, normally; a corrupt reply's misplaced
+                    // ones come out last, so every element still gets a result.
+                    None => match failures.next() {
+                        Some((_, err)) => Err(err),
+                        None => return results,
+                    },
+                },
+            };
+            results.push(result);
+        }
     }
 }
 
@@ -152,14 +163,8 @@ pub(crate) struct Cursor<R> {
 }
 
 impl<R> Cursor<R> {
-    /// Reads `results`, of a chunk submitted with `len` elements (`usize::MAX`: as many as
-    /// the results hold).
+    /// Reads `results`, of a chunk submitted with `len` elements.
     pub(crate) fn new(results: ChunkResults<R>, len: usize) -> Self {
-        let len = if len == usize::MAX {
-            results.len()
-        } else {
-            len
-        };
         let mut failures = results.failures.into_iter();
         Cursor {
             values: results.values.into_iter(),
@@ -183,8 +188,15 @@ impl<R> Cursor<R> {
         }
     }
 
+    /// A cursor with nothing left to read.
     pub(crate) fn empty() -> Self {
-        Cursor::failed(0, FutureError::Taken)
+        Cursor::new(
+            ChunkResults {
+                values: Vec::new(),
+                failures: Vec::new(),
+            },
+            0,
+        )
     }
 
     /// The error for an element the executor's results lack (an executor bug, reported

@@ -83,3 +83,15 @@ fn a_dropped_await_leaves_no_listener_and_its_waker_is_never_woken() {
     assert_eq!(counter.0.load(Ordering::SeqCst), 0);
     assert_eq!(future.result(), Ok(3));
 }
+
+#[test]
+fn into_results_gives_every_element_a_result_even_from_a_corrupt_chunk() {
+    use crate::{ChunkResults, TaskError, TaskErrorKind};
+    let err = TaskError::new(TaskErrorKind::Other, "misplaced");
+    // Three elements, but the failure claims position 7 (as a corrupt reply could).
+    let chunk = ChunkResults {
+        values: vec![1u8, 2],
+        failures: vec![(7, err.clone())],
+    };
+    assert_eq!(chunk.into_results(), vec![Ok(1), Ok(2), Err(err)]);
+}

@@ -122,6 +122,12 @@ impl<T> Watch<T> {
         deadline: Option<Instant>,
         mut ready: impl FnMut(&TallyState) -> bool,
     ) -> bool {
+        if ready(&lock(&self.tally.state)) {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
         let mut poll = |waker: &Waker| {
             let mut state = lock(&self.tally.state);
             if ready(&state) {
@@ -133,12 +139,6 @@ impl<T> Watch<T> {
             }
             false
         };
-        if poll(Waker::noop()) {
-            return true;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
-        }
         block_on(&mut poll, deadline, Duration::ZERO)
     }
 }
