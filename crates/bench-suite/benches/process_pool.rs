@@ -22,6 +22,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use bench_suite::{cores, worker_counts};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use future_core::MapOptions;
 use pool_process::ProcessPool;
@@ -41,10 +42,6 @@ fn leibniz_pi(n: u64) -> f64 {
         sum += if k % 2 == 0 { term } else { -term };
     }
     4.0 * sum
-}
-
-fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn warm(pool: &ProcessPool, workers: usize) {
@@ -79,7 +76,7 @@ fn submit_20k(c: &mut Criterion) {
     let mut group = c.benchmark_group("process_pool/submit_collect_20k");
     group.sample_size(10).throughput(Throughput::Elements(N));
     let ours = ProcessPool::new().unwrap();
-    warm(&ours, cpus());
+    warm(&ours, cores());
     group.bench_function("ours", |b| {
         b.iter(|| {
             let futures: Vec<_> = (0..N).map(|x| ours.submit(tiny, x).unwrap()).collect();
@@ -88,7 +85,7 @@ fn submit_20k(c: &mut Criterion) {
     });
     drop(ours);
 
-    let peer = procspawn::Pool::new(cpus()).unwrap();
+    let peer = procspawn::Pool::new(cores()).unwrap();
     group.bench_function("procspawn", |b| {
         b.iter(|| {
             // procspawn opens two IPC channels (4 fds) per task: 20,000 at once exhaust the
@@ -116,7 +113,7 @@ fn map_1m(c: &mut Criterion) {
         .sample_size(10)
         .throughput(Throughput::Elements(u64::from(N)));
     let ours = ProcessPool::new().unwrap();
-    warm(&ours, cpus());
+    warm(&ours, cores());
     group.bench_function("ours", |b| {
         b.iter(|| {
             ours.map(small, 0..N, MapOptions::new().chunksize(10_000))
@@ -150,21 +147,12 @@ fn start_task_shutdown(c: &mut Criterion) {
     group.finish();
 }
 
-/// 1, 2, 4, ... up to `max`, and `max` itself.
-fn worker_counts(max: usize) -> Vec<usize> {
-    let mut counts: Vec<usize> = std::iter::successors(Some(1), |n| Some(n * 2))
-        .take_while(|&n| n < max)
-        .collect();
-    counts.push(max);
-    counts
-}
-
 fn scaling(c: &mut Criterion) {
     const TERMS: u64 = 10_000_000;
-    let tasks = 2 * cpus();
+    let tasks = 2 * cores();
     let mut group = c.benchmark_group("process_pool/scaling");
     group.sample_size(10);
-    for workers in worker_counts(cpus()) {
+    for workers in worker_counts(cores()) {
         let pool = ProcessPool::builder().max_workers(workers).build().unwrap();
         warm(&pool, workers);
         group.bench_with_input(BenchmarkId::new("ours", workers), &workers, |b, _| {
@@ -201,7 +189,7 @@ fn cpu_ticks(stat_path: &str) -> u64 {
 /// The CPU a warm idle pool uses in one second: its workers, and this process's threads
 /// (the manager among them).
 fn idle_cpu_report() {
-    let workers = cpus();
+    let workers = cores();
     let pool = ProcessPool::builder().max_workers(workers).build().unwrap();
     warm(&pool, workers);
     std::thread::sleep(Duration::from_millis(100)); // let every spin run out

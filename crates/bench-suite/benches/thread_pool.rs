@@ -24,6 +24,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use bench_suite::{cores, worker_counts};
 use criterion::{Criterion, criterion_group, criterion_main};
 use future_core::MapOptions;
 use rayon::prelude::*;
@@ -32,10 +33,6 @@ const TASKS: u64 = 100_000;
 const MAP_ITEMS: u64 = 1_000_000;
 const FIB_N: u64 = 24;
 const FIB_CUTOFF: u64 = 12;
-
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
 
 fn ours(threads: usize) -> pool_thread::ThreadPool {
     pool_thread::ThreadPool::builder()
@@ -103,7 +100,7 @@ fn tiny(i: u64) -> u64 {
 }
 
 fn submit_collect(c: &mut Criterion) {
-    let n = threads();
+    let n = cores();
     let mut group = c.benchmark_group("thread_pool/submit_collect_100k");
     group.throughput(criterion::Throughput::Elements(TASKS));
 
@@ -189,7 +186,7 @@ fn submit_collect(c: &mut Criterion) {
 }
 
 fn map_1m(c: &mut Criterion) {
-    let n = threads();
+    let n = cores();
     let input: Vec<u64> = (0..MAP_ITEMS).collect();
     let mut group = c.benchmark_group("thread_pool/map_1m");
     group.throughput(criterion::Throughput::Elements(MAP_ITEMS));
@@ -264,7 +261,7 @@ fn fib_rayon(n: u64) -> u64 {
 }
 
 fn nested_fib(c: &mut Criterion) {
-    let n = threads();
+    let n = cores();
     let mut group = c.benchmark_group("thread_pool/nested_fib");
 
     let pool = Arc::new(ours(n));
@@ -293,20 +290,11 @@ fn cpu_task(seed: u64) -> u64 {
     x
 }
 
-/// 1, 2, 4, ... up to `max`, and `max` itself.
-fn worker_counts(max: usize) -> Vec<usize> {
-    let mut counts: Vec<usize> = std::iter::successors(Some(1), |n| Some(n * 2))
-        .take_while(|&n| n < max)
-        .collect();
-    counts.push(max);
-    counts
-}
-
 fn scaling(c: &mut Criterion) {
     const TASKS: u64 = 64;
     let mut group = c.benchmark_group("thread_pool/scaling");
     group.sample_size(10);
-    for workers in worker_counts(threads()) {
+    for workers in worker_counts(cores()) {
         let pool = ours(workers);
         group.bench_with_input(
             criterion::BenchmarkId::new("ours", workers),

@@ -13,6 +13,30 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
+/// The cores this machine offers (1 when unknown): every pool in the suite gets one worker
+/// per core.
+///
+/// ```
+/// assert!(bench_suite::cores() >= 1);
+/// ```
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The worker counts of a scaling benchmark: 1, 2, 4, ... below `max`, then `max`.
+///
+/// ```
+/// assert_eq!(bench_suite::worker_counts(6), vec![1, 2, 4, 6]);
+/// assert_eq!(bench_suite::worker_counts(1), vec![1]);
+/// ```
+pub fn worker_counts(max: usize) -> Vec<usize> {
+    let mut counts: Vec<usize> = std::iter::successors(Some(1), |n| Some(n * 2))
+        .take_while(|&n| n < max)
+        .collect();
+    counts.push(max);
+    counts
+}
+
 /// The seeds' future: a value slot guarded by a mutex and a condition variable, with no
 /// states, callbacks or timeouts. The baseline for what a `TaskFuture` costs on top.
 #[derive(Debug, Clone, Default)]
