@@ -44,11 +44,9 @@ impl<R> ChunkResults<R> {
         let mut failures = Vec::new();
         let mut items = items.into_iter();
         loop {
-            let run = catch_panic(|| {
-                for item in items.by_ref() {
-                    values.push(f(item));
-                }
-            });
+            // `extend` from a `vec::IntoIter` knows the exact length: no capacity check per
+            // element, and on a panic it keeps the values written so far.
+            let run = catch_panic(|| values.extend(items.by_ref().map(&mut f)));
             match run {
                 Ok(()) => break,
                 // The panicking element was taken from `items` and never pushed.
@@ -211,6 +209,11 @@ impl<R> Cursor<R> {
         ))
     }
 
+    /// How many elements are left to read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.len - self.position
+    }
+
     /// Moves every remaining value into `out`, at once when no failure is left; stops at
     /// the first failed element with its error.
     pub(crate) fn drain_into(&mut self, out: &mut Vec<R>) -> Result<(), FutureError> {
@@ -222,7 +225,7 @@ impl<R> Cursor<R> {
                 // `memcpy` (and `collect` into an empty `out` reuses the buffer), where a
                 // `take` adapter would copy element by element.
                 let values = std::mem::take(&mut self.values);
-                if out.is_empty() {
+                if out.is_empty() && out.capacity() < values.len() {
                     *out = values.collect();
                 } else {
                     out.extend(values);

@@ -29,21 +29,12 @@ pub type ChunkFuture<R> = TaskFuture<ChunkResults<R>>;
 /// assert_eq!(options.get_buffersize(), Some(8));
 /// assert_eq!(options.get_timeout(), Some(Duration::from_secs(30)));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MapOptions {
     timeout: Option<Duration>,
-    chunksize: usize,
+    /// `None`: not set (1 for `map`; an executor's eager forms may size it themselves).
+    chunksize: Option<usize>,
     buffersize: Option<usize>,
-}
-
-impl Default for MapOptions {
-    fn default() -> Self {
-        MapOptions {
-            timeout: None,
-            chunksize: 1,
-            buffersize: None,
-        }
-    }
 }
 
 impl MapOptions {
@@ -67,7 +58,7 @@ impl MapOptions {
     /// When `chunksize` is 0, like [`slice::chunks`].
     pub fn chunksize(mut self, chunksize: usize) -> Self {
         assert!(chunksize > 0, "MapOptions::chunksize must be at least 1");
-        self.chunksize = chunksize;
+        self.chunksize = Some(chunksize);
         self
     }
 
@@ -88,8 +79,20 @@ impl MapOptions {
         self.timeout
     }
 
-    /// Elements per task.
+    /// Elements per task (1 unless set).
     pub fn get_chunksize(&self) -> usize {
+        self.chunksize.unwrap_or(1)
+    }
+
+    /// Elements per task, when set with [`chunksize`](Self::chunksize): for executors
+    /// that pick their own size otherwise.
+    ///
+    /// ```
+    /// use future_core::MapOptions;
+    /// assert_eq!(MapOptions::new().get_explicit_chunksize(), None);
+    /// assert_eq!(MapOptions::new().chunksize(1).get_explicit_chunksize(), Some(1));
+    /// ```
+    pub fn get_explicit_chunksize(&self) -> Option<usize> {
         self.chunksize
     }
 
@@ -138,6 +141,11 @@ pub struct Map<'a, R> {
     /// A refusal to yield after the chunks submitted before it.
     rejected: Option<SubmitError>,
     input_done: bool,
+    /// The input's length as its `size_hint` put it (lower bound), to size the output of
+    /// `collect_values`.
+    input_hint: usize,
+    /// Elements submitted so far.
+    submitted: usize,
     ended: bool,
     deadline: Option<Instant>,
     buffersize: usize,
@@ -163,7 +171,8 @@ impl<'a, R> Map<'a, R> {
         S: FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + 'a,
     {
         let mut items = items.into_iter();
-        let chunksize = options.chunksize;
+        let input_hint = items.size_hint().0;
+        let chunksize = options.get_chunksize();
         let submit_next: SubmitNext<'a, R> = Box::new(move || {
             let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
             if chunk.is_empty() {
@@ -178,6 +187,8 @@ impl<'a, R> Map<'a, R> {
             current: Cursor::empty(),
             rejected: None,
             input_done: false,
+            input_hint,
+            submitted: 0,
             ended: false,
             deadline: deadline_after(options.timeout),
             buffersize: options.buffersize.unwrap_or(default_buffersize).max(1),
@@ -195,7 +206,10 @@ impl<'a, R> Map<'a, R> {
     fn top_up(&mut self) {
         while !self.input_done && self.in_flight.len() < self.buffersize {
             match (self.submit_next)() {
-                Some(Ok(chunk)) => self.in_flight.push_back(chunk),
+                Some(Ok(chunk)) => {
+                    self.submitted += chunk.0;
+                    self.in_flight.push_back(chunk);
+                }
                 Some(Err(err)) => {
                     self.rejected = Some(err);
                     self.input_done = true;
@@ -260,6 +274,9 @@ impl<R> Map<'_, R> {
     /// ```
     pub fn collect_values(mut self) -> Result<Vec<R>, FutureError> {
         let mut values = Vec::new();
+        // One allocation of the expected size instead of doubling (each doubling copies
+        // everything gathered so far). A hint too large to allocate is ignored.
+        let _ = values.try_reserve(self.expected_remaining());
         loop {
             self.current.drain_into(&mut values)?;
             match self.advance() {
@@ -268,6 +285,18 @@ impl<R> Map<'_, R> {
                 Some(Err(err)) => return Err(err),
             }
         }
+    }
+}
+
+impl<R> Map<'_, R> {
+    /// How many results are left to yield, as far as the input's `size_hint` tells.
+    fn expected_remaining(&self) -> usize {
+        let in_flight: usize = self.in_flight.iter().map(|(len, _)| len).sum();
+        let unsubmitted = self.input_hint.saturating_sub(self.submitted);
+        self.current
+            .remaining()
+            .saturating_add(in_flight)
+            .saturating_add(unsubmitted)
     }
 }
 
