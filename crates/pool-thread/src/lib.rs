@@ -76,6 +76,8 @@ mod sleep;
 #[cfg(not(loom))]
 mod builder;
 #[cfg(not(loom))]
+mod collect;
+#[cfg(not(loom))]
 mod job;
 #[cfg(not(loom))]
 mod pool;
