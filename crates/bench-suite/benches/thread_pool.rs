@@ -9,6 +9,10 @@
 //! - `thread_pool/map_1m`: ordered map over 1,000,000 `u64`s into a `Vec`. `ours`
 //!   (`ThreadPool::map` with chunks, gathered with `Map::collect_values`), `ours_iter` (the
 //!   same map read element by element) and `rayon` (`par_iter().map().collect()`).
+//! - `thread_pool/map_collect_1m`: the same map with `ThreadPool::map_collect` (each thread
+//!   pulls its input and writes results in place) against `rayon`.
+//! - `thread_pool/map_slice_1m`: the same map with `ThreadPool::map_slice` (positions claimed
+//!   atomically, elements read in place) against `rayon`.
 //! - `thread_pool/nested_fib`: recursive Fibonacci that submits both halves and waits on
 //!   them (below a cutoff it recurses sequentially). `ours` (submit + `result`, which runs
 //!   other tasks while waiting) and `rayon` (`rayon::join`).
@@ -224,14 +228,50 @@ fn map_1m(c: &mut Criterion) {
     drop(pool);
 
     let pool = rayon_pool(n);
-    group.bench_function("rayon", |b| {
+    group.bench_function("rayon", |b| b.iter(|| rayon_map(&pool, &input)));
+    drop(pool);
+    group.finish();
+
+    // The eager form: every thread pulls input and writes results in place.
+    let mut group = c.benchmark_group("thread_pool/map_collect_1m");
+    group.throughput(criterion::Throughput::Elements(MAP_ITEMS));
+    let pool = ours(n);
+    group.bench_function("ours", |b| {
         b.iter(|| {
-            let out: Vec<u64> = pool.install(|| input.par_iter().map(|&x| tiny(x)).collect());
+            let out = pool
+                .map_collect(tiny, input.iter().copied(), MapOptions::new())
+                .expect("every element");
             black_box(out)
         })
     });
     drop(pool);
+    let pool = rayon_pool(n);
+    group.bench_function("rayon", |b| b.iter(|| rayon_map(&pool, &input)));
+    drop(pool);
     group.finish();
+
+    // The slice form: positions claimed with one atomic operation, nothing copied.
+    let mut group = c.benchmark_group("thread_pool/map_slice_1m");
+    group.throughput(criterion::Throughput::Elements(MAP_ITEMS));
+    let pool = ours(n);
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            let out = pool
+                .map_slice(|&x| tiny(x), &input, MapOptions::new())
+                .expect("every element");
+            black_box(out)
+        })
+    });
+    drop(pool);
+    let pool = rayon_pool(n);
+    group.bench_function("rayon", |b| b.iter(|| rayon_map(&pool, &input)));
+    drop(pool);
+    group.finish();
+}
+
+fn rayon_map(pool: &rayon::ThreadPool, input: &[u64]) -> Vec<u64> {
+    let out: Vec<u64> = pool.install(|| input.par_iter().map(|&x| tiny(x)).collect());
+    black_box(out)
 }
 
 fn fib_seq(n: u64) -> u64 {
