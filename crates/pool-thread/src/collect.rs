@@ -1,12 +1,14 @@
-//! [`ThreadPool::map_collect`]: the eager ordered map into a `Vec`, in which the pool's
-//! threads and the caller pull the input themselves.
+//! [`ThreadPool::map_collect`] and [`ThreadPool::map_slice`]: the eager ordered maps into a
+//! `Vec`, in which the pool's threads and the caller claim the input themselves.
 //!
 //! The lazy [`ThreadPool::map`] cuts the input into chunks on the consumer's thread and
 //! moves each chunk's results into place there, one chunk after the other: for tiny
-//! elements that one thread is the bottleneck. Here each thread takes the next chunk of
-//! input under a lock (the input is read once, into a buffer that stays in that thread's
-//! cache), computes it, and writes the results straight into their place in the output
-//! `Vec`. The caller works too, so the map finishes even when every pool thread is busy.
+//! elements that one thread is the bottleneck. Here each thread claims the next chunk
+//! (an iterator's under a lock, into a buffer that stays in that thread's cache; a
+//! slice's by one atomic operation, read where it is), computes it, and writes the
+//! results straight into their place in the output `Vec`. The caller works too, so the
+//! map finishes even when every pool thread is busy; helpers that start after it finished
+//! do nothing.
 
 use std::mem::MaybeUninit;
 use std::time::Instant;

@@ -3,8 +3,10 @@
 //! that waits on tasks of its own pool runs them meanwhile instead of deadlocking.
 //!
 //! - [`ThreadPool`]: `submit` any `FnOnce() -> R + Send` closure and get a
-//!   [`future_core::TaskFuture`]; `map` with ordered, lazy results; [`scope`] for tasks that
-//!   borrow from the caller's stack; `shutdown(wait, cancel_futures)`, also on drop.
+//!   [`future_core::TaskFuture`]; `map` with ordered, lazy results; `map_collect` and
+//!   `map_slice`, the eager maps into a `Vec` where every thread claims its own input;
+//!   [`scope`] for tasks that borrow from the caller's stack; `shutdown(wait,
+//!   cancel_futures)`, also on drop.
 //! - [`Builder`]: `max_workers` (Python's `min(32, cpus + 4)` by default), a thread name
 //!   prefix, an initializer, a queue bound, an idle keep-alive and a stack size.
 //! - The [`future_core::Executor`] trait, shared with the process pool: code written

@@ -153,6 +153,11 @@ impl ThreadPool {
     /// This takes any `Fn` closure; the [`Executor::map`] of this pool is the same for
     /// plain functions (same arguments, so either resolves the same way).
     ///
+    /// To collect everything into a `Vec` at once, [`map_collect`](Self::map_collect) (any
+    /// input) and [`map_slice`](Self::map_slice) (a slice) are much faster for small
+    /// elements: every thread claims its own input and writes results in place, where this
+    /// lazy map hands every element through the consumer's thread.
+    ///
     /// Errors: the first chunk was refused (shut down or broken).
     ///
     /// ```
