@@ -232,39 +232,33 @@ fn map_1m(c: &mut Criterion) {
     drop(pool);
     group.finish();
 
-    // The eager form: every thread pulls input and writes results in place.
-    let mut group = c.benchmark_group("thread_pool/map_collect_1m");
-    group.throughput(criterion::Throughput::Elements(MAP_ITEMS));
-    let pool = ours(n);
-    group.bench_function("ours", |b| {
-        b.iter(|| {
-            let out = pool
-                .map_collect(tiny, input.iter().copied(), MapOptions::new())
-                .expect("every element");
-            black_box(out)
-        })
+    // The eager forms, each beside rayon: every thread pulls input and writes results in
+    // place; the slice form claims positions with one atomic operation and copies nothing.
+    eager_map_group(c, "thread_pool/map_collect_1m", &input, |pool, input| {
+        pool.map_collect(tiny, input.iter().copied(), MapOptions::new())
     });
-    drop(pool);
-    let pool = rayon_pool(n);
-    group.bench_function("rayon", |b| b.iter(|| rayon_map(&pool, &input)));
-    drop(pool);
-    group.finish();
+    eager_map_group(c, "thread_pool/map_slice_1m", &input, |pool, input| {
+        pool.map_slice(|&x| tiny(x), input, MapOptions::new())
+    });
+}
 
-    // The slice form: positions claimed with one atomic operation, nothing copied.
-    let mut group = c.benchmark_group("thread_pool/map_slice_1m");
+/// A group of one eager map of ours (`ThreadPool::map_collect`, `map_slice`) beside rayon.
+fn eager_map_group(
+    c: &mut Criterion,
+    name: &str,
+    input: &[u64],
+    map: impl Fn(&pool_thread::ThreadPool, &[u64]) -> Result<Vec<u64>, future_core::FutureError>,
+) {
+    let n = cores();
+    let mut group = c.benchmark_group(name);
     group.throughput(criterion::Throughput::Elements(MAP_ITEMS));
     let pool = ours(n);
     group.bench_function("ours", |b| {
-        b.iter(|| {
-            let out = pool
-                .map_slice(|&x| tiny(x), &input, MapOptions::new())
-                .expect("every element");
-            black_box(out)
-        })
+        b.iter(|| black_box(map(&pool, input).expect("every element")))
     });
     drop(pool);
     let pool = rayon_pool(n);
-    group.bench_function("rayon", |b| b.iter(|| rayon_map(&pool, &input)));
+    group.bench_function("rayon", |b| b.iter(|| rayon_map(&pool, input)));
     drop(pool);
     group.finish();
 }

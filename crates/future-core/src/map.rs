@@ -286,9 +286,7 @@ impl<R> Map<'_, R> {
             }
         }
     }
-}
 
-impl<R> Map<'_, R> {
     /// How many results are left to yield, as far as the input's `size_hint` tells.
     fn expected_remaining(&self) -> usize {
         let in_flight: usize = self.in_flight.iter().map(|(len, _)| len).sum();

@@ -441,7 +441,7 @@ impl<S, F, R> Run<'_, S, F, R> {
     /// results written in place, then the ones kept aside; on a failure, every result is
     /// dropped and the first error returned.
     fn finish(self, mut out: Vec<R>) -> Result<Vec<R>, FutureError> {
-        let mut pieces = lock(&self.pieces).drain(..).collect::<Vec<_>>();
+        let mut pieces = std::mem::take(&mut *lock(&self.pieces));
         pieces.sort_unstable_by_key(|piece| piece.offset);
         let failure = lock(&self.failure).take();
         // The results in place form a prefix: chunks are handed out in order, and a chunk
