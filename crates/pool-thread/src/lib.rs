@@ -82,6 +82,8 @@ mod collect;
 #[cfg(not(loom))]
 mod job;
 #[cfg(not(loom))]
+mod job_box;
+#[cfg(not(loom))]
 mod pool;
 #[cfg(not(loom))]
 mod registry;

@@ -9,6 +9,7 @@ use future_core::{
 
 use crate::builder::{BuildError, Builder};
 use crate::job::Task;
+use crate::job_box::JobBox;
 use crate::registry::{Registry, Room};
 use crate::sync::Arc;
 
@@ -139,7 +140,7 @@ impl ThreadPool {
         R: Send + 'static,
     {
         let (promise, future) = Promise::new();
-        self.registry.push(Box::new(Task { f, promise }), room)?;
+        self.registry.push(JobBox::new(Task { f, promise }), room)?;
         Ok(future)
     }
 

@@ -10,7 +10,7 @@ use future_core::{SubmitError, TaskError, TaskErrorKind};
 
 pub(crate) use crate::bound::Room;
 use crate::bound::{Bound, NoRoom};
-use crate::job::JobBox;
+use crate::job_box::JobBox;
 use crate::sleep::Sleep;
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering, RwLock, lock, read, wait, write};
 use crate::worker;

@@ -7,7 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use future_core::{Promise, SubmitError, TaskError, TaskFuture};
 
-use crate::job::{Job, JobBox, TaskEnd, run_task};
+use crate::job::{Job, TaskEnd, run_task};
+use crate::job_box::JobBox;
 use crate::pool::ThreadPool;
 use crate::registry::Room;
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
@@ -65,21 +66,21 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    fn run(self: Box<Self>, end: &TaskEnd<'_>) {
-        let ScopedTask { f, promise, guard } = *self;
+    fn run(self, end: &TaskEnd<'_>) {
+        let ScopedTask { f, promise, guard } = self;
         run_task(f, promise, end);
         drop(guard);
     }
 
-    fn cancel(self: Box<Self>) {
-        let ScopedTask { f, promise, guard } = *self;
+    fn cancel(self) {
+        let ScopedTask { f, promise, guard } = self;
         promise.cancel();
         drop((f, promise));
         drop(guard);
     }
 
-    fn fail(self: Box<Self>, error: TaskError) {
-        let ScopedTask { f, promise, guard } = *self;
+    fn fail(self, error: TaskError) {
+        let ScopedTask { f, promise, guard } = self;
         drop(f);
         promise.set_error(error);
         drop(guard);
@@ -165,16 +166,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         self.state.pending.fetch_add(1, Ordering::Relaxed);
         let guard = ScopeGuard(self.state.clone());
         let (promise, future) = Promise::new();
-        let job: Box<dyn Job + 'scope> = Box::new(ScopedTask { f, promise, guard });
-        // SAFETY: this only erases the lifetime `'scope` from the trait object (same type,
-        // same layout, same vtable). The queues need `'static` jobs, but this one never
-        // outlives `'scope`: it holds a count of the scope (`guard`), given back only
-        // after the task and everything it captured were dropped (run, cancelled, failed,
-        // or refused right here by `push`), and `ThreadPool::scope` does not return — not
-        // even by unwinding — before every count is back. So nothing borrowed for
-        // `'scope` is touched after `'scope` ends. (As with `std::thread::scope`, leaking
-        // the scope is impossible: it lives in `ThreadPool::scope`'s frame.)
-        let job: JobBox = unsafe { std::mem::transmute::<Box<dyn Job + 'scope>, JobBox>(job) };
+        // SAFETY: the job may borrow for `'scope`, shorter than the queues' lifetime, but
+        // it never outlives `'scope`: it holds a count of the scope (`guard`), given back
+        // only after the task and everything it captured were dropped (run, cancelled,
+        // failed, or refused right here by `push`), and `ThreadPool::scope` does not
+        // return — not even by unwinding — before every count is back. (As with
+        // `std::thread::scope`, leaking the scope is impossible: it lives in
+        // `ThreadPool::scope`'s frame.)
+        let job = unsafe { JobBox::new_unchecked(ScopedTask { f, promise, guard }) };
         self.pool.registry.push(job, Room::Wait)?;
         Ok(future)
     }

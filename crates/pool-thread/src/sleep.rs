@@ -11,6 +11,8 @@
 
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::{
     Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, Thread, current_thread, lock, park,
     park_timeout, yield_now,
@@ -46,6 +48,10 @@ const SUBMITTERS_MASK: u64 = 0x7F << SUBMITTERS_SHIFT;
 const SUBMITTERS_SOFT_LIMIT: u64 = 0x40;
 const SHUTDOWN: u64 = 1 << 31;
 const TOKEN: u64 = 1 << 32;
+
+/// The most tokens a busy worker keeps back instead of giving each back as its task ends
+/// (see [`Sleep::task_done`]).
+const MAX_OWED: u32 = 32;
 
 /// The most threads a pool may have: the SLEEPERS field must hold them all.
 pub const MAX_THREADS: usize = SLEEPERS_MASK as usize;
@@ -118,7 +124,9 @@ pub enum IdleWake {
 /// The sleep/wake state of one pool.
 #[derive(Debug)]
 pub struct Sleep {
-    state: AtomicU64,
+    /// On a cache line of its own: a submit RMWs it twice, and reads of the fields beside
+    /// it (by workers ending tasks) would otherwise take the line away each time.
+    state: CachePadded<AtomicU64>,
     /// A mirror of `registry.threads` for the lock-free "may I start a thread?" check;
     /// the decision itself is made under the lock.
     threads: AtomicUsize,
@@ -135,7 +143,7 @@ impl Sleep {
             "too many threads for the sleep state"
         );
         Sleep {
-            state: AtomicU64::new(0),
+            state: CachePadded::new(AtomicU64::new(0)),
             threads: AtomicUsize::new(0),
             registry: Mutex::new(Registry {
                 sleeping: Vec::new(),
@@ -236,10 +244,41 @@ impl Sleep {
         self.threads.load(Ordering::Acquire)
     }
 
-    /// Gives back a token: a thread finished its task and is idle again, or a busy thread
-    /// (blocked in a wait) took a queued job, so one fewer job waits.
+    /// Gives back a token: a busy thread (blocked in a wait) took a queued job, so one
+    /// fewer job waits.
     pub fn add_token(&self) {
-        self.state.fetch_add(TOKEN, Ordering::AcqRel);
+        self.give_back(1);
+    }
+
+    /// A worker's top-level task is over: the thread is idle again, which gives a token
+    /// back; `owed` counts the tokens this worker kept back so far, and the new count is
+    /// returned.
+    ///
+    /// While every thread the pool may have is started, no submit can start another, so
+    /// the tokens decide nothing now, and the worker keeps the token (up to [`MAX_OWED`]):
+    /// a pool busy with many small tasks then does not RMW the shared word once per task.
+    /// Kept tokens only make TOKENS lower than the truth, the safe side: a submit may start
+    /// a thread an idle one could have taken (only after a retirement left room), and an
+    /// idle thread may retire later. The worker gives them back with [`Sleep::give_back`]
+    /// as soon as it finds no job, before it searches, sleeps or exits; and below the
+    /// maximum it gives each back at once, so a caller that sees a result and submits
+    /// again finds the thread counted idle.
+    pub fn task_done(&self, owed: u32) -> u32 {
+        let owed = owed + 1;
+        // Relaxed: a stale count only changes which of two correct choices is taken.
+        if owed < MAX_OWED && self.threads.load(Ordering::Relaxed) >= self.max_threads {
+            return owed;
+        }
+        self.give_back(owed);
+        0
+    }
+
+    /// Gives back `owed` tokens kept by [`Sleep::task_done`].
+    pub fn give_back(&self, owed: u32) {
+        if owed > 0 {
+            self.state
+                .fetch_add(TOKEN.wrapping_mul(u64::from(owed)), Ordering::AcqRel);
+        }
     }
 
     /// Wakes the most recent registered sleeper, if any; returns whether one was woken.
@@ -512,5 +551,38 @@ mod tests {
             -1,
             "refusal undone"
         );
+    }
+
+    #[test]
+    fn task_done_keeps_tokens_only_at_the_maximum() {
+        let sleep = Sleep::new(2);
+        let tokens_now = || tokens(sleep.state.load(Ordering::Relaxed));
+        assert_eq!(sleep.begin_submit(), Ok(true));
+        sleep.end_submit();
+        assert_eq!(tokens_now(), 0, "one busy thread");
+        assert_eq!(
+            sleep.task_done(0),
+            0,
+            "below the maximum: given back at once"
+        );
+        assert_eq!(tokens_now(), 1);
+
+        // Two threads, both busy: the pool is at its maximum.
+        assert_eq!(sleep.begin_submit(), Ok(false));
+        sleep.end_submit();
+        assert_eq!(sleep.begin_submit(), Ok(true));
+        sleep.end_submit();
+        assert_eq!(sleep.threads(), 2);
+        let before = tokens_now();
+        let mut owed = 0;
+        for kept in 1..MAX_OWED {
+            owed = sleep.task_done(owed);
+            assert_eq!(owed, kept);
+            assert_eq!(tokens_now(), before, "kept back, not given");
+        }
+        assert_eq!(sleep.task_done(owed), 0, "at the cap: all given back");
+        assert_eq!(tokens_now(), before + MAX_OWED as i32);
+        sleep.give_back(3);
+        assert_eq!(tokens_now(), before + MAX_OWED as i32 + 3);
     }
 }

@@ -2,7 +2,7 @@
 //! order (own deque, injector, the others' deques), and the [`WaitHook`] through which a
 //! worker blocked on a future runs other jobs instead of sleeping.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::{Wake, Waker};
 use std::time::Instant;
@@ -10,7 +10,8 @@ use std::time::Instant;
 use crossbeam_deque::{Steal, Worker};
 use future_core::{WaitHook, catch_panic, install_wait_hook};
 
-use crate::job::{JobBox, TaskEnd};
+use crate::job::TaskEnd;
+use crate::job_box::JobBox;
 use crate::registry::Registry;
 use crate::sleep::{IdleWake, Sleeper};
 use crate::sync::{Arc, Thread, current_thread, read, yield_now};
@@ -68,6 +69,8 @@ struct WorkerCtx {
     slot: usize,
     sleeper: Arc<Sleeper>,
     waker: Waker,
+    /// Tokens kept back by `Sleep::task_done`, given back once this worker finds no job.
+    owed_tokens: Cell<u32>,
 }
 
 /// The body of a worker thread.
@@ -92,6 +95,7 @@ pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<JobBox>) 
         slot,
         sleeper: Sleeper::current(),
         waker: Waker::from(std::sync::Arc::new(Unpark(current_thread()))),
+        owed_tokens: Cell::new(0),
     });
     CURRENT.with(|current| *current.borrow_mut() = Some(ctx.clone()));
     let hook = install_wait_hook(ctx.clone());
@@ -131,6 +135,9 @@ impl WorkerCtx {
                 idle_rounds = 0;
                 continue;
             }
+            // Out of work: idle from here on, so every kept token goes back before this
+            // worker searches, sleeps, retires or exits.
+            self.give_back_tokens();
             if !searching {
                 // Counted before the next search: a submit that then sees us searching
                 // leaves the job to us.
@@ -169,6 +176,11 @@ impl WorkerCtx {
                 IdleWake::Retire => return true,
             }
         }
+    }
+
+    /// Gives back the tokens kept by `Sleep::task_done`.
+    fn give_back_tokens(&self) {
+        self.registry.sleep.give_back(self.owed_tokens.take());
     }
 
     /// Takes a job: own deque first (newest), then the injector (oldest), then steals
@@ -220,7 +232,7 @@ impl WorkerCtx {
         if nested {
             job.run(&TaskEnd::nested());
         } else {
-            let end = TaskEnd::top_level(&self.registry.sleep);
+            let end = TaskEnd::top_level(&self.registry.sleep, &self.owed_tokens);
             job.run(&end);
             end.finish();
         }
@@ -252,6 +264,8 @@ impl WaitHook for WorkerCtx {
                 self.run_job(job, true);
                 continue;
             }
+            // It may sleep long: no token stays kept back meanwhile.
+            self.give_back_tokens();
             search = self.registry.sleep.sleep_blocked(
                 &self.sleeper,
                 || self.registry.has_work(),

@@ -441,6 +441,29 @@ fn idle_threads_retire_after_keep_alive() {
     assert_eq!(pool.num_threads(), 1);
 }
 
+/// Workers at the pool's maximum keep the tokens of finished tasks back (to spare the
+/// shared word an RMW per task); going idle gives them back, so retiring and reusing
+/// threads works as before the burst.
+#[test]
+fn threads_retire_and_are_reused_after_a_burst_at_the_maximum() {
+    let pool = ThreadPool::builder()
+        .max_workers(2)
+        .keep_alive(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let futures: Vec<_> = (0..10_000u64)
+        .map(|i| pool.submit(move || i * 2).unwrap())
+        .collect();
+    for (i, f) in (0..).zip(&futures) {
+        assert_eq!(f.take(), Ok(i * 2));
+    }
+    common::eventually("idle threads retire", || pool.num_threads() == 0);
+    for _ in 0..3 {
+        assert_eq!(pool.submit(|| 1).unwrap().result(), Ok(1));
+    }
+    assert_eq!(pool.num_threads(), 1, "sequential submits reuse one thread");
+}
+
 #[test]
 fn drop_joins_every_thread() {
     static EXITED: AtomicUsize = AtomicUsize::new(0);
