@@ -20,7 +20,10 @@
 //! - `thread_pool/scaling/<workers>`: CPU-bound throughput, 64 tasks of about 0.2 ms each on
 //!   1, 2, 4, ... workers up to the cores; `cargo xtask bench` plots the speedup.
 //!
-//! Every pool has the same number of threads: the machine's available parallelism.
+//! Every pool has the same number of threads: the machine's available parallelism. The
+//! heap is kept steady for all of them (`bench_suite::steady_heap`): without it, the
+//! workloads that allocate per task flip between two modes about 2x apart from one run to
+//! the next, for every peer alike.
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::hint::black_box;
@@ -29,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use bench_suite::{cores, worker_counts};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use future_core::MapOptions;
 use rayon::prelude::*;
 
@@ -350,4 +353,10 @@ fn scaling(c: &mut Criterion) {
 }
 
 criterion_group!(benches, submit_collect, map_1m, nested_fib, scaling);
-criterion_main!(benches);
+
+/// `criterion_main!`, with the heap kept steady first (see `bench_suite::steady_heap`).
+fn main() {
+    bench_suite::steady_heap();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
