@@ -44,8 +44,9 @@ pub(crate) struct JobBox {
     storage: Storage,
     /// The functions for the type stored in `storage`.
     vtable: &'static VTable,
-    /// Not `Sync` (a job is only ever touched by one thread at a time; nothing needs it).
-    _not_sync: PhantomData<std::cell::Cell<()>>,
+    /// Neither `Send` nor `Sync` on its own (the storage hides the job's type): `Send` is
+    /// implemented below, for what the constructors let in.
+    _erased: PhantomData<*const ()>,
 }
 
 // SAFETY: the only constructors take `J: Job`, and `Job: Send`, so the stored job may be
@@ -94,7 +95,7 @@ impl JobBox {
                     drop: drop_unrun::<J>,
                 }
             },
-            _not_sync: PhantomData,
+            _erased: PhantomData,
         }
     }
 
