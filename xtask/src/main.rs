@@ -207,34 +207,24 @@ fn demo() -> Result<(), String> {
         .to_string();
     for processes in ["1", cpus.as_str()] {
         println!("\nxtask demo: pi on {processes} process(es)");
-        run(
-            &cargo(),
-            &[
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "pool-process",
-                "--example",
-                "pi",
-                "--",
-                processes,
-            ],
-            &[],
-        )?;
+        run_example("pool-process", "pi", &[processes])?;
     }
     println!("\nxtask demo: I/O-bound tasks on the thread pool");
-    run(
-        &cargo(),
-        &[
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "pool-thread",
-            "--example",
-            "io_sleep",
-        ],
-        &[],
-    )
+    run_example("pool-thread", "io_sleep", &[])
+}
+
+/// `cargo run --release --quiet -p package --example example -- args...`.
+fn run_example(package: &str, example: &str, args: &[&str]) -> Result<(), String> {
+    let mut cargo_args = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        package,
+        "--example",
+        example,
+        "--",
+    ];
+    cargo_args.extend_from_slice(args);
+    run(&cargo(), &cargo_args, &[])
 }

@@ -106,6 +106,22 @@ fn tiny(i: u64) -> u64 {
     i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7
 }
 
+/// One round of a peer's submit-and-collect: `spawn(i, tx)` runs `tiny(i)` on the peer's
+/// pool and sends the result on `tx`; the results are summed in submission order.
+fn oneshot_round(spawn: impl Fn(u64, oneshot::Sender<u64>)) -> u64 {
+    let receivers: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let (tx, rx) = oneshot::channel();
+            spawn(i, tx);
+            rx
+        })
+        .collect();
+    receivers
+        .into_iter()
+        .map(|rx| rx.recv().expect("result"))
+        .fold(0u64, u64::wrapping_add)
+}
+
 fn submit_collect(c: &mut Criterion) {
     let n = cores();
     let mut group = c.benchmark_group("thread_pool/submit_collect_100k");
@@ -129,20 +145,11 @@ fn submit_collect(c: &mut Criterion) {
     let pool = rayon_pool(n);
     group.bench_function("rayon", |b| {
         b.iter(|| {
-            let receivers: Vec<_> = (0..TASKS)
-                .map(|i| {
-                    let (tx, rx) = oneshot::channel();
-                    pool.spawn(move || {
-                        let _ = tx.send(tiny(i));
-                    });
-                    rx
+            black_box(oneshot_round(|i, tx| {
+                pool.spawn(move || {
+                    let _ = tx.send(tiny(i));
                 })
-                .collect();
-            let sum = receivers
-                .into_iter()
-                .map(|rx| rx.recv().expect("result"))
-                .fold(0u64, u64::wrapping_add);
-            black_box(sum)
+            }))
         })
     });
     drop(pool);
@@ -150,20 +157,11 @@ fn submit_collect(c: &mut Criterion) {
     let pool = threadpool::ThreadPool::new(n);
     group.bench_function("threadpool", |b| {
         b.iter(|| {
-            let receivers: Vec<_> = (0..TASKS)
-                .map(|i| {
-                    let (tx, rx) = oneshot::channel();
-                    pool.execute(move || {
-                        let _ = tx.send(tiny(i));
-                    });
-                    rx
+            black_box(oneshot_round(|i, tx| {
+                pool.execute(move || {
+                    let _ = tx.send(tiny(i));
                 })
-                .collect();
-            let sum = receivers
-                .into_iter()
-                .map(|rx| rx.recv().expect("result"))
-                .fold(0u64, u64::wrapping_add);
-            black_box(sum)
+            }))
         })
     });
     pool.join();
@@ -172,20 +170,11 @@ fn submit_collect(c: &mut Criterion) {
     let pool = NaivePool::new(n);
     group.bench_function("naive_mutex", |b| {
         b.iter(|| {
-            let receivers: Vec<_> = (0..TASKS)
-                .map(|i| {
-                    let (tx, rx) = oneshot::channel();
-                    pool.execute(move || {
-                        let _ = tx.send(tiny(i));
-                    });
-                    rx
+            black_box(oneshot_round(|i, tx| {
+                pool.execute(move || {
+                    let _ = tx.send(tiny(i));
                 })
-                .collect();
-            let sum = receivers
-                .into_iter()
-                .map(|rx| rx.recv().expect("result"))
-                .fold(0u64, u64::wrapping_add);
-            black_box(sum)
+            }))
         })
     });
     drop(pool);

@@ -12,12 +12,21 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use future_core::{
-    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, as_completed, wait,
+    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskError, TaskErrorKind,
+    TaskFuture, as_completed, wait,
 };
 use pool_process::{BuildError, ProcessPool, WorkerDeath};
 use serde::{Deserialize, Deserializer, Serialize};
 
 const HANG: Duration = Duration::from_secs(60);
+
+/// The error `future`'s task failed with (waiting at most `HANG`).
+fn task_error<T>(future: &TaskFuture<T>) -> TaskError {
+    future
+        .exception_timeout(HANG)
+        .expect("the task ends in time")
+        .expect("the task failed")
+}
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -342,7 +351,7 @@ fn panicking_initializer_breaks_the_pool() {
             .build()
             .unwrap();
         let future = pool.submit(square, 2).unwrap();
-        let err = future.exception_timeout(HANG).unwrap().unwrap();
+        let err = task_error(&future);
         assert_eq!(err.kind(), TaskErrorKind::Broken);
         assert!(err.message().contains("initializer panicked"), "{err}");
         assert!(err.message().contains("no database here"), "{err}");
@@ -358,12 +367,7 @@ fn a_panic_fails_its_task_and_the_worker_lives_on() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
         let before = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
-        let err = pool
-            .submit(panics_on_seven, 7)
-            .unwrap()
-            .exception_timeout(HANG)
-            .unwrap()
-            .unwrap();
+        let err = task_error(&pool.submit(panics_on_seven, 7).unwrap());
         assert_eq!(err.kind(), TaskErrorKind::Panicked);
         assert!(err.message().contains("seven is not allowed"), "{err}");
         assert!(
@@ -385,7 +389,7 @@ fn killed_worker_fails_its_task_only_and_is_replaced() {
             .unwrap();
         let doomed = pool.submit(sigkill_self, ()).unwrap();
         let behind: Vec<_> = (0..5).map(|x| pool.submit(square, x).unwrap()).collect();
-        let err = doomed.exception_timeout(HANG).unwrap().unwrap();
+        let err = task_error(&doomed);
         assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
         assert!(err.message().contains("signal 9 (SIGKILL)"), "{err}");
         assert!(err.message().contains("worker process"), "{err}");
@@ -409,10 +413,10 @@ fn killed_worker_breaks_the_pool_in_break_mode() {
             .unwrap();
         let doomed = pool.submit(sigkill_self, ()).unwrap();
         let behind: Vec<_> = (0..5).map(|x| pool.submit(square, x).unwrap()).collect();
-        let err = doomed.exception_timeout(HANG).unwrap().unwrap();
+        let err = task_error(&doomed);
         assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
         for future in &behind {
-            let err = future.exception_timeout(HANG).unwrap().unwrap();
+            let err = task_error(future);
             assert_eq!(err.kind(), TaskErrorKind::Broken, "{err}");
             assert!(err.message().contains("SIGKILL"), "{err}");
         }
@@ -427,12 +431,7 @@ fn killed_worker_breaks_the_pool_in_break_mode() {
 fn exit_99_is_reported() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
-        let err = pool
-            .submit(exit_99, ())
-            .unwrap()
-            .exception_timeout(HANG)
-            .unwrap()
-            .unwrap();
+        let err = task_error(&pool.submit(exit_99, ()).unwrap());
         assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
         assert!(err.message().contains("exited with code 99"), "{err}");
         assert_eq!(pool.submit(square, 4).unwrap().result_timeout(HANG), Ok(16));
@@ -484,7 +483,7 @@ fn kill_workers_stops_a_running_task() {
             std::thread::sleep(Duration::from_millis(5));
         }
         pool.kill_workers();
-        let err = running.exception_timeout(HANG).unwrap().unwrap();
+        let err = task_error(&running);
         assert_eq!(err.kind(), TaskErrorKind::WorkerDied);
         assert!(err.message().contains("kill_workers"), "{err}");
         assert!(pool.submit(square, 1).is_err());
@@ -503,7 +502,7 @@ fn terminate_workers_sends_sigterm() {
             std::thread::sleep(Duration::from_millis(5));
         }
         pool.terminate_workers();
-        let err = running.exception_timeout(HANG).unwrap().unwrap();
+        let err = task_error(&running);
         assert!(err.message().contains("SIGTERM"), "{err}");
         assert!(queued.done());
     });
@@ -519,7 +518,7 @@ fn per_task_timeout_kills_and_replaces_the_worker() {
             .unwrap();
         let first = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
         let late = pool.submit(forever, ()).unwrap();
-        let err = late.exception_timeout(HANG).unwrap().unwrap();
+        let err = task_error(&late);
         assert_eq!(err.kind(), TaskErrorKind::TimedOut, "{err}");
         let second = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
         assert_ne!(first, second);
@@ -530,12 +529,7 @@ fn per_task_timeout_kills_and_replaces_the_worker() {
 fn undecodable_result_fails_that_future_only() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
-        let err = pool
-            .submit(make_undecodable, ())
-            .unwrap()
-            .exception_timeout(HANG)
-            .unwrap()
-            .unwrap();
+        let err = task_error(&pool.submit(make_undecodable, ()).unwrap());
         assert_eq!(err.kind(), TaskErrorKind::Serialization);
         assert!(err.message().contains("could not be decoded"), "{err}");
         assert_eq!(pool.submit(square, 6).unwrap().result_timeout(HANG), Ok(36));
@@ -550,12 +544,7 @@ fn fingerprint_mismatch_is_a_clear_error() {
             .env("POOL_PROCESS_FINGERPRINT_SALT", "another build")
             .build()
             .unwrap();
-        let err = pool
-            .submit(square, 2)
-            .unwrap()
-            .exception_timeout(HANG)
-            .unwrap()
-            .unwrap();
+        let err = task_error(&pool.submit(square, 2).unwrap());
         assert_eq!(err.kind(), TaskErrorKind::Broken);
         assert!(err.message().contains("not the same build"), "{err}");
         assert!(

@@ -103,6 +103,21 @@ impl Drop for Counted<'_> {
     }
 }
 
+/// The mapped function of the panic tests: `x` counted in `made` and wrapped to count its
+/// drop, except that an element of `bad` panics.
+fn counted_unless_bad<'a>(
+    x: u64,
+    bad: [u64; 2],
+    made: &AtomicUsize,
+    drops: &'a AtomicUsize,
+) -> Counted<'a> {
+    if bad.contains(&x) {
+        panic!("bad element {x}");
+    }
+    made.fetch_add(1, Ordering::Relaxed);
+    Counted { value: x, drops }
+}
+
 #[test]
 fn every_result_is_dropped_once_on_success() {
     let pool = pool(3);
@@ -136,16 +151,7 @@ fn first_panic_in_input_order_and_no_result_leaks() {
     for (hint_ok, chunk) in [(true, 50), (true, 1), (false, 50), (false, 3)] {
         let made = AtomicUsize::new(0);
         let drops = AtomicUsize::new(0);
-        let f = |x: u64| {
-            if x == 1234 || x == 777 {
-                panic!("bad element {x}");
-            }
-            made.fetch_add(1, Ordering::Relaxed);
-            Counted {
-                value: x,
-                drops: &drops,
-            }
-        };
+        let f = |x: u64| counted_unless_bad(x, [1234, 777], &made, &drops);
         let options = MapOptions::new().chunksize(chunk);
         let err = if hint_ok {
             pool.map_collect(f, 0..5000u64, options)
@@ -372,16 +378,7 @@ fn map_slice_first_panic_in_input_order_and_no_result_leaks() {
         let drops = AtomicUsize::new(0);
         let err = pool
             .map_slice(
-                |&x: &u64| {
-                    if x == 4321 || x == 999 {
-                        panic!("bad element {x}");
-                    }
-                    made.fetch_add(1, Ordering::Relaxed);
-                    Counted {
-                        value: x,
-                        drops: &drops,
-                    }
-                },
+                |&x: &u64| counted_unless_bad(x, [4321, 999], &made, &drops),
                 &input,
                 MapOptions::new().chunksize(chunk),
             )

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{Gate, HANG};
+use common::{Gate, HANG, occupy};
 use future_core::{
     Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, as_completed, wait,
 };
@@ -124,10 +124,7 @@ fn thread_names_follow_the_prefix() {
 fn map_zero_timeout_on_busy_pool_times_out_and_cancels() {
     let pool = ThreadPool::builder().max_workers(1).build().unwrap();
     let gate = Gate::new();
-    let busy = {
-        let gate = gate.clone();
-        pool.submit(move || gate.wait()).unwrap()
-    };
+    let busy = occupy(&pool, &gate);
     let started = Arc::new(AtomicUsize::new(0));
     let counter = started.clone();
     let mut results = pool
@@ -239,16 +236,7 @@ fn try_submit_says_full_and_submit_blocks_until_room() {
         .build()
         .unwrap();
     let gate = Gate::new();
-    let (started_tx, started) = std::sync::mpsc::channel();
-    let busy = {
-        let gate = gate.clone();
-        pool.submit(move || {
-            started_tx.send(()).unwrap();
-            gate.wait();
-        })
-        .unwrap()
-    };
-    started.recv().unwrap();
+    let busy = occupy(&pool, &gate);
     let a = pool.try_submit(|| 'a').unwrap();
     let b = pool.submit(|| 'b').unwrap();
     assert_eq!(pool.try_submit(|| 'c').unwrap_err(), SubmitError::Full);
@@ -272,16 +260,7 @@ fn blocked_submit_fails_on_shutdown() {
         .build()
         .unwrap();
     let gate = Gate::new();
-    let (started_tx, started) = std::sync::mpsc::channel();
-    let busy = {
-        let gate = gate.clone();
-        pool.submit(move || {
-            started_tx.send(()).unwrap();
-            gate.wait();
-        })
-        .unwrap()
-    };
-    started.recv().unwrap();
+    let busy = occupy(&pool, &gate);
     let queued = pool.submit(|| 1).unwrap();
     std::thread::scope(|s| {
         let blocked = s.spawn(|| pool.submit(|| 2).map(|_| ()));
@@ -506,10 +485,7 @@ fn drop_joins_every_thread() {
 fn cancelled_queued_task_never_runs() {
     let pool = ThreadPool::builder().max_workers(1).build().unwrap();
     let gate = Gate::new();
-    let busy = {
-        let gate = gate.clone();
-        pool.submit(move || gate.wait()).unwrap()
-    };
+    let busy = occupy(&pool, &gate);
     let ran = Arc::new(AtomicUsize::new(0));
     let queued = {
         let ran = ran.clone();

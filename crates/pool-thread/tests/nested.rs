@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::Gate;
+use common::{Gate, occupy};
 use future_core::{FutureError, MapOptions};
 use pool_thread::ThreadPool;
 
@@ -214,10 +214,7 @@ fn pool_dropped_inside_its_own_worker() {
 fn dropping_map_cancels_what_has_not_started() {
     let pool = ThreadPool::builder().max_workers(1).build().unwrap();
     let gate = Gate::new();
-    let busy = {
-        let gate = gate.clone();
-        pool.submit(move || gate.wait()).unwrap()
-    };
+    let busy = occupy(&pool, &gate);
     let started = Arc::new(AtomicUsize::new(0));
     let counter = started.clone();
     let results = pool

@@ -4,6 +4,9 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use future_core::TaskFuture;
+use pool_thread::ThreadPool;
+
 /// A gate tasks wait at until the test opens it (no sleeping and hoping).
 #[derive(Clone, Default)]
 pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
@@ -26,6 +29,21 @@ impl Gate {
             open = cv.wait(open).unwrap();
         }
     }
+}
+
+/// Submits a task that holds one of `pool`'s threads until `gate` opens; returns its
+/// future once the task is running.
+pub fn occupy(pool: &ThreadPool, gate: &Gate) -> TaskFuture<()> {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let gate = gate.clone();
+    let busy = pool
+        .submit(move || {
+            started_tx.send(()).unwrap();
+            gate.wait();
+        })
+        .unwrap();
+    started.recv().unwrap();
+    busy
 }
 
 /// Polls `condition` until it holds; panics after a generous deadline (it only catches
