@@ -6,10 +6,12 @@
 //! consumer then moves values out without a `Result` per element, and
 //! [`Map::collect_values`](crate::Map::collect_values) appends whole chunks at once.
 
+use std::mem::MaybeUninit;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FutureError, TaskError, TaskErrorKind};
-use crate::promise::catch_panic;
+use crate::unwind::catch_panic;
 
 /// The results of one chunk of a map, in element order: the values of the elements that
 /// succeeded, and the errors of those that failed, by position in the chunk.
@@ -44,12 +46,14 @@ impl<R> ChunkResults<R> {
         let mut failures = Vec::new();
         let mut items = items.into_iter();
         loop {
-            // `extend` from a `vec::IntoIter` knows the exact length: no capacity check per
-            // element, and on a panic it keeps the values written so far.
-            let run = catch_panic(|| values.extend(items.by_ref().map(&mut f)));
+            // There is room for every element left: the panicking ones take none.
+            let start = values.len();
+            let (written, run) = fill_slots(values.spare_capacity_mut(), items.by_ref(), &mut f);
+            // SAFETY: `fill_slots` initialized the first `written` slots after `start`.
+            unsafe { values.set_len(start + written) };
             match run {
                 Ok(()) => break,
-                // The panicking element was taken from `items` and never pushed.
+                // The panicking element was taken from `items` and wrote nothing.
                 Err(err) => failures.push((values.len() + failures.len(), err)),
             }
         }
@@ -121,6 +125,37 @@ impl<R> ChunkResults<R> {
             results.push(result);
         }
     }
+}
+
+/// Writes `f(item)` into `slots`, in order, until the items or the slots run out or `f`
+/// panics; returns how many slots it initialized (counted one by one, so a panic at any
+/// element leaves exactly the ones before it written) and the panic as an error. The
+/// initialized slots are the caller's to use or drop. The one loop behind
+/// [`ChunkResults::run`] and a pool's in-place maps.
+///
+/// ```
+/// use std::mem::MaybeUninit;
+/// let mut slots = [const { MaybeUninit::<u32>::uninit() }; 4];
+/// let (written, run) = future_core::executor::fill_slots(&mut slots, [1u32, 2, 0, 4].into_iter(), |x| 12 / x);
+/// assert_eq!(written, 2);
+/// assert!(run.is_err());
+/// // SAFETY: the first two slots were written.
+/// assert_eq!(unsafe { slots[1].assume_init() }, 6);
+/// ```
+pub fn fill_slots<A, R>(
+    slots: &mut [MaybeUninit<R>],
+    items: impl Iterator<Item = A>,
+    mut f: impl FnMut(A) -> R,
+) -> (usize, Result<(), TaskError>) {
+    let mut written = 0;
+    let run = catch_panic(|| {
+        // `zip` asks the slots first: no item is pulled once they are full.
+        for (slot, item) in slots.iter_mut().zip(items) {
+            slot.write(f(item));
+            written += 1;
+        }
+    });
+    (written, run)
 }
 
 /// Gathers per-element results (an executor that ships them another way).

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::block::{block_on, deadline_after};
 use crate::error::{FutureError, TaskError};
-use crate::state::{Action, Inner, Outcome, State, Status, run_callback, run_listeners};
+use crate::listeners::{Action, Key};
+use crate::state::{Inner, Outcome, Status, run_callback, run_listeners};
 use crate::sync::Arc;
+use crate::unwind::drop_contained;
 
 /// The result of a task that an executor runs: Python's `concurrent.futures.Future`.
 ///
@@ -76,17 +78,23 @@ impl<T> TaskFuture<T> {
     /// assert!(!future.cancel(), "a running task cannot be cancelled");
     /// ```
     pub fn cancel(&self) -> bool {
-        let mut state = self.inner.lock();
-        match state.status {
-            Status::Cancelled => true,
-            Status::Running | Status::Finished => false,
-            Status::Pending => {
-                let listeners = state.finish(Status::Cancelled, Outcome::Empty);
-                drop(state);
-                run_listeners(listeners, self);
-                true
-            }
+        Self::cancel_inner(&self.inner) || self.cancelled()
+    }
+
+    /// Cancels a pending future: true when this call cancelled it. Its task's closure (if
+    /// any) is dropped unrun and its listeners told, outside the lock.
+    pub(crate) fn cancel_inner(inner: &Arc<Inner<T>>) -> bool {
+        let mut state = inner.lock();
+        let Some(listeners) = Inner::cancel_locked(&mut state) else {
+            return false;
+        };
+        drop(state);
+        // SAFETY: this thread moved the status off `Pending`, under the lock.
+        if let Some(closure) = unsafe { inner.task.take() } {
+            drop_contained(closure);
         }
+        run_listeners(listeners, inner);
+        true
     }
 
     /// True when the future was cancelled.
@@ -128,7 +136,13 @@ impl<T> TaskFuture<T> {
     }
 
     /// Blocks until the task finished and returns a clone of its value (Python's
-    /// `result()`); see [`take`](Self::take) to move the value out instead.
+    /// `result()`); see [`take`](Self::take) to move the value out instead (also for
+    /// values that are not `Clone` or not `Sync`: the value is cloned outside the future's
+    /// lock, so threads may clone it at the same time).
+    ///
+    /// In a worker thread of the pool that made the task, if no thread has started the
+    /// task yet, this runs it right here instead of blocking (and only it: a waiting worker
+    /// never runs other tasks). So nested submit-and-wait goes on even with one thread.
     ///
     /// Errors: [`FutureError::Cancelled`], [`FutureError::Failed`] (a panic in the task, a
     /// dead worker, a dropped producer: nothing waits forever), [`FutureError::Taken`].
@@ -141,13 +155,14 @@ impl<T> TaskFuture<T> {
     /// ```
     pub fn result(&self) -> Result<T, FutureError>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
         self.result_until(None)
     }
 
     /// Like [`result`](Self::result), but gives up after `timeout` with
-    /// [`FutureError::Timeout`]; a zero timeout only looks.
+    /// [`FutureError::Timeout`]; a zero timeout only looks. A wait with a timeout never
+    /// runs the task itself (that could keep it past its deadline): it blocks.
     ///
     /// ```
     /// use std::time::Duration;
@@ -158,19 +173,19 @@ impl<T> TaskFuture<T> {
     /// ```
     pub fn result_timeout(&self, timeout: Duration) -> Result<T, FutureError>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
         self.result_until(deadline_after(Some(timeout)))
     }
 
     fn result_until(&self, deadline: Option<Instant>) -> Result<T, FutureError>
     where
-        T: Clone,
+        T: Clone + Sync,
     {
-        self.finished_state(deadline, |state| match &state.outcome {
-            Outcome::Value(value) => Ok(value.clone()),
-            other => Err(outcome_error(other)),
-        })
+        if !self.wait_until(deadline) {
+            return Err(FutureError::Timeout);
+        }
+        self.inner.clone_result()
     }
 
     /// Blocks until the task finished and moves its value out of the future, so `T` need
@@ -203,7 +218,10 @@ impl<T> TaskFuture<T> {
     }
 
     pub(crate) fn take_until(&self, deadline: Option<Instant>) -> Result<T, FutureError> {
-        self.finished_state(deadline, take_outcome)
+        if !self.wait_until(deadline) {
+            return Err(FutureError::Timeout);
+        }
+        self.inner.take_result()
     }
 
     /// Blocks until the task finished; returns its error if it failed, `None` if it gave a
@@ -236,11 +254,14 @@ impl<T> TaskFuture<T> {
     }
 
     fn exception_until(&self, deadline: Option<Instant>) -> Result<Option<TaskError>, FutureError> {
-        self.finished_state(deadline, |state| match &state.outcome {
+        if !self.wait_until(deadline) {
+            return Err(FutureError::Timeout);
+        }
+        match &self.inner.lock().outcome {
             Outcome::Failed(err) => Ok(Some(err.clone())),
-            Outcome::Value(_) | Outcome::Taken => Ok(None),
+            Outcome::Value | Outcome::Taken => Ok(None),
             Outcome::Empty => Err(FutureError::Cancelled),
-        })
+        }
     }
 
     /// Calls `callback` with this future once it is done (finished or cancelled): at once,
@@ -268,20 +289,21 @@ impl<T> TaskFuture<T> {
     /// Registers `action` and returns its key while the future is not done. When it is
     /// done, a callback action runs at once in this thread, a waker action is dropped, and
     /// the result is `None`.
-    pub(crate) fn register(&self, action: Action<T>) -> Option<u64> {
+    pub(crate) fn register(&self, action: Action<T>) -> Option<Key> {
         let mut state = self.inner.lock();
         if !state.status.is_done() {
-            return Some(state.register(action));
+            return Some(state.listeners.insert(action));
         }
         drop(state);
-        if let Action::Callback(callback) = action {
-            run_callback(callback, self);
+        match action {
+            Action::Callback(callback) => run_callback(callback, self),
+            Action::Wake(waker) => drop_contained(waker),
         }
         None
     }
 
     pub(crate) fn status(&self) -> Status {
-        self.inner.lock().status
+        self.inner.status()
     }
 
     /// True when the task ran and failed (Python: done, not cancelled, exception set).
@@ -306,21 +328,14 @@ impl<T> TaskFuture<T> {
         Arc::as_ptr(&self.inner) as *const () as usize
     }
 
-    /// Blocks until done or `deadline`, then reads the final state with `read`.
-    fn finished_state<R>(
-        &self,
-        deadline: Option<Instant>,
-        read: impl FnOnce(&mut State<T>) -> Result<R, FutureError>,
-    ) -> Result<R, FutureError> {
-        if !self.wait_until(deadline) {
-            return Err(FutureError::Timeout);
-        }
-        read(&mut self.inner.lock())
-    }
-
-    /// Blocks until the future is done (true) or `deadline` passes (false).
+    /// Blocks until the future is done (true) or `deadline` passes (false). Without a
+    /// deadline, in a worker thread of the executor that made the task, runs the task here
+    /// if no thread has started it.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
         if self.done() {
+            return true;
+        }
+        if deadline.is_none() && self.run_here() {
             return true;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -335,40 +350,75 @@ impl<T> TaskFuture<T> {
         done
     }
 
-    /// True when done; else leaves `waker` registered under `*key`.
-    fn poll_done(&self, waker: &Waker, key: &mut Option<u64>) -> bool {
-        let mut state = self.inner.lock();
-        if state.status.is_done() {
-            return true;
+    /// Runs the future's task on this thread, if it has one that no thread has started and
+    /// this thread is a worker of the executor that made it; true when it ran here.
+    pub(crate) fn run_here(&self) -> bool {
+        let Some(executor) = self.inner.task.executor() else {
+            return false;
+        };
+        if !crate::worker::works_for(executor) {
+            return false;
         }
-        let still_registered = key.is_some_and(|k| state.rewake(k, waker));
-        if !still_registered {
-            *key = Some(state.register(Action::Wake(waker.clone())));
+        let closure = {
+            let mut state = self.inner.lock();
+            if state.status != Status::Pending {
+                return false;
+            }
+            state.status = Status::Running;
+            // SAFETY: this thread moved the status off `Pending`, under the lock.
+            unsafe { self.inner.task.take() }
+        };
+        match closure {
+            Some(closure) => crate::task::run_here(&self.inner, closure),
+            // A future with an executor always has a closure; finish it all the same.
+            None => {
+                let err = TaskError::new(
+                    crate::TaskErrorKind::Other,
+                    "the task had no closure to run",
+                );
+                Inner::complete(&self.inner, Err(err));
+            }
         }
-        false
+        true
     }
-}
 
-/// Moves the value out of a done future's state.
-fn take_outcome<T>(state: &mut State<T>) -> Result<T, FutureError> {
-    match std::mem::replace(&mut state.outcome, Outcome::Taken) {
-        Outcome::Value(value) => Ok(value),
-        other => {
-            let err = outcome_error(&other);
-            state.outcome = other;
-            Err(err)
+    /// True when done; else leaves `waker` registered under `*key`. The waker is cloned
+    /// (and a replaced one dropped) outside the lock: both are user code.
+    pub(crate) fn poll_done(&self, waker: &Waker, key: &mut Option<Key>) -> bool {
+        let mut clone: Option<Waker> = None;
+        loop {
+            let mut state = self.inner.lock();
+            if state.status.is_done() {
+                drop(state);
+                drop_contained(clone);
+                return true;
+            }
+            if key.is_some_and(|k| state.listeners.is_waking(k, waker)) {
+                drop(state);
+                drop_contained(clone);
+                return false;
+            }
+            let Some(new) = clone.take() else {
+                // Clone outside the lock, then look again.
+                drop(state);
+                clone = Some(waker.clone());
+                continue;
+            };
+            let unplaced = match *key {
+                Some(k) => state.listeners.rewake(k, new),
+                None => Err(new),
+            };
+            let replaced = match unplaced {
+                Ok(old) => Some(old),
+                Err(new) => {
+                    *key = Some(state.listeners.insert(Action::Wake(new)));
+                    None
+                }
+            };
+            drop(state);
+            drop_contained(replaced);
+            return false;
         }
-    }
-}
-
-/// The error a done future without a value gives.
-fn outcome_error<T>(outcome: &Outcome<T>) -> FutureError {
-    match outcome {
-        Outcome::Failed(err) => FutureError::Failed(err.clone()),
-        Outcome::Taken => FutureError::Taken,
-        Outcome::Empty => FutureError::Cancelled,
-        // Callers match `Value` first; a value is no error.
-        Outcome::Value(_) => FutureError::Taken,
     }
 }
 
@@ -413,7 +463,7 @@ impl<T> std::future::IntoFuture for TaskFuture<T> {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Awaiting<T> {
     future: TaskFuture<T>,
-    key: Option<u64>,
+    key: Option<Key>,
 }
 
 impl<T> std::future::Future for Awaiting<T> {
@@ -423,7 +473,7 @@ impl<T> std::future::Future for Awaiting<T> {
         let this = self.get_mut();
         if this.future.poll_done(cx.waker(), &mut this.key) {
             this.key = None;
-            Poll::Ready(take_outcome(&mut this.future.inner.lock()))
+            Poll::Ready(this.future.inner.take_result())
         } else {
             Poll::Pending
         }

@@ -9,8 +9,9 @@
 //!   woken by the completions themselves (no polling);
 //! - [`Executor`]: the interface the thread pool (`pool-thread`) and the process pool
 //!   (`pool-process`) share, with the lazy ordered [`Map`] they both return;
-//! - [`WaitHook`]: how a pool's worker thread keeps working while it waits on a future,
-//!   so nested submit-and-wait cannot deadlock.
+//! - [`executor`]: what executor authors build on: [`Task`](executor::Task) (a task whose
+//!   closure lives in its future, so a waiting worker can run it itself), the worker-thread
+//!   context, the panic boundaries.
 //!
 //! ```
 //! use future_core::{as_completed, wait, FutureError, Promise, ReturnWhen};
@@ -49,22 +50,44 @@
 mod block;
 mod chunk;
 mod error;
-mod executor;
+mod executor_trait;
 mod future;
+mod listeners;
 mod map;
 mod promise;
 mod state;
 mod sync;
+mod task;
+mod unwind;
 mod wait;
+mod worker;
 
 #[cfg(test)]
 mod tests;
 
-pub use block::{WaitHook, WaitHookGuard, install_wait_hook};
 pub use chunk::ChunkResults;
 pub use error::{FutureError, SubmitError, TaskError, TaskErrorKind, WaitTimeout, panic_message};
-pub use executor::{Executor, Portable};
+pub use executor_trait::{Executor, Portable};
 pub use future::{Awaiting, TaskFuture};
 pub use map::{ChunkFuture, Map, MapOptions};
-pub use promise::{Promise, catch_panic};
+pub use promise::Promise;
+pub use unwind::{AbortIfPanic, catch_panic};
 pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
+
+/// For executor authors: what a pool builds on, beyond the [`Promise`] that completes a
+/// future from anywhere.
+///
+/// - [`Task`]: a task whose closure lives in its future's own allocation (one allocation
+///   per task); the queue holds the `Task`, and a worker thread that waits on the future
+///   without a deadline runs the task itself if no thread has started it;
+/// - [`WorkerThread`] and [`enter_worker`]: how a pool's worker thread tells this crate
+///   which executor it works for and when it blocks in a wait (so the pool can start a
+///   thread in its place);
+/// - [`fill_slots`]: the panic-safe loop that writes a chunk's results in place;
+/// - [`AbortIfPanic`] and [`catch_panic`]: the panic boundaries.
+pub mod executor {
+    pub use crate::chunk::fill_slots;
+    pub use crate::task::Task;
+    pub use crate::unwind::{AbortIfPanic, catch_panic};
+    pub use crate::worker::{ExecutorId, WorkerGuard, WorkerThread, blocking, enter_worker};
+}

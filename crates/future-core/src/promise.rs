@@ -4,8 +4,10 @@ use std::fmt;
 
 use crate::error::{TaskError, TaskErrorKind};
 use crate::future::TaskFuture;
-use crate::state::{Inner, Outcome, Status, run_listeners};
+use crate::state::{Inner, Status};
 use crate::sync::Arc;
+use crate::task::TaskCell;
+use crate::unwind::catch_panic;
 
 /// The producer's side of a [`TaskFuture`]: what an executor keeps while the task waits and
 /// runs, and the only thing that can complete the future.
@@ -61,7 +63,7 @@ impl<T> Promise<T> {
     /// ```
     #[allow(clippy::new_ret_no_self)]
     pub fn new_spinning(spin: std::time::Duration) -> (Promise<T>, TaskFuture<T>) {
-        let inner = Arc::new(Inner::new(spin));
+        let inner = Arc::new(Inner::new(spin, TaskCell::none()));
         let future = TaskFuture {
             inner: inner.clone(),
         };
@@ -143,7 +145,7 @@ impl<T> Promise<T> {
     /// assert_eq!(future.result(), Ok(5));
     /// ```
     pub fn set_result(mut self, value: T) {
-        self.complete(Outcome::Value(value));
+        self.complete(Ok(value));
     }
 
     /// Completes the future with a task error (Python's `set_exception`).
@@ -156,7 +158,7 @@ impl<T> Promise<T> {
     /// assert_eq!(future.result(), Err(FutureError::Failed(err)));
     /// ```
     pub fn set_error(mut self, error: TaskError) {
-        self.complete(Outcome::Failed(error));
+        self.complete(Err(error));
     }
 
     /// Completes the future with `Ok` value or `Err` task error.
@@ -190,31 +192,12 @@ impl<T> Promise<T> {
         true
     }
 
-    fn complete(&mut self, outcome: Outcome<T>) {
+    /// Completes the future (a cancelled one stays cancelled: `outcome` is dropped). The
+    /// listeners run here; no panic of theirs gets out.
+    fn complete(&mut self, outcome: Result<T, TaskError>) {
         self.completed = true;
-        let mut state = self.inner.lock();
-        if state.status.is_done() {
-            // Cancelled before it started: stays cancelled. (Finished cannot happen: every
-            // completion consumes the promise.) `outcome` is dropped after the unlock.
-            drop(state);
-            return;
-        }
-        let listeners = state.finish(Status::Finished, outcome);
-        drop(state);
-        run_listeners(listeners, &self.future());
+        Inner::complete(&self.inner, outcome);
     }
-}
-
-/// Runs `task`, turning a panic into a [`TaskErrorKind::Panicked`] error with its message.
-///
-/// ```
-/// let err = future_core::catch_panic(|| -> u8 { panic!("nope") }).unwrap_err();
-/// assert_eq!(err.message(), "nope");
-/// assert_eq!(future_core::catch_panic(|| 1), Ok(1));
-/// ```
-pub fn catch_panic<R>(task: impl FnOnce() -> R) -> Result<R, TaskError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
-        .map_err(|payload| TaskError::from_panic(&*payload))
 }
 
 impl<T> Drop for Promise<T> {
@@ -222,7 +205,7 @@ impl<T> Drop for Promise<T> {
         if self.completed {
             return;
         }
-        self.complete(Outcome::Failed(TaskError::new(
+        self.complete(Err(TaskError::new(
             TaskErrorKind::Broken,
             "the task's producer went away without completing it \
              (its worker or executor was dropped or died)",

@@ -1,16 +1,23 @@
-//! The state shared by a [`Promise`](crate::Promise) and its
-//! [`TaskFuture`](crate::TaskFuture) handles: one mutex around the status, the outcome and
-//! the listeners to tell when the future is done. See `WAITING.md` for the protocol.
+//! The state shared by a future's handles and its producer ([`Promise`](crate::Promise) or
+//! [`Task`](crate::executor::Task)): one mutex around the status, the kind of outcome and the
+//! listeners to tell when the future is done; beside it, the value and the task's closure,
+//! each owned by whoever the status says. See `WAITING.md` for the protocol.
+//!
+//! No user code runs under the mutex: listeners run after it is released, a value is cloned
+//! outside it (counted in `readers`), and a closure or value is dropped outside it.
 
-use std::task::Waker;
+use std::time::Duration;
 
-use crate::error::TaskError;
-use crate::sync::{Mutex, MutexGuard, lock};
+use crate::error::{FutureError, TaskError};
+use crate::listeners::{Action, Listeners};
+use crate::sync::{Arc, Mutex, MutexGuard, UnsafeCell, lock, yield_now};
+use crate::task::TaskCell;
+use crate::unwind::{contain, drop_contained};
 
 /// Where a future is in its life. Transitions (all under the state lock):
-/// `Pending -> Running` (the producer starts the task), `Pending -> Cancelled` (a consumer
-/// cancels), `Pending | Running -> Finished` (the producer completes, or is dropped).
-/// `Cancelled` and `Finished` are final.
+/// `Pending -> Running` (the producer starts the task, or a waiter runs it itself),
+/// `Pending -> Cancelled` (a consumer cancels), `Pending | Running -> Finished` (the
+/// producer completes, or is dropped). `Cancelled` and `Finished` are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
     Pending,
@@ -25,58 +32,78 @@ impl Status {
     }
 }
 
-/// What a finished future holds.
-pub(crate) enum Outcome<T> {
+/// What a done future holds (the value itself is in [`Inner::value`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
     /// Not finished, or cancelled.
     Empty,
-    Value(T),
+    /// The value is in `Inner::value`.
+    Value,
     Failed(TaskError),
     /// The value was moved out by `take` or `.await`.
     Taken,
 }
 
-/// A done-callback of the public API, or an internal one (a `wait` tally, ...). It gets the
-/// future it was registered on.
-pub(crate) type Callback<T> = Box<dyn FnOnce(&crate::TaskFuture<T>) + Send>;
-
-/// What to do when the future becomes done.
-pub(crate) enum Action<T> {
-    Callback(Callback<T>),
-    Wake(Waker),
-}
-
-pub(crate) struct Listener<T> {
-    key: u64,
-    action: Action<T>,
+impl Outcome {
+    /// The error a done future without a value gives (`Value` is no error).
+    pub(crate) fn error(&self) -> Option<FutureError> {
+        match self {
+            Outcome::Failed(err) => Some(FutureError::Failed(err.clone())),
+            Outcome::Taken => Some(FutureError::Taken),
+            Outcome::Empty => Some(FutureError::Cancelled),
+            Outcome::Value => None,
+        }
+    }
 }
 
 /// The lock-guarded part.
 pub(crate) struct State<T> {
     pub(crate) status: Status,
-    pub(crate) outcome: Outcome<T>,
-    /// Told once, in registration order, when `status` becomes done; always empty after.
-    listeners: Vec<Listener<T>>,
-    next_key: u64,
+    pub(crate) outcome: Outcome,
+    /// Told once, in registration order, when `status` becomes done; empty after.
+    pub(crate) listeners: Listeners<T>,
+    /// Threads cloning the value outside the lock right now: the value is not moved out
+    /// while one is counted.
+    readers: usize,
 }
 
 /// The shared allocation.
 pub(crate) struct Inner<T> {
     state: Mutex<State<T>>,
+    /// The value: `Some` exactly while `outcome` is `Value`. Written once, under the lock,
+    /// by the completion that sets `Value`; read through shared references outside the
+    /// lock by threads counted in `readers` (`result` requires `T: Sync` for that); moved
+    /// out under the lock, only while `readers` is zero, by the one `take` that sets
+    /// `Taken`.
+    value: UnsafeCell<Option<T>>,
+    /// The task's closure, for a future made with `Task::new`; see [`TaskCell`]. (No
+    /// `Drop` here: a `Task` consumes its closure before it lets go of the future, so the
+    /// cell is empty when the last handle goes.)
+    pub(crate) task: TaskCell<T>,
     /// How long a thread blocked on this future alone spins before it parks (set by the
     /// producer: see `Promise::new_spinning`).
-    pub(crate) spin: std::time::Duration,
+    pub(crate) spin: Duration,
 }
 
+// SAFETY: `value` is shared between threads only as the protocol above says: written and
+// moved out under the lock with no reader counted (so never while referenced), and read
+// through `&T` outside the lock only by `result`, which requires `T: Sync`. `task`'s
+// closure is touched by one thread at a time (see `TaskCell`), and is `Send`. Everything
+// else is behind the mutex.
+unsafe impl<T: Send> Sync for Inner<T> {}
+
 impl<T> Inner<T> {
-    pub(crate) fn new(spin: std::time::Duration) -> Self {
+    pub(crate) fn new(spin: Duration, task: TaskCell<T>) -> Self {
         Inner {
-            spin,
             state: Mutex::new(State {
                 status: Status::Pending,
                 outcome: Outcome::Empty,
-                listeners: Vec::new(),
-                next_key: 0,
+                listeners: Listeners::new(),
+                readers: 0,
             }),
+            value: UnsafeCell::new(None),
+            task,
+            spin,
         }
     }
 
@@ -90,71 +117,138 @@ impl<T> Inner<T> {
         self.lock().listeners.len()
     }
 
-    /// Removes the listener registered under `key`, if it has not run yet.
-    pub(crate) fn unregister(&self, key: u64) {
-        let mut state = self.lock();
-        if let Some(pos) = state.listeners.iter().position(|l| l.key == key) {
-            // `remove`, not `swap_remove`: the others keep their registration order.
-            drop(state.listeners.remove(pos));
+    /// Removes the listener registered under `key`, if it has not run yet; it is dropped
+    /// outside the lock.
+    pub(crate) fn unregister(&self, key: crate::listeners::Key) {
+        let removed = self.lock().listeners.remove(key);
+        drop_contained(removed);
+    }
+
+    /// Moves `state` from pending to `Cancelled`: true when it was pending (the caller
+    /// then runs the listeners returned, and drops the closure, outside the lock).
+    pub(crate) fn cancel_locked(state: &mut State<T>) -> Option<Vec<Action<T>>> {
+        if state.status != Status::Pending {
+            return None;
         }
+        state.status = Status::Cancelled;
+        Some(state.listeners.take_all())
+    }
+
+    /// Completes the future with `result` and tells its listeners, unless it is done
+    /// already (cancelled): then `result` is dropped, and false returned. The listeners
+    /// run in this thread after the lock is released; no panic of theirs (nor of a value's
+    /// drop) gets out of here.
+    pub(crate) fn complete(this: &Arc<Self>, result: Result<T, TaskError>) -> bool {
+        let mut state = this.lock();
+        if state.status.is_done() {
+            drop(state);
+            drop_contained(result);
+            return false;
+        }
+        state.status = Status::Finished;
+        match result {
+            Ok(value) => {
+                state.outcome = Outcome::Value;
+                // SAFETY: under the lock, and the future was not done: no reader is
+                // counted and nothing else touches `value` (see its field doc).
+                this.value.with_mut(|slot| unsafe { *slot = Some(value) });
+            }
+            Err(err) => state.outcome = Outcome::Failed(err),
+        }
+        let listeners = state.listeners.take_all();
+        drop(state);
+        run_listeners(listeners, this);
+        true
+    }
+
+    /// Reads a done future's result: a clone of its value (outside the lock), or its
+    /// error.
+    pub(crate) fn clone_result(&self) -> Result<T, FutureError>
+    where
+        T: Clone + Sync,
+    {
+        let mut state = self.lock();
+        if let Some(err) = state.outcome.error() {
+            return Err(err);
+        }
+        state.readers += 1;
+        drop(state);
+        let _reading = Reading(self);
+        // SAFETY: `outcome` is `Value` and this thread is counted in `readers`, so the
+        // value stays in place, unchanged, until `_reading` uncounts it; shared references
+        // from several threads at once are fine since `T: Sync`.
+        self.value.with(|slot| match unsafe { &*slot } {
+            Some(value) => Ok(value.clone()),
+            // Not reachable while `outcome` is `Value`.
+            None => Err(FutureError::Taken),
+        })
+    }
+
+    /// Moves a done future's value out (outcome `Taken` after), or gives its error. Waits
+    /// for threads still cloning the value.
+    pub(crate) fn take_result(&self) -> Result<T, FutureError> {
+        loop {
+            let mut state = self.lock();
+            if let Some(err) = state.outcome.error() {
+                return Err(err);
+            }
+            if state.readers == 0 {
+                state.outcome = Outcome::Taken;
+                // SAFETY: under the lock with no reader counted: no reference to the value
+                // exists, and no one else moves it (the outcome is now `Taken`).
+                return self
+                    .value
+                    .with_mut(|slot| unsafe { (*slot).take() })
+                    .ok_or(FutureError::Taken);
+            }
+            // Another thread is cloning the value (user code, outside the lock).
+            drop(state);
+            yield_now();
+        }
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        self.lock().status
     }
 }
 
-impl<T> State<T> {
-    /// Adds a listener to a future that is not done yet, returning its key.
-    pub(crate) fn register(&mut self, action: Action<T>) -> u64 {
-        debug_assert!(!self.status.is_done());
-        let key = self.next_key;
-        self.next_key += 1;
-        self.listeners.push(Listener { key, action });
-        key
-    }
+/// Uncounts a reader of the value, also when its `clone` panics.
+struct Reading<'a, T>(&'a Inner<T>);
 
-    /// Points the waker listener `key` at `waker` (async tasks may move between polls).
-    /// Returns false when no listener `key` is left (it ran, or was removed).
-    pub(crate) fn rewake(&mut self, key: u64, waker: &Waker) -> bool {
-        match self.listeners.iter_mut().find(|l| l.key == key) {
-            Some(Listener {
-                action: Action::Wake(old),
-                ..
-            }) => {
-                if !old.will_wake(waker) {
-                    old.clone_from(waker);
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Moves the state to the final `status` and hands back the listeners to run, which the
-    /// caller must run (with [`run_listeners`]) after releasing the lock.
-    pub(crate) fn finish(&mut self, status: Status, outcome: Outcome<T>) -> Vec<Listener<T>> {
-        debug_assert!(status.is_done() && !self.status.is_done());
-        self.status = status;
-        self.outcome = outcome;
-        std::mem::take(&mut self.listeners)
+impl<T> Drop for Reading<'_, T> {
+    fn drop(&mut self) {
+        self.0.lock().readers -= 1;
     }
 }
 
 /// Runs the listeners of a future that just became done, in registration order, outside
-/// any lock. A panicking callback is caught and reported on stderr; the others still run.
-pub(crate) fn run_listeners<T>(listeners: Vec<Listener<T>>, future: &crate::TaskFuture<T>) {
+/// any lock. A panicking callback is caught and reported on stderr, a panicking waker is
+/// caught; either way the others still run.
+pub(crate) fn run_listeners<T>(listeners: Vec<Action<T>>, inner: &Arc<Inner<T>>) {
+    if listeners.is_empty() {
+        return;
+    }
+    let future = crate::TaskFuture {
+        inner: inner.clone(),
+    };
     for listener in listeners {
-        match listener.action {
-            Action::Wake(waker) => waker.wake(),
-            Action::Callback(callback) => run_callback(callback, future),
+        match listener {
+            Action::Wake(waker) => contain(move || waker.wake()),
+            Action::Callback(callback) => run_callback(callback, &future),
         }
     }
+    drop_contained(future);
 }
 
 /// Runs one callback, catching and reporting a panic (Python logs it and goes on).
-pub(crate) fn run_callback<T>(callback: Callback<T>, future: &crate::TaskFuture<T>) {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(future)));
-    if let Err(payload) = outcome {
+pub(crate) fn run_callback<T>(
+    callback: crate::listeners::Callback<T>,
+    future: &crate::TaskFuture<T>,
+) {
+    if let Err(err) = crate::unwind::catch_panic(move || callback(future)) {
         eprintln!(
             "future-core: a done callback panicked (the other callbacks still ran): {}",
-            crate::error::panic_message(&*payload)
+            err.message()
         );
     }
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use crate::block::{block_on, deadline_after};
 use crate::error::WaitTimeout;
 use crate::future::TaskFuture;
-use crate::state::Action;
+use crate::listeners::{Action, Key};
 use crate::sync::{Arc, Mutex, lock};
+use crate::unwind::drop_contained;
 
 /// When [`wait`] returns (Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,7 +78,7 @@ impl Tally {
 struct Watch<T> {
     futures: Vec<TaskFuture<T>>,
     /// Registration key per future; `None` once done (or never registered).
-    keys: Vec<Option<u64>>,
+    keys: Vec<Option<Key>>,
     tally: Arc<Tally>,
     /// Futures already done before registration, in the order given.
     done_at_start: Vec<usize>,
@@ -117,6 +118,8 @@ impl<T> Watch<T> {
     }
 
     /// Blocks until `ready` holds for the tally (true) or `deadline` passes (false).
+    /// Without a deadline, in a worker thread, first runs here (one after the other) the
+    /// tasks waited on that no thread has started, as `TaskFuture::result` does.
     fn block_until(
         &self,
         deadline: Option<Instant>,
@@ -125,19 +128,38 @@ impl<T> Watch<T> {
         if ready(&lock(&self.tally.state)) {
             return true;
         }
+        if deadline.is_none() {
+            for future in &self.futures {
+                if future.run_here() && ready(&lock(&self.tally.state)) {
+                    return true;
+                }
+            }
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
-        let mut poll = |waker: &Waker| {
+        let mut clone: Option<Waker> = None;
+        let mut poll = |waker: &Waker| loop {
             let mut state = lock(&self.tally.state);
             if ready(&state) {
                 return true;
             }
-            match &mut state.waker {
-                Some(old) if old.will_wake(waker) => {}
-                slot => *slot = Some(waker.clone()),
+            if state.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
+                return false;
             }
-            false
+            // The waker is cloned, and the one it replaces dropped, outside the lock.
+            match clone.take() {
+                Some(new) => {
+                    let replaced = state.waker.replace(new);
+                    drop(state);
+                    drop_contained(replaced);
+                    return false;
+                }
+                None => {
+                    drop(state);
+                    clone = Some(waker.clone());
+                }
+            }
         };
         block_on(&mut poll, deadline, Duration::ZERO)
     }

@@ -11,6 +11,14 @@ use crate::sync::{Arc, AtomicUsize, Ordering};
 /// How long an idle thread waits for work before it exits, unless set otherwise.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+/// How many threads beyond `max_workers` may start in place of workers blocked in a wait,
+/// unless set otherwise.
+pub const DEFAULT_MAX_EXTRA_THREADS: usize = 64;
+
+/// How long a pool dropped during a panic waits for its running tasks, unless set
+/// otherwise.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// Numbers the default thread name prefixes, like Python's `ThreadPoolExecutor-N`.
 static POOLS: AtomicUsize = AtomicUsize::new(0);
 
@@ -53,6 +61,8 @@ pub struct Builder {
     queue_bound: Option<usize>,
     keep_alive: Option<Duration>,
     stack_size: Option<usize>,
+    max_extra_threads: Option<usize>,
+    shutdown_grace: Duration,
 }
 
 impl Default for Builder {
@@ -64,6 +74,8 @@ impl Default for Builder {
             queue_bound: None,
             keep_alive: Some(DEFAULT_KEEP_ALIVE),
             stack_size: None,
+            max_extra_threads: None,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
@@ -94,7 +106,9 @@ impl Builder {
     }
 
     /// Names the threads `prefix_0`, `prefix_1`, ... (default `ThreadPool-N` with `N`
-    /// numbering the pools of this process). A retired thread's number is reused.
+    /// numbering the pools of this process). A retired thread's number is reused. A
+    /// prefix with a NUL byte makes [`build`](Self::build) fail with
+    /// [`BuildError::InvalidThreadName`].
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::builder().thread_name_prefix("io").build().unwrap();
@@ -175,10 +189,55 @@ impl Builder {
         self
     }
 
+    /// How many threads beyond [`max_workers`](Self::max_workers) the pool may start in
+    /// place of workers blocked in a wait (default [`DEFAULT_MAX_EXTRA_THREADS`]).
+    ///
+    /// A task that waits on a future it cannot run itself (one already started on
+    /// another thread, a plain promise, `wait` on several, a scope's end) blocks its
+    /// thread. While it is blocked it does not count toward `max_workers`: if queued tasks
+    /// would otherwise have no thread, the pool starts one in its place, up to this many
+    /// extra threads in all. So waits inside tasks do not starve the queue, and
+    /// `max_workers` bounds the threads *running* tasks, not those blocked. When the
+    /// blocked task goes on, the extra thread finishes the task it has and retires. `0`
+    /// keeps Python's behaviour (blocked workers are not replaced; a pool whose every
+    /// worker waits on queued tasks then deadlocks).
+    ///
+    /// ```
+    /// use future_core::Promise;
+    /// let pool = pool_thread::ThreadPool::builder().max_workers(1).build().unwrap();
+    /// let (promise, later) = Promise::new();
+    /// let waiting = pool.submit(move || later.result().unwrap() + 1).unwrap();
+    /// // The one worker may be blocked in `later.result()`; this task still runs.
+    /// pool.submit(move || promise.set_result(41)).unwrap();
+    /// assert_eq!(waiting.result(), Ok(42));
+    /// ```
+    pub fn max_extra_threads(mut self, extra: usize) -> Builder {
+        self.max_extra_threads = Some(extra);
+        self
+    }
+
+    /// How long dropping the pool while its thread panics waits for running tasks
+    /// (default [`DEFAULT_SHUTDOWN_GRACE`]): queued tasks are cancelled, and tasks still
+    /// running after this are let go (their threads end when they do). So a failed
+    /// assertion in a test that owns a pool with a stuck task ends the test instead of
+    /// hanging it. A drop without a panic joins every thread, as always.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = pool_thread::ThreadPool::builder()
+    ///     .shutdown_grace(Duration::from_millis(200))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn shutdown_grace(mut self, grace: Duration) -> Builder {
+        self.shutdown_grace = grace;
+        self
+    }
+
     /// Builds the pool. No thread starts until the first submit.
     ///
     /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::TooManyWorkers`],
-    /// [`BuildError::ZeroQueueBound`].
+    /// [`BuildError::ZeroQueueBound`], [`BuildError::InvalidThreadName`].
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
@@ -189,20 +248,32 @@ impl Builder {
         if max_workers == 0 {
             return Err(BuildError::ZeroWorkers);
         }
-        if max_workers > MAX_THREADS {
+        let max_extra_threads = self
+            .max_extra_threads
+            .unwrap_or(DEFAULT_MAX_EXTRA_THREADS.min(MAX_THREADS.saturating_sub(max_workers)));
+        if max_workers.saturating_add(max_extra_threads) > MAX_THREADS {
             return Err(BuildError::TooManyWorkers {
-                requested: max_workers,
+                requested: max_workers.saturating_add(max_extra_threads),
                 limit: MAX_THREADS,
             });
         }
         if self.queue_bound == Some(0) {
             return Err(BuildError::ZeroQueueBound);
         }
+        if self
+            .thread_name_prefix
+            .as_ref()
+            .is_some_and(|prefix| prefix.contains('\0'))
+        {
+            return Err(BuildError::InvalidThreadName);
+        }
         let thread_name_prefix = self
             .thread_name_prefix
             .unwrap_or_else(|| format!("ThreadPool-{}", POOLS.fetch_add(1, Ordering::Relaxed)));
         let config = Config {
             max_workers,
+            max_extra_threads,
+            shutdown_grace: self.shutdown_grace,
             thread_name_prefix,
             initializer: self.initializer,
             keep_alive: self.keep_alive,
@@ -224,6 +295,8 @@ impl fmt::Debug for Builder {
             .field("queue_bound", &self.queue_bound)
             .field("keep_alive", &self.keep_alive)
             .field("stack_size", &self.stack_size)
+            .field("max_extra_threads", &self.max_extra_threads)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }
@@ -241,15 +314,17 @@ impl fmt::Debug for Builder {
 pub enum BuildError {
     /// `max_workers` was 0 (Python raises `ValueError("max_workers must be greater than 0")`).
     ZeroWorkers,
-    /// `max_workers` was above what the pool supports.
+    /// `max_workers` (plus `max_extra_threads`) was above what the pool supports.
     TooManyWorkers {
-        /// The `max_workers` asked for.
+        /// The threads asked for.
         requested: usize,
         /// The most supported.
         limit: usize,
     },
     /// `queue_bound` was 0: no task could ever be queued.
     ZeroQueueBound,
+    /// `thread_name_prefix` held a NUL byte, which no thread name may contain.
+    InvalidThreadName,
 }
 
 impl fmt::Display for BuildError {
@@ -259,10 +334,14 @@ impl fmt::Display for BuildError {
             BuildError::TooManyWorkers { requested, limit } => {
                 write!(
                     f,
-                    "max_workers is {requested}, at most {limit} are supported"
+                    "max_workers plus max_extra_threads is {requested}, \
+                     at most {limit} threads are supported"
                 )
             }
             BuildError::ZeroQueueBound => f.write_str("queue_bound must be at least 1"),
+            BuildError::InvalidThreadName => {
+                f.write_str("thread_name_prefix must not contain a NUL byte")
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
+use future_core::executor::fill_slots;
 use future_core::{FutureError, MapOptions, TaskError, TaskErrorKind, catch_panic};
 
 use crate::pool::ThreadPool;
@@ -267,7 +268,13 @@ where
         let offset = pull.next;
         let chunksize = self.chunksize;
         let Pull { items, .. } = &mut *pull;
-        let pulled = catch_panic(|| buffer.extend(items.by_ref().take(chunksize)));
+        // One push at a time: the elements pulled before a panic are exactly the ones in
+        // `buffer` (no reliance on what `extend` keeps when it unwinds).
+        let pulled = catch_panic(|| {
+            for item in items.by_ref().take(chunksize) {
+                buffer.push(item);
+            }
+        });
         pull.next += buffer.len();
         match pulled {
             Ok(()) if buffer.len() == chunksize => {}
@@ -391,10 +398,7 @@ where
 
     /// Computes the chunk of `len` `items` at position `offset`.
     fn compute(&self, offset: usize, len: usize, items: S::Chunk<'_>) -> Piece<R> {
-        let f = self.f;
-        let mut written = 0;
-        let mut aside = None;
-        let outcome = if offset
+        let (written, outcome, aside) = if offset
             .checked_add(len)
             .is_some_and(|end| end <= self.capacity)
         {
@@ -402,20 +406,18 @@ where
             // thread touches it: each position is claimed once. The buffer outlives every
             // thread's work (`collect` reads it after).
             let slots = unsafe { std::slice::from_raw_parts_mut(self.out.0.add(offset), len) };
-            catch_panic(|| {
-                for (slot, item) in slots.iter_mut().zip(items) {
-                    slot.write(f(item));
-                    written += 1;
-                }
-            })
+            let (written, outcome) = fill_slots(slots, items, self.f);
+            (written, outcome, None)
         } else {
-            let values = aside.insert(Vec::with_capacity(len));
-            let outcome = catch_panic(|| values.extend(items.map(f)));
-            written = values.len();
-            outcome
+            let mut values = Vec::with_capacity(len);
+            let (written, outcome) = fill_slots(values.spare_capacity_mut(), items, self.f);
+            // SAFETY: `fill_slots` initialized exactly the first `written` slots.
+            unsafe { values.set_len(written) };
+            (written, outcome, Some(values))
         };
         if let Err(err) = outcome {
-            // The unwinding chunk iterator dropped the rest of the chunk's input.
+            // The chunk iterator was dropped (with the rest of the chunk's input) inside
+            // `fill_slots`'s panic boundary.
             self.fail(offset + written, FutureError::Failed(err));
         }
         Piece {

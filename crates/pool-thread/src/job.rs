@@ -1,23 +1,64 @@
-//! Jobs: a task with its [`Promise`]; a worker runs it, and shutdown or a broken pool
-//! cancels or fails it instead. The queues hold them type-erased, in a
-//! [`JobBox`](crate::job_box::JobBox).
+//! [`Job`]: what the queues hold, a [`Task`] (whose closure lives in its future), and for a
+//! scoped task the scope count it holds until the task is consumed. A worker runs it;
+//! shutdown or a broken pool cancels or fails it instead; dropped unrun, it fails its
+//! future as abandoned. No way of consuming it lets a panic out.
 
 use std::cell::Cell;
 
-use future_core::{Promise, TaskError, catch_panic};
+use future_core::TaskError;
+use future_core::executor::Task;
 
+use crate::latch::{CountLatch, Hold};
 use crate::sleep::Sleep;
+use crate::sync::Arc;
 
-/// A queued task. Exactly one method consumes it (or it is dropped unrun, which drops its
-/// promise and so fails its future as abandoned).
-pub(crate) trait Job: Send + Sized {
-    /// Runs the task (unless its future was cancelled) and completes its future; calls
-    /// `end.finish()` once the task's value is computed, before the future completes.
-    fn run(self, end: &TaskEnd<'_>);
+/// A queued task. Fields drop in order: the task (and with it the queue's reference to the
+/// task's future and result), then the scope's hold.
+pub(crate) struct Job {
+    task: Task,
+    hold: Option<Hold>,
+}
+
+impl Job {
+    pub(crate) fn new(task: Task) -> Job {
+        Job { task, hold: None }
+    }
+
+    /// A scoped task's job, holding `hold` of its scope until consumed.
+    pub(crate) fn holding(task: Task, hold: Hold) -> Job {
+        Job {
+            task,
+            hold: Some(hold),
+        }
+    }
+
+    /// Runs the task (unless it was cancelled, or a waiting thread ran it already) and
+    /// completes its future; calls `end.finish()` once the task's value is computed,
+    /// before the future completes.
+    pub(crate) fn run(self, end: &TaskEnd<'_>) {
+        let Job { task, hold } = self;
+        task.run_then(|| end.finish());
+        drop(hold);
+    }
+
     /// Cancels the future of a task that will never run (`shutdown(cancel_futures)`).
-    fn cancel(self);
+    pub(crate) fn cancel(self) {
+        let Job { task, hold } = self;
+        task.cancel();
+        drop(hold);
+    }
+
     /// Fails the future of a task that will never run (a broken pool).
-    fn fail(self, error: TaskError);
+    pub(crate) fn fail(self, error: TaskError) {
+        let Job { task, hold } = self;
+        task.fail(error);
+        drop(hold);
+    }
+
+    /// True when this job is a task of the scope counted by `latch`.
+    pub(crate) fn holds(&self, latch: &Arc<CountLatch>) -> bool {
+        self.hold.as_ref().is_some_and(|hold| hold.of(latch))
+    }
 }
 
 /// Tells the pool that a worker's top-level task is over, *before* its future completes:
@@ -55,60 +96,5 @@ impl<'a> TaskEnd<'a> {
                 owed.set(sleep.task_done(owed.get()));
             }
         }
-    }
-}
-
-/// Runs `f` for `promise`: skipped if cancelled, a panic becomes the future's error.
-pub(crate) fn run_task<F, R>(f: F, promise: Promise<R>, end: &TaskEnd<'_>)
-where
-    F: FnOnce() -> R,
-{
-    if !promise.set_running_or_notify_cancel() {
-        return;
-    }
-    let outcome = catch_panic(f);
-    end.finish();
-    promise.set_outcome(outcome);
-}
-
-/// A task and its promise.
-pub(crate) struct Task<F, R> {
-    pub(crate) f: F,
-    pub(crate) promise: Promise<R>,
-}
-
-impl<F, R> Job for Task<F, R>
-where
-    F: FnOnce() -> R + Send,
-    R: Send,
-{
-    fn run(self, end: &TaskEnd<'_>) {
-        let Task { f, promise } = self;
-        run_task(f, promise, end);
-    }
-
-    fn cancel(self) {
-        self.promise.cancel();
-    }
-
-    fn fail(self, error: TaskError) {
-        let Task { f, promise } = self;
-        drop(f);
-        promise.set_error(error);
-    }
-}
-
-/// A boxed job: how a job too big to be stored inline in a queue slot is kept.
-impl<J: Job> Job for Box<J> {
-    fn run(self, end: &TaskEnd<'_>) {
-        (*self).run(end);
-    }
-
-    fn cancel(self) {
-        (*self).cancel();
-    }
-
-    fn fail(self, error: TaskError) {
-        (*self).fail(error);
     }
 }

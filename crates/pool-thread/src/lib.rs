@@ -82,7 +82,7 @@ mod collect;
 #[cfg(not(loom))]
 mod job;
 #[cfg(not(loom))]
-mod job_box;
+mod latch;
 #[cfg(not(loom))]
 mod pool;
 #[cfg(not(loom))]
@@ -93,7 +93,10 @@ mod scope;
 mod worker;
 
 #[cfg(not(loom))]
-pub use builder::{BuildError, Builder, DEFAULT_KEEP_ALIVE, default_max_workers};
+pub use builder::{
+    BuildError, Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, DEFAULT_SHUTDOWN_GRACE,
+    default_max_workers,
+};
 #[cfg(not(loom))]
 pub use pool::ThreadPool;
 #[cfg(not(loom))]

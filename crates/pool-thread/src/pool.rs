@@ -2,14 +2,13 @@
 
 use std::fmt;
 
+use future_core::executor::Task;
 use future_core::{
-    ChunkFuture, ChunkResults, Executor, Map, MapOptions, Portable, Promise, SubmitError,
-    TaskFuture,
+    ChunkFuture, ChunkResults, Executor, Map, MapOptions, Portable, SubmitError, TaskFuture,
 };
 
 use crate::builder::{BuildError, Builder};
-use crate::job::Task;
-use crate::job_box::JobBox;
+use crate::job::Job;
 use crate::registry::{Registry, Room};
 use crate::sync::Arc;
 
@@ -139,8 +138,8 @@ impl ThreadPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (promise, future) = Promise::new();
-        self.registry.push(JobBox::new(Task { f, promise }), room)?;
+        let (task, future) = Task::new(self.registry.id, f);
+        self.registry.push(Job::new(task), room)?;
         Ok(future)
     }
 
@@ -217,6 +216,9 @@ impl ThreadPool {
     /// pool.shutdown(true, true); // idempotent
     /// ```
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        if !wait {
+            self.registry.let_go();
+        }
         self.registry.shutdown(wait, cancel_futures);
     }
 
@@ -297,9 +299,16 @@ impl Executor for ThreadPool {
 }
 
 impl Drop for ThreadPool {
-    /// `shutdown(wait = true, cancel_futures = false)`.
+    /// `shutdown(wait = true, cancel_futures = false)`, like the end of Python's `with`
+    /// block: every queued task runs and every thread is joined. Two exceptions, so that
+    /// a drop never blocks where it should not:
+    /// - after a [`shutdown`](Self::shutdown) with `wait = false`, the pool is let go: its
+    ///   threads finish the tasks they have and exit on their own;
+    /// - while the thread is panicking (a failed assertion in a test that owns a busy
+    ///   pool), the queued tasks are cancelled, running ones get the
+    ///   [`shutdown_grace`](Builder::shutdown_grace) period, and then the pool is let go.
     fn drop(&mut self) {
-        self.registry.shutdown(true, false);
+        self.registry.drop_handle();
     }
 }
 

@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use future_core::executor::ExecutorId;
 use future_core::{SubmitError, TaskError, TaskErrorKind};
 
 pub(crate) use crate::bound::Room;
 use crate::bound::{Bound, NoRoom};
-use crate::job_box::JobBox;
+use crate::job::Job;
 use crate::sleep::Sleep;
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering, RwLock, lock, read, wait, write};
 use crate::worker;
@@ -18,6 +19,10 @@ use crate::worker;
 /// A pool's settings, fixed at build time.
 pub(crate) struct Config {
     pub(crate) max_workers: usize,
+    /// Threads beyond `max_workers` started in place of workers blocked in a wait.
+    pub(crate) max_extra_threads: usize,
+    /// How long a drop during a panic waits for running tasks before letting them go.
+    pub(crate) shutdown_grace: Duration,
     pub(crate) thread_name_prefix: String,
     pub(crate) initializer: Option<Arc<dyn Fn() + Send + Sync>>,
     pub(crate) keep_alive: Option<Duration>,
@@ -40,10 +45,12 @@ struct Threads {
 
 /// What a pool's handle and its workers share.
 pub(crate) struct Registry {
+    /// The pool's identity for its tasks: a worker waiting on one runs it if no thread did.
+    pub(crate) id: ExecutorId,
     /// Jobs submitted from outside the pool's threads.
-    pub(crate) injector: Injector<JobBox>,
+    pub(crate) injector: Injector<Job>,
     /// The steal ends of the workers' local deques, by slot.
-    pub(crate) stealers: RwLock<Vec<Option<Stealer<JobBox>>>>,
+    pub(crate) stealers: RwLock<Vec<Option<Stealer<Job>>>>,
     pub(crate) sleep: Sleep,
     pub(crate) config: Config,
     threads: Mutex<Threads>,
@@ -52,20 +59,27 @@ pub(crate) struct Registry {
     bound: Option<Bound>,
     broken: AtomicBool,
     broken_cause: Mutex<Option<String>>,
+    /// Set by a user's `shutdown(wait = false)`: dropping the pool then does not join.
+    let_go: AtomicBool,
 }
 
 impl Registry {
     pub(crate) fn new(config: Config, queue_bound: Option<usize>) -> Registry {
         Registry {
+            id: ExecutorId::new(),
             injector: Injector::new(),
             stealers: RwLock::new(Vec::new()),
-            sleep: Sleep::new(config.max_workers),
+            sleep: Sleep::new(
+                config.max_workers,
+                config.max_workers + config.max_extra_threads,
+            ),
             config,
             threads: Mutex::new(Threads::default()),
             exited: Condvar::new(),
             bound: queue_bound.map(Bound::new),
             broken: AtomicBool::new(false),
             broken_cause: Mutex::new(None),
+            let_go: AtomicBool::new(false),
         }
     }
 
@@ -73,7 +87,7 @@ impl Registry {
     /// threads, else on the injector (waiting for room in a bounded queue, or failing
     /// with [`SubmitError::Full`]). Starts a thread or wakes a sleeper as needed. On error
     /// the job is dropped unrun before this returns.
-    pub(crate) fn push(self: &Arc<Self>, job: JobBox, room: Room) -> Result<(), SubmitError> {
+    pub(crate) fn push(self: &Arc<Self>, job: Job, room: Room) -> Result<(), SubmitError> {
         let inside = worker::is_inside(self);
         if inside {
             // A task's own submits never wait for room: if every worker waited on a full
@@ -82,20 +96,19 @@ impl Registry {
         } else {
             self.reserve_room(room)?;
         }
-        let spawn = match self.sleep.begin_submit() {
-            Ok(spawn) => spawn,
-            Err(_) => {
-                self.job_taken();
-                return Err(self.closed_error());
-            }
+        let Ok((submitting, spawn)) = self.sleep.begin_submit() else {
+            self.job_taken();
+            return Err(self.closed_error());
         };
-        // Between begin_submit and end_submit: no blocking, so shutdown's wait is short.
-        // The thread is started before the push (it finds the job, or sleeps and is woken
-        // by end_submit), so that every start happens while shutdown still waits for us.
-        let mut spawn_failed = None;
-        if spawn {
-            spawn_failed = self.spawn_worker().err();
-        }
+        // Until `submitting` is dropped: no blocking, so shutdown's wait is short. The
+        // thread is started before the push (it finds the job, or sleeps and is woken
+        // when the submit ends), so that every start happens while shutdown still waits
+        // for us.
+        let spawn_failed = if spawn {
+            self.spawn_worker().err()
+        } else {
+            None
+        };
         let job = if inside {
             worker::push_local(self, job).err()
         } else {
@@ -104,11 +117,17 @@ impl Registry {
         if let Some(job) = job {
             self.injector.push(job);
         }
-        self.sleep.end_submit();
+        drop(submitting);
         if let Some(cause) = spawn_failed {
             self.break_pool(cause);
         }
         Ok(())
+    }
+
+    /// Starts the thread `Sleep::block` reserved in place of a blocked worker.
+    pub(crate) fn start_reserved_thread(self: &Arc<Self>) {
+        // It cannot leave the pool without threads: the blocked worker is one.
+        let _ = self.spawn_worker();
     }
 
     /// The error for a submit after shutdown: broken or plain shut down.
@@ -186,8 +205,9 @@ impl Registry {
         !self.injector.is_empty() || read(&self.stealers).iter().flatten().any(|s| !s.is_empty())
     }
 
-    /// Starts a worker thread for a reserved place (see `Sleep::begin_submit`). On error,
-    /// undoes the reservation and returns the cause if no thread is left to run jobs.
+    /// Starts a worker thread for a reserved place (see `Sleep::begin_submit` and
+    /// `Sleep::block`). On error, undoes the reservation and returns the cause if no
+    /// thread is left to run jobs.
     fn spawn_worker(self: &Arc<Self>) -> Result<(), String> {
         let mut threads = lock(&self.threads);
         // Reap threads that retired.
@@ -259,7 +279,7 @@ impl Registry {
     }
 
     /// Takes every queued job out of every queue and hands it to `each`.
-    fn drain(&self, mut each: impl FnMut(JobBox)) {
+    fn drain(&self, mut each: impl FnMut(Job)) {
         loop {
             match self.injector.steal() {
                 Steal::Success(job) => {
@@ -313,9 +333,28 @@ impl Registry {
             self.drain(|job| job.cancel());
         }
         if wait {
-            // Every thread start happens inside a submit; after this none is left to come.
+            // Every thread start happens inside a submit or a running task; after this
+            // none is left to come from a submit.
             self.sleep.wait_for_submitters();
-            self.wait_for_exits();
+            self.wait_for_exits(None);
+        }
+    }
+
+    /// A user's `shutdown(wait = false)`: dropping the pool will not join its threads.
+    pub(crate) fn let_go(&self) {
+        self.let_go.store(true, Ordering::Release);
+    }
+
+    /// What dropping the pool's handle does: joins (the `with` block), unless a user's
+    /// `shutdown(wait = false)` let it go; while the thread panics, cancels the queue and
+    /// waits at most the grace period for running tasks.
+    pub(crate) fn drop_handle(&self) {
+        if std::thread::panicking() {
+            self.shutdown(false, true);
+            let deadline = Instant::now().checked_add(self.config.shutdown_grace);
+            self.wait_for_exits(Some(deadline.unwrap_or_else(Instant::now)));
+        } else if !self.let_go.load(Ordering::Acquire) {
+            self.shutdown(true, false);
         }
     }
 
@@ -323,7 +362,7 @@ impl Registry {
     /// joined, whoever joined it, so concurrent callers all wait. A worker of this pool
     /// calling it never waits for itself, nor for other workers waiting here (each exits
     /// when its task returns): it waits for every other worker to exit, and joins none.
-    fn wait_for_exits(&self) {
+    fn wait_for_exits(&self, deadline: Option<Instant>) {
         let me = std::thread::current().id();
         let mut threads = lock(&self.threads);
         // A live worker's handle stays in `handles` until it has exited (reaped, or taken
@@ -333,13 +372,21 @@ impl Registry {
             threads.waiting_workers += 1;
             self.exited.notify_all();
             while threads.live > threads.waiting_workers {
-                threads = wait(&self.exited, threads);
+                match self.wait_until(threads, deadline) {
+                    Some(guard) => threads = guard,
+                    None => return,
+                }
             }
             threads.waiting_workers -= 1;
             return;
         }
         while threads.live > 0 {
-            threads = wait(&self.exited, threads);
+            match self.wait_until(threads, deadline) {
+                Some(guard) => threads = guard,
+                // Past the grace period: let the running tasks go (their threads end
+                // when they do).
+                None => return,
+            }
         }
         // Every worker is past its body: the joins are short (thread-local teardown).
         let handles = std::mem::take(&mut threads.handles);
@@ -355,5 +402,24 @@ impl Registry {
         while threads.joining > 0 {
             threads = wait(&self.exited, threads);
         }
+    }
+
+    /// Waits on `exited` until notified, or gives up (`None`) once `deadline` passed.
+    fn wait_until<'a>(
+        &self,
+        threads: crate::sync::MutexGuard<'a, Threads>,
+        deadline: Option<Instant>,
+    ) -> Option<crate::sync::MutexGuard<'a, Threads>> {
+        let Some(deadline) = deadline else {
+            return Some(wait(&self.exited, threads));
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        Some(match self.exited.wait_timeout(threads, deadline - now) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        })
     }
 }

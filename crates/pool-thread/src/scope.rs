@@ -5,13 +5,15 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use future_core::{Promise, SubmitError, TaskError, TaskFuture};
+use future_core::executor::{AbortIfPanic, Task, blocking};
+use future_core::{SubmitError, TaskFuture};
 
-use crate::job::{Job, TaskEnd, run_task};
-use crate::job_box::JobBox;
+use crate::job::Job;
+use crate::latch::{CountLatch, Hold};
 use crate::pool::ThreadPool;
 use crate::registry::Room;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::Arc;
+use crate::worker;
 
 /// A scope in which tasks may borrow anything that outlives the [`ThreadPool::scope`]
 /// call; see there.
@@ -27,63 +29,30 @@ use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
 /// ```
 pub struct Scope<'scope, 'env: 'scope> {
     pool: &'env ThreadPool,
-    state: Arc<ScopeState>,
+    /// Counts what the scope's tasks hold: each task, two counts (see `spawn`).
+    latch: Arc<CountLatch>,
     /// Invariant over `'scope` and `'env`, as `std::thread::Scope` is.
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
 }
 
-/// Counts the scope's unfinished tasks (plus one for the scope's own closure) and
-/// completes `all_done` when the count reaches zero.
-struct ScopeState {
-    pending: AtomicUsize,
-    all_done: Mutex<Option<Promise<()>>>,
-}
-
-/// One count of a scope, given back on drop.
-struct ScopeGuard(Arc<ScopeState>);
-
-impl Drop for ScopeGuard {
-    fn drop(&mut self) {
-        if self.0.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if let Some(promise) = lock(&self.0.all_done).take() {
-                promise.set_result(());
-            }
-        }
-    }
-}
-
-/// A scoped task: the task, then the guard, which is dropped last (after the task's
-/// closure and captures), so the scope cannot end while anything borrowed is alive.
-struct ScopedTask<F, R> {
+/// A scoped task's closure with the count it holds, given back after the closure and
+/// everything it captured are gone (fields drop in order: `f`, then `hold`).
+struct Held<F> {
     f: F,
-    promise: Promise<R>,
-    guard: ScopeGuard,
+    hold: Hold,
 }
 
-impl<F, R> Job for ScopedTask<F, R>
-where
-    F: FnOnce() -> R + Send,
-    R: Send,
-{
-    fn run(self, end: &TaskEnd<'_>) {
-        let ScopedTask { f, promise, guard } = self;
-        run_task(f, promise, end);
-        drop(guard);
-    }
-
-    fn cancel(self) {
-        let ScopedTask { f, promise, guard } = self;
-        promise.cancel();
-        drop((f, promise));
-        drop(guard);
-    }
-
-    fn fail(self, error: TaskError) {
-        let ScopedTask { f, promise, guard } = self;
-        drop(f);
-        promise.set_error(error);
-        drop(guard);
+impl<F> Held<F> {
+    fn call<R>(self) -> R
+    where
+        F: FnOnce() -> R,
+    {
+        let Held { f, hold } = self;
+        // If `f` unwinds, its captures are dropped in its frame, `hold` after, in ours.
+        let value = f();
+        drop(hold);
+        value
     }
 }
 
@@ -122,25 +91,31 @@ impl ThreadPool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
     {
-        let (promise, all_done) = Promise::new();
-        let state = Arc::new(ScopeState {
-            pending: AtomicUsize::new(1),
-            all_done: Mutex::new(Some(promise)),
-        });
+        let latch = CountLatch::new();
         let scope = Scope {
             pool: self,
-            state: state.clone(),
+            latch: latch.clone(),
             scope: PhantomData,
             env: PhantomData,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-        drop(ScopeGuard(state));
-        // Only the last guard completes it; it cannot fail. In a worker this runs other
-        // tasks while it waits.
-        let _ = all_done.result();
+        // The safety of every scoped task rests on this wait: nothing may unwind past it.
+        let abort = AbortIfPanic::new("ThreadPool::scope's wait for its tasks");
+        self.wait_for_scope(&latch);
+        abort.disarm();
         match outcome {
             Ok(value) => value,
             Err(payload) => resume_unwind(payload),
+        }
+    }
+
+    /// Waits until every task of the scope counted by `latch` is consumed. In a worker of
+    /// this pool, first runs the scope's own tasks on top of its deque (the very tasks it
+    /// waits for); then blocks, and the pool may start a thread in its place.
+    fn wait_for_scope(&self, latch: &Arc<CountLatch>) {
+        worker::run_own_scoped_jobs(&self.registry, latch);
+        if !latch.probe() {
+            blocking(|| latch.wait());
         }
     }
 }
@@ -163,17 +138,22 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: FnOnce() -> R + Send + 'scope,
         R: Send + 'scope,
     {
-        self.state.pending.fetch_add(1, Ordering::Relaxed);
-        let guard = ScopeGuard(self.state.clone());
-        let (promise, future) = Promise::new();
-        // SAFETY: the job may borrow for `'scope`, shorter than the queues' lifetime, but
-        // it never outlives `'scope`: it holds a count of the scope (`guard`), given back
-        // only after the task and everything it captured were dropped (run, cancelled,
-        // failed, or refused right here by `push`), and `ThreadPool::scope` does not
-        // return — not even by unwinding — before every count is back. (As with
-        // `std::thread::scope`, leaking the scope is impossible: it lives in
-        // `ThreadPool::scope`'s frame.)
-        let job = unsafe { JobBox::new_unchecked(ScopedTask { f, promise, guard }) };
+        let held = Held {
+            f,
+            hold: self.latch.hold(),
+        };
+        // SAFETY: the closure may borrow for `'scope` and the result `R` too, shorter than
+        // the queues may keep the task; both contracts of `Task::new_unchecked` hold:
+        // - the closure is consumed (run, here or by a waiting worker; or dropped unrun)
+        //   before its hold, inside it, is given back (`Held`);
+        // - the `Task`, the only owner of the result besides the typed futures, is
+        //   consumed or dropped before the second hold, beside it in the `Job`, is given
+        //   back (a `Job` consumes or drops its task first, also when `push` refuses it).
+        // `ThreadPool::scope` does not return, nor unwind (`AbortIfPanic`), before every
+        // hold is back, and a `Scope` cannot be leaked out of it (it lives in its frame).
+        let (task, future) =
+            unsafe { Task::new_unchecked(self.pool.registry.id, move || held.call()) };
+        let job = Job::holding(task, self.latch.hold());
         self.pool.registry.push(job, Room::Wait)?;
         Ok(future)
     }
@@ -182,7 +162,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
-            .field("pending", &self.state.pending.load(Ordering::Relaxed))
+            .field("done", &self.latch.probe())
             .finish_non_exhaustive()
     }
 }

@@ -28,7 +28,9 @@ use crate::sync::{
 // - bits 12..24, SEARCHING: idle workers awake and looking for work. A submit that sees
 //   one wakes nobody; the last searcher to find a job wakes a sleeper (SLEEP.md).
 // - bits 24..31, SUBMITTERS: submits between `begin_submit` and `end_submit`, i.e. whose
-//   job may not be pushed yet. Workers do not exit on shutdown while it is non-zero.
+//   job may not be pushed yet. Workers do not exit on shutdown while it is non-zero. A
+//   submit enters by CAS only while the field is below its maximum, so it never carries
+//   into SHUTDOWN (the 128th concurrent submitter yields until one leaves).
 // - bit 31, SHUTDOWN: no new submit begins; set once, never cleared.
 // - bits 32..64, TOKENS (an `i32`): idle threads minus queued jobs, i.e. idle threads that
 //   no queued job counts on yet. A submit takes one; when it was not positive, the job
@@ -43,9 +45,8 @@ const SEARCHING_MASK: u64 = 0xFFF << SEARCHING_SHIFT;
 const SUBMITTER: u64 = 1 << 24;
 const SUBMITTERS_SHIFT: u32 = 24;
 const SUBMITTERS_MASK: u64 = 0x7F << SUBMITTERS_SHIFT;
-/// Back off before SUBMITTERS could carry into SHUTDOWN (needs 64 more threads submitting
-/// at the same instant first).
-const SUBMITTERS_SOFT_LIMIT: u64 = 0x40;
+/// The most submits between `begin_submit` and `end_submit` at once.
+const SUBMITTERS_MAX: u64 = 0x7F;
 const SHUTDOWN: u64 = 1 << 31;
 const TOKEN: u64 = 1 << 32;
 
@@ -53,7 +54,8 @@ const TOKEN: u64 = 1 << 32;
 /// (see [`Sleep::task_done`]).
 const MAX_OWED: u32 = 32;
 
-/// The most threads a pool may have: the SLEEPERS field must hold them all.
+/// The most threads a pool may have (blocked ones and their replacements included): the
+/// SLEEPERS and SEARCHING fields must hold them all.
 pub const MAX_THREADS: usize = SLEEPERS_MASK as usize;
 
 fn sleepers(word: u64) -> u64 {
@@ -96,13 +98,20 @@ impl Sleeper {
 /// The lock-guarded part: who sleeps, and how many threads there are.
 #[derive(Debug)]
 struct Registry {
-    /// Registered sleepers, not yet notified; a waker takes the most recent one (the
-    /// others get to retire).
-    /// With each: true for an idle worker (searching once woken), false for a worker
-    /// blocked in a wait.
-    sleeping: Vec<(Arc<Sleeper>, bool)>,
+    /// Registered sleepers (idle workers), not yet notified; a waker takes the most recent
+    /// one (the others get to retire).
+    sleeping: Vec<Arc<Sleeper>>,
     /// Live worker threads (started, and not retired or exited).
     threads: usize,
+    /// Of those, the ones blocked in a wait inside a task (see [`Sleep::block`]).
+    blocked: usize,
+}
+
+impl Registry {
+    /// Threads that count toward `max_workers`: live and not blocked.
+    fn active(&self) -> usize {
+        self.threads - self.blocked
+    }
 }
 
 /// Why [`Sleep::begin_submit`] refused: the pool is shut down (or broken).
@@ -127,68 +136,101 @@ pub struct Sleep {
     /// On a cache line of its own: a submit RMWs it twice, and reads of the fields beside
     /// it (by workers ending tasks) would otherwise take the line away each time.
     state: CachePadded<AtomicU64>,
-    /// A mirror of `registry.threads` for the lock-free "may I start a thread?" check;
-    /// the decision itself is made under the lock.
+    /// A mirror of `registry.threads`, for [`Sleep::threads`].
     threads: AtomicUsize,
+    /// A mirror of `registry.active()`, for the lock-free "may a submit start a thread?"
+    /// check; the decision itself is made under the lock.
+    active: AtomicUsize,
     registry: Mutex<Registry>,
+    /// The most threads running tasks outside waits (`max_workers`).
+    max_workers: usize,
+    /// The most threads in all, blocked ones included.
     max_threads: usize,
 }
 
+/// A submit between [`Sleep::begin_submit`] and its end, which dropping this marks (also
+/// when the submitter unwinds): the job must be pushed before.
+#[derive(Debug)]
+#[must_use = "dropping it ends the submit"]
+pub struct Submitting<'a>(&'a Sleep);
+
+impl Drop for Submitting<'_> {
+    fn drop(&mut self) {
+        self.0.end_submit();
+    }
+}
+
 impl Sleep {
-    /// The protocol state of a pool of at most `max_threads` threads (at most
-    /// [`MAX_THREADS`]), none started yet.
-    pub fn new(max_threads: usize) -> Sleep {
+    /// The protocol state of a pool of at most `max_workers` threads running tasks, and at
+    /// most `max_threads` threads in all (`max_workers <= max_threads <= MAX_THREADS`),
+    /// none started yet.
+    pub fn new(max_workers: usize, max_threads: usize) -> Sleep {
         assert!(
-            max_threads <= MAX_THREADS,
-            "too many threads for the sleep state"
+            max_workers <= max_threads && max_threads <= MAX_THREADS,
+            "thread limits out of range for the sleep state"
         );
         Sleep {
             state: CachePadded::new(AtomicU64::new(0)),
             threads: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
             registry: Mutex::new(Registry {
                 sleeping: Vec::new(),
                 threads: 0,
+                blocked: 0,
             }),
+            max_workers,
             max_threads,
         }
     }
 
-    /// Starts a submit: refuses after shutdown, else takes a token and returns true when
-    /// the caller must start a thread for this job (a thread was reserved for it: call
-    /// [`Sleep::release_thread`] if starting it fails). The caller then pushes its job and
-    /// calls [`Sleep::end_submit`]; it must not block in between.
-    pub fn begin_submit(&self) -> Result<bool, Closed> {
+    /// Starts a submit: refuses after shutdown, else takes a token and returns, with the
+    /// guard that ends the submit, true when the caller must start a thread for this job
+    /// (a thread was reserved for it: call [`Sleep::release_thread`] if starting it
+    /// fails). The caller then pushes its job and drops the guard; it must not block in
+    /// between.
+    pub fn begin_submit(&self) -> Result<(Submitting<'_>, bool), Closed> {
+        let mut word = self.state.load(Ordering::Acquire);
         let old = loop {
-            let old = self
-                .state
-                .fetch_add(SUBMITTER.wrapping_sub(TOKEN), Ordering::AcqRel);
-            if old & SHUTDOWN == 0 && submitters(old) < SUBMITTERS_SOFT_LIMIT {
-                break old;
-            }
-            // Undo, then refuse (shut down) or back off (absurdly many submitters).
-            self.state
-                .fetch_add(TOKEN.wrapping_sub(SUBMITTER), Ordering::AcqRel);
-            if old & SHUTDOWN != 0 {
+            if word & SHUTDOWN != 0 {
                 return Err(Closed);
             }
-            yield_now();
+            if submitters(word) == SUBMITTERS_MAX {
+                // The field is full: wait for a submit to end rather than overflow.
+                yield_now();
+                word = self.state.load(Ordering::Acquire);
+                continue;
+            }
+            let entered = word.wrapping_add(SUBMITTER).wrapping_sub(TOKEN);
+            match self.state.compare_exchange_weak(
+                word,
+                entered,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(old) => break old,
+                Err(now) => word = now,
+            }
         };
-        // No spare idle thread counts on this job: it needs one of its own. The `threads`
-        // load is a hint (a retiring thread lowers it before giving up its token, so it is
-        // never stale-high after our RMW saw the token gone); `reserve_thread` decides.
-        Ok(tokens(old) <= 0
-            && self.threads.load(Ordering::Acquire) < self.max_threads
-            && self.reserve_thread())
+        let submitting = Submitting(self);
+        // No spare idle thread counts on this job: it needs one of its own. The `active`
+        // load is a hint (a retiring or blocking thread lowers it before the RMW of the
+        // word that makes its change count, so after our RMW saw the token gone it is
+        // never stale-high); `reserve_thread` decides.
+        let spawn = tokens(old) <= 0
+            && self.active.load(Ordering::Acquire) < self.max_workers
+            && self.reserve_thread();
+        Ok((submitting, spawn))
     }
 
-    /// Ends a submit whose job is now pushed: wakes one sleeper if any is registered.
+    /// Ends a submit whose job is now pushed (dropping [`Submitting`] calls it): wakes one
+    /// sleeper if any is registered.
     ///
     /// This RMW comes after the push. A sleeper registers (an RMW of the same word) and
     /// then checks the queues: if its RMW comes after this one, it acquires the push and
     /// sees the job; if before, this RMW sees it counted and wakes a sleeper.
     /// A searching worker counted in this RMW stands in for the wake-up: see
     /// [`Sleep::stop_searching`].
-    pub fn end_submit(&self) {
+    fn end_submit(&self) {
         let old = self.state.fetch_sub(SUBMITTER, Ordering::AcqRel);
         if sleepers(old) > 0 && searching(old) == 0 {
             self.wake_one();
@@ -211,24 +253,30 @@ impl Sleep {
         }
     }
 
-    /// Counts one more live thread if below the maximum (the new thread is idle: it brings
-    /// a token). Returns false at the maximum.
+    /// Counts one more live thread if there is room (the new thread is idle: it brings a
+    /// token). Returns false when `max_workers` threads run tasks, or `max_threads` live.
     fn reserve_thread(&self) -> bool {
         let mut registry = lock(&self.registry);
-        if registry.threads >= self.max_threads {
+        if registry.active() >= self.max_workers || registry.threads >= self.max_threads {
             return false;
         }
         registry.threads += 1;
-        self.threads.store(registry.threads, Ordering::Release);
+        self.mirror(&registry);
         self.state.fetch_add(TOKEN, Ordering::AcqRel);
         true
+    }
+
+    /// Updates the lock-free mirrors of the thread counts (under the lock).
+    fn mirror(&self, registry: &Registry) {
+        self.threads.store(registry.threads, Ordering::Release);
+        self.active.store(registry.active(), Ordering::Release);
     }
 
     /// Undoes a reservation whose thread could not start; returns the threads left.
     pub fn release_thread(&self) -> usize {
         let mut registry = lock(&self.registry);
         registry.threads -= 1;
-        self.threads.store(registry.threads, Ordering::Release);
+        self.mirror(&registry);
         self.state.fetch_sub(TOKEN, Ordering::AcqRel);
         registry.threads
     }
@@ -239,13 +287,49 @@ impl Sleep {
         self.release_thread();
     }
 
+    /// A worker is about to block in a wait inside its task, after giving back the
+    /// `owed` tokens it kept: it stops counting toward `max_workers` until
+    /// [`Sleep::unblock`]. Returns true when queued jobs then have no thread to count on
+    /// (TOKENS below zero) and a thread was reserved to take its place: the caller starts
+    /// it (or calls [`Sleep::release_thread`]).
+    ///
+    /// The RMW of the word comes after the count is lowered, so it is ordered with every
+    /// submit's: a submit after it sees the lower count and may start a thread itself; a
+    /// submit before it is seen in TOKENS here.
+    pub fn block(&self, owed: u32) -> bool {
+        {
+            let mut registry = lock(&self.registry);
+            registry.blocked += 1;
+            self.mirror(&registry);
+        }
+        let old = self
+            .state
+            .fetch_add(TOKEN.wrapping_mul(u64::from(owed)), Ordering::AcqRel);
+        tokens(old).wrapping_add(owed as i32) < 0 && self.reserve_thread()
+    }
+
+    /// The blocked worker goes on with its task: it counts toward `max_workers` again.
+    /// The pool may run more than `max_workers` tasks for a while: a thread started in its
+    /// place finishes the task it has, then retires ([`Sleep::is_surplus`]).
+    pub fn unblock(&self) {
+        let mut registry = lock(&self.registry);
+        registry.blocked -= 1;
+        self.mirror(&registry);
+    }
+
+    /// True while more threads run tasks than `max_workers` (a blocked worker came back):
+    /// an idle thread should retire now rather than sleep.
+    pub fn is_surplus(&self) -> bool {
+        self.active.load(Ordering::Acquire) > self.max_workers
+    }
+
     /// Live threads.
     pub fn threads(&self) -> usize {
         self.threads.load(Ordering::Acquire)
     }
 
-    /// Gives back a token: a busy thread (blocked in a wait) took a queued job, so one
-    /// fewer job waits.
+    /// Gives back a token: a busy thread took a queued job (its scope's, while waiting for
+    /// the scope), so one fewer job waits.
     pub fn add_token(&self) {
         self.give_back(1);
     }
@@ -254,8 +338,8 @@ impl Sleep {
     /// back; `owed` counts the tokens this worker kept back so far, and the new count is
     /// returned.
     ///
-    /// While every thread the pool may have is started, no submit can start another, so
-    /// the tokens decide nothing now, and the worker keeps the token (up to [`MAX_OWED`]):
+    /// While `max_workers` threads run tasks, no submit can start another, so the tokens
+    /// decide nothing now, and the worker keeps the token (up to [`MAX_OWED`]):
     /// a pool busy with many small tasks then does not RMW the shared word once per task.
     /// Kept tokens only make TOKENS lower than the truth, the safe side: a submit may start
     /// a thread an idle one could have taken (only after a retirement left room), and an
@@ -266,7 +350,7 @@ impl Sleep {
     pub fn task_done(&self, owed: u32) -> u32 {
         let owed = owed + 1;
         // Relaxed: a stale count only changes which of two correct choices is taken.
-        if owed < MAX_OWED && self.threads.load(Ordering::Relaxed) >= self.max_threads {
+        if owed < MAX_OWED && self.active.load(Ordering::Relaxed) >= self.max_workers {
             return owed;
         }
         self.give_back(owed);
@@ -286,17 +370,16 @@ impl Sleep {
         let sleeper = {
             let mut registry = lock(&self.registry);
             let sleeper = registry.sleeping.pop();
-            if let Some((sleeper, idle)) = &sleeper {
-                // A woken idle worker is searching from this RMW on.
-                let delta = if *idle { SEARCHER } else { 0 };
+            if let Some(sleeper) = &sleeper {
+                // A woken worker is searching from this RMW on.
                 self.state
-                    .fetch_add(delta.wrapping_sub(SLEEPER), Ordering::AcqRel);
+                    .fetch_add(SEARCHER.wrapping_sub(SLEEPER), Ordering::AcqRel);
                 notify(sleeper);
             }
             sleeper
         };
         // Unpark outside the lock; an unpark before the park makes the park return.
-        if let Some((sleeper, _)) = sleeper {
+        if let Some(sleeper) = sleeper {
             sleeper.thread.unpark();
             true
         } else {
@@ -309,17 +392,15 @@ impl Sleep {
         let woken = {
             let mut registry = lock(&self.registry);
             let woken = std::mem::take(&mut registry.sleeping);
-            let idle = woken.iter().filter(|(_, idle)| *idle).count() as u64;
-            self.state.fetch_add(
-                (SEARCHER * idle).wrapping_sub(SLEEPER * woken.len() as u64),
-                Ordering::AcqRel,
-            );
-            for (sleeper, _) in &woken {
+            let n = woken.len() as u64;
+            self.state
+                .fetch_add((SEARCHER * n).wrapping_sub(SLEEPER * n), Ordering::AcqRel);
+            for sleeper in &woken {
                 notify(sleeper);
             }
             woken
         };
-        for (sleeper, _) in woken {
+        for sleeper in woken {
             sleeper.thread.unpark();
         }
     }
@@ -352,32 +433,26 @@ impl Sleep {
         }
     }
 
-    /// Registers `me` as asleep (an idle one stops searching in the same RMW); returns
-    /// the word before (its SHUTDOWN bit).
-    fn register(&self, me: &Arc<Sleeper>, idle: bool) -> u64 {
+    /// Registers `me` as asleep, no longer searching, in one RMW; returns the word before
+    /// (its SHUTDOWN bit).
+    fn register(&self, me: &Arc<Sleeper>) -> u64 {
         let mut registry = lock(&self.registry);
-        registry.sleeping.push((me.clone(), idle));
+        registry.sleeping.push(me.clone());
         // The Dekker half of the sleeper: this RMW, then (after the unlock) `has_work`.
-        let delta = if idle { SEARCHER } else { 0 };
         self.state
-            .fetch_add(SLEEPER.wrapping_sub(delta), Ordering::AcqRel)
+            .fetch_add(SLEEPER.wrapping_sub(SEARCHER), Ordering::AcqRel)
     }
 
     /// Takes `me` off the list: true when it was still there (nobody notified it), false
-    /// when a waker already took it off (the notification is consumed here).
-    /// An idle one is searching again either way (the waker counted it so).
+    /// when a waker already took it off (the notification is consumed here). It is
+    /// searching again either way (the waker counted it so).
     fn unregister(&self, me: &Arc<Sleeper>) -> bool {
         let mut registry = lock(&self.registry);
-        match registry
-            .sleeping
-            .iter()
-            .position(|(s, _)| Arc::ptr_eq(s, me))
-        {
+        match registry.sleeping.iter().position(|s| Arc::ptr_eq(s, me)) {
             Some(pos) => {
-                let (_, idle) = registry.sleeping.swap_remove(pos);
-                let delta = if idle { SEARCHER } else { 0 };
+                registry.sleeping.swap_remove(pos);
                 self.state
-                    .fetch_add(delta.wrapping_sub(SLEEPER), Ordering::AcqRel);
+                    .fetch_add(SEARCHER.wrapping_sub(SLEEPER), Ordering::AcqRel);
                 true
             }
             None => {
@@ -397,7 +472,7 @@ impl Sleep {
         has_work: impl Fn() -> bool,
         keep_alive: Option<Duration>,
     ) -> IdleWake {
-        let old = self.register(me, true);
+        let old = self.register(me);
         if old & SHUTDOWN != 0 {
             self.unregister(me);
             return IdleWake::Shutdown;
@@ -423,25 +498,23 @@ impl Sleep {
     /// The keep-alive passed: retire if still unnotified and a token is spare.
     fn retire_or_search(&self, me: &Arc<Sleeper>) -> IdleWake {
         let mut registry = lock(&self.registry);
-        let Some(pos) = registry
-            .sleeping
-            .iter()
-            .position(|(s, _)| Arc::ptr_eq(s, me))
-        else {
+        let Some(pos) = registry.sleeping.iter().position(|s| Arc::ptr_eq(s, me)) else {
             // Notified after all, just now.
             me.notified.swap(false, Ordering::Relaxed);
             return IdleWake::Search;
         };
         registry.sleeping.swap_remove(pos);
-        // Lower the thread hint *before* giving up the token: a submit whose RMW then
+        // Lower the thread counts *before* giving up the token: a submit whose RMW then
         // sees no token left also sees the lower count and comes to `reserve_thread`
         // (which waits for this lock) instead of trusting a stale maximum.
-        self.threads.store(registry.threads - 1, Ordering::Relaxed);
+        registry.threads -= 1;
+        self.mirror(&registry);
         let mut word = self.state.load(Ordering::Acquire);
         loop {
             if tokens(word) <= 0 || word & SHUTDOWN != 0 {
                 // A queued job counts on this thread (or shutdown decides): stay.
-                self.threads.store(registry.threads, Ordering::Release);
+                registry.threads += 1;
+                self.mirror(&registry);
                 self.state
                     .fetch_add(SEARCHER.wrapping_sub(SLEEPER), Ordering::AcqRel);
                 return IdleWake::Search;
@@ -453,36 +526,10 @@ impl Sleep {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    registry.threads -= 1;
-                    return IdleWake::Retire;
-                }
+                Ok(_) => return IdleWake::Retire,
                 Err(now) => word = now,
             }
         }
-    }
-
-    /// A busy worker blocked on a future, with nothing to run, sleeps until notified of
-    /// new work, until its future's waker unparks it, or until `deadline`. Returns true
-    /// when it must search the queues before polling again (it was notified, or work
-    /// showed up): a notification it does not act on would be lost for everyone.
-    pub fn sleep_blocked(
-        &self,
-        me: &Arc<Sleeper>,
-        has_work: impl Fn() -> bool,
-        deadline: Option<Instant>,
-    ) -> bool {
-        self.register(me, false);
-        if has_work() {
-            self.unregister(me);
-            return true;
-        }
-        park_until(deadline);
-        if me.notified.swap(false, Ordering::Acquire) {
-            return true;
-        }
-        // Woken by the future, the deadline, or spuriously; unless a waker raced us.
-        !self.unregister(me)
     }
 }
 
@@ -512,28 +559,27 @@ fn park_until(deadline: Option<Instant>) {
 mod tests {
     use super::*;
 
+    /// A whole submit that must (or must not) start a thread.
+    fn submit(sleep: &Sleep) -> Result<bool, Closed> {
+        sleep.begin_submit().map(|(_, spawn)| spawn)
+    }
+
     #[test]
     fn word_fields_do_not_interfere() {
-        let sleep = Sleep::new(4);
-        assert_eq!(sleep.begin_submit(), Ok(true), "no token: start a thread");
+        let sleep = Sleep::new(4, 4);
+        let (submitting, spawn) = sleep.begin_submit().unwrap();
+        assert!(spawn, "no token: start a thread");
         assert_eq!(tokens(sleep.state.load(Ordering::Relaxed)), 0);
         assert_eq!(submitters(sleep.state.load(Ordering::Relaxed)), 1);
-        sleep.end_submit();
-        assert_eq!(sleep.begin_submit(), Ok(true));
-        sleep.end_submit();
+        drop(submitting);
+        assert_eq!(submit(&sleep), Ok(true));
         let word = sleep.state.load(Ordering::Relaxed);
         assert_eq!((tokens(word), submitters(word), sleepers(word)), (0, 0, 0));
         assert_eq!(sleep.threads(), 2);
         sleep.add_token();
-        assert_eq!(
-            sleep.begin_submit(),
-            Ok(false),
-            "a spare idle thread takes it"
-        );
-        sleep.end_submit();
+        assert_eq!(submit(&sleep), Ok(false), "a spare idle thread takes it");
         for _ in 0..3 {
-            sleep.begin_submit().unwrap();
-            sleep.end_submit();
+            submit(&sleep).unwrap();
         }
         let word = sleep.state.load(Ordering::Relaxed);
         assert_eq!(
@@ -544,21 +590,72 @@ mod tests {
         assert_eq!(sleep.threads(), 4, "never past the maximum");
         assert!(sleep.shutdown());
         assert!(!sleep.shutdown(), "only the first shutdown counts");
-        assert_eq!(sleep.begin_submit(), Err(Closed));
+        assert_eq!(submit(&sleep), Err(Closed));
         assert!(sleep.can_exit());
         assert_eq!(
             tokens(sleep.state.load(Ordering::Relaxed)),
             -1,
-            "refusal undone"
+            "refusal leaves the tokens alone"
         );
     }
 
     #[test]
+    fn submitters_never_carry_into_shutdown() {
+        let sleep = Sleep::new(1, 1);
+        let open: Vec<_> = (0..SUBMITTERS_MAX)
+            .map(|_| sleep.begin_submit().unwrap().0)
+            .collect();
+        assert_eq!(
+            submitters(sleep.state.load(Ordering::Relaxed)),
+            SUBMITTERS_MAX
+        );
+        assert!(!sleep.is_shut_down());
+        std::thread::scope(|s| {
+            let one_more = s.spawn(|| submit(&sleep));
+            // The extra submitter waits for room; ending one submit lets it in.
+            std::thread::yield_now();
+            drop(open);
+            assert!(one_more.join().unwrap().is_ok());
+        });
+        assert!(
+            !sleep.is_shut_down(),
+            "the full field never looked like a shutdown"
+        );
+        assert_eq!(submitters(sleep.state.load(Ordering::Relaxed)), 0);
+    }
+
+    #[test]
+    fn a_blocked_worker_makes_room_for_a_thread_in_its_place() {
+        let sleep = Sleep::new(1, 2);
+        assert_eq!(submit(&sleep), Ok(true), "the first thread");
+        assert_eq!(submit(&sleep), Ok(false), "at max_workers: queued");
+        // The one worker blocks inside its task; a job waits with no thread: replace it.
+        assert!(sleep.block(0));
+        assert_eq!(sleep.threads(), 2);
+        assert!(!sleep.is_surplus());
+        sleep.unblock();
+        assert!(sleep.is_surplus(), "two threads run tasks for a max of one");
+        // At `max_threads` no further thread is started for a blocked worker.
+        submit(&sleep).unwrap();
+        assert!(!sleep.block(0), "no room left in max_threads");
+        sleep.unblock();
+    }
+
+    #[test]
+    fn a_blocked_worker_with_no_queued_job_is_not_replaced() {
+        let sleep = Sleep::new(1, 2);
+        assert_eq!(submit(&sleep), Ok(true));
+        assert!(!sleep.block(0), "no job waits: nothing to replace it for");
+        // A submit while it is blocked starts a thread itself.
+        assert_eq!(submit(&sleep), Ok(true));
+        sleep.unblock();
+    }
+
+    #[test]
     fn task_done_keeps_tokens_only_at_the_maximum() {
-        let sleep = Sleep::new(2);
+        let sleep = Sleep::new(2, 2);
         let tokens_now = || tokens(sleep.state.load(Ordering::Relaxed));
-        assert_eq!(sleep.begin_submit(), Ok(true));
-        sleep.end_submit();
+        assert_eq!(submit(&sleep), Ok(true));
         assert_eq!(tokens_now(), 0, "one busy thread");
         assert_eq!(
             sleep.task_done(0),
@@ -568,10 +665,8 @@ mod tests {
         assert_eq!(tokens_now(), 1);
 
         // Two threads, both busy: the pool is at its maximum.
-        assert_eq!(sleep.begin_submit(), Ok(false));
-        sleep.end_submit();
-        assert_eq!(sleep.begin_submit(), Ok(true));
-        sleep.end_submit();
+        assert_eq!(submit(&sleep), Ok(false));
+        assert_eq!(submit(&sleep), Ok(true));
         assert_eq!(sleep.threads(), 2);
         let before = tokens_now();
         let mut owed = 0;

@@ -1,20 +1,21 @@
 //! A worker thread: its main loop (find a job, run it, spin a little, sleep), the search
-//! order (own deque, injector, the others' deques), and the [`WaitHook`] through which a
-//! worker blocked on a future runs other jobs instead of sleeping.
+//! order (own deque, injector, the others' deques), and what it tells `future-core` (the
+//! pool it works for, so a wait on one of the pool's tasks that no thread started runs it
+//! here; when it blocks in a wait, so the pool can start a thread in its place).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::task::{Wake, Waker};
-use std::time::Instant;
+use std::time::Duration;
 
 use crossbeam_deque::{Steal, Worker};
-use future_core::{WaitHook, catch_panic, install_wait_hook};
+use future_core::catch_panic;
+use future_core::executor::{ExecutorId, WorkerThread, enter_worker};
 
-use crate::job::TaskEnd;
-use crate::job_box::JobBox;
+use crate::job::{Job, TaskEnd};
+use crate::latch::CountLatch;
 use crate::registry::Registry;
 use crate::sleep::{IdleWake, Sleeper};
-use crate::sync::{Arc, Thread, current_thread, read, yield_now};
+use crate::sync::{Arc, current_thread, read, yield_now};
 
 /// Rounds of searching (with a `yield_now` between) before an idle worker registers as a
 /// sleeper: a burst of submits then finds it awake and costs no wake-up syscall.
@@ -38,7 +39,7 @@ pub(crate) fn is_inside(registry: &Arc<Registry>) -> bool {
 
 /// Pushes `job` on the calling worker's own deque; gives it back when the calling thread
 /// is no worker of `registry`'s pool.
-pub(crate) fn push_local(registry: &Arc<Registry>, job: JobBox) -> Result<(), JobBox> {
+pub(crate) fn push_local(registry: &Arc<Registry>, job: Job) -> Result<(), Job> {
     CURRENT.with(|current| match current.borrow().as_ref() {
         Some(ctx) if Arc::ptr_eq(&ctx.registry, registry) => {
             ctx.local.push(job);
@@ -48,16 +49,24 @@ pub(crate) fn push_local(registry: &Arc<Registry>, job: JobBox) -> Result<(), Jo
     })
 }
 
-/// A waker that unparks a worker blocked in [`WorkerCtx::block_on`].
-struct Unpark(Thread);
-
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
+/// In a worker of `registry`'s pool, runs the jobs of the scope counted by `latch` that
+/// sit on top of this worker's own deque (the scope's own tasks, which its wait waits
+/// for; a task already run by a waiter is a no-op). Stops at the first other job.
+pub(crate) fn run_own_scoped_jobs(registry: &Arc<Registry>, latch: &Arc<CountLatch>) {
+    let Some(ctx) = CURRENT.with(|current| current.borrow().clone()) else {
+        return;
+    };
+    if !Arc::ptr_eq(&ctx.registry, registry) {
+        return;
     }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
+    while let Some(job) = ctx.local.pop() {
+        if !job.holds(latch) {
+            // Back on top, where it was.
+            ctx.local.push(job);
+            return;
+        }
+        registry.job_taken();
+        ctx.run_job(job, true);
     }
 }
 
@@ -65,18 +74,22 @@ impl Wake for Unpark {
 struct WorkerCtx {
     registry: Arc<Registry>,
     /// This worker's own deque (LIFO for its owner; others steal the oldest).
-    local: Worker<JobBox>,
+    local: Worker<Job>,
     slot: usize,
     sleeper: Arc<Sleeper>,
-    waker: Waker,
     /// Tokens kept back by `Sleep::task_done`, given back once this worker finds no job.
     owed_tokens: Cell<u32>,
 }
 
 /// The body of a worker thread.
-pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<JobBox>) {
-    // Counted out last (after any early return, or a panic of this crate's code).
-    let _exit = ExitGuard(registry.clone());
+pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<Job>) {
+    // Counts the thread out however the body ends (a return, or a panic of this crate's
+    // code: no job lets one out).
+    let mut exit = WorkerExit {
+        registry: registry.clone(),
+        slot,
+        retired: false,
+    };
     if let Some(init) = registry.config.initializer.clone() {
         if let Err(err) = catch_panic(|| init()) {
             let name = current_thread().name().unwrap_or("?").to_owned();
@@ -84,36 +97,55 @@ pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<JobBox>) 
                 "the initializer panicked in worker thread {name}: {}",
                 err.message()
             ));
-            registry.sleep.thread_exited();
-            registry.worker_left(slot);
             return;
         }
     }
     let ctx = Rc::new(WorkerCtx {
-        registry: registry.clone(),
+        registry,
         local,
         slot,
         sleeper: Sleeper::current(),
-        waker: Waker::from(std::sync::Arc::new(Unpark(current_thread()))),
         owed_tokens: Cell::new(0),
     });
-    CURRENT.with(|current| *current.borrow_mut() = Some(ctx.clone()));
-    let hook = install_wait_hook(ctx.clone());
-    let retired = ctx.run();
-    drop(hook);
-    CURRENT.with(|current| current.borrow_mut().take());
-    if !retired {
-        registry.sleep.thread_exited();
-    }
-    registry.worker_left(slot);
+    let _current = Current::enter(ctx.clone());
+    let _worker = enter_worker(ctx.clone());
+    exit.retired = ctx.run();
 }
 
-/// Counts the worker thread out for `shutdown(wait = true)` when its body ends.
-struct ExitGuard(Arc<Registry>);
+/// Makes this thread's [`WorkerCtx`] current until dropped.
+struct Current;
 
-impl Drop for ExitGuard {
+impl Current {
+    fn enter(ctx: Rc<WorkerCtx>) -> Current {
+        CURRENT.with(|current| *current.borrow_mut() = Some(ctx));
+        Current
+    }
+}
+
+impl Drop for Current {
     fn drop(&mut self) {
-        self.0.worker_exited();
+        let ctx = CURRENT.with(|current| current.borrow_mut().take());
+        if let Some(ctx) = ctx {
+            ctx.give_back_tokens();
+        }
+    }
+}
+
+/// Counts a worker thread out when its body ends: its slot, its token (unless it retired,
+/// which took it), and its place in `shutdown(wait = true)`'s count, last.
+struct WorkerExit {
+    registry: Arc<Registry>,
+    slot: usize,
+    retired: bool,
+}
+
+impl Drop for WorkerExit {
+    fn drop(&mut self) {
+        if !self.retired {
+            self.registry.sleep.thread_exited();
+        }
+        self.registry.worker_left(self.slot);
+        self.registry.worker_exited();
     }
 }
 
@@ -160,12 +192,18 @@ impl WorkerCtx {
                 }
                 continue;
             }
-            if idle_rounds < SPIN_ROUNDS {
+            // A thread started in place of a blocked worker that came back: retire now.
+            let surplus = sleep.is_surplus();
+            if idle_rounds < SPIN_ROUNDS && !surplus {
                 idle_rounds += 1;
                 yield_now();
                 continue;
             }
-            let keep_alive = self.registry.config.keep_alive;
+            let keep_alive = if surplus {
+                Some(Duration::ZERO)
+            } else {
+                self.registry.config.keep_alive
+            };
             match sleep.sleep_idle(&self.sleeper, || self.registry.has_work(), keep_alive) {
                 // Woken for work (searching again): search, and spin a little if it was
                 // taken meanwhile.
@@ -185,7 +223,7 @@ impl WorkerCtx {
 
     /// Takes a job: own deque first (newest), then the injector (oldest), then steals
     /// the oldest of another worker's deque.
-    fn find_job(&self) -> Option<JobBox> {
+    fn find_job(&self) -> Option<Job> {
         let job = self.local.pop().or_else(|| self.steal());
         if job.is_some() {
             self.registry.job_taken();
@@ -193,7 +231,7 @@ impl WorkerCtx {
         job
     }
 
-    fn steal(&self) -> Option<JobBox> {
+    fn steal(&self) -> Option<Job> {
         loop {
             match self.registry.injector.steal() {
                 Steal::Success(job) => return Some(job),
@@ -219,8 +257,8 @@ impl WorkerCtx {
     }
 
     /// Runs a job taken from a queue: from the main loop (`nested == false`) or inside a
-    /// wait. A broken pool fails it instead.
-    fn run_job(&self, job: JobBox, nested: bool) {
+    /// scope's wait. A broken pool fails it instead.
+    fn run_job(&self, job: Job, nested: bool) {
         if nested {
             // One fewer job waits, and this thread stays busy.
             self.registry.sleep.add_token();
@@ -239,38 +277,21 @@ impl WorkerCtx {
     }
 }
 
-impl WaitHook for WorkerCtx {
-    /// Runs queued jobs of this pool until `poll` says the awaited futures are done;
-    /// sleeps only when there is nothing to run, woken by the futures' waker or by new
-    /// work. So a task that waits on tasks it submitted cannot deadlock the pool, even
-    /// with one thread.
-    fn block_on(&self, poll: &mut dyn FnMut(&Waker) -> bool, deadline: Option<Instant>) -> bool {
-        let mut search = false;
-        loop {
-            if search {
-                // Notified of new work: act on it before anything else (see SLEEP.md).
-                search = false;
-                if let Some(job) = self.find_job() {
-                    self.run_job(job, true);
-                }
-            }
-            if poll(&self.waker) {
-                return true;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
-            }
-            if let Some(job) = self.find_job() {
-                self.run_job(job, true);
-                continue;
-            }
-            // It may sleep long: no token stays kept back meanwhile.
-            self.give_back_tokens();
-            search = self.registry.sleep.sleep_blocked(
-                &self.sleeper,
-                || self.registry.has_work(),
-                deadline,
-            );
+impl WorkerThread for WorkerCtx {
+    fn executor(&self) -> ExecutorId {
+        self.registry.id
+    }
+
+    /// The task running here blocks in a wait: it gives back its kept tokens and stops
+    /// counting toward `max_workers`; when queued jobs then have no thread, one starts in
+    /// its place.
+    fn blocking(&self) {
+        if self.registry.sleep.block(self.owed_tokens.take()) {
+            self.registry.start_reserved_thread();
         }
+    }
+
+    fn unblocked(&self) {
+        self.registry.sleep.unblock();
     }
 }

@@ -58,3 +58,19 @@ pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 
 /// A deadline long enough to only catch hangs.
 pub const HANG: Duration = Duration::from_secs(30);
+
+/// Runs `scenario` on its own thread and returns its value; panics if it has not returned
+/// within [`HANG`] (the deadline only catches hangs: a hung scenario's thread is left
+/// behind, and the test fails instead of hanging CI).
+pub fn within<T: Send + 'static>(what: &str, scenario: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
+        let _ = tx.send(outcome);
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+        Err(_) => panic!("hung: {what} did not finish within {HANG:?}"),
+    }
+}

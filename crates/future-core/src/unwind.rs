@@ -1,0 +1,94 @@
+//! Panic boundaries: the only way user code (a task, a closure's drop, a callback, a waker,
+//! a value's drop) is called from this crate's machinery, and from the pools' (rayon's
+//! `halt_unwinding` and `AbortIfPanic`).
+//!
+//! A caught panic's payload is itself user code: its `Drop` may panic again. So a payload
+//! is dropped inside a second boundary, and a payload thrown by that drop is leaked, never
+//! dropped: no panic can get past a boundary, however many times it is thrown.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::error::TaskError;
+
+/// Runs `f`, catching a panic: `Err` holds its payload. The caller must get rid of the
+/// payload with [`drop_payload`] (or hand it on), never with a plain drop.
+pub(crate) fn halt_unwinding<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+    catch_unwind(AssertUnwindSafe(f))
+}
+
+/// Drops a panic payload without letting a panic out of its `Drop`: a payload thrown by
+/// that drop is leaked.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Runs `f` and ignores a panic (its payload is dropped with [`drop_payload`]): for user
+/// code whose failure has nowhere to go (a cancelled task's closure dropped unrun, a
+/// waker). The panic hook has already reported it.
+pub(crate) fn contain(f: impl FnOnce()) {
+    if let Err(payload) = halt_unwinding(f) {
+        drop_payload(payload);
+    }
+}
+
+/// Drops `value` inside a boundary (see [`contain`]).
+pub(crate) fn drop_contained<T>(value: T) {
+    contain(move || drop(value));
+}
+
+/// Runs `task`, turning a panic into a [`TaskErrorKind::Panicked`] error with its message.
+/// No panic gets out: the payload is dropped inside a boundary too.
+///
+/// [`TaskErrorKind::Panicked`]: crate::TaskErrorKind::Panicked
+///
+/// ```
+/// let err = future_core::catch_panic(|| -> u8 { panic!("nope") }).unwrap_err();
+/// assert_eq!(err.message(), "nope");
+/// assert_eq!(future_core::catch_panic(|| 1), Ok(1));
+/// ```
+pub fn catch_panic<R>(task: impl FnOnce() -> R) -> Result<R, TaskError> {
+    halt_unwinding(task).map_err(|payload| {
+        let error = TaskError::from_panic(&*payload);
+        drop_payload(payload);
+        error
+    })
+}
+
+/// Aborts the process if dropped while its thread unwinds: placed where an unwinding would
+/// break a safety argument that has no other way out (rayon's `AbortIfPanic`).
+/// [`disarm`](Self::disarm) it once the critical section is over.
+///
+/// ```
+/// let guard = future_core::AbortIfPanic::new("a critical section");
+/// // ... code that must not unwind ...
+/// guard.disarm();
+/// ```
+#[derive(Debug)]
+pub struct AbortIfPanic {
+    what: &'static str,
+}
+
+impl AbortIfPanic {
+    /// A guard for the critical section `what` (named in the message before the abort).
+    pub fn new(what: &'static str) -> Self {
+        AbortIfPanic { what }
+    }
+
+    /// Ends the critical section without aborting.
+    pub fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for AbortIfPanic {
+    fn drop(&mut self) {
+        eprintln!(
+            "future-core: a panic unwound through {}; aborting (continuing would be unsound)",
+            self.what
+        );
+        std::process::abort();
+    }
+}

@@ -1,0 +1,157 @@
+//! How a pool's worker thread takes part in this crate's blocking waits: which executor it
+//! works for (so an untimed wait on a [`Task`](crate::executor::Task) of that executor may
+//! run the task itself), and when it blocks (so the pool can start a thread in its
+//! place). Nothing unsafe depends on what a [`WorkerThread`] says: it only decides where
+//! work runs and how many threads run it.
+
+use std::num::NonZeroU64;
+use std::rc::Rc;
+
+/// Names an executor, for [`Task`](crate::executor::Task)s and [`WorkerThread`]s: an
+/// untimed wait in a worker thread of the executor that made a task may run that task.
+///
+/// ```
+/// use future_core::executor::ExecutorId;
+/// assert_ne!(ExecutorId::new(), ExecutorId::new());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExecutorId(NonZeroU64);
+
+impl ExecutorId {
+    /// A new identity, distinct from every other one of this process.
+    pub fn new() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // A plain counter (not a synchronization: std's even under loom).
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        ExecutorId(NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN))
+    }
+}
+
+impl Default for ExecutorId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a pool's worker thread tells this crate about itself; installed in the thread with
+/// [`enter_worker`].
+///
+/// ```
+/// use future_core::executor::{ExecutorId, Task, WorkerThread, enter_worker};
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// struct Worker { executor: ExecutorId, blocked: Cell<u32> }
+/// impl WorkerThread for Worker {
+///     fn executor(&self) -> ExecutorId { self.executor }
+///     fn blocking(&self) { self.blocked.set(self.blocked.get() + 1) }
+///     fn unblocked(&self) {}
+/// }
+///
+/// let executor = ExecutorId::new();
+/// let worker = Rc::new(Worker { executor, blocked: Cell::new(0) });
+/// let _guard = enter_worker(worker.clone());
+/// // Waiting on a task of this executor that no thread started: it runs right here.
+/// let (task, future) = Task::new(executor, || std::thread::current().id());
+/// assert_eq!(future.result(), Ok(std::thread::current().id()));
+/// assert!(!task.run(), "already ran");
+/// assert_eq!(worker.blocked.get(), 0, "it never blocked");
+/// ```
+pub trait WorkerThread {
+    /// The executor this thread works for.
+    fn executor(&self) -> ExecutorId;
+    /// The thread is about to block in a wait of this crate (on futures it cannot run
+    /// itself); a pool may start a thread in its place. Called once per blocking wait.
+    fn blocking(&self);
+    /// The blocking wait announced by [`blocking`](Self::blocking) is over.
+    fn unblocked(&self);
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static WORKER: std::cell::RefCell<Option<Rc<dyn WorkerThread>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static WORKER: std::cell::RefCell<Option<Rc<dyn WorkerThread>>> =
+        std::cell::RefCell::new(None);
+}
+
+/// Makes the calling thread a worker described by `worker` until the guard is dropped
+/// (which puts back what was there before).
+pub fn enter_worker(worker: Rc<dyn WorkerThread>) -> WorkerGuard {
+    WorkerGuard {
+        previous: WORKER.with(|slot| slot.replace(Some(worker))),
+    }
+}
+
+/// The calling thread's [`WorkerThread`], if it is one.
+pub(crate) fn current() -> Option<Rc<dyn WorkerThread>> {
+    WORKER.with(|slot| slot.borrow().clone())
+}
+
+/// True when the calling thread is a worker of `executor`.
+pub(crate) fn works_for(executor: ExecutorId) -> bool {
+    WORKER.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .is_some_and(|worker| worker.executor() == executor)
+    })
+}
+
+/// Keeps a thread a worker; see [`enter_worker`].
+#[must_use = "the thread stops being a worker when the guard is dropped"]
+pub struct WorkerGuard {
+    previous: Option<Rc<dyn WorkerThread>>,
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        WORKER.with(|slot| slot.replace(previous));
+    }
+}
+
+impl std::fmt::Debug for WorkerGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerGuard").finish_non_exhaustive()
+    }
+}
+
+/// Runs `wait`, a blocking wait of the caller's own (a condition variable, a channel),
+/// telling the calling thread's pool, if it is a worker, that it blocks meanwhile: the pool
+/// may then start a thread in its place. This crate's own waits do it by themselves.
+///
+/// ```
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// std::thread::spawn(move || tx.send(5).unwrap());
+/// assert_eq!(future_core::executor::blocking(|| rx.recv()), Ok(5));
+/// ```
+pub fn blocking<R>(wait: impl FnOnce() -> R) -> R {
+    let _blocking = Blocking::start();
+    wait()
+}
+
+/// Tells the calling thread's worker, if any, that it blocks until the guard is dropped.
+pub(crate) struct Blocking(Option<Rc<dyn WorkerThread>>);
+
+impl Blocking {
+    pub(crate) fn start() -> Self {
+        let worker = current();
+        if let Some(worker) = &worker {
+            worker.blocking();
+        }
+        Blocking(worker)
+    }
+}
+
+impl Drop for Blocking {
+    fn drop(&mut self) {
+        if let Some(worker) = &self.0 {
+            worker.unblocked();
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! User code that a future calls (a value's `Clone`, a waker's `clone`, `wake` and
+//! `drop`, a panic payload's `Drop`) never runs under the future's lock, and a panic in it
+//! never stops the future's other listeners from being told.
+
+use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+use std::time::Duration;
+
+use future_core::{Promise, TaskErrorKind, TaskFuture, catch_panic};
+
+const HANG: Duration = Duration::from_secs(30);
+
+/// Runs `scenario` on a thread and fails (instead of hanging) if it does not finish.
+fn within<T: Send + 'static>(what: &str, scenario: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario));
+        let _ = tx.send(outcome);
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+        Err(_) => panic!("hung: {what}"),
+    }
+}
+
+/// A value whose `Clone` looks at the very future it is cloned out of.
+#[derive(Debug, PartialEq)]
+struct LooksBack(u32);
+
+static LOOKED_AT: OnceLock<TaskFuture<LooksBack>> = OnceLock::new();
+
+impl Clone for LooksBack {
+    fn clone(&self) -> Self {
+        let future = LOOKED_AT.get().expect("set by the test");
+        assert!(
+            future.done(),
+            "the future reads as done while its value is cloned"
+        );
+        LooksBack(self.0)
+    }
+}
+
+#[test]
+fn a_values_clone_may_use_its_own_future() {
+    within("the re-entrant clone", || {
+        let (promise, future) = Promise::new();
+        LOOKED_AT.set(future.clone()).unwrap();
+        promise.set_result(LooksBack(3));
+        assert_eq!(future.result(), Ok(LooksBack(3)));
+        assert_eq!(future.result_timeout(Duration::ZERO), Ok(LooksBack(3)));
+    });
+}
+
+/// A waker whose `clone`, `wake` and `drop` look at a future (through a pointer to a
+/// `TaskFuture<u8>` leaked by the test).
+fn looking_waker(future: &'static TaskFuture<u8>) -> Waker {
+    fn clone(data: *const ()) -> RawWaker {
+        // SAFETY: `data` is the leaked `&'static TaskFuture<u8>` given below.
+        let future = unsafe { &*data.cast::<TaskFuture<u8>>() };
+        let _ = future.done();
+        RawWaker::new(data, &VTABLE)
+    }
+    fn wake(data: *const ()) {
+        // SAFETY: as in `clone`.
+        let _ = unsafe { &*data.cast::<TaskFuture<u8>>() }.done();
+    }
+    fn drop(data: *const ()) {
+        // SAFETY: as in `clone`.
+        let _ = unsafe { &*data.cast::<TaskFuture<u8>>() }.done();
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
+    let data = (future as *const TaskFuture<u8>).cast::<()>();
+    // SAFETY: the vtable's functions only read the `'static` future behind `data`.
+    unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
+}
+
+#[test]
+fn a_wakers_clone_and_drop_may_use_the_future_it_waits_on() {
+    within("the re-entrant waker", || {
+        let (promise, future) = Promise::new();
+        let future: &'static TaskFuture<u8> = Box::leak(Box::new(future));
+        let waker = looking_waker(future);
+        let mut awaiting = Box::pin(future.clone().into_future());
+        let mut cx = Context::from_waker(&waker);
+        assert!(awaiting.as_mut().poll(&mut cx).is_pending());
+        // Polling again with another waker replaces (and drops) the registered one.
+        let other = looking_waker(future);
+        assert!(
+            awaiting
+                .as_mut()
+                .poll(&mut Context::from_waker(&other))
+                .is_pending()
+        );
+        promise.set_result(4);
+        assert_eq!(
+            awaiting.as_mut().poll(&mut cx),
+            std::task::Poll::Ready(Ok(4))
+        );
+    });
+}
+
+/// Panics when dropped (unless already unwinding).
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("dropped");
+        }
+    }
+}
+
+#[test]
+fn catch_panic_contains_a_payload_that_panics_on_drop() {
+    let err = catch_panic(|| -> u8 { std::panic::panic_any(PanicOnDrop) }).unwrap_err();
+    assert_eq!(err.kind(), TaskErrorKind::Panicked);
+}
+
+#[test]
+fn a_panicking_waker_does_not_stop_the_other_listeners() {
+    fn wake(_: *const ()) {
+        panic!("the waker panicked");
+    }
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn drop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
+    // SAFETY: the functions ignore the null data pointer.
+    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
+
+    let (promise, future) = Promise::new();
+    let mut awaiting = Box::pin(future.clone().into_future());
+    assert!(
+        awaiting
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    let called = Arc::new(AtomicUsize::new(0));
+    let c = called.clone();
+    future.add_done_callback(move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    promise.set_result(1u8);
+    assert_eq!(
+        called.load(Ordering::SeqCst),
+        1,
+        "the callback after the waker ran"
+    );
+    assert_eq!(future.result(), Ok(1));
+}
+
+#[test]
+fn many_timed_waiters_on_one_future_all_give_up_cleanly() {
+    let (promise, future) = Promise::<u8>::new();
+    let waiters: Vec<_> = (0..64)
+        .map(|_| {
+            let future = future.clone();
+            std::thread::spawn(move || future.result_timeout(Duration::from_millis(5)))
+        })
+        .collect();
+    for waiter in waiters {
+        assert_eq!(
+            waiter.join().unwrap(),
+            Err(future_core::FutureError::Timeout)
+        );
+    }
+    promise.set_result(9);
+    assert_eq!(future.result(), Ok(9));
+}

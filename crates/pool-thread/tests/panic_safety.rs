@@ -1,0 +1,265 @@
+//! Panic safety at every boundary: a panic in a task, in a task's drop, in a panic
+//! payload's drop, in a done callback or in a waker never escapes into the pool's
+//! machinery: the pool keeps its threads and counts right, and a scope never ends while
+//! one of its tasks can still run.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+
+use common::within;
+use future_core::{FutureError, TaskErrorKind, TaskFuture};
+use pool_thread::{Scope, ThreadPool};
+
+/// Panics when dropped (unless the thread is already unwinding, which would abort).
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// A waker whose `wake` panics.
+fn panicking_waker() -> Waker {
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn wake(_: *const ()) {
+        panic!("the waker panicked");
+    }
+    fn drop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
+    // SAFETY: every function of the vtable ignores the (null) data pointer.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+/// Registers `waker` on `future` (through `.await`'s poll) and leaks the registration
+/// handle, so the waker stays registered until the future completes.
+fn register_waker<T: Send + 'static>(future: &TaskFuture<T>, waker: &Waker) {
+    use std::future::{Future, IntoFuture};
+    let mut awaiting = Box::pin(future.clone().into_future());
+    let pending = awaiting.as_mut().poll(&mut Context::from_waker(waker));
+    assert!(pending.is_pending(), "the future is not done yet");
+    std::mem::forget(awaiting);
+}
+
+/// On a one-thread pool, a task opens a scope, spawns a task that reads a value of the
+/// task's stack, then sets `trap` off inside the same scope. Returns whether the scope
+/// returned normally and whether the reader ran after the scope had ended (a dangling
+/// read, had it touched the borrowed value).
+fn scope_with_trap(
+    trap: impl for<'scope, 'env> FnOnce(&'scope Scope<'scope, 'env>) + Send + 'static,
+) -> (bool, bool) {
+    within("the scope scenario", move || {
+        let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+        let ended = Arc::new(AtomicBool::new(false));
+        let late = Arc::new(AtomicBool::new(false));
+        let (reader_tx, reader_rx) = mpsc::channel();
+        let (p, e, l) = (pool.clone(), ended.clone(), late.clone());
+        let outer = pool
+            .submit(move || {
+                let value = 42u64;
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    p.scope(|s| {
+                        let (e, l) = (e.clone(), l.clone());
+                        let reader = s
+                            .spawn(move || {
+                                if e.load(Ordering::SeqCst) {
+                                    // The scope is over: `value` may be gone.
+                                    l.store(true, Ordering::SeqCst);
+                                    return 0;
+                                }
+                                value
+                            })
+                            .unwrap();
+                        reader_tx.send(reader).unwrap();
+                        trap(s);
+                    })
+                }));
+                e.store(true, Ordering::SeqCst);
+                outcome.is_ok()
+            })
+            .unwrap();
+        let scope_ok = outer.result().unwrap();
+        let reader: TaskFuture<u64> = reader_rx.recv().unwrap();
+        // Whatever happened, the reader has run (or was dropped) by now, or runs soon.
+        let _ = reader.result_timeout(common::HANG);
+        (scope_ok, late.load(Ordering::SeqCst))
+    })
+}
+
+#[test]
+fn scope_outlives_a_cancelled_task_whose_closure_panics_on_drop() {
+    let (scope_ok, late) = scope_with_trap(|s| {
+        let bomb = PanicOnDrop("closure dropped");
+        let cancelled = s
+            .spawn(move || {
+                let _bomb = &bomb;
+            })
+            .unwrap();
+        assert!(cancelled.cancel());
+    });
+    assert!(!late, "a scoped task ran after its scope ended");
+    assert!(scope_ok, "the drop's panic escaped into the scope");
+}
+
+#[test]
+fn scope_outlives_a_task_whose_panic_payload_panics_on_drop() {
+    let (scope_ok, late) = scope_with_trap(|s| {
+        s.spawn(|| std::panic::panic_any(PanicOnDrop("payload dropped")))
+            .unwrap();
+    });
+    assert!(!late, "a scoped task ran after its scope ended");
+    assert!(scope_ok, "the payload's panic escaped into the scope");
+}
+
+#[test]
+fn scope_outlives_a_task_whose_waker_panics() {
+    let (scope_ok, late) = scope_with_trap(|s| {
+        let task = s.spawn(|| 1u8).unwrap();
+        register_waker(&task, &panicking_waker());
+    });
+    assert!(!late, "a scoped task ran after its scope ended");
+    assert!(scope_ok, "the waker's panic escaped into the scope");
+}
+
+#[test]
+fn a_panic_payload_that_panics_on_drop_fails_only_its_task() {
+    within("the payload scenario", || {
+        let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+        let bad = pool
+            .submit(|| -> u8 { std::panic::panic_any(PanicOnDrop("payload dropped")) })
+            .unwrap();
+        let err = bad.result().unwrap_err();
+        assert_eq!(
+            err.task_error().map(|e| e.kind()),
+            Some(TaskErrorKind::Panicked),
+            "{err}"
+        );
+        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.num_threads(), 1);
+    });
+}
+
+#[test]
+fn a_panicking_waker_does_not_stop_the_other_listeners_nor_the_worker() {
+    within("the waker scenario", || {
+        let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+        let gate = common::Gate::new();
+        let g = gate.clone();
+        let task = pool.submit(move || g.wait()).unwrap();
+        register_waker(&task, &panicking_waker());
+        let called = Arc::new(AtomicUsize::new(0));
+        let c = called.clone();
+        task.add_done_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        gate.open();
+        assert_eq!(task.result(), Ok(()));
+        common::eventually("the callback ran", || called.load(Ordering::SeqCst) == 1);
+        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.num_threads(), 1);
+    });
+}
+
+#[test]
+fn a_panicking_done_callback_leaves_the_pool_working() {
+    within("the callback scenario", || {
+        let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+        let gate = common::Gate::new();
+        let g = gate.clone();
+        let task = pool.submit(move || g.wait()).unwrap();
+        task.add_done_callback(|_| panic!("callback failed"));
+        let after = Arc::new(AtomicUsize::new(0));
+        let a = after.clone();
+        task.add_done_callback(move |_| {
+            a.fetch_add(1, Ordering::SeqCst);
+        });
+        gate.open();
+        assert_eq!(task.result(), Ok(()));
+        common::eventually("the later callback ran", || {
+            after.load(Ordering::SeqCst) == 1
+        });
+        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.num_threads(), 1);
+    });
+}
+
+#[test]
+fn a_task_whose_captures_panic_on_drop_fails_its_future_only() {
+    within("the drop scenario", || {
+        let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+        let bomb = PanicOnDrop("capture dropped");
+        let task = pool
+            .submit(move || {
+                let _bomb = bomb;
+                3u8
+            })
+            .unwrap();
+        match task.result() {
+            Err(FutureError::Failed(err)) => {
+                assert_eq!(err.kind(), TaskErrorKind::Panicked);
+                assert_eq!(err.message(), "capture dropped");
+            }
+            other => panic!("expected the drop's panic as the task's error, got {other:?}"),
+        }
+        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.num_threads(), 1);
+    });
+}
+
+#[test]
+fn a_cancelled_task_whose_closure_panics_on_drop_leaves_the_pool_working() {
+    within("the cancel scenario", || {
+        let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+        let gate = common::Gate::new();
+        let busy = common::occupy(&pool, &gate);
+        let bomb = PanicOnDrop("closure dropped");
+        let queued = pool
+            .submit(move || {
+                let _bomb = &bomb;
+            })
+            .unwrap();
+        assert!(queued.cancel());
+        gate.open();
+        busy.result().unwrap();
+        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.num_threads(), 1);
+        pool.shutdown(true, false);
+    });
+}
+
+#[test]
+fn a_panicking_initializer_breaks_the_pool_without_losing_a_thread_count() {
+    within("the initializer scenario", || {
+        let pool = ThreadPool::builder()
+            .max_workers(2)
+            .initializer(|| std::panic::panic_any(PanicOnDrop("initializer payload")))
+            .build()
+            .unwrap();
+        let first = pool.submit(|| 1).unwrap();
+        let err = first.result().unwrap_err();
+        assert_eq!(
+            err.task_error().map(|e| e.kind()),
+            Some(TaskErrorKind::Broken)
+        );
+        pool.shutdown(true, false);
+        assert_eq!(pool.num_threads(), 0);
+    });
+}
+
+#[test]
+fn an_invalid_thread_name_is_a_build_error_not_a_stuck_pool() {
+    let err = ThreadPool::builder()
+        .thread_name_prefix("a\0b")
+        .build()
+        .unwrap_err();
+    assert_eq!(err, pool_thread::BuildError::InvalidThreadName);
+    assert!(err.to_string().contains("NUL"), "{err}");
+}

@@ -1,0 +1,169 @@
+//! Waiting inside a task on the pool's own futures: an untimed wait may run the very task
+//! it waits for, and nothing else; every other wait blocks (the pool starts a thread in
+//! its place when queued tasks would otherwise have none), and a wait with a deadline
+//! returns at its deadline. So nested waits behave as on a plain pool, minus its
+//! deadlocks.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Gate, within};
+use future_core::{FutureError, MapOptions, Promise};
+use pool_thread::ThreadPool;
+
+/// The waiting task must not run a sibling that waits on the waiter itself.
+#[test]
+fn a_wait_does_not_run_a_sibling_that_depends_on_the_waiter() {
+    within("the sibling scenario", || {
+        for _ in 0..3 {
+            let pool = Arc::new(ThreadPool::builder().max_workers(4).build().unwrap());
+            let p = pool.clone();
+            let task = pool
+                .submit(move || {
+                    let (promise, unblocked) = Promise::<u32>::new();
+                    let h = p
+                        .submit(|| {
+                            std::thread::sleep(Duration::from_millis(50));
+                            1
+                        })
+                        .unwrap();
+                    let g = p.submit(move || unblocked.result().unwrap() + 1).unwrap();
+                    let first = h.result().unwrap();
+                    promise.set_result(first);
+                    g.result().unwrap()
+                })
+                .unwrap();
+            assert_eq!(task.result(), Ok(2));
+        }
+    });
+}
+
+/// A timed wait on a task that needs a lock the waiter holds times out, as on a plain
+/// pool; it must not run that task on its own stack (where it would deadlock).
+#[test]
+fn a_timed_wait_on_one_thread_times_out_instead_of_running_the_task() {
+    within("the lock scenario", || {
+        let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+        let p = pool.clone();
+        let lock = Arc::new(Mutex::new(0u32));
+        let task = pool
+            .submit(move || {
+                let held = lock.lock().unwrap();
+                let l = lock.clone();
+                let b = p.submit(move || *l.lock().unwrap() += 1).unwrap();
+                let waited = b.result_timeout(Duration::from_millis(200));
+                drop(held);
+                (waited, b)
+            })
+            .unwrap();
+        let (waited, b) = task.result().unwrap();
+        assert_eq!(waited, Err(FutureError::Timeout));
+        assert_eq!(b.result(), Ok(()), "the task runs once the lock is free");
+    });
+}
+
+/// A timed wait never runs queued work that could keep it past its deadline: the queued
+/// task here can only finish after the wait has returned.
+#[test]
+fn a_timed_wait_returns_at_its_deadline_not_after_queued_work() {
+    within("the deadline scenario", || {
+        let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+        let p = pool.clone();
+        let task = pool
+            .submit(move || {
+                let gate = Gate::new();
+                let g = gate.clone();
+                let slow = p.submit(move || g.wait()).unwrap();
+                let (_never, pending) = Promise::<u8>::new();
+                let waited = pending.result_timeout(Duration::from_millis(100));
+                gate.open();
+                (waited, slow)
+            })
+            .unwrap();
+        let (waited, slow) = task.result().unwrap();
+        assert_eq!(waited, Err(FutureError::Timeout));
+        assert_eq!(slow.result(), Ok(()));
+    });
+}
+
+/// A task waiting on a plain promise that only a later task completes: the waiting
+/// worker blocks, and the pool starts a thread for the later task.
+#[test]
+fn a_blocked_worker_is_replaced_when_queued_work_needs_a_thread() {
+    within("the replacement scenario", || {
+        let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+        let (promise, unblocked) = Promise::<u32>::new();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let waiting = pool
+            .submit(move || {
+                started_tx.send(()).unwrap();
+                unblocked.result().unwrap() * 2
+            })
+            .unwrap();
+        started.recv().unwrap();
+        let completing = pool.submit(move || promise.set_result(21)).unwrap();
+        assert_eq!(waiting.result(), Ok(42));
+        completing.result().unwrap();
+    });
+}
+
+/// `wait` on several futures inside a task, on one thread, with the tasks queued behind
+/// it: the waiter blocks and the pool runs them on a replacement thread.
+#[test]
+fn wait_on_many_inside_a_task_on_one_thread() {
+    within("the wait-many scenario", || {
+        let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+        let p = pool.clone();
+        let task = pool
+            .submit(move || {
+                let futures: Vec<_> = (0..4u32)
+                    .map(|i| p.submit(move || i * i).unwrap())
+                    .collect();
+                let sets = future_core::wait(&futures, None, future_core::ReturnWhen::AllCompleted);
+                assert_eq!(sets.done.len(), 4);
+                futures.iter().map(|f| f.result().unwrap()).sum::<u32>()
+            })
+            .unwrap();
+        assert_eq!(task.result(), Ok(14));
+    });
+}
+
+/// A done callback runs on the thread that completes the future (here a worker); it may
+/// call any method of the pool, bounded or not, without deadlock.
+#[test]
+fn done_callbacks_may_call_any_pool_method() {
+    within("the callback scenario", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .max_workers(1)
+                .queue_bound(1)
+                .build()
+                .unwrap(),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = pool.clone();
+        let first = pool.submit(|| 1u32).unwrap();
+        first.add_done_callback(move |_| {
+            let submitted: Vec<_> = (0..5u32).map(|i| p.submit(move || i).unwrap()).collect();
+            let sum: u32 = submitted.iter().map(|f| f.result().unwrap()).sum();
+            let tried = p.try_submit(|| 7u32).map(|f| f.result());
+            let mapped: u32 = p
+                .map(|x: u32| x + 1, 0..4, MapOptions::new())
+                .unwrap()
+                .map(Result::unwrap)
+                .sum();
+            p.shutdown(true, false);
+            tx.send((sum, tried, mapped)).unwrap();
+        });
+        let (sum, tried, mapped) = rx.recv().unwrap();
+        assert_eq!(sum, 10);
+        assert!(
+            matches!(tried, Ok(Ok(7)) | Err(future_core::SubmitError::Full)),
+            "{tried:?}"
+        );
+        assert_eq!(mapped, 10);
+        assert_eq!(first.result(), Ok(1));
+    });
+}
