@@ -30,8 +30,9 @@ use crate::worker::Blocking;
 /// A waker that unparks the thread that made it, and raises `woken` for its spin.
 struct Unpark {
     thread: Thread,
-    /// Set by every wake-up, cleared by the spinning thread: a std atomic even under loom,
-    /// where nothing spins and it only ever gets set.
+    /// Set by every wake-up, cleared by the waiting thread before it parks (and while it
+    /// spins). A std atomic even under loom: it only short-cuts a park, the waker's unpark
+    /// is what loom checks.
     woken: AtomicBool,
 }
 
@@ -77,6 +78,12 @@ pub(crate) fn block_on(
         }
         if blocking.is_none() {
             blocking = Some(Blocking::start());
+        }
+        // A wake-up since the poll: poll again rather than trust the park token to be
+        // there (other code of this thread may have taken it, and loom drops an unpark
+        // that finds the thread blocked on a lock).
+        if unpark.woken.swap(false, Ordering::Acquire) {
+            continue;
         }
         match deadline {
             None => park(),

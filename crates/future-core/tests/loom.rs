@@ -102,3 +102,71 @@ fn producer_drop_races_a_waiter() {
         assert!(err.task_error().is_some(), "broken, not hung: {err}");
     });
 }
+
+/// A worker thread of the task's executor, as far as this crate is told.
+struct Worker(future_core::executor::ExecutorId);
+
+impl future_core::executor::WorkerThread for Worker {
+    fn executor(&self) -> future_core::executor::ExecutorId {
+        self.0
+    }
+    fn blocking(&self) {}
+    fn unblocked(&self) {}
+}
+
+/// A task's run from its queue races a worker that waits on its future (and so may run
+/// it itself) and a cancel: the closure runs at most once, exactly when the future says it
+/// finished, and every party sees the same outcome.
+#[test]
+fn a_queued_run_races_a_waiting_worker_and_a_cancel() {
+    use future_core::executor::{ExecutorId, Task, enter_worker};
+    use std::sync::atomic::AtomicUsize;
+    loom::model(|| {
+        let executor = ExecutorId::new();
+        let runs = std::sync::Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let (task, future) = Task::new(executor, move || {
+            r.fetch_add(1, Ordering::SeqCst);
+            7u8
+        });
+        let waiter = {
+            let future = future.clone();
+            thread::spawn(move || {
+                let _worker = enter_worker(std::rc::Rc::new(Worker(executor)));
+                future.result()
+            })
+        };
+        let canceller = {
+            let future = future.clone();
+            thread::spawn(move || future.cancel())
+        };
+        let ran_from_queue = task.run();
+        let cancelled = canceller.join().unwrap();
+        let waited = waiter.join().unwrap();
+        let runs = runs.load(Ordering::SeqCst);
+        assert!(runs <= 1, "the closure ran {runs} times");
+        match waited {
+            Ok(7) => assert!(runs == 1 && !cancelled),
+            Err(FutureError::Cancelled) => assert!(runs == 0 && cancelled && !ran_from_queue),
+            other => panic!("unexpected {other:?}"),
+        }
+    });
+}
+
+/// Two threads clone a value out of a future (outside its lock) while a third takes it:
+/// the take waits for the clones, and each of them gets the value or `Taken`.
+#[test]
+fn clones_race_a_take() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        promise.set_result(4);
+        let reader = {
+            let future = future.clone();
+            thread::spawn(move || future.result())
+        };
+        let taken = future.take();
+        let read = reader.join().unwrap();
+        assert_eq!(taken, Ok(4));
+        assert!(matches!(read, Ok(4) | Err(FutureError::Taken)), "{read:?}");
+    });
+}

@@ -172,3 +172,25 @@ fn many_timed_waiters_on_one_future_all_give_up_cleanly() {
     promise.set_result(9);
     assert_eq!(future.result(), Ok(9));
 }
+
+/// A value whose `Clone` panics.
+#[derive(Debug)]
+struct CloneBomb(u8);
+
+impl Clone for CloneBomb {
+    fn clone(&self) -> Self {
+        panic!("clone failed");
+    }
+}
+
+#[test]
+fn a_panicking_clone_fails_only_its_caller_and_the_value_can_still_be_taken() {
+    within("the panicking clone", || {
+        let (promise, future) = Promise::new();
+        promise.set_result(CloneBomb(7));
+        let cloned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.result()));
+        assert!(cloned.is_err(), "the clone's panic reaches its caller");
+        // The reader count came back: the value is not stuck behind a clone that ended.
+        assert_eq!(future.take().map(|v| v.0), Ok(7));
+    });
+}

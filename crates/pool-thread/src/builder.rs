@@ -6,7 +6,6 @@ use std::time::Duration;
 use crate::pool::ThreadPool;
 use crate::registry::{Config, Registry};
 use crate::sleep::MAX_THREADS;
-use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// How long an idle thread waits for work before it exits, unless set otherwise.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -19,8 +18,9 @@ pub const DEFAULT_MAX_EXTRA_THREADS: usize = 64;
 /// otherwise.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-/// Numbers the default thread name prefixes, like Python's `ThreadPoolExecutor-N`.
-static POOLS: AtomicUsize = AtomicUsize::new(0);
+/// Numbers the default thread name prefixes, like Python's `ThreadPoolExecutor-N` (a
+/// plain counter, std's even under loom).
+static POOLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Python's default `max_workers`: `min(32, cpus + 4)`.
 ///
@@ -57,7 +57,7 @@ pub fn default_max_workers() -> usize {
 pub struct Builder {
     max_workers: Option<usize>,
     thread_name_prefix: Option<String>,
-    initializer: Option<Arc<dyn Fn() + Send + Sync>>,
+    initializer: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     queue_bound: Option<usize>,
     keep_alive: Option<Duration>,
     stack_size: Option<usize>,
@@ -138,7 +138,7 @@ impl Builder {
     where
         F: Fn() + Send + Sync + 'static,
     {
-        self.initializer = Some(Arc::new(initializer));
+        self.initializer = Some(std::sync::Arc::new(initializer));
         self
     }
 
@@ -267,9 +267,12 @@ impl Builder {
         {
             return Err(BuildError::InvalidThreadName);
         }
-        let thread_name_prefix = self
-            .thread_name_prefix
-            .unwrap_or_else(|| format!("ThreadPool-{}", POOLS.fetch_add(1, Ordering::Relaxed)));
+        let thread_name_prefix = self.thread_name_prefix.unwrap_or_else(|| {
+            format!(
+                "ThreadPool-{}",
+                POOLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )
+        });
         let config = Config {
             max_workers,
             max_extra_threads,

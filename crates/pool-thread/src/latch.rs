@@ -27,9 +27,9 @@ impl CountLatch {
     }
 
     /// One more count, given back when the returned hold is dropped.
-    pub(crate) fn hold(self: &Arc<Self>) -> Hold {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        Hold(self.clone())
+    pub(crate) fn hold(this: &Arc<Self>) -> Hold {
+        this.count.fetch_add(1, Ordering::Relaxed);
+        Hold(this.clone())
     }
 
     /// True when no hold is left (its `Acquire` pairs with the releases: what each hold's

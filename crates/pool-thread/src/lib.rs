@@ -75,29 +75,19 @@ pub mod sleep;
 #[cfg(not(loom))]
 mod sleep;
 
-#[cfg(not(loom))]
 mod builder;
-#[cfg(not(loom))]
 mod collect;
-#[cfg(not(loom))]
 mod job;
-#[cfg(not(loom))]
 mod latch;
-#[cfg(not(loom))]
 mod pool;
-#[cfg(not(loom))]
+mod queue;
 mod registry;
-#[cfg(not(loom))]
 mod scope;
-#[cfg(not(loom))]
 mod worker;
 
-#[cfg(not(loom))]
 pub use builder::{
     BuildError, Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, DEFAULT_SHUTDOWN_GRACE,
     default_max_workers,
 };
-#[cfg(not(loom))]
 pub use pool::ThreadPool;
-#[cfg(not(loom))]
 pub use scope::Scope;

@@ -139,7 +139,7 @@ impl ThreadPool {
         R: Send + 'static,
     {
         let (task, future) = Task::new(self.registry.id, f);
-        self.registry.push(Job::new(task), room)?;
+        Registry::push(&self.registry, Job::new(task), room)?;
         Ok(future)
     }
 

@@ -1,19 +1,20 @@
 //! The state a pool's handle and its worker threads share: the queues, the sleep/wake
 //! state, the threads, the queue bound, and the submit / spawn / shutdown / break paths.
 
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use future_core::executor::ExecutorId;
 use future_core::{SubmitError, TaskError, TaskErrorKind};
 
 pub(crate) use crate::bound::Room;
 use crate::bound::{Bound, NoRoom};
 use crate::job::Job;
+use crate::queue::{Injector, Steal, Stealer, Worker};
 use crate::sleep::Sleep;
-use crate::sync::{AtomicBool, Condvar, Mutex, Ordering, RwLock, lock, read, wait, write};
+use crate::sync::{
+    Arc, AtomicBool, Condvar, JoinHandle, Mutex, MutexGuard, Ordering, RwLock, ThreadBuilder,
+    current_thread, lock, read, wait, wait_timeout, write,
+};
 use crate::worker;
 
 /// A pool's settings, fixed at build time.
@@ -24,7 +25,7 @@ pub(crate) struct Config {
     /// How long a drop during a panic waits for running tasks before letting them go.
     pub(crate) shutdown_grace: Duration,
     pub(crate) thread_name_prefix: String,
-    pub(crate) initializer: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub(crate) initializer: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     pub(crate) keep_alive: Option<Duration>,
     pub(crate) stack_size: Option<usize>,
 }
@@ -33,6 +34,9 @@ pub(crate) struct Config {
 #[derive(Default)]
 struct Threads {
     handles: Vec<JoinHandle<()>>,
+    /// Threads past the end of their body whose handles are still in `handles`: joined
+    /// (reaped) by the next thread start.
+    finished: Vec<crate::sync::ThreadId>,
     slots: Vec<bool>,
     /// Worker threads started and not yet at the end of their body.
     live: usize,
@@ -87,47 +91,56 @@ impl Registry {
     /// threads, else on the injector (waiting for room in a bounded queue, or failing
     /// with [`SubmitError::Full`]). Starts a thread or wakes a sleeper as needed. On error
     /// the job is dropped unrun before this returns.
-    pub(crate) fn push(self: &Arc<Self>, job: Job, room: Room) -> Result<(), SubmitError> {
-        let inside = worker::is_inside(self);
+    pub(crate) fn push(this: &Arc<Self>, job: Job, room: Room) -> Result<(), SubmitError> {
+        let inside = worker::is_inside(this);
         if inside {
             // A task's own submits never wait for room: if every worker waited on a full
             // queue that only workers drain, nesting would deadlock.
-            self.count_queued();
+            this.count_queued();
         } else {
-            self.reserve_room(room)?;
+            this.reserve_room(room)?;
         }
-        let Ok((submitting, spawn)) = self.sleep.begin_submit() else {
-            self.job_taken();
-            return Err(self.closed_error());
+        let Ok((submitting, spawn)) = this.sleep.begin_submit() else {
+            this.job_taken();
+            return Err(this.closed_error());
         };
         // Until `submitting` is dropped: no blocking, so shutdown's wait is short. The
         // thread is started before the push (it finds the job, or sleeps and is woken
         // when the submit ends), so that every start happens while shutdown still waits
         // for us.
         let spawn_failed = if spawn {
-            self.spawn_worker().err()
+            Self::spawn_worker(this).err()
         } else {
             None
         };
         let job = if inside {
-            worker::push_local(self, job).err()
+            worker::push_local(this, job).err()
         } else {
             Some(job)
         };
         if let Some(job) = job {
-            self.injector.push(job);
+            this.injector.push(job);
         }
         drop(submitting);
         if let Some(cause) = spawn_failed {
-            self.break_pool(cause);
+            this.break_pool(cause);
         }
         Ok(())
     }
 
+    /// A worker thread died of a panic in this crate's code (its jobs were moved to the
+    /// injector): wakes the sleepers to find them, and starts a thread if none is left.
+    pub(crate) fn replace_lost_worker(this: &Arc<Self>) {
+        this.sleep.wake_all();
+        if this.has_work() && this.sleep.reserve_replacement() {
+            let _ = Self::spawn_worker(this);
+        }
+    }
+
     /// Starts the thread `Sleep::block` reserved in place of a blocked worker.
-    pub(crate) fn start_reserved_thread(self: &Arc<Self>) {
+    pub(crate) fn start_reserved_thread(this: &Arc<Self>) {
         // It cannot leave the pool without threads: the blocked worker is one.
-        let _ = self.spawn_worker();
+        let _ = Self::spawn_worker(this);
     }
 
     /// The error for a submit after shutdown: broken or plain shut down.
@@ -208,12 +221,13 @@ impl Registry {
     /// Starts a worker thread for a reserved place (see `Sleep::begin_submit` and
     /// `Sleep::block`). On error, undoes the reservation and returns the cause if no
     /// thread is left to run jobs.
-    fn spawn_worker(self: &Arc<Self>) -> Result<(), String> {
-        let mut threads = lock(&self.threads);
-        // Reap threads that retired.
+    fn spawn_worker(this: &Arc<Self>) -> Result<(), String> {
+        let mut threads = lock(&this.threads);
+        // Reap threads that retired (they are past their body: the joins are short).
+        let finished = std::mem::take(&mut threads.finished);
         let (finished, running): (Vec<_>, Vec<_>) = std::mem::take(&mut threads.handles)
             .into_iter()
-            .partition(|h| h.is_finished());
+            .partition(|h| finished.contains(&h.thread().id()));
         threads.handles = running;
         for handle in finished {
             let _ = handle.join();
@@ -228,18 +242,18 @@ impl Registry {
         threads.slots[slot] = true;
         let local = Worker::new_lifo();
         {
-            let mut stealers = write(&self.stealers);
+            let mut stealers = write(&this.stealers);
             if stealers.len() <= slot {
                 stealers.resize_with(slot + 1, || None);
             }
             stealers[slot] = Some(local.stealer());
         }
-        let mut builder = std::thread::Builder::new()
-            .name(format!("{}_{}", self.config.thread_name_prefix, slot));
-        if let Some(size) = self.config.stack_size {
+        let mut builder =
+            ThreadBuilder::new().name(format!("{}_{}", this.config.thread_name_prefix, slot));
+        if let Some(size) = this.config.stack_size {
             builder = builder.stack_size(size);
         }
-        let registry = self.clone();
+        let registry = this.clone();
         match builder.spawn(move || worker::main(registry, slot, local)) {
             Ok(handle) => {
                 // Under the lock the new thread needs to count itself out.
@@ -249,9 +263,9 @@ impl Registry {
             }
             Err(err) => {
                 threads.slots[slot] = false;
-                write(&self.stealers)[slot] = None;
+                write(&this.stealers)[slot] = None;
                 drop(threads);
-                if self.sleep.release_thread() == 0 {
+                if this.sleep.release_thread() == 0 {
                     Err(format!("could not start a worker thread: {err}"))
                 } else {
                     Ok(())
@@ -274,7 +288,10 @@ impl Registry {
     /// A worker thread reached the end of its body (`worker::main`): counts it out for
     /// `shutdown(wait = true)`.
     pub(crate) fn worker_exited(&self) {
-        lock(&self.threads).live -= 1;
+        let mut threads = lock(&self.threads);
+        threads.live -= 1;
+        threads.finished.push(current_thread().id());
+        drop(threads);
         self.exited.notify_all();
     }
 
@@ -363,7 +380,7 @@ impl Registry {
     /// calling it never waits for itself, nor for other workers waiting here (each exits
     /// when its task returns): it waits for every other worker to exit, and joins none.
     fn wait_for_exits(&self, deadline: Option<Instant>) {
-        let me = std::thread::current().id();
+        let me = current_thread().id();
         let mut threads = lock(&self.threads);
         // A live worker's handle stays in `handles` until it has exited (reaped, or taken
         // below only once `live` is zero), so this finds the caller if it is one.
@@ -407,9 +424,9 @@ impl Registry {
     /// Waits on `exited` until notified, or gives up (`None`) once `deadline` passed.
     fn wait_until<'a>(
         &self,
-        threads: crate::sync::MutexGuard<'a, Threads>,
+        threads: MutexGuard<'a, Threads>,
         deadline: Option<Instant>,
-    ) -> Option<crate::sync::MutexGuard<'a, Threads>> {
+    ) -> Option<MutexGuard<'a, Threads>> {
         let Some(deadline) = deadline else {
             return Some(wait(&self.exited, threads));
         };
@@ -417,9 +434,6 @@ impl Registry {
         if now >= deadline {
             return None;
         }
-        Some(match self.exited.wait_timeout(threads, deadline - now) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        })
+        Some(wait_timeout(&self.exited, threads, deadline - now))
     }
 }

@@ -11,7 +11,7 @@ use future_core::{SubmitError, TaskFuture};
 use crate::job::Job;
 use crate::latch::{CountLatch, Hold};
 use crate::pool::ThreadPool;
-use crate::registry::Room;
+use crate::registry::{Registry, Room};
 use crate::sync::Arc;
 use crate::worker;
 
@@ -140,7 +140,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     {
         let held = Held {
             f,
-            hold: self.latch.hold(),
+            hold: CountLatch::hold(&self.latch),
         };
         // SAFETY: the closure may borrow for `'scope` and the result `R` too, shorter than
         // the queues may keep the task; both contracts of `Task::new_unchecked` hold:
@@ -153,8 +153,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // hold is back, and a `Scope` cannot be leaked out of it (it lives in its frame).
         let (task, future) =
             unsafe { Task::new_unchecked(self.pool.registry.id, move || held.call()) };
-        let job = Job::holding(task, self.latch.hold());
-        self.pool.registry.push(job, Room::Wait)?;
+        let job = Job::holding(task, CountLatch::hold(&self.latch));
+        Registry::push(&self.pool.registry, job, Room::Wait)?;
         Ok(future)
     }
 }

@@ -266,6 +266,12 @@ impl Sleep {
         true
     }
 
+    /// Reserves a thread to replace one that died, if there is room (see
+    /// `reserve_thread`); true when the caller must start it.
+    pub fn reserve_replacement(&self) -> bool {
+        self.reserve_thread()
+    }
+
     /// Updates the lock-free mirrors of the thread counts (under the lock).
     fn mirror(&self, registry: &Registry) {
         self.threads.store(registry.threads, Ordering::Release);
@@ -484,14 +490,18 @@ impl Sleep {
         }
         let deadline = keep_alive.and_then(|k| Instant::now().checked_add(k));
         loop {
-            park_until(deadline);
+            // The flag, not the park token, says whether we were notified; it is looked at
+            // right before each park too, so a token lost elsewhere (consumed by other
+            // code of this thread, or by loom when the unpark found the thread blocked on
+            // a lock) cannot leave a notified thread asleep.
             if me.notified.swap(false, Ordering::Acquire) {
                 return IdleWake::Search;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.retire_or_search(me);
             }
-            // A spurious wake-up (or a stale unpark): sleep on.
+            park_until(deadline);
+            // Woken, timed out, or spurious: look at the flag and the clock again.
         }
     }
 

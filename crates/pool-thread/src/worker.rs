@@ -7,24 +7,31 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crossbeam_deque::{Steal, Worker};
 use future_core::catch_panic;
 use future_core::executor::{ExecutorId, WorkerThread, enter_worker};
 
 use crate::job::{Job, TaskEnd};
 use crate::latch::CountLatch;
+use crate::queue::{Steal, Worker};
 use crate::registry::Registry;
 use crate::sleep::{IdleWake, Sleeper};
 use crate::sync::{Arc, current_thread, read, yield_now};
 
 /// Rounds of searching (with a `yield_now` between) before an idle worker registers as a
-/// sleeper: a burst of submits then finds it awake and costs no wake-up syscall.
-const SPIN_ROUNDS: u32 = 64;
+/// sleeper: a burst of submits then finds it awake and costs no wake-up syscall. (One
+/// under loom: the models explore sleeping, not spinning.)
+const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 64 };
 
-thread_local! {
+#[cfg(not(loom))]
+std::thread_local! {
     /// The worker running on this thread, if it is one: how a submit knows it comes from
     /// inside (and pushes to the worker's own deque).
     static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static CURRENT: RefCell<Option<Rc<WorkerCtx>>> = RefCell::new(None);
 }
 
 /// True when the calling thread is a worker of `registry`'s pool.
@@ -127,6 +134,11 @@ impl Drop for Current {
         let ctx = CURRENT.with(|current| current.borrow_mut().take());
         if let Some(ctx) = ctx {
             ctx.give_back_tokens();
+            // A worker leaves with jobs in its deque only when this crate's own code
+            // panicked (no job lets a panic out): hand them to the other threads.
+            while let Some(job) = ctx.local.pop() {
+                ctx.registry.injector.push(job);
+            }
         }
     }
 }
@@ -145,6 +157,9 @@ impl Drop for WorkerExit {
             self.registry.sleep.thread_exited();
         }
         self.registry.worker_left(self.slot);
+        if std::thread::panicking() {
+            Registry::replace_lost_worker(&self.registry);
+        }
         self.registry.worker_exited();
     }
 }
@@ -287,7 +302,7 @@ impl WorkerThread for WorkerCtx {
     /// its place.
     fn blocking(&self) {
         if self.registry.sleep.block(self.owed_tokens.take()) {
-            self.registry.start_reserved_thread();
+            Registry::start_reserved_thread(&self.registry);
         }
     }
 

@@ -1,305 +1,158 @@
-//! Loom models of the pool's sleep/wake protocol (`src/sleep.rs`, see `SLEEP.md`): each
-//! explores every interleaving of a small scenario on the real protocol code.
-//!
-//! crossbeam-deque is not loom-aware, so the queue is a stand-in: a counter of queued
-//! jobs whose operations are all `Relaxed`, on purpose: the protocol's own read-modify-
-//! writes of its state word must give the ordering (a lost wake-up shows up as a loom
-//! deadlock: a worker parked forever).
+//! Loom models of the pool: each explores every interleaving of a small scenario on the
+//! real code, the pool itself (its worker loop, thread start and retirement, kept tokens,
+//! the sleep/wake protocol, blocked workers and the threads started in their place,
+//! scopes) with a loom-aware stand-in for the deques (`src/queue.rs`), and the queue
+//! bound (`src/bound.rs`). A lost wake-up shows up as a loom deadlock: a job queued while
+//! every thread that could run it sleeps.
 //!
 //! Run with `cargo xtask loom`, or:
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p pool-thread --test loom --release`
 #![cfg(loom)]
 
+use std::time::Duration;
+
+use future_core::{Promise, SubmitError};
 use loom::sync::Arc;
 use loom::sync::atomic::{
-    AtomicBool, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
+    AtomicBool,
+    Ordering::{Acquire, Release},
 };
 use loom::thread;
 
+use pool_thread::ThreadPool;
 use pool_thread::bound::{Bound, NoRoom, Room};
-use pool_thread::sleep::{IdleWake, Sleep, Sleeper};
 
-/// The stand-in queue: how many jobs wait.
-#[derive(Default)]
-struct Queue(AtomicUsize);
-
-impl Queue {
-    fn push(&self) {
-        self.0.fetch_add(1, Release);
-    }
-
-    fn take(&self) -> bool {
-        let mut n = self.0.load(Acquire);
-        while n > 0 {
-            match self.0.compare_exchange(n, n - 1, Acquire, Relaxed) {
-                Ok(_) => return true,
-                Err(now) => n = now,
-            }
-        }
-        false
-    }
-
-    fn has_work(&self) -> bool {
-        self.0.load(Acquire) > 0
-    }
+/// A pool of `workers` threads that keeps idle threads (no keep-alive timer in a model)
+/// and starts no thread in place of a blocked one unless asked.
+fn pool(workers: usize, extra: usize) -> ThreadPool {
+    ThreadPool::builder()
+        .max_workers(workers)
+        .max_extra_threads(extra)
+        .keep_alive(None)
+        .build()
+        .unwrap()
 }
 
-/// A pool state with `threads` worker threads already started and idle.
-fn pool_with_idle_threads(threads: usize) -> Arc<Sleep> {
-    let sleep = Arc::new(Sleep::new(threads));
-    // Submits that each start a thread, whose (phantom) jobs then finish.
-    for _ in 0..threads {
-        assert_eq!(sleep.begin_submit(), Ok(true));
-    }
-    for _ in 0..threads {
-        sleep.end_submit();
-        sleep.add_token();
-    }
-    sleep
+/// Runs a larger model with at most one preemption (enough for the lost wake-up it
+/// checks; two take minutes).
+fn small_model(model: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(1);
+    builder.check(model);
 }
 
-/// The submit path: begin, push, end.
-fn submit(sleep: &Sleep, queue: &Queue) -> bool {
-    match sleep.begin_submit() {
-        Ok(spawn) => {
-            assert!(!spawn, "an idle thread was spare: no new thread");
-            queue.push();
-            sleep.end_submit();
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-/// A worker's main loop (as `worker.rs` runs it, without the spinning): run jobs until
-/// `stop` says so (checked before sleeping, and as part of the re-check after
-/// registering), sleep when there are none.
-fn idle_worker(sleep: &Sleep, queue: &Queue, ran: &AtomicUsize, stop: impl Fn() -> bool) {
-    let me = Sleeper::current();
-    // As in `worker.rs`: counted searching from the first empty search until it finds a
-    // job (the last searcher then wakes a sleeper), sleeps, or exits.
-    let mut searching = false;
-    loop {
-        if queue.take() {
-            if std::mem::take(&mut searching) {
-                sleep.stop_searching(true);
-            }
-            ran.fetch_add(1, Relaxed);
-            sleep.add_token();
-            continue;
-        }
-        if !searching {
-            sleep.start_searching();
-            searching = true;
-            continue;
-        }
-        if stop() {
-            sleep.stop_searching(false);
-            return;
-        }
-        if sleep.can_exit() {
-            if queue.take() {
-                searching = false;
-                sleep.stop_searching(true);
-                ran.fetch_add(1, Relaxed);
-                continue;
-            }
-            sleep.stop_searching(false);
-            return;
-        }
-        match sleep.sleep_idle(&me, || queue.has_work() || stop(), None) {
-            IdleWake::Search => {}
-            IdleWake::Shutdown => thread::yield_now(),
-            IdleWake::Retire => unreachable!("no keep-alive in the models"),
-        }
-    }
-}
-
-/// A submit racing the only worker on its way to sleep: the worker must run the job
-/// (else it sleeps forever and loom reports the deadlock).
+/// A submit racing the only worker on its way to sleep after its first task: the worker
+/// (or a new thread) must run it.
 #[test]
-fn submit_races_worker_going_to_sleep() {
+fn a_submit_racing_the_only_worker_going_to_sleep() {
     loom::model(|| {
-        let sleep = pool_with_idle_threads(1);
-        let queue = Arc::new(Queue::default());
-        let ran = Arc::new(AtomicUsize::new(0));
-        let worker = {
-            let (sleep, queue, ran) = (sleep.clone(), queue.clone(), ran.clone());
-            thread::spawn(move || idle_worker(&sleep, &queue, &ran, || ran.load(Relaxed) == 1))
-        };
-        assert!(submit(&sleep, &queue));
-        worker.join().unwrap();
-        assert_eq!(ran.load(Relaxed), 1);
+        let pool = pool(1, 0);
+        assert_eq!(pool.submit(|| 1).unwrap().take(), Ok(1));
+        assert_eq!(pool.submit(|| 2).unwrap().take(), Ok(2));
+        drop(pool);
     });
 }
 
-/// One submit, two sleeping workers: exactly one is woken, and the job runs even when the
-/// woken one finds it already taken by the other (a stolen wake-up).
+/// Two jobs that must run at the same time (one waits on the other, and no thread is
+/// started in a blocked one's place) on a pool whose two threads are idle: the submit of
+/// the first wakes one sleeper; the second submit may see that one searching and wake
+/// nobody, so the searcher, once it finds a job, must wake the other sleeper ("the last
+/// searcher wakes one more", SLEEP.md). Without that step this model deadlocks.
 #[test]
-fn submit_with_two_sleepers() {
-    sleepers_model(1);
-}
-
-/// Two submits, two sleeping workers: both jobs run. The larger model (about 1.5 min with
-/// `LOOM_MAX_PREEMPTIONS=2` on 2 cores); run it with `--ignored`.
-#[test]
-#[ignore = "a large model: run with --ignored"]
-fn two_submits_two_sleepers() {
-    sleepers_model(2);
-}
-
-/// `jobs` submits from one thread racing two workers that go to sleep.
-fn sleepers_model(jobs: usize) {
-    loom::model(move || {
-        let sleep = pool_with_idle_threads(2);
-        let queue = Arc::new(Queue::default());
-        let ran = Arc::new(AtomicUsize::new(0));
-        let done = Arc::new(AtomicBool::new(false));
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let (sleep, queue, ran, done) =
-                    (sleep.clone(), queue.clone(), ran.clone(), done.clone());
-                thread::spawn(move || {
-                    idle_worker(&sleep, &queue, &ran, || {
-                        // The worker that ran the second job (never, if a wake-up was
-                        // lost: then loom reports the deadlock) lets the other one go.
-                        if ran.load(Relaxed) == jobs && !done.swap(true, Release) {
-                            sleep.wake_all();
-                        }
-                        done.load(Acquire)
-                    })
-                })
-            })
-            .collect();
-        for _ in 0..jobs {
-            assert!(submit(&sleep, &queue));
-        }
-        for w in workers {
-            w.join().unwrap();
-        }
-        assert_eq!(ran.load(Relaxed), jobs);
+fn two_jobs_that_must_overlap_both_run() {
+    small_model(|| {
+        let pool = pool(2, 0);
+        // Start both threads: the first task waits for the second.
+        let (started, warm) = Promise::<()>::new();
+        let first = pool.submit(move || warm.take().unwrap()).unwrap();
+        pool.submit(move || started.set_result(())).unwrap();
+        first.take().unwrap();
+        // Both threads are idle (or on their way to sleep); now the pair that must overlap.
+        let (release, gate) = Promise::<u8>::new();
+        let waiting = pool.submit(move || gate.take().unwrap()).unwrap();
+        pool.submit(move || release.set_result(7)).unwrap();
+        assert_eq!(waiting.take(), Ok(7));
+        drop(pool);
     });
 }
 
-/// Shutdown racing a submit: the submit is either refused, or its job runs before the
-/// worker exits (never stranded in the queue), and the worker exits.
+/// Shutdown racing a submit from another thread: the submit is refused, or its task runs
+/// before `shutdown(wait)` returns; never stranded.
 #[test]
-fn shutdown_races_submit() {
+fn shutdown_races_a_submit() {
     loom::model(|| {
-        let sleep = pool_with_idle_threads(1);
-        let queue = Arc::new(Queue::default());
-        let ran = Arc::new(AtomicUsize::new(0));
-        let worker = {
-            let (sleep, queue, ran) = (sleep.clone(), queue.clone(), ran.clone());
-            thread::spawn(move || idle_worker(&sleep, &queue, &ran, || false))
-        };
+        let pool = Arc::new(pool(1, 0));
         let submitter = {
-            let (sleep, queue) = (sleep.clone(), queue.clone());
-            thread::spawn(move || submit(&sleep, &queue))
+            let pool = pool.clone();
+            thread::spawn(move || pool.submit(|| 3))
         };
-        sleep.shutdown();
-        let accepted = submitter.join().unwrap();
-        worker.join().unwrap();
-        assert_eq!(ran.load(Relaxed), usize::from(accepted));
-        assert!(!queue.has_work());
+        pool.shutdown(true, false);
+        match submitter.join().unwrap() {
+            Ok(future) => assert_eq!(future.take(), Ok(3), "accepted, so it ran"),
+            Err(err) => assert_eq!(err, SubmitError::Shutdown),
+        }
     });
 }
 
-/// The only worker is blocked on a future whose task is submitted from outside: it must
-/// wake and run that task itself (the nested-wait path of `WaitHook::block_on`).
+/// The only worker blocks on a future that a later task completes: a thread starts in its
+/// place (`max_extra_threads`), whatever the order of the submit and the block.
 #[test]
-fn blocked_worker_runs_the_task_it_waits_for() {
+fn a_blocked_worker_is_replaced_for_queued_work() {
     loom::model(|| {
-        let sleep = Arc::new(Sleep::new(1));
-        // The worker is busy (its task is the one that blocks): no spare token.
-        assert_eq!(sleep.begin_submit(), Ok(true));
-        sleep.end_submit();
-        let queue = Arc::new(Queue::default());
-        let future_done = Arc::new(AtomicBool::new(false));
-        let worker = {
-            let (sleep, queue, future_done) = (sleep.clone(), queue.clone(), future_done.clone());
-            thread::spawn(move || {
-                let me = Sleeper::current();
-                let mut search = false;
-                loop {
-                    if std::mem::take(&mut search) && queue.take() {
-                        sleep.add_token();
-                        future_done.store(true, Relaxed);
-                    }
-                    if future_done.load(Relaxed) {
-                        return;
-                    }
-                    if queue.take() {
-                        sleep.add_token();
-                        future_done.store(true, Relaxed);
-                        continue;
-                    }
-                    search = sleep.sleep_blocked(&me, || queue.has_work(), None);
-                }
-            })
-        };
-        // At the maximum already: the job must go to the blocked worker.
-        assert_eq!(sleep.begin_submit(), Ok(false));
-        queue.push();
-        sleep.end_submit();
-        worker.join().unwrap();
-        assert!(future_done.load(Relaxed));
+        let pool = pool(1, 1);
+        let (release, gate) = Promise::<u8>::new();
+        let waiting = pool.submit(move || gate.take().unwrap() + 1).unwrap();
+        pool.submit(move || release.set_result(1)).unwrap();
+        assert_eq!(waiting.take(), Ok(2));
+        drop(pool);
     });
 }
 
-/// A blocked worker is woken by its future's completion (the waker unparks it) while a
-/// submit may also notify it: it returns, and a notification it got is not lost (it
-/// searches and runs the job before leaving the wait).
+/// A task waits on a task it submitted: the waiting worker runs it itself, or the other
+/// thread does, never both (the run in the queue finds it started).
 #[test]
-fn blocked_worker_woken_by_its_future_or_by_work() {
+fn a_waiting_worker_runs_the_task_it_waits_for_or_another_thread_does() {
     loom::model(|| {
-        let sleep = Arc::new(Sleep::new(1));
-        assert_eq!(sleep.begin_submit(), Ok(true));
-        sleep.end_submit();
-        let queue = Arc::new(Queue::default());
-        let ran = Arc::new(AtomicUsize::new(0));
-        let future_done = Arc::new(AtomicBool::new(false));
-        let worker = {
-            let (sleep, queue, ran, future_done) = (
-                sleep.clone(),
-                queue.clone(),
-                ran.clone(),
-                future_done.clone(),
-            );
-            thread::spawn(move || {
-                let me = Sleeper::current();
-                let mut search = false;
-                loop {
-                    if std::mem::take(&mut search) && queue.take() {
-                        sleep.add_token();
-                        ran.fetch_add(1, Relaxed);
-                    }
-                    if future_done.load(Acquire) {
-                        break;
-                    }
-                    search = sleep.sleep_blocked(&me, || queue.has_work(), None);
-                }
-                // Back in its task; once it finishes, the main loop runs what is left.
-                sleep.add_token();
-                idle_worker(&sleep, &queue, &ran, || ran.load(Relaxed) == 1)
+        let pool = Arc::new(pool(2, 0));
+        let p = pool.clone();
+        let outer = pool
+            .submit(move || {
+                let inner = p.submit(|| 5).unwrap();
+                inner.take().unwrap() + 1
             })
-        };
-        let completer = {
-            let (future_done, thread) = (future_done.clone(), worker.thread().clone());
-            thread::spawn(move || {
-                // The future completes (under its lock in the real code), then its
-                // waker unparks the waiting thread.
-                future_done.store(true, Release);
-                thread.unpark();
-            })
-        };
-        assert_eq!(sleep.begin_submit(), Ok(false));
-        queue.push();
-        sleep.end_submit();
-        completer.join().unwrap();
-        worker.join().unwrap();
-        assert_eq!(ran.load(Relaxed), 1);
+            .unwrap();
+        assert_eq!(outer.take(), Ok(6));
+        drop(pool);
+    });
+}
+
+/// An idle thread retires (a zero keep-alive) while a submit may come: the job runs,
+/// on it or on a thread started anew.
+#[test]
+fn retirement_races_a_submit() {
+    loom::model(|| {
+        let pool = ThreadPool::builder()
+            .max_workers(1)
+            .keep_alive(Duration::ZERO)
+            .build()
+            .unwrap();
+        assert_eq!(pool.submit(|| 1).unwrap().take(), Ok(1));
+        assert_eq!(pool.submit(|| 2).unwrap().take(), Ok(2));
+        drop(pool);
+    });
+}
+
+/// A scope waits for its task, run by the pool's thread, before it returns.
+#[test]
+fn a_scope_returns_after_its_task() {
+    loom::model(|| {
+        let pool = pool(1, 0);
+        let mut value = 0;
+        pool.scope(|s| {
+            s.spawn(|| value = 9).unwrap();
+        });
+        assert_eq!(value, 9);
+        drop(pool);
     });
 }
 
