@@ -45,6 +45,10 @@ pub enum BuildError {
     /// [`test_worker!`](crate::test_worker) in a test binary); building a pool here would
     /// start workers of workers without end.
     NotInitialized,
+    /// The [`initializer`](ProcessPoolBuilder::initializer) is not a function of the
+    /// program's executable (it comes from a shared library), so a worker process cannot
+    /// find it; the text says where it lies.
+    ForeignInitializer(String),
     /// The pool's internal channel or thread could not be created.
     Io(std::io::Error),
 }
@@ -57,6 +61,9 @@ impl fmt::Display for BuildError {
                 "this process is a pool worker that never called pool_process::init(): call it \
                  first thing in main (or put pool_process::test_worker!() in a test binary)",
             ),
+            BuildError::ForeignInitializer(why) => {
+                write!(f, "the initializer cannot run in a worker process: {why}")
+            }
             BuildError::Io(err) => write!(f, "cannot set up the process pool: {err}"),
         }
     }

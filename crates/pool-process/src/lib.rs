@@ -40,7 +40,11 @@
 //! calls the function and encodes the result. A build fingerprint checked at each worker's
 //! handshake (the executable's identity, a code-layout probe and this crate's version)
 //! guarantees that the offsets name the same code in the worker: a worker of another build
-//! breaks the pool with a clear error instead of running the wrong code.
+//! breaks the pool with a clear error instead of running the wrong code. Offsets only name
+//! code of the executable itself, so `submit`, `map` and the builder check, before anything
+//! is sent, that the function lies in the main program's executable segments: a function
+//! from a shared library (a Rust dylib, `-C prefer-dynamic`, a plugin) is refused with an
+//! error that says where it lies.
 //!
 //! # When a worker dies
 //! The pool reads each worker's socket; EOF means the worker is gone, and `waitpid` says
@@ -64,6 +68,7 @@ mod manager;
 mod naming;
 mod pool;
 mod protocol;
+mod segments;
 mod status;
 mod worker;
 

@@ -22,12 +22,16 @@
 //!    names the same code in both processes. This is checked at the handshake by the build
 //!    fingerprint (`fingerprint.rs`: same executable inode, size and mtime, same code
 //!    layout probe, same crate version); a worker that fails it never receives a task.
-//! 3. The offset is only meaningful when `f` lives in the main executable, as every Rust
-//!    function does unless the program loads Rust code from a shared library at run time
-//!    (`dlopen`, `-C prefer-dynamic`): such functions must not be submitted. This is the
-//!    one rule the type system cannot check; the docs of `submit` state it.
+//! 3. The offset is only meaningful when `f`, the trampoline and the anchor all lie in the
+//!    main executable, as every Rust function does unless the program loads Rust code from
+//!    a shared library (a `dylib`, `-C prefer-dynamic`, a plugin opened with `dlopen`). The
+//!    type system cannot tell, so [`name_task`] and [`name_initializer`] check each address
+//!    against the main program's executable segments (`segments.rs`) and refuse, in the
+//!    parent and before anything is sent, a function that lies anywhere else.
 
 use future_core::{ChunkResults, Portable, TaskError, TaskErrorKind};
+
+use crate::segments;
 
 /// The signature every trampoline has: the absolute address of the user's function and
 /// the encoded arguments in, the encoded results out.
@@ -54,15 +58,27 @@ pub(crate) fn address_of(offset: isize) -> usize {
     anchor_address().wrapping_add(offset as usize)
 }
 
-/// The offsets naming `f` and its trampoline, for a task message.
-pub(crate) fn name_task<A: Portable, R: Portable>(f: fn(A) -> R) -> (isize, isize) {
+/// The offsets naming `f` and its trampoline, for a task message; or why they cannot name
+/// them in a worker (a function outside the main executable).
+pub(crate) fn name_task<A: Portable, R: Portable>(f: fn(A) -> R) -> Result<(isize, isize), String> {
     let trampoline: Trampoline = run_chunk::<A, R>;
-    (offset_of(trampoline as usize), offset_of(f as usize))
+    Ok((name(trampoline as usize)?, name(f as usize)?))
 }
 
-/// The offset naming an initializer.
-pub(crate) fn name_initializer(f: fn()) -> isize {
-    offset_of(f as usize)
+/// The offset naming an initializer, or why it cannot (see [`name_task`]).
+pub(crate) fn name_initializer(f: fn()) -> Result<isize, String> {
+    name(f as usize)
+}
+
+/// The offset of the code at `address`, after checking that it and the anchor lie in the
+/// main executable (the only image a worker is sure to have at the same layout).
+fn name(address: usize) -> Result<isize, String> {
+    for code in [address, anchor_address()] {
+        if !segments::in_main_executable(code) {
+            return Err(segments::describe_foreign(code));
+        }
+    }
+    Ok(offset_of(address))
 }
 
 /// Resolves a trampoline offset received from the parent.
@@ -154,7 +170,7 @@ mod tests {
 
     #[test]
     fn offsets_round_trip_in_one_process() {
-        let (trampoline, func) = name_task(double as fn(u32) -> u32);
+        let (trampoline, func) = name_task(double as fn(u32) -> u32).unwrap();
         // SAFETY: produced by `name_task` in this very process.
         let run = unsafe { resolve_trampoline(trampoline) };
         let payload = postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap();

@@ -97,6 +97,10 @@ impl ProcessPool {
         if worker::started_as_worker() && !worker::init_called() {
             return Err(BuildError::NotInitialized);
         }
+        let initializer = match builder.initializer.map(naming::name_initializer) {
+            Some(Err(why)) => return Err(BuildError::ForeignInitializer(why)),
+            named => named.and_then(Result::ok),
+        };
         let max_workers = builder.max_workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
@@ -128,7 +132,7 @@ impl ProcessPool {
                 arg0: current_exe.into(),
                 args,
                 env: builder.env,
-                initializer: builder.initializer.map(naming::name_initializer),
+                initializer,
                 max_tasks: builder.max_tasks_per_child,
                 spin: builder.spin,
                 max_frame: builder.max_frame,
@@ -166,7 +170,10 @@ impl ProcessPool {
     ///
     /// `f` is a plain function (a non-capturing closure coerces to one); the worker calls
     /// the same function of the same binary, named by its offset in the executable (see the
-    /// crate docs). Functions loaded at run time from a shared library cannot be submitted.
+    /// crate docs). A function that is not part of the executable (from a shared library: a
+    /// Rust dylib, `-C prefer-dynamic`, a plugin) cannot be named in a worker: it is checked
+    /// here, before anything is sent, and its future fails at once with a
+    /// [`Serialization`](TaskErrorKind::Serialization) error that says where it lies.
     ///
     /// The future fails with [`Panicked`](TaskErrorKind::Panicked) (the message and the
     /// worker's pid) when `f` panics, [`WorkerDied`](TaskErrorKind::WorkerDied) when its
@@ -227,23 +234,28 @@ impl ProcessPool {
         arg: A,
         block: bool,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
+        let (trampoline, func) = match naming::name_task(f) {
+            Ok(names) => names,
+            Err(why) => return self.refused(unsendable(why)),
+        };
         let payload = match postcard::to_stdvec(std::slice::from_ref(&arg)) {
             Ok(payload) => payload,
-            Err(err) => {
-                self.check_open()?;
-                promise.set_error(encode_error(err));
-                return Ok(future);
-            }
+            Err(err) => return self.refused(encode_error(err)),
         };
-        let (trampoline, func) = naming::name_task(f);
+        let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
         self.enqueue(trampoline, func, payload, Box::new(Single(promise)), block)?;
         Ok(future)
     }
 
-    fn check_open(&self) -> Result<(), SubmitError> {
-        let state = self.shared.lock();
-        refusal(&state).map_or(Ok(()), Err)
+    /// A task that cannot be sent: its future fails at once with `err`, unless the pool
+    /// refuses every task anyway (shut down or broken), which takes precedence.
+    fn refused<T>(&self, err: TaskError) -> Result<TaskFuture<T>, SubmitError> {
+        if let Some(refused) = refusal(&self.shared.lock()) {
+            return Err(refused);
+        }
+        let (promise, future) = Promise::new();
+        promise.set_error(err);
+        Ok(future)
     }
 
     /// Queues a task and dispatches what can be dispatched.
@@ -332,22 +344,24 @@ impl ProcessPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'a,
     {
-        let (trampoline, func) = naming::name_task(f);
+        let names = naming::name_task(f);
         let rules = &self.shared.rules;
         let default_buffersize = rules.max_workers * (rules.tasks_per_worker + 1);
         Map::new(items, options, default_buffersize, move |chunk: Vec<A>| {
-            let len = chunk.len();
+            let (trampoline, func) = match &names {
+                Ok(names) => *names,
+                Err(why) => return self.refused(unsendable(why.clone())),
+            };
+            let payload = match postcard::to_stdvec(&chunk) {
+                Ok(payload) => payload,
+                Err(err) => return self.refused(encode_error(err)),
+            };
             let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
-            match postcard::to_stdvec(&chunk) {
-                Ok(payload) => {
-                    let completion = Box::new(Chunk { promise, len });
-                    self.enqueue(trampoline, func, payload, completion, true)?;
-                }
-                Err(err) => {
-                    self.check_open()?;
-                    promise.set_error(encode_error(err));
-                }
-            }
+            let completion = Box::new(Chunk {
+                promise,
+                len: chunk.len(),
+            });
+            self.enqueue(trampoline, func, payload, completion, true)?;
             Ok(future)
         })
     }
@@ -486,6 +500,14 @@ fn refusal(state: &State) -> Option<SubmitError> {
         return Some(SubmitError::Broken(reason.clone()));
     }
     state.shutdown.then_some(SubmitError::Shutdown)
+}
+
+/// The error of a task whose function cannot be named in a worker (see `segments.rs`).
+fn unsendable(why: String) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Serialization,
+        format!("the task cannot be sent to a worker process: {why}"),
+    )
 }
 
 fn encode_error(err: postcard::Error) -> TaskError {

@@ -1,0 +1,117 @@
+//! The pool's boundaries with user code and the outside world, with real child processes:
+//! functions that a worker cannot find, the environment a worker's own children see, large
+//! messages beside small ones, and user code (`Serialize`, initializers, tasks) that panics.
+//!
+//! Tests run one at a time (each takes `common::serial()`) and check that they left no child
+//! process. Deadlines only catch hangs.
+
+pool_process::test_worker!();
+
+mod common;
+
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{HANG, run, task_error};
+use future_core::{MapOptions, TaskErrorKind};
+use pool_process::{BuildError, ProcessPool};
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// The functions of a tiny plugin, compiled by this test into a shared library with the
+/// same `rustc` and loaded with `dlopen`: Rust functions that live outside the executable.
+struct Plugin {
+    triple: fn(u64) -> u64,
+    setup: fn(),
+}
+
+const PLUGIN_SOURCE: &str = r#"
+fn triple(x: u64) -> u64 { x * 3 }
+fn setup() {}
+#[unsafe(no_mangle)]
+pub static TRIPLE: fn(u64) -> u64 = triple;
+#[unsafe(no_mangle)]
+pub static SETUP: fn() = setup;
+"#;
+
+/// The `rustc` of this toolchain: beside the `cargo` that runs the tests, if known.
+fn rustc() -> PathBuf {
+    std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .and_then(|cargo| Some(cargo.parent()?.join("rustc")))
+        .filter(|rustc| rustc.exists())
+        .unwrap_or_else(|| PathBuf::from("rustc"))
+}
+
+fn load_plugin() -> Plugin {
+    let dir = std::env::temp_dir().join(format!("pool-process-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("plugin.rs");
+    let library = dir.join("libplugin.so");
+    std::fs::write(&source, PLUGIN_SOURCE).unwrap();
+    let status = Command::new(rustc())
+        .args(["--crate-type", "cdylib", "--edition", "2021", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(status.success(), "rustc failed to build the plugin");
+    let path = CString::new(library.to_str().unwrap()).unwrap();
+    // SAFETY: loading a library runs its initializers: this one is the plugin just built
+    // from `PLUGIN_SOURCE`, which has none. It is never closed, so the function pointers
+    // read from it below stay valid for the rest of the process.
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW) };
+    assert!(!handle.is_null(), "dlopen failed");
+    let _ = std::fs::remove_dir_all(&dir);
+    // SAFETY: `TRIPLE` and `SETUP` are `static`s of types `fn(u64) -> u64` and `fn()` in the
+    // plugin, compiled by the same `rustc` (same ABI); `dlsym` returns their addresses.
+    unsafe {
+        let triple = libc::dlsym(handle, c"TRIPLE".as_ptr());
+        let setup = libc::dlsym(handle, c"SETUP".as_ptr());
+        assert!(!triple.is_null() && !setup.is_null(), "dlsym failed");
+        Plugin {
+            triple: *triple.cast::<fn(u64) -> u64>(),
+            setup: *setup.cast::<fn()>(),
+        }
+    }
+}
+
+#[test]
+fn a_function_from_a_shared_library_is_refused_before_anything_is_sent() {
+    run(|| {
+        let plugin = load_plugin();
+        assert_eq!((plugin.triple)(5), 15, "a working Rust function");
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+
+        let err = task_error(&pool.submit(plugin.triple, 5).unwrap());
+        assert_eq!(err.kind(), TaskErrorKind::Serialization, "{err}");
+        assert!(
+            err.message()
+                .contains("not part of the program's executable"),
+            "{err}"
+        );
+        assert!(err.message().contains("libplugin.so"), "{err}");
+
+        let results: Vec<_> = pool
+            .map(plugin.triple, 0..3u64, MapOptions::new().chunksize(2))
+            .unwrap()
+            .collect();
+        assert_eq!(results.len(), 3);
+        for result in results {
+            let err = result.unwrap_err().task_error().unwrap().clone();
+            assert_eq!(err.kind(), TaskErrorKind::Serialization, "{err}");
+        }
+        assert_eq!(pool.workers_started(), 0, "nothing was sent");
+        assert_eq!(pool.submit(square, 4).unwrap().result_timeout(HANG), Ok(16));
+
+        let err = ProcessPool::builder()
+            .initializer(plugin.setup)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::ForeignInitializer(_)), "{err}");
+        assert!(err.to_string().contains("libplugin.so"), "{err}");
+    });
+}

@@ -1,0 +1,63 @@
+//! Helpers shared by the process-pool test files: a deadline that only catches hangs, one
+//! test at a time, and the check that a test left no child process behind.
+#![allow(dead_code, unreachable_pub)] // each test binary uses its own part
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use future_core::{TaskError, TaskFuture};
+
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// The error `future`'s task failed with (waiting at most `HANG`).
+pub fn task_error<T>(future: &TaskFuture<T>) -> TaskError {
+    future
+        .exception_timeout(HANG)
+        .expect("the task ends in time")
+        .expect("the task failed")
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs tests one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The pids of this process's children (scanning `/proc/*/stat` for our pid as parent).
+pub fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(me) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+pub fn assert_no_children() {
+    let left = children();
+    assert!(left.is_empty(), "child processes left behind: {left:?}");
+}
+
+/// Runs `test` alone and checks afterwards that it left no child process (zombie or not).
+pub fn run(test: impl FnOnce()) {
+    let _serial = serial();
+    test();
+    assert_no_children();
+}
