@@ -127,18 +127,24 @@ impl<T> Receiver<T> {
     /// See [`fd_from_env`](crate::fd_from_env) for the checks made, and
     /// [`spawn_with`](crate::spawn_with) for the parent side.
     ///
+    /// # Safety
+    /// As for [`fd_from_env`](crate::fd_from_env): `var` was set for this very process by
+    /// its parent, which handed it the descriptor, and no other code here owns it.
+    ///
     /// # Example
     ///
     /// ```no_run
     /// // In a child spawned with `ipc_queue::spawn_with(&mut cmd, "JOBS_FD", sender)`:
-    /// let mut rx = ipc_queue::Receiver::<String>::from_env("JOBS_FD")?;
+    /// // SAFETY: our parent set JOBS_FD for us when it started us, and we take it once.
+    /// let mut rx = unsafe { ipc_queue::Receiver::<String>::from_env("JOBS_FD") }?;
     /// while let Ok(job) = rx.recv() {
     ///     println!("job {job}");
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_env(var: &str) -> std::io::Result<Self> {
-        Self::from_fd(crate::handoff::fd_from_env(var)?)
+    pub unsafe fn from_env(var: &str) -> std::io::Result<Self> {
+        // SAFETY: this function's contract is `fd_from_env`'s.
+        Self::from_fd(unsafe { crate::handoff::fd_from_env(var) }?)
     }
 
     /// Sets how long each receive spins (non-blocking reads) before it blocks.

@@ -79,6 +79,8 @@ pub(crate) enum Doom {
 pub(crate) struct Worker {
     /// Unique in this pool (pids can be reused).
     pub(crate) key: u64,
+    /// The nonce of the marker it was started with (see `marker.rs`).
+    pub(crate) nonce: u64,
     pub(crate) pid: u32,
     pub(crate) child: Child,
     pub(crate) tx: Sender<ToWorker>,

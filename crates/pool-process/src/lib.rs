@@ -65,6 +65,7 @@ mod completion;
 mod dispatch;
 mod fingerprint;
 mod manager;
+mod marker;
 mod naming;
 mod pool;
 mod protocol;

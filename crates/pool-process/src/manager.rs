@@ -12,8 +12,8 @@ use ipc_queue::{Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::dispatch::{Finish, Phase, Rules, State, Worker};
 use crate::fingerprint::Fingerprint;
+use crate::marker;
 use crate::protocol::{FromWorker, Init, ToWorker};
-use crate::worker::FD_ENV;
 
 /// How a worker process is started.
 #[derive(Debug)]
@@ -149,14 +149,19 @@ impl Manager {
 
     /// Starts one worker process and adds it to the table.
     fn start_worker(&mut self) {
-        match spawn(&self.shared.launch) {
+        let key = {
+            let mut state = self.shared.lock();
+            state.next_key += 1;
+            state.next_key - 1
+        };
+        let nonce = marker::new_nonce(key);
+        match spawn(&self.shared.launch, nonce) {
             Ok((child, tx, rx)) => {
                 let mut state = self.shared.lock();
-                let key = state.next_key;
-                state.next_key += 1;
                 state.started += 1;
                 state.workers.push(Worker {
                     key,
+                    nonce,
                     pid: child.id(),
                     child,
                     tx,
@@ -197,8 +202,12 @@ impl Manager {
                     answered = state.take_answered(key, id).map(|c| (c, payload));
                     state.dispatch(rules, &mut finish);
                 }
-                FromWorker::Hello { pid, fingerprint } => {
-                    self.on_hello(&mut state, key, pid, fingerprint, &mut finish);
+                FromWorker::Hello {
+                    pid,
+                    nonce,
+                    fingerprint,
+                } => {
+                    self.on_hello(&mut state, key, (pid, nonce), fingerprint, &mut finish);
                 }
                 FromWorker::Ready => {
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
@@ -231,10 +240,24 @@ impl Manager {
         &self,
         state: &mut State,
         key: u64,
-        pid: u32,
+        (pid, nonce): (u32, u64),
         fingerprint: Fingerprint,
         finish: &mut Vec<Finish>,
     ) {
+        if state
+            .workers
+            .iter()
+            .any(|w| w.key == key && w.nonce != nonce)
+        {
+            state.break_pool(
+                format!(
+                    "worker process {pid} answered the handshake with another start's marker \
+                     (its environment was not the one this pool gave it)"
+                ),
+                finish,
+            );
+            return;
+        }
         if fingerprint != self.shared.fingerprint {
             state.break_pool(
                 format!(
@@ -346,14 +369,19 @@ fn worker_pid(state: &State, key: u64) -> u32 {
 }
 
 /// Starts a worker: the program again, with the worker's end of a new socketpair.
-fn spawn(launch: &Launch) -> std::io::Result<(Child, Sender<ToWorker>, Receiver<FromWorker>)> {
+/// Its environment carries the marker with `nonce` (see `marker.rs`).
+fn spawn(
+    launch: &Launch,
+    nonce: u64,
+) -> std::io::Result<(Child, Sender<ToWorker>, Receiver<FromWorker>)> {
     let (parent, child_end) = ipc_queue::duplex::<ToWorker, FromWorker>()?;
     let mut cmd = Command::new(&launch.program);
     cmd.arg0(&launch.arg0)
         .args(&launch.args)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .env(marker::MARKER_ENV, marker::value(nonce))
         .stdin(Stdio::null());
-    let child = ipc_queue::spawn_with(&mut cmd, FD_ENV, child_end)?;
+    let child = ipc_queue::spawn_with(&mut cmd, marker::FD_ENV, child_end)?;
     let (tx, rx) = parent.split();
     Ok((
         child,

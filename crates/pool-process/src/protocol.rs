@@ -4,7 +4,7 @@
 //! [`ToWorker`], the worker sends [`FromWorker`]. The conversation is
 //!
 //! ```text
-//! worker: Hello{pid, fingerprint}
+//! worker: Hello{pid, nonce, fingerprint}
 //! parent:                          Init{initializer, max_tasks, spin, max_frame}   (only if the fingerprints match)
 //! worker: Ready | InitFailed(msg)
 //! parent:                          Task{id, trampoline, func, payload} ...
@@ -59,7 +59,12 @@ pub(crate) struct TaskMsg {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {
     /// The first message of a worker: who it is and which build it runs.
-    Hello { pid: u32, fingerprint: Fingerprint },
+    Hello {
+        pid: u32,
+        /// The nonce of the marker the pool gave this worker (see `marker.rs`).
+        nonce: u64,
+        fingerprint: Fingerprint,
+    },
     /// The initializer ran (or there was none): send tasks.
     Ready,
     /// The initializer panicked with this message; the worker exits.

@@ -21,6 +21,46 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
+/// The role in which `program_main` runs (unset in the normal test run).
+const ROLE: &str = "POOL_PROCESS_TEST_ROLE";
+
+/// This test binary's stand-in for a program's `main`: `init()` first, then the program's
+/// own work, chosen by `ROLE`. In the normal test run it does nothing.
+#[test]
+fn program_main() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    pool_process::init();
+    match role.as_str() {
+        "hello" => println!("main ran in {}", std::process::id()),
+        "pool" => {
+            let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+            let seven = pool.submit(square, 7).unwrap().result_timeout(HANG);
+            println!("main's own pool: {seven:?}");
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// A task that runs this program again as a plain subprocess, in `role`: its exit code,
+/// stdout and stderr.
+fn run_program(role: String) -> (Option<i32>, String, String) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "program_main",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(ROLE, role)
+        .output()
+        .unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
 /// The functions of a tiny plugin, compiled by this test into a shared library with the
 /// same `rustc` and loaded with `dlopen`: Rust functions that live outside the executable.
 struct Plugin {
@@ -113,5 +153,28 @@ fn a_function_from_a_shared_library_is_refused_before_anything_is_sent() {
             .unwrap_err();
         assert!(matches!(err, BuildError::ForeignInitializer(_)), "{err}");
         assert!(err.to_string().contains("libplugin.so"), "{err}");
+    });
+}
+
+#[test]
+fn a_program_that_a_task_starts_runs_main_normally() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let worker = pool.submit(|()| std::process::id(), ()).unwrap();
+        let worker = worker.result_timeout(HANG).unwrap();
+        let future = pool.submit(run_program, "hello".to_owned()).unwrap();
+        let (code, out, err) = future.result_timeout(HANG).unwrap();
+        assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+        assert!(out.contains("main ran in"), "stdout: {out}\nstderr: {err}");
+        assert!(!out.contains(&format!("main ran in {worker}")), "{out}");
+
+        // The grandchild is a program like any other: it may have a pool of its own.
+        let future = pool.submit(run_program, "pool".to_owned()).unwrap();
+        let (code, out, err) = future.result_timeout(HANG).unwrap();
+        assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+        assert!(
+            out.contains("main's own pool: Ok(49)"),
+            "stdout: {out}\nstderr: {err}"
+        );
     });
 }
