@@ -5,26 +5,26 @@
 //! All of it lives in one [`State`] behind one mutex, shared by the submitting threads
 //! (which dispatch directly to an idle worker: no hop through another thread) and the
 //! manager thread (which reads replies, detects deaths and starts workers). Nothing here
-//! blocks for long under the lock: a send to a worker never waits on the manager (see
-//! [`State::dispatch`]), user callbacks never run under it (completions are returned as
-//! [`Finish`] values and run after the unlock), and reaping happens outside it.
+//! blocks or encodes under the lock: dispatch only queues frames encoded beforehand in the
+//! chosen worker's outbox, which the dispatching thread writes after the unlock (see
+//! `outbox.rs`); user callbacks never run under it (completions are returned as [`Finish`]
+//! values and run after the unlock), and reaping happens outside it.
 
 use std::collections::VecDeque;
 use std::process::{Child, ExitStatus};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use ipc_queue::{SendError, Sender};
 
 use crate::builder::WorkerDeath;
 use crate::completion::Completion;
-use crate::protocol::{TaskMsg, ToWorker};
+use crate::outbox::{Frame, Outbox};
 use crate::status;
 
-/// Tasks whose encoded arguments are larger than this go only to an idle worker. With at
-/// most `tasks_per_worker` small tasks unread in a worker's socket, a send never fills the
-/// socket buffer (about 200 KiB), so a send under the lock never waits for a worker that is
-/// itself blocked sending a reply the manager cannot read while the lock is held.
+/// Tasks whose frames are larger than this go only to an idle worker, never queued behind a
+/// running task: a large task waits for the first worker that frees up rather than for one
+/// particular worker's running task.
 pub(crate) const SMALL_TASK: usize = 16 * 1024;
 
 /// Tasks are queued behind a running one only while tasks take less than this on average.
@@ -44,11 +44,27 @@ pub(crate) struct Rules {
 /// One task or `map` chunk, waiting or sent.
 pub(crate) struct Task {
     pub(crate) id: u64,
-    pub(crate) trampoline: isize,
-    pub(crate) func: isize,
-    /// Kept after sending, to send again if the worker dies before it starts the task.
-    pub(crate) payload: Vec<u8>,
+    /// The encoded task message, while the task may have to be sent (again, if its worker
+    /// dies before it starts it); dropped once it is the front of a worker's `in_flight`: a
+    /// task that may have started is never sent again.
+    pub(crate) frame: Option<Frame>,
+    /// The frame's length.
+    pub(crate) size: usize,
     pub(crate) completion: Box<dyn Completion>,
+}
+
+/// An outbox to write after the state lock is released (see `outbox.rs`).
+pub(crate) struct Flush {
+    pub(crate) outbox: Arc<Outbox>,
+    /// The worker's unanswered frames are small enough for the manager to write them itself.
+    pub(crate) manager_may_write: bool,
+}
+
+impl Flush {
+    /// Writes the outbox on this thread (a submitter's: it may block, holding no lock).
+    pub(crate) fn run(self) {
+        self.outbox.flush();
+    }
 }
 
 /// Where a worker is in its handshake.
@@ -71,8 +87,6 @@ pub(crate) enum Doom {
     Stopped(&'static str),
     /// The pool broke; it was sent SIGKILL.
     Broken,
-    /// A send to it failed: it is dying.
-    Lost,
 }
 
 /// The parent's record of one worker process.
@@ -83,10 +97,12 @@ pub(crate) struct Worker {
     pub(crate) nonce: u64,
     pub(crate) pid: u32,
     pub(crate) child: Child,
-    pub(crate) tx: Sender<ToWorker>,
+    pub(crate) outbox: Arc<Outbox>,
     pub(crate) phase: Phase,
     /// Sent and not answered, in send order: the front one is running (or about to).
     pub(crate) in_flight: VecDeque<Task>,
+    /// The bytes of the frames in `in_flight`.
+    pub(crate) unanswered: usize,
     /// Tasks ever sent (for `max_tasks_per_child`).
     pub(crate) sent: u64,
     /// Since when the front task of `in_flight` has had the worker to itself.
@@ -95,6 +111,35 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
+    /// Queues `task`'s frame in this worker's outbox and records it in flight.
+    fn queue(&mut self, mut task: Task) {
+        let Some(frame) = task.frame.take() else {
+            return; // every waiting task has its frame (see `Task::frame`)
+        };
+        self.outbox.push(Some(task.id), frame.clone());
+        if self.in_flight.is_empty() {
+            self.front_since = Some(Instant::now());
+        } else {
+            task.frame = Some(frame); // not started: kept, to be sent elsewhere if need be
+        }
+        self.unanswered += task.size;
+        self.in_flight.push_back(task);
+        self.sent += 1;
+    }
+
+    /// Takes the task at `position` of `in_flight`: answered, or its reply is lost.
+    fn take(&mut self, position: usize) -> Option<Task> {
+        let task = self.in_flight.remove(position)?;
+        self.unanswered -= task.size;
+        if position == 0 {
+            if let Some(front) = self.in_flight.front_mut() {
+                front.frame = None; // it starts now: never sent again
+            }
+            self.front_since = self.in_flight.front().map(|_| Instant::now());
+        }
+        Some(task)
+    }
+
     fn can_take(&self, rules: &Rules) -> bool {
         self.phase == Phase::Ready
             && self.doom.is_none()
@@ -134,7 +179,6 @@ impl Finish {
 pub(crate) struct State {
     pub(crate) pending: VecDeque<Task>,
     pub(crate) workers: Vec<Worker>,
-    pub(crate) next_id: u64,
     pub(crate) next_key: u64,
     /// `shutdown` was called: no new tasks.
     pub(crate) shutdown: bool,
@@ -157,7 +201,6 @@ impl State {
         State {
             pending: VecDeque::new(),
             workers: Vec::new(),
-            next_id: 0,
             next_key: 0,
             shutdown: false,
             stopping: false,
@@ -220,18 +263,18 @@ impl State {
         }
     }
 
-    /// Moves waiting tasks to workers, oldest first, and returns the tasks it could not
-    /// send (too large, unencodable) to fail.
+    /// Moves waiting tasks to workers, oldest first: queues their frames in the workers'
+    /// outboxes, and returns those outboxes to flush after the unlock.
     ///
     /// A task goes to an idle worker if there is one. Otherwise, when the pool may still
     /// start a worker, it waits (the manager starts one, and whichever worker frees up first
     /// takes it). Only when all `max_workers` exist does a worker get a second (third, ...)
     /// small task queued behind its running one, the least loaded worker first, up to
-    /// `tasks_per_worker`. A large task goes only to an idle worker, which is blocked reading
-    /// its socket, so the send cannot stall.
-    pub(crate) fn dispatch(&mut self, rules: &Rules, failed: &mut Vec<Finish>) {
+    /// `tasks_per_worker`. A large task goes only to an idle worker.
+    pub(crate) fn dispatch(&mut self, rules: &Rules) -> Vec<Flush> {
+        let mut touched: Vec<u64> = Vec::new();
         if self.broken.is_some() || self.stopping {
-            return;
+            return Vec::new();
         }
         let popped_before = self.pending.len();
         while let Some(task) = self.pending.front() {
@@ -239,7 +282,7 @@ impl State {
                 self.pending.pop_front();
                 continue;
             }
-            let small = task.payload.len() <= SMALL_TASK;
+            let small = task.size <= SMALL_TASK;
             let may_queue = small && self.queueing_pays(rules);
             let target = self
                 .workers
@@ -261,7 +304,12 @@ impl State {
             if !task.completion.start() {
                 continue; // cancelled after the check above
             }
-            self.send(index, task, rules, failed);
+            if let Some(worker) = self.workers.get_mut(index) {
+                worker.queue(task);
+                if !touched.contains(&worker.key) {
+                    touched.push(worker.key);
+                }
+            }
         }
         if self.pending.len() < popped_before && rules.timeout.is_some() {
             self.wake_wanted = true; // a task may have started: the manager arms its timer
@@ -269,6 +317,14 @@ impl State {
         if self.workers_to_start(rules) > 0 {
             self.wake_wanted = true;
         }
+        self.workers
+            .iter()
+            .filter(|w| touched.contains(&w.key))
+            .map(|w| Flush {
+                outbox: w.outbox.clone(),
+                manager_may_write: w.outbox.manager_may_write(w.unanswered),
+            })
+            .collect()
     }
 
     /// True when queueing a task behind a running one is worth it: every one of the
@@ -285,67 +341,12 @@ impl State {
         ready >= rules.max_workers && self.task_time.is_some_and(|t| t < QUEUE_BELOW)
     }
 
-    /// Sends `task` to worker `index` and records it in flight.
-    fn send(&mut self, index: usize, mut task: Task, rules: &Rules, failed: &mut Vec<Finish>) {
-        let Some(worker) = self.workers.get_mut(index) else {
-            self.pending.push_front(task);
-            return;
-        };
-        let msg = ToWorker::Task(TaskMsg {
-            id: task.id,
-            trampoline: task.trampoline,
-            func: task.func,
-            payload: std::mem::take(&mut task.payload),
-        });
-        let result = worker.tx.send(&msg);
-        if let ToWorker::Task(sent) = msg {
-            task.payload = sent.payload;
-        }
-        match result {
-            Ok(()) => {
-                if worker.in_flight.is_empty() {
-                    worker.front_since = Some(Instant::now());
-                }
-                worker.in_flight.push_back(task);
-                worker.sent += 1;
-            }
-            Err(SendError::TooLarge { size, max }) => failed.push(Finish::Fail(
-                task.completion,
-                TaskError::new(
-                    TaskErrorKind::Serialization,
-                    format!(
-                        "the task's arguments ({size} bytes encoded) are larger than the \
-                         frame limit of {max} bytes"
-                    ),
-                ),
-            )),
-            Err(SendError::Encode(err)) => failed.push(Finish::Fail(
-                task.completion,
-                TaskError::new(
-                    TaskErrorKind::Serialization,
-                    format!("the task could not be encoded: {err}"),
-                ),
-            )),
-            Err(_) => {
-                // The worker is gone (its EOF will reach the manager): send elsewhere.
-                worker.doom = Some(Doom::Lost);
-                self.pending.push_front(task);
-                let _ = rules;
-            }
-        }
-    }
-
     /// Takes worker `key`'s answered task: its reply is for the oldest task sent to it.
     pub(crate) fn take_answered(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        let task = worker.in_flight.remove(position)?;
         let took = worker.front_since.map(|since| since.elapsed());
-        worker.front_since = if worker.in_flight.is_empty() {
-            None
-        } else {
-            Some(Instant::now())
-        };
+        let task = worker.take(position)?;
         if let Some(took) = took {
             // An exponentially weighted average (weight 1/4) of how long tasks take.
             self.task_time = Some(match self.task_time {
@@ -359,9 +360,7 @@ impl State {
     /// Takes the front task of worker `key` (its reply could not be read).
     pub(crate) fn take_front(&mut self, key: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
-        let task = worker.in_flight.pop_front()?;
-        worker.front_since = worker.in_flight.front().map(|_| Instant::now());
-        Some(task.completion)
+        Some(worker.take(0)?.completion)
     }
 
     /// Breaks the pool: fails every waiting task, and stops every worker (their in-flight
@@ -389,14 +388,26 @@ impl State {
     /// Settles the tasks of a worker that died (already taken out of the table and
     /// reaped, with `status`): fails the task it was running, re-queues those it had not
     /// started (or fails them, when the pool broke or is stopping), and breaks the pool in
-    /// `WorkerDeath::Break` mode or when the worker died before it was ready.
+    /// `WorkerDeath::Break` mode or when the worker died before it was ready. `undelivered`
+    /// are the tasks whose frames never reached it (see `outbox.rs`): none of them started,
+    /// the front one included.
     pub(crate) fn worker_died(
         &mut self,
         mut worker: Worker,
         exit: Option<ExitStatus>,
+        undelivered: Vec<(u64, Frame)>,
         rules: &Rules,
         finish: &mut Vec<Finish>,
     ) {
+        let front_started = worker
+            .in_flight
+            .front()
+            .is_some_and(|front| undelivered.iter().all(|(id, _)| *id != front.id));
+        for (id, frame) in undelivered {
+            if let Some(task) = worker.in_flight.iter_mut().find(|t| t.id == id) {
+                task.frame = Some(frame);
+            }
+        }
         let pid = worker.pid;
         let how = status::describe(exit);
         let clean_exit = exit.is_some_and(|s| s.success());
@@ -414,7 +425,10 @@ impl State {
             return;
         }
         let unexpected = worker.doom.is_none() && !(clean_exit && worker.in_flight.is_empty());
-        if let Some(running) = worker.in_flight.pop_front() {
+        let running = front_started
+            .then(|| worker.in_flight.pop_front())
+            .flatten();
+        if let Some(running) = running {
             let err = match worker.doom {
                 Some(Doom::TimedOut) => TaskError::new(
                     TaskErrorKind::TimedOut,
@@ -435,7 +449,7 @@ impl State {
                         self.broken.as_deref().unwrap_or("unknown reason")
                     ),
                 ),
-                None | Some(Doom::Lost) => TaskError::new(
+                None => TaskError::new(
                     TaskErrorKind::WorkerDied,
                     format!("worker process {pid} {how} while running the task"),
                 ),

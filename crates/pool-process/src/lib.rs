@@ -67,6 +67,7 @@ mod fingerprint;
 mod manager;
 mod marker;
 mod naming;
+mod outbox;
 mod pool;
 mod protocol;
 mod segments;

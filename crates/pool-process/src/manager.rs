@@ -4,15 +4,17 @@
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Receiver, RecvError, SelectError, Selector, Sender};
 
-use crate::dispatch::{Finish, Phase, Rules, State, Worker};
+use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::fingerprint::Fingerprint;
 use crate::marker;
+use crate::outbox::{Courier, Frame, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
 
 /// How a worker process is started.
@@ -34,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) launch: Launch,
     pub(crate) fingerprint: Fingerprint,
     pub(crate) state: Mutex<State>,
+    /// The id of the next task (assigned outside the lock, where its frame is encoded).
+    pub(crate) next_id: AtomicU64,
     /// Signalled when waiting tasks were taken, or the pool shut down or broke: wakes
     /// `submit` calls blocked on the queue bound.
     pub(crate) room: Condvar,
@@ -50,7 +54,9 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Wakes the manager if the state asks for it and no wake-up is already on its way.
+    /// Wakes the manager if the state asks for it and no wake-up is already on its way. A
+    /// write under the lock that cannot block: at most one wake-up message (a few bytes) is
+    /// ever unread in the wake channel.
     pub(crate) fn wake_if_wanted(&self, state: &mut State) {
         if state.wake_wanted && !state.wake_sent && self.wake_tx.send(&FromWorker::Wake).is_ok() {
             state.wake_sent = true;
@@ -67,13 +73,24 @@ impl Shared {
 
 /// Runs the manager until the pool is finished (shut down and drained, or broken and every
 /// worker reaped).
-pub(crate) fn run(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) {
+pub(crate) fn run(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>, courier: Courier) {
+    let launch = &shared.launch;
+    let init = ToWorker::Init(Init {
+        initializer: launch.initializer,
+        max_tasks: launch.max_tasks,
+        spin_ns: u64::try_from(launch.spin.as_nanos()).unwrap_or(u64::MAX),
+        max_frame: launch.max_frame as u64,
+    });
+    // A message of integers always encodes.
+    let init_frame = Arc::new(postcard::to_stdvec(&init).unwrap_or_default());
     let mut manager = Manager {
         receivers: vec![wake_rx],
         keys: vec![u64::MAX],
         selector: Selector::new(),
         shared,
         active: false,
+        courier,
+        init_frame,
     };
     manager.run();
 }
@@ -87,6 +104,10 @@ struct Manager {
     shared: Arc<Shared>,
     /// Tasks were in flight at the previous turn of the loop.
     active: bool,
+    /// Writes the frames that the manager must not write itself (see `outbox.rs`).
+    courier: Courier,
+    /// The encoded `Init` message, the same for every worker.
+    init_frame: Frame,
 }
 
 impl Manager {
@@ -159,14 +180,16 @@ impl Manager {
             Ok((child, tx, rx)) => {
                 let mut state = self.shared.lock();
                 state.started += 1;
+                let send_buffer = tx.send_buffer_size().ok();
                 state.workers.push(Worker {
                     key,
                     nonce,
                     pid: child.id(),
                     child,
-                    tx,
+                    outbox: Arc::new(Outbox::new(tx, send_buffer)),
                     phase: Phase::Hello,
                     in_flight: Default::default(),
+                    unanswered: 0,
                     sent: 0,
                     front_since: None,
                     doom: None,
@@ -194,26 +217,33 @@ impl Manager {
     fn on_message(&mut self, key: u64, msg: FromWorker) {
         let rules = &self.shared.rules;
         let mut finish = Vec::new();
+        let mut flushes = Vec::new();
         let mut answered = None;
         {
             let mut state = self.shared.lock();
             match msg {
                 FromWorker::Reply { id, payload } => {
                     answered = state.take_answered(key, id).map(|c| (c, payload));
-                    state.dispatch(rules, &mut finish);
+                    flushes = state.dispatch(rules);
                 }
                 FromWorker::Hello {
                     pid,
                     nonce,
                     fingerprint,
                 } => {
-                    self.on_hello(&mut state, key, (pid, nonce), fingerprint, &mut finish);
+                    flushes.extend(self.on_hello(
+                        &mut state,
+                        key,
+                        (pid, nonce),
+                        fingerprint,
+                        &mut finish,
+                    ));
                 }
                 FromWorker::Ready => {
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
                         worker.phase = Phase::Ready;
                     }
-                    state.dispatch(rules, &mut finish);
+                    flushes = state.dispatch(rules);
                 }
                 FromWorker::InitFailed(message) => {
                     let pid = worker_pid(&state, key);
@@ -230,10 +260,22 @@ impl Manager {
                 self.shared.room.notify_all();
             }
         }
+        self.flush(flushes);
         if let Some((completion, payload)) = answered {
             completion.complete(&payload);
         }
         finish.into_iter().for_each(Finish::run);
+    }
+
+    /// Writes what dispatch queued: here when it cannot block, else on the courier thread.
+    fn flush(&self, flushes: Vec<Flush>) {
+        for flush in flushes {
+            if flush.manager_may_write {
+                flush.run();
+            } else {
+                self.courier.flush(flush.outbox);
+            }
+        }
     }
 
     fn on_hello(
@@ -243,7 +285,7 @@ impl Manager {
         (pid, nonce): (u32, u64),
         fingerprint: Fingerprint,
         finish: &mut Vec<Finish>,
-    ) {
+    ) -> Option<Flush> {
         if state
             .workers
             .iter()
@@ -256,7 +298,7 @@ impl Manager {
                 ),
                 finish,
             );
-            return;
+            return None;
         }
         if fingerprint != self.shared.fingerprint {
             state.break_pool(
@@ -268,22 +310,16 @@ impl Manager {
                 ),
                 finish,
             );
-            return;
+            return None;
         }
-        let launch = &self.shared.launch;
-        let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
-            return;
-        };
-        let init = ToWorker::Init(Init {
-            initializer: launch.initializer,
-            max_tasks: launch.max_tasks,
-            spin_ns: u64::try_from(launch.spin.as_nanos()).unwrap_or(u64::MAX),
-            max_frame: launch.max_frame as u64,
-        });
-        if worker.tx.send(&init).is_ok() {
-            worker.phase = Phase::Initializing;
-        }
-        // A failed send: the worker is dying, and its EOF follows.
+        let worker = state.workers.iter_mut().find(|w| w.key == key)?;
+        worker.outbox.push(None, self.init_frame.clone());
+        worker.phase = Phase::Initializing;
+        // A failed write: the worker is dying, and its EOF follows.
+        Some(Flush {
+            outbox: worker.outbox.clone(),
+            manager_may_write: true,
+        })
     }
 
     fn on_recv_error(&mut self, index: usize, error: RecvError) {
@@ -310,10 +346,9 @@ impl Manager {
         let front = {
             let mut state = self.shared.lock();
             let front = state.take_front(key);
-            let mut finish = Vec::new();
-            state.dispatch(&self.shared.rules, &mut finish);
+            let flushes = state.dispatch(&self.shared.rules);
             drop(state);
-            finish.into_iter().for_each(Finish::run);
+            self.flush(flushes);
             front
         };
         if let Some(completion) = front {
@@ -332,13 +367,16 @@ impl Manager {
         };
         let mut worker = worker;
         let status = reap(&mut worker.child);
+        let undelivered = worker.outbox.take_undelivered();
         let mut finish = Vec::new();
-        {
+        let flushes = {
             let mut state = self.shared.lock();
-            state.worker_died(worker, status, &self.shared.rules, &mut finish);
-            state.dispatch(&self.shared.rules, &mut finish);
+            let rules = &self.shared.rules;
+            state.worker_died(worker, status, undelivered, rules, &mut finish);
             self.shared.room.notify_all();
-        }
+            state.dispatch(rules)
+        };
+        self.flush(flushes);
         finish.into_iter().for_each(Finish::run);
     }
 
@@ -349,8 +387,8 @@ impl Manager {
         self.keys.truncate(1);
         let mut children: Vec<Child> = Vec::with_capacity(workers.len());
         for worker in workers {
-            let Worker { child, tx, .. } = worker;
-            drop(tx);
+            let Worker { child, outbox, .. } = worker;
+            outbox.close();
             children.push(child);
         }
         for mut child in children {

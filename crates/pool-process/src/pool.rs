@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
@@ -11,10 +12,11 @@ use future_core::{
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
 use crate::completion::{Chunk, Completion, Single};
-use crate::dispatch::{Finish, Rules, State, Task};
+use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::fingerprint::Fingerprint;
 use crate::manager::{self, Launch, Shared};
 use crate::naming;
+use crate::outbox::Courier;
 use crate::worker::{self, WORKER_TEST_NAME};
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
@@ -139,13 +141,15 @@ impl ProcessPool {
             },
             fingerprint: Fingerprint::current(),
             state: Mutex::new(State::new()),
+            next_id: AtomicU64::new(0),
             room: Condvar::new(),
             wake_tx,
         });
         let for_manager = shared.clone();
+        let courier = Courier::start()?;
         let manager = std::thread::Builder::new()
             .name("pool-process-manager".into())
-            .spawn(move || manager::run(for_manager, wake_rx))?;
+            .spawn(move || manager::run(for_manager, wake_rx, courier))?;
         let manager_id = manager.thread().id();
         Ok(ProcessPool {
             shared,
@@ -242,8 +246,12 @@ impl ProcessPool {
             Ok(payload) => payload,
             Err(err) => return self.refused(encode_error(err)),
         };
+        let frame = match self.frame(trampoline, func, payload) {
+            Ok(frame) => frame,
+            Err(err) => return self.refused(err),
+        };
         let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
-        self.enqueue(trampoline, func, payload, Box::new(Single(promise)), block)?;
+        self.enqueue(frame, Box::new(Single(promise)), block)?;
         Ok(future)
     }
 
@@ -258,12 +266,35 @@ impl ProcessPool {
         Ok(future)
     }
 
-    /// Queues a task and dispatches what can be dispatched.
-    fn enqueue(
+    /// A new task's id and frame (see `protocol::encode_task`), or why it cannot be sent
+    /// (larger than the frame limit).
+    fn frame(
         &self,
         trampoline: isize,
         func: isize,
         payload: Vec<u8>,
+    ) -> Result<(u64, Vec<u8>), TaskError> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = crate::protocol::encode_task(id, trampoline, func, payload);
+        let max = self.shared.launch.max_frame;
+        if frame.len() > max {
+            return Err(TaskError::new(
+                TaskErrorKind::Serialization,
+                format!(
+                    "the task's arguments ({} bytes encoded) are larger than the frame limit \
+                     of {max} bytes",
+                    frame.len()
+                ),
+            ));
+        }
+        Ok((id, frame))
+    }
+
+    /// Queues a task, dispatches what can be dispatched, and writes what was dispatched
+    /// after the unlock.
+    fn enqueue(
+        &self,
+        (id, frame): (u64, Vec<u8>),
         completion: Box<dyn Completion>,
         block: bool,
     ) -> Result<(), SubmitError> {
@@ -292,20 +323,16 @@ impl ProcessPool {
                 .wait(state)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        let id = state.next_id;
-        state.next_id += 1;
         state.pending.push_back(Task {
             id,
-            trampoline,
-            func,
-            payload,
+            size: frame.len(),
+            frame: Some(Arc::new(frame)),
             completion,
         });
-        let mut failed = Vec::new();
-        state.dispatch(rules, &mut failed);
+        let flushes = state.dispatch(rules);
         self.shared.wake_if_wanted(&mut state);
         drop(state);
-        failed.into_iter().for_each(Finish::run);
+        flushes.into_iter().for_each(Flush::run);
         Ok(())
     }
 
@@ -356,12 +383,16 @@ impl ProcessPool {
                 Ok(payload) => payload,
                 Err(err) => return self.refused(encode_error(err)),
             };
+            let frame = match self.frame(trampoline, func, payload) {
+                Ok(frame) => frame,
+                Err(err) => return self.refused(err),
+            };
             let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
             let completion = Box::new(Chunk {
                 promise,
                 len: chunk.len(),
             });
-            self.enqueue(trampoline, func, payload, completion, true)?;
+            self.enqueue(frame, completion, true)?;
             Ok(future)
         })
     }

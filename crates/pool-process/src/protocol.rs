@@ -55,6 +55,20 @@ pub(crate) struct TaskMsg {
     pub(crate) payload: Vec<u8>,
 }
 
+/// The encoded `ToWorker::Task` message of a task: what the pool writes to the worker's
+/// socket as is (`ipc_queue::Sender::send_encoded`), and again to another worker if this one
+/// dies before it starts the task. Encoded outside the pool's lock.
+pub(crate) fn encode_task(id: u64, trampoline: isize, func: isize, payload: Vec<u8>) -> Vec<u8> {
+    let msg = ToWorker::Task(TaskMsg {
+        id,
+        trampoline,
+        func,
+        payload,
+    });
+    // A message of integers and bytes always encodes.
+    postcard::to_stdvec(&msg).unwrap_or_default()
+}
+
 /// Worker to parent.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {

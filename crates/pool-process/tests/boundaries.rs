@@ -12,10 +12,12 @@ mod common;
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, mpsc};
 
-use common::{HANG, run, task_error};
+use common::{HANG, kill_children, run, task_error};
 use future_core::{MapOptions, TaskErrorKind};
 use pool_process::{BuildError, ProcessPool};
+use serde_bytes::ByteBuf;
 
 fn square(x: u64) -> u64 {
     x * x
@@ -176,5 +178,52 @@ fn a_program_that_a_task_starts_runs_main_normally() {
             out.contains("main's own pool: Ok(49)"),
             "stdout: {out}\nstderr: {err}"
         );
+    });
+}
+
+/// A reply of 512 KiB, more than a socket buffer holds (made and encoded without a loop per
+/// byte, so the task stays short).
+fn big_reply(arg: ByteBuf) -> ByteBuf {
+    ByteBuf::from(vec![arg.len() as u8; 512 * 1024])
+}
+
+#[test]
+fn no_send_waits_under_the_pool_lock_whatever_the_settings() {
+    run(|| {
+        // Up to 64 tasks of 15 KiB queued on one worker: more than its socket buffer holds,
+        // while each reply is larger than the buffer the other way.
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .tasks_per_worker(64)
+            .build()
+            .unwrap();
+        let pool = Arc::new(pool);
+        for _ in 0..20 {
+            // Short tasks: the pool then queues tasks behind the running one.
+            assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
+        }
+        let (done_tx, done_rx) = mpsc::channel();
+        let submitter = std::thread::spawn({
+            let pool = pool.clone();
+            move || {
+                let futures: Vec<_> = (0..64)
+                    .map(|_| pool.submit(big_reply, ByteBuf::from(vec![1; 15 * 1024])))
+                    .collect();
+                let lengths: Vec<_> = futures
+                    .into_iter()
+                    .map(|f| f.unwrap().take_timeout(HANG).map(|reply| reply.len()))
+                    .collect();
+                let _ = done_tx.send(lengths);
+            }
+        });
+        let Ok(lengths) = done_rx.recv_timeout(HANG) else {
+            kill_children(); // unblocks the pool, so that the failure is reported
+            panic!("deadlock: the submitter and the manager wait for each other");
+        };
+        assert!(
+            lengths.iter().all(|len| *len == Ok(512 * 1024)),
+            "{lengths:?}"
+        );
+        submitter.join().unwrap();
     });
 }

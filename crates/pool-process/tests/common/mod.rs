@@ -61,3 +61,13 @@ pub fn run(test: impl FnOnce()) {
     test();
     assert_no_children();
 }
+
+/// Kills every child process of this one: the way out of a test that found a hang, so that
+/// the pool can wind down and the failure is reported instead of hanging the run.
+pub fn kill_children() {
+    for pid in children() {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
