@@ -3,6 +3,8 @@
 
 use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind};
 
+use crate::codec;
+
 /// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
 pub(crate) trait Completion: Send {
     /// Marks the task running unless it was cancelled (then false: drop it unrun).
@@ -21,7 +23,7 @@ pub(crate) trait Completion: Send {
 /// several (the worker could not decode the arguments or send the result) is that error for
 /// each element; anything else malformed is a `Serialization` error for each.
 fn decode<R: Portable>(payload: &[u8], len: usize) -> Result<ChunkResults<R>, TaskError> {
-    match postcard::from_bytes::<ChunkResults<R>>(payload) {
+    match codec::decode::<ChunkResults<R>>(payload) {
         Ok(results) if results.len() == len => Ok(results),
         Ok(results) if results.len() == 1 => match results.into_results().pop() {
             Some(Err(err)) => Err(err),
@@ -39,10 +41,10 @@ fn mismatch(len: usize) -> TaskError {
     )
 }
 
-fn undecodable(err: postcard::Error) -> TaskError {
+fn undecodable(why: String) -> TaskError {
     TaskError::new(
         TaskErrorKind::Serialization,
-        format!("the task's result could not be decoded in the parent: {err}"),
+        format!("the task's result could not be decoded in the parent: {why}"),
     )
 }
 

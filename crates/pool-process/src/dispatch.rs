@@ -20,7 +20,7 @@ use future_core::{TaskError, TaskErrorKind};
 use crate::builder::WorkerDeath;
 use crate::completion::Completion;
 use crate::outbox::{Frame, Outbox};
-use crate::status;
+use crate::{panics, status};
 
 /// Tasks whose frames are larger than this go only to an idle worker, never queued behind a
 /// running task: a large task waits for the first worker that frees up rather than for one
@@ -167,11 +167,12 @@ pub(crate) enum Finish {
 }
 
 impl Finish {
+    /// Completes the future (its done callbacks run here); a panic is contained.
     pub(crate) fn run(self) {
-        match self {
+        panics::contain("completing a task's future", move || match self {
             Finish::Fail(completion, err) => completion.fail(err),
             Finish::Cancel(completion) => completion.cancel(),
-        }
+        });
     }
 }
 

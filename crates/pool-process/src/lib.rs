@@ -61,6 +61,7 @@
 compile_error!("pool-process supports Unix (Linux) only: it starts workers over Unix sockets");
 
 mod builder;
+mod codec;
 mod completion;
 mod dispatch;
 mod fingerprint;
@@ -68,6 +69,7 @@ mod manager;
 mod marker;
 mod naming;
 mod outbox;
+mod panics;
 mod pool;
 mod protocol;
 mod segments;

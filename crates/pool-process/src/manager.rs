@@ -13,9 +13,9 @@ use ipc_queue::{Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::fingerprint::Fingerprint;
-use crate::marker;
 use crate::outbox::{Courier, Frame, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
+use crate::{marker, panics};
 
 /// How a worker process is started.
 #[derive(Debug)]
@@ -262,7 +262,11 @@ impl Manager {
         }
         self.flush(flushes);
         if let Some((completion, payload)) = answered {
-            completion.complete(&payload);
+            // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
+            // both catch their panics; this is the manager's last line of defence.
+            panics::contain("completing a task's future", move || {
+                completion.complete(&payload);
+            });
         }
         finish.into_iter().for_each(Finish::run);
     }
@@ -352,7 +356,11 @@ impl Manager {
             front
         };
         if let Some(completion) = front {
-            completion.fail(TaskError::new(TaskErrorKind::Serialization, message));
+            Finish::Fail(
+                completion,
+                TaskError::new(TaskErrorKind::Serialization, message),
+            )
+            .run();
         }
     }
 

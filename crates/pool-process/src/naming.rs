@@ -31,7 +31,7 @@
 
 use future_core::{ChunkResults, Portable, TaskError, TaskErrorKind};
 
-use crate::segments;
+use crate::{codec, panics, segments};
 
 /// The signature every trampoline has: the absolute address of the user's function and
 /// the encoded arguments in, the encoded results out.
@@ -107,13 +107,14 @@ pub(crate) unsafe fn resolve_initializer(offset: isize) -> fn() {
 }
 
 /// Runs `f` (at absolute address `func`) on each argument encoded in `payload`: the
-/// trampoline every task names. A panic fails its own element only; an argument that does
-/// not decode fails the chunk with one `Serialization` error; a result that does not encode
-/// is replaced by `Serialization` errors. The reply is a [`ChunkResults`]: the values
-/// densely, and only the failed elements as errors.
+/// trampoline every task names. A panic fails its own element only; arguments that do not
+/// decode (or whose `Deserialize` panics) fail the chunk with one `Serialization` error;
+/// results that do not encode (or whose `Serialize` panics) are replaced by `Serialization`
+/// errors. The reply is a [`ChunkResults`]: the values densely, and only the failed elements
+/// as errors.
 fn run_chunk<A: Portable, R: Portable>(func: usize, payload: &[u8]) -> Vec<u8> {
     let pid = std::process::id();
-    let results: ChunkResults<R> = match postcard::from_bytes::<Vec<A>>(payload) {
+    let results: ChunkResults<R> = match codec::decode::<Vec<A>>(payload) {
         Ok(args) => {
             // SAFETY: this trampoline is only ever named together with `f: fn(A) -> R` for
             // these very `A` and `R` (`name_task`), and `func` is `f`'s address in this
@@ -134,13 +135,15 @@ fn run_chunk<A: Portable, R: Portable>(func: usize, payload: &[u8]) -> Vec<u8> {
             ),
         ),
     };
-    encode_results(&results, pid)
+    let reply = encode_results(&results, pid);
+    panics::contain("dropping a task's results", move || drop(results));
+    reply
 }
 
-/// Encodes a chunk's results; when that fails (a `Serialize` impl returned an error),
-/// encodes a `Serialization` error for each element instead, which cannot fail.
+/// Encodes a chunk's results; when that fails (a `Serialize` impl returned an error or
+/// panicked), encodes a `Serialization` error for each element instead, which cannot fail.
 fn encode_results<R: Portable>(results: &ChunkResults<R>, pid: u32) -> Vec<u8> {
-    match postcard::to_stdvec(results) {
+    match codec::encode(results) {
         Ok(bytes) => bytes,
         Err(err) => error_payload(
             results.len(),

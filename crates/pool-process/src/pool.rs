@@ -15,9 +15,9 @@ use crate::completion::{Chunk, Completion, Single};
 use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::fingerprint::Fingerprint;
 use crate::manager::{self, Launch, Shared};
-use crate::naming;
 use crate::outbox::Courier;
 use crate::worker::{self, WORKER_TEST_NAME};
+use crate::{codec, naming, panics};
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
 /// for CPU-bound work that needs every core.
@@ -183,7 +183,10 @@ impl ProcessPool {
     /// worker's pid) when `f` panics, [`WorkerDied`](TaskErrorKind::WorkerDied) when its
     /// worker died running it, [`TimedOut`](TaskErrorKind::TimedOut) past the per-task
     /// timeout, [`Serialization`](TaskErrorKind::Serialization) when the argument or the
-    /// result cannot be encoded, decoded or exceeds the frame limit.
+    /// result cannot be encoded, decoded or exceeds the frame limit (a `Serialize` or
+    /// `Deserialize` impl that fails or panics fails only this task, with its message: an
+    /// argument's in this call, before anything is sent; the others in the worker or on the
+    /// pool's thread, and the worker lives on).
     ///
     /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
     /// pool broke.
@@ -242,10 +245,11 @@ impl ProcessPool {
             Ok(names) => names,
             Err(why) => return self.refused(unsendable(why)),
         };
-        let payload = match postcard::to_stdvec(std::slice::from_ref(&arg)) {
+        let payload = match codec::encode(std::slice::from_ref(&arg)) {
             Ok(payload) => payload,
-            Err(err) => return self.refused(encode_error(err)),
+            Err(why) => return self.refused(encode_error(why)),
         };
+        panics::contain("dropping a task's argument", move || drop(arg));
         let frame = match self.frame(trampoline, func, payload) {
             Ok(frame) => frame,
             Err(err) => return self.refused(err),
@@ -379,19 +383,18 @@ impl ProcessPool {
                 Ok(names) => *names,
                 Err(why) => return self.refused(unsendable(why.clone())),
             };
-            let payload = match postcard::to_stdvec(&chunk) {
+            let payload = match codec::encode(&chunk) {
                 Ok(payload) => payload,
-                Err(err) => return self.refused(encode_error(err)),
+                Err(why) => return self.refused(encode_error(why)),
             };
+            let len = chunk.len();
+            panics::contain("dropping a map chunk's arguments", move || drop(chunk));
             let frame = match self.frame(trampoline, func, payload) {
                 Ok(frame) => frame,
                 Err(err) => return self.refused(err),
             };
             let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
-            let completion = Box::new(Chunk {
-                promise,
-                len: chunk.len(),
-            });
+            let completion = Box::new(Chunk { promise, len });
             self.enqueue(frame, completion, true)?;
             Ok(future)
         })
@@ -541,10 +544,10 @@ fn unsendable(why: String) -> TaskError {
     )
 }
 
-fn encode_error(err: postcard::Error) -> TaskError {
+fn encode_error(why: String) -> TaskError {
     TaskError::new(
         TaskErrorKind::Serialization,
-        format!("the task's arguments could not be encoded: {err}"),
+        format!("the task's arguments could not be encoded: {why}"),
     )
 }
 

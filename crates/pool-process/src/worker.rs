@@ -10,8 +10,8 @@ use ipc_queue::{Duplex, RecvError, SendError, Sender};
 
 use crate::fingerprint::Fingerprint;
 use crate::marker;
-use crate::naming;
 use crate::protocol::{FromWorker, Init, TaskMsg, ToWorker};
+use crate::{naming, panics};
 
 /// The name of the test that [`test_worker!`](crate::test_worker) defines; the pool passes
 /// it as the libtest filter when it starts a worker (see
@@ -212,7 +212,16 @@ fn run_task(task: TaskMsg, tx: &Sender<FromWorker>, pid: u32) -> Result<(), Fata
     // SAFETY: the offset comes from `name_task` in the parent, and this process passed the
     // fingerprint check before it received any task (see `naming`).
     let trampoline = unsafe { naming::resolve_trampoline(trampoline) };
-    let results = trampoline(naming::address_of(func), &payload);
+    // The trampoline catches the panics of the task and of its values' impls; this catch is
+    // the last line of defence of the message loop.
+    let results =
+        panics::catch(|| trampoline(naming::address_of(func), &payload)).unwrap_or_else(|panic| {
+            let err = TaskError::new(
+                TaskErrorKind::Panicked,
+                format!("{panic} (in worker process {pid})"),
+            );
+            naming::error_payload(1, err)
+        });
     drop(payload);
     match tx.send(&FromWorker::Reply {
         id,

@@ -227,3 +227,95 @@ fn no_send_waits_under_the_pool_lock_whatever_the_settings() {
         submitter.join().unwrap();
     });
 }
+
+/// A value whose `Serialize` panics (in the parent: an argument; in a worker: a result).
+#[derive(Debug, serde::Deserialize)]
+struct PanicsOnSerialize;
+
+impl serde::Serialize for PanicsOnSerialize {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("no serializing this")
+    }
+}
+
+/// A value that encodes and whose `Deserialize` panics (in a worker: an argument; in the
+/// parent: a result).
+#[derive(Debug, serde::Serialize)]
+struct PanicsOnDeserialize;
+
+impl<'de> serde::Deserialize<'de> for PanicsOnDeserialize {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("no deserializing this")
+    }
+}
+
+fn takes_unserializable(_: PanicsOnSerialize) -> u32 {
+    std::process::id()
+}
+
+fn returns_unserializable(_: ()) -> PanicsOnSerialize {
+    PanicsOnSerialize
+}
+
+fn takes_undeserializable(_: PanicsOnDeserialize) -> u32 {
+    std::process::id()
+}
+
+fn returns_undeserializable(_: ()) -> PanicsOnDeserialize {
+    PanicsOnDeserialize
+}
+
+fn worker_pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+/// The message of a failed `result` of a task, checked to be a `Serialization` error.
+fn serialization_error<T: std::fmt::Debug>(future: future_core::TaskFuture<T>) -> String {
+    let err = task_error(&future);
+    assert_eq!(err.kind(), TaskErrorKind::Serialization, "{err}");
+    err.message().to_owned()
+}
+
+#[test]
+fn a_panicking_serialize_or_deserialize_fails_its_task_and_nothing_else() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        // In the parent, before anything is sent.
+        let message = serialization_error(
+            pool.submit(takes_unserializable, PanicsOnSerialize)
+                .unwrap(),
+        );
+        assert!(message.contains("no serializing this"), "{message}");
+        assert_eq!(pool.workers_started(), 0, "nothing was sent");
+        let chunks = pool.map(takes_unserializable, [PanicsOnSerialize], MapOptions::new());
+        let err = chunks.unwrap().next().unwrap().unwrap_err();
+        assert!(err.to_string().contains("no serializing this"), "{err}");
+
+        // In the worker: the task fails, the worker lives on.
+        let first = pool
+            .submit(worker_pid, ())
+            .unwrap()
+            .result_timeout(HANG)
+            .unwrap();
+        let message = serialization_error(pool.submit(returns_unserializable, ()).unwrap());
+        assert!(message.contains("no serializing this"), "{message}");
+        let message = serialization_error(
+            pool.submit(takes_undeserializable, PanicsOnDeserialize)
+                .unwrap(),
+        );
+        assert!(message.contains("no deserializing this"), "{message}");
+
+        // In the parent, on the pool's own thread, decoding the result.
+        let message = serialization_error(pool.submit(returns_undeserializable, ()).unwrap());
+        assert!(message.contains("no deserializing this"), "{message}");
+
+        let last = pool
+            .submit(worker_pid, ())
+            .unwrap()
+            .result_timeout(HANG)
+            .unwrap();
+        assert_eq!(first, last, "the same worker served them all");
+        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.submit(square, 5).unwrap().result_timeout(HANG), Ok(25));
+    });
+}

@@ -305,6 +305,11 @@ fn panicking_initializer_breaks_the_pool() {
             Err(SubmitError::Broken(why)) => assert!(why.contains("no database here"), "{why}"),
             other => panic!("expected Broken, got {other:?}"),
         }
+        assert_eq!(
+            pool.workers_started(),
+            1,
+            "a panicking initializer is not retried"
+        );
     });
 }
 
@@ -322,6 +327,8 @@ fn a_panic_fails_its_task_and_the_worker_lives_on() {
         );
         let after = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
         assert_eq!(before, after);
+        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.worker_pids(), vec![after]);
     });
 }
 
