@@ -39,7 +39,12 @@ pub(crate) struct Rules {
     pub(crate) timeout: Option<Duration>,
     pub(crate) on_worker_death: WorkerDeath,
     pub(crate) tasks_per_worker: usize,
+    pub(crate) handshake_timeout: Duration,
 }
+
+/// After this many worker processes in a row failed to start (died or were killed before
+/// they were ready, or missed the handshake timeout), the pool breaks with the last reason.
+pub(crate) const MAX_STARTUP_FAILURES: u32 = 3;
 
 /// One task or `map` chunk, waiting or sent.
 pub(crate) struct Task {
@@ -83,6 +88,8 @@ pub(crate) enum Phase {
 pub(crate) enum Doom {
     /// Its task ran past the per-task timeout; it was sent SIGKILL.
     TimedOut,
+    /// It did not answer the handshake within the handshake timeout; it was sent SIGKILL.
+    HandshakeTimeout,
     /// `terminate_workers` (SIGTERM) or `kill_workers` (SIGKILL).
     Stopped(&'static str),
     /// The pool broke; it was sent SIGKILL.
@@ -96,6 +103,8 @@ pub(crate) struct Worker {
     /// The nonce of the marker it was started with (see `marker.rs`).
     pub(crate) nonce: u64,
     pub(crate) pid: u32,
+    /// When it was started.
+    pub(crate) started: Instant,
     pub(crate) child: Child,
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) phase: Phase,
@@ -138,6 +147,22 @@ impl Worker {
             self.front_since = self.in_flight.front().map(|_| Instant::now());
         }
         Some(task)
+    }
+
+    /// When the pool kills this worker, and why: it has not answered the handshake by the
+    /// handshake timeout, or its running task reached the per-task timeout.
+    fn deadline(&self, rules: &Rules) -> Option<(Instant, Doom)> {
+        if self.doom.is_some() {
+            return None;
+        }
+        if self.phase == Phase::Hello {
+            return Some((
+                self.started + rules.handshake_timeout,
+                Doom::HandshakeTimeout,
+            ));
+        }
+        let since = self.front_since?;
+        Some((since + rules.timeout?, Doom::TimedOut))
     }
 
     fn can_take(&self, rules: &Rules) -> bool {
@@ -195,6 +220,8 @@ pub(crate) struct State {
     pub(crate) started: u64,
     /// The recent average time from a task getting its worker to its reply.
     pub(crate) task_time: Option<Duration>,
+    /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
+    pub(crate) startup_failures: u32,
 }
 
 impl State {
@@ -210,6 +237,7 @@ impl State {
             wake_sent: false,
             started: 0,
             task_time: None,
+            startup_failures: 0,
         }
     }
 
@@ -240,26 +268,23 @@ impl State {
             && (self.broken.is_none() || self.workers.is_empty())
     }
 
-    /// The earliest per-task deadline, if a timeout is set and a task is running.
+    /// The earliest deadline of a worker: a handshake, or a running task's timeout.
     pub(crate) fn next_deadline(&self, rules: &Rules) -> Option<Instant> {
-        let timeout = rules.timeout?;
         self.workers
             .iter()
-            .filter(|w| w.doom.is_none())
-            .filter_map(|w| w.front_since)
+            .filter_map(|w| w.deadline(rules))
+            .map(|(deadline, _)| deadline)
             .min()
-            .map(|since| since + timeout)
     }
 
-    /// Kills the workers whose front task is past its deadline.
+    /// Kills the workers past their deadline (see [`Worker::deadline`]).
     pub(crate) fn enforce_timeouts(&mut self, rules: &Rules, now: Instant) {
-        let Some(timeout) = rules.timeout else {
-            return;
-        };
         for worker in &mut self.workers {
-            if worker.doom.is_none() && worker.front_since.is_some_and(|t| now >= t + timeout) {
-                worker.doom = Some(Doom::TimedOut);
-                worker.signal(rustix::process::Signal::KILL);
+            if let Some((deadline, doom)) = worker.deadline(rules) {
+                if now >= deadline {
+                    worker.doom = Some(doom);
+                    worker.signal(rustix::process::Signal::KILL);
+                }
             }
         }
     }
@@ -364,6 +389,22 @@ impl State {
         Some(worker.take(0)?.completion)
     }
 
+    /// Counts a worker that failed to start, for `why`. Under `WorkerDeath::Replace` the
+    /// waiting tasks make the manager start another, until `MAX_STARTUP_FAILURES` in a row
+    /// break the pool; under `WorkerDeath::Break` the pool breaks at once.
+    pub(crate) fn startup_failed(&mut self, why: String, rules: &Rules, finish: &mut Vec<Finish>) {
+        self.startup_failures += 1;
+        if rules.on_worker_death == WorkerDeath::Break {
+            self.break_pool(why, finish);
+        } else if self.startup_failures >= MAX_STARTUP_FAILURES {
+            let n = self.startup_failures;
+            self.break_pool(
+                format!("{n} worker processes in a row failed to start; the last one: {why}"),
+                finish,
+            );
+        }
+    }
+
     /// Breaks the pool: fails every waiting task, and stops every worker (their in-flight
     /// tasks fail when their deaths are handled).
     pub(crate) fn break_pool(&mut self, reason: String, finish: &mut Vec<Finish>) {
@@ -413,15 +454,10 @@ impl State {
         let how = status::describe(exit);
         let clean_exit = exit.is_some_and(|s| s.success());
         if worker.phase != Phase::Ready {
-            if worker.doom.is_none() && !self.shutdown && self.broken.is_none() {
-                self.break_pool(
-                    format!(
-                        "worker process {pid} {how} before it was ready; the program must call \
-                         pool_process::init() first thing in main (or use \
-                         pool_process::test_worker!() in a test binary)"
-                    ),
-                    finish,
-                );
+            // It had no task. The pool stopped it (broke, or was told to): nothing to say.
+            if matches!(worker.doom, None | Some(Doom::HandshakeTimeout)) {
+                let why = startup_failure(&worker, exit, rules);
+                self.startup_failed(why, rules, finish);
             }
             return;
         }
@@ -450,7 +486,8 @@ impl State {
                         self.broken.as_deref().unwrap_or("unknown reason")
                     ),
                 ),
-                None => TaskError::new(
+                // A worker with a task passed the handshake: no handshake timeout.
+                None | Some(Doom::HandshakeTimeout) => TaskError::new(
                     TaskErrorKind::WorkerDied,
                     format!("worker process {pid} {how} while running the task"),
                 ),
@@ -485,5 +522,35 @@ impl State {
         for task in worker.in_flight.drain(..).rev() {
             self.pending.push_front(task);
         }
+    }
+}
+
+/// Why `worker`, which died before it was ready, failed to start: in words that say what
+/// happened (killed by a signal, or exited with a code; before the handshake or in the
+/// initializer) and, when the program never called `init`, what to do.
+fn startup_failure(worker: &Worker, exit: Option<ExitStatus>, rules: &Rules) -> String {
+    let pid = worker.pid;
+    let how = status::describe(exit);
+    if worker.phase == Phase::Initializing {
+        return format!("worker process {pid} {how} while it ran the pool's initializer");
+    }
+    if worker.doom == Some(Doom::HandshakeTimeout) {
+        return format!(
+            "worker process {pid} did not reach pool_process::init() within the handshake \
+             timeout of {:?} and was killed (does main do long work before it calls init?)",
+            rules.handshake_timeout
+        );
+    }
+    match exit.and_then(|status| status.code()) {
+        Some(code) if code == crate::worker::INIT_FAILED => format!(
+            "worker process {pid} {how} before the handshake: pool_process::init() could not \
+             take its connection to the pool (the worker's stderr says why)"
+        ),
+        Some(_) => format!(
+            "worker process {pid} {how} before the handshake: it never called \
+             pool_process::init() (the program must call it first thing in main, or use \
+             pool_process::test_worker!() in a test binary)"
+        ),
+        None => format!("worker process {pid} {how} before the handshake"),
     }
 }

@@ -113,16 +113,10 @@ struct Manager {
 impl Manager {
     fn run(&mut self) {
         loop {
-            let (to_start, deadline, busy, finished) = {
+            let (to_start, finished) = {
                 let mut state = self.shared.lock();
                 state.wake_wanted = false;
-                let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
-                (
-                    state.workers_to_start(&self.shared.rules),
-                    state.next_deadline(&self.shared.rules),
-                    busy,
-                    state.finished(),
-                )
+                (state.workers_to_start(&self.shared.rules), state.finished())
             };
             if finished {
                 self.release_workers();
@@ -131,6 +125,11 @@ impl Manager {
             for _ in 0..to_start {
                 self.start_worker();
             }
+            let (deadline, busy) = {
+                let state = self.shared.lock();
+                let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
+                (state.next_deadline(&self.shared.rules), busy)
+            };
             // Spin while tasks are in flight, and once more after the last reply (the
             // next task of a caller that waits on each result comes right away); after
             // that one bounded spin the manager blocks, so an idle pool uses no CPU.
@@ -185,6 +184,7 @@ impl Manager {
                     key,
                     nonce,
                     pid: child.id(),
+                    started: Instant::now(),
                     child,
                     outbox: Arc::new(Outbox::new(tx, send_buffer)),
                     phase: Phase::Hello,
@@ -201,13 +201,9 @@ impl Manager {
                 let mut finish = Vec::new();
                 {
                     let mut state = self.shared.lock();
-                    if state.workers.is_empty() {
-                        state.break_pool(
-                            format!("cannot start a worker process: {err}"),
-                            &mut finish,
-                        );
-                        self.shared.room.notify_all();
-                    }
+                    let why = format!("cannot start a worker process: {err}");
+                    state.startup_failed(why, &self.shared.rules, &mut finish);
+                    self.shared.room.notify_all();
                 }
                 finish.into_iter().for_each(Finish::run);
             }
@@ -242,6 +238,7 @@ impl Manager {
                 FromWorker::Ready => {
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
                         worker.phase = Phase::Ready;
+                        state.startup_failures = 0;
                     }
                     flushes = state.dispatch(rules);
                 }
@@ -427,6 +424,25 @@ fn spawn(
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env(marker::MARKER_ENV, marker::value(nonce))
         .stdin(Stdio::null());
+    let pool_pid = rustix::process::getpid();
+    let hook = move || {
+        // In the forked child, before `exec`: two syscalls, async-signal-safe. The worker is
+        // sent SIGKILL when the thread that started it ends, which is when this process ends:
+        // the threads that start workers live until the pool's last worker was reaped (see
+        // `DISPATCH.md`). A parent that died before the request took effect is caught by
+        // comparing the parent's pid.
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        if rustix::process::getppid() != Some(pool_pid) {
+            return Err(rustix::io::Errno::SRCH.into()); // an OS error code: no allocation
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs between `fork` and `exec` in a copy of this multi-threaded
+    // process: it allocates nothing, takes no lock, calls only `prctl` and `getppid` (raw
+    // syscalls through rustix) and does not panic.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
     let child = ipc_queue::spawn_with(&mut cmd, marker::FD_ENV, child_end)?;
     let (tx, rx) = parent.split();
     Ok((

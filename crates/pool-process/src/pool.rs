@@ -34,6 +34,13 @@ use crate::{codec, naming, panics};
 /// or exit code; the tasks queued behind it run on a new worker (set
 /// [`WorkerDeath::Break`](crate::WorkerDeath::Break) for Python's behaviour).
 ///
+/// A worker that fails to start (it exits or is killed before the handshake, dies in the
+/// initializer, or misses the [`handshake_timeout`](ProcessPoolBuilder::handshake_timeout))
+/// is replaced; three such failures in a row break the pool, and the pending futures fail
+/// with a `Broken` error that says what happened (exit code or signal, and when the program
+/// never called `init`, that it must). Under `WorkerDeath::Break` the first one breaks it.
+/// Workers die with the pool's process, even when it is killed without running `Drop`.
+///
 /// Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: it returns once
 /// every task finished and every worker process exited and was reaped.
 ///
@@ -93,9 +100,7 @@ impl ProcessPool {
     }
 
     pub(crate) fn from_builder(builder: ProcessPoolBuilder) -> Result<ProcessPool, BuildError> {
-        if builder.max_workers == Some(0) {
-            return Err(BuildError::ZeroWorkers);
-        }
+        builder.validate()?;
         if worker::started_as_worker() && !worker::init_called() {
             return Err(BuildError::NotInitialized);
         }
@@ -128,6 +133,7 @@ impl ProcessPool {
                 timeout: builder.timeout,
                 on_worker_death: builder.on_worker_death,
                 tasks_per_worker: builder.tasks_per_worker,
+                handshake_timeout: builder.handshake_timeout,
             },
             launch: Launch {
                 program,

@@ -22,6 +22,9 @@ use crate::{naming, panics};
 /// ```
 pub const WORKER_TEST_NAME: &str = "__pool_process_worker";
 
+/// The exit code of a worker whose `init` could not set it up (it says why on stderr).
+pub(crate) const INIT_FAILED: i32 = 3;
+
 /// Set once `init` ran in this process (a worker, or a parent that called it).
 static INIT_CALLED: AtomicBool = AtomicBool::new(false);
 
@@ -73,7 +76,7 @@ pub fn init() {
         Ok(()) | Err(Fatal::Send(SendError::Disconnected)) => 0,
         Err(why) => {
             eprintln!("pool-process worker {}: {why}", std::process::id());
-            3
+            INIT_FAILED
         }
     };
     let _ = std::io::stdout().flush();

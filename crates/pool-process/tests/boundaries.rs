@@ -23,17 +23,12 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
-/// The role in which `program_main` runs (unset in the normal test run).
-const ROLE: &str = "POOL_PROCESS_TEST_ROLE";
-
-/// This test binary's stand-in for a program's `main`: `init()` first, then the program's
-/// own work, chosen by `ROLE`. In the normal test run it does nothing.
+/// This test binary's stand-in for a program's `main` (see `common::program_role`).
 #[test]
 fn program_main() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(role) = common::program_role() else {
         return;
     };
-    pool_process::init();
     match role.as_str() {
         "hello" => println!("main ran in {}", std::process::id()),
         "pool" => {
@@ -48,17 +43,7 @@ fn program_main() {
 /// A task that runs this program again as a plain subprocess, in `role`: its exit code,
 /// stdout and stderr.
 fn run_program(role: String) -> (Option<i32>, String, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "program_main",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env(ROLE, role)
-        .output()
-        .unwrap();
+    let out = common::program(&role).output().unwrap();
     let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
     (out.status.code(), text(out.stdout), text(out.stderr))
 }

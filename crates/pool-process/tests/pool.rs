@@ -118,10 +118,20 @@ fn submit_runs_in_another_process() {
 }
 
 #[test]
-fn max_workers_zero_is_an_error() {
+fn settings_out_of_range_are_build_errors() {
     run(|| {
         let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
         assert!(matches!(err, BuildError::ZeroWorkers), "{err}");
+        let invalid = [
+            ProcessPool::builder().max_tasks_per_child(0),
+            ProcessPool::builder().queue_bound(0),
+            ProcessPool::builder().tasks_per_worker(0),
+            ProcessPool::builder().handshake_timeout(Duration::ZERO),
+        ];
+        for builder in invalid {
+            let err = builder.build().unwrap_err();
+            assert!(matches!(err, BuildError::InvalidSetting(_)), "{err}");
+        }
     });
 }
 

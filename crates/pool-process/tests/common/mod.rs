@@ -71,3 +71,41 @@ pub fn kill_children() {
         }
     }
 }
+
+/// The environment variable naming the role in which a test binary runs as a program.
+pub const ROLE: &str = "POOL_PROCESS_TEST_ROLE";
+
+/// In a test binary's `program_main` test, its stand-in for a program's `main`: when a test
+/// started this binary as a program (see [`program`]), calls `init()` first, as a program's
+/// `main` does, and returns the role; in the normal test run, `None`.
+pub fn program_role() -> Option<String> {
+    let role = std::env::var(ROLE).ok()?;
+    pool_process::init();
+    Some(role)
+}
+
+/// A command that runs this test binary as a program in `role` (its `program_main` test).
+pub fn program(role: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "program_main",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env(ROLE, role);
+    command
+}
+
+/// Checks that `future` failed because its pool broke, with a message holding each of
+/// `needles`; returns the message.
+pub fn broken_with<T>(future: &TaskFuture<T>, needles: &[&str]) -> String {
+    let err = task_error(future);
+    assert_eq!(err.kind(), future_core::TaskErrorKind::Broken, "{err}");
+    for needle in needles {
+        assert!(err.message().contains(needle), "{needle:?} not in: {err}");
+    }
+    err.message().to_owned()
+}

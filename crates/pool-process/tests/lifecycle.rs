@@ -1,0 +1,267 @@
+//! The pool's life under faults, with real child processes: workers that fail to start,
+//! workers whose parent dies, done callbacks that call back into the pool, dropping a pool
+//! with work still running, large messages, and what the pool shows of its workers.
+//!
+//! Tests run one at a time (each takes `common::serial()`) and check that they left no child
+//! process. Deadlines only catch hangs.
+
+pool_process::test_worker!();
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use common::{HANG, broken_with, children, kill_children, run, task_error};
+use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath};
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn forever(_: ()) -> u32 {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Where a slow-starting worker waits for its go-ahead (a file named after its pid).
+const GO_DIR: &str = "POOL_PROCESS_TEST_GO_DIR";
+
+/// A program that forgot to call `init`: as a worker it runs and exits 0 without a word.
+#[test]
+fn forgets_init() {}
+
+/// A program whose `main` does its own work before `init`: as a worker started with
+/// `GO_DIR` set, it waits until the file `GO_DIR/<its pid>` exists (at most `HANG`).
+#[test]
+fn slow_to_init() {
+    if let Some(dir) = std::env::var_os(GO_DIR) {
+        let go = Path::new(&dir).join(std::process::id().to_string());
+        let deadline = Instant::now() + HANG;
+        while !go.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    pool_process::init();
+}
+
+/// A pool whose workers are this test binary running the test `entry` instead of
+/// `test_worker!`'s.
+fn pool_running(entry: &str) -> ProcessPoolBuilder {
+    ProcessPool::builder().worker_args(["--exact", entry, "--nocapture", "--test-threads=1", "-q"])
+}
+
+/// A one-worker pool whose workers wait for a go-ahead file in `dir` before `init`.
+fn slow_pool(dir: &Path) -> ProcessPoolBuilder {
+    pool_running("slow_to_init").env(GO_DIR, dir).max_workers(1)
+}
+
+/// A directory for go-ahead files, empty, unique to this test process and `name`.
+fn go_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pool-process-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Waits until the pool has a live worker process not in `seen`, and returns its pid.
+fn new_worker(pool: &ProcessPool, seen: &[u32]) -> u32 {
+    let deadline = Instant::now() + HANG;
+    loop {
+        if let Some(pid) = pool.worker_pids().into_iter().find(|p| !seen.contains(p)) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no new worker started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn sigkill(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+}
+
+/// Runs `shutdown(true, false)` on another thread and fails (after unblocking everything)
+/// unless it returns within `HANG`.
+fn shutdown_returns(pool: Arc<ProcessPool>) {
+    let (done, returned) = mpsc::channel();
+    std::thread::spawn(move || {
+        pool.shutdown(true, false);
+        let _ = done.send(());
+    });
+    if returned.recv_timeout(HANG).is_err() {
+        kill_children();
+        panic!("shutdown(wait = true) never returned");
+    }
+}
+
+#[test]
+fn workers_that_never_call_init_break_the_pool_after_a_few_tries() {
+    run(|| {
+        let pool = Arc::new(pool_running("forgets_init").max_workers(2).build().unwrap());
+        let futures: Vec<_> = (0..3).map(|x| pool.submit(square, x).unwrap()).collect();
+        shutdown_returns(pool.clone());
+        let needles = [
+            "3 worker processes in a row failed",
+            "exited with code 0 before the handshake",
+            "never called pool_process::init()",
+        ];
+        for future in &futures {
+            broken_with(future, &needles);
+        }
+        let started = pool.workers_started();
+        assert!((3..=4).contains(&started), "{started} workers started");
+    });
+}
+
+#[test]
+fn a_worker_killed_while_it_starts_is_replaced_round_after_round() {
+    run(|| {
+        let dir = go_dir("killed-at-start");
+        let pool = slow_pool(&dir).max_tasks_per_child(1).build().unwrap();
+        let mut seen = Vec::new();
+        for round in 0..8u64 {
+            let future = pool.submit(square, round).unwrap();
+            let doomed = new_worker(&pool, &seen);
+            seen.push(doomed);
+            sigkill(doomed);
+            let replacement = new_worker(&pool, &seen);
+            seen.push(replacement);
+            std::fs::write(dir.join(replacement.to_string()), b"go").unwrap();
+            assert_eq!(
+                future.result_timeout(HANG),
+                Ok(round * round),
+                "round {round}"
+            );
+        }
+        assert_eq!(pool.workers_started(), 16);
+        drop(pool);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+#[test]
+fn start_up_failures_in_a_row_break_the_pool_saying_what_happened() {
+    run(|| {
+        let dir = go_dir("killed-in-a-row");
+        let pool = slow_pool(&dir).build().unwrap();
+        let future = pool.submit(square, 2).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let doomed = new_worker(&pool, &seen);
+            seen.push(doomed);
+            sigkill(doomed);
+        }
+        let needles = [
+            "3 worker processes in a row failed",
+            "was killed by signal 9 (SIGKILL) before the handshake",
+        ];
+        let message = broken_with(&future, &needles);
+        assert!(
+            !message.contains("init()"),
+            "a kill is not a missing init: {message}"
+        );
+        drop(pool);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+#[test]
+fn a_worker_that_does_not_reach_init_in_time_is_killed() {
+    run(|| {
+        let dir = go_dir("never-go"); // no go-ahead ever: the workers wait until killed
+        let pool = slow_pool(&dir)
+            .handshake_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let future = pool.submit(square, 2).unwrap();
+        let needles = [
+            "3 worker processes in a row failed",
+            "handshake timeout of 200ms",
+        ];
+        broken_with(&future, &needles);
+        assert_eq!(pool.workers_started(), 3);
+        // Under `WorkerDeath::Break`, the first failure breaks the pool.
+        let pool = pool_running("slow_to_init")
+            .env(GO_DIR, &dir)
+            .on_worker_death(WorkerDeath::Break)
+            .handshake_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let err = task_error(&pool.submit(square, 2).unwrap());
+        assert!(
+            err.message()
+                .starts_with("the pool is broken: worker process"),
+            "{err}"
+        );
+        assert_eq!(pool.workers_started(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+/// This test binary's stand-in for a program's `main` (see `common::program_role`).
+#[test]
+fn program_main() {
+    let Some(role) = common::program_role() else {
+        return;
+    };
+    match role.as_str() {
+        // Start a worker with a task that never ends, say its pid, and wait to be killed.
+        "parent_of_a_busy_worker" => {
+            let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+            let future = pool.submit(forever, ()).unwrap();
+            while !future.running() || pool.worker_pids().is_empty() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            println!("worker {}", pool.worker_pids()[0]);
+            std::thread::sleep(HANG);
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// True when process `pid` is gone (or a zombie: dead, not reaped yet).
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn workers_die_with_their_parent() {
+    run(|| {
+        let mut parent = common::program("parent_of_a_busy_worker")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(parent.stdout.take().unwrap()).lines();
+        let worker: u32 = loop {
+            let line = lines
+                .next()
+                .expect("the parent says its worker's pid")
+                .unwrap();
+            if let Some(pid) = line.strip_prefix("worker ") {
+                break pid.trim().parse().unwrap();
+            }
+        };
+        assert!(!dead(worker));
+        parent.kill().unwrap(); // SIGKILL: no destructor, no shutdown
+        parent.wait().unwrap();
+        let deadline = Instant::now() + HANG;
+        while !dead(worker) {
+            if Instant::now() > deadline {
+                sigkill(worker);
+                panic!("worker {worker} outlived its parent");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(children().is_empty());
+    });
+}
