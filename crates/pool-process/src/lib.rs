@@ -72,6 +72,7 @@ mod outbox;
 mod panics;
 mod pool;
 mod protocol;
+mod relay;
 mod segments;
 mod status;
 mod worker;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Receiver, RecvError, SelectError, Selector, Sender};
 
+use crate::completion::Completion;
 use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::fingerprint::Fingerprint;
 use crate::outbox::{Courier, Frame, Outbox};
@@ -71,9 +72,9 @@ impl Shared {
     }
 }
 
-/// Runs the manager until the pool is finished (shut down and drained, or broken and every
-/// worker reaped).
-pub(crate) fn run(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>, courier: Courier) {
+/// The manager's state, made for a pool: its receivers and selector, and the writer of what
+/// it must not write itself. A thread of the pool's relay (`relay.rs`) manages with it.
+pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io::Result<Manager> {
     let launch = &shared.launch;
     let init = ToWorker::Init(Init {
         initializer: launch.initializer,
@@ -83,19 +84,41 @@ pub(crate) fn run(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>, courier: C
     });
     // A message of integers always encodes.
     let init_frame = Arc::new(postcard::to_stdvec(&init).unwrap_or_default());
-    let mut manager = Manager {
+    Ok(Manager {
         receivers: vec![wake_rx],
         keys: vec![u64::MAX],
         selector: Selector::new(),
         shared,
         active: false,
-        courier,
+        courier: Courier::start()?,
         init_frame,
-    };
-    manager.run();
+        jobs: Vec::new(),
+    })
 }
 
-struct Manager {
+/// Work for the manager's thread that runs user code, so it runs with the seat free (see
+/// `relay.rs`): completing a future from its reply, or failing or cancelling one.
+pub(crate) enum Job {
+    Complete(Box<dyn Completion>, Vec<u8>),
+    Finish(Finish),
+}
+
+impl Job {
+    pub(crate) fn run(self) {
+        match self {
+            // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
+            // both catch their panics; this is the manager's last line of defence.
+            Job::Complete(completion, payload) => {
+                panics::contain("completing a task's future", move || {
+                    completion.complete(&payload);
+                });
+            }
+            Job::Finish(finish) => finish.run(),
+        }
+    }
+}
+
+pub(crate) struct Manager {
     /// Receiver 0 is the wake channel; the others are the workers', with their keys in
     /// `keys` at the same index.
     receivers: Vec<Receiver<FromWorker>>,
@@ -108,63 +131,76 @@ struct Manager {
     courier: Courier,
     /// The encoded `Init` message, the same for every worker.
     init_frame: Frame,
+    /// User code to run once the seat is free.
+    jobs: Vec<Job>,
 }
 
 impl Manager {
-    fn run(&mut self) {
-        loop {
-            let (to_start, finished) = {
-                let mut state = self.shared.lock();
-                state.wake_wanted = false;
-                (state.workers_to_start(&self.shared.rules), state.finished())
-            };
-            if finished {
-                self.release_workers();
-                return;
-            }
-            for _ in 0..to_start {
-                self.start_worker();
-            }
-            let (deadline, busy) = {
-                let state = self.shared.lock();
-                let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
-                (state.next_deadline(&self.shared.rules), busy)
-            };
-            // Spin while tasks are in flight, and once more after the last reply (the
-            // next task of a caller that waits on each result comes right away); after
-            // that one bounded spin the manager blocks, so an idle pool uses no CPU.
-            let spin = if busy || self.active {
-                self.shared.launch.spin
-            } else {
-                Duration::ZERO
-            };
-            self.active = busy;
-            self.selector.set_spin(spin);
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match self.selector.recv_any(&mut self.receivers, timeout) {
-                Ok((0, _)) => self.shared.lock().wake_sent = false,
-                Ok((index, msg)) => self.on_message(self.keys[index], msg),
-                Err(SelectError::Timeout) => self
-                    .shared
-                    .lock()
-                    .enforce_timeouts(&self.shared.rules, Instant::now()),
-                Err(SelectError::Recv { index: 0, error }) => {
-                    // The wake channel cannot fail while the pool holds its sender.
-                    let mut finish = Vec::new();
-                    self.shared.lock().break_pool(
-                        format!("the pool's internal wake-up channel failed: {error}"),
-                        &mut finish,
-                    );
-                    finish.into_iter().for_each(Finish::run);
-                    self.receivers.truncate(1);
-                    self.release_workers();
-                    return;
-                }
-                Err(SelectError::Recv { index, error }) => self.on_recv_error(index, error),
-                Err(SelectError::NoReceivers) => return,
-                Err(SelectError::Io(_)) | Err(_) => std::thread::sleep(Duration::from_millis(1)),
-            }
+    /// The user code that the last turn left to run.
+    pub(crate) fn take_jobs(&mut self) -> Vec<Job> {
+        std::mem::take(&mut self.jobs)
+    }
+
+    fn finish(&mut self, finish: Vec<Finish>) {
+        self.jobs.extend(finish.into_iter().map(Job::Finish));
+    }
+
+    /// One turn of the manager: starts the workers wanted, waits for a message (or a
+    /// deadline) and handles it. False once the pool is finished: every worker was let go
+    /// and reaped.
+    pub(crate) fn turn(&mut self) -> bool {
+        let (to_start, finished) = {
+            let mut state = self.shared.lock();
+            state.wake_wanted = false;
+            (state.workers_to_start(&self.shared.rules), state.finished())
+        };
+        if finished {
+            self.release_workers();
+            return false;
         }
+        for _ in 0..to_start {
+            self.start_worker();
+        }
+        let (deadline, busy) = {
+            let state = self.shared.lock();
+            let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
+            (state.next_deadline(&self.shared.rules), busy)
+        };
+        // Spin while tasks are in flight, and once more after the last reply (the next task
+        // of a caller that waits on each result comes right away); after that one bounded
+        // spin the manager blocks, so an idle pool uses no CPU.
+        let spin = if busy || self.active {
+            self.shared.launch.spin
+        } else {
+            Duration::ZERO
+        };
+        self.active = busy;
+        self.selector.set_spin(spin);
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match self.selector.recv_any(&mut self.receivers, timeout) {
+            Ok((0, _)) => self.shared.lock().wake_sent = false,
+            Ok((index, msg)) => self.on_message(self.keys[index], msg),
+            Err(SelectError::Timeout) => self
+                .shared
+                .lock()
+                .enforce_timeouts(&self.shared.rules, Instant::now()),
+            Err(SelectError::Recv { index: 0, error }) => {
+                // The wake channel cannot fail while the pool holds its sender.
+                let mut finish = Vec::new();
+                self.shared.lock().break_pool(
+                    format!("the pool's internal wake-up channel failed: {error}"),
+                    &mut finish,
+                );
+                self.finish(finish);
+                self.receivers.truncate(1);
+                self.release_workers();
+                return false;
+            }
+            Err(SelectError::Recv { index, error }) => self.on_recv_error(index, error),
+            Err(SelectError::NoReceivers) => return false,
+            Err(SelectError::Io(_)) | Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+        true
     }
 
     /// Starts one worker process and adds it to the table.
@@ -205,7 +241,7 @@ impl Manager {
                     state.startup_failed(why, &self.shared.rules, &mut finish);
                     self.shared.room.notify_all();
                 }
-                finish.into_iter().for_each(Finish::run);
+                self.finish(finish);
             }
         }
     }
@@ -259,13 +295,9 @@ impl Manager {
         }
         self.flush(flushes);
         if let Some((completion, payload)) = answered {
-            // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
-            // both catch their panics; this is the manager's last line of defence.
-            panics::contain("completing a task's future", move || {
-                completion.complete(&payload);
-            });
+            self.jobs.push(Job::Complete(completion, payload));
         }
-        finish.into_iter().for_each(Finish::run);
+        self.finish(finish);
     }
 
     /// Writes what dispatch queued: here when it cannot block, else on the courier thread.
@@ -353,11 +385,8 @@ impl Manager {
             front
         };
         if let Some(completion) = front {
-            Finish::Fail(
-                completion,
-                TaskError::new(TaskErrorKind::Serialization, message),
-            )
-            .run();
+            let err = TaskError::new(TaskErrorKind::Serialization, message);
+            self.finish(vec![Finish::Fail(completion, err)]);
         }
     }
 
@@ -382,7 +411,7 @@ impl Manager {
             state.dispatch(rules)
         };
         self.flush(flushes);
-        finish.into_iter().for_each(Finish::run);
+        self.finish(finish);
     }
 
     /// The end: close every worker's socket (each exits 0 when it sees EOF) and reap them.

@@ -4,7 +4,6 @@ use std::ffi::OsString;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{JoinHandle, ThreadId};
 
 use future_core::{
     Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskErrorKind, TaskFuture,
@@ -15,7 +14,7 @@ use crate::completion::{Chunk, Completion, Single};
 use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::fingerprint::Fingerprint;
 use crate::manager::{self, Launch, Shared};
-use crate::outbox::Courier;
+use crate::relay::Relay;
 use crate::worker::{self, WORKER_TEST_NAME};
 use crate::{codec, naming, panics};
 
@@ -40,6 +39,16 @@ use crate::{codec, naming, panics};
 /// with a `Broken` error that says what happened (exit code or signal, and when the program
 /// never called `init`, that it must). Under `WorkerDeath::Break` the first one breaks it.
 /// Workers die with the pool's process, even when it is killed without running `Drop`.
+///
+/// **Done callbacks** (`TaskFuture::add_done_callback`) of this pool's futures run on the
+/// pool's manager thread as the replies arrive (a future that fails before it is sent, or is
+/// cancelled by `shutdown`, runs them on the thread that made it so; one registered on a
+/// finished future runs at once on the registering thread). They may call any method of any
+/// pool, this one included — `submit` to a full bounded queue, `result` of another future,
+/// `map`, `shutdown(wait = true)` — without deadlock: a callback still running after about
+/// 10 ms hands the manager's work to a standby thread, and its own thread becomes the standby
+/// when it returns (`DISPATCH.md`). Keep callbacks short all the same: until the standby
+/// takes over, replies wait.
 ///
 /// Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: it returns once
 /// every task finished and every worker process exited and was reaped.
@@ -71,8 +80,8 @@ use crate::{codec, naming, panics};
 /// ```
 pub struct ProcessPool {
     shared: Arc<Shared>,
-    manager: Mutex<Option<JoinHandle<()>>>,
-    manager_id: ThreadId,
+    /// The threads that manage the pool (see `relay.rs`).
+    relay: Arc<Relay>,
 }
 
 impl ProcessPool {
@@ -151,17 +160,14 @@ impl ProcessPool {
             room: Condvar::new(),
             wake_tx,
         });
-        let for_manager = shared.clone();
-        let courier = Courier::start()?;
-        let manager = std::thread::Builder::new()
-            .name("pool-process-manager".into())
-            .spawn(move || manager::run(for_manager, wake_rx, courier))?;
-        let manager_id = manager.thread().id();
-        Ok(ProcessPool {
-            shared,
-            manager: Mutex::new(Some(manager)),
-            manager_id,
-        })
+        let manager = manager::new(shared.clone(), wake_rx)?;
+        let relay = Relay::new();
+        relay.start_thread(None)?; // the standby
+        if let Err(err) = relay.start_thread(Some(manager)) {
+            relay.abandon();
+            return Err(err.into());
+        }
+        Ok(ProcessPool { shared, relay })
     }
 
     /// The most worker processes this pool runs at once.
@@ -519,18 +525,9 @@ impl ProcessPool {
         self.shared.lock().started
     }
 
+    /// Waits until the pool is finished: every task settled, every worker reaped.
     fn join_manager(&self) {
-        if std::thread::current().id() == self.manager_id {
-            return; // called from a done callback on the manager thread: it cannot join itself
-        }
-        let handle = self
-            .manager
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+        self.relay.wait_finished();
     }
 }
 

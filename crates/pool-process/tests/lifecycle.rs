@@ -16,6 +16,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use common::{HANG, broken_with, children, kill_children, run, task_error};
+use future_core::{MapOptions, SubmitError};
 use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath};
 
 fn square(x: u64) -> u64 {
@@ -263,5 +264,67 @@ fn workers_die_with_their_parent() {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(children().is_empty());
+    });
+}
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Runs `then` in a done callback of a task of `pool`, and returns what it sent, failing
+/// (after unblocking everything) unless it finishes within `HANG`.
+fn in_a_callback<T: Send + 'static>(
+    pool: &Arc<ProcessPool>,
+    then: impl FnOnce(&ProcessPool) -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let for_callback = pool.clone();
+    pool.submit(square, 1).unwrap().add_done_callback(move |_| {
+        let _ = tx.send(then(&for_callback));
+    });
+    rx.recv_timeout(HANG).unwrap_or_else(|_| {
+        kill_children();
+        panic!("the done callback never finished: it deadlocked the pool");
+    })
+}
+
+#[test]
+fn a_done_callback_may_call_any_method_of_a_bounded_pool() {
+    run(|| {
+        let builder = ProcessPool::builder().max_workers(1).queue_bound(2);
+        let pool = Arc::new(builder.build().unwrap());
+        let results = in_a_callback(&pool, |pool| {
+            // Fill the queue, then a blocking submit: it waits for room.
+            let mut futures = Vec::new();
+            loop {
+                match pool.try_submit(nap, 1) {
+                    Ok(future) => futures.push(future),
+                    Err(SubmitError::Full) => break,
+                    Err(err) => panic!("{err}"),
+                }
+            }
+            futures.push(pool.submit(nap, 1).unwrap());
+            let naps: Vec<_> = futures.iter().map(|f| f.result_timeout(HANG)).collect();
+            let squares: Vec<u64> = pool
+                .map(square, 0..4, MapOptions::new())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (naps, squares)
+        });
+        assert!(results.0.iter().all(|r| *r == Ok(1)), "{:?}", results.0);
+        assert_eq!(results.1, vec![0, 1, 4, 9]);
+
+        // shutdown(wait = true) from a callback waits for the rest, like anywhere else.
+        let late_done = in_a_callback(&pool, |pool| {
+            let late = pool.submit(nap, 50).unwrap();
+            pool.shutdown(true, false);
+            late.done()
+        });
+        assert!(
+            late_done,
+            "shutdown(wait = true) returned before the pool's tasks ended"
+        );
     });
 }
