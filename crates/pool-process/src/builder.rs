@@ -121,6 +121,7 @@ pub struct ProcessPoolBuilder {
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) max_frame: usize,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) drop_grace: Option<Duration>,
 }
 
 /// How long a started worker may take to reach `init` by default.
@@ -141,6 +142,7 @@ impl Default for ProcessPoolBuilder {
             env: Vec::new(),
             max_frame: ipc_queue::DEFAULT_MAX_FRAME,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            drop_grace: None,
         }
     }
 }
@@ -343,6 +345,25 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// How long dropping the pool lets its tasks run on: past it, the workers still running
+    /// a task are killed (their futures fail with `WorkerDied`, saying so) and the tasks not
+    /// started are cancelled. Default: no limit, so `Drop` waits for every task, like Python's
+    /// `with` block, except while the thread is panicking (then no grace at all: a failing
+    /// assertion in a thread that owns a pool with a stuck task must not hang). After
+    /// `shutdown(wait = false)` the drop returns at once and the grace runs in the background.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder()
+    ///     .drop_grace(std::time::Duration::from_secs(10))
+    ///     .build()
+    ///     .unwrap();
+    /// drop(pool); // waits at most 10 s for running tasks
+    /// ```
+    pub fn drop_grace(mut self, grace: Duration) -> Self {
+        self.drop_grace = Some(grace);
+        self
+    }
+
     /// Checks the settings that have a range (before anything is created).
     pub(crate) fn validate(&self) -> Result<(), BuildError> {
         if self.max_workers == Some(0) {
@@ -405,6 +426,7 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("env", &self.env)
             .field("max_frame", &self.max_frame)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("drop_grace", &self.drop_grace)
             .finish()
     }
 }

@@ -40,6 +40,7 @@ pub(crate) struct Rules {
     pub(crate) on_worker_death: WorkerDeath,
     pub(crate) tasks_per_worker: usize,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) drop_grace: Option<Duration>,
 }
 
 /// After this many worker processes in a row failed to start (died or were killed before
@@ -84,14 +85,15 @@ pub(crate) enum Phase {
 }
 
 /// Why the pool itself stopped a worker (so its death is not a surprise).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Doom {
     /// Its task ran past the per-task timeout; it was sent SIGKILL.
     TimedOut,
     /// It did not answer the handshake within the handshake timeout; it was sent SIGKILL.
     HandshakeTimeout,
-    /// `terminate_workers` (SIGTERM) or `kill_workers` (SIGKILL).
-    Stopped(&'static str),
+    /// `terminate_workers` (SIGTERM), `kill_workers` (SIGKILL), or the end of a dropped
+    /// pool's grace period: by whom.
+    Stopped(String),
     /// The pool broke; it was sent SIGKILL.
     Broken,
 }
@@ -222,6 +224,10 @@ pub(crate) struct State {
     pub(crate) task_time: Option<Duration>,
     /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
     pub(crate) startup_failures: u32,
+    /// `shutdown(wait = false)` was called: dropping the pool does not wait.
+    pub(crate) let_go: bool,
+    /// The pool was dropped: when its grace period ends, and how long it was.
+    pub(crate) terminate_at: Option<(Instant, Duration)>,
 }
 
 impl State {
@@ -238,6 +244,8 @@ impl State {
             started: 0,
             task_time: None,
             startup_failures: 0,
+            let_go: false,
+            terminate_at: None,
         }
     }
 
@@ -268,17 +276,32 @@ impl State {
             && (self.broken.is_none() || self.workers.is_empty())
     }
 
-    /// The earliest deadline of a worker: a handshake, or a running task's timeout.
+    /// The earliest deadline: a worker's handshake, a running task's timeout, the end of a
+    /// dropped pool's grace period.
     pub(crate) fn next_deadline(&self, rules: &Rules) -> Option<Instant> {
+        let terminate = self.terminate_at.filter(|_| !self.stopping);
         self.workers
             .iter()
             .filter_map(|w| w.deadline(rules))
             .map(|(deadline, _)| deadline)
+            .chain(terminate.map(|(at, _)| at))
             .min()
     }
 
-    /// Kills the workers past their deadline (see [`Worker::deadline`]).
-    pub(crate) fn enforce_timeouts(&mut self, rules: &Rules, now: Instant) {
+    /// Kills the workers past their deadline (see [`Worker::deadline`]), and all of them
+    /// when a dropped pool's grace period is over.
+    pub(crate) fn enforce_timeouts(
+        &mut self,
+        rules: &Rules,
+        now: Instant,
+        finish: &mut Vec<Finish>,
+    ) {
+        if let Some((at, grace)) = self.terminate_at {
+            if now >= at && !self.stopping {
+                let by = format!("the pool was dropped and its grace period of {grace:?} ran out");
+                self.terminate(rustix::process::Signal::KILL, by, finish);
+            }
+        }
         for worker in &mut self.workers {
             if let Some((deadline, doom)) = worker.deadline(rules) {
                 if now >= deadline {
@@ -389,6 +412,30 @@ impl State {
         Some(worker.take(0)?.completion)
     }
 
+    /// Cancels the tasks not sent to a worker yet.
+    pub(crate) fn cancel_pending(&mut self, finish: &mut Vec<Finish>) {
+        finish.extend(self.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
+    }
+
+    /// Stops the pool now: no new task, the waiting ones cancelled, every worker sent
+    /// `signal` (their running tasks fail with `WorkerDied`, saying `by`).
+    pub(crate) fn terminate(
+        &mut self,
+        signal: rustix::process::Signal,
+        by: String,
+        finish: &mut Vec<Finish>,
+    ) {
+        self.shutdown = true;
+        self.stopping = true;
+        self.cancel_pending(finish);
+        for worker in &mut self.workers {
+            if worker.doom.is_none() {
+                worker.doom = Some(Doom::Stopped(by.clone()));
+            }
+            worker.signal(signal);
+        }
+    }
+
     /// Counts a worker that failed to start, for `why`. Under `WorkerDeath::Replace` the
     /// waiting tasks make the manager start another, until `MAX_STARTUP_FAILURES` in a row
     /// break the pool; under `WorkerDeath::Break` the pool breaks at once.
@@ -466,7 +513,7 @@ impl State {
             .then(|| worker.in_flight.pop_front())
             .flatten();
         if let Some(running) = running {
-            let err = match worker.doom {
+            let err = match &worker.doom {
                 Some(Doom::TimedOut) => TaskError::new(
                     TaskErrorKind::TimedOut,
                     format!(

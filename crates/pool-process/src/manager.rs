@@ -161,10 +161,21 @@ impl Manager {
         for _ in 0..to_start {
             self.start_worker();
         }
+        let now = Instant::now();
         let (deadline, busy) = {
-            let state = self.shared.lock();
+            let mut state = self.shared.lock();
+            let deadline = state.next_deadline(&self.shared.rules);
+            if deadline.is_some_and(|deadline| deadline <= now) {
+                // Enforced here too, not only when the wait times out: a pool that keeps
+                // receiving messages never times out.
+                let mut finish = Vec::new();
+                state.enforce_timeouts(&self.shared.rules, now, &mut finish);
+                drop(state);
+                self.finish(finish);
+                return true;
+            }
             let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
-            (state.next_deadline(&self.shared.rules), busy)
+            (deadline, busy)
         };
         // Spin while tasks are in flight, and once more after the last reply (the next task
         // of a caller that waits on each result comes right away); after that one bounded
@@ -180,10 +191,7 @@ impl Manager {
         match self.selector.recv_any(&mut self.receivers, timeout) {
             Ok((0, _)) => self.shared.lock().wake_sent = false,
             Ok((index, msg)) => self.on_message(self.keys[index], msg),
-            Err(SelectError::Timeout) => self
-                .shared
-                .lock()
-                .enforce_timeouts(&self.shared.rules, Instant::now()),
+            Err(SelectError::Timeout) => {} // the next turn enforces the deadline
             Err(SelectError::Recv { index: 0, error }) => {
                 // The wake channel cannot fail while the pool holds its sender.
                 let mut finish = Vec::new();

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use future_core::{
     Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskErrorKind, TaskFuture,
@@ -51,7 +52,13 @@ use crate::{codec, naming, panics};
 /// takes over, replies wait.
 ///
 /// Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: it returns once
-/// every task finished and every worker process exited and was reaped.
+/// every task finished and every worker process exited and was reaped (Python's `with`
+/// block). To let a pool go without waiting, call `shutdown(wait = false, ..)` first: the
+/// drop then returns at once and the pool finishes its tasks in the background (Python's
+/// `shutdown(wait=False)`). With a [`drop_grace`](ProcessPoolBuilder::drop_grace), the tasks
+/// still running when it ends are killed. A drop while the thread panics never waits on
+/// the tasks: it cancels those not started and kills the running ones (after the grace
+/// period, if one is set).
 ///
 /// ```
 /// use pool_process::ProcessPool;
@@ -143,6 +150,7 @@ impl ProcessPool {
                 on_worker_death: builder.on_worker_death,
                 tasks_per_worker: builder.tasks_per_worker,
                 handshake_timeout: builder.handshake_timeout,
+                drop_grace: builder.drop_grace,
             },
             launch: Launch {
                 program,
@@ -428,13 +436,9 @@ impl ProcessPool {
         {
             let mut state = self.shared.lock();
             state.shutdown = true;
+            state.let_go |= !wait;
             if cancel_futures {
-                cancelled.extend(
-                    state
-                        .pending
-                        .drain(..)
-                        .map(|t| Finish::Cancel(t.completion)),
-                );
+                state.cancel_pending(&mut cancelled);
             }
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
@@ -484,20 +488,7 @@ impl ProcessPool {
         let mut cancelled = Vec::new();
         {
             let mut state = self.shared.lock();
-            state.shutdown = true;
-            state.stopping = true;
-            cancelled.extend(
-                state
-                    .pending
-                    .drain(..)
-                    .map(|t| Finish::Cancel(t.completion)),
-            );
-            for worker in &mut state.workers {
-                if worker.doom.is_none() {
-                    worker.doom = Some(crate::dispatch::Doom::Stopped(by));
-                }
-                worker.signal(signal);
-            }
+            state.terminate(signal, by.to_owned(), &mut cancelled);
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
         }
@@ -584,8 +575,35 @@ impl Executor for ProcessPool {
 }
 
 impl Drop for ProcessPool {
+    /// `shutdown(wait = true, cancel_futures = false)`, bounded by the
+    /// [`drop_grace`](ProcessPoolBuilder::drop_grace) when one is set; after an explicit
+    /// `shutdown(wait = false)`, returns at once. While the thread panics, cancels the waiting
+    /// tasks and kills the workers still running one after the grace period (none by
+    /// default), so that unwinding never hangs on a stuck task.
     fn drop(&mut self) {
-        self.shutdown(true, false);
+        let panicking = std::thread::panicking();
+        let grace = match self.shared.rules.drop_grace {
+            None if panicking => Some(Duration::ZERO),
+            grace => grace,
+        };
+        let mut cancelled = Vec::new();
+        let let_go = {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            if panicking {
+                state.cancel_pending(&mut cancelled);
+            }
+            if let Some(grace) = grace {
+                state.terminate_at = Some((Instant::now() + grace, grace));
+            }
+            self.shared.wake(&mut state);
+            self.shared.room.notify_all();
+            state.let_go
+        };
+        cancelled.into_iter().for_each(Finish::run);
+        if !let_go {
+            self.join_manager();
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use common::{HANG, broken_with, children, kill_children, run, task_error};
-use future_core::{MapOptions, SubmitError};
+use future_core::{MapOptions, SubmitError, TaskErrorKind};
 use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath};
 
 fn square(x: u64) -> u64 {
@@ -326,5 +326,95 @@ fn a_done_callback_may_call_any_method_of_a_bounded_pool() {
             late_done,
             "shutdown(wait = true) returned before the pool's tasks ended"
         );
+    });
+}
+
+/// Waits until `future`'s task is running in a worker, and returns that worker's pid.
+fn running_in(pool: &ProcessPool, future: &future_core::TaskFuture<u32>) -> u32 {
+    let deadline = Instant::now() + HANG;
+    while !future.running() || pool.worker_pids().is_empty() {
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    pool.worker_pids()[0]
+}
+
+/// Runs `f` on another thread and returns its outcome, failing (after unblocking
+/// everything) unless it ends within `HANG`.
+fn ends<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::Result<T> {
+    let (done, ended) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = done.send(());
+        outcome
+    });
+    if ended.recv_timeout(HANG).is_err() {
+        kill_children();
+        panic!("{what} never ended");
+    }
+    thread.join().unwrap()
+}
+
+/// Waits until this process has no child left (the pool's background threads reap them).
+fn no_children_soon() {
+    let deadline = Instant::now() + HANG;
+    while !children().is_empty() {
+        assert!(Instant::now() < deadline, "children left: {:?}", children());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn dropping_a_pool_after_shutdown_without_wait_lets_it_go() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let stuck = pool.submit(forever, ()).unwrap();
+        let worker = running_in(&pool, &stuck);
+        pool.shutdown(false, false);
+        ends("drop after shutdown(wait = false)", move || drop(pool)).unwrap();
+        assert!(!stuck.done(), "the task goes on in the background");
+        sigkill(worker);
+        assert_eq!(task_error(&stuck).kind(), TaskErrorKind::WorkerDied);
+        no_children_soon();
+    });
+}
+
+#[test]
+fn a_dropped_pool_terminates_its_workers_after_the_grace_period() {
+    run(|| {
+        let builder = ProcessPool::builder()
+            .max_workers(1)
+            .drop_grace(Duration::from_millis(100));
+        let pool = builder.build().unwrap();
+        let stuck = pool.submit(forever, ()).unwrap();
+        let queued = pool.submit(square, 3).unwrap();
+        running_in(&pool, &stuck);
+        ends("drop with a grace period", move || drop(pool)).unwrap();
+        let err = task_error(&stuck);
+        assert_eq!(err.kind(), TaskErrorKind::WorkerDied, "{err}");
+        assert!(err.message().contains("grace period"), "{err}");
+        assert_eq!(queued.result(), Err(future_core::FutureError::Cancelled));
+    });
+}
+
+#[test]
+fn a_thread_that_panics_holding_a_pool_with_a_stuck_task_does_not_hang() {
+    run(|| {
+        let (futures_tx, futures_rx) = mpsc::channel();
+        let outcome = ends("a panicking thread's drop of its pool", move || {
+            let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+            let stuck = pool.submit(forever, ()).unwrap();
+            let queued = pool.submit(square, 3).unwrap();
+            running_in(&pool, &stuck);
+            futures_tx.send((stuck, queued)).unwrap();
+            panic!("a failing assertion, with the pool still working");
+        });
+        assert!(outcome.is_err(), "the thread panicked");
+        let (stuck, queued) = futures_rx.recv().unwrap();
+        assert_eq!(task_error(&stuck).kind(), TaskErrorKind::WorkerDied);
+        assert_eq!(queued.result(), Err(future_core::FutureError::Cancelled));
     });
 }
