@@ -8,13 +8,137 @@ use serde::de::DeserializeOwned;
 use crate::panics;
 
 /// Encodes `value` with postcard; a failing or panicking `Serialize` impl is an `Err` with
-/// the reason.
+/// the reason. postcard drops the text of an impl's own error (`S::Error::custom`), so the
+/// value is then serialized once more by [`Probe`], which keeps it.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
     match panics::catch(|| postcard::to_stdvec(value)) {
         Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(postcard::Error::SerdeSerCustom)) => {
+            match panics::catch(|| value.serialize(Probe)) {
+                Ok(Err(Custom(text))) => Err(text),
+                _ => Err(postcard::Error::SerdeSerCustom.to_string()),
+            }
+        }
         Ok(Err(err)) => Err(err.to_string()),
         Err(panic) => Err(format!("its Serialize impl panicked: {panic}")),
     }
+}
+
+/// The text of a `Serialize` impl's own error.
+#[derive(Debug)]
+struct Custom(String);
+
+impl std::fmt::Display for Custom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Custom {}
+
+impl serde::ser::Error for Custom {
+    fn custom<M: std::fmt::Display>(text: M) -> Self {
+        Custom(text.to_string())
+    }
+}
+
+/// A serializer that writes nothing and accepts everything, so that the only error it can
+/// return is the one a `Serialize` impl makes itself, with its text.
+struct Probe;
+
+/// The methods of [`Probe`] for the leaf values: each accepts its value.
+macro_rules! accept {
+    ($($method:ident($($ty:ty),*);)*) => {
+        $(fn $method(self $(, _: $ty)*) -> Result<(), Custom> {
+            Ok(())
+        })*
+    };
+}
+
+/// The methods of [`Probe`] that start a compound value: each is probed by `Probe` itself.
+macro_rules! start {
+    ($($method:ident($($ty:ty),*);)*) => {
+        $(fn $method(self $(, _: $ty)*) -> Result<Probe, Custom> {
+            Ok(Probe)
+        })*
+    };
+}
+
+impl serde::Serializer for Probe {
+    type Ok = ();
+    type Error = Custom;
+    type SerializeSeq = Probe;
+    type SerializeTuple = Probe;
+    type SerializeTupleStruct = Probe;
+    type SerializeTupleVariant = Probe;
+    type SerializeMap = Probe;
+    type SerializeStruct = Probe;
+    type SerializeStructVariant = Probe;
+
+    accept! {
+        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32);
+        serialize_i64(i64); serialize_i128(i128); serialize_u8(u8); serialize_u16(u16);
+        serialize_u32(u32); serialize_u64(u64); serialize_u128(u128); serialize_f32(f32);
+        serialize_f64(f64); serialize_char(char); serialize_str(&str); serialize_bytes(&[u8]);
+        serialize_none(); serialize_unit(); serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Custom> {
+        value.serialize(Probe)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Custom> {
+        value.serialize(Probe)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Custom> {
+        value.serialize(Probe)
+    }
+
+    start! {
+        serialize_seq(Option<usize>); serialize_tuple(usize);
+        serialize_tuple_struct(&'static str, usize);
+        serialize_tuple_variant(&'static str, u32, &'static str, usize);
+        serialize_map(Option<usize>); serialize_struct(&'static str, usize);
+        serialize_struct_variant(&'static str, u32, &'static str, usize);
+    }
+}
+
+/// The compound parts of [`Probe`]: each element, key, value or field is probed in turn.
+macro_rules! probe_parts {
+    ($($trait:ident { $($method:ident($($name:ty),*);)* })*) => {
+        $(impl serde::ser::$trait for Probe {
+            type Ok = ();
+            type Error = Custom;
+            $(fn $method<T: Serialize + ?Sized>(&mut self $(, _: $name)*, value: &T) -> Result<(), Custom> {
+                value.serialize(Probe)
+            })*
+            fn end(self) -> Result<(), Custom> {
+                Ok(())
+            }
+        })*
+    };
+}
+
+probe_parts! {
+    SerializeSeq { serialize_element(); }
+    SerializeTuple { serialize_element(); }
+    SerializeTupleStruct { serialize_field(); }
+    SerializeTupleVariant { serialize_field(); }
+    SerializeMap { serialize_key(); serialize_value(); }
+    SerializeStruct { serialize_field(&'static str); }
+    SerializeStructVariant { serialize_field(&'static str); }
 }
 
 /// Decodes a `T` from `bytes` (all of them); a failing or panicking `Deserialize` impl is an

@@ -304,3 +304,35 @@ fn a_panicking_serialize_or_deserialize_fails_its_task_and_nothing_else() {
         assert_eq!(pool.submit(square, 5).unwrap().result_timeout(HANG), Ok(25));
     });
 }
+
+/// A value whose `Serialize` fails with its own message.
+#[derive(Debug, serde::Deserialize)]
+struct Refuses;
+
+impl serde::Serialize for Refuses {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeStruct};
+        let mut fields = s.serialize_struct("Refuses", 2)?;
+        fields.serialize_field("id", &7u8)?;
+        Err(S::Error::custom("the account is locked"))
+    }
+}
+
+fn takes_refuses(_: Refuses) -> u8 {
+    0
+}
+
+fn returns_refuses(_: ()) -> Refuses {
+    Refuses
+}
+
+#[test]
+fn a_custom_serialize_error_reaches_the_user_with_its_text() {
+    run(|| {
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let message = serialization_error(pool.submit(takes_refuses, Refuses).unwrap());
+        assert!(message.contains("the account is locked"), "{message}");
+        let message = serialization_error(pool.submit(returns_refuses, ()).unwrap());
+        assert!(message.contains("the account is locked"), "{message}");
+    });
+}
