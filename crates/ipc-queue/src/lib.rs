@@ -113,6 +113,6 @@ pub use duplex::{Duplex, channel, duplex};
 pub use error::{RecvError, SelectError, SendError};
 pub use frame::{DEFAULT_MAX_FRAME, HEADER_LEN, MAX_FRAME_LIMIT};
 pub use handoff::{Endpoint, Handoff, fd_from_env, spawn_with};
-pub use receiver::Receiver;
+pub use receiver::{Frame, Receiver};
 pub use select::Selector;
 pub use sender::Sender;

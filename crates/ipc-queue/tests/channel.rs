@@ -130,6 +130,28 @@ fn pre_encoded_frames_interleave_with_typed_ones_across_a_full_buffer() {
 }
 
 #[test]
+fn frames_taken_undecoded_leave_the_stream_aligned() {
+    let (tx, mut rx) = channel::<Vec<u8>>().unwrap();
+    let writer = std::thread::spawn(move || {
+        for round in 0..3u8 {
+            tx.send(&vec![round; 1_000_000]).unwrap(); // large: the buffer is handed over
+            tx.send(&vec![round]).unwrap(); // small: copied out
+        }
+    });
+    for round in 0..3u8 {
+        let big = rx.recv_frame().unwrap();
+        assert_eq!(
+            postcard::from_bytes::<Vec<u8>>(&big).unwrap(),
+            vec![round; 1_000_000]
+        );
+        let small = rx.recv_timeout(HANG).unwrap();
+        assert_eq!(small, vec![round]);
+    }
+    writer.join().unwrap();
+    assert!(matches!(rx.recv_frame(), Err(RecvError::Disconnected)));
+}
+
+#[test]
 fn oversize_header_is_refused_then_skipped() {
     let (mut raw, rx) = raw_pair::<Vec<u8>>();
     let mut rx = rx.with_max_frame(1000);

@@ -11,16 +11,52 @@ use crate::panics;
 /// the reason. postcard drops the text of an impl's own error (`S::Error::custom`), so the
 /// value is then serialized once more by [`Probe`], which keeps it.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
-    match panics::catch(|| postcard::to_stdvec(value)) {
-        Ok(Ok(bytes)) => Ok(bytes),
+    let mut bytes = Vec::new();
+    encode_into(&mut bytes, value)?;
+    Ok(bytes)
+}
+
+/// Appends the encoding of `value` to `out` (the frame being built: no copy later); on an
+/// error `out` is left as it was (see [`encode`]).
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), String> {
+    let start = out.len();
+    let outcome = panics::catch(|| postcard::serialize_with_flavor(value, Append(&mut *out)));
+    let why = match outcome {
+        Ok(Ok(())) => return Ok(()),
         Ok(Err(postcard::Error::SerdeSerCustom)) => {
             match panics::catch(|| value.serialize(Probe)) {
-                Ok(Err(Custom(text))) => Err(text),
-                _ => Err(postcard::Error::SerdeSerCustom.to_string()),
+                Ok(Err(Custom(text))) => text,
+                _ => postcard::Error::SerdeSerCustom.to_string(),
             }
         }
-        Ok(Err(err)) => Err(err.to_string()),
-        Err(panic) => Err(format!("its Serialize impl panicked: {panic}")),
+        Ok(Err(err)) => err.to_string(),
+        Err(panic) => format!("its Serialize impl panicked: {panic}"),
+    };
+    out.truncate(start);
+    Err(why)
+}
+
+/// A postcard output that appends to a `Vec`.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 

@@ -9,13 +9,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use ipc_queue::{Receiver, RecvError, SelectError, Selector, Sender};
+use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::completion::Completion;
 use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::fingerprint::Fingerprint;
-use crate::outbox::{Courier, Frame, Outbox};
-use crate::protocol::{FromWorker, Init, ToWorker};
+use crate::outbox::{self, Courier, Outbox};
+use crate::protocol::{self, FromWorker, Init, ToWorker};
 use crate::{marker, panics};
 
 /// How a worker process is started.
@@ -99,7 +99,8 @@ pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io
 /// Work for the manager's thread that runs user code, so it runs with the seat free (see
 /// `relay.rs`): completing a future from its reply, or failing or cancelling one.
 pub(crate) enum Job {
-    Complete(Box<dyn Completion>, Vec<u8>),
+    /// The reply's frame, with the offset of its results.
+    Complete(Box<dyn Completion>, Frame, usize),
     Finish(Finish),
 }
 
@@ -108,9 +109,11 @@ impl Job {
         match self {
             // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
             // both catch their panics; this is the manager's last line of defence.
-            Job::Complete(completion, payload) => {
+            Job::Complete(completion, frame, at) => {
                 panics::contain("completing a task's future", move || {
-                    completion.complete(&payload);
+                    // The results are decoded straight from the frame, which is dropped
+                    // right after: a large result is held twice only while it is decoded.
+                    completion.complete(frame.get(at..).unwrap_or_default());
                 });
             }
             Job::Finish(finish) => finish.run(),
@@ -130,7 +133,7 @@ pub(crate) struct Manager {
     /// Writes the frames that the manager must not write itself (see `outbox.rs`).
     courier: Courier,
     /// The encoded `Init` message, the same for every worker.
-    init_frame: Frame,
+    init_frame: outbox::Frame,
     /// User code to run once the seat is free.
     jobs: Vec<Job>,
 }
@@ -188,9 +191,18 @@ impl Manager {
         self.active = busy;
         self.selector.set_spin(spin);
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        match self.selector.recv_any(&mut self.receivers, timeout) {
+        match self.selector.recv_any_frame(&mut self.receivers, timeout) {
             Ok((0, _)) => self.shared.lock().wake_sent = false,
-            Ok((index, msg)) => self.on_message(self.keys[index], msg),
+            Ok((index, frame)) => {
+                let key = self.keys[index];
+                match protocol::split::<FromWorker>(&frame) {
+                    Ok((msg, at)) => self.on_message(key, msg, frame, at),
+                    Err(err) => self.fail_front(
+                        key,
+                        format!("the worker's reply could not be decoded: {err}"),
+                    ),
+                }
+            }
             Err(SelectError::Timeout) => {} // the next turn enforces the deadline
             Err(SelectError::Recv { index: 0, error }) => {
                 // The wake channel cannot fail while the pool holds its sender.
@@ -254,7 +266,8 @@ impl Manager {
         }
     }
 
-    fn on_message(&mut self, key: u64, msg: FromWorker) {
+    /// Handles `msg`, the start of `frame` (a reply's results follow at `at`).
+    fn on_message(&mut self, key: u64, msg: FromWorker, frame: Frame, at: usize) {
         let rules = &self.shared.rules;
         let mut finish = Vec::new();
         let mut flushes = Vec::new();
@@ -262,8 +275,8 @@ impl Manager {
         {
             let mut state = self.shared.lock();
             match msg {
-                FromWorker::Reply { id, payload } => {
-                    answered = state.take_answered(key, id).map(|c| (c, payload));
+                FromWorker::Reply { id } => {
+                    answered = state.take_answered(key, id);
                     flushes = state.dispatch(rules);
                 }
                 FromWorker::Hello {
@@ -302,8 +315,8 @@ impl Manager {
             }
         }
         self.flush(flushes);
-        if let Some((completion, payload)) = answered {
-            self.jobs.push(Job::Complete(completion, payload));
+        if let Some(completion) = answered {
+            self.jobs.push(Job::Complete(completion, frame, at));
         }
         self.finish(finish);
     }

@@ -30,12 +30,14 @@
 //!    parent and before anything is sent, a function that lies anywhere else.
 
 use future_core::{ChunkResults, Portable, TaskError, TaskErrorKind};
+use ipc_queue::Frame;
 
 use crate::{codec, panics, segments};
 
-/// The signature every trampoline has: the absolute address of the user's function and
-/// the encoded arguments in, the encoded results out.
-pub(crate) type Trampoline = fn(usize, &[u8]) -> Vec<u8>;
+/// The signature every trampoline has: the absolute address of the user's function, the
+/// task's frame with the offset of its encoded arguments, and the reply to append the
+/// encoded results to.
+pub(crate) type Trampoline = fn(usize, Frame, usize, &mut Vec<u8>);
 
 /// The fixed point that offsets are measured from. Never called; only its address
 /// matters, and `#[inline(never)]` plus the body keep it a distinct function.
@@ -106,15 +108,18 @@ pub(crate) unsafe fn resolve_initializer(offset: isize) -> fn() {
     unsafe { std::mem::transmute::<*const (), fn()>(address) }
 }
 
-/// Runs `f` (at absolute address `func`) on each argument encoded in `payload`: the
-/// trampoline every task names. A panic fails its own element only; arguments that do not
-/// decode (or whose `Deserialize` panics) fail the chunk with one `Serialization` error;
-/// results that do not encode (or whose `Serialize` panics) are replaced by `Serialization`
-/// errors. The reply is a [`ChunkResults`]: the values densely, and only the failed elements
-/// as errors.
-fn run_chunk<A: Portable, R: Portable>(func: usize, payload: &[u8]) -> Vec<u8> {
+/// Runs `f` (at absolute address `func`) on each argument encoded in `frame` from `at` on,
+/// and appends the encoded results to `reply`: the trampoline every task names. The frame is
+/// dropped once the arguments are decoded, before `f` runs, so a large argument is not held
+/// twice. A panic fails its own element only; arguments that do not decode (or whose
+/// `Deserialize` panics) fail the chunk with one `Serialization` error; results that do not
+/// encode (or whose `Serialize` panics) are replaced by `Serialization` errors. The results
+/// are a [`ChunkResults`]: the values densely, and only the failed elements as errors.
+fn run_chunk<A: Portable, R: Portable>(func: usize, frame: Frame, at: usize, reply: &mut Vec<u8>) {
     let pid = std::process::id();
-    let results: ChunkResults<R> = match codec::decode::<Vec<A>>(payload) {
+    let decoded = codec::decode::<Vec<A>>(frame.get(at..).unwrap_or_default());
+    drop(frame);
+    let results: ChunkResults<R> = match decoded {
         Ok(args) => {
             // SAFETY: this trampoline is only ever named together with `f: fn(A) -> R` for
             // these very `A` and `R` (`name_task`), and `func` is `f`'s address in this
@@ -135,24 +140,16 @@ fn run_chunk<A: Portable, R: Portable>(func: usize, payload: &[u8]) -> Vec<u8> {
             ),
         ),
     };
-    let reply = encode_results(&results, pid);
-    panics::contain("dropping a task's results", move || drop(results));
-    reply
-}
-
-/// Encodes a chunk's results; when that fails (a `Serialize` impl returned an error or
-/// panicked), encodes a `Serialization` error for each element instead, which cannot fail.
-fn encode_results<R: Portable>(results: &ChunkResults<R>, pid: u32) -> Vec<u8> {
-    match codec::encode(results) {
-        Ok(bytes) => bytes,
-        Err(err) => error_payload(
-            results.len(),
-            TaskError::new(
-                TaskErrorKind::Serialization,
-                format!("the worker {pid} could not encode the task's result: {err}"),
-            ),
-        ),
+    // When the results do not encode (a `Serialize` impl failed or panicked), a
+    // `Serialization` error for each element instead, which always encodes.
+    if let Err(err) = codec::encode_into(reply, &results) {
+        let err = TaskError::new(
+            TaskErrorKind::Serialization,
+            format!("the worker {pid} could not encode the task's result: {err}"),
+        );
+        reply.extend(error_payload(results.len(), err));
     }
+    panics::contain("dropping a task's results", move || drop(results));
 }
 
 /// Encodes a `Serialization` error for every element of a chunk of `len` elements, as the
@@ -176,8 +173,9 @@ mod tests {
         let (trampoline, func) = name_task(double as fn(u32) -> u32).unwrap();
         // SAFETY: produced by `name_task` in this very process.
         let run = unsafe { resolve_trampoline(trampoline) };
-        let payload = postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap();
-        let out = run(address_of(func), &payload);
+        let frame = Frame::from(postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap());
+        let mut out = Vec::new();
+        run(address_of(func), frame, 0, &mut out);
         let results: ChunkResults<u32> = postcard::from_bytes(&out).unwrap();
         assert_eq!(results.into_results(), vec![Ok(2), Ok(4), Ok(6)]);
     }

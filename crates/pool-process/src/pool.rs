@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+
 use future_core::{
     Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskErrorKind, TaskFuture,
 };
@@ -15,9 +17,10 @@ use crate::completion::{Chunk, Completion, Single};
 use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::fingerprint::Fingerprint;
 use crate::manager::{self, Launch, Shared};
+use crate::protocol::{self, TaskHead};
 use crate::relay::Relay;
 use crate::worker::{self, WORKER_TEST_NAME};
-use crate::{codec, naming, panics};
+use crate::{naming, panics};
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
 /// for CPU-bound work that needs every core.
@@ -261,16 +264,15 @@ impl ProcessPool {
         arg: A,
         block: bool,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        let (trampoline, func) = match naming::name_task(f) {
+        let names = match naming::name_task(f) {
             Ok(names) => names,
             Err(why) => return self.refused(unsendable(why)),
         };
-        let payload = match codec::encode(std::slice::from_ref(&arg)) {
-            Ok(payload) => payload,
-            Err(why) => return self.refused(encode_error(why)),
-        };
+        let frame = self.frame(names, std::slice::from_ref(&arg));
+        // Dropped before the task is queued: a large argument is not held beside its frame
+        // for longer than the encoding.
         panics::contain("dropping a task's argument", move || drop(arg));
-        let frame = match self.frame(trampoline, func, payload) {
+        let frame = match frame {
             Ok(frame) => frame,
             Err(err) => return self.refused(err),
         };
@@ -290,16 +292,21 @@ impl ProcessPool {
         Ok(future)
     }
 
-    /// A new task's id and frame (see `protocol::encode_task`), or why it cannot be sent
-    /// (larger than the frame limit).
-    fn frame(
+    /// A new task's id and frame, `args` encoded straight into it (see
+    /// `protocol::encode_task`), or why it cannot be sent (the arguments do not encode, or
+    /// are larger than the frame limit).
+    fn frame<S: Serialize + ?Sized>(
         &self,
-        trampoline: isize,
-        func: isize,
-        payload: Vec<u8>,
+        (trampoline, func): (isize, isize),
+        args: &S,
     ) -> Result<(u64, Vec<u8>), TaskError> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = crate::protocol::encode_task(id, trampoline, func, payload);
+        let head = TaskHead {
+            id,
+            trampoline,
+            func,
+        };
+        let frame = protocol::encode_task(head, args).map_err(encode_error)?;
         let max = self.shared.launch.max_frame;
         if frame.len() > max {
             return Err(TaskError::new(
@@ -399,17 +406,14 @@ impl ProcessPool {
         let rules = &self.shared.rules;
         let default_buffersize = rules.max_workers * (rules.tasks_per_worker + 1);
         Map::new(items, options, default_buffersize, move |chunk: Vec<A>| {
-            let (trampoline, func) = match &names {
+            let names = match &names {
                 Ok(names) => *names,
                 Err(why) => return self.refused(unsendable(why.clone())),
             };
-            let payload = match codec::encode(&chunk) {
-                Ok(payload) => payload,
-                Err(why) => return self.refused(encode_error(why)),
-            };
+            let frame = self.frame(names, &chunk);
             let len = chunk.len();
             panics::contain("dropping a map chunk's arguments", move || drop(chunk));
-            let frame = match self.frame(trampoline, func, payload) {
+            let frame = match frame {
                 Ok(frame) => frame,
                 Err(err) => return self.refused(err),
             };

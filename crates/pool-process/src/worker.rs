@@ -5,12 +5,12 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use future_core::{TaskError, TaskErrorKind, catch_panic};
-use ipc_queue::{Duplex, RecvError, SendError, Sender};
+use future_core::{TaskError, TaskErrorKind};
+use ipc_queue::{Duplex, Frame, RecvError, SendError, Sender};
 
 use crate::fingerprint::Fingerprint;
 use crate::marker;
-use crate::protocol::{FromWorker, Init, TaskMsg, ToWorker};
+use crate::protocol::{self, FromWorker, Init, TaskHead, ToWorker};
 use crate::{naming, panics};
 
 /// The name of the test that [`test_worker!`](crate::test_worker) defines; the pool passes
@@ -180,8 +180,8 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
         // SAFETY: the offset comes from `name_initializer` in the parent, and this process
         // passed the fingerprint check (the parent sent `Init` only after it).
         let initializer = unsafe { naming::resolve_initializer(offset) };
-        if let Err(err) = catch_panic(initializer) {
-            let _ = tx.send(&FromWorker::InitFailed(err.message().to_owned()));
+        if let Err(panic) = panics::catch(initializer) {
+            let _ = tx.send(&FromWorker::InitFailed(panic));
             return Ok(());
         }
     }
@@ -189,47 +189,54 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
 
     let mut done: u64 = 0;
     while max_tasks.is_none_or(|max| done < max) {
-        match rx.recv() {
-            Ok(ToWorker::Task(task)) => run_task(task, &tx, pid)?,
-            Ok(ToWorker::Init(_)) => return Err(Fatal::Protocol("a second Init")),
+        let frame = match rx.recv_frame() {
+            Ok(frame) => frame,
             // The pool let this worker go (shutdown, or it closed the socket).
             Err(RecvError::Disconnected) => return Ok(()),
-            // A task frame that could not be read (too large or undecodable): the parent
-            // uses the same frame limit, so this is a protocol bug; exit, and the parent
-            // reports the death.
+            // A task frame that could not be read (too large): the parent uses the same
+            // frame limit, so this is a protocol bug; exit, and the parent reports the death.
             Err(err) => return Err(Fatal::Recv(err)),
+        };
+        match protocol::split::<ToWorker>(&frame) {
+            Ok((ToWorker::Task(head), at)) => run_task(head, frame, at, &tx, pid)?,
+            Ok((ToWorker::Init(_), _)) => return Err(Fatal::Protocol("a second Init")),
+            Err(_) => return Err(Fatal::Protocol("an undecodable message")),
         }
         done += 1;
     }
     Ok(())
 }
 
-/// Runs one task and sends its reply.
-fn run_task(task: TaskMsg, tx: &Sender<FromWorker>, pid: u32) -> Result<(), Fatal> {
-    let TaskMsg {
+/// Runs one task, whose arguments are in `frame` from `at` on, and sends its reply.
+fn run_task(
+    head: TaskHead,
+    frame: Frame,
+    at: usize,
+    tx: &Sender<FromWorker>,
+    pid: u32,
+) -> Result<(), Fatal> {
+    let TaskHead {
         id,
         trampoline,
         func,
-        payload,
-    } = task;
+    } = head;
     // SAFETY: the offset comes from `name_task` in the parent, and this process passed the
     // fingerprint check before it received any task (see `naming`).
     let trampoline = unsafe { naming::resolve_trampoline(trampoline) };
+    let mut reply = protocol::reply_head(id);
+    let results_at = reply.len();
     // The trampoline catches the panics of the task and of its values' impls; this catch is
     // the last line of defence of the message loop.
-    let results =
-        panics::catch(|| trampoline(naming::address_of(func), &payload)).unwrap_or_else(|panic| {
-            let err = TaskError::new(
-                TaskErrorKind::Panicked,
-                format!("{panic} (in worker process {pid})"),
-            );
-            naming::error_payload(1, err)
-        });
-    drop(payload);
-    match tx.send(&FromWorker::Reply {
-        id,
-        payload: results,
-    }) {
+    let ran = panics::catch(|| trampoline(naming::address_of(func), frame, at, &mut reply));
+    if let Err(panic) = ran {
+        let err = TaskError::new(
+            TaskErrorKind::Panicked,
+            format!("{panic} (in worker process {pid})"),
+        );
+        reply.truncate(results_at);
+        reply.extend(naming::error_payload(1, err));
+    }
+    match tx.send_encoded(&reply) {
         Ok(()) => Ok(()),
         Err(SendError::TooLarge { size, max }) => {
             let err = TaskError::new(
@@ -239,11 +246,10 @@ fn run_task(task: TaskMsg, tx: &Sender<FromWorker>, pid: u32) -> Result<(), Fata
                      {max} bytes (worker process {pid})"
                 ),
             );
-            tx.send(&FromWorker::Reply {
-                id,
-                payload: naming::error_payload(1, err),
-            })
-            .map_err(Fatal::Send)
+            reply.truncate(results_at);
+            reply.shrink_to_fit();
+            reply.extend(naming::error_payload(1, err));
+            tx.send_encoded(&reply).map_err(Fatal::Send)
         }
         Err(err) => Err(Fatal::Send(err)),
     }

@@ -418,3 +418,83 @@ fn a_thread_that_panics_holding_a_pool_with_a_stuck_task_does_not_hang() {
         assert_eq!(queued.result(), Err(future_core::FutureError::Cancelled));
     });
 }
+
+/// The 100 MiB payload of the memory test.
+const PAYLOAD: usize = 100 << 20;
+
+fn reversed(mut bytes: serde_bytes::ByteBuf) -> serde_bytes::ByteBuf {
+    bytes.reverse();
+    bytes
+}
+
+/// This process's resident memory now and at its peak since the last `reset_peak`, in bytes
+/// (`VmRSS` and `VmHWM` of `/proc/self/status`).
+fn memory(_: ()) -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets this process's peak resident memory to its current size (Linux `clear_refs`).
+fn reset_peak(_: ()) {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
+
+#[test]
+fn a_100_mib_round_trip_peaks_at_about_twice_the_payload_in_each_process() {
+    run(|| {
+        let builder = ProcessPool::builder()
+            .max_workers(1)
+            .max_frame(PAYLOAD + 1024);
+        let pool = builder.build().unwrap();
+        pool.submit(reset_peak, ())
+            .unwrap()
+            .result_timeout(HANG)
+            .unwrap();
+        let (worker_base, _) = pool
+            .submit(memory, ())
+            .unwrap()
+            .result_timeout(HANG)
+            .unwrap();
+        reset_peak(());
+        let (parent_base, _) = memory(());
+
+        let payload: Vec<u8> = (0..PAYLOAD).map(|i| (i % 251) as u8).collect();
+        let future = pool
+            .submit(reversed, serde_bytes::ByteBuf::from(payload))
+            .unwrap();
+        let back = future.take_timeout(HANG).unwrap();
+        let (_, parent_peak) = memory(());
+        assert_eq!(back.len(), PAYLOAD);
+        assert!(
+            [0, 1, PAYLOAD / 2, PAYLOAD - 1]
+                .iter()
+                .all(|&i| back[PAYLOAD - 1 - i] == (i % 251) as u8)
+        );
+        drop(back);
+        let (_, worker_peak) = pool
+            .submit(memory, ())
+            .unwrap()
+            .result_timeout(HANG)
+            .unwrap();
+
+        let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+        let parent = mib(parent_peak - parent_base);
+        let worker = mib(worker_peak - worker_base);
+        eprintln!(
+            "100 MiB round trip: peak above the start, parent {parent:.0} MiB, worker {worker:.0} MiB"
+        );
+        assert!(
+            parent <= 220.0,
+            "the parent peaked {parent:.0} MiB above its start"
+        );
+        assert!(
+            worker <= 220.0,
+            "the worker peaked {worker:.0} MiB above its start"
+        );
+    });
+}
