@@ -1,7 +1,9 @@
 //! The parent's side of one task, with its result type erased: the promise to complete,
 //! and how to decode the worker's reply for it.
 
-use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind};
+use std::any::Any;
+
+use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind, TaskFuture};
 
 use crate::codec;
 
@@ -17,6 +19,8 @@ pub(crate) trait Completion: Send {
     fn complete(self: Box<Self>, payload: &[u8]);
     /// Fails the future (and, for a chunk, each of its elements) with `err`.
     fn fail(self: Box<Self>, err: TaskError);
+    /// True when `future` (a `TaskFuture` of some type) is this task's future.
+    fn is_for(&self, future: &dyn Any) -> bool;
 }
 
 /// Decodes a reply payload of `len` elements. A payload of one error for a chunk of
@@ -77,6 +81,12 @@ impl<R: Portable> Completion for Single<R> {
     fn fail(self: Box<Self>, err: TaskError) {
         self.0.set_error(err);
     }
+
+    fn is_for(&self, future: &dyn Any) -> bool {
+        future
+            .downcast_ref::<TaskFuture<R>>()
+            .is_some_and(|future| future.same_future(&self.0.future()))
+    }
 }
 
 /// The completion of one `map` chunk: a result per element.
@@ -107,6 +117,12 @@ impl<R: Portable> Completion for Chunk<R> {
     fn fail(self: Box<Self>, err: TaskError) {
         // Failing the chunk's future as a whole makes `Map` give the error to each element.
         self.promise.set_error(err);
+    }
+
+    fn is_for(&self, future: &dyn Any) -> bool {
+        future
+            .downcast_ref::<TaskFuture<ChunkResults<R>>>()
+            .is_some_and(|future| future.same_future(&self.promise.future()))
     }
 }
 

@@ -19,6 +19,7 @@ use future_core::{TaskError, TaskErrorKind};
 
 use crate::builder::WorkerDeath;
 use crate::completion::Completion;
+use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
 use crate::{panics, status};
 
@@ -56,6 +57,8 @@ pub(crate) struct Task {
     pub(crate) frame: Option<Frame>,
     /// The frame's length.
     pub(crate) size: usize,
+    /// Its time limit once it has its worker (the pool's, or its own from the submit).
+    pub(crate) timeout: Option<Duration>,
     pub(crate) completion: Box<dyn Completion>,
 }
 
@@ -118,6 +121,8 @@ pub(crate) struct Worker {
     pub(crate) sent: u64,
     /// Since when the front task of `in_flight` has had the worker to itself.
     pub(crate) front_since: Option<Instant>,
+    /// Since when it is idle (or stopping).
+    pub(crate) since: Instant,
     pub(crate) doom: Option<Doom>,
 }
 
@@ -142,6 +147,9 @@ impl Worker {
     fn take(&mut self, position: usize) -> Option<Task> {
         let task = self.in_flight.remove(position)?;
         self.unanswered -= task.size;
+        if self.in_flight.is_empty() {
+            self.since = Instant::now();
+        }
         if position == 0 {
             if let Some(front) = self.in_flight.front_mut() {
                 front.frame = None; // it starts now: never sent again
@@ -164,7 +172,29 @@ impl Worker {
             ));
         }
         let since = self.front_since?;
-        Some((since + rules.timeout?, Doom::TimedOut))
+        Some((since + self.in_flight.front()?.timeout?, Doom::TimedOut))
+    }
+
+    /// What this worker is doing, for [`crate::WorkerInfo`].
+    pub(crate) fn info(&self) -> WorkerInfo {
+        let (state, since) = match (&self.doom, self.phase, self.in_flight.front()) {
+            (Some(_), _, _) => (WorkerState::Stopping, self.since),
+            (None, Phase::Hello | Phase::Initializing, _) => (WorkerState::Starting, self.started),
+            (None, Phase::Ready, None) => (WorkerState::Idle, self.since),
+            (None, Phase::Ready, Some(task)) => (
+                WorkerState::Running {
+                    task: task.id,
+                    queued: self.in_flight.len() - 1,
+                },
+                self.front_since.unwrap_or(self.since),
+            ),
+        };
+        WorkerInfo {
+            pid: self.pid,
+            state,
+            since,
+            tasks_sent: self.sent,
+        }
     }
 
     fn can_take(&self, rules: &Rules) -> bool {
@@ -517,9 +547,9 @@ impl State {
                 Some(Doom::TimedOut) => TaskError::new(
                     TaskErrorKind::TimedOut,
                     format!(
-                        "the task ran longer than the pool's per-task timeout of {:?}; its \
-                         worker process {pid} was killed and replaced",
-                        rules.timeout.unwrap_or_default()
+                        "the task ran longer than its timeout of {:?}; its worker process \
+                         {pid} was killed and replaced",
+                        running.timeout.unwrap_or_default()
                     ),
                 ),
                 Some(Doom::Stopped(by)) => TaskError::new(

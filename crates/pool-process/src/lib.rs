@@ -2,9 +2,11 @@
 //! same binary, with the same interface as the thread pool ([`future_core::Executor`],
 //! [`future_core::TaskFuture`]), and a pool that survives its workers dying.
 //!
-//! - [`ProcessPool`]: `submit`, `try_submit`, `map`, `shutdown`, `terminate_workers`,
-//!   `kill_workers`; built by [`ProcessPoolBuilder`] (`max_workers`, `initializer`,
-//!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, [`WorkerDeath`] policy);
+//! - [`ProcessPool`]: `submit`, `submit_with_timeout`, `try_submit`, `map`, `shutdown`,
+//!   `terminate_workers`, `kill_workers`, and what its workers do (`workers`, `worker_pid`:
+//!   [`WorkerInfo`]); built by [`ProcessPoolBuilder`] (`max_workers`, `initializer`,
+//!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, `handshake_timeout`,
+//!   `drop_grace`, [`WorkerDeath`] policy);
 //! - [`init`]: the first line of `main`, which turns a started copy of the program into a
 //!   worker; [`test_worker!`] does the same for test binaries.
 //!
@@ -65,6 +67,7 @@ mod codec;
 mod completion;
 mod dispatch;
 mod fingerprint;
+mod info;
 mod manager;
 mod marker;
 mod naming;
@@ -78,5 +81,6 @@ mod status;
 mod worker;
 
 pub use builder::{BuildError, ProcessPoolBuilder, WorkerDeath};
+pub use info::{WorkerInfo, WorkerState};
 pub use pool::ProcessPool;
 pub use worker::{WORKER_TEST_NAME, init};

@@ -241,6 +241,7 @@ impl Manager {
                     nonce,
                     pid: child.id(),
                     started: Instant::now(),
+                    since: Instant::now(),
                     child,
                     outbox: Arc::new(Outbox::new(tx, send_buffer)),
                     phase: Phase::Hello,
@@ -295,6 +296,7 @@ impl Manager {
                 FromWorker::Ready => {
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
                         worker.phase = Phase::Ready;
+                        worker.since = Instant::now();
                         state.startup_failures = 0;
                     }
                     flushes = state.dispatch(rules);

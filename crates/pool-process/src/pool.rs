@@ -16,6 +16,7 @@ use crate::builder::{BuildError, ProcessPoolBuilder};
 use crate::completion::{Chunk, Completion, Single};
 use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::fingerprint::Fingerprint;
+use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Shared};
 use crate::protocol::{self, TaskHead};
 use crate::relay::Relay;
@@ -227,7 +228,32 @@ impl ProcessPool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit_with(f, arg, true)
+        self.submit_with(f, arg, true, self.shared.rules.timeout)
+    }
+
+    /// Like [`submit`](Self::submit), with this task's own time limit instead of the pool's
+    /// [`timeout`](ProcessPoolBuilder::timeout): `Some(limit)`, or `None` for none. Past it,
+    /// its worker is killed (and replaced) and its future fails with
+    /// [`TimedOut`](TaskErrorKind::TimedOut).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// fn forever(_: ()) { loop { std::thread::park() } }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100)));
+    ///     let err = future.unwrap().exception().unwrap().unwrap();
+    ///     assert_eq!(err.kind(), future_core::TaskErrorKind::TimedOut);
+    /// }
+    /// ```
+    pub fn submit_with_timeout<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        timeout: Option<Duration>,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        self.submit_with(f, arg, true, timeout)
     }
 
     /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
@@ -255,7 +281,7 @@ impl ProcessPool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit_with(f, arg, false)
+        self.submit_with(f, arg, false, self.shared.rules.timeout)
     }
 
     fn submit_with<A: Portable, R: Portable>(
@@ -263,6 +289,7 @@ impl ProcessPool {
         f: fn(A) -> R,
         arg: A,
         block: bool,
+        timeout: Option<Duration>,
     ) -> Result<TaskFuture<R>, SubmitError> {
         let names = match naming::name_task(f) {
             Ok(names) => names,
@@ -277,7 +304,7 @@ impl ProcessPool {
             Err(err) => return self.refused(err),
         };
         let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
-        self.enqueue(frame, Box::new(Single(promise)), block)?;
+        self.enqueue(frame, Box::new(Single(promise)), timeout, block)?;
         Ok(future)
     }
 
@@ -327,6 +354,7 @@ impl ProcessPool {
         &self,
         (id, frame): (u64, Vec<u8>),
         completion: Box<dyn Completion>,
+        timeout: Option<Duration>,
         block: bool,
     ) -> Result<(), SubmitError> {
         let rules = &self.shared.rules;
@@ -356,6 +384,7 @@ impl ProcessPool {
         }
         state.pending.push_back(Task {
             id,
+            timeout,
             size: frame.len(),
             frame: Some(Arc::new(frame)),
             completion,
@@ -419,7 +448,7 @@ impl ProcessPool {
             };
             let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
             let completion = Box::new(Chunk { promise, len });
-            self.enqueue(frame, completion, true)?;
+            self.enqueue(frame, completion, self.shared.rules.timeout, true)?;
             Ok(future)
         })
     }
@@ -508,6 +537,47 @@ impl ProcessPool {
     /// ```
     pub fn worker_pids(&self) -> Vec<u32> {
         self.shared.lock().workers.iter().map(|w| w.pid).collect()
+    }
+
+    /// What each live worker process is doing: starting, idle, running which task (and how
+    /// many queued behind it), or stopping; since when.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// assert!(pool.workers().is_empty(), "workers start on demand");
+    /// ```
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        self.shared
+            .lock()
+            .workers
+            .iter()
+            .map(|w| w.info())
+            .collect()
+    }
+
+    /// The pid of the worker process that has `future`'s task (running it, or queued behind
+    /// the task it runs); `None` when the task waits for a worker, is done, or is not this
+    /// pool's.
+    ///
+    /// ```
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     let future = pool.submit(|ms: u64| std::thread::sleep(std::time::Duration::from_millis(ms)), 50).unwrap();
+    ///     while !future.running() {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     assert_eq!(pool.worker_pid(&future), Some(pool.worker_pids()[0]));
+    ///     future.result().unwrap();
+    ///     assert_eq!(pool.worker_pid(&future), None);
+    /// }
+    /// ```
+    pub fn worker_pid<T: 'static>(&self, future: &TaskFuture<T>) -> Option<u32> {
+        let state = self.shared.lock();
+        let mut workers = state.workers.iter();
+        workers
+            .find(|w| w.in_flight.iter().any(|t| t.completion.is_for(future)))
+            .map(|w| w.pid)
     }
 
     /// How many worker processes this pool has started so far (replacements included).

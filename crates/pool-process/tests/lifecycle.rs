@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{HANG, broken_with, children, kill_children, run, task_error};
 use future_core::{MapOptions, SubmitError, TaskErrorKind};
-use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath};
+use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, WorkerInfo, WorkerState};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -496,5 +496,73 @@ fn a_100_mib_round_trip_peaks_at_about_twice_the_payload_in_each_process() {
             worker <= 220.0,
             "the worker peaked {worker:.0} MiB above its start"
         );
+    });
+}
+
+/// Waits until `pool`'s only worker is in a state that `wanted` accepts, and returns it.
+fn worker_state(pool: &ProcessPool, wanted: impl Fn(&WorkerState) -> bool) -> WorkerInfo {
+    let deadline = Instant::now() + HANG;
+    loop {
+        if let [worker] = pool.workers().as_slice() {
+            if wanted(&worker.state) {
+                return worker.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never seen: {:?}",
+            pool.workers()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn each_worker_shows_what_it_does_and_a_future_shows_its_pid() {
+    run(|| {
+        let dir = go_dir("visible");
+        let pool = slow_pool(&dir).build().unwrap();
+        let before = Instant::now();
+        let first = pool.submit(square, 4).unwrap();
+        let starting = worker_state(&pool, |s| *s == WorkerState::Starting);
+        assert!(
+            starting.since >= before && starting.tasks_sent == 0,
+            "{starting:?}"
+        );
+        assert_eq!(pool.worker_pid(&first), None, "it waits for a worker");
+        std::fs::write(dir.join(starting.pid.to_string()), b"go").unwrap();
+        assert_eq!(first.result_timeout(HANG), Ok(16));
+        let idle = worker_state(&pool, |s| *s == WorkerState::Idle);
+        assert_eq!((idle.pid, idle.tasks_sent), (starting.pid, 1));
+        assert_eq!(pool.worker_pid(&first), None, "done");
+
+        let stuck = pool.submit(forever, ()).unwrap();
+        let running = worker_state(&pool, |s| matches!(s, WorkerState::Running { .. }));
+        assert_eq!(running.state, WorkerState::Running { task: 1, queued: 0 });
+        assert!(running.since >= idle.since);
+        assert_eq!(pool.worker_pid(&stuck), Some(running.pid));
+        pool.kill_workers();
+        assert_eq!(task_error(&stuck).kind(), TaskErrorKind::WorkerDied);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+#[test]
+fn a_per_submit_timeout_overrides_the_pools() {
+    run(|| {
+        let short = Some(Duration::from_millis(100));
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let err = task_error(&pool.submit_with_timeout(forever, (), short).unwrap());
+        assert_eq!(err.kind(), TaskErrorKind::TimedOut, "{err}");
+        assert!(err.message().contains("timeout of 100ms"), "{err}");
+
+        let builder = ProcessPool::builder()
+            .max_workers(1)
+            .timeout(Duration::from_millis(100));
+        let pool = builder.build().unwrap();
+        let unlimited = pool.submit_with_timeout(nap, 300, None).unwrap();
+        assert_eq!(unlimited.result_timeout(HANG), Ok(300));
+        let err = task_error(&pool.submit(nap, 300).unwrap());
+        assert_eq!(err.kind(), TaskErrorKind::TimedOut, "{err}");
     });
 }
