@@ -66,6 +66,14 @@ fn spawn(role: &str, end: impl ipc_queue::Endpoint, spin_us: u64) -> Worker {
     Worker(ipc_queue::spawn_with(&mut cmd, FD, end).expect("spawn"))
 }
 
+/// Takes the end handed to this child with `from_env` (`FD`).
+fn take_end<T>(from_env: unsafe fn(&str) -> std::io::Result<T>) -> T {
+    // SAFETY: `child` runs only in a process that `spawn` started with
+    // `spawn_with(.., FD, ..)`, which set the variable for it alone with the descriptor it
+    // handed over; each role takes it once, and the child starts no process of its own.
+    unsafe { from_env(FD) }.expect("fd")
+}
+
 fn child(role: &str) {
     let spin = Duration::from_micros(
         std::env::var(SPIN)
@@ -75,7 +83,7 @@ fn child(role: &str) {
     );
     match role {
         "echo_raw" => {
-            let mut s = UnixStream::from(ipc_queue::fd_from_env(FD).expect("fd"));
+            let mut s = UnixStream::from(take_end(ipc_queue::fd_from_env));
             let mut buf = [0u8; 8];
             while s.read_exact(&mut buf).is_ok() {
                 if s.write_all(&buf).is_err() {
@@ -84,9 +92,7 @@ fn child(role: &str) {
             }
         }
         "echo_ipc" => {
-            let mut end = ipc_queue::Duplex::<u64, u64>::from_env(FD)
-                .expect("fd")
-                .with_spin(spin);
+            let mut end = take_end(ipc_queue::Duplex::<u64, u64>::from_env).with_spin(spin);
             while let Ok(v) = end.recv() {
                 if end.send(&v).is_err() {
                     return;
@@ -95,7 +101,7 @@ fn child(role: &str) {
         }
         // Reads `n: u64` then `n` bytes, acknowledges with one byte; repeats.
         "sink_raw" => {
-            let mut s = UnixStream::from(ipc_queue::fd_from_env(FD).expect("fd"));
+            let mut s = UnixStream::from(take_end(ipc_queue::fd_from_env));
             let mut buf = vec![0u8; 1 << 20];
             let mut n = [0u8; 8];
             while s.read_exact(&mut n).is_ok() {
@@ -114,7 +120,7 @@ fn child(role: &str) {
         }
         // Counts messages; an empty one asks for the count.
         "sink_ipc" => {
-            let mut end = ipc_queue::Duplex::<u64, ByteBuf>::from_env(FD).expect("fd");
+            let mut end = take_end(ipc_queue::Duplex::<u64, ByteBuf>::from_env);
             let mut count = 0u64;
             while let Ok(m) = end.recv() {
                 if m.is_empty() {

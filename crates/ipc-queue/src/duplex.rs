@@ -110,6 +110,10 @@ impl<S, R> Duplex<S, R> {
     /// See [`fd_from_env`](crate::fd_from_env) for the checks made, and
     /// [`spawn_with`](crate::spawn_with) for the parent side.
     ///
+    /// # Safety
+    /// As for [`fd_from_env`](crate::fd_from_env): `var` was set for this very process by
+    /// its parent, which handed it the descriptor, and no other code here owns it.
+    ///
     /// # Example
     ///
     /// ```no_run
@@ -117,14 +121,16 @@ impl<S, R> Duplex<S, R> {
     /// // `ipc_queue::spawn_with(&mut cmd, "WORKER_FD", child_end)`.
     /// type Task = u64;
     /// type Reply = u64;
-    /// let mut end = ipc_queue::Duplex::<Reply, Task>::from_env("WORKER_FD")?;
+    /// // SAFETY: our parent set WORKER_FD for us when it started us, and we take it once.
+    /// let mut end = unsafe { ipc_queue::Duplex::<Reply, Task>::from_env("WORKER_FD") }?;
     /// while let Ok(task) = end.recv() {
     ///     end.send(&(task * 2))?;
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_env(var: &str) -> io::Result<Self> {
-        Self::from_fd(crate::handoff::fd_from_env(var)?)
+    pub unsafe fn from_env(var: &str) -> io::Result<Self> {
+        // SAFETY: this function's contract is `fd_from_env`'s.
+        Self::from_fd(unsafe { crate::handoff::fd_from_env(var) }?)
     }
 
     /// Splits into the sending half and the receiving half (which share the socket; it closes

@@ -11,7 +11,9 @@
 //!
 //! Child: [`fd_from_env`] (behind `Sender/Receiver/Duplex::from_env`) parses the number,
 //! checks that it is an `AF_UNIX` stream socket, claims it at most once per process, and sets
-//! `CLOEXEC` again so it does not leak into the child's own children.
+//! `CLOEXEC` again so it does not leak into the child's own children. It is `unsafe`: the
+//! variable, unlike the descriptor, is inherited by the child's own children, so only the
+//! caller can vouch that the number names a descriptor handed to this very process.
 
 use std::{
     fmt, io,
@@ -257,20 +259,37 @@ static CLAIMED: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 /// before (`AlreadyExists`), the descriptor is open (`EBADF`) and is an `AF_UNIX` `SOCK_STREAM`
 /// socket (`InvalidInput`). The descriptor is then made `CLOEXEC` again.
 ///
-/// This function is safe in the way systemd socket activation helpers are: the environment
-/// variable is a contract from the parent that the descriptor was left open for this process,
-/// and the claim registry makes sure this crate takes it at most once. Call it early in `main`,
-/// before other code could open a descriptor that reuses a number the parent never passed.
+/// These checks turn the usual mistakes into errors, but they cannot prove that the descriptor
+/// is this process's to take: an environment variable is inherited by every descendant, while
+/// the descriptor is not (the child marks it `CLOEXEC` again once taken). In a grandchild the
+/// same number may name a socket that other code of that process owns, and taking it would
+/// give that descriptor two owners (a double close). Hence the `unsafe`.
+///
+/// # Safety
+/// The variable must have been set for this very process by the process that started it, with
+/// the descriptor it names left open for this process to own ([`spawn_with`] or
+/// [`Handoff::configure`]): not inherited from a more distant ancestor. Check that before the
+/// call when other processes may inherit the variable (a process pool binds its marker to the
+/// parent's pid, say). And no other code in this process may own or close that descriptor
+/// (nothing else takes it from the environment). Call it early in `main`, before other code
+/// could close that number and open something else under it.
 ///
 /// # Example
 ///
 /// ```
 /// use std::io::ErrorKind;
+/// // SAFETY: the variable is not set, so nothing is taken.
+/// let err = unsafe { ipc_queue::fd_from_env("IPC_QUEUE_DOC_UNSET_VAR") }.unwrap_err();
 /// // Not started by `spawn_with`: a clean error, never a panic.
-/// let err = ipc_queue::fd_from_env("IPC_QUEUE_DOC_UNSET_VAR").unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::NotFound);
 /// ```
-pub fn fd_from_env(var: &str) -> io::Result<OwnedFd> {
+///
+/// Taking a descriptor is an ownership claim that only the caller can vouch for:
+///
+/// ```compile_fail
+/// let fd = ipc_queue::fd_from_env("IPC_QUEUE_DOC_UNSET_VAR"); // error: unsafe
+/// ```
+pub unsafe fn fd_from_env(var: &str) -> io::Result<OwnedFd> {
     let value = std::env::var(var).map_err(|e| {
         let kind = match e {
             std::env::VarError::NotPresent => io::ErrorKind::NotFound,
@@ -306,10 +325,10 @@ pub fn fd_from_env(var: &str) -> io::Result<OwnedFd> {
     let context = |e: io::Error| io::Error::new(e.kind(), format!("ipc-queue: {var}={fd}: {e}"));
     fcntl_getfd(probe).map_err(|e| context(e.into()))?;
     crate::sys::check_unix_stream(probe).map_err(context)?;
-    // SAFETY: `fd` is an open AF_UNIX stream socket (probed above), and by the hand-off
-    // contract (`spawn_with` kept exactly this descriptor open across `exec` for this process
-    // to take) no other owner exists; `CLAIMED` ensures this crate creates at most one
-    // `OwnedFd` for it.
+    // SAFETY: `fd` is an open AF_UNIX stream socket (probed above). By this function's
+    // contract the parent left exactly this descriptor open for this process to own and no
+    // other code here owns it; `CLAIMED` ensures this crate creates at most one `OwnedFd` for
+    // it.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     claimed.push(fd);
     drop(claimed);

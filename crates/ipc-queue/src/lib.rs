@@ -18,7 +18,9 @@
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     if std::env::var_os("DEMO_WORKER_FD").is_some() {
 //!         // Worker: square numbers until the parent goes away.
-//!         let mut end = ipc_queue::Duplex::<u64, u64>::from_env("DEMO_WORKER_FD")?;
+//!         // SAFETY: only the parent below sets the variable, on the worker it starts with
+//!         // the descriptor, and the worker starts no process of its own.
+//!         let mut end = unsafe { ipc_queue::Duplex::<u64, u64>::from_env("DEMO_WORKER_FD") }?;
 //!         while let Ok(n) = end.recv() {
 //!             end.send(&(n * n))?;
 //!         }
@@ -77,7 +79,9 @@
 //! environment variable. Unlike making the descriptor inheritable in the parent for the
 //! duration of the spawn, this cannot leak it into a child that another thread spawns at the
 //! same moment. In the child, [`fd_from_env`] validates the descriptor (open, `AF_UNIX`,
-//! `SOCK_STREAM`, claimed at most once) before taking it.
+//! `SOCK_STREAM`, claimed at most once) before taking it; it is `unsafe` because the variable,
+//! unlike the descriptor, is inherited by the child's own children, where the number may name
+//! a descriptor that other code owns: the caller vouches that the variable is meant for it.
 //!
 //! **Many receivers: `poll`, not reader threads.** A reader thread per worker would add a
 //! second cross-thread wake-up to every message, on top of the kernel's; on a virtual machine
@@ -109,6 +113,6 @@ pub use duplex::{Duplex, channel, duplex};
 pub use error::{RecvError, SelectError, SendError};
 pub use frame::{DEFAULT_MAX_FRAME, HEADER_LEN, MAX_FRAME_LIMIT};
 pub use handoff::{Endpoint, Handoff, fd_from_env, spawn_with};
-pub use receiver::Receiver;
+pub use receiver::{Frame, Receiver};
 pub use select::Selector;
 pub use sender::Sender;

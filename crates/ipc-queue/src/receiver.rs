@@ -7,6 +7,7 @@
 use std::{
     fmt,
     marker::PhantomData,
+    ops::{Deref, Range},
     os::{fd::OwnedFd, unix::net::UnixStream},
     sync::Arc,
     time::{Duration, Instant},
@@ -127,18 +128,24 @@ impl<T> Receiver<T> {
     /// See [`fd_from_env`](crate::fd_from_env) for the checks made, and
     /// [`spawn_with`](crate::spawn_with) for the parent side.
     ///
+    /// # Safety
+    /// As for [`fd_from_env`](crate::fd_from_env): `var` was set for this very process by
+    /// its parent, which handed it the descriptor, and no other code here owns it.
+    ///
     /// # Example
     ///
     /// ```no_run
     /// // In a child spawned with `ipc_queue::spawn_with(&mut cmd, "JOBS_FD", sender)`:
-    /// let mut rx = ipc_queue::Receiver::<String>::from_env("JOBS_FD")?;
+    /// // SAFETY: our parent set JOBS_FD for us when it started us, and we take it once.
+    /// let mut rx = unsafe { ipc_queue::Receiver::<String>::from_env("JOBS_FD") }?;
     /// while let Ok(job) = rx.recv() {
     ///     println!("job {job}");
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_env(var: &str) -> std::io::Result<Self> {
-        Self::from_fd(crate::handoff::fd_from_env(var)?)
+    pub unsafe fn from_env(var: &str) -> std::io::Result<Self> {
+        // SAFETY: this function's contract is `fd_from_env`'s.
+        Self::from_fd(unsafe { crate::handoff::fd_from_env(var) }?)
     }
 
     /// Sets how long each receive spins (non-blocking reads) before it blocks.
@@ -293,10 +300,11 @@ impl<T> Receiver<T> {
     }
 }
 
-impl<T: DeserializeOwned> Receiver<T> {
-    /// Returns the next message if a whole frame is buffered (no syscall), or the oversize-frame
-    /// error, or the sticky disconnect once the buffer holds no complete frame.
-    pub(crate) fn take_buffered(&mut self) -> Option<Result<T, RecvError>> {
+impl<T> Receiver<T> {
+    /// The payload of the next whole frame in the buffer, as a range of `buf` (not consumed
+    /// yet: see [`consume`](Self::consume)); or the oversize-frame error; or the sticky
+    /// disconnect once the buffer holds no complete frame; `None` when more bytes are needed.
+    fn buffered_frame(&mut self) -> Option<Result<Range<usize>, RecvError>> {
         if self.skip > 0 {
             self.discard_skipped();
         }
@@ -314,19 +322,8 @@ impl<T: DeserializeOwned> Receiver<T> {
                 }));
             }
             if avail >= HEADER_LEN + len {
-                let payload = &self.buf[self.start + HEADER_LEN..self.start + HEADER_LEN + len];
-                let result = frame::decode::<T>(payload).map_err(RecvError::Decode);
-                // Consumed whether or not it decoded: the next frame starts right after it.
-                self.start += HEADER_LEN + len;
-                self.small_streak = if HEADER_LEN + len > CHUNK {
-                    0
-                } else {
-                    self.small_streak.saturating_add(1)
-                };
-                if self.start == self.buf.len() {
-                    self.reset_buffer();
-                }
-                return Some(result);
+                let from = self.start + HEADER_LEN;
+                return Some(Ok(from..from + len));
             }
         }
         if self.eof {
@@ -335,9 +332,49 @@ impl<T: DeserializeOwned> Receiver<T> {
         None
     }
 
-    /// The one receive loop behind every public receive.
-    fn recv_with(&mut self, wait: Wait, spin: Duration) -> Result<T, RecvError> {
-        if let Some(r) = self.take_buffered() {
+    /// Consumes the frame whose payload ends at `end` of `buf`.
+    fn consume(&mut self, end: usize) {
+        self.small_streak = if end - self.start > CHUNK {
+            0
+        } else {
+            self.small_streak.saturating_add(1)
+        };
+        self.start = end;
+        if self.start == self.buf.len() {
+            self.reset_buffer();
+        }
+    }
+
+    /// Takes the next whole frame's payload out of the buffer, undecoded. A large one takes
+    /// the buffer itself along (no copy; the bytes after it move to a new buffer), so nothing
+    /// of it stays allocated here once the caller drops it.
+    pub(crate) fn take_buffered_frame(&mut self) -> Option<Result<Frame, RecvError>> {
+        let range = match self.buffered_frame()? {
+            Ok(range) => range,
+            Err(err) => return Some(Err(err)),
+        };
+        if range.len() <= CHUNK {
+            let frame = Frame::from(self.buf[range.clone()].to_vec());
+            self.consume(range.end);
+            return Some(Ok(frame));
+        }
+        let mut rest = Vec::with_capacity(CHUNK.max(self.buf.len() - range.end));
+        rest.extend_from_slice(&self.buf[range.end..]);
+        let bytes = std::mem::replace(&mut self.buf, rest);
+        self.start = 0;
+        self.small_streak = 0;
+        Some(Ok(Frame { bytes, range }))
+    }
+
+    /// The one receive loop behind every public receive: `take` takes a whole message from
+    /// the buffer (decoded or not), or says that more bytes are needed.
+    fn recv_with<O>(
+        &mut self,
+        wait: Wait,
+        spin: Duration,
+        take: fn(&mut Self) -> Option<Result<O, RecvError>>,
+    ) -> Result<O, RecvError> {
+        if let Some(r) = take(self) {
             return r;
         }
         // Spin phase: non-blocking reads for at most `spin` (and never past the deadline).
@@ -348,7 +385,7 @@ impl<T: DeserializeOwned> Receiver<T> {
             }
             loop {
                 if let Read::Got | Read::Eof = self.fill(true)? {
-                    if let Some(r) = self.take_buffered() {
+                    if let Some(r) = take(self) {
                         return r;
                     }
                     continue;
@@ -382,7 +419,7 @@ impl<T: DeserializeOwned> Receiver<T> {
             };
             match read {
                 Read::Got | Read::Eof => {
-                    if let Some(r) = self.take_buffered() {
+                    if let Some(r) = take(self) {
                         return r;
                     }
                 }
@@ -393,6 +430,56 @@ impl<T: DeserializeOwned> Receiver<T> {
                 }
             }
         }
+    }
+
+    /// Receives the next frame without decoding it, blocking (after the spin, if set): for
+    /// a message whose parts the caller decodes itself, borrowing from the frame (postcard's
+    /// `take_from_bytes` on its bytes, say). A large frame's bytes are the receive buffer
+    /// itself, handed over without a copy and freed with the [`Frame`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, mut rx) = ipc_queue::channel::<(u8, String)>()?;
+    /// tx.send(&(1, "one".to_string()))?;
+    /// let frame = rx.recv_frame()?;
+    /// let (number, rest) = postcard::take_from_bytes::<u8>(&frame)?;
+    /// assert_eq!((number, postcard::from_bytes::<&str>(rest)?), (1, "one"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_frame(&mut self) -> Result<Frame, RecvError> {
+        self.recv_with(Wait::Forever, self.spin, Self::take_buffered_frame)
+    }
+
+    /// Like [`recv_frame`](Self::recv_frame), without blocking or spinning:
+    /// [`RecvError::Empty`] when no whole frame has arrived.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, mut rx) = ipc_queue::channel::<u8>()?;
+    /// assert!(matches!(rx.try_recv_frame(), Err(ipc_queue::RecvError::Empty)));
+    /// tx.send(&5)?;
+    /// assert_eq!(&*rx.try_recv_frame()?, &[5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_recv_frame(&mut self) -> Result<Frame, RecvError> {
+        self.recv_with(Wait::Never, Duration::ZERO, Self::take_buffered_frame)
+    }
+}
+
+impl<T: DeserializeOwned> Receiver<T> {
+    /// Returns the next message if a whole frame is buffered (no syscall), or the oversize-frame
+    /// error, or the sticky disconnect once the buffer holds no complete frame.
+    pub(crate) fn take_buffered(&mut self) -> Option<Result<T, RecvError>> {
+        let range = match self.buffered_frame()? {
+            Ok(range) => range,
+            Err(err) => return Some(Err(err)),
+        };
+        let result = frame::decode::<T>(&self.buf[range.clone()]).map_err(RecvError::Decode);
+        // Consumed whether or not it decoded: the next frame starts right after it.
+        self.consume(range.end);
+        Some(result)
     }
 
     /// Receives the next message, blocking until one arrives or the peer disconnects.
@@ -408,7 +495,7 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv(&mut self) -> Result<T, RecvError> {
-        self.recv_with(Wait::Forever, self.spin)
+        self.recv_with(Wait::Forever, self.spin, Self::take_buffered)
     }
 
     /// Receives the next message, waiting at most `timeout`.
@@ -427,7 +514,7 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvError> {
         match Instant::now().checked_add(timeout) {
-            Some(deadline) => self.recv_with(Wait::Until(deadline), self.spin),
+            Some(deadline) => self.recv_with(Wait::Until(deadline), self.spin, Self::take_buffered),
             None => self.recv(),
         }
     }
@@ -444,7 +531,7 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvError> {
-        self.recv_with(Wait::Until(deadline), self.spin)
+        self.recv_with(Wait::Until(deadline), self.spin, Self::take_buffered)
     }
 
     /// Receives a message if a whole one has arrived, without blocking (and without spinning).
@@ -461,7 +548,37 @@ impl<T: DeserializeOwned> Receiver<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_recv(&mut self) -> Result<T, RecvError> {
-        self.recv_with(Wait::Never, Duration::ZERO)
+        self.recv_with(Wait::Never, Duration::ZERO, Self::take_buffered)
+    }
+}
+
+/// The payload of one received frame, undecoded: see [`Receiver::recv_frame`]. Dereferences
+/// to its bytes.
+pub struct Frame {
+    bytes: Vec<u8>,
+    range: Range<usize>,
+}
+
+impl From<Vec<u8>> for Frame {
+    fn from(bytes: Vec<u8>) -> Self {
+        let range = 0..bytes.len();
+        Frame { bytes, range }
+    }
+}
+
+impl Deref for Frame {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[self.range.clone()]
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("len", &self.range.len())
+            .finish()
     }
 }
 

@@ -22,7 +22,7 @@ use rustix::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{Receiver, RecvError, SelectError, sys};
+use crate::{Frame, Receiver, RecvError, SelectError, sys};
 
 /// Receives from whichever of many receivers has a message first, on one thread.
 ///
@@ -131,6 +131,43 @@ impl Selector {
         T: DeserializeOwned,
         R: AsMut<Receiver<T>>,
     {
+        self.recv_any_with(receivers, timeout, Receiver::try_recv)
+    }
+
+    /// Like [`recv_any`](Self::recv_any), but returns the frame undecoded (see
+    /// [`Receiver::recv_frame`]): for messages whose parts the caller decodes itself.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, rx) = ipc_queue::channel::<u16>()?;
+    /// let mut rxs = [rx];
+    /// tx.send(&300)?;
+    /// let (index, frame) = ipc_queue::Selector::new().recv_any_frame(&mut rxs, None)?;
+    /// assert_eq!((index, postcard::from_bytes::<u16>(&frame)?), (0, 300));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_any_frame<T, R>(
+        &mut self,
+        receivers: &mut [R],
+        timeout: Option<Duration>,
+    ) -> Result<(usize, Frame), SelectError>
+    where
+        R: AsMut<Receiver<T>>,
+    {
+        self.recv_any_with(receivers, timeout, Receiver::try_recv_frame)
+    }
+
+    /// `recv_any` with `take` receiving from a ready receiver without blocking.
+    fn recv_any_with<T, R, O>(
+        &mut self,
+        receivers: &mut [R],
+        timeout: Option<Duration>,
+        take: fn(&mut Receiver<T>) -> Result<O, RecvError>,
+    ) -> Result<(usize, O), SelectError>
+    where
+        R: AsMut<Receiver<T>>,
+    {
         let n = receivers.len();
         if n == 0 {
             return Err(SelectError::NoReceivers);
@@ -145,7 +182,7 @@ impl Selector {
 
         // Fast path: the receiver whose turn it is has a whole frame buffered already.
         if receivers[first].as_mut().has_buffered() {
-            let result = receivers[first].as_mut().try_recv();
+            let result = take(receivers[first].as_mut());
             return self.deliver(first, result);
         }
 
@@ -159,7 +196,7 @@ impl Selector {
             // (or a spurious wake-up): poll again.
             let mut got = None;
             for &i in &ready {
-                match receivers[i].as_mut().try_recv() {
+                match take(receivers[i].as_mut()) {
                     Err(RecvError::Empty) => {}
                     result => {
                         got = Some((i, result));

@@ -4,7 +4,7 @@ use std::{
     fmt,
     marker::PhantomData,
     os::{fd::OwnedFd, unix::net::UnixStream},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use serde::Serialize;
@@ -109,16 +109,22 @@ impl<T> Sender<T> {
     /// See [`fd_from_env`](crate::fd_from_env) for the checks made, and
     /// [`spawn_with`](crate::spawn_with) for the parent side.
     ///
+    /// # Safety
+    /// As for [`fd_from_env`](crate::fd_from_env): `var` was set for this very process by
+    /// its parent, which handed it the descriptor, and no other code here owns it.
+    ///
     /// # Example
     ///
     /// ```no_run
     /// // In a child spawned with `ipc_queue::spawn_with(&mut cmd, "RESULTS_FD", receiver)`:
-    /// let tx = ipc_queue::Sender::<String>::from_env("RESULTS_FD")?;
+    /// // SAFETY: our parent set RESULTS_FD for us when it started us, and we take it once.
+    /// let tx = unsafe { ipc_queue::Sender::<String>::from_env("RESULTS_FD") }?;
     /// tx.send(&"hello, parent".to_string())?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_env(var: &str) -> std::io::Result<Self> {
-        Self::from_fd(crate::handoff::fd_from_env(var)?)
+    pub unsafe fn from_env(var: &str) -> std::io::Result<Self> {
+        // SAFETY: this function's contract is `fd_from_env`'s.
+        Self::from_fd(unsafe { crate::handoff::fd_from_env(var) }?)
     }
 
     /// Sets the maximum payload size of a frame this handle sends (clamped to
@@ -169,34 +175,19 @@ impl<T: Serialize> Sender<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send(&self, msg: &T) -> Result<(), SendError> {
-        // A panic in a user's `Serialize` impl poisons the lock before any byte is written, so
-        // the state is still consistent: recover it.
-        let mut state = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if state.broken {
-            return Err(SendError::Disconnected);
-        }
+        let mut state = self.lock_writable()?;
         let result = match frame::encode(msg, self.max_frame, &mut state.buf) {
             Err(e) => Err(SendError::Encode(e)),
             Ok(Err(size)) => Err(SendError::TooLarge {
                 size,
                 max: self.max_frame,
             }),
-            Ok(Ok(())) => match sys::send_all(sys::bfd(&self.shared.sock), &state.buf) {
-                Ok(()) => Ok(()),
-                Err((written, fail)) => {
-                    if written > 0 {
-                        state.broken = true;
-                    }
-                    Err(match fail {
-                        sys::SendFail::Disconnected => SendError::Disconnected,
-                        sys::SendFail::Io(e) => SendError::Io(e),
-                    })
-                }
-            },
+            Ok(Ok(())) => {
+                let frame = std::mem::take(&mut state.buf);
+                let sent = self.write_frame(&mut state, &[&frame]);
+                state.buf = frame;
+                sent
+            }
         };
         state.small_streak = if state.buf.len() > KEEP_BUF_CAPACITY {
             0
@@ -207,6 +198,115 @@ impl<T: Serialize> Sender<T> {
             state.buf = Vec::new();
         }
         result
+    }
+}
+
+impl<T> Sender<T> {
+    /// Sends `payload`, which the caller encoded already (postcard's encoding of a `T`), as
+    /// one frame: the sender writes the header and then `payload` straight from the caller's
+    /// memory, with no copy into its own buffer. For large messages that the caller builds
+    /// anyway, or sends again.
+    ///
+    /// The bytes are not checked: a receiver that cannot decode them as a `T` gets
+    /// [`RecvError::Decode`](crate::RecvError::Decode) for this frame only (the stream stays
+    /// aligned). Errors as [`send`](Self::send): [`SendError::TooLarge`] when `payload` is
+    /// longer than [`max_frame`](Self::max_frame) (nothing is sent), a dead peer.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, mut rx) = ipc_queue::channel::<(u32, String)>()?;
+    /// let payload = postcard::to_stdvec(&(2u32, "two"))?;
+    /// tx.send_encoded(&payload)?;
+    /// tx.send_encoded(&payload)?; // the same bytes again, still no copy
+    /// assert_eq!(rx.recv()?, (2, "two".to_string()));
+    /// assert_eq!(rx.recv()?, (2, "two".to_string()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_encoded(&self, payload: &[u8]) -> Result<(), SendError> {
+        let Ok(len) = u32::try_from(payload.len()) else {
+            return Err(self.too_large(payload.len()));
+        };
+        if payload.len() > self.max_frame {
+            return Err(self.too_large(payload.len()));
+        }
+        let mut state = self.lock_writable()?;
+        self.write_frame(&mut state, &[&len.to_le_bytes(), payload])
+    }
+
+    /// Shuts the socket down in both directions: the peer's receives see
+    /// [`Disconnected`](crate::RecvError::Disconnected) at once (after what was sent), and
+    /// later sends on either side fail; a peer process blocked reading is woken. For letting
+    /// a peer go whose stream can no longer be trusted.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, mut rx) = ipc_queue::channel::<u8>()?;
+    /// let keep = tx.clone();
+    /// tx.shutdown()?;
+    /// assert!(matches!(rx.recv(), Err(ipc_queue::RecvError::Disconnected)));
+    /// assert!(keep.send(&1).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown(&self) -> std::io::Result<()> {
+        self.shared.sock.shutdown(std::net::Shutdown::Both)
+    }
+
+    /// The socket's send buffer size in bytes (`SO_SNDBUF`): how much this side may have
+    /// written and the peer not yet read before a send blocks (roughly: the kernel counts its
+    /// own overhead per write too).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, _rx) = ipc_queue::channel::<u8>()?;
+    /// assert!(tx.send_buffer_size()? > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_buffer_size(&self) -> std::io::Result<usize> {
+        Ok(rustix::net::sockopt::socket_send_buffer_size(sys::bfd(
+            &self.shared.sock,
+        ))?)
+    }
+
+    /// Takes the write lock, unless an earlier write left the stream broken.
+    fn lock_writable(&self) -> Result<MutexGuard<'_, WriteState>, SendError> {
+        // A panic in a user's `Serialize` impl poisons the lock before any byte is written, so
+        // the state is still consistent: recover it.
+        let state = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if state.broken {
+            return Err(SendError::Disconnected);
+        }
+        Ok(state)
+    }
+
+    fn too_large(&self, size: usize) -> SendError {
+        SendError::TooLarge {
+            size,
+            max: self.max_frame,
+        }
+    }
+
+    /// Writes one whole frame made of `parts`, under the write lock (`state`); a write that
+    /// stops part-way marks the stream broken.
+    fn write_frame(&self, state: &mut WriteState, parts: &[&[u8]]) -> Result<(), SendError> {
+        match sys::send_all(sys::bfd(&self.shared.sock), parts) {
+            Ok(()) => Ok(()),
+            Err((written, fail)) => {
+                if written > 0 {
+                    state.broken = true;
+                }
+                Err(match fail {
+                    sys::SendFail::Disconnected => SendError::Disconnected,
+                    sys::SendFail::Io(e) => SendError::Io(e),
+                })
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Thin wrappers over the few socket syscalls the crate makes (through `rustix`, no `unsafe`).
 
 use std::{
-    io,
+    io::{self, IoSlice},
     os::{
         fd::{AsFd, BorrowedFd, OwnedFd},
         unix::net::UnixStream,
@@ -12,7 +12,7 @@ use std::{
 use rustix::{
     event::{PollFd, PollFlags, Timespec, poll},
     io::Errno,
-    net::{AddressFamily, RecvFlags, SendFlags, SocketType, recv, send},
+    net::{AddressFamily, RecvFlags, SendAncillaryBuffer, SendFlags, SocketType, recv, sendmsg},
 };
 
 /// Outcome of one read attempt.
@@ -62,14 +62,34 @@ pub(crate) enum SendFail {
     Io(io::Error),
 }
 
-/// Writes all of `data` with `send(2, MSG_NOSIGNAL)`: a dead peer is `EPIPE`, never `SIGPIPE`.
+/// Writes all of `parts`, in order, with `sendmsg(2, MSG_NOSIGNAL)` (one syscall for all the
+/// parts that fit, no copy to join them): a dead peer is `EPIPE`, never `SIGPIPE`.
 ///
 /// Returns how many bytes were written before a failure together with the failure, so the
 /// caller knows whether it left a partial frame behind.
-pub(crate) fn send_all(fd: BorrowedFd<'_>, data: &[u8]) -> Result<(), (usize, SendFail)> {
+pub(crate) fn send_all(fd: BorrowedFd<'_>, parts: &[&[u8]]) -> Result<(), (usize, SendFail)> {
+    let total: usize = parts.iter().map(|part| part.len()).sum();
     let mut off = 0;
-    while off < data.len() {
-        match send(fd, &data[off..], SendFlags::NOSIGNAL) {
+    let mut slices = Vec::with_capacity(parts.len());
+    while off < total {
+        // The parts not written yet, the first of them cut where the last write stopped.
+        slices.clear();
+        let mut skip = off;
+        for part in parts {
+            if skip >= part.len() {
+                skip -= part.len();
+            } else {
+                slices.push(IoSlice::new(&part[skip..]));
+                skip = 0;
+            }
+        }
+        let sent = sendmsg(
+            fd,
+            &slices,
+            &mut SendAncillaryBuffer::default(),
+            SendFlags::NOSIGNAL,
+        );
+        match sent {
             Ok(n) => off += n,
             Err(Errno::INTR) => {}
             // Only if someone made the socket non-blocking behind our back: wait, then retry.

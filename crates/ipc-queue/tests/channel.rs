@@ -106,6 +106,52 @@ fn oversize_send_is_rejected_and_sends_nothing() {
 }
 
 #[test]
+fn pre_encoded_frames_interleave_with_typed_ones_across_a_full_buffer() {
+    let (tx, mut rx) = channel::<Vec<u8>>().unwrap();
+    // 3 MB: far more than the socket buffer, so the frame goes out in many partial writes.
+    let big = postcard::to_stdvec(&vec![7u8; 3_000_000]).unwrap();
+    let reader = std::thread::spawn(move || {
+        let first = rx.recv_timeout(HANG).unwrap();
+        let second = rx.recv_timeout(HANG).unwrap();
+        (first, second, rx.recv_timeout(HANG).unwrap())
+    });
+    tx.send_encoded(&big).unwrap();
+    tx.send(&vec![1, 2]).unwrap();
+    tx.send_encoded(&postcard::to_stdvec(&vec![3u8]).unwrap())
+        .unwrap();
+    let (first, second, third) = reader.join().unwrap();
+    assert!(first.len() == 3_000_000 && first.iter().all(|&b| b == 7));
+    assert_eq!((second, third), (vec![1, 2], vec![3]));
+    let tx = tx.with_max_frame(10);
+    assert!(matches!(
+        tx.send_encoded(&[0; 11]),
+        Err(SendError::TooLarge { size: 11, max: 10 })
+    ));
+}
+
+#[test]
+fn frames_taken_undecoded_leave_the_stream_aligned() {
+    let (tx, mut rx) = channel::<Vec<u8>>().unwrap();
+    let writer = std::thread::spawn(move || {
+        for round in 0..3u8 {
+            tx.send(&vec![round; 1_000_000]).unwrap(); // large: the buffer is handed over
+            tx.send(&vec![round]).unwrap(); // small: copied out
+        }
+    });
+    for round in 0..3u8 {
+        let big = rx.recv_frame().unwrap();
+        assert_eq!(
+            postcard::from_bytes::<Vec<u8>>(&big).unwrap(),
+            vec![round; 1_000_000]
+        );
+        let small = rx.recv_timeout(HANG).unwrap();
+        assert_eq!(small, vec![round]);
+    }
+    writer.join().unwrap();
+    assert!(matches!(rx.recv_frame(), Err(RecvError::Disconnected)));
+}
+
+#[test]
 fn oversize_header_is_refused_then_skipped() {
     let (mut raw, rx) = raw_pair::<Vec<u8>>();
     let mut rx = rx.with_max_frame(1000);

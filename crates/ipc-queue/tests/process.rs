@@ -79,6 +79,14 @@ fn kill(mut child: Child) {
     let _ = child.wait();
 }
 
+/// Takes the end handed to this child as `T` (`from_env` with `FD_VAR`).
+fn take_end<T>(from_env: unsafe fn(&str) -> std::io::Result<T>) -> T {
+    // SAFETY: every role runs in a child that this test binary started with `spawn_with(..,
+    // FD_VAR, ..)`, which set the variable for that child alone with the descriptor it
+    // handed over; each role takes it once, and nothing else in the child touches it.
+    unsafe { from_env(FD_VAR) }.expect("take the handed-over end")
+}
+
 /// The child side of every test in this file. Returns at once in a normal test run.
 #[test]
 fn child_entry() {
@@ -88,7 +96,7 @@ fn child_entry() {
     match role.as_str() {
         // Echo every message back until the parent goes away.
         "echo" => {
-            let mut end = Duplex::<Msg, Msg>::from_env(FD_VAR).expect("from_env");
+            let mut end = take_end(Duplex::<Msg, Msg>::from_env);
             loop {
                 match end.recv() {
                     Ok(m) => end.send(&m).expect("echo send"),
@@ -99,7 +107,7 @@ fn child_entry() {
         }
         // Write the first part of a 1 MB frame, say so, then wait to be killed.
         "partial" => {
-            let mut raw = UnixStream::from(fd_from_env(FD_VAR).expect("fd_from_env"));
+            let mut raw = UnixStream::from(take_end(fd_from_env));
             raw.write_all(&1_000_000u32.to_le_bytes()).unwrap();
             raw.write_all(&[7u8; 1000]).unwrap();
             println!("PARTIAL_WRITTEN");
@@ -108,7 +116,7 @@ fn child_entry() {
         }
         // Undecodable frame, good frame, oversize header, then exit.
         "garbage" => {
-            let mut raw = UnixStream::from(fd_from_env(FD_VAR).expect("fd_from_env"));
+            let mut raw = UnixStream::from(take_end(fd_from_env));
             // A String of length 2 that is not UTF-8.
             raw.write_all(&[3, 0, 0, 0, 2, 0xff, 0xfe]).unwrap();
             // A good frame: "ok".
@@ -128,7 +136,7 @@ fn child_entry() {
             std::process::exit(0);
         }
         "blocked" => {
-            let mut end = Duplex::<Msg, Msg>::from_env(FD_VAR).expect("from_env");
+            let mut end = take_end(Duplex::<Msg, Msg>::from_env);
             let outcome = match end.recv_timeout(HANG) {
                 Err(RecvError::Disconnected) => "Disconnected".to_string(),
                 other => format!("{other:?}"),

@@ -40,11 +40,18 @@ pub enum WorkerDeath {
 pub enum BuildError {
     /// `max_workers(0)`: a pool needs at least one worker (Python raises `ValueError`).
     ZeroWorkers,
+    /// A setting out of its range (`max_tasks_per_child(0)`, `queue_bound(0)`,
+    /// `tasks_per_worker(0)`, a zero `handshake_timeout`): the text names it.
+    InvalidSetting(&'static str),
     /// This process was started as a pool worker but never called
     /// [`init`](crate::init): the program must call it first thing in `main` (or use
     /// [`test_worker!`](crate::test_worker) in a test binary); building a pool here would
     /// start workers of workers without end.
     NotInitialized,
+    /// The [`initializer`](ProcessPoolBuilder::initializer) is not a function of the
+    /// program's executable (it comes from a shared library), so a worker process cannot
+    /// find it; the text says where it lies.
+    ForeignInitializer(String),
     /// The pool's internal channel or thread could not be created.
     Io(std::io::Error),
 }
@@ -53,10 +60,14 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
+            BuildError::InvalidSetting(what) => write!(f, "invalid pool setting: {what}"),
             BuildError::NotInitialized => f.write_str(
                 "this process is a pool worker that never called pool_process::init(): call it \
                  first thing in main (or put pool_process::test_worker!() in a test binary)",
             ),
+            BuildError::ForeignInitializer(why) => {
+                write!(f, "the initializer cannot run in a worker process: {why}")
+            }
             BuildError::Io(err) => write!(f, "cannot set up the process pool: {err}"),
         }
     }
@@ -109,7 +120,12 @@ pub struct ProcessPoolBuilder {
     pub(crate) worker_args: Option<Vec<OsString>>,
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) max_frame: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) drop_grace: Option<Duration>,
 }
+
+/// How long a started worker may take to reach `init` by default.
+pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for ProcessPoolBuilder {
     fn default() -> Self {
@@ -125,6 +141,8 @@ impl Default for ProcessPoolBuilder {
             worker_args: None,
             env: Vec::new(),
             max_frame: ipc_queue::DEFAULT_MAX_FRAME,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            drop_grace: None,
         }
     }
 }
@@ -171,15 +189,13 @@ impl ProcessPoolBuilder {
     /// A worker exits after this many tasks (a `map` chunk counts as one) and a new one
     /// replaces it on demand (Python's `max_tasks_per_child`): a cap on leaks in the tasks.
     ///
-    /// # Panics
-    /// When `max_tasks` is 0.
+    /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().max_tasks_per_child(100).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn max_tasks_per_child(mut self, max_tasks: u64) -> Self {
-        assert!(max_tasks > 0, "max_tasks_per_child must be at least 1");
         self.max_tasks_per_child = Some(max_tasks);
         self
     }
@@ -188,15 +204,13 @@ impl ProcessPoolBuilder {
     /// taken and `try_submit` returns `SubmitError::Full`. Default: unbounded, like
     /// Python (whose docs warn about the memory this can take).
     ///
-    /// # Panics
-    /// When `bound` is 0.
+    /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().queue_bound(1000).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn queue_bound(mut self, bound: usize) -> Self {
-        assert!(bound > 0, "queue_bound must be at least 1");
         self.queue_bound = Some(bound);
         self
     }
@@ -238,15 +252,13 @@ impl ProcessPoolBuilder {
     /// never queue behind each other while another worker could take them. Large tasks
     /// (over 16 KiB encoded) are only sent to an idle worker.
     ///
-    /// # Panics
-    /// When `tasks` is 0.
+    /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn tasks_per_worker(mut self, tasks: usize) -> Self {
-        assert!(tasks > 0, "tasks_per_worker must be at least 1");
         self.tasks_per_worker = tasks;
         self
     }
@@ -314,9 +326,77 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// How long a started worker process may take to reach [`init`](crate::init) and
+    /// answer the pool's handshake (default 30 s). A copy of the program that does long work
+    /// before it calls `init` (or never calls it, and does not exit either) is killed then,
+    /// and counts as a worker that failed to start (see [`ProcessPool`]'s docs: a few in a
+    /// row break the pool, with this reason). The initializer's run is not included. Zero
+    /// makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder()
+    ///     .handshake_timeout(std::time::Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long dropping the pool lets its tasks run on: past it, the workers still running
+    /// a task are killed (their futures fail with `WorkerDied`, saying so) and the tasks not
+    /// started are cancelled. Default: no limit, so `Drop` waits for every task, like Python's
+    /// `with` block, except while the thread is panicking (then no grace at all: a failing
+    /// assertion in a thread that owns a pool with a stuck task must not hang). After
+    /// `shutdown(wait = false)` the drop returns at once and the grace runs in the background.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::builder()
+    ///     .drop_grace(std::time::Duration::from_secs(10))
+    ///     .build()
+    ///     .unwrap();
+    /// drop(pool); // waits at most 10 s for running tasks
+    /// ```
+    pub fn drop_grace(mut self, grace: Duration) -> Self {
+        self.drop_grace = Some(grace);
+        self
+    }
+
+    /// Checks the settings that have a range (before anything is created).
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        if self.max_workers == Some(0) {
+            return Err(BuildError::ZeroWorkers);
+        }
+        let invalid = [
+            (
+                self.max_tasks_per_child == Some(0),
+                "max_tasks_per_child must be at least 1",
+            ),
+            (
+                self.queue_bound == Some(0),
+                "queue_bound must be at least 1",
+            ),
+            (
+                self.tasks_per_worker == 0,
+                "tasks_per_worker must be at least 1",
+            ),
+            (
+                self.handshake_timeout.is_zero(),
+                "handshake_timeout must be longer than zero",
+            ),
+        ];
+        match invalid.into_iter().find(|(bad, _)| *bad) {
+            Some((_, what)) => Err(BuildError::InvalidSetting(what)),
+            None => Ok(()),
+        }
+    }
+
     /// Builds the pool. No worker starts yet: they start on demand.
     ///
-    /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::NotInitialized`],
+    /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::InvalidSetting`],
+    /// [`BuildError::NotInitialized`], [`BuildError::ForeignInitializer`],
     /// [`BuildError::Io`].
     ///
     /// ```
@@ -345,6 +425,8 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("worker_args", &self.worker_args)
             .field("env", &self.env)
             .field("max_frame", &self.max_frame)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("drop_grace", &self.drop_grace)
             .finish()
     }
 }

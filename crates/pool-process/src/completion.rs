@@ -1,7 +1,11 @@
 //! The parent's side of one task, with its result type erased: the promise to complete,
 //! and how to decode the worker's reply for it.
 
-use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind};
+use std::any::Any;
+
+use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind, TaskFuture};
+
+use crate::codec;
 
 /// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
 pub(crate) trait Completion: Send {
@@ -15,13 +19,15 @@ pub(crate) trait Completion: Send {
     fn complete(self: Box<Self>, payload: &[u8]);
     /// Fails the future (and, for a chunk, each of its elements) with `err`.
     fn fail(self: Box<Self>, err: TaskError);
+    /// True when `future` (a `TaskFuture` of some type) is this task's future.
+    fn is_for(&self, future: &dyn Any) -> bool;
 }
 
 /// Decodes a reply payload of `len` elements. A payload of one error for a chunk of
 /// several (the worker could not decode the arguments or send the result) is that error for
 /// each element; anything else malformed is a `Serialization` error for each.
 fn decode<R: Portable>(payload: &[u8], len: usize) -> Result<ChunkResults<R>, TaskError> {
-    match postcard::from_bytes::<ChunkResults<R>>(payload) {
+    match codec::decode::<ChunkResults<R>>(payload) {
         Ok(results) if results.len() == len => Ok(results),
         Ok(results) if results.len() == 1 => match results.into_results().pop() {
             Some(Err(err)) => Err(err),
@@ -39,10 +45,10 @@ fn mismatch(len: usize) -> TaskError {
     )
 }
 
-fn undecodable(err: postcard::Error) -> TaskError {
+fn undecodable(why: String) -> TaskError {
     TaskError::new(
         TaskErrorKind::Serialization,
-        format!("the task's result could not be decoded in the parent: {err}"),
+        format!("the task's result could not be decoded in the parent: {why}"),
     )
 }
 
@@ -75,6 +81,12 @@ impl<R: Portable> Completion for Single<R> {
     fn fail(self: Box<Self>, err: TaskError) {
         self.0.set_error(err);
     }
+
+    fn is_for(&self, future: &dyn Any) -> bool {
+        future
+            .downcast_ref::<TaskFuture<R>>()
+            .is_some_and(|future| future.same_future(&self.0.future()))
+    }
 }
 
 /// The completion of one `map` chunk: a result per element.
@@ -105,6 +117,12 @@ impl<R: Portable> Completion for Chunk<R> {
     fn fail(self: Box<Self>, err: TaskError) {
         // Failing the chunk's future as a whole makes `Map` give the error to each element.
         self.promise.set_error(err);
+    }
+
+    fn is_for(&self, future: &dyn Any) -> bool {
+        future
+            .downcast_ref::<TaskFuture<ChunkResults<R>>>()
+            .is_some_and(|future| future.same_future(&self.promise.future()))
     }
 }
 

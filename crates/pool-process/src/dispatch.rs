@@ -5,26 +5,27 @@
 //! All of it lives in one [`State`] behind one mutex, shared by the submitting threads
 //! (which dispatch directly to an idle worker: no hop through another thread) and the
 //! manager thread (which reads replies, detects deaths and starts workers). Nothing here
-//! blocks for long under the lock: a send to a worker never waits on the manager (see
-//! [`State::dispatch`]), user callbacks never run under it (completions are returned as
-//! [`Finish`] values and run after the unlock), and reaping happens outside it.
+//! blocks or encodes under the lock: dispatch only queues frames encoded beforehand in the
+//! chosen worker's outbox, which the dispatching thread writes after the unlock (see
+//! `outbox.rs`); user callbacks never run under it (completions are returned as [`Finish`]
+//! values and run after the unlock), and reaping happens outside it.
 
 use std::collections::VecDeque;
 use std::process::{Child, ExitStatus};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use ipc_queue::{SendError, Sender};
 
 use crate::builder::WorkerDeath;
 use crate::completion::Completion;
-use crate::protocol::{TaskMsg, ToWorker};
-use crate::status;
+use crate::info::{WorkerInfo, WorkerState};
+use crate::outbox::{Frame, Outbox};
+use crate::{panics, status};
 
-/// Tasks whose encoded arguments are larger than this go only to an idle worker. With at
-/// most `tasks_per_worker` small tasks unread in a worker's socket, a send never fills the
-/// socket buffer (about 200 KiB), so a send under the lock never waits for a worker that is
-/// itself blocked sending a reply the manager cannot read while the lock is held.
+/// Tasks whose frames are larger than this go only to an idle worker, never queued behind a
+/// running task: a large task waits for the first worker that frees up rather than for one
+/// particular worker's running task.
 pub(crate) const SMALL_TASK: usize = 16 * 1024;
 
 /// Tasks are queued behind a running one only while tasks take less than this on average.
@@ -39,16 +40,40 @@ pub(crate) struct Rules {
     pub(crate) timeout: Option<Duration>,
     pub(crate) on_worker_death: WorkerDeath,
     pub(crate) tasks_per_worker: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) drop_grace: Option<Duration>,
 }
+
+/// After this many worker processes in a row failed to start (died or were killed before
+/// they were ready, or missed the handshake timeout), the pool breaks with the last reason.
+pub(crate) const MAX_STARTUP_FAILURES: u32 = 3;
 
 /// One task or `map` chunk, waiting or sent.
 pub(crate) struct Task {
     pub(crate) id: u64,
-    pub(crate) trampoline: isize,
-    pub(crate) func: isize,
-    /// Kept after sending, to send again if the worker dies before it starts the task.
-    pub(crate) payload: Vec<u8>,
+    /// The encoded task message, while the task may have to be sent (again, if its worker
+    /// dies before it starts it); dropped once it is the front of a worker's `in_flight`: a
+    /// task that may have started is never sent again.
+    pub(crate) frame: Option<Frame>,
+    /// The frame's length.
+    pub(crate) size: usize,
+    /// Its time limit once it has its worker (the pool's, or its own from the submit).
+    pub(crate) timeout: Option<Duration>,
     pub(crate) completion: Box<dyn Completion>,
+}
+
+/// An outbox to write after the state lock is released (see `outbox.rs`).
+pub(crate) struct Flush {
+    pub(crate) outbox: Arc<Outbox>,
+    /// The worker's unanswered frames are small enough for the manager to write them itself.
+    pub(crate) manager_may_write: bool,
+}
+
+impl Flush {
+    /// Writes the outbox on this thread (a submitter's: it may block, holding no lock).
+    pub(crate) fn run(self) {
+        self.outbox.flush();
+    }
 }
 
 /// Where a worker is in its handshake.
@@ -63,36 +88,115 @@ pub(crate) enum Phase {
 }
 
 /// Why the pool itself stopped a worker (so its death is not a surprise).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Doom {
     /// Its task ran past the per-task timeout; it was sent SIGKILL.
     TimedOut,
-    /// `terminate_workers` (SIGTERM) or `kill_workers` (SIGKILL).
-    Stopped(&'static str),
+    /// It did not answer the handshake within the handshake timeout; it was sent SIGKILL.
+    HandshakeTimeout,
+    /// `terminate_workers` (SIGTERM), `kill_workers` (SIGKILL), or the end of a dropped
+    /// pool's grace period: by whom.
+    Stopped(String),
     /// The pool broke; it was sent SIGKILL.
     Broken,
-    /// A send to it failed: it is dying.
-    Lost,
 }
 
 /// The parent's record of one worker process.
 pub(crate) struct Worker {
     /// Unique in this pool (pids can be reused).
     pub(crate) key: u64,
+    /// The nonce of the marker it was started with (see `marker.rs`).
+    pub(crate) nonce: u64,
     pub(crate) pid: u32,
+    /// When it was started.
+    pub(crate) started: Instant,
     pub(crate) child: Child,
-    pub(crate) tx: Sender<ToWorker>,
+    pub(crate) outbox: Arc<Outbox>,
     pub(crate) phase: Phase,
     /// Sent and not answered, in send order: the front one is running (or about to).
     pub(crate) in_flight: VecDeque<Task>,
+    /// The bytes of the frames in `in_flight`.
+    pub(crate) unanswered: usize,
     /// Tasks ever sent (for `max_tasks_per_child`).
     pub(crate) sent: u64,
     /// Since when the front task of `in_flight` has had the worker to itself.
     pub(crate) front_since: Option<Instant>,
+    /// Since when it is idle (or stopping).
+    pub(crate) since: Instant,
     pub(crate) doom: Option<Doom>,
 }
 
 impl Worker {
+    /// Queues `task`'s frame in this worker's outbox and records it in flight.
+    fn queue(&mut self, mut task: Task) {
+        let Some(frame) = task.frame.take() else {
+            return; // every waiting task has its frame (see `Task::frame`)
+        };
+        self.outbox.push(Some(task.id), frame.clone());
+        if self.in_flight.is_empty() {
+            self.front_since = Some(Instant::now());
+        } else {
+            task.frame = Some(frame); // not started: kept, to be sent elsewhere if need be
+        }
+        self.unanswered += task.size;
+        self.in_flight.push_back(task);
+        self.sent += 1;
+    }
+
+    /// Takes the task at `position` of `in_flight`: answered, or its reply is lost.
+    fn take(&mut self, position: usize) -> Option<Task> {
+        let task = self.in_flight.remove(position)?;
+        self.unanswered -= task.size;
+        if self.in_flight.is_empty() {
+            self.since = Instant::now();
+        }
+        if position == 0 {
+            if let Some(front) = self.in_flight.front_mut() {
+                front.frame = None; // it starts now: never sent again
+            }
+            self.front_since = self.in_flight.front().map(|_| Instant::now());
+        }
+        Some(task)
+    }
+
+    /// When the pool kills this worker, and why: it has not answered the handshake by the
+    /// handshake timeout, or its running task reached the per-task timeout.
+    fn deadline(&self, rules: &Rules) -> Option<(Instant, Doom)> {
+        if self.doom.is_some() {
+            return None;
+        }
+        if self.phase == Phase::Hello {
+            return Some((
+                self.started + rules.handshake_timeout,
+                Doom::HandshakeTimeout,
+            ));
+        }
+        let since = self.front_since?;
+        Some((since + self.in_flight.front()?.timeout?, Doom::TimedOut))
+    }
+
+    /// What this worker is doing, for [`crate::WorkerInfo`].
+    pub(crate) fn info(&self) -> WorkerInfo {
+        let (state, since) = match (&self.doom, self.phase, self.in_flight.front()) {
+            (Some(_), _, _) => (WorkerState::Stopping, self.since),
+            (None, Phase::Hello | Phase::Initializing, _) => (WorkerState::Starting, self.started),
+            (None, Phase::Ready, None) => (WorkerState::Idle, self.since),
+            (None, Phase::Ready, Some(task)) => (
+                WorkerState::Running {
+                    task: task.id,
+                    queued: self.in_flight.len() - 1,
+                },
+                self.front_since.unwrap_or(self.since),
+            ),
+        };
+        WorkerInfo {
+            pid: self.pid,
+            state,
+            since,
+            tasks_sent: self.sent,
+        }
+    }
+
     fn can_take(&self, rules: &Rules) -> bool {
         self.phase == Phase::Ready
             && self.doom.is_none()
@@ -120,11 +224,12 @@ pub(crate) enum Finish {
 }
 
 impl Finish {
+    /// Completes the future (its done callbacks run here); a panic is contained.
     pub(crate) fn run(self) {
-        match self {
+        panics::contain("completing a task's future", move || match self {
             Finish::Fail(completion, err) => completion.fail(err),
             Finish::Cancel(completion) => completion.cancel(),
-        }
+        });
     }
 }
 
@@ -132,7 +237,6 @@ impl Finish {
 pub(crate) struct State {
     pub(crate) pending: VecDeque<Task>,
     pub(crate) workers: Vec<Worker>,
-    pub(crate) next_id: u64,
     pub(crate) next_key: u64,
     /// `shutdown` was called: no new tasks.
     pub(crate) shutdown: bool,
@@ -148,6 +252,12 @@ pub(crate) struct State {
     pub(crate) started: u64,
     /// The recent average time from a task getting its worker to its reply.
     pub(crate) task_time: Option<Duration>,
+    /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
+    pub(crate) startup_failures: u32,
+    /// `shutdown(wait = false)` was called: dropping the pool does not wait.
+    pub(crate) let_go: bool,
+    /// The pool was dropped: when its grace period ends, and how long it was.
+    pub(crate) terminate_at: Option<(Instant, Duration)>,
 }
 
 impl State {
@@ -155,7 +265,6 @@ impl State {
         State {
             pending: VecDeque::new(),
             workers: Vec::new(),
-            next_id: 0,
             next_key: 0,
             shutdown: false,
             stopping: false,
@@ -164,6 +273,9 @@ impl State {
             wake_sent: false,
             started: 0,
             task_time: None,
+            startup_failures: 0,
+            let_go: false,
+            terminate_at: None,
         }
     }
 
@@ -194,42 +306,54 @@ impl State {
             && (self.broken.is_none() || self.workers.is_empty())
     }
 
-    /// The earliest per-task deadline, if a timeout is set and a task is running.
+    /// The earliest deadline: a worker's handshake, a running task's timeout, the end of a
+    /// dropped pool's grace period.
     pub(crate) fn next_deadline(&self, rules: &Rules) -> Option<Instant> {
-        let timeout = rules.timeout?;
+        let terminate = self.terminate_at.filter(|_| !self.stopping);
         self.workers
             .iter()
-            .filter(|w| w.doom.is_none())
-            .filter_map(|w| w.front_since)
+            .filter_map(|w| w.deadline(rules))
+            .map(|(deadline, _)| deadline)
+            .chain(terminate.map(|(at, _)| at))
             .min()
-            .map(|since| since + timeout)
     }
 
-    /// Kills the workers whose front task is past its deadline.
-    pub(crate) fn enforce_timeouts(&mut self, rules: &Rules, now: Instant) {
-        let Some(timeout) = rules.timeout else {
-            return;
-        };
+    /// Kills the workers past their deadline (see [`Worker::deadline`]), and all of them
+    /// when a dropped pool's grace period is over.
+    pub(crate) fn enforce_timeouts(
+        &mut self,
+        rules: &Rules,
+        now: Instant,
+        finish: &mut Vec<Finish>,
+    ) {
+        if let Some((at, grace)) = self.terminate_at {
+            if now >= at && !self.stopping {
+                let by = format!("the pool was dropped and its grace period of {grace:?} ran out");
+                self.terminate(rustix::process::Signal::KILL, by, finish);
+            }
+        }
         for worker in &mut self.workers {
-            if worker.doom.is_none() && worker.front_since.is_some_and(|t| now >= t + timeout) {
-                worker.doom = Some(Doom::TimedOut);
-                worker.signal(rustix::process::Signal::KILL);
+            if let Some((deadline, doom)) = worker.deadline(rules) {
+                if now >= deadline {
+                    worker.doom = Some(doom);
+                    worker.signal(rustix::process::Signal::KILL);
+                }
             }
         }
     }
 
-    /// Moves waiting tasks to workers, oldest first, and returns the tasks it could not
-    /// send (too large, unencodable) to fail.
+    /// Moves waiting tasks to workers, oldest first: queues their frames in the workers'
+    /// outboxes, and returns those outboxes to flush after the unlock.
     ///
     /// A task goes to an idle worker if there is one. Otherwise, when the pool may still
     /// start a worker, it waits (the manager starts one, and whichever worker frees up first
     /// takes it). Only when all `max_workers` exist does a worker get a second (third, ...)
     /// small task queued behind its running one, the least loaded worker first, up to
-    /// `tasks_per_worker`. A large task goes only to an idle worker, which is blocked reading
-    /// its socket, so the send cannot stall.
-    pub(crate) fn dispatch(&mut self, rules: &Rules, failed: &mut Vec<Finish>) {
+    /// `tasks_per_worker`. A large task goes only to an idle worker.
+    pub(crate) fn dispatch(&mut self, rules: &Rules) -> Vec<Flush> {
+        let mut touched: Vec<u64> = Vec::new();
         if self.broken.is_some() || self.stopping {
-            return;
+            return Vec::new();
         }
         let popped_before = self.pending.len();
         while let Some(task) = self.pending.front() {
@@ -237,7 +361,7 @@ impl State {
                 self.pending.pop_front();
                 continue;
             }
-            let small = task.payload.len() <= SMALL_TASK;
+            let small = task.size <= SMALL_TASK;
             let may_queue = small && self.queueing_pays(rules);
             let target = self
                 .workers
@@ -259,7 +383,12 @@ impl State {
             if !task.completion.start() {
                 continue; // cancelled after the check above
             }
-            self.send(index, task, rules, failed);
+            if let Some(worker) = self.workers.get_mut(index) {
+                worker.queue(task);
+                if !touched.contains(&worker.key) {
+                    touched.push(worker.key);
+                }
+            }
         }
         if self.pending.len() < popped_before && rules.timeout.is_some() {
             self.wake_wanted = true; // a task may have started: the manager arms its timer
@@ -267,6 +396,14 @@ impl State {
         if self.workers_to_start(rules) > 0 {
             self.wake_wanted = true;
         }
+        self.workers
+            .iter()
+            .filter(|w| touched.contains(&w.key))
+            .map(|w| Flush {
+                outbox: w.outbox.clone(),
+                manager_may_write: w.outbox.manager_may_write(w.unanswered),
+            })
+            .collect()
     }
 
     /// True when queueing a task behind a running one is worth it: every one of the
@@ -283,67 +420,12 @@ impl State {
         ready >= rules.max_workers && self.task_time.is_some_and(|t| t < QUEUE_BELOW)
     }
 
-    /// Sends `task` to worker `index` and records it in flight.
-    fn send(&mut self, index: usize, mut task: Task, rules: &Rules, failed: &mut Vec<Finish>) {
-        let Some(worker) = self.workers.get_mut(index) else {
-            self.pending.push_front(task);
-            return;
-        };
-        let msg = ToWorker::Task(TaskMsg {
-            id: task.id,
-            trampoline: task.trampoline,
-            func: task.func,
-            payload: std::mem::take(&mut task.payload),
-        });
-        let result = worker.tx.send(&msg);
-        if let ToWorker::Task(sent) = msg {
-            task.payload = sent.payload;
-        }
-        match result {
-            Ok(()) => {
-                if worker.in_flight.is_empty() {
-                    worker.front_since = Some(Instant::now());
-                }
-                worker.in_flight.push_back(task);
-                worker.sent += 1;
-            }
-            Err(SendError::TooLarge { size, max }) => failed.push(Finish::Fail(
-                task.completion,
-                TaskError::new(
-                    TaskErrorKind::Serialization,
-                    format!(
-                        "the task's arguments ({size} bytes encoded) are larger than the \
-                         frame limit of {max} bytes"
-                    ),
-                ),
-            )),
-            Err(SendError::Encode(err)) => failed.push(Finish::Fail(
-                task.completion,
-                TaskError::new(
-                    TaskErrorKind::Serialization,
-                    format!("the task could not be encoded: {err}"),
-                ),
-            )),
-            Err(_) => {
-                // The worker is gone (its EOF will reach the manager): send elsewhere.
-                worker.doom = Some(Doom::Lost);
-                self.pending.push_front(task);
-                let _ = rules;
-            }
-        }
-    }
-
     /// Takes worker `key`'s answered task: its reply is for the oldest task sent to it.
     pub(crate) fn take_answered(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        let task = worker.in_flight.remove(position)?;
         let took = worker.front_since.map(|since| since.elapsed());
-        worker.front_since = if worker.in_flight.is_empty() {
-            None
-        } else {
-            Some(Instant::now())
-        };
+        let task = worker.take(position)?;
         if let Some(took) = took {
             // An exponentially weighted average (weight 1/4) of how long tasks take.
             self.task_time = Some(match self.task_time {
@@ -357,9 +439,47 @@ impl State {
     /// Takes the front task of worker `key` (its reply could not be read).
     pub(crate) fn take_front(&mut self, key: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
-        let task = worker.in_flight.pop_front()?;
-        worker.front_since = worker.in_flight.front().map(|_| Instant::now());
-        Some(task.completion)
+        Some(worker.take(0)?.completion)
+    }
+
+    /// Cancels the tasks not sent to a worker yet.
+    pub(crate) fn cancel_pending(&mut self, finish: &mut Vec<Finish>) {
+        finish.extend(self.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
+    }
+
+    /// Stops the pool now: no new task, the waiting ones cancelled, every worker sent
+    /// `signal` (their running tasks fail with `WorkerDied`, saying `by`).
+    pub(crate) fn terminate(
+        &mut self,
+        signal: rustix::process::Signal,
+        by: String,
+        finish: &mut Vec<Finish>,
+    ) {
+        self.shutdown = true;
+        self.stopping = true;
+        self.cancel_pending(finish);
+        for worker in &mut self.workers {
+            if worker.doom.is_none() {
+                worker.doom = Some(Doom::Stopped(by.clone()));
+            }
+            worker.signal(signal);
+        }
+    }
+
+    /// Counts a worker that failed to start, for `why`. Under `WorkerDeath::Replace` the
+    /// waiting tasks make the manager start another, until `MAX_STARTUP_FAILURES` in a row
+    /// break the pool; under `WorkerDeath::Break` the pool breaks at once.
+    pub(crate) fn startup_failed(&mut self, why: String, rules: &Rules, finish: &mut Vec<Finish>) {
+        self.startup_failures += 1;
+        if rules.on_worker_death == WorkerDeath::Break {
+            self.break_pool(why, finish);
+        } else if self.startup_failures >= MAX_STARTUP_FAILURES {
+            let n = self.startup_failures;
+            self.break_pool(
+                format!("{n} worker processes in a row failed to start; the last one: {why}"),
+                finish,
+            );
+        }
     }
 
     /// Breaks the pool: fails every waiting task, and stops every worker (their in-flight
@@ -387,39 +507,49 @@ impl State {
     /// Settles the tasks of a worker that died (already taken out of the table and
     /// reaped, with `status`): fails the task it was running, re-queues those it had not
     /// started (or fails them, when the pool broke or is stopping), and breaks the pool in
-    /// `WorkerDeath::Break` mode or when the worker died before it was ready.
+    /// `WorkerDeath::Break` mode or when the worker died before it was ready. `undelivered`
+    /// are the tasks whose frames never reached it (see `outbox.rs`): none of them started,
+    /// the front one included.
     pub(crate) fn worker_died(
         &mut self,
         mut worker: Worker,
         exit: Option<ExitStatus>,
+        undelivered: Vec<(u64, Frame)>,
         rules: &Rules,
         finish: &mut Vec<Finish>,
     ) {
+        let front_started = worker
+            .in_flight
+            .front()
+            .is_some_and(|front| undelivered.iter().all(|(id, _)| *id != front.id));
+        for (id, frame) in undelivered {
+            if let Some(task) = worker.in_flight.iter_mut().find(|t| t.id == id) {
+                task.frame = Some(frame);
+            }
+        }
         let pid = worker.pid;
         let how = status::describe(exit);
         let clean_exit = exit.is_some_and(|s| s.success());
         if worker.phase != Phase::Ready {
-            if worker.doom.is_none() && !self.shutdown && self.broken.is_none() {
-                self.break_pool(
-                    format!(
-                        "worker process {pid} {how} before it was ready; the program must call \
-                         pool_process::init() first thing in main (or use \
-                         pool_process::test_worker!() in a test binary)"
-                    ),
-                    finish,
-                );
+            // It had no task. The pool stopped it (broke, or was told to): nothing to say.
+            if matches!(worker.doom, None | Some(Doom::HandshakeTimeout)) {
+                let why = startup_failure(&worker, exit, rules);
+                self.startup_failed(why, rules, finish);
             }
             return;
         }
         let unexpected = worker.doom.is_none() && !(clean_exit && worker.in_flight.is_empty());
-        if let Some(running) = worker.in_flight.pop_front() {
-            let err = match worker.doom {
+        let running = front_started
+            .then(|| worker.in_flight.pop_front())
+            .flatten();
+        if let Some(running) = running {
+            let err = match &worker.doom {
                 Some(Doom::TimedOut) => TaskError::new(
                     TaskErrorKind::TimedOut,
                     format!(
-                        "the task ran longer than the pool's per-task timeout of {:?}; its \
-                         worker process {pid} was killed and replaced",
-                        rules.timeout.unwrap_or_default()
+                        "the task ran longer than its timeout of {:?}; its worker process \
+                         {pid} was killed and replaced",
+                        running.timeout.unwrap_or_default()
                     ),
                 ),
                 Some(Doom::Stopped(by)) => TaskError::new(
@@ -433,7 +563,8 @@ impl State {
                         self.broken.as_deref().unwrap_or("unknown reason")
                     ),
                 ),
-                None | Some(Doom::Lost) => TaskError::new(
+                // A worker with a task passed the handshake: no handshake timeout.
+                None | Some(Doom::HandshakeTimeout) => TaskError::new(
                     TaskErrorKind::WorkerDied,
                     format!("worker process {pid} {how} while running the task"),
                 ),
@@ -468,5 +599,35 @@ impl State {
         for task in worker.in_flight.drain(..).rev() {
             self.pending.push_front(task);
         }
+    }
+}
+
+/// Why `worker`, which died before it was ready, failed to start: in words that say what
+/// happened (killed by a signal, or exited with a code; before the handshake or in the
+/// initializer) and, when the program never called `init`, what to do.
+fn startup_failure(worker: &Worker, exit: Option<ExitStatus>, rules: &Rules) -> String {
+    let pid = worker.pid;
+    let how = status::describe(exit);
+    if worker.phase == Phase::Initializing {
+        return format!("worker process {pid} {how} while it ran the pool's initializer");
+    }
+    if worker.doom == Some(Doom::HandshakeTimeout) {
+        return format!(
+            "worker process {pid} did not reach pool_process::init() within the handshake \
+             timeout of {:?} and was killed (does main do long work before it calls init?)",
+            rules.handshake_timeout
+        );
+    }
+    match exit.and_then(|status| status.code()) {
+        Some(code) if code == crate::worker::INIT_FAILED => format!(
+            "worker process {pid} {how} before the handshake: pool_process::init() could not \
+             take its connection to the pool (the worker's stderr says why)"
+        ),
+        Some(_) => format!(
+            "worker process {pid} {how} before the handshake: it never called \
+             pool_process::init() (the program must call it first thing in main, or use \
+             pool_process::test_worker!() in a test binary)"
+        ),
+        None => format!("worker process {pid} {how} before the handshake"),
     }
 }

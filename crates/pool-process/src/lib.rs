@@ -2,9 +2,11 @@
 //! same binary, with the same interface as the thread pool ([`future_core::Executor`],
 //! [`future_core::TaskFuture`]), and a pool that survives its workers dying.
 //!
-//! - [`ProcessPool`]: `submit`, `try_submit`, `map`, `shutdown`, `terminate_workers`,
-//!   `kill_workers`; built by [`ProcessPoolBuilder`] (`max_workers`, `initializer`,
-//!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, [`WorkerDeath`] policy);
+//! - [`ProcessPool`]: `submit`, `submit_with_timeout`, `try_submit`, `map`, `shutdown`,
+//!   `terminate_workers`, `kill_workers`, and what its workers do (`workers`, `worker_pid`:
+//!   [`WorkerInfo`]); built by [`ProcessPoolBuilder`] (`max_workers`, `initializer`,
+//!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, `handshake_timeout`,
+//!   `drop_grace`, [`WorkerDeath`] policy);
 //! - [`init`]: the first line of `main`, which turns a started copy of the program into a
 //!   worker; [`test_worker!`] does the same for test binaries.
 //!
@@ -40,7 +42,11 @@
 //! calls the function and encodes the result. A build fingerprint checked at each worker's
 //! handshake (the executable's identity, a code-layout probe and this crate's version)
 //! guarantees that the offsets name the same code in the worker: a worker of another build
-//! breaks the pool with a clear error instead of running the wrong code.
+//! breaks the pool with a clear error instead of running the wrong code. Offsets only name
+//! code of the executable itself, so `submit`, `map` and the builder check, before anything
+//! is sent, that the function lies in the main program's executable segments: a function
+//! from a shared library (a Rust dylib, `-C prefer-dynamic`, a plugin) is refused with an
+//! error that says where it lies.
 //!
 //! # When a worker dies
 //! The pool reads each worker's socket; EOF means the worker is gone, and `waitpid` says
@@ -57,16 +63,24 @@
 compile_error!("pool-process supports Unix (Linux) only: it starts workers over Unix sockets");
 
 mod builder;
+mod codec;
 mod completion;
 mod dispatch;
 mod fingerprint;
+mod info;
 mod manager;
+mod marker;
 mod naming;
+mod outbox;
+mod panics;
 mod pool;
 mod protocol;
+mod relay;
+mod segments;
 mod status;
 mod worker;
 
 pub use builder::{BuildError, ProcessPoolBuilder, WorkerDeath};
+pub use info::{WorkerInfo, WorkerState};
 pub use pool::ProcessPool;
 pub use worker::{WORKER_TEST_NAME, init};

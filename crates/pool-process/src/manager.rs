@@ -4,16 +4,19 @@
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use ipc_queue::{Receiver, RecvError, SelectError, Selector, Sender};
+use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
-use crate::dispatch::{Finish, Phase, Rules, State, Worker};
+use crate::completion::Completion;
+use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::fingerprint::Fingerprint;
-use crate::protocol::{FromWorker, Init, ToWorker};
-use crate::worker::FD_ENV;
+use crate::outbox::{self, Courier, Outbox};
+use crate::protocol::{self, FromWorker, Init, ToWorker};
+use crate::{marker, panics};
 
 /// How a worker process is started.
 #[derive(Debug)]
@@ -34,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) launch: Launch,
     pub(crate) fingerprint: Fingerprint,
     pub(crate) state: Mutex<State>,
+    /// The id of the next task (assigned outside the lock, where its frame is encoded).
+    pub(crate) next_id: AtomicU64,
     /// Signalled when waiting tasks were taken, or the pool shut down or broke: wakes
     /// `submit` calls blocked on the queue bound.
     pub(crate) room: Condvar,
@@ -50,7 +55,9 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Wakes the manager if the state asks for it and no wake-up is already on its way.
+    /// Wakes the manager if the state asks for it and no wake-up is already on its way. A
+    /// write under the lock that cannot block: at most one wake-up message (a few bytes) is
+    /// ever unread in the wake channel.
     pub(crate) fn wake_if_wanted(&self, state: &mut State) {
         if state.wake_wanted && !state.wake_sent && self.wake_tx.send(&FromWorker::Wake).is_ok() {
             state.wake_sent = true;
@@ -65,20 +72,56 @@ impl Shared {
     }
 }
 
-/// Runs the manager until the pool is finished (shut down and drained, or broken and every
-/// worker reaped).
-pub(crate) fn run(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) {
-    let mut manager = Manager {
+/// The manager's state, made for a pool: its receivers and selector, and the writer of what
+/// it must not write itself. A thread of the pool's relay (`relay.rs`) manages with it.
+pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io::Result<Manager> {
+    let launch = &shared.launch;
+    let init = ToWorker::Init(Init {
+        initializer: launch.initializer,
+        max_tasks: launch.max_tasks,
+        spin_ns: u64::try_from(launch.spin.as_nanos()).unwrap_or(u64::MAX),
+        max_frame: launch.max_frame as u64,
+    });
+    // A message of integers always encodes.
+    let init_frame = Arc::new(postcard::to_stdvec(&init).unwrap_or_default());
+    Ok(Manager {
         receivers: vec![wake_rx],
         keys: vec![u64::MAX],
         selector: Selector::new(),
         shared,
         active: false,
-    };
-    manager.run();
+        courier: Courier::start()?,
+        init_frame,
+        jobs: Vec::new(),
+    })
 }
 
-struct Manager {
+/// Work for the manager's thread that runs user code, so it runs with the seat free (see
+/// `relay.rs`): completing a future from its reply, or failing or cancelling one.
+pub(crate) enum Job {
+    /// The reply's frame, with the offset of its results.
+    Complete(Box<dyn Completion>, Frame, usize),
+    Finish(Finish),
+}
+
+impl Job {
+    pub(crate) fn run(self) {
+        match self {
+            // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
+            // both catch their panics; this is the manager's last line of defence.
+            Job::Complete(completion, frame, at) => {
+                panics::contain("completing a task's future", move || {
+                    // The results are decoded straight from the frame, which is dropped
+                    // right after: a large result is held twice only while it is decoded.
+                    completion.complete(frame.get(at..).unwrap_or_default());
+                });
+            }
+            Job::Finish(finish) => finish.run(),
+        }
+    }
+}
+
+pub(crate) struct Manager {
     /// Receiver 0 is the wake channel; the others are the workers', with their keys in
     /// `keys` at the same index.
     receivers: Vec<Receiver<FromWorker>>,
@@ -87,81 +130,123 @@ struct Manager {
     shared: Arc<Shared>,
     /// Tasks were in flight at the previous turn of the loop.
     active: bool,
+    /// Writes the frames that the manager must not write itself (see `outbox.rs`).
+    courier: Courier,
+    /// The encoded `Init` message, the same for every worker.
+    init_frame: outbox::Frame,
+    /// User code to run once the seat is free.
+    jobs: Vec<Job>,
 }
 
 impl Manager {
-    fn run(&mut self) {
-        loop {
-            let (to_start, deadline, busy, finished) = {
-                let mut state = self.shared.lock();
-                state.wake_wanted = false;
-                let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
-                (
-                    state.workers_to_start(&self.shared.rules),
-                    state.next_deadline(&self.shared.rules),
-                    busy,
-                    state.finished(),
-                )
-            };
-            if finished {
-                self.release_workers();
-                return;
-            }
-            for _ in 0..to_start {
-                self.start_worker();
-            }
-            // Spin while tasks are in flight, and once more after the last reply (the
-            // next task of a caller that waits on each result comes right away); after
-            // that one bounded spin the manager blocks, so an idle pool uses no CPU.
-            let spin = if busy || self.active {
-                self.shared.launch.spin
-            } else {
-                Duration::ZERO
-            };
-            self.active = busy;
-            self.selector.set_spin(spin);
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match self.selector.recv_any(&mut self.receivers, timeout) {
-                Ok((0, _)) => self.shared.lock().wake_sent = false,
-                Ok((index, msg)) => self.on_message(self.keys[index], msg),
-                Err(SelectError::Timeout) => self
-                    .shared
-                    .lock()
-                    .enforce_timeouts(&self.shared.rules, Instant::now()),
-                Err(SelectError::Recv { index: 0, error }) => {
-                    // The wake channel cannot fail while the pool holds its sender.
-                    let mut finish = Vec::new();
-                    self.shared.lock().break_pool(
-                        format!("the pool's internal wake-up channel failed: {error}"),
-                        &mut finish,
-                    );
-                    finish.into_iter().for_each(Finish::run);
-                    self.receivers.truncate(1);
-                    self.release_workers();
-                    return;
-                }
-                Err(SelectError::Recv { index, error }) => self.on_recv_error(index, error),
-                Err(SelectError::NoReceivers) => return,
-                Err(SelectError::Io(_)) | Err(_) => std::thread::sleep(Duration::from_millis(1)),
-            }
+    /// The user code that the last turn left to run.
+    pub(crate) fn take_jobs(&mut self) -> Vec<Job> {
+        std::mem::take(&mut self.jobs)
+    }
+
+    fn finish(&mut self, finish: Vec<Finish>) {
+        self.jobs.extend(finish.into_iter().map(Job::Finish));
+    }
+
+    /// One turn of the manager: starts the workers wanted, waits for a message (or a
+    /// deadline) and handles it. False once the pool is finished: every worker was let go
+    /// and reaped.
+    pub(crate) fn turn(&mut self) -> bool {
+        let (to_start, finished) = {
+            let mut state = self.shared.lock();
+            state.wake_wanted = false;
+            (state.workers_to_start(&self.shared.rules), state.finished())
+        };
+        if finished {
+            self.release_workers();
+            return false;
         }
+        for _ in 0..to_start {
+            self.start_worker();
+        }
+        let now = Instant::now();
+        let (deadline, busy) = {
+            let mut state = self.shared.lock();
+            let deadline = state.next_deadline(&self.shared.rules);
+            if deadline.is_some_and(|deadline| deadline <= now) {
+                // Enforced here too, not only when the wait times out: a pool that keeps
+                // receiving messages never times out.
+                let mut finish = Vec::new();
+                state.enforce_timeouts(&self.shared.rules, now, &mut finish);
+                drop(state);
+                self.finish(finish);
+                return true;
+            }
+            let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
+            (deadline, busy)
+        };
+        // Spin while tasks are in flight, and once more after the last reply (the next task
+        // of a caller that waits on each result comes right away); after that one bounded
+        // spin the manager blocks, so an idle pool uses no CPU.
+        let spin = if busy || self.active {
+            self.shared.launch.spin
+        } else {
+            Duration::ZERO
+        };
+        self.active = busy;
+        self.selector.set_spin(spin);
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match self.selector.recv_any_frame(&mut self.receivers, timeout) {
+            Ok((0, _)) => self.shared.lock().wake_sent = false,
+            Ok((index, frame)) => {
+                let key = self.keys[index];
+                match protocol::split::<FromWorker>(&frame) {
+                    Ok((msg, at)) => self.on_message(key, msg, frame, at),
+                    Err(err) => self.fail_front(
+                        key,
+                        format!("the worker's reply could not be decoded: {err}"),
+                    ),
+                }
+            }
+            Err(SelectError::Timeout) => {} // the next turn enforces the deadline
+            Err(SelectError::Recv { index: 0, error }) => {
+                // The wake channel cannot fail while the pool holds its sender.
+                let mut finish = Vec::new();
+                self.shared.lock().break_pool(
+                    format!("the pool's internal wake-up channel failed: {error}"),
+                    &mut finish,
+                );
+                self.finish(finish);
+                self.receivers.truncate(1);
+                self.release_workers();
+                return false;
+            }
+            Err(SelectError::Recv { index, error }) => self.on_recv_error(index, error),
+            Err(SelectError::NoReceivers) => return false,
+            Err(SelectError::Io(_)) | Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+        true
     }
 
     /// Starts one worker process and adds it to the table.
     fn start_worker(&mut self) {
-        match spawn(&self.shared.launch) {
+        let key = {
+            let mut state = self.shared.lock();
+            state.next_key += 1;
+            state.next_key - 1
+        };
+        let nonce = marker::new_nonce(key);
+        match spawn(&self.shared.launch, nonce) {
             Ok((child, tx, rx)) => {
                 let mut state = self.shared.lock();
-                let key = state.next_key;
-                state.next_key += 1;
                 state.started += 1;
+                let send_buffer = tx.send_buffer_size().ok();
                 state.workers.push(Worker {
                     key,
+                    nonce,
                     pid: child.id(),
+                    started: Instant::now(),
+                    since: Instant::now(),
                     child,
-                    tx,
+                    outbox: Arc::new(Outbox::new(tx, send_buffer)),
                     phase: Phase::Hello,
                     in_flight: Default::default(),
+                    unanswered: 0,
                     sent: 0,
                     front_since: None,
                     doom: None,
@@ -173,38 +258,48 @@ impl Manager {
                 let mut finish = Vec::new();
                 {
                     let mut state = self.shared.lock();
-                    if state.workers.is_empty() {
-                        state.break_pool(
-                            format!("cannot start a worker process: {err}"),
-                            &mut finish,
-                        );
-                        self.shared.room.notify_all();
-                    }
+                    let why = format!("cannot start a worker process: {err}");
+                    state.startup_failed(why, &self.shared.rules, &mut finish);
+                    self.shared.room.notify_all();
                 }
-                finish.into_iter().for_each(Finish::run);
+                self.finish(finish);
             }
         }
     }
 
-    fn on_message(&mut self, key: u64, msg: FromWorker) {
+    /// Handles `msg`, the start of `frame` (a reply's results follow at `at`).
+    fn on_message(&mut self, key: u64, msg: FromWorker, frame: Frame, at: usize) {
         let rules = &self.shared.rules;
         let mut finish = Vec::new();
+        let mut flushes = Vec::new();
         let mut answered = None;
         {
             let mut state = self.shared.lock();
             match msg {
-                FromWorker::Reply { id, payload } => {
-                    answered = state.take_answered(key, id).map(|c| (c, payload));
-                    state.dispatch(rules, &mut finish);
+                FromWorker::Reply { id } => {
+                    answered = state.take_answered(key, id);
+                    flushes = state.dispatch(rules);
                 }
-                FromWorker::Hello { pid, fingerprint } => {
-                    self.on_hello(&mut state, key, pid, fingerprint, &mut finish);
+                FromWorker::Hello {
+                    pid,
+                    nonce,
+                    fingerprint,
+                } => {
+                    flushes.extend(self.on_hello(
+                        &mut state,
+                        key,
+                        (pid, nonce),
+                        fingerprint,
+                        &mut finish,
+                    ));
                 }
                 FromWorker::Ready => {
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
                         worker.phase = Phase::Ready;
+                        worker.since = Instant::now();
+                        state.startup_failures = 0;
                     }
-                    state.dispatch(rules, &mut finish);
+                    flushes = state.dispatch(rules);
                 }
                 FromWorker::InitFailed(message) => {
                     let pid = worker_pid(&state, key);
@@ -221,20 +316,46 @@ impl Manager {
                 self.shared.room.notify_all();
             }
         }
-        if let Some((completion, payload)) = answered {
-            completion.complete(&payload);
+        self.flush(flushes);
+        if let Some(completion) = answered {
+            self.jobs.push(Job::Complete(completion, frame, at));
         }
-        finish.into_iter().for_each(Finish::run);
+        self.finish(finish);
+    }
+
+    /// Writes what dispatch queued: here when it cannot block, else on the courier thread.
+    fn flush(&self, flushes: Vec<Flush>) {
+        for flush in flushes {
+            if flush.manager_may_write {
+                flush.run();
+            } else {
+                self.courier.flush(flush.outbox);
+            }
+        }
     }
 
     fn on_hello(
         &self,
         state: &mut State,
         key: u64,
-        pid: u32,
+        (pid, nonce): (u32, u64),
         fingerprint: Fingerprint,
         finish: &mut Vec<Finish>,
-    ) {
+    ) -> Option<Flush> {
+        if state
+            .workers
+            .iter()
+            .any(|w| w.key == key && w.nonce != nonce)
+        {
+            state.break_pool(
+                format!(
+                    "worker process {pid} answered the handshake with another start's marker \
+                     (its environment was not the one this pool gave it)"
+                ),
+                finish,
+            );
+            return None;
+        }
         if fingerprint != self.shared.fingerprint {
             state.break_pool(
                 format!(
@@ -245,22 +366,16 @@ impl Manager {
                 ),
                 finish,
             );
-            return;
+            return None;
         }
-        let launch = &self.shared.launch;
-        let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) else {
-            return;
-        };
-        let init = ToWorker::Init(Init {
-            initializer: launch.initializer,
-            max_tasks: launch.max_tasks,
-            spin_ns: u64::try_from(launch.spin.as_nanos()).unwrap_or(u64::MAX),
-            max_frame: launch.max_frame as u64,
-        });
-        if worker.tx.send(&init).is_ok() {
-            worker.phase = Phase::Initializing;
-        }
-        // A failed send: the worker is dying, and its EOF follows.
+        let worker = state.workers.iter_mut().find(|w| w.key == key)?;
+        worker.outbox.push(None, self.init_frame.clone());
+        worker.phase = Phase::Initializing;
+        // A failed write: the worker is dying, and its EOF follows.
+        Some(Flush {
+            outbox: worker.outbox.clone(),
+            manager_may_write: true,
+        })
     }
 
     fn on_recv_error(&mut self, index: usize, error: RecvError) {
@@ -287,14 +402,14 @@ impl Manager {
         let front = {
             let mut state = self.shared.lock();
             let front = state.take_front(key);
-            let mut finish = Vec::new();
-            state.dispatch(&self.shared.rules, &mut finish);
+            let flushes = state.dispatch(&self.shared.rules);
             drop(state);
-            finish.into_iter().for_each(Finish::run);
+            self.flush(flushes);
             front
         };
         if let Some(completion) = front {
-            completion.fail(TaskError::new(TaskErrorKind::Serialization, message));
+            let err = TaskError::new(TaskErrorKind::Serialization, message);
+            self.finish(vec![Finish::Fail(completion, err)]);
         }
     }
 
@@ -309,14 +424,17 @@ impl Manager {
         };
         let mut worker = worker;
         let status = reap(&mut worker.child);
+        let undelivered = worker.outbox.take_undelivered();
         let mut finish = Vec::new();
-        {
+        let flushes = {
             let mut state = self.shared.lock();
-            state.worker_died(worker, status, &self.shared.rules, &mut finish);
-            state.dispatch(&self.shared.rules, &mut finish);
+            let rules = &self.shared.rules;
+            state.worker_died(worker, status, undelivered, rules, &mut finish);
             self.shared.room.notify_all();
-        }
-        finish.into_iter().for_each(Finish::run);
+            state.dispatch(rules)
+        };
+        self.flush(flushes);
+        self.finish(finish);
     }
 
     /// The end: close every worker's socket (each exits 0 when it sees EOF) and reap them.
@@ -326,8 +444,8 @@ impl Manager {
         self.keys.truncate(1);
         let mut children: Vec<Child> = Vec::with_capacity(workers.len());
         for worker in workers {
-            let Worker { child, tx, .. } = worker;
-            drop(tx);
+            let Worker { child, outbox, .. } = worker;
+            outbox.close();
             children.push(child);
         }
         for mut child in children {
@@ -346,14 +464,38 @@ fn worker_pid(state: &State, key: u64) -> u32 {
 }
 
 /// Starts a worker: the program again, with the worker's end of a new socketpair.
-fn spawn(launch: &Launch) -> std::io::Result<(Child, Sender<ToWorker>, Receiver<FromWorker>)> {
+/// Its environment carries the marker with `nonce` (see `marker.rs`).
+fn spawn(
+    launch: &Launch,
+    nonce: u64,
+) -> std::io::Result<(Child, Sender<ToWorker>, Receiver<FromWorker>)> {
     let (parent, child_end) = ipc_queue::duplex::<ToWorker, FromWorker>()?;
     let mut cmd = Command::new(&launch.program);
     cmd.arg0(&launch.arg0)
         .args(&launch.args)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .env(marker::MARKER_ENV, marker::value(nonce))
         .stdin(Stdio::null());
-    let child = ipc_queue::spawn_with(&mut cmd, FD_ENV, child_end)?;
+    let pool_pid = rustix::process::getpid();
+    let hook = move || {
+        // In the forked child, before `exec`: two syscalls, async-signal-safe. The worker is
+        // sent SIGKILL when the thread that started it ends, which is when this process ends:
+        // the threads that start workers live until the pool's last worker was reaped (see
+        // `DISPATCH.md`). A parent that died before the request took effect is caught by
+        // comparing the parent's pid.
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        if rustix::process::getppid() != Some(pool_pid) {
+            return Err(rustix::io::Errno::SRCH.into()); // an OS error code: no allocation
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs between `fork` and `exec` in a copy of this multi-threaded
+    // process: it allocates nothing, takes no lock, calls only `prctl` and `getppid` (raw
+    // syscalls through rustix) and does not panic.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+    let child = ipc_queue::spawn_with(&mut cmd, marker::FD_ENV, child_end)?;
     let (tx, rx) = parent.split();
     Ok((
         child,

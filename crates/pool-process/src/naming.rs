@@ -22,16 +22,22 @@
 //!    names the same code in both processes. This is checked at the handshake by the build
 //!    fingerprint (`fingerprint.rs`: same executable inode, size and mtime, same code
 //!    layout probe, same crate version); a worker that fails it never receives a task.
-//! 3. The offset is only meaningful when `f` lives in the main executable, as every Rust
-//!    function does unless the program loads Rust code from a shared library at run time
-//!    (`dlopen`, `-C prefer-dynamic`): such functions must not be submitted. This is the
-//!    one rule the type system cannot check; the docs of `submit` state it.
+//! 3. The offset is only meaningful when `f`, the trampoline and the anchor all lie in the
+//!    main executable, as every Rust function does unless the program loads Rust code from
+//!    a shared library (a `dylib`, `-C prefer-dynamic`, a plugin opened with `dlopen`). The
+//!    type system cannot tell, so [`name_task`] and [`name_initializer`] check each address
+//!    against the main program's executable segments (`segments.rs`) and refuse, in the
+//!    parent and before anything is sent, a function that lies anywhere else.
 
 use future_core::{ChunkResults, Portable, TaskError, TaskErrorKind};
+use ipc_queue::Frame;
 
-/// The signature every trampoline has: the absolute address of the user's function and
-/// the encoded arguments in, the encoded results out.
-pub(crate) type Trampoline = fn(usize, &[u8]) -> Vec<u8>;
+use crate::{codec, panics, segments};
+
+/// The signature every trampoline has: the absolute address of the user's function, the
+/// task's frame with the offset of its encoded arguments, and the reply to append the
+/// encoded results to.
+pub(crate) type Trampoline = fn(usize, Frame, usize, &mut Vec<u8>);
 
 /// The fixed point that offsets are measured from. Never called; only its address
 /// matters, and `#[inline(never)]` plus the body keep it a distinct function.
@@ -54,15 +60,27 @@ pub(crate) fn address_of(offset: isize) -> usize {
     anchor_address().wrapping_add(offset as usize)
 }
 
-/// The offsets naming `f` and its trampoline, for a task message.
-pub(crate) fn name_task<A: Portable, R: Portable>(f: fn(A) -> R) -> (isize, isize) {
+/// The offsets naming `f` and its trampoline, for a task message; or why they cannot name
+/// them in a worker (a function outside the main executable).
+pub(crate) fn name_task<A: Portable, R: Portable>(f: fn(A) -> R) -> Result<(isize, isize), String> {
     let trampoline: Trampoline = run_chunk::<A, R>;
-    (offset_of(trampoline as usize), offset_of(f as usize))
+    Ok((name(trampoline as usize)?, name(f as usize)?))
 }
 
-/// The offset naming an initializer.
-pub(crate) fn name_initializer(f: fn()) -> isize {
-    offset_of(f as usize)
+/// The offset naming an initializer, or why it cannot (see [`name_task`]).
+pub(crate) fn name_initializer(f: fn()) -> Result<isize, String> {
+    name(f as usize)
+}
+
+/// The offset of the code at `address`, after checking that it and the anchor lie in the
+/// main executable (the only image a worker is sure to have at the same layout).
+fn name(address: usize) -> Result<isize, String> {
+    for code in [address, anchor_address()] {
+        if !segments::in_main_executable(code) {
+            return Err(segments::describe_foreign(code));
+        }
+    }
+    Ok(offset_of(address))
 }
 
 /// Resolves a trampoline offset received from the parent.
@@ -90,14 +108,18 @@ pub(crate) unsafe fn resolve_initializer(offset: isize) -> fn() {
     unsafe { std::mem::transmute::<*const (), fn()>(address) }
 }
 
-/// Runs `f` (at absolute address `func`) on each argument encoded in `payload`: the
-/// trampoline every task names. A panic fails its own element only; an argument that does
-/// not decode fails the chunk with one `Serialization` error; a result that does not encode
-/// is replaced by `Serialization` errors. The reply is a [`ChunkResults`]: the values
-/// densely, and only the failed elements as errors.
-fn run_chunk<A: Portable, R: Portable>(func: usize, payload: &[u8]) -> Vec<u8> {
+/// Runs `f` (at absolute address `func`) on each argument encoded in `frame` from `at` on,
+/// and appends the encoded results to `reply`: the trampoline every task names. The frame is
+/// dropped once the arguments are decoded, before `f` runs, so a large argument is not held
+/// twice. A panic fails its own element only; arguments that do not decode (or whose
+/// `Deserialize` panics) fail the chunk with one `Serialization` error; results that do not
+/// encode (or whose `Serialize` panics) are replaced by `Serialization` errors. The results
+/// are a [`ChunkResults`]: the values densely, and only the failed elements as errors.
+fn run_chunk<A: Portable, R: Portable>(func: usize, frame: Frame, at: usize, reply: &mut Vec<u8>) {
     let pid = std::process::id();
-    let results: ChunkResults<R> = match postcard::from_bytes::<Vec<A>>(payload) {
+    let decoded = codec::decode::<Vec<A>>(frame.get(at..).unwrap_or_default());
+    drop(frame);
+    let results: ChunkResults<R> = match decoded {
         Ok(args) => {
             // SAFETY: this trampoline is only ever named together with `f: fn(A) -> R` for
             // these very `A` and `R` (`name_task`), and `func` is `f`'s address in this
@@ -118,22 +140,16 @@ fn run_chunk<A: Portable, R: Portable>(func: usize, payload: &[u8]) -> Vec<u8> {
             ),
         ),
     };
-    encode_results(&results, pid)
-}
-
-/// Encodes a chunk's results; when that fails (a `Serialize` impl returned an error),
-/// encodes a `Serialization` error for each element instead, which cannot fail.
-fn encode_results<R: Portable>(results: &ChunkResults<R>, pid: u32) -> Vec<u8> {
-    match postcard::to_stdvec(results) {
-        Ok(bytes) => bytes,
-        Err(err) => error_payload(
-            results.len(),
-            TaskError::new(
-                TaskErrorKind::Serialization,
-                format!("the worker {pid} could not encode the task's result: {err}"),
-            ),
-        ),
+    // When the results do not encode (a `Serialize` impl failed or panicked), a
+    // `Serialization` error for each element instead, which always encodes.
+    if let Err(err) = codec::encode_into(reply, &results) {
+        let err = TaskError::new(
+            TaskErrorKind::Serialization,
+            format!("the worker {pid} could not encode the task's result: {err}"),
+        );
+        reply.extend(error_payload(results.len(), err));
     }
+    panics::contain("dropping a task's results", move || drop(results));
 }
 
 /// Encodes a `Serialization` error for every element of a chunk of `len` elements, as the
@@ -154,11 +170,12 @@ mod tests {
 
     #[test]
     fn offsets_round_trip_in_one_process() {
-        let (trampoline, func) = name_task(double as fn(u32) -> u32);
+        let (trampoline, func) = name_task(double as fn(u32) -> u32).unwrap();
         // SAFETY: produced by `name_task` in this very process.
         let run = unsafe { resolve_trampoline(trampoline) };
-        let payload = postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap();
-        let out = run(address_of(func), &payload);
+        let frame = Frame::from(postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap());
+        let mut out = Vec::new();
+        run(address_of(func), frame, 0, &mut out);
         let results: ChunkResults<u32> = postcard::from_bytes(&out).unwrap();
         assert_eq!(results.into_results(), vec![Ok(2), Ok(4), Ok(6)]);
     }

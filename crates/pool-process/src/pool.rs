@@ -2,8 +2,11 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
 
 use future_core::{
     Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskErrorKind, TaskFuture,
@@ -11,11 +14,14 @@ use future_core::{
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
 use crate::completion::{Chunk, Completion, Single};
-use crate::dispatch::{Finish, Rules, State, Task};
+use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::fingerprint::Fingerprint;
+use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Shared};
-use crate::naming;
+use crate::protocol::{self, TaskHead};
+use crate::relay::Relay;
 use crate::worker::{self, WORKER_TEST_NAME};
+use crate::{naming, panics};
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
 /// for CPU-bound work that needs every core.
@@ -32,8 +38,31 @@ use crate::worker::{self, WORKER_TEST_NAME};
 /// or exit code; the tasks queued behind it run on a new worker (set
 /// [`WorkerDeath::Break`](crate::WorkerDeath::Break) for Python's behaviour).
 ///
+/// A worker that fails to start (it exits or is killed before the handshake, dies in the
+/// initializer, or misses the [`handshake_timeout`](ProcessPoolBuilder::handshake_timeout))
+/// is replaced; three such failures in a row break the pool, and the pending futures fail
+/// with a `Broken` error that says what happened (exit code or signal, and when the program
+/// never called `init`, that it must). Under `WorkerDeath::Break` the first one breaks it.
+/// Workers die with the pool's process, even when it is killed without running `Drop`.
+///
+/// **Done callbacks** (`TaskFuture::add_done_callback`) of this pool's futures run on the
+/// pool's manager thread as the replies arrive (a future that fails before it is sent, or is
+/// cancelled by `shutdown`, runs them on the thread that made it so; one registered on a
+/// finished future runs at once on the registering thread). They may call any method of any
+/// pool, this one included — `submit` to a full bounded queue, `result` of another future,
+/// `map`, `shutdown(wait = true)` — without deadlock: a callback still running after about
+/// 10 ms hands the manager's work to a standby thread, and its own thread becomes the standby
+/// when it returns (`DISPATCH.md`). Keep callbacks short all the same: until the standby
+/// takes over, replies wait.
+///
 /// Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: it returns once
-/// every task finished and every worker process exited and was reaped.
+/// every task finished and every worker process exited and was reaped (Python's `with`
+/// block). To let a pool go without waiting, call `shutdown(wait = false, ..)` first: the
+/// drop then returns at once and the pool finishes its tasks in the background (Python's
+/// `shutdown(wait=False)`). With a [`drop_grace`](ProcessPoolBuilder::drop_grace), the tasks
+/// still running when it ends are killed. A drop while the thread panics never waits on
+/// the tasks: it cancels those not started and kills the running ones (after the grace
+/// period, if one is set).
 ///
 /// ```
 /// use pool_process::ProcessPool;
@@ -62,8 +91,8 @@ use crate::worker::{self, WORKER_TEST_NAME};
 /// ```
 pub struct ProcessPool {
     shared: Arc<Shared>,
-    manager: Mutex<Option<JoinHandle<()>>>,
-    manager_id: ThreadId,
+    /// The threads that manage the pool (see `relay.rs`).
+    relay: Arc<Relay>,
 }
 
 impl ProcessPool {
@@ -91,12 +120,14 @@ impl ProcessPool {
     }
 
     pub(crate) fn from_builder(builder: ProcessPoolBuilder) -> Result<ProcessPool, BuildError> {
-        if builder.max_workers == Some(0) {
-            return Err(BuildError::ZeroWorkers);
-        }
+        builder.validate()?;
         if worker::started_as_worker() && !worker::init_called() {
             return Err(BuildError::NotInitialized);
         }
+        let initializer = match builder.initializer.map(naming::name_initializer) {
+            Some(Err(why)) => return Err(BuildError::ForeignInitializer(why)),
+            named => named.and_then(Result::ok),
+        };
         let max_workers = builder.max_workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
@@ -122,32 +153,33 @@ impl ProcessPool {
                 timeout: builder.timeout,
                 on_worker_death: builder.on_worker_death,
                 tasks_per_worker: builder.tasks_per_worker,
+                handshake_timeout: builder.handshake_timeout,
+                drop_grace: builder.drop_grace,
             },
             launch: Launch {
                 program,
                 arg0: current_exe.into(),
                 args,
                 env: builder.env,
-                initializer: builder.initializer.map(naming::name_initializer),
+                initializer,
                 max_tasks: builder.max_tasks_per_child,
                 spin: builder.spin,
                 max_frame: builder.max_frame,
             },
             fingerprint: Fingerprint::current(),
             state: Mutex::new(State::new()),
+            next_id: AtomicU64::new(0),
             room: Condvar::new(),
             wake_tx,
         });
-        let for_manager = shared.clone();
-        let manager = std::thread::Builder::new()
-            .name("pool-process-manager".into())
-            .spawn(move || manager::run(for_manager, wake_rx))?;
-        let manager_id = manager.thread().id();
-        Ok(ProcessPool {
-            shared,
-            manager: Mutex::new(Some(manager)),
-            manager_id,
-        })
+        let manager = manager::new(shared.clone(), wake_rx)?;
+        let relay = Relay::new();
+        relay.start_thread(None)?; // the standby
+        if let Err(err) = relay.start_thread(Some(manager)) {
+            relay.abandon();
+            return Err(err.into());
+        }
+        Ok(ProcessPool { shared, relay })
     }
 
     /// The most worker processes this pool runs at once.
@@ -166,13 +198,19 @@ impl ProcessPool {
     ///
     /// `f` is a plain function (a non-capturing closure coerces to one); the worker calls
     /// the same function of the same binary, named by its offset in the executable (see the
-    /// crate docs). Functions loaded at run time from a shared library cannot be submitted.
+    /// crate docs). A function that is not part of the executable (from a shared library: a
+    /// Rust dylib, `-C prefer-dynamic`, a plugin) cannot be named in a worker: it is checked
+    /// here, before anything is sent, and its future fails at once with a
+    /// [`Serialization`](TaskErrorKind::Serialization) error that says where it lies.
     ///
     /// The future fails with [`Panicked`](TaskErrorKind::Panicked) (the message and the
     /// worker's pid) when `f` panics, [`WorkerDied`](TaskErrorKind::WorkerDied) when its
     /// worker died running it, [`TimedOut`](TaskErrorKind::TimedOut) past the per-task
     /// timeout, [`Serialization`](TaskErrorKind::Serialization) when the argument or the
-    /// result cannot be encoded, decoded or exceeds the frame limit.
+    /// result cannot be encoded, decoded or exceeds the frame limit (a `Serialize` or
+    /// `Deserialize` impl that fails or panics fails only this task, with its message: an
+    /// argument's in this call, before anything is sent; the others in the worker or on the
+    /// pool's thread, and the worker lives on).
     ///
     /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
     /// pool broke.
@@ -190,7 +228,32 @@ impl ProcessPool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit_with(f, arg, true)
+        self.submit_with(f, arg, true, self.shared.rules.timeout)
+    }
+
+    /// Like [`submit`](Self::submit), with this task's own time limit instead of the pool's
+    /// [`timeout`](ProcessPoolBuilder::timeout): `Some(limit)`, or `None` for none. Past it,
+    /// its worker is killed (and replaced) and its future fails with
+    /// [`TimedOut`](TaskErrorKind::TimedOut).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// fn forever(_: ()) { loop { std::thread::park() } }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100)));
+    ///     let err = future.unwrap().exception().unwrap().unwrap();
+    ///     assert_eq!(err.kind(), future_core::TaskErrorKind::TimedOut);
+    /// }
+    /// ```
+    pub fn submit_with_timeout<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        timeout: Option<Duration>,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        self.submit_with(f, arg, true, timeout)
     }
 
     /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
@@ -218,7 +281,7 @@ impl ProcessPool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit_with(f, arg, false)
+        self.submit_with(f, arg, false, self.shared.rules.timeout)
     }
 
     fn submit_with<A: Portable, R: Portable>(
@@ -226,33 +289,72 @@ impl ProcessPool {
         f: fn(A) -> R,
         arg: A,
         block: bool,
+        timeout: Option<Duration>,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
-        let payload = match postcard::to_stdvec(std::slice::from_ref(&arg)) {
-            Ok(payload) => payload,
-            Err(err) => {
-                self.check_open()?;
-                promise.set_error(encode_error(err));
-                return Ok(future);
-            }
+        let names = match naming::name_task(f) {
+            Ok(names) => names,
+            Err(why) => return self.refused(unsendable(why)),
         };
-        let (trampoline, func) = naming::name_task(f);
-        self.enqueue(trampoline, func, payload, Box::new(Single(promise)), block)?;
+        let frame = self.frame(names, std::slice::from_ref(&arg));
+        // Dropped before the task is queued: a large argument is not held beside its frame
+        // for longer than the encoding.
+        panics::contain("dropping a task's argument", move || drop(arg));
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(err) => return self.refused(err),
+        };
+        let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
+        self.enqueue(frame, Box::new(Single(promise)), timeout, block)?;
         Ok(future)
     }
 
-    fn check_open(&self) -> Result<(), SubmitError> {
-        let state = self.shared.lock();
-        refusal(&state).map_or(Ok(()), Err)
+    /// A task that cannot be sent: its future fails at once with `err`, unless the pool
+    /// refuses every task anyway (shut down or broken), which takes precedence.
+    fn refused<T>(&self, err: TaskError) -> Result<TaskFuture<T>, SubmitError> {
+        if let Some(refused) = refusal(&self.shared.lock()) {
+            return Err(refused);
+        }
+        let (promise, future) = Promise::new();
+        promise.set_error(err);
+        Ok(future)
     }
 
-    /// Queues a task and dispatches what can be dispatched.
+    /// A new task's id and frame, `args` encoded straight into it (see
+    /// `protocol::encode_task`), or why it cannot be sent (the arguments do not encode, or
+    /// are larger than the frame limit).
+    fn frame<S: Serialize + ?Sized>(
+        &self,
+        (trampoline, func): (isize, isize),
+        args: &S,
+    ) -> Result<(u64, Vec<u8>), TaskError> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let head = TaskHead {
+            id,
+            trampoline,
+            func,
+        };
+        let frame = protocol::encode_task(head, args).map_err(encode_error)?;
+        let max = self.shared.launch.max_frame;
+        if frame.len() > max {
+            return Err(TaskError::new(
+                TaskErrorKind::Serialization,
+                format!(
+                    "the task's arguments ({} bytes encoded) are larger than the frame limit \
+                     of {max} bytes",
+                    frame.len()
+                ),
+            ));
+        }
+        Ok((id, frame))
+    }
+
+    /// Queues a task, dispatches what can be dispatched, and writes what was dispatched
+    /// after the unlock.
     fn enqueue(
         &self,
-        trampoline: isize,
-        func: isize,
-        payload: Vec<u8>,
+        (id, frame): (u64, Vec<u8>),
         completion: Box<dyn Completion>,
+        timeout: Option<Duration>,
         block: bool,
     ) -> Result<(), SubmitError> {
         let rules = &self.shared.rules;
@@ -280,20 +382,17 @@ impl ProcessPool {
                 .wait(state)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        let id = state.next_id;
-        state.next_id += 1;
         state.pending.push_back(Task {
             id,
-            trampoline,
-            func,
-            payload,
+            timeout,
+            size: frame.len(),
+            frame: Some(Arc::new(frame)),
             completion,
         });
-        let mut failed = Vec::new();
-        state.dispatch(rules, &mut failed);
+        let flushes = state.dispatch(rules);
         self.shared.wake_if_wanted(&mut state);
         drop(state);
-        failed.into_iter().for_each(Finish::run);
+        flushes.into_iter().for_each(Flush::run);
         Ok(())
     }
 
@@ -332,22 +431,24 @@ impl ProcessPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'a,
     {
-        let (trampoline, func) = naming::name_task(f);
+        let names = naming::name_task(f);
         let rules = &self.shared.rules;
         let default_buffersize = rules.max_workers * (rules.tasks_per_worker + 1);
         Map::new(items, options, default_buffersize, move |chunk: Vec<A>| {
+            let names = match &names {
+                Ok(names) => *names,
+                Err(why) => return self.refused(unsendable(why.clone())),
+            };
+            let frame = self.frame(names, &chunk);
             let len = chunk.len();
+            panics::contain("dropping a map chunk's arguments", move || drop(chunk));
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(err) => return self.refused(err),
+            };
             let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
-            match postcard::to_stdvec(&chunk) {
-                Ok(payload) => {
-                    let completion = Box::new(Chunk { promise, len });
-                    self.enqueue(trampoline, func, payload, completion, true)?;
-                }
-                Err(err) => {
-                    self.check_open()?;
-                    promise.set_error(encode_error(err));
-                }
-            }
+            let completion = Box::new(Chunk { promise, len });
+            self.enqueue(frame, completion, self.shared.rules.timeout, true)?;
             Ok(future)
         })
     }
@@ -368,13 +469,9 @@ impl ProcessPool {
         {
             let mut state = self.shared.lock();
             state.shutdown = true;
+            state.let_go |= !wait;
             if cancel_futures {
-                cancelled.extend(
-                    state
-                        .pending
-                        .drain(..)
-                        .map(|t| Finish::Cancel(t.completion)),
-                );
+                state.cancel_pending(&mut cancelled);
             }
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
@@ -424,20 +521,7 @@ impl ProcessPool {
         let mut cancelled = Vec::new();
         {
             let mut state = self.shared.lock();
-            state.shutdown = true;
-            state.stopping = true;
-            cancelled.extend(
-                state
-                    .pending
-                    .drain(..)
-                    .map(|t| Finish::Cancel(t.completion)),
-            );
-            for worker in &mut state.workers {
-                if worker.doom.is_none() {
-                    worker.doom = Some(crate::dispatch::Doom::Stopped(by));
-                }
-                worker.signal(signal);
-            }
+            state.terminate(signal, by.to_owned(), &mut cancelled);
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
         }
@@ -455,6 +539,47 @@ impl ProcessPool {
         self.shared.lock().workers.iter().map(|w| w.pid).collect()
     }
 
+    /// What each live worker process is doing: starting, idle, running which task (and how
+    /// many queued behind it), or stopping; since when.
+    ///
+    /// ```
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// assert!(pool.workers().is_empty(), "workers start on demand");
+    /// ```
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        self.shared
+            .lock()
+            .workers
+            .iter()
+            .map(|w| w.info())
+            .collect()
+    }
+
+    /// The pid of the worker process that has `future`'s task (running it, or queued behind
+    /// the task it runs); `None` when the task waits for a worker, is done, or is not this
+    /// pool's.
+    ///
+    /// ```
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     let future = pool.submit(|ms: u64| std::thread::sleep(std::time::Duration::from_millis(ms)), 50).unwrap();
+    ///     while !future.running() {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     assert_eq!(pool.worker_pid(&future), Some(pool.worker_pids()[0]));
+    ///     future.result().unwrap();
+    ///     assert_eq!(pool.worker_pid(&future), None);
+    /// }
+    /// ```
+    pub fn worker_pid<T: 'static>(&self, future: &TaskFuture<T>) -> Option<u32> {
+        let state = self.shared.lock();
+        let mut workers = state.workers.iter();
+        workers
+            .find(|w| w.in_flight.iter().any(|t| t.completion.is_for(future)))
+            .map(|w| w.pid)
+    }
+
     /// How many worker processes this pool has started so far (replacements included).
     ///
     /// ```
@@ -465,18 +590,9 @@ impl ProcessPool {
         self.shared.lock().started
     }
 
+    /// Waits until the pool is finished: every task settled, every worker reaped.
     fn join_manager(&self) {
-        if std::thread::current().id() == self.manager_id {
-            return; // called from a done callback on the manager thread: it cannot join itself
-        }
-        let handle = self
-            .manager
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+        self.relay.wait_finished();
     }
 }
 
@@ -488,10 +604,18 @@ fn refusal(state: &State) -> Option<SubmitError> {
     state.shutdown.then_some(SubmitError::Shutdown)
 }
 
-fn encode_error(err: postcard::Error) -> TaskError {
+/// The error of a task whose function cannot be named in a worker (see `segments.rs`).
+fn unsendable(why: String) -> TaskError {
     TaskError::new(
         TaskErrorKind::Serialization,
-        format!("the task's arguments could not be encoded: {err}"),
+        format!("the task cannot be sent to a worker process: {why}"),
+    )
+}
+
+fn encode_error(why: String) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Serialization,
+        format!("the task's arguments could not be encoded: {why}"),
     )
 }
 
@@ -525,8 +649,35 @@ impl Executor for ProcessPool {
 }
 
 impl Drop for ProcessPool {
+    /// `shutdown(wait = true, cancel_futures = false)`, bounded by the
+    /// [`drop_grace`](ProcessPoolBuilder::drop_grace) when one is set; after an explicit
+    /// `shutdown(wait = false)`, returns at once. While the thread panics, cancels the waiting
+    /// tasks and kills the workers still running one after the grace period (none by
+    /// default), so that unwinding never hangs on a stuck task.
     fn drop(&mut self) {
-        self.shutdown(true, false);
+        let panicking = std::thread::panicking();
+        let grace = match self.shared.rules.drop_grace {
+            None if panicking => Some(Duration::ZERO),
+            grace => grace,
+        };
+        let mut cancelled = Vec::new();
+        let let_go = {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            if panicking {
+                state.cancel_pending(&mut cancelled);
+            }
+            if let Some(grace) = grace {
+                state.terminate_at = Some((Instant::now() + grace, grace));
+            }
+            self.shared.wake(&mut state);
+            self.shared.room.notify_all();
+            state.let_go
+        };
+        cancelled.into_iter().for_each(Finish::run);
+        if !let_go {
+            self.join_manager();
+        }
     }
 }
 

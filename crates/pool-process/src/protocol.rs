@@ -4,21 +4,25 @@
 //! [`ToWorker`], the worker sends [`FromWorker`]. The conversation is
 //!
 //! ```text
-//! worker: Hello{pid, fingerprint}
-//! parent:                          Init{initializer, max_tasks, spin, max_frame}   (only if the fingerprints match)
+//! worker: Hello{pid, nonce, fingerprint}
+//! parent:                          Init{initializer, max_tasks, spin, max_frame}   (only if nonce and fingerprint match)
 //! worker: Ready | InitFailed(msg)
-//! parent:                          Task{id, trampoline, func, payload} ...
-//! worker: Reply{id, payload} ...   (one per task, in the order the tasks were sent)
+//! parent:                          Task{id, trampoline, func} + arguments ...
+//! worker: Reply{id} + results ...  (one per task, in the order the tasks were sent)
 //! parent:                          (closes the socket: the worker exits 0)
 //! ```
 //!
-//! Task payloads are postcard bytes of a `Vec<A>` (one element for `submit`, a chunk for
-//! `map`); reply payloads are postcard bytes of a `Vec<Result<R, TaskError>>`. They are
-//! nested byte strings because the worker's message loop does not know `A` and `R`: only
-//! the monomorphized trampoline named in the task does.
+//! A task's frame is its `Task` message followed, in the same frame, by the postcard bytes of
+//! its `Vec<A>` (one element for `submit`, a chunk for `map`); a reply's frame is its `Reply`
+//! message followed by the postcard bytes of a `ChunkResults<R>`. The message loops decode the
+//! message with `take_from_bytes` and hand the rest of the frame, unread, to the trampoline
+//! (which knows `A` and `R`) or to the task's completion. Arguments and results are thus
+//! encoded straight into the frame that is sent and decoded straight from the frame that was
+//! received: no copy of a large payload on either side.
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::fingerprint::Fingerprint;
 
 /// Parent to worker.
@@ -26,8 +30,8 @@ use crate::fingerprint::Fingerprint;
 pub(crate) enum ToWorker {
     /// The answer to a good `Hello`: how to run.
     Init(Init),
-    /// Run `func` on the arguments in `payload` through `trampoline`.
-    Task(TaskMsg),
+    /// Run `func` through `trampoline` on the arguments that follow in the frame.
+    Task(TaskHead),
 }
 
 /// The worker's settings, sent after the fingerprint check.
@@ -43,34 +47,58 @@ pub(crate) struct Init {
     pub(crate) max_frame: u64,
 }
 
-/// One task (or one `map` chunk).
+/// One task (or one `map` chunk); its arguments follow in the frame.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct TaskMsg {
+pub(crate) struct TaskHead {
     pub(crate) id: u64,
-    /// Offset of the `fn(usize, &[u8]) -> Vec<u8>` trampoline from the anchor.
+    /// Offset of the trampoline (see `naming.rs`) from the anchor.
     pub(crate) trampoline: isize,
     /// Offset of the user's `fn(A) -> R` from the anchor.
     pub(crate) func: isize,
-    #[serde(with = "serde_bytes")]
-    pub(crate) payload: Vec<u8>,
 }
 
 /// Worker to parent.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {
     /// The first message of a worker: who it is and which build it runs.
-    Hello { pid: u32, fingerprint: Fingerprint },
+    Hello {
+        pid: u32,
+        /// The nonce of the marker the pool gave this worker (see `marker.rs`).
+        nonce: u64,
+        fingerprint: Fingerprint,
+    },
     /// The initializer ran (or there was none): send tasks.
     Ready,
     /// The initializer panicked with this message; the worker exits.
     InitFailed(String),
-    /// The encoded results of task `id`.
-    Reply {
-        id: u64,
-        #[serde(with = "serde_bytes")]
-        payload: Vec<u8>,
-    },
+    /// The results of task `id` follow in the frame.
+    Reply { id: u64 },
     /// Never sent by a worker: the manager's own wake-up, on its wake channel, which
     /// shares the receiver type so one `Selector` waits on everything.
     Wake,
+}
+
+/// The frame of a task: its `Task` message, then `args` encoded. Encoded outside the pool's
+/// lock; written to the worker's socket as is (`ipc_queue::Sender::send_encoded`), and again
+/// to another worker if this one dies before it starts the task. Errors: `args` could not be
+/// encoded (the reason in words).
+pub(crate) fn encode_task<S: Serialize + ?Sized>(
+    head: TaskHead,
+    args: &S,
+) -> Result<Vec<u8>, String> {
+    let mut frame = codec::encode(&ToWorker::Task(head))?;
+    codec::encode_into(&mut frame, args)?;
+    Ok(frame)
+}
+
+/// The start of a reply's frame: the `Reply` message; the results are appended to it.
+pub(crate) fn reply_head(id: u64) -> Vec<u8> {
+    // A message of integers always encodes.
+    codec::encode(&FromWorker::Reply { id }).unwrap_or_default()
+}
+
+/// Decodes the message at the start of `frame`; returns it with the offset of what follows.
+pub(crate) fn split<'a, M: Deserialize<'a>>(frame: &'a [u8]) -> Result<(M, usize), String> {
+    let (msg, rest) = postcard::take_from_bytes::<M>(frame).map_err(|err| err.to_string())?;
+    Ok((msg, frame.len() - rest.len()))
 }

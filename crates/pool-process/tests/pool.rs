@@ -6,72 +6,18 @@
 
 pool_process::test_worker!();
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::{HANG, children, run, task_error};
 use future_core::{
-    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskError, TaskErrorKind,
-    TaskFuture, as_completed, wait,
+    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, as_completed, wait,
 };
 use pool_process::{BuildError, ProcessPool, WorkerDeath};
 use serde::{Deserialize, Deserializer, Serialize};
-
-const HANG: Duration = Duration::from_secs(60);
-
-/// The error `future`'s task failed with (waiting at most `HANG`).
-fn task_error<T>(future: &TaskFuture<T>) -> TaskError {
-    future
-        .exception_timeout(HANG)
-        .expect("the task ends in time")
-        .expect("the task failed")
-}
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs tests one at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The pids of this process's children (scanning `/proc/*/stat` for our pid as parent).
-fn children() -> Vec<u32> {
-    let me = std::process::id();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-            continue;
-        };
-        let ppid = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(me) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-fn assert_no_children() {
-    let left = children();
-    assert!(left.is_empty(), "child processes left behind: {left:?}");
-}
-
-/// Runs `test` alone and checks afterwards that it left no child process (zombie or not).
-fn run(test: impl FnOnce()) {
-    let _serial = serial();
-    test();
-    assert_no_children();
-}
 
 // ---- task functions (plain `fn`s: they run in the workers) ----
 
@@ -172,10 +118,20 @@ fn submit_runs_in_another_process() {
 }
 
 #[test]
-fn max_workers_zero_is_an_error() {
+fn settings_out_of_range_are_build_errors() {
     run(|| {
         let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
         assert!(matches!(err, BuildError::ZeroWorkers), "{err}");
+        let invalid = [
+            ProcessPool::builder().max_tasks_per_child(0),
+            ProcessPool::builder().queue_bound(0),
+            ProcessPool::builder().tasks_per_worker(0),
+            ProcessPool::builder().handshake_timeout(Duration::ZERO),
+        ];
+        for builder in invalid {
+            let err = builder.build().unwrap_err();
+            assert!(matches!(err, BuildError::InvalidSetting(_)), "{err}");
+        }
     });
 }
 
@@ -359,6 +315,11 @@ fn panicking_initializer_breaks_the_pool() {
             Err(SubmitError::Broken(why)) => assert!(why.contains("no database here"), "{why}"),
             other => panic!("expected Broken, got {other:?}"),
         }
+        assert_eq!(
+            pool.workers_started(),
+            1,
+            "a panicking initializer is not retried"
+        );
     });
 }
 
@@ -376,6 +337,8 @@ fn a_panic_fails_its_task_and_the_worker_lives_on() {
         );
         let after = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
         assert_eq!(before, after);
+        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.worker_pids(), vec![after]);
     });
 }
 
