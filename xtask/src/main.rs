@@ -5,8 +5,8 @@
 //! - `cargo xtask bench [--quick] [FILTER]`: the criterion suite, then a report of each
 //!   workload's median beside its peers' (`target/bench/report.md`);
 //! - `cargo xtask miri`: the tests that exercise `unsafe` code, under Miri (needs a nightly
-//!   toolchain with the `miri` component; not part of CI);
-//! - `cargo xtask demo`: the seeds' demos (pi on the process pool, sleeping I/O on the
+//!   toolchain with the `miri` component, which `.ci/run` adds);
+//! - `cargo xtask demo`: the demos (pi on the process pool, sleeping I/O on the
 //!   thread pool).
 
 use std::path::{Path, PathBuf};
@@ -97,15 +97,27 @@ fn loom() -> Result<(), String> {
     Ok(())
 }
 
-/// The tests that exercise the thread pool's `unsafe` code (the inline job storage, scoped
-/// tasks, the eager maps' in-place writes), each a test-name filter of one test target;
-/// the small ones, since Miri runs code about a thousand times slower.
-const MIRI_TESTS: &[(&str, &str, &[&str])] = &[
-    ("pool-thread", "--lib", &["job_box"]),
+/// The tests that exercise the `unsafe` code, each a test-name filter of one test target,
+/// and whether to run it under many schedules (`-Zmiri-many-seeds`: only the smallest);
+/// the small ones, since Miri runs code about a thousand times slower. They cover the task
+/// cell (a closure stored inline or boxed in its future, run, cancelled, failed, dropped,
+/// or run by a waiting worker), the listeners and the value readers of a future, the
+/// panic boundaries, scoped tasks (including the scopes that a panicking drop, payload or
+/// waker once made return early), and the eager maps' in-place writes.
+const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
+    ("future-core", "--lib", &["task::", "listeners::"], true),
+    ("future-core", "--test=user_code", &[], false),
+    (
+        "pool-thread",
+        "--test=panic_safety",
+        &["scope_outlives"],
+        false,
+    ),
     (
         "pool-thread",
         "--test=nested",
         &["scope", "map_panicking", "dropping_map"],
+        false,
     ),
     (
         "pool-thread",
@@ -117,6 +129,7 @@ const MIRI_TESTS: &[(&str, &str, &[&str])] = &[
             "refused",
             "finishes_on_the_caller",
         ],
+        false,
     ),
 ];
 
@@ -125,12 +138,20 @@ const MIRI_TESTS: &[(&str, &str, &[&str])] = &[
 /// parked when a test's `main` returns keep their allocations.
 const MIRI_FLAGS: &str = "-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-disable-isolation";
 
+/// Schedules tried for the smallest tests.
+const MIRI_SEEDS: &str = "-Zmiri-many-seeds=0..8";
+
 fn miri() -> Result<(), String> {
-    for (package, target_arg, filters) in MIRI_TESTS {
+    for (package, target_arg, filters, many_seeds) in MIRI_TESTS {
         let mut args = vec!["+nightly", "miri", "test", "-p", package, target_arg, "--"];
         args.extend(filters.iter().copied());
+        let flags = if *many_seeds {
+            format!("{MIRI_FLAGS} {MIRI_SEEDS}")
+        } else {
+            MIRI_FLAGS.to_owned()
+        };
         // Through rustup's `cargo` (not `$CARGO`), which understands `+nightly`.
-        run("cargo", &args, &[("MIRIFLAGS", MIRI_FLAGS)])?;
+        run("cargo", &args, &[("MIRIFLAGS", &flags)])?;
     }
     Ok(())
 }
@@ -199,7 +220,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The seeds' demos: the CPU-bound pi demo on 1 process and on every core (the process
+/// The demos: the CPU-bound pi demo on 1 process and on every core (the process
 /// pool), then the I/O demo on 2 and on 10 threads (the thread pool).
 fn demo() -> Result<(), String> {
     let cpus = std::thread::available_parallelism()

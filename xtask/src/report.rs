@@ -270,7 +270,7 @@ struct ProbeLine {
     seconds: f64,
 }
 
-/// Tasks the memory probe submits (the seeds' runaway producer).
+/// Tasks the memory probe submits (a runaway producer).
 const PROBE_TASKS: &str = "10000000";
 /// The queue bound of the bounded run.
 const PROBE_BOUND: &str = "1024";

@@ -1,5 +1,5 @@
 //! The peers that `cargo xtask bench` measures the rustures crates against, when no crate
-//! provides them: the seeds' bare `Mutex` + `Condvar` result slot, and (as the pools
+//! provides them: the textbook bare `Mutex` + `Condvar` result slot, and (as the pools
 //! arrive) a naive `Mutex<Receiver>` thread pool.
 //!
 //! The benchmarks themselves live in `benches/`, one file per area; `cargo xtask bench`
@@ -70,7 +70,7 @@ pub fn worker_counts(max: usize) -> Vec<usize> {
     counts
 }
 
-/// The seeds' future: a value slot guarded by a mutex and a condition variable, with no
+/// The textbook future: a value slot guarded by a mutex and a condition variable, with no
 /// states, callbacks or timeouts. The baseline for what a `TaskFuture` costs on top.
 #[derive(Debug, Clone, Default)]
 pub struct CondvarSlot<T> {

@@ -20,7 +20,7 @@ pub trait Portable: Serialize + DeserializeOwned + Send + 'static {}
 impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 
 /// The interface that the thread pool and the process pool share, so a program switches
-/// between them by changing the constructor alone: the seeds' main promise.
+/// between them by changing the constructor alone: the project's main promise.
 ///
 /// Tasks are plain functions `fn(A) -> R` with a [`Portable`] argument and result: the Rust
 /// counterpart of Python's module-level functions with picklable arguments. A plain

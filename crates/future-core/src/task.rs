@@ -438,3 +438,173 @@ fn grow_stack<R>(f: impl FnOnce() -> R) -> R {
         f()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::FutureError;
+    use crate::worker::{WorkerThread, enter_worker};
+
+    /// Counts its drops.
+    struct Counted<'a>(&'a AtomicUsize);
+
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A task whose closure sums `pad` (which sets its size) and holds a drop counter that
+    /// it borrows: made with `new_unchecked`, as a scope's tasks are.
+    fn make<const N: usize>(drops: &AtomicUsize, pad: [u64; N]) -> (Task, TaskFuture<u64>) {
+        let counted = Counted(drops);
+        let f = move || {
+            let _keep = &counted;
+            pad.iter().sum::<u64>()
+        };
+        // SAFETY: every test consumes the task (and drops the future) before `drops` dies.
+        unsafe { Task::new_unchecked(ExecutorId::new(), f) }
+    }
+
+    /// Runs `check` with a maker of small (inline) tasks and one of big (boxed) ones.
+    fn both_sizes(check: impl Fn(&dyn Fn(&AtomicUsize) -> (Task, TaskFuture<u64>), u64)) {
+        assert!(fits::<[u64; 2]>() && !fits::<[u64; 32]>());
+        check(&|drops| make(drops, [1, 2]), 3);
+        check(&|drops| make(drops, [1; 32]), 32);
+    }
+
+    #[test]
+    fn run_computes_and_drops_the_closure_once() {
+        both_sizes(|make, sum| {
+            let drops = AtomicUsize::new(0);
+            let (task, future) = make(&drops);
+            assert!(task.run());
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            assert_eq!(future.result(), Ok(sum));
+        });
+    }
+
+    #[test]
+    fn cancel_fail_and_drop_consume_the_closure_once_and_complete_the_future() {
+        both_sizes(|make, _| {
+            let drops = AtomicUsize::new(0);
+            let (task, future) = make(&drops);
+            assert!(task.cancel());
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            assert!(future.cancelled());
+
+            let (task, future) = make(&drops);
+            task.fail(TaskError::new(TaskErrorKind::Broken, "gone"));
+            assert_eq!(drops.load(Ordering::SeqCst), 2);
+            match future.result() {
+                Err(FutureError::Failed(err)) => assert_eq!(err.message(), "gone"),
+                other => panic!("expected the pool's error, got {other:?}"),
+            }
+
+            let (task, future) = make(&drops);
+            drop(task);
+            assert_eq!(drops.load(Ordering::SeqCst), 3);
+            let err = future.exception().unwrap().expect("abandoned");
+            assert_eq!(err.kind(), TaskErrorKind::Broken);
+        });
+    }
+
+    #[test]
+    fn a_cancelled_future_drops_the_closure_and_its_task_does_nothing() {
+        both_sizes(|make, _| {
+            let drops = AtomicUsize::new(0);
+            let (task, future) = make(&drops);
+            assert!(future.cancel());
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped by the cancel");
+            assert!(!task.run());
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    struct Worker {
+        executor: ExecutorId,
+        blocked: Cell<u32>,
+    }
+
+    impl WorkerThread for Worker {
+        fn executor(&self) -> ExecutorId {
+            self.executor
+        }
+        fn blocking(&self) {
+            self.blocked.set(self.blocked.get() + 1);
+        }
+        fn unblocked(&self) {}
+    }
+
+    #[test]
+    fn a_worker_of_the_executor_runs_the_task_it_waits_for_and_only_then() {
+        let drops = AtomicUsize::new(0);
+        let counted = Counted(&drops);
+        let executor = ExecutorId::new();
+        // SAFETY: consumed below, before `drops` dies.
+        let (task, future) = unsafe {
+            Task::new_unchecked(executor, move || {
+                let _keep = counted;
+                std::thread::current().id()
+            })
+        };
+        let other = Rc::new(Worker {
+            executor: ExecutorId::new(),
+            blocked: Cell::new(0),
+        });
+        {
+            // A worker of another executor does not run it.
+            let _other = enter_worker(other.clone());
+            assert!(!future.run_here());
+        }
+        let worker = Rc::new(Worker {
+            executor,
+            blocked: Cell::new(0),
+        });
+        let _guard = enter_worker(worker.clone());
+        assert_eq!(future.result(), Ok(std::thread::current().id()));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert_eq!(worker.blocked.get(), 0, "it ran here, it never blocked");
+        assert!(!task.run(), "the queued run finds it done");
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_panicking_closure_fails_its_future_and_drops_its_captures_once() {
+        let drops = AtomicUsize::new(0);
+        let counted = Counted(&drops);
+        // SAFETY: consumed below, before `drops` dies.
+        let (task, future) = unsafe {
+            Task::new_unchecked(ExecutorId::new(), move || -> u8 {
+                let _keep = counted;
+                panic!("no luck")
+            })
+        };
+        assert!(task.run());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        let err = future.exception().unwrap().expect("panicked");
+        assert_eq!(
+            (err.kind(), err.message()),
+            (TaskErrorKind::Panicked, "no luck")
+        );
+    }
+
+    #[test]
+    fn an_over_aligned_closure_is_boxed_and_runs() {
+        #[repr(align(64))]
+        struct Wide(u64);
+        let wide = Wide(7);
+        let f = move || {
+            let wide = wide; // the whole value, not just its field
+            wide.0
+        };
+        assert!(!fits::<Wide>());
+        let (task, future) = Task::new(ExecutorId::new(), f);
+        assert!(task.run());
+        assert_eq!(future.result(), Ok(7));
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use future_core::{Promise, TaskErrorKind, TaskFuture, catch_panic};
 
-const HANG: Duration = Duration::from_secs(30);
+const HANG: Duration = Duration::from_secs(if cfg!(miri) { 900 } else { 30 });
 
 /// Runs `scenario` on a thread and fails (instead of hanging) if it does not finish.
 fn within<T: Send + 'static>(what: &str, scenario: impl FnOnce() -> T + Send + 'static) -> T {

@@ -1,4 +1,4 @@
-//! The seeds' CPU-bound demo: compute pi several times, in 1 process or in several.
+//! The CPU-bound demo: compute pi several times, in 1 process or in several.
 //!
 //! ```text
 //! cargo run --release -p pool-process --example pi -- <processes> [n]...

@@ -1,6 +1,6 @@
-//! The seeds' I/O demo: 10 tasks that each sleep (standing in for slow I/O) on 2 threads,
+//! The I/O demo: 10 tasks that each sleep (standing in for slow I/O) on 2 threads,
 //! then on 10. Threads wait in parallel, so 2 threads take about 5 rounds and 10 threads
-//! about one. Each task sleeps 0.5 s here (the seed used 1 s) to keep the demo short.
+//! about one. Each task sleeps 0.5 s to keep the demo short.
 //!
 //! `cargo run -p pool-thread --example io_sleep`
 
@@ -43,7 +43,7 @@ fn run(workers: usize) {
 }
 
 fn main() {
-    println!("(each task sleeps 0.5 s, half the seed's 1 s, to keep the demo short)\n");
+    println!("(each task sleeps 0.5 s, to keep the demo short)\n");
     run(2);
     run(10);
 }

@@ -14,10 +14,6 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// unless set otherwise.
 pub const DEFAULT_MAX_EXTRA_THREADS: usize = 64;
 
-/// How long a pool dropped during a panic waits for its running tasks, unless set
-/// otherwise.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-
 /// Numbers the default thread name prefixes, like Python's `ThreadPoolExecutor-N` (a
 /// plain counter, std's even under loom).
 static POOLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -62,7 +58,7 @@ pub struct Builder {
     keep_alive: Option<Duration>,
     stack_size: Option<usize>,
     max_extra_threads: Option<usize>,
-    shutdown_grace: Duration,
+    drop_grace: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -75,7 +71,7 @@ impl Default for Builder {
             keep_alive: Some(DEFAULT_KEEP_ALIVE),
             stack_size: None,
             max_extra_threads: None,
-            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            drop_grace: None,
         }
     }
 }
@@ -216,21 +212,24 @@ impl Builder {
         self
     }
 
-    /// How long dropping the pool while its thread panics waits for running tasks
-    /// (default [`DEFAULT_SHUTDOWN_GRACE`]): queued tasks are cancelled, and tasks still
-    /// running after this are let go (their threads end when they do). So a failed
-    /// assertion in a test that owns a pool with a stuck task ends the test instead of
-    /// hanging it. A drop without a panic joins every thread, as always.
+    /// How long dropping the pool lets its tasks run on: past it, the tasks not started
+    /// are cancelled and the running ones are let go (a thread cannot be stopped from
+    /// outside: it ends when its task returns). Default: no limit, so `Drop` waits for
+    /// every task, like Python's `with` block, except while the thread is panicking (then
+    /// no grace at all unless one is set: a failed assertion in a test that owns a pool
+    /// with a stuck task must not hang). After `shutdown(wait = false)` the drop returns at
+    /// once.
     ///
     /// ```
     /// use std::time::Duration;
     /// let pool = pool_thread::ThreadPool::builder()
-    ///     .shutdown_grace(Duration::from_millis(200))
+    ///     .drop_grace(Duration::from_secs(10))
     ///     .build()
     ///     .unwrap();
+    /// drop(pool); // waits at most 10 s for running tasks
     /// ```
-    pub fn shutdown_grace(mut self, grace: Duration) -> Builder {
-        self.shutdown_grace = grace;
+    pub fn drop_grace(mut self, grace: Duration) -> Builder {
+        self.drop_grace = Some(grace);
         self
     }
 
@@ -276,7 +275,7 @@ impl Builder {
         let config = Config {
             max_workers,
             max_extra_threads,
-            shutdown_grace: self.shutdown_grace,
+            drop_grace: self.drop_grace,
             thread_name_prefix,
             initializer: self.initializer,
             keep_alive: self.keep_alive,
@@ -299,7 +298,7 @@ impl fmt::Debug for Builder {
             .field("keep_alive", &self.keep_alive)
             .field("stack_size", &self.stack_size)
             .field("max_extra_threads", &self.max_extra_threads)
-            .field("shutdown_grace", &self.shutdown_grace)
+            .field("drop_grace", &self.drop_grace)
             .finish()
     }
 }

@@ -1,6 +1,7 @@
 //! A work-stealing thread pool with Python's `concurrent.futures.ThreadPoolExecutor`
 //! interface, minus its flaws: the queue can be bounded, idle threads retire, and a task
-//! that waits on tasks of its own pool runs them meanwhile instead of deadlocking.
+//! that waits on tasks of its own pool does not deadlock it (see [Waiting inside a
+//! task](#waiting-inside-a-task)).
 //!
 //! - [`ThreadPool`]: `submit` any `FnOnce() -> R + Send` closure and get a
 //!   [`future_core::TaskFuture`]; `map` with ordered, lazy results; `map_collect` and
@@ -48,6 +49,27 @@
 //! pool.shutdown(true, false);
 //! ```
 //!
+//! # Waiting inside a task
+//! What is guaranteed when a task waits (with `result`, `take`, `exception`, `wait`,
+//! `as_completed`, a nested `map`, the end of a [`scope`]):
+//!
+//! - A wait **without a timeout** on a task of the same pool that no thread has started
+//!   runs that task itself, on the waiting thread (the stack grows on the heap when it
+//!   runs low). So a task that waits only on tasks it (or the tasks it waits on)
+//!   submitted never deadlocks, whatever `max_workers`, even 1: Fibonacci-style nested
+//!   submit-and-wait, nested `map`, chains of any depth.
+//! - A wait **never runs any other task**: not a sibling, not unrelated queued work. A
+//!   wait **with a timeout** never runs anything, so it returns at its deadline.
+//! - Every other wait blocks its thread, and a blocked thread does not count toward
+//!   `max_workers`: when queued tasks would otherwise have no thread, the pool starts one
+//!   in its place, up to [`max_extra_threads`](Builder::max_extra_threads) (default 64)
+//!   beyond `max_workers`. So a task may wait on a promise that a later task completes,
+//!   or on work submitted from outside, even on a one-thread pool. Past that limit, a pool
+//!   whose every thread is blocked waiting on queued tasks deadlocks, as any bounded pool
+//!   does (Python's does with its first blocked thread).
+//! - A scope's end waits for the scope's own tasks: in a worker, it first runs those of
+//!   them sitting on top of its own deque, then blocks as above.
+//!
 //! # Inside
 //! Submits from outside go to a crossbeam-deque `Injector`; a task's own submits go to
 //! its worker's local deque, which the other workers steal from. Idle workers spin a
@@ -86,8 +108,7 @@ mod scope;
 mod worker;
 
 pub use builder::{
-    BuildError, Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, DEFAULT_SHUTDOWN_GRACE,
-    default_max_workers,
+    BuildError, Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, default_max_workers,
 };
 pub use pool::ThreadPool;
 pub use scope::Scope;

@@ -23,12 +23,15 @@ use crate::sync::Arc;
 ///   is reused before a new one starts, and retires after the
 ///   [`keep_alive`](Builder::keep_alive).
 /// - A task that panics fails its own future with the panic message; the thread goes on.
-/// - A task that waits on a future of its own pool runs other queued tasks meanwhile, so
-///   nested submit-and-wait cannot deadlock, even with one thread.
+/// - A task that waits, without a timeout, on a task of its own pool that no thread has
+///   started runs it itself (and nothing else); any other wait blocks, and the pool starts
+///   a thread in its place if queued tasks need one. So nested submit-and-wait cannot
+///   deadlock, even with one thread (see the crate docs for exactly what is guaranteed).
 /// - An optional [`queue_bound`](Builder::queue_bound) makes `submit` block (and
 ///   [`try_submit`](Self::try_submit) say full) instead of growing the queue.
 /// - Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: every queued
-///   task runs and every thread is joined.
+///   task runs and every thread is joined; see [`Drop`](#impl-Drop-for-ThreadPool) for
+///   when it does not wait.
 ///
 /// ```
 /// use future_core::{as_completed, MapOptions};
@@ -304,9 +307,10 @@ impl Drop for ThreadPool {
     /// a drop never blocks where it should not:
     /// - after a [`shutdown`](Self::shutdown) with `wait = false`, the pool is let go: its
     ///   threads finish the tasks they have and exit on their own;
-    /// - while the thread is panicking (a failed assertion in a test that owns a busy
-    ///   pool), the queued tasks are cancelled, running ones get the
-    ///   [`shutdown_grace`](Builder::shutdown_grace) period, and then the pool is let go.
+    /// - with a [`drop_grace`](Builder::drop_grace) (or while the thread is panicking: a
+    ///   failed assertion in a test that owns a busy pool), the drop waits at most that
+    ///   long (no time at all while panicking, unless set), then cancels the tasks not
+    ///   started and lets the running ones go.
     fn drop(&mut self) {
         self.registry.drop_handle();
     }

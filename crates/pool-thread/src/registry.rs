@@ -22,8 +22,9 @@ pub(crate) struct Config {
     pub(crate) max_workers: usize,
     /// Threads beyond `max_workers` started in place of workers blocked in a wait.
     pub(crate) max_extra_threads: usize,
-    /// How long a drop during a panic waits for running tasks before letting them go.
-    pub(crate) shutdown_grace: Duration,
+    /// How long a drop lets running tasks run on (`None`: no limit, but zero while the
+    /// thread panics).
+    pub(crate) drop_grace: Option<Duration>,
     pub(crate) thread_name_prefix: String,
     pub(crate) initializer: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     pub(crate) keep_alive: Option<Duration>,
@@ -363,15 +364,24 @@ impl Registry {
     }
 
     /// What dropping the pool's handle does: joins (the `with` block), unless a user's
-    /// `shutdown(wait = false)` let it go; while the thread panics, cancels the queue and
-    /// waits at most the grace period for running tasks.
+    /// `shutdown(wait = false)` let it go; with a grace period (or while the thread
+    /// panics, when it is zero unless set), waits at most that long for the tasks, then
+    /// cancels the ones not started and lets the running ones go.
     pub(crate) fn drop_handle(&self) {
-        if std::thread::panicking() {
-            self.shutdown(false, true);
-            let deadline = Instant::now().checked_add(self.config.shutdown_grace);
-            self.wait_for_exits(Some(deadline.unwrap_or_else(Instant::now)));
-        } else if !self.let_go.load(Ordering::Acquire) {
-            self.shutdown(true, false);
+        if self.let_go.load(Ordering::Acquire) && !std::thread::panicking() {
+            return;
+        }
+        let grace = match self.config.drop_grace {
+            Some(grace) => grace,
+            None if std::thread::panicking() => Duration::ZERO,
+            None => return self.shutdown(true, false),
+        };
+        let deadline = Instant::now().checked_add(grace);
+        self.shutdown(false, false);
+        self.sleep.wait_for_submitters();
+        if !self.wait_for_exits(deadline) {
+            // Past the grace: what has not started never will.
+            self.drain(|job| job.cancel());
         }
     }
 
@@ -379,7 +389,8 @@ impl Registry {
     /// joined, whoever joined it, so concurrent callers all wait. A worker of this pool
     /// calling it never waits for itself, nor for other workers waiting here (each exits
     /// when its task returns): it waits for every other worker to exit, and joins none.
-    fn wait_for_exits(&self, deadline: Option<Instant>) {
+    /// Returns false when `deadline` passed first.
+    fn wait_for_exits(&self, deadline: Option<Instant>) -> bool {
         let me = current_thread().id();
         let mut threads = lock(&self.threads);
         // A live worker's handle stays in `handles` until it has exited (reaped, or taken
@@ -391,18 +402,21 @@ impl Registry {
             while threads.live > threads.waiting_workers {
                 match self.wait_until(threads, deadline) {
                     Some(guard) => threads = guard,
-                    None => return,
+                    None => {
+                        lock(&self.threads).waiting_workers -= 1;
+                        return false;
+                    }
                 }
             }
             threads.waiting_workers -= 1;
-            return;
+            return true;
         }
         while threads.live > 0 {
             match self.wait_until(threads, deadline) {
                 Some(guard) => threads = guard,
                 // Past the grace period: let the running tasks go (their threads end
                 // when they do).
-                None => return,
+                None => return false,
             }
         }
         // Every worker is past its body: the joins are short (thread-local teardown).
@@ -419,6 +433,7 @@ impl Registry {
         while threads.joining > 0 {
             threads = wait(&self.exited, threads);
         }
+        true
     }
 
     /// Waits on `exited` until notified, or gives up (`None`) once `deadline` passed.

@@ -62,8 +62,11 @@ impl ThreadPool {
     /// like [`std::thread::scope`], on the pool's threads. Each task's result (or panic)
     /// is in its future. If `f` panics, the panic goes on once the tasks are done.
     ///
-    /// Called from one of the pool's own tasks, the wait at the end runs other queued
-    /// tasks meanwhile, so nested scopes cannot deadlock.
+    /// The scope returns (or unwinds) only after every task it spawned has finished or
+    /// was cancelled, whatever panics: tasks, their drops, wakers. Called from one of the
+    /// pool's own tasks, the wait at the end first runs the scope's own tasks that sit on
+    /// top of this worker's deque, then blocks; the pool starts a thread in its place if
+    /// the scope's other tasks need one (see the crate docs, "Waiting inside a task").
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::new().unwrap();

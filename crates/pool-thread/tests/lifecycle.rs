@@ -41,7 +41,7 @@ fn drop_while_panicking_cancels_the_queue_and_lets_a_stuck_task_go() {
         std::thread::spawn(move || {
             let pool = ThreadPool::builder()
                 .max_workers(1)
-                .shutdown_grace(Duration::from_millis(100))
+                .drop_grace(Duration::from_millis(100))
                 .build()
                 .unwrap();
             let _stuck = occupy(&pool, &g);
@@ -66,6 +66,30 @@ fn drop_while_panicking_cancels_the_queue_and_lets_a_stuck_task_go() {
     );
     gate.open();
     assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn drop_grace_cancels_what_has_not_started_and_lets_a_stuck_task_go() {
+    let gate = Gate::new();
+    let g = gate.clone();
+    let (stuck, queued) = within("the drop with a grace", move || {
+        let pool = ThreadPool::builder()
+            .max_workers(1)
+            .drop_grace(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let stuck = occupy(&pool, &g);
+        let queued = pool.submit(|| 1).unwrap();
+        drop(pool);
+        (stuck, queued)
+    });
+    assert!(
+        queued.cancelled(),
+        "past the grace, the queued task is cancelled"
+    );
+    assert!(!stuck.done());
+    gate.open();
+    assert_eq!(stuck.result_timeout(common::HANG), Ok(()));
 }
 
 #[test]

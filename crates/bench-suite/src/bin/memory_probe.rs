@@ -1,4 +1,4 @@
-//! Peak memory of a producer that outruns a thread pool (the seeds' out-of-memory warning):
+//! Peak memory of a producer that outruns a thread pool (the out-of-memory trap of an unbounded queue):
 //! submits `TASKS` tiny tasks, each slower to run than to submit, to a one-worker pool with
 //! or without a `queue_bound`, and prints its peak RSS as one JSON line.
 //!

@@ -56,8 +56,9 @@ pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// A deadline long enough to only catch hangs.
-pub const HANG: Duration = Duration::from_secs(30);
+/// A deadline long enough to only catch hangs (Miri runs code about a thousand times
+/// slower).
+pub const HANG: Duration = Duration::from_secs(if cfg!(miri) { 900 } else { 30 });
 
 /// Runs `scenario` on its own thread and returns its value; panics if it has not returned
 /// within [`HANG`] (the deadline only catches hangs: a hung scenario's thread is left
