@@ -88,6 +88,6 @@ pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
 pub mod executor {
     pub use crate::chunk::fill_slots;
     pub use crate::task::Task;
-    pub use crate::unwind::{AbortIfPanic, catch_panic};
+    pub use crate::unwind::{AbortIfPanic, catch_panic, print_panics};
     pub use crate::worker::{ExecutorId, WorkerGuard, WorkerThread, blocking, enter_worker};
 }

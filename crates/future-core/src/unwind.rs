@@ -7,13 +7,72 @@
 //! dropped: no panic can get past a boundary, however many times it is thrown.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Once;
 
 use crate::error::TaskError;
+
+std::thread_local! {
+    /// How many panic boundaries of this crate the thread is inside: a panic there is
+    /// caught and becomes a value, so the panic hook does not print it (unless asked).
+    static CATCHING: Cell<u32> = const { Cell::new(0) };
+    /// Whether this thread prints the panics it catches anyway (see [`print_panics`]).
+    static PRINT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes the process's panic hook skip the panics that this crate's boundaries catch (a
+/// task's panic travels in its future's error, as Python prints nothing for a task's
+/// exception); every other panic goes to the hook that was there before, as before.
+/// Installed once, by the first boundary.
+fn quiet_caught_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let caught = CATCHING.with(Cell::get) > 0 && !PRINT.with(Cell::get);
+            if !caught {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Whether the panics caught by this crate's boundaries on the calling thread are printed
+/// by the panic hook too (default: no, the message travels in the task's error). A pool
+/// sets it on its worker threads from its `print_task_panics` setting.
+///
+/// ```
+/// future_core::executor::print_panics(true); // this thread prints caught panics again
+/// let err = future_core::catch_panic(|| -> u8 { panic!("shown") }).unwrap_err();
+/// assert_eq!(err.message(), "shown");
+/// future_core::executor::print_panics(false);
+/// ```
+pub fn print_panics(print: bool) {
+    PRINT.with(|cell| cell.set(print));
+}
+
+/// Counts the thread inside a boundary until dropped (also when `f` unwinds).
+struct Catching;
+
+impl Catching {
+    fn enter() -> Catching {
+        CATCHING.with(|depth| depth.set(depth.get() + 1));
+        Catching
+    }
+}
+
+impl Drop for Catching {
+    fn drop(&mut self) {
+        CATCHING.with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
+}
 
 /// Runs `f`, catching a panic: `Err` holds its payload. The caller must get rid of the
 /// payload with [`drop_payload`] (or hand it on), never with a plain drop.
 pub(crate) fn halt_unwinding<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+    quiet_caught_panics();
+    let _catching = Catching::enter();
     catch_unwind(AssertUnwindSafe(f))
 }
 

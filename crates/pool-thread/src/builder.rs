@@ -59,6 +59,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     max_extra_threads: Option<usize>,
     drop_grace: Option<Duration>,
+    print_task_panics: bool,
 }
 
 impl Default for Builder {
@@ -72,6 +73,7 @@ impl Default for Builder {
             stack_size: None,
             max_extra_threads: None,
             drop_grace: None,
+            print_task_panics: false,
         }
     }
 }
@@ -233,6 +235,20 @@ impl Builder {
         self
     }
 
+    /// Whether a task's panic is also printed by the panic hook (`thread '..' panicked
+    /// at ..`) on stderr. Default: no, as Python prints nothing for a task's exception: the
+    /// message travels in the future's [`TaskError`](future_core::TaskError).
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::builder().print_task_panics(true).build().unwrap();
+    /// let err = pool.submit(|| -> u8 { panic!("printed, and in the error") }).unwrap().result();
+    /// assert!(err.is_err());
+    /// ```
+    pub fn print_task_panics(mut self, print: bool) -> Builder {
+        self.print_task_panics = print;
+        self
+    }
+
     /// Builds the pool. No thread starts until the first submit.
     ///
     /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::TooManyWorkers`],
@@ -276,6 +292,7 @@ impl Builder {
             max_workers,
             max_extra_threads,
             drop_grace: self.drop_grace,
+            print_task_panics: self.print_task_panics,
             thread_name_prefix,
             initializer: self.initializer,
             keep_alive: self.keep_alive,
@@ -299,6 +316,7 @@ impl fmt::Debug for Builder {
             .field("stack_size", &self.stack_size)
             .field("max_extra_threads", &self.max_extra_threads)
             .field("drop_grace", &self.drop_grace)
+            .field("print_task_panics", &self.print_task_panics)
             .finish()
     }
 }

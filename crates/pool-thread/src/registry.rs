@@ -25,6 +25,8 @@ pub(crate) struct Config {
     /// How long a drop lets running tasks run on (`None`: no limit, but zero while the
     /// thread panics).
     pub(crate) drop_grace: Option<Duration>,
+    /// Whether the panic hook prints task panics on the workers.
+    pub(crate) print_task_panics: bool,
     pub(crate) thread_name_prefix: String,
     pub(crate) initializer: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     pub(crate) keep_alive: Option<Duration>,

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use future_core::catch_panic;
-use future_core::executor::{ExecutorId, WorkerThread, enter_worker};
+use future_core::executor::{ExecutorId, WorkerThread, enter_worker, print_panics};
 
 use crate::job::{Job, TaskEnd};
 use crate::latch::CountLatch;
@@ -97,6 +97,7 @@ pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<Job>) {
         slot,
         retired: false,
     };
+    print_panics(registry.config.print_task_panics);
     if let Some(init) = registry.config.initializer.clone() {
         if let Err(err) = catch_panic(|| init()) {
             let name = current_thread().name().unwrap_or("?").to_owned();

@@ -263,3 +263,51 @@ fn an_invalid_thread_name_is_a_build_error_not_a_stuck_pool() {
     assert_eq!(err, pool_thread::BuildError::InvalidThreadName);
     assert!(err.to_string().contains("NUL"), "{err}");
 }
+
+/// The environment variable that makes `task_panic_child` run (in a child process).
+const PANIC_CHILD: &str = "POOL_THREAD_TEST_PANIC_CHILD";
+
+/// A task's panic travels in its future's error; the panic hook prints it only when the
+/// pool is built with `print_task_panics(true)`. Checked on a child process's stderr.
+#[test]
+fn task_panics_are_printed_only_when_asked() {
+    let exe = std::env::current_exe().unwrap();
+    for print in [false, true] {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "task_panic_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(PANIC_CHILD, if print { "print" } else { "quiet" })
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "the child test failed: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.contains("task exploded quietly"),
+            print,
+            "print_task_panics({print}), stderr: {stderr}"
+        );
+    }
+}
+
+/// The child side of `task_panics_are_printed_only_when_asked` (does nothing otherwise).
+#[test]
+fn task_panic_child() {
+    let Ok(mode) = std::env::var(PANIC_CHILD) else {
+        return;
+    };
+    let pool = ThreadPool::builder()
+        .max_workers(1)
+        .print_task_panics(mode == "print")
+        .build()
+        .unwrap();
+    let err = pool
+        .submit(|| -> u8 { panic!("task exploded quietly") })
+        .unwrap()
+        .result()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "task panicked: task exploded quietly");
+}
