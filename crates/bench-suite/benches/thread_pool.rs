@@ -131,7 +131,7 @@ fn submit_collect(c: &mut Criterion) {
     group.bench_function("ours", |b| {
         b.iter(|| {
             let futures: Vec<_> = (0..TASKS)
-                .map(|i| pool.submit(move || tiny(i)).expect("submit"))
+                .map(|i| pool.spawn(move || tiny(i)).expect("submit"))
                 .collect();
             let sum = futures
                 .iter()
@@ -273,8 +273,8 @@ fn fib_ours(pool: &Arc<pool_thread::ThreadPool>, n: u64) -> u64 {
         return fib_seq(n);
     }
     let (p1, p2) = (pool.clone(), pool.clone());
-    let a = pool.submit(move || fib_ours(&p1, n - 1)).expect("submit");
-    let b = pool.submit(move || fib_ours(&p2, n - 2)).expect("submit");
+    let a = pool.spawn(move || fib_ours(&p1, n - 1)).expect("submit");
+    let b = pool.spawn(move || fib_ours(&p2, n - 2)).expect("submit");
     b.take().expect("fib") + a.take().expect("fib")
 }
 
@@ -294,11 +294,11 @@ fn nested_fib(c: &mut Criterion) {
     group.bench_function("ours", |b| {
         b.iter(|| {
             let p = pool.clone();
-            let top = pool.submit(move || fib_ours(&p, FIB_N)).expect("submit");
+            let top = pool.spawn(move || fib_ours(&p, FIB_N)).expect("submit");
             black_box(top.take().expect("fib"))
         })
     });
-    pool.shutdown(true, false);
+    pool.shutdown();
 
     let pool = rayon_pool(n);
     group.bench_function("rayon", |b| {
@@ -328,7 +328,7 @@ fn scaling(c: &mut Criterion) {
             |b, _| {
                 b.iter(|| {
                     let futures: Vec<_> = (0..TASKS)
-                        .map(|i| pool.submit(move || cpu_task(i)).expect("submit"))
+                        .map(|i| pool.spawn(move || cpu_task(i)).expect("submit"))
                         .collect();
                     futures
                         .iter()

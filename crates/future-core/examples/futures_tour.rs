@@ -6,7 +6,8 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use future_core::{Promise, ReturnWhen, as_completed, wait};
+use future_core::executor::Promise;
+use future_core::{ReturnWhen, as_completed, wait};
 
 fn main() {
     let start = Instant::now();
@@ -46,7 +47,7 @@ fn main() {
     }
     let (promise, future) = Promise::new();
     thread::spawn(move || promise.set_result("awaited"));
-    let value = futures::executor::block_on(async { future.await });
+    let value = futures::executor::block_on(future);
     println!(".await gave {value:?}");
     for w in workers {
         let _ = w.join();

@@ -20,7 +20,7 @@ use crate::unwind::catch_panic;
 /// process pool sends it back as one message.
 ///
 /// ```
-/// use future_core::ChunkResults;
+/// use future_core::executor::ChunkResults;
 ///
 /// let chunk = ChunkResults::run(vec![1, 2, 0, 4], |x: u32| 12 / x);
 /// assert_eq!(chunk.len(), 4);
@@ -64,7 +64,8 @@ impl<R> ChunkResults<R> {
     /// decoded, say).
     ///
     /// ```
-    /// use future_core::{ChunkResults, TaskError, TaskErrorKind};
+    /// use future_core::{TaskError, TaskErrorKind};
+    /// use future_core::executor::ChunkResults;
     /// let err = TaskError::new(TaskErrorKind::Serialization, "bad input");
     /// let chunk = ChunkResults::<u8>::failed(3, err.clone());
     /// assert_eq!(chunk.into_results(), vec![Err(err.clone()), Err(err.clone()), Err(err)]);
@@ -89,7 +90,8 @@ impl<R> ChunkResults<R> {
     /// Rewrites each failure's error (a process pool adds the worker's pid, say).
     ///
     /// ```
-    /// use future_core::{ChunkResults, TaskError};
+    /// use future_core::{TaskError};
+    /// use future_core::executor::ChunkResults;
     /// let chunk = ChunkResults::run(vec![0u8], |_| -> u8 { panic!("no") })
     ///     .map_errors(|e| TaskError::new(e.kind(), format!("{} (in worker 7)", e.message())));
     /// assert_eq!(chunk.into_results()[0].as_ref().unwrap_err().message(), "no (in worker 7)");
@@ -161,7 +163,8 @@ pub fn fill_slots<A, R>(
 /// Gathers per-element results (an executor that ships them another way).
 ///
 /// ```
-/// use future_core::{ChunkResults, TaskError, TaskErrorKind};
+/// use future_core::{TaskError, TaskErrorKind};
+/// use future_core::executor::ChunkResults;
 /// let err = TaskError::new(TaskErrorKind::Other, "x");
 /// let chunk: ChunkResults<u8> = vec![Ok(1), Err(err.clone()), Ok(3)].into_iter().collect();
 /// assert_eq!(chunk.into_results(), vec![Ok(1), Err(err), Ok(3)]);

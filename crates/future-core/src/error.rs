@@ -111,7 +111,7 @@ impl std::error::Error for TaskError {}
 ///
 /// ```
 /// let payload = std::panic::catch_unwind(|| panic!("oops")).unwrap_err();
-/// assert_eq!(future_core::panic_message(&*payload), "oops");
+/// assert_eq!(future_core::executor::panic_message(&*payload), "oops");
 /// ```
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -139,6 +139,9 @@ pub enum SubmitError {
     /// The executor is broken (a worker initializer panicked, or a worker died in a pool that
     /// breaks on worker death) and takes no new tasks; the text says why.
     Broken(String),
+    /// This task or these options cannot be taken as given (a `chunksize` of 0, a function
+    /// a worker process could not name, ...); the text says why. Nothing was submitted.
+    Invalid(String),
 }
 
 impl fmt::Display for SubmitError {
@@ -147,6 +150,7 @@ impl fmt::Display for SubmitError {
             SubmitError::Shutdown => f.write_str("cannot submit: the executor is shut down"),
             SubmitError::Full => f.write_str("cannot submit: the task queue is full"),
             SubmitError::Broken(why) => write!(f, "cannot submit: the executor is broken: {why}"),
+            SubmitError::Invalid(why) => write!(f, "cannot submit: {why}"),
         }
     }
 }
@@ -159,7 +163,8 @@ impl std::error::Error for SubmitError {}
 /// `Future.result()`; here `result` returns them as this enum.
 ///
 /// ```
-/// use future_core::{FutureError, Promise};
+/// use future_core::{FutureError};
+/// use future_core::executor::Promise;
 /// use std::time::Duration;
 ///
 /// let (_promise, future) = Promise::<u32>::new();
@@ -214,11 +219,23 @@ impl fmt::Display for FutureError {
     }
 }
 
+/// `Failed` and `Rejected` are transparent: their `Display` is the inner error's, and
+/// their `source()` is the inner error's source, so an error report (anyhow, eyre) that
+/// prints the chain prints the task's message once. The inner error itself is
+/// [`task_error`](FutureError::task_error), or a `match`, away.
+///
+/// ```
+/// use future_core::{FutureError, TaskError, TaskErrorKind};
+/// use std::error::Error;
+/// let err = FutureError::Failed(TaskError::new(TaskErrorKind::Panicked, "boom"));
+/// assert_eq!(err.to_string(), "task panicked: boom");
+/// assert!(err.source().is_none(), "the message is not repeated down the chain");
+/// ```
 impl std::error::Error for FutureError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            FutureError::Failed(err) => Some(err),
-            FutureError::Rejected(err) => Some(err),
+            FutureError::Failed(err) => err.source(),
+            FutureError::Rejected(err) => err.source(),
             _ => None,
         }
     }

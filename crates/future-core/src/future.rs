@@ -34,7 +34,8 @@ use crate::unwind::drop_contained;
 /// | `await asyncio.wrap_future(f)` | `f.await`, on any async runtime |
 ///
 /// ```
-/// use future_core::{FutureError, Promise};
+/// use future_core::{FutureError};
+/// use future_core::executor::Promise;
 ///
 /// let (promise, future) = Promise::new();
 /// let worker = std::thread::spawn(move || {
@@ -48,17 +49,54 @@ use crate::unwind::drop_contained;
 /// ```
 pub struct TaskFuture<T> {
     pub(crate) inner: Arc<Inner<T>>,
+    /// This handle's waker registration while it is polled as a `Future` (each handle has
+    /// its own: a clone starts without one).
+    polled: Option<Key>,
 }
 
 impl<T> Clone for TaskFuture<T> {
     fn clone(&self) -> Self {
-        TaskFuture {
-            inner: self.inner.clone(),
-        }
+        TaskFuture::from_inner(self.inner.clone())
+    }
+}
+
+/// Two handles are equal when they belong to the same future (Python's futures hash by
+/// identity), so futures can key a `HashMap`:
+///
+/// ```
+/// use std::collections::HashMap;
+/// let (p1, f1) = future_core::executor::Promise::new();
+/// let (_p2, f2) = future_core::executor::Promise::<u32>::new();
+/// let urls: HashMap<_, &str> = [(f1.clone(), "a.example"), (f2.clone(), "b.example")].into();
+/// p1.set_result(200);
+/// for (future, url) in &urls {
+///     if future.done() { assert_eq!((*url, future.result()), ("a.example", Ok(200))) }
+/// }
+/// assert_eq!(f1, f1.clone());
+/// assert_ne!(f1, f2);
+/// ```
+impl<T> PartialEq for TaskFuture<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_future(other)
+    }
+}
+
+impl<T> Eq for TaskFuture<T> {}
+
+impl<T> std::hash::Hash for TaskFuture<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
     }
 }
 
 impl<T> TaskFuture<T> {
+    pub(crate) fn from_inner(inner: Arc<Inner<T>>) -> Self {
+        TaskFuture {
+            inner,
+            polled: None,
+        }
+    }
+
     /// Cancels the task if it has not started: returns true when the future is now
     /// cancelled (it was pending, or already cancelled), false when the task is running or
     /// finished. A cancelled future is done at once: its callbacks run and every `wait`,
@@ -66,7 +104,8 @@ impl<T> TaskFuture<T> {
     /// dequeued it (Python's gh-92001).
     ///
     /// ```
-    /// use future_core::{FutureError, Promise};
+    /// use future_core::{FutureError};
+    /// use future_core::executor::Promise;
     /// let (promise, future) = Promise::<()>::new();
     /// assert!(future.cancel());
     /// assert!(future.cancel(), "cancelling twice is fine");
@@ -100,7 +139,7 @@ impl<T> TaskFuture<T> {
     /// True when the future was cancelled.
     ///
     /// ```
-    /// let (_p, f) = future_core::Promise::<u8>::new();
+    /// let (_p, f) = future_core::executor::Promise::<u8>::new();
     /// assert!(!f.cancelled());
     /// f.cancel();
     /// assert!(f.cancelled());
@@ -112,7 +151,7 @@ impl<T> TaskFuture<T> {
     /// True while the task is running (started and not finished).
     ///
     /// ```
-    /// let (p, f) = future_core::Promise::new();
+    /// let (p, f) = future_core::executor::Promise::new();
     /// assert!(!f.running());
     /// p.set_running_or_notify_cancel();
     /// assert!(f.running());
@@ -126,7 +165,7 @@ impl<T> TaskFuture<T> {
     /// True when the future is cancelled or finished (with a value or an error).
     ///
     /// ```
-    /// let (p, f) = future_core::Promise::new();
+    /// let (p, f) = future_core::executor::Promise::new();
     /// assert!(!f.done());
     /// p.set_result("x");
     /// assert!(f.done());
@@ -148,7 +187,7 @@ impl<T> TaskFuture<T> {
     /// dead worker, a dropped producer: nothing waits forever), [`FutureError::Taken`].
     ///
     /// ```
-    /// let (p, f) = future_core::Promise::new();
+    /// let (p, f) = future_core::executor::Promise::new();
     /// std::thread::spawn(move || p.run(|| vec![1, 2, 3]));
     /// assert_eq!(f.result(), Ok(vec![1, 2, 3]));
     /// assert_eq!(f.result(), Ok(vec![1, 2, 3]), "result can be read again");
@@ -166,7 +205,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::Promise::new();
+    /// let (p, f) = future_core::executor::Promise::new();
     /// assert_eq!(f.result_timeout(Duration::ZERO), Err(future_core::FutureError::Timeout));
     /// p.set_result(3);
     /// assert_eq!(f.result_timeout(Duration::ZERO), Ok(3));
@@ -194,7 +233,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// struct NotClone(u32);
-    /// let (p, f) = future_core::Promise::new();
+    /// let (p, f) = future_core::executor::Promise::new();
     /// p.set_result(NotClone(9));
     /// assert_eq!(f.take().map(|v| v.0), Ok(9));
     /// assert_eq!(f.take().map(|v| v.0), Err(future_core::FutureError::Taken));
@@ -208,7 +247,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::Promise::new();
+    /// let (p, f) = future_core::executor::Promise::new();
     /// assert_eq!(f.take_timeout(Duration::from_millis(1)), Err(future_core::FutureError::Timeout));
     /// p.set_result(String::from("late"));
     /// assert_eq!(f.take_timeout(Duration::from_secs(5)).as_deref(), Ok("late"));
@@ -229,7 +268,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use future_core::TaskErrorKind;
-    /// let (p, f) = future_core::Promise::<u8>::new();
+    /// let (p, f) = future_core::executor::Promise::<u8>::new();
     /// std::thread::spawn(move || p.run(|| panic!("no luck")));
     /// let err = f.exception().unwrap().expect("the task panicked");
     /// assert_eq!(err.kind(), TaskErrorKind::Panicked);
@@ -244,7 +283,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::Promise::new();
+    /// let (p, f) = future_core::executor::Promise::new();
     /// assert_eq!(f.exception_timeout(Duration::ZERO), Err(future_core::FutureError::Timeout));
     /// p.set_result(1);
     /// assert_eq!(f.exception_timeout(Duration::ZERO), Ok(None));
@@ -272,7 +311,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// let (p, f) = future_core::Promise::new();
+    /// let (p, f) = future_core::executor::Promise::new();
     /// let (tx, rx) = mpsc::channel();
     /// f.add_done_callback(move |f| tx.send(f.result()).unwrap());
     /// p.set_result(10);
@@ -314,8 +353,8 @@ impl<T> TaskFuture<T> {
     /// True when both handles belong to the same future.
     ///
     /// ```
-    /// let (_p, f) = future_core::Promise::<()>::new();
-    /// let (_q, g) = future_core::Promise::<()>::new();
+    /// let (_p, f) = future_core::executor::Promise::<()>::new();
+    /// let (_q, g) = future_core::executor::Promise::<()>::new();
     /// assert!(f.same_future(&f.clone()));
     /// assert!(!f.same_future(&g));
     /// ```
@@ -369,7 +408,10 @@ impl<T> TaskFuture<T> {
             unsafe { self.inner.task.take() }
         };
         match closure {
-            Some(closure) => crate::task::run_here(&self.inner, closure),
+            Some(closure) => {
+                let ran = crate::task::run_here(&self.inner, closure);
+                crate::worker::ran_here(ran);
+            }
             // A future with an executor always has a closure; finish it all the same.
             None => {
                 let err = TaskError::new(
@@ -439,59 +481,39 @@ impl<T> fmt::Debug for TaskFuture<T> {
     }
 }
 
-/// `future.await` moves the value out, like [`TaskFuture::take`], on any async runtime.
+/// A `TaskFuture` is a [`Future`](std::future::Future) whose output moves the value out,
+/// like [`TaskFuture::take`] (tokio's `JoinHandle` does the same): `.await` it on any async
+/// runtime, `futures::join!` it, push it into a `FuturesUnordered` (for `select!`, `.fuse()`
+/// it first). Once one handle has taken the value, every other handle of the same future
+/// gives [`FutureError::Taken`] for it (its state and errors read as before). A handle
+/// dropped while polled unregisters its waker.
 ///
 /// ```
-/// let (p, f) = future_core::Promise::new();
+/// let (p, f) = future_core::executor::Promise::new();
 /// std::thread::spawn(move || p.set_result(7));
-/// assert_eq!(futures::executor::block_on(async { f.await }), Ok(7));
+/// let other = f.clone();
+/// assert_eq!(futures::executor::block_on(f), Ok(7));
+/// assert_eq!(other.result(), Err(future_core::FutureError::Taken));
 /// ```
-impl<T> std::future::IntoFuture for TaskFuture<T> {
-    type Output = Result<T, FutureError>;
-    type IntoFuture = Awaiting<T>;
-
-    fn into_future(self) -> Awaiting<T> {
-        Awaiting {
-            future: self,
-            key: None,
-        }
-    }
-}
-
-/// The `std::future::Future` that `TaskFuture::await` polls; dropping it unregisters its
-/// waker.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Awaiting<T> {
-    future: TaskFuture<T>,
-    key: Option<Key>,
-}
-
-impl<T> std::future::Future for Awaiting<T> {
+impl<T> std::future::Future for TaskFuture<T> {
     type Output = Result<T, FutureError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.future.poll_done(cx.waker(), &mut this.key) {
-            this.key = None;
-            Poll::Ready(this.future.inner.take_result())
+        let mut key = this.polled.take();
+        if this.poll_done(cx.waker(), &mut key) {
+            Poll::Ready(this.inner.take_result())
         } else {
+            this.polled = key;
             Poll::Pending
         }
     }
 }
 
-impl<T> Drop for Awaiting<T> {
+impl<T> Drop for TaskFuture<T> {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.future.inner.unregister(key);
+        if let Some(key) = self.polled.take() {
+            self.inner.unregister(key);
         }
-    }
-}
-
-impl<T> fmt::Debug for Awaiting<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Awaiting")
-            .field("future", &self.future)
-            .finish()
     }
 }

@@ -1,20 +1,29 @@
 //! Python's `concurrent.futures` futures for Rust: the layer every pool of this project
 //! builds on, usable alone.
 //!
-//! - [`TaskFuture`]: the result of a task, Python's `Future` (cancel, done, result with a
-//!   timeout, exception, done callbacks, and `.await` on any async runtime);
-//! - [`Promise`]: the executor's side, the only one that completes a future; dropped
-//!   without completing, it fails the future instead of leaving it pending forever;
+//! What you call:
+//!
+//! - [`TaskFuture`]: the result of a task, Python's `Future`: `cancel`, `done`,
+//!   `result` with a timeout, `exception`, done callbacks; `.await` it on any async runtime
+//!   (it is a `std::future::Future`); `Eq + Hash` by identity, so futures key a `HashMap`;
 //! - [`wait`] and [`as_completed`]: waiting on many futures, from any executors at once,
-//!   woken by the completions themselves (no polling);
-//! - [`Executor`]: the interface the thread pool (`pool-thread`) and the process pool
-//!   (`pool-process`) share, with the lazy ordered [`Map`] they both return;
-//! - [`executor`]: what executor authors build on: [`Task`](executor::Task) (a task whose
-//!   closure lives in its future, so a waiting worker can run it itself), the worker-thread
-//!   context, the panic boundaries.
+//!   woken by the completions themselves (no polling); `as_completed` knows its length (a
+//!   progress bar) and can give each future's input position ([`AsCompleted::indexed`]);
+//! - the errors: [`FutureError`] (why a future gave no value), [`TaskError`] and
+//!   [`TaskErrorKind`] (why a task failed), [`SubmitError`] (why a pool refused a task),
+//!   [`WaitTimeout`];
+//! - [`Executor`]: the interface every pool shares (`submit`, `try_submit`, `map`,
+//!   `map_unordered`, `shutdown`, `stats`), with [`MapOptions`], [`ShutdownOptions`],
+//!   [`PoolStats`], and the lazy maps [`Map`] (ordered) and [`MapUnordered`].
+//!
+//! What executor authors build on is in [`executor`]: [`Promise`](executor::Promise) (the
+//! side that completes a future), [`Task`](executor::Task) (a task whose closure lives in
+//! its future, so a waiting worker can run it itself), chunk results, worker-thread
+//! context, panic boundaries.
 //!
 //! ```
-//! use future_core::{as_completed, wait, FutureError, Promise, ReturnWhen};
+//! use future_core::executor::Promise;
+//! use future_core::{as_completed, wait, ReturnWhen};
 //! use std::time::Duration;
 //!
 //! // An executor makes a promise/future pair per task and completes the promise.
@@ -40,11 +49,12 @@
 //!
 //! # Design notes
 //! Each future is one `Arc` holding a mutex around its status, outcome and the list of
-//! listeners (wakers and callbacks) to tell when it is done. Every way of waiting registers
-//! a [`std::task::Waker`] and is woken by the completion; see `WAITING.md` beside this
-//! crate's sources for why no wake-up can be lost. The synchronization is model-checked
-//! with loom: `RUSTFLAGS="--cfg loom" cargo test -p future-core --test loom --release`, or
-//! `cargo xtask loom`.
+//! listeners (wakers and callbacks) to tell when it is done, and beside it the value and
+//! (for a pool's task) the task's closure. Every way of waiting registers a
+//! [`std::task::Waker`] and is woken by the completion; no user code runs under the lock;
+//! no panic of user code gets out of this crate's boundaries. See `WAITING.md` beside this
+//! crate's sources. The synchronization is model-checked with loom (`cargo xtask loom`),
+//! the `unsafe` code's tests run under Miri (`cargo xtask miri`).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod block;
@@ -54,9 +64,11 @@ mod executor_trait;
 mod future;
 mod listeners;
 mod map;
+mod map_unordered;
 mod promise;
 mod state;
 mod sync;
+mod tally;
 mod task;
 mod unwind;
 mod wait;
@@ -65,29 +77,36 @@ mod worker;
 #[cfg(test)]
 mod tests;
 
-pub use chunk::ChunkResults;
-pub use error::{FutureError, SubmitError, TaskError, TaskErrorKind, WaitTimeout, panic_message};
-pub use executor_trait::{Executor, Portable};
-pub use future::{Awaiting, TaskFuture};
-pub use map::{ChunkFuture, Map, MapOptions};
-pub use promise::Promise;
-pub use unwind::{AbortIfPanic, catch_panic};
-pub use wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
+pub use error::{FutureError, SubmitError, TaskError, TaskErrorKind, WaitTimeout};
+pub use executor_trait::{Executor, PoolStats, Portable, ShutdownOptions};
+pub use future::TaskFuture;
+pub use map::{Map, MapOptions};
+pub use map_unordered::MapUnordered;
+pub use wait::{AsCompleted, DoneAndNotDone, Indexed, ReturnWhen, as_completed, wait};
 
-/// For executor authors: what a pool builds on, beyond the [`Promise`] that completes a
-/// future from anywhere.
+#[doc(hidden)]
+pub use executor::{ChunkResults, Promise, catch_panic, panic_message};
+
+/// For executor authors: what a pool builds on.
 ///
+/// - [`Promise`]: the producer's side of a future, the only one that completes it;
+///   dropped without completing, it fails the future instead of leaving it pending;
 /// - [`Task`]: a task whose closure lives in its future's own allocation (one allocation
 ///   per task); the queue holds the `Task`, and a worker thread that waits on the future
 ///   without a deadline runs the task itself if no thread has started it;
-/// - [`WorkerThread`] and [`enter_worker`]: how a pool's worker thread tells this crate
-///   which executor it works for and when it blocks in a wait (so the pool can start a
-///   thread in its place);
-/// - [`fill_slots`]: the panic-safe loop that writes a chunk's results in place;
-/// - [`AbortIfPanic`] and [`catch_panic`]: the panic boundaries.
+/// - [`ChunkResults`] and [`ChunkFuture`]: one chunk of a map's results, dense, and
+///   [`fill_slots`], the panic-safe loop that writes a chunk's results in place;
+/// - [`WorkerThread`], [`enter_worker`] and [`blocking`]: how a pool's worker thread tells
+///   this crate which executor it works for and when it blocks in a wait (so the pool can
+///   start a thread in its place);
+/// - [`catch_panic`], [`AbortIfPanic`], [`print_panics`], [`panic_message`]: the panic
+///   boundaries.
 pub mod executor {
-    pub use crate::chunk::fill_slots;
-    pub use crate::task::Task;
+    pub use crate::chunk::{ChunkResults, fill_slots};
+    pub use crate::error::panic_message;
+    pub use crate::map::ChunkFuture;
+    pub use crate::promise::Promise;
+    pub use crate::task::{Ran, Task};
     pub use crate::unwind::{AbortIfPanic, catch_panic, print_panics};
     pub use crate::worker::{ExecutorId, WorkerGuard, WorkerThread, blocking, enter_worker};
 }

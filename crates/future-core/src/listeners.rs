@@ -2,6 +2,7 @@
 //! waiter that gives up removes itself in constant time (many timed waiters on one future
 //! cost `O(n)`, not `O(n²)`), and handed out in registration order.
 
+use std::num::NonZeroU64;
 use std::task::Waker;
 
 /// A done-callback of the public API, or an internal one (a `wait` tally, ...). It gets the
@@ -14,16 +15,32 @@ pub(crate) enum Action<T> {
     Wake(Waker),
 }
 
-/// Names one registration: its slot, and its sequence number (which tells a reused slot
-/// from the one the key was made for, and orders the listeners).
+/// Names one registration in one word: its slot (low half) and a nonzero tag (high half)
+/// that tells a reused slot from the one the key was made for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Key {
-    slot: u32,
-    seq: u64,
+pub(crate) struct Key(NonZeroU64);
+
+impl Key {
+    fn new(slot: u32, tag: u32) -> Key {
+        let word = u64::from(tag) << 32 | u64::from(slot);
+        // `tag` is never zero (see `Listeners::insert`), so neither is the word.
+        Key(NonZeroU64::new(word).unwrap_or(NonZeroU64::MIN))
+    }
+
+    fn slot(self) -> usize {
+        (self.0.get() & u64::from(u32::MAX)) as usize
+    }
+
+    fn tag(self) -> u32 {
+        (self.0.get() >> 32) as u32
+    }
 }
 
 struct Entry<T> {
+    /// Registration order.
     seq: u64,
+    /// The high half of its key.
+    tag: u32,
     action: Action<T>,
 }
 
@@ -55,7 +72,9 @@ impl<T> Listeners<T> {
     pub(crate) fn insert(&mut self, action: Action<T>) -> Key {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let entry = Some(Entry { seq, action });
+        // Nonzero, and different for each registration of the last four billion.
+        let tag = (seq as u32).wrapping_add(1).max(1);
+        let entry = Some(Entry { seq, tag, action });
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = entry;
@@ -68,17 +87,17 @@ impl<T> Listeners<T> {
             }
         };
         self.live += 1;
-        Key { slot, seq }
+        Key::new(slot, tag)
     }
 
     /// Takes out the listener `key`, if it is still registered.
     pub(crate) fn remove(&mut self, key: Key) -> Option<Action<T>> {
-        let slot = self.slots.get_mut(key.slot as usize)?;
-        if slot.as_ref().is_none_or(|entry| entry.seq != key.seq) {
+        let slot = self.slots.get_mut(key.slot())?;
+        if slot.as_ref().is_none_or(|entry| entry.tag != key.tag()) {
             return None;
         }
         let entry = slot.take()?;
-        self.free.push(key.slot);
+        self.free.push(key.slot() as u32);
         self.live -= 1;
         Some(entry.action)
     }
@@ -87,11 +106,12 @@ impl<T> Listeners<T> {
     /// caller to drop outside the lock), or gives `waker` back when no listener `key` is
     /// left (it ran, or was removed).
     pub(crate) fn rewake(&mut self, key: Key, waker: Waker) -> Result<Waker, Waker> {
-        match self.slots.get_mut(key.slot as usize) {
+        match self.slots.get_mut(key.slot()) {
             Some(Some(Entry {
-                seq,
+                tag,
                 action: Action::Wake(old),
-            })) if *seq == key.seq => Ok(std::mem::replace(old, waker)),
+                ..
+            })) if *tag == key.tag() => Ok(std::mem::replace(old, waker)),
             _ => Err(waker),
         }
     }
@@ -100,8 +120,8 @@ impl<T> Listeners<T> {
     /// (`Waker::will_wake` only compares pointers: no user code runs).
     pub(crate) fn is_waking(&self, key: Key, waker: &Waker) -> bool {
         matches!(
-            self.slots.get(key.slot as usize),
-            Some(Some(Entry { seq, action: Action::Wake(old) })) if *seq == key.seq && old.will_wake(waker)
+            self.slots.get(key.slot()),
+            Some(Some(Entry { tag, action: Action::Wake(old), .. })) if *tag == key.tag() && old.will_wake(waker)
         )
     }
 
@@ -150,7 +170,7 @@ mod tests {
         assert!(listeners.remove(a).is_some());
         assert!(listeners.remove(a).is_none(), "removed once");
         let c = listeners.insert(Action::Wake(waker()));
-        assert_eq!(c.slot, a.slot, "the free slot is reused");
+        assert_eq!(c.slot(), a.slot(), "the free slot is reused");
         assert!(listeners.remove(a).is_none(), "the old key names nothing");
         assert!(listeners.rewake(a, waker()).is_err());
         assert!(listeners.rewake(c, waker()).is_ok());

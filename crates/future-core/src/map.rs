@@ -17,24 +17,50 @@ use crate::future::TaskFuture;
 /// The future of one chunk of a map: each element's own result, in input order.
 pub type ChunkFuture<R> = TaskFuture<ChunkResults<R>>;
 
-/// The settings of an executor's `map`: total timeout, chunk size and how many chunks may
-/// be in flight.
+/// The settings of an executor's `map`, named as Python names its arguments: a total
+/// `timeout`, the `chunksize` and how many chunks may be in flight (`buffersize`).
+///
+/// Build it with the chaining setters, or as a struct, like Python's keyword arguments;
+/// read the fields directly:
 ///
 /// ```
 /// use future_core::MapOptions;
 /// use std::time::Duration;
 ///
 /// let options = MapOptions::new().chunksize(64).buffersize(8).timeout(Duration::from_secs(30));
-/// assert_eq!(options.get_chunksize(), 64);
-/// assert_eq!(options.get_buffersize(), Some(8));
-/// assert_eq!(options.get_timeout(), Some(Duration::from_secs(30)));
+/// assert_eq!(options, MapOptions {
+///     chunksize: Some(64),
+///     buffersize: Some(8),
+///     timeout: Some(Duration::from_secs(30)),
+/// });
+/// assert_eq!(options.chunksize, Some(64));
+/// assert_eq!(MapOptions { chunksize: Some(8), ..Default::default() }.buffersize, None);
 /// ```
+///
+/// A setter returns a new value (the type is `Copy`), so its result must be used:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let options = future_core::MapOptions::new();
+/// options.chunksize(8); // error: the new options are dropped
+/// ```
+///
+/// No setting panics: a `chunksize` or `buffersize` of 0 makes the executor's `map` refuse
+/// with [`SubmitError::Invalid`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MapOptions {
-    timeout: Option<Duration>,
-    /// `None`: not set (1 for `map`; an executor's eager forms may size it themselves).
-    chunksize: Option<usize>,
-    buffersize: Option<usize>,
+    /// A total time limit measured from the `map` call (Python's `timeout`): once it
+    /// passes, the next result not yet available is a [`FutureError::Timeout`], the
+    /// unstarted rest is cancelled, and the iterator ends. `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// How many elements go into one task (Python's `chunksize`); larger chunks cut the
+    /// per-task cost for small elements. `None`: 1 for the lazy `map`; an executor's eager
+    /// forms may size it themselves.
+    pub chunksize: Option<usize>,
+    /// How many chunks may be submitted and not yet consumed (Python 3.14's
+    /// `buffersize`); bounds the memory a long input needs. `None`: the executor's default
+    /// (a small multiple of its workers).
+    pub buffersize: Option<usize>,
 }
 
 impl MapOptions {
@@ -43,67 +69,139 @@ impl MapOptions {
         Self::default()
     }
 
-    /// A total time limit measured from the `map` call (Python's `timeout`): once it
-    /// passes, the next result not yet available is a [`FutureError::Timeout`], the
-    /// unstarted rest is cancelled, and the iterator ends.
+    /// Sets [`timeout`](Self::timeout).
+    #[must_use = "this returns new options; the ones it was called on are unchanged"]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
-    /// How many elements go into one task (Python's `chunksize`); larger chunks cut the
-    /// per-task cost for small elements. Default 1.
-    ///
-    /// # Panics
-    /// When `chunksize` is 0, like [`slice::chunks`].
+    /// Sets [`chunksize`](Self::chunksize).
+    #[must_use = "this returns new options; the ones it was called on are unchanged"]
     pub fn chunksize(mut self, chunksize: usize) -> Self {
-        assert!(chunksize > 0, "MapOptions::chunksize must be at least 1");
         self.chunksize = Some(chunksize);
         self
     }
 
-    /// How many chunks may be submitted and not yet consumed (Python 3.14's `buffersize`);
-    /// bounds the memory a long input needs. Default: the executor's (a small multiple of
-    /// its workers).
-    ///
-    /// # Panics
-    /// When `buffersize` is 0.
+    /// Sets [`buffersize`](Self::buffersize).
+    #[must_use = "this returns new options; the ones it was called on are unchanged"]
     pub fn buffersize(mut self, buffersize: usize) -> Self {
-        assert!(buffersize > 0, "MapOptions::buffersize must be at least 1");
         self.buffersize = Some(buffersize);
         self
     }
 
-    /// The total timeout, if any.
-    pub fn get_timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    /// Elements per task (1 unless set).
-    pub fn get_chunksize(&self) -> usize {
-        self.chunksize.unwrap_or(1)
-    }
-
-    /// Elements per task, when set with [`chunksize`](Self::chunksize): for executors
-    /// that pick their own size otherwise.
+    /// Checks the settings, as every executor's `map` does first.
     ///
     /// ```
-    /// use future_core::MapOptions;
-    /// assert_eq!(MapOptions::new().get_explicit_chunksize(), None);
-    /// assert_eq!(MapOptions::new().chunksize(1).get_explicit_chunksize(), Some(1));
+    /// use future_core::{MapOptions, SubmitError};
+    /// assert!(MapOptions::new().chunksize(4).validate().is_ok());
+    /// let err = MapOptions::new().chunksize(0).validate().unwrap_err();
+    /// assert_eq!(err, SubmitError::Invalid("MapOptions::chunksize must be at least 1".into()));
     /// ```
-    pub fn get_explicit_chunksize(&self) -> Option<usize> {
-        self.chunksize
-    }
-
-    /// Chunks in flight, when set.
-    pub fn get_buffersize(&self) -> Option<usize> {
-        self.buffersize
+    pub fn validate(&self) -> Result<(), SubmitError> {
+        if self.chunksize == Some(0) {
+            return Err(SubmitError::Invalid(
+                "MapOptions::chunksize must be at least 1".into(),
+            ));
+        }
+        if self.buffersize == Some(0) {
+            return Err(SubmitError::Invalid(
+                "MapOptions::buffersize must be at least 1".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
 type SubmitNext<'a, R> =
-    Box<dyn FnMut() -> Option<Result<(usize, ChunkFuture<R>), SubmitError>> + 'a>;
+    Box<dyn FnMut() -> Option<Result<(usize, ChunkFuture<R>), SubmitError>> + Send + 'a>;
+
+/// Cuts a map's input into chunks and submits them, for [`Map`] and
+/// [`MapUnordered`](crate::MapUnordered).
+pub(crate) struct Feeder<'a, R> {
+    submit_next: SubmitNext<'a, R>,
+    /// A refusal to report once the chunks submitted before it are yielded.
+    pub(crate) rejected: Option<SubmitError>,
+    /// Set once the input ended or a submit was refused.
+    pub(crate) input_done: bool,
+    /// The input's length as its `size_hint` put it: the lower bound, and whether it was
+    /// exact.
+    input_hint: (usize, bool),
+    /// Elements submitted so far (the next chunk's first position).
+    pub(crate) submitted: usize,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) buffersize: usize,
+}
+
+impl<'a, R> Feeder<'a, R> {
+    pub(crate) fn new<A, I, S>(
+        items: I,
+        options: MapOptions,
+        default_buffersize: usize,
+        mut submit_chunk: S,
+    ) -> Result<Self, SubmitError>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+        S: FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + 'a,
+    {
+        options.validate()?;
+        let mut items = items.into_iter();
+        let (lower, upper) = items.size_hint();
+        let chunksize = options.chunksize.unwrap_or(1);
+        let submit_next: SubmitNext<'a, R> = Box::new(move || {
+            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
+            if chunk.is_empty() {
+                return None;
+            }
+            let len = chunk.len();
+            Some(submit_chunk(chunk).map(|future| (len, future)))
+        });
+        Ok(Feeder {
+            submit_next,
+            rejected: None,
+            input_done: false,
+            input_hint: (lower, upper == Some(lower)),
+            submitted: 0,
+            deadline: deadline_after(options.timeout),
+            buffersize: options.buffersize.unwrap_or(default_buffersize).max(1),
+        })
+    }
+
+    /// Submits the next chunk: its first position, length and future; `None` once the
+    /// input ended or a submit was refused (kept in `rejected`).
+    pub(crate) fn next_chunk(&mut self) -> Option<(usize, usize, ChunkFuture<R>)> {
+        if self.input_done {
+            return None;
+        }
+        match (self.submit_next)() {
+            Some(Ok((len, future))) => {
+                let start = self.submitted;
+                self.submitted += len;
+                Some((start, len, future))
+            }
+            Some(Err(err)) => {
+                self.rejected = Some(err);
+                self.input_done = true;
+                None
+            }
+            None => {
+                self.input_done = true;
+                None
+            }
+        }
+    }
+
+    /// Elements of the input not submitted yet, as far as its `size_hint` told, and
+    /// whether that is exact.
+    pub(crate) fn unsubmitted(&self) -> (usize, bool) {
+        if self.input_done {
+            return (0, true);
+        }
+        let (lower, exact) = self.input_hint;
+        (lower.saturating_sub(self.submitted), exact)
+    }
+}
 
 /// The iterator an executor's `map` returns: one `Result` per input element, in input
 /// order.
@@ -114,12 +212,14 @@ type SubmitNext<'a, R> =
 /// [`FutureError::Timeout`] and the iterator ends; when the executor refuses a later chunk
 /// (it was shut down), the results submitted before it come first, then one
 /// [`FutureError::Rejected`], then the end. Dropping the iterator cancels every chunk that
-/// has not started.
+/// has not started. It is `Send` (the input iterator must be), so a thread may hand it to
+/// another.
 ///
 /// Executors build it with [`Map::new`]:
 ///
 /// ```
-/// use future_core::{ChunkResults, Map, MapOptions, Promise};
+/// use future_core::executor::{ChunkResults, Promise};
+/// use future_core::{Map, MapOptions};
 ///
 /// // A toy executor that runs each chunk at once on the calling thread.
 /// let square = |x: u64| x * x;
@@ -132,70 +232,45 @@ type SubmitNext<'a, R> =
 /// .collect();
 /// assert_eq!(results, vec![Ok(1), Ok(4), Ok(9), Ok(16), Ok(25)]);
 /// ```
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Map<'a, R> {
-    submit_next: SubmitNext<'a, R>,
+    feeder: Feeder<'a, R>,
     /// Submitted chunks, oldest first, with their element counts.
     in_flight: VecDeque<(usize, ChunkFuture<R>)>,
     /// The results of the chunk being yielded.
     current: Cursor<R>,
-    /// A refusal to yield after the chunks submitted before it.
-    rejected: Option<SubmitError>,
-    input_done: bool,
-    /// The input's length as its `size_hint` put it (lower bound), to size the output of
-    /// `collect_values`.
-    input_hint: usize,
-    /// Elements submitted so far.
-    submitted: usize,
     ended: bool,
-    deadline: Option<Instant>,
-    buffersize: usize,
 }
 
 impl<'a, R> Map<'a, R> {
-    /// Starts a map over `items`: cuts them into chunks of `options.get_chunksize()`,
-    /// submits the first `buffersize` chunks now (the options' or else
+    /// Starts a map over `items`: cuts them into chunks of `options.chunksize` (1 unless
+    /// set), submits the first `buffersize` chunks now (the options' or else
     /// `default_buffersize`) with `submit_chunk`, and the others as results are consumed.
     ///
     /// `submit_chunk` must return a future holding one result per element of its chunk,
-    /// in order (build it with [`ChunkResults::run`]); an element it lacks is reported as an
-    /// error, never skipped. Errors: the first chunk's submit error (nothing was submitted).
+    /// in order (build it with [`ChunkResults::run`](crate::executor::ChunkResults::run));
+    /// an element it lacks is reported as an error, never skipped. Errors: invalid
+    /// options, or the first chunk's submit error (nothing was submitted).
     pub fn new<A, I, S>(
         items: I,
         options: MapOptions,
         default_buffersize: usize,
-        mut submit_chunk: S,
+        submit_chunk: S,
     ) -> Result<Map<'a, R>, SubmitError>
     where
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'a,
-        S: FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + 'a,
+        I::IntoIter: Send + 'a,
+        S: FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + 'a,
     {
-        let mut items = items.into_iter();
-        let input_hint = items.size_hint().0;
-        let chunksize = options.get_chunksize();
-        let submit_next: SubmitNext<'a, R> = Box::new(move || {
-            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
-            if chunk.is_empty() {
-                return None;
-            }
-            let len = chunk.len();
-            Some(submit_chunk(chunk).map(|future| (len, future)))
-        });
         let mut map = Map {
-            submit_next,
+            feeder: Feeder::new(items, options, default_buffersize, submit_chunk)?,
             in_flight: VecDeque::new(),
             current: Cursor::empty(),
-            rejected: None,
-            input_done: false,
-            input_hint,
-            submitted: 0,
             ended: false,
-            deadline: deadline_after(options.timeout),
-            buffersize: options.buffersize.unwrap_or(default_buffersize).max(1),
         };
         map.top_up();
         if map.in_flight.is_empty() {
-            if let Some(err) = map.rejected.take() {
+            if let Some(err) = map.feeder.rejected.take() {
                 return Err(err);
             }
         }
@@ -204,17 +279,10 @@ impl<'a, R> Map<'a, R> {
 
     /// Submits chunks until `buffersize` are in flight or the input ends or is refused.
     fn top_up(&mut self) {
-        while !self.input_done && self.in_flight.len() < self.buffersize {
-            match (self.submit_next)() {
-                Some(Ok(chunk)) => {
-                    self.submitted += chunk.0;
-                    self.in_flight.push_back(chunk);
-                }
-                Some(Err(err)) => {
-                    self.rejected = Some(err);
-                    self.input_done = true;
-                }
-                None => self.input_done = true,
+        while self.in_flight.len() < self.feeder.buffersize {
+            match self.feeder.next_chunk() {
+                Some((_, len, future)) => self.in_flight.push_back((len, future)),
+                None => break,
             }
         }
     }
@@ -223,6 +291,40 @@ impl<'a, R> Map<'a, R> {
         for (_, future) in self.in_flight.drain(..) {
             future.cancel();
         }
+    }
+
+    /// How many results are left to yield, when the input told its exact length (ranges,
+    /// vectors, ...): for a progress bar (`indicatif`'s `progress_count`). `None` when the
+    /// input's length was not known. A timeout or a refusal ends the map sooner.
+    ///
+    /// ```
+    /// use future_core::executor::{ChunkResults, Promise};
+    /// use future_core::{Map, MapOptions};
+    /// let run = |chunk: Vec<u32>| {
+    ///     let (promise, future) = Promise::new();
+    ///     promise.set_result(ChunkResults::run(chunk, |x| x));
+    ///     Ok(future)
+    /// };
+    /// let mut map = Map::new(0..10u32, MapOptions::new().chunksize(3), 2, run).unwrap();
+    /// assert_eq!(map.len(), Some(10));
+    /// map.next();
+    /// assert_eq!(map.len(), Some(9));
+    /// let filtered = Map::new((0..10u32).filter(|x| x % 2 == 0), MapOptions::new(), 2, run).unwrap();
+    /// assert_eq!(filtered.len(), None);
+    /// ```
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> Option<usize> {
+        let (unsubmitted, exact) = self.feeder.unsubmitted();
+        exact.then(|| self.remaining_known() + unsubmitted)
+    }
+
+    /// Results of the chunks submitted and not yet yielded.
+    fn remaining_known(&self) -> usize {
+        if self.ended {
+            return 0;
+        }
+        let in_flight: usize = self.in_flight.iter().map(|(len, _)| len).sum();
+        self.current.remaining() + in_flight
     }
 }
 
@@ -236,6 +338,7 @@ impl<R> Map<'_, R> {
         let Some((len, future)) = self.in_flight.pop_front() else {
             self.ended = true;
             return self
+                .feeder
                 .rejected
                 .take()
                 .map(|err| Err(FutureError::Rejected(err)));
@@ -243,13 +346,13 @@ impl<R> Map<'_, R> {
         // Refill before blocking, so `buffersize` chunks keep working while this one
         // is awaited and consumed (Python 3.14 submits one more per result yielded).
         self.top_up();
-        match future.take_until(self.deadline) {
+        match future.take_until(self.feeder.deadline) {
             Ok(results) => self.current = Cursor::new(results, len),
             Err(FutureError::Timeout) => {
                 future.cancel();
                 self.cancel_in_flight();
                 self.ended = true;
-                self.rejected = None;
+                self.feeder.rejected = None;
                 return Some(Err(FutureError::Timeout));
             }
             Err(err) => self.current = Cursor::failed(len, err),
@@ -262,7 +365,8 @@ impl<R> Map<'_, R> {
     /// instead of element by element (much faster for many small elements).
     ///
     /// ```
-    /// use future_core::{ChunkResults, Map, MapOptions, Promise};
+    /// use future_core::executor::{ChunkResults, Promise};
+    /// use future_core::{Map, MapOptions};
     ///
     /// let run = |chunk: Vec<u32>| {
     ///     let (promise, future) = Promise::new();
@@ -289,12 +393,8 @@ impl<R> Map<'_, R> {
 
     /// How many results are left to yield, as far as the input's `size_hint` tells.
     fn expected_remaining(&self) -> usize {
-        let in_flight: usize = self.in_flight.iter().map(|(len, _)| len).sum();
-        let unsubmitted = self.input_hint.saturating_sub(self.submitted);
-        self.current
-            .remaining()
-            .saturating_add(in_flight)
-            .saturating_add(unsubmitted)
+        self.remaining_known()
+            .saturating_add(self.feeder.unsubmitted().0)
     }
 }
 
@@ -311,6 +411,19 @@ impl<R> Iterator for Map<'_, R> {
             }
         }
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let known = self.remaining_known();
+        let (unsubmitted, exact) = self.feeder.unsubmitted();
+        // Every element submitted gets a result, unless a timeout ends the map sooner
+        // (with one error); a refusal adds one error at the end.
+        let lower = if self.feeder.deadline.is_some() {
+            known.min(1)
+        } else {
+            known
+        };
+        (lower, exact.then(|| known + unsubmitted + 1))
+    }
 }
 
 impl<R> Drop for Map<'_, R> {
@@ -323,7 +436,7 @@ impl<R> fmt::Debug for Map<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
             .field("chunks_in_flight", &self.in_flight.len())
-            .field("buffersize", &self.buffersize)
+            .field("buffersize", &self.feeder.buffersize)
             .field("ended", &self.ended)
             .finish_non_exhaustive()
     }

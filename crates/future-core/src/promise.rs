@@ -21,7 +21,8 @@ use crate::unwind::catch_panic;
 /// nobody waits forever.
 ///
 /// ```
-/// use future_core::{Promise, TaskErrorKind};
+/// use future_core::{TaskErrorKind};
+/// use future_core::executor::Promise;
 ///
 /// let (promise, future) = Promise::<i32>::new();
 /// drop(promise); // the producer went away
@@ -38,7 +39,7 @@ impl<T> Promise<T> {
     /// A pending future and the promise that completes it.
     ///
     /// ```
-    /// let (promise, future) = future_core::Promise::new();
+    /// let (promise, future) = future_core::executor::Promise::new();
     /// promise.set_result('x');
     /// assert_eq!(future.result(), Ok('x'));
     /// ```
@@ -57,16 +58,14 @@ impl<T> Promise<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (promise, future) = future_core::Promise::new_spinning(Duration::from_micros(50));
+    /// let (promise, future) = future_core::executor::Promise::new_spinning(Duration::from_micros(50));
     /// std::thread::spawn(move || promise.set_result(1));
     /// assert_eq!(future.result(), Ok(1));
     /// ```
     #[allow(clippy::new_ret_no_self)]
     pub fn new_spinning(spin: std::time::Duration) -> (Promise<T>, TaskFuture<T>) {
         let inner = Arc::new(Inner::new(spin, TaskCell::none()));
-        let future = TaskFuture {
-            inner: inner.clone(),
-        };
+        let future = TaskFuture::from_inner(inner.clone());
         (
             Promise {
                 inner,
@@ -79,15 +78,13 @@ impl<T> Promise<T> {
     /// Another consumer handle on this promise's future.
     ///
     /// ```
-    /// let (promise, _) = future_core::Promise::new();
+    /// let (promise, _) = future_core::executor::Promise::new();
     /// let future = promise.future();
     /// promise.set_result(1);
     /// assert_eq!(future.result(), Ok(1));
     /// ```
     pub fn future(&self) -> TaskFuture<T> {
-        TaskFuture {
-            inner: self.inner.clone(),
-        }
+        TaskFuture::from_inner(self.inner.clone())
     }
 
     /// Marks the task as running, unless it was cancelled: returns true when the executor
@@ -96,7 +93,7 @@ impl<T> Promise<T> {
     /// woken by the cancel). Calling it again on a running future returns true.
     ///
     /// ```
-    /// let (promise, future) = future_core::Promise::<()>::new();
+    /// let (promise, future) = future_core::executor::Promise::<()>::new();
     /// future.cancel();
     /// assert!(!promise.set_running_or_notify_cancel());
     /// ```
@@ -116,7 +113,7 @@ impl<T> Promise<T> {
     /// `shutdown(cancel_futures = true)`); same rules as [`TaskFuture::cancel`].
     ///
     /// ```
-    /// let (promise, future) = future_core::Promise::<u8>::new();
+    /// let (promise, future) = future_core::executor::Promise::<u8>::new();
     /// assert!(promise.cancel());
     /// assert!(future.cancelled());
     /// ```
@@ -127,7 +124,7 @@ impl<T> Promise<T> {
     /// True when the future was cancelled (the executor may drop the task unrun).
     ///
     /// ```
-    /// let (promise, future) = future_core::Promise::<u8>::new();
+    /// let (promise, future) = future_core::executor::Promise::<u8>::new();
     /// assert!(!promise.is_cancelled());
     /// future.cancel();
     /// assert!(promise.is_cancelled());
@@ -140,7 +137,7 @@ impl<T> Promise<T> {
     /// in this thread. A cancelled future stays cancelled and `value` is dropped.
     ///
     /// ```
-    /// let (promise, future) = future_core::Promise::new();
+    /// let (promise, future) = future_core::executor::Promise::new();
     /// promise.set_result(5u64);
     /// assert_eq!(future.result(), Ok(5));
     /// ```
@@ -152,7 +149,7 @@ impl<T> Promise<T> {
     ///
     /// ```
     /// use future_core::{FutureError, TaskError, TaskErrorKind};
-    /// let (promise, future) = future_core::Promise::<u8>::new();
+    /// let (promise, future) = future_core::executor::Promise::<u8>::new();
     /// let err = TaskError::new(TaskErrorKind::WorkerDied, "worker 7 exited with code 99");
     /// promise.set_error(err.clone());
     /// assert_eq!(future.result(), Err(FutureError::Failed(err)));
@@ -164,7 +161,7 @@ impl<T> Promise<T> {
     /// Completes the future with `Ok` value or `Err` task error.
     ///
     /// ```
-    /// let (promise, future) = future_core::Promise::new();
+    /// let (promise, future) = future_core::executor::Promise::new();
     /// promise.set_outcome(Ok::<_, future_core::TaskError>(3));
     /// assert_eq!(future.result(), Ok(3));
     /// ```
@@ -180,7 +177,7 @@ impl<T> Promise<T> {
     /// and completes the future. Returns false when the task was skipped.
     ///
     /// ```
-    /// let (promise, future) = future_core::Promise::new();
+    /// let (promise, future) = future_core::executor::Promise::new();
     /// assert!(promise.run(|| 2 + 2));
     /// assert_eq!(future.result(), Ok(4));
     /// ```

@@ -228,9 +228,7 @@ pub(crate) fn run_listeners<T>(listeners: Vec<Action<T>>, inner: &Arc<Inner<T>>)
     if listeners.is_empty() {
         return;
     }
-    let future = crate::TaskFuture {
-        inner: inner.clone(),
-    };
+    let future = crate::TaskFuture::from_inner(inner.clone());
     for listener in listeners {
         match listener {
             Action::Wake(waker) => contain(move || waker.wake()),

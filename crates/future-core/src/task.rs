@@ -210,7 +210,7 @@ unsafe fn drop_closure<F>(storage: *mut Storage) {
 ///
 /// let (task, future) = Task::new(executor, || 1);
 /// assert!(future.cancel());
-/// assert!(!task.run(), "a cancelled task is skipped");
+/// assert!(!task.run().here(), "a cancelled task is skipped");
 /// ```
 pub struct Task {
     /// `Arc::into_raw` of the future's `Inner<T>`: the reference this task holds.
@@ -222,10 +222,30 @@ pub struct Task {
 // in it is `Send` (both required by the constructors); the vtable is plain functions.
 unsafe impl Send for Task {}
 
+/// What [`Task::run`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ran {
+    /// It ran here and gave a value.
+    Completed,
+    /// It ran here and failed (a panic).
+    Failed,
+    /// Its future was cancelled before it started: skipped.
+    Cancelled,
+    /// A thread waiting on its future ran it (or is running it): nothing to do here.
+    Elsewhere,
+}
+
+impl Ran {
+    /// True when the task ran in this call.
+    pub fn here(self) -> bool {
+        matches!(self, Ran::Completed | Ran::Failed)
+    }
+}
+
 /// The functions of a [`Task`], for one result type. Each takes the task's reference to
 /// the future's allocation.
 struct TaskVTable {
-    run: unsafe fn(NonNull<()>, &mut dyn FnMut()) -> bool,
+    run: unsafe fn(NonNull<()>, &mut dyn FnMut()) -> Ran,
     cancel: unsafe fn(NonNull<()>) -> bool,
     fail: unsafe fn(NonNull<()>, TaskError),
 }
@@ -238,7 +258,7 @@ impl Task {
     ///     future_core::executor::ExecutorId::new(),
     ///     || "done",
     /// );
-    /// assert!(task.run());
+    /// assert!(task.run().here());
     /// assert_eq!(future.result(), Ok("done"));
     /// ```
     pub fn new<F, R>(executor: ExecutorId, f: F) -> (Task, TaskFuture<R>)
@@ -267,9 +287,7 @@ impl Task {
         // SAFETY: the caller's promise is passed on.
         let cell = unsafe { TaskCell::holding(executor, f) };
         let inner = Arc::new(Inner::new(Duration::ZERO, cell));
-        let future = TaskFuture {
-            inner: inner.clone(),
-        };
+        let future = TaskFuture::from_inner(inner.clone());
         let raw = Arc::into_raw(inner).cast_mut().cast::<()>();
         let task = Task {
             // SAFETY: `Arc::into_raw` never returns null.
@@ -286,16 +304,16 @@ impl Task {
     }
 
     /// Runs the task unless its future was cancelled or a waiting thread already started
-    /// it; returns whether it ran here. A panic becomes the future's
-    /// [`TaskErrorKind::Panicked`] error: nothing escapes.
-    pub fn run(self) -> bool {
+    /// it, and says which. A panic becomes the future's [`TaskErrorKind::Panicked`]
+    /// error: nothing escapes.
+    pub fn run(self) -> Ran {
         self.run_then(|| {})
     }
 
     /// Like [`run`](Self::run), calling `before_complete` once the task's value is
     /// computed and before its future completes (a pool counts the thread idle there, so a
     /// caller woken by the result finds it idle). Not called when the task did not run.
-    pub fn run_then(self, mut before_complete: impl FnMut()) -> bool {
+    pub fn run_then(self, mut before_complete: impl FnMut()) -> Ran {
         let this = ManuallyDrop::new(self);
         // SAFETY: `inner` is this task's reference, handed over once (`this` is never
         // dropped or used again).
@@ -353,27 +371,36 @@ unsafe fn reclaim<R>(inner: NonNull<()>) -> Arc<Inner<R>> {
 
 /// # Safety
 /// As [`reclaim`].
-unsafe fn run<R>(inner: NonNull<()>, before_complete: &mut dyn FnMut()) -> bool {
+unsafe fn run<R>(inner: NonNull<()>, before_complete: &mut dyn FnMut()) -> Ran {
     // SAFETY: passed on from the caller.
     let inner = unsafe { reclaim::<R>(inner) };
     let closure = {
         let mut state = inner.lock();
-        if state.status != Status::Pending {
-            None
-        } else {
-            state.status = Status::Running;
-            // SAFETY: this thread moved the status off `Pending`, under the lock.
-            unsafe { inner.task.take() }
+        match state.status {
+            Status::Pending => {
+                state.status = Status::Running;
+                // SAFETY: this thread moved the status off `Pending`, under the lock.
+                Ok(unsafe { inner.task.take() })
+            }
+            Status::Cancelled => Err(Ran::Cancelled),
+            Status::Running | Status::Finished => Err(Ran::Elsewhere),
         }
     };
     let ran = match closure {
-        Some(closure) => {
+        Ok(Some(closure)) => {
             let outcome = catch_panic(move || closure.call());
+            let ran = if outcome.is_ok() {
+                Ran::Completed
+            } else {
+                Ran::Failed
+            };
             before_complete();
             Inner::complete(&inner, outcome);
-            true
+            ran
         }
-        None => false,
+        // A task's future always has a closure while pending.
+        Ok(None) => Ran::Elsewhere,
+        Err(ran) => ran,
     };
     // The last reference may drop the result: user code.
     drop_contained(inner);
@@ -417,9 +444,15 @@ unsafe fn fail<R>(inner: NonNull<()>, error: TaskError) {
 /// future's status already moved to `Running` by the caller), growing the stack on the
 /// heap first when little of it is left: a chain of nested waits that each run their
 /// child here would otherwise overflow it.
-pub(crate) fn run_here<T>(inner: &Arc<Inner<T>>, closure: Closure<T>) {
+pub(crate) fn run_here<T>(inner: &Arc<Inner<T>>, closure: Closure<T>) -> Ran {
     let outcome = grow_stack(move || catch_panic(move || closure.call()));
+    let ran = if outcome.is_ok() {
+        Ran::Completed
+    } else {
+        Ran::Failed
+    };
     Inner::complete(inner, outcome);
+    ran
 }
 
 /// Calls `f`, on a new stack segment allocated on the heap if less than 128 KiB is left of
@@ -482,7 +515,7 @@ mod tests {
         both_sizes(|make, sum| {
             let drops = AtomicUsize::new(0);
             let (task, future) = make(&drops);
-            assert!(task.run());
+            assert_eq!(task.run(), Ran::Completed);
             assert_eq!(drops.load(Ordering::SeqCst), 1);
             assert_eq!(future.result(), Ok(sum));
         });
@@ -520,7 +553,7 @@ mod tests {
             let (task, future) = make(&drops);
             assert!(future.cancel());
             assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped by the cancel");
-            assert!(!task.run());
+            assert_eq!(task.run(), Ran::Cancelled);
             assert_eq!(drops.load(Ordering::SeqCst), 1);
         });
     }
@@ -569,7 +602,7 @@ mod tests {
         assert_eq!(future.result(), Ok(std::thread::current().id()));
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         assert_eq!(worker.blocked.get(), 0, "it ran here, it never blocked");
-        assert!(!task.run(), "the queued run finds it done");
+        assert_eq!(task.run(), Ran::Elsewhere, "the queued run finds it done");
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
@@ -584,7 +617,7 @@ mod tests {
                 panic!("no luck")
             })
         };
-        assert!(task.run());
+        assert_eq!(task.run(), Ran::Failed);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         let err = future.exception().unwrap().expect("panicked");
         assert_eq!(
@@ -604,7 +637,7 @@ mod tests {
         };
         assert!(!fits::<Wide>());
         let (task, future) = Task::new(ExecutorId::new(), f);
-        assert!(task.run());
+        assert!(task.run().here());
         assert_eq!(future.result(), Ok(7));
     }
 }

@@ -2,7 +2,7 @@
 //! listener behind on the future (a long-lived future waited on with timeouts would
 //! otherwise grow without bound).
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,7 +72,7 @@ fn a_dropped_await_leaves_no_listener_and_its_waker_is_never_woken() {
     let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
     let waker = Waker::from(counter.clone());
     {
-        let mut awaiting = pin!(future.clone().into_future());
+        let mut awaiting = pin!(future.clone());
         let mut cx = Context::from_waker(&waker);
         assert!(matches!(awaiting.as_mut().poll(&mut cx), Poll::Pending));
         assert!(matches!(awaiting.as_mut().poll(&mut cx), Poll::Pending));

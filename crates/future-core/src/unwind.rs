@@ -44,7 +44,7 @@ fn quiet_caught_panics() {
 ///
 /// ```
 /// future_core::executor::print_panics(true); // this thread prints caught panics again
-/// let err = future_core::catch_panic(|| -> u8 { panic!("shown") }).unwrap_err();
+/// let err = future_core::executor::catch_panic(|| -> u8 { panic!("shown") }).unwrap_err();
 /// assert_eq!(err.message(), "shown");
 /// future_core::executor::print_panics(false);
 /// ```
@@ -104,9 +104,9 @@ pub(crate) fn drop_contained<T>(value: T) {
 /// [`TaskErrorKind::Panicked`]: crate::TaskErrorKind::Panicked
 ///
 /// ```
-/// let err = future_core::catch_panic(|| -> u8 { panic!("nope") }).unwrap_err();
+/// let err = future_core::executor::catch_panic(|| -> u8 { panic!("nope") }).unwrap_err();
 /// assert_eq!(err.message(), "nope");
-/// assert_eq!(future_core::catch_panic(|| 1), Ok(1));
+/// assert_eq!(future_core::executor::catch_panic(|| 1), Ok(1));
 /// ```
 pub fn catch_panic<R>(task: impl FnOnce() -> R) -> Result<R, TaskError> {
     halt_unwinding(task).map_err(|payload| {
@@ -121,7 +121,7 @@ pub fn catch_panic<R>(task: impl FnOnce() -> R) -> Result<R, TaskError> {
 /// [`disarm`](Self::disarm) it once the critical section is over.
 ///
 /// ```
-/// let guard = future_core::AbortIfPanic::new("a critical section");
+/// let guard = future_core::executor::AbortIfPanic::new("a critical section");
 /// // ... code that must not unwind ...
 /// guard.disarm();
 /// ```

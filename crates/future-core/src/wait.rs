@@ -6,15 +6,14 @@
 //! futures).
 
 use std::collections::{HashSet, VecDeque};
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::block::{block_on, deadline_after};
+use crate::block::deadline_after;
 use crate::error::WaitTimeout;
 use crate::future::TaskFuture;
 use crate::listeners::{Action, Key};
-use crate::sync::{Arc, Mutex, lock};
-use crate::unwind::drop_contained;
+use crate::sync::{Arc, lock};
+use crate::tally::{Tally, TallyState};
 
 /// When [`wait`] returns (Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,46 +36,11 @@ pub struct DoneAndNotDone<T> {
     pub not_done: Vec<TaskFuture<T>>,
 }
 
-/// What the registered callbacks record, and whom they wake.
-struct TallyState {
-    /// Indices of futures that became done since registration, in completion order.
-    finished: VecDeque<usize>,
-    /// Whether one of them failed.
-    any_failed: bool,
-    /// The waiting thread's (or hook's) waker.
-    waker: Option<Waker>,
-}
-
-struct Tally {
-    state: Mutex<TallyState>,
-}
-
-impl Tally {
-    fn new() -> Arc<Tally> {
-        Arc::new(Tally {
-            state: Mutex::new(TallyState {
-                finished: VecDeque::new(),
-                any_failed: false,
-                waker: None,
-            }),
-        })
-    }
-
-    fn record(&self, index: usize, failed: bool) {
-        let mut state = lock(&self.state);
-        state.finished.push_back(index);
-        state.any_failed |= failed;
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
 /// The deduplicated futures with one tally callback registered on each pending one.
 struct Watch<T> {
     futures: Vec<TaskFuture<T>>,
+    /// Each future's position in the input (its first, for a duplicate).
+    positions: Vec<usize>,
     /// Registration key per future; `None` once done (or never registered).
     keys: Vec<Option<Key>>,
     tally: Arc<Tally>,
@@ -91,11 +55,12 @@ impl<T> Watch<T> {
         T: 'a,
     {
         let mut seen = HashSet::new();
-        let futures: Vec<TaskFuture<T>> = futures
+        let (positions, futures): (Vec<usize>, Vec<TaskFuture<T>>) = futures
             .into_iter()
-            .filter(|f| seen.insert(f.id()))
-            .cloned()
-            .collect();
+            .enumerate()
+            .filter(|(_, f)| seen.insert(f.id()))
+            .map(|(position, f)| (position, f.clone()))
+            .unzip();
         let done_at_start: Vec<usize> = (0..futures.len()).filter(|&i| futures[i].done()).collect();
         let tally = Tally::new();
         let mut keys = vec![None; futures.len()];
@@ -111,6 +76,7 @@ impl<T> Watch<T> {
         }
         Watch {
             futures,
+            positions,
             keys,
             tally,
             done_at_start,
@@ -135,33 +101,7 @@ impl<T> Watch<T> {
                 }
             }
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
-        }
-        let mut clone: Option<Waker> = None;
-        let mut poll = |waker: &Waker| loop {
-            let mut state = lock(&self.tally.state);
-            if ready(&state) {
-                return true;
-            }
-            if state.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
-                return false;
-            }
-            // The waker is cloned, and the one it replaces dropped, outside the lock.
-            match clone.take() {
-                Some(new) => {
-                    let replaced = state.waker.replace(new);
-                    drop(state);
-                    drop_contained(replaced);
-                    return false;
-                }
-                None => {
-                    drop(state);
-                    clone = Some(waker.clone());
-                }
-            }
-        };
-        block_on(&mut poll, deadline, Duration::ZERO)
+        self.tally.block_until(deadline, ready)
     }
 }
 
@@ -184,7 +124,8 @@ impl<T> Drop for Watch<T> {
 /// future's completion wakes this call.
 ///
 /// ```
-/// use future_core::{wait, Promise, ReturnWhen};
+/// use future_core::{wait, ReturnWhen};
+/// use future_core::executor::Promise;
 /// use std::time::Duration;
 ///
 /// let (slow, slow_f) = Promise::<u32>::new();
@@ -234,12 +175,31 @@ where
 ///
 /// It yields the futures that are already done first, then each future as it becomes done
 /// (finished or cancelled), each future once even when given twice. With a timeout, once it
-/// passes with futures unfinished the iterator yields one [`WaitTimeout`] error saying how
-/// many of how many are unfinished, then ends. The futures may come from different
+/// passes with futures unfinished, each of them yields a [`WaitTimeout`] error saying how
+/// many of how many were unfinished (so the iterator always yields exactly one item per
+/// distinct future: it is an [`ExactSizeIterator`], ready for a progress bar), and the
+/// first of those errors is Python's `TimeoutError`. The futures may come from different
 /// executors; nothing polls, each completion wakes the iterator.
+/// [`indexed`](AsCompleted::indexed) also gives each future's position in the input.
+///
+/// A progress bar, `tqdm(as_completed(fs), total=len(fs))` in Python (here with the
+/// `indicatif` crate: `as_completed(&futures, None).progress()`):
 ///
 /// ```
-/// use future_core::{as_completed, Promise};
+/// use future_core::{as_completed};
+/// use future_core::executor::Promise;
+/// let (promises, futures): (Vec<_>, Vec<_>) = (0..3).map(|_| Promise::new()).unzip();
+/// for (i, p) in promises.into_iter().enumerate() { p.set_result(i) }
+/// let done = as_completed(&futures, None);
+/// assert_eq!(done.len(), 3);
+/// for (n, future) in done.enumerate() {
+///     println!("{}/3 done: {:?}", n + 1, future.unwrap().result());
+/// }
+/// ```
+///
+/// ```
+/// use future_core::{as_completed};
+/// use future_core::executor::Promise;
 ///
 /// let (promises, futures): (Vec<_>, Vec<_>) = (0..4).map(|_| Promise::new()).unzip();
 /// std::thread::spawn(move || {
@@ -257,7 +217,8 @@ where
 /// A timeout:
 ///
 /// ```
-/// use future_core::{as_completed, Promise, WaitTimeout};
+/// use future_core::{as_completed, WaitTimeout};
+/// use future_core::executor::Promise;
 /// use std::time::Duration;
 ///
 /// let (done, done_f) = Promise::new();
@@ -267,6 +228,19 @@ where
 /// assert!(it.next().unwrap().unwrap().same_future(&done_f));
 /// assert_eq!(it.next().unwrap().unwrap_err(), WaitTimeout { unfinished: 1, total: 2 });
 /// assert!(it.next().is_none());
+/// ```
+///
+/// Which input each one was (no need for the task to echo its input):
+///
+/// ```
+/// use future_core::{as_completed};
+/// use future_core::executor::Promise;
+/// let (promises, futures): (Vec<_>, Vec<_>) = (0..3u32).map(|_| Promise::new()).unzip();
+/// for (i, p) in promises.into_iter().enumerate().rev() { p.set_result(i as u32 * 10) }
+/// for done in as_completed(&futures, None).indexed() {
+///     let (index, future) = done.unwrap();
+///     assert_eq!(future.result(), Ok(index as u32 * 10));
+/// }
 /// ```
 pub fn as_completed<'a, T, I>(futures: I, timeout: Option<Duration>) -> AsCompleted<T>
 where
@@ -278,63 +252,110 @@ where
     AsCompleted {
         deadline: deadline_after(timeout),
         yielded: 0,
-        ended: false,
+        timed_out: None,
         ready_at_start,
         watch,
     }
 }
 
 /// The iterator of [`as_completed`]; dropping it unregisters it from the futures.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct AsCompleted<T> {
     watch: Watch<T>,
     ready_at_start: VecDeque<usize>,
     deadline: Option<Instant>,
     yielded: usize,
-    ended: bool,
+    /// Set once the timeout passed: the error each unfinished future yields.
+    timed_out: Option<WaitTimeout>,
+}
+
+impl<T> AsCompleted<T> {
+    /// The same iterator, yielding each future with its position in the input (the first
+    /// position, for a future given twice).
+    pub fn indexed(self) -> Indexed<T> {
+        Indexed(self)
+    }
+
+    /// The next done future's index among the distinct futures, or the timeout.
+    fn next_index(&mut self) -> Option<Result<usize, WaitTimeout>> {
+        let total = self.watch.futures.len();
+        if self.yielded == total {
+            return None;
+        }
+        self.yielded += 1;
+        if let Some(timed_out) = self.timed_out {
+            return Some(Err(timed_out));
+        }
+        if let Some(index) = self.ready_at_start.pop_front() {
+            return Some(Ok(index));
+        }
+        let mut next = None;
+        self.watch.block_until(self.deadline, |tally| {
+            next = tally.finished.front().copied();
+            next.is_some()
+        });
+        match next {
+            Some(index) => {
+                lock(&self.watch.tally.state).finished.pop_front();
+                self.watch.keys[index] = None;
+                Some(Ok(index))
+            }
+            None => {
+                let timed_out = WaitTimeout {
+                    unfinished: total - (self.yielded - 1),
+                    total,
+                };
+                self.timed_out = Some(timed_out);
+                Some(Err(timed_out))
+            }
+        }
+    }
 }
 
 impl<T> Iterator for AsCompleted<T> {
     type Item = Result<TaskFuture<T>, WaitTimeout>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let total = self.watch.futures.len();
-        if self.ended || self.yielded == total {
-            return None;
-        }
-        let index = match self.ready_at_start.pop_front() {
-            Some(index) => index,
-            None => {
-                let mut next = None;
-                self.watch.block_until(self.deadline, |tally| {
-                    next = tally.finished.front().copied();
-                    next.is_some()
-                });
-                match next {
-                    Some(index) => {
-                        lock(&self.watch.tally.state).finished.pop_front();
-                        self.watch.keys[index] = None;
-                        index
-                    }
-                    None => {
-                        self.ended = true;
-                        return Some(Err(WaitTimeout {
-                            unfinished: total - self.yielded,
-                            total,
-                        }));
-                    }
-                }
-            }
-        };
-        self.yielded += 1;
-        Some(Ok(self.watch.futures[index].clone()))
+        let index = self.next_index()?;
+        Some(index.map(|index| self.watch.futures[index].clone()))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.watch.futures.len() - self.yielded;
-        (
-            if self.deadline.is_some() { 0 } else { left },
-            Some(left + 1),
-        )
+        (left, Some(left))
+    }
+}
+
+impl<T> ExactSizeIterator for AsCompleted<T> {}
+
+impl<T> std::iter::FusedIterator for AsCompleted<T> {}
+
+/// [`as_completed`] yielding each future with its position in the input; see
+/// [`AsCompleted::indexed`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
+pub struct Indexed<T>(AsCompleted<T>);
+
+impl<T> Iterator for Indexed<T> {
+    type Item = Result<(usize, TaskFuture<T>), WaitTimeout>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let index = self.0.next_index()?;
+        let watch = &self.0.watch;
+        Some(index.map(|index| (watch.positions[index], watch.futures[index].clone())))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl<T> ExactSizeIterator for Indexed<T> {}
+
+impl<T> std::iter::FusedIterator for Indexed<T> {}
+
+impl<T> std::fmt::Debug for Indexed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Indexed").field(&self.0).finish()
     }
 }
 

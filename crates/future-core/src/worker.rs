@@ -55,7 +55,7 @@ impl Default for ExecutorId {
 /// // Waiting on a task of this executor that no thread started: it runs right here.
 /// let (task, future) = Task::new(executor, || std::thread::current().id());
 /// assert_eq!(future.result(), Ok(std::thread::current().id()));
-/// assert!(!task.run(), "already ran");
+/// assert!(!task.run().here(), "already ran");
 /// assert_eq!(worker.blocked.get(), 0, "it never blocked");
 /// ```
 pub trait WorkerThread {
@@ -66,6 +66,12 @@ pub trait WorkerThread {
     fn blocking(&self);
     /// The blocking wait announced by [`blocking`](Self::blocking) is over.
     fn unblocked(&self);
+
+    /// A wait of this thread ran one of the executor's tasks itself (for the pool's
+    /// statistics). Does nothing unless the pool counts.
+    fn ran_here(&self, ran: crate::task::Ran) {
+        let _ = ran;
+    }
 }
 
 #[cfg(not(loom))]
@@ -91,6 +97,13 @@ pub fn enter_worker(worker: Rc<dyn WorkerThread>) -> WorkerGuard {
 /// The calling thread's [`WorkerThread`], if it is one.
 pub(crate) fn current() -> Option<Rc<dyn WorkerThread>> {
     WORKER.with(|slot| slot.borrow().clone())
+}
+
+/// Tells the calling thread's worker that a wait ran a task here.
+pub(crate) fn ran_here(ran: crate::task::Ran) {
+    if let Some(worker) = current() {
+        worker.ran_here(ran);
+    }
 }
 
 /// True when the calling thread is a worker of `executor`.

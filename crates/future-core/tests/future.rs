@@ -6,7 +6,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use future_core::{FutureError, Promise, TaskError, TaskErrorKind, TaskFuture};
+use future_core::executor::Promise;
+use future_core::{FutureError, TaskError, TaskErrorKind, TaskFuture};
 
 /// A deadline that only catches hangs.
 const HANG: Duration = Duration::from_secs(30);
@@ -334,7 +335,7 @@ fn await_reports_cancel_and_failure() {
     );
     let (p, failed) = Promise::<u8>::new();
     p.run(|| panic!("async boom"));
-    let err = futures::executor::block_on(async { failed.await }).unwrap_err();
+    let err = futures::executor::block_on(failed).unwrap_err();
     assert_eq!(err.task_error().map(|e| e.message()), Some("async boom"));
 }
 
@@ -362,4 +363,35 @@ fn futures_are_send_and_sync() {
     assert_send_sync::<TaskFuture<String>>();
     assert_send_sync::<Promise<String>>();
     assert_send_sync::<FutureError>();
+}
+
+#[test]
+fn task_futures_work_with_join_and_futures_unordered() {
+    use futures::stream::{FuturesUnordered, StreamExt};
+
+    let (p1, f1) = Promise::new();
+    let (p2, f2) = Promise::new();
+    let completer = thread::spawn(move || {
+        p2.set_result(2u32);
+        p1.set_result(1u32);
+    });
+    let (a, b) = futures::executor::block_on(async { futures::join!(f1, f2) });
+    assert_eq!((a, b), (Ok(1), Ok(2)));
+    completer.join().unwrap();
+
+    let mut all: FuturesUnordered<TaskFuture<u32>> = (0..4u32)
+        .map(|i| {
+            let (p, f) = Promise::new();
+            thread::spawn(move || p.set_result(i * 10));
+            f
+        })
+        .collect();
+    let mut seen = Vec::new();
+    futures::executor::block_on(async {
+        while let Some(result) = all.next().await {
+            seen.push(result.unwrap());
+        }
+    });
+    seen.sort_unstable();
+    assert_eq!(seen, [0, 10, 20, 30]);
 }

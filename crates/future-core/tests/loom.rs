@@ -7,7 +7,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use future_core::{FutureError, Promise, ReturnWhen, TaskFuture, as_completed, wait};
+use future_core::executor::Promise;
+use future_core::{FutureError, ReturnWhen, TaskFuture, as_completed, wait};
 use loom::thread;
 
 #[test]
@@ -140,7 +141,7 @@ fn a_queued_run_races_a_waiting_worker_and_a_cancel() {
             let future = future.clone();
             thread::spawn(move || future.cancel())
         };
-        let ran_from_queue = task.run();
+        let ran_from_queue = task.run().here();
         let cancelled = canceller.join().unwrap();
         let waited = waiter.join().unwrap();
         let runs = runs.load(Ordering::SeqCst);

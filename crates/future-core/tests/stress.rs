@@ -7,7 +7,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use future_core::{FutureError, Promise, ReturnWhen, TaskFuture, as_completed, wait};
+use future_core::executor::Promise;
+use future_core::{FutureError, ReturnWhen, TaskFuture, as_completed, wait};
 
 const FUTURES: usize = 10_000;
 const PRODUCERS: usize = 4;

@@ -2,13 +2,14 @@
 //! `drop`, a panic payload's `Drop`) never runs under the future's lock, and a panic in it
 //! never stops the future's other listeners from being told.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, mpsc};
 use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
-use future_core::{Promise, TaskErrorKind, TaskFuture, catch_panic};
+use future_core::executor::{Promise, catch_panic};
+use future_core::{TaskErrorKind, TaskFuture};
 
 const HANG: Duration = Duration::from_secs(if cfg!(miri) { 900 } else { 30 });
 
@@ -83,7 +84,7 @@ fn a_wakers_clone_and_drop_may_use_the_future_it_waits_on() {
         let (promise, future) = Promise::new();
         let future: &'static TaskFuture<u8> = Box::leak(Box::new(future));
         let waker = looking_waker(future);
-        let mut awaiting = Box::pin(future.clone().into_future());
+        let mut awaiting = Box::pin(future.clone());
         let mut cx = Context::from_waker(&waker);
         assert!(awaiting.as_mut().poll(&mut cx).is_pending());
         // Polling again with another waker replaces (and drops) the registered one.
@@ -133,7 +134,7 @@ fn a_panicking_waker_does_not_stop_the_other_listeners() {
     let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
 
     let (promise, future) = Promise::new();
-    let mut awaiting = Box::pin(future.clone().into_future());
+    let mut awaiting = Box::pin(future.clone());
     assert!(
         awaiting
             .as_mut()

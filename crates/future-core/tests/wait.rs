@@ -6,9 +6,10 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::Duration;
 
+use future_core::executor::{ChunkFuture, ChunkResults, Promise};
 use future_core::{
-    ChunkFuture, ChunkResults, FutureError, Map, MapOptions, Promise, ReturnWhen, SubmitError,
-    TaskError, TaskErrorKind, TaskFuture, WaitTimeout, as_completed, wait,
+    FutureError, Map, MapOptions, ReturnWhen, SubmitError, TaskError, TaskErrorKind, TaskFuture,
+    WaitTimeout, as_completed, wait,
 };
 
 const HANG: Duration = Duration::from_secs(30);
@@ -205,18 +206,50 @@ fn as_completed_timeout_message_counts_unfinished() {
     let done = done_with(0);
     let (_p1, f1) = Promise::<u32>::new();
     let (_p2, f2) = Promise::<u32>::new();
-    let results: Vec<_> = as_completed([&f1, &done, &f2], Some(SHORT)).collect();
-    assert_eq!(results.len(), 2);
+    let it = as_completed([&f1, &done, &f2], Some(SHORT));
+    assert_eq!(it.len(), 3, "one item per distinct future");
+    let results: Vec<_> = it.collect();
+    assert_eq!(results.len(), 3);
     assert!(results[0].as_ref().unwrap().same_future(&done));
-    let err = results[1].as_ref().unwrap_err();
+    for result in &results[1..] {
+        assert_eq!(
+            *result.as_ref().unwrap_err(),
+            WaitTimeout {
+                unfinished: 2,
+                total: 3
+            },
+            "each unfinished future yields the timeout"
+        );
+    }
+}
+
+#[test]
+fn as_completed_indexed_gives_input_positions_and_exact_lengths() {
+    let a = done_with(10);
+    let b = done_with(20);
+    let (p, c) = Promise::<u32>::new();
+    let mut it = as_completed([&b, &a, &b, &c], None).indexed();
+    assert_eq!(it.len(), 3);
+    let mut seen: Vec<(usize, u32)> = it
+        .by_ref()
+        .take(2)
+        .map(|done| {
+            let (index, future) = done.unwrap();
+            (index, future.result().unwrap())
+        })
+        .collect();
+    assert_eq!(it.len(), 1);
+    p.set_result(30);
+    let (index, future) = it.next().unwrap().unwrap();
+    seen.push((index, future.result().unwrap()));
+    assert_eq!(it.len(), 0);
+    assert!(it.next().is_none());
+    seen.sort_unstable();
     assert_eq!(
-        *err,
-        WaitTimeout {
-            unfinished: 2,
-            total: 3
-        }
+        seen,
+        [(0, 20), (1, 10), (3, 30)],
+        "a duplicate keeps its first position"
     );
-    assert_eq!(err.to_string(), "2 (of 3) futures unfinished");
 }
 
 #[test]

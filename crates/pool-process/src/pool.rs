@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use future_core::executor::{ChunkFuture, Promise};
 use future_core::{
-    Executor, Map, MapOptions, Portable, Promise, SubmitError, TaskError, TaskErrorKind, TaskFuture,
+    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
+    TaskError, TaskErrorKind, TaskFuture,
 };
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
@@ -429,12 +431,69 @@ impl ProcessPool {
         A: Portable,
         R: Portable,
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'a,
+        I::IntoIter: Send + 'a,
     {
-        let names = naming::name_task(f);
+        Map::new(
+            items,
+            options,
+            self.default_buffersize(),
+            self.chunk_runner(f),
+        )
+    }
+
+    /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
+    /// its chunk is done, with its position in the input (Python's `imap_unordered`,
+    /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
+    ///
+    /// ```
+    /// use future_core::MapOptions;
+    /// fn square(x: u64) -> u64 { x * x }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     let mut squares: Vec<(usize, u64)> = pool
+    ///         .map_unordered(square, 0..6u64, MapOptions::new().chunksize(2))
+    ///         .unwrap()
+    ///         .map(|(position, result)| (position, result.unwrap()))
+    ///         .collect();
+    ///     squares.sort_unstable();
+    ///     assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16), (5, 25)]);
+    /// }
+    /// ```
+    pub fn map_unordered<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        MapUnordered::new(
+            items,
+            options,
+            self.default_buffersize(),
+            self.chunk_runner(f),
+        )
+    }
+
+    /// Chunks in flight for a map whose options do not say: two per worker, plus the
+    /// queued ones.
+    fn default_buffersize(&self) -> usize {
         let rules = &self.shared.rules;
-        let default_buffersize = rules.max_workers * (rules.tasks_per_worker + 1);
-        Map::new(items, options, default_buffersize, move |chunk: Vec<A>| {
+        rules.max_workers * (rules.tasks_per_worker + 1)
+    }
+
+    /// What a map submits each chunk with: one frame running `f` over the chunk.
+    fn chunk_runner<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+    ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + '_ {
+        let names = naming::name_task(f);
+        move |chunk: Vec<A>| {
             let names = match &names {
                 Ok(names) => *names,
                 Err(why) => return self.refused(unsendable(why.clone())),
@@ -450,7 +509,7 @@ impl ProcessPool {
             let completion = Box::new(Chunk { promise, len });
             self.enqueue(frame, completion, self.shared.rules.timeout, true)?;
             Ok(future)
-        })
+        }
     }
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`). With
@@ -628,6 +687,14 @@ impl Executor for ProcessPool {
         ProcessPool::submit(self, f, arg)
     }
 
+    fn try_submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        ProcessPool::try_submit(self, f, arg)
+    }
+
     fn map<'a, A, R, I>(
         &'a self,
         f: fn(A) -> R,
@@ -638,13 +705,35 @@ impl Executor for ProcessPool {
         A: Portable,
         R: Portable,
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'a,
+        I::IntoIter: Send + 'a,
     {
         ProcessPool::map(self, f, items, options)
     }
 
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        ProcessPool::shutdown(self, wait, cancel_futures);
+    fn map_unordered<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        ProcessPool::map_unordered(self, f, items, options)
+    }
+
+    fn shutdown_with(&self, options: ShutdownOptions) {
+        ProcessPool::shutdown(self, options.wait, options.cancel_futures);
+    }
+
+    fn stats(&self) -> PoolStats {
+        let mut stats = PoolStats::default();
+        stats.workers = self.workers().len();
+        stats.workers_started = self.workers_started();
+        stats
     }
 }
 

@@ -568,9 +568,9 @@ fn shutdown_cancel_futures_cancels_the_waiting_tasks() {
 fn as_completed_mixes_thread_and_process_futures() {
     run(|| {
         let processes = ProcessPool::builder().max_workers(2).build().unwrap();
-        let threads = pool_thread::ThreadPool::new().unwrap();
+        let threads = pool_thread::ThreadPool::new();
         let mut futures: Vec<_> = (0..3u64)
-            .map(|i| threads.submit(move || 1000 + i).unwrap())
+            .map(|i| threads.spawn(move || 1000 + i).unwrap())
             .collect();
         futures.extend((0..3).map(|x| processes.submit(square, x).unwrap()));
         let mut values: Vec<u64> = as_completed(&futures, Some(HANG))
@@ -595,7 +595,7 @@ fn sum_of_squares(pool: &impl Executor) -> u64 {
 #[test]
 fn the_same_code_runs_on_the_thread_pool_and_the_process_pool() {
     run(|| {
-        let on_threads = sum_of_squares(&pool_thread::ThreadPool::new().unwrap());
+        let on_threads = sum_of_squares(&pool_thread::ThreadPool::new());
         let on_processes = sum_of_squares(&ProcessPool::builder().max_workers(2).build().unwrap());
         assert_eq!(on_threads, 100 + 328_350);
         assert_eq!(on_processes, on_threads);

@@ -26,7 +26,7 @@ fn run(workers: usize) {
         .expect("valid settings");
     let start = Instant::now();
     let futures: Vec<_> = (0..TASKS)
-        .map(|n| pool.submit(move || io_task(n)).expect("pool is open"))
+        .map(|n| pool.spawn(move || io_task(n)).expect("pool is open"))
         .collect();
     for future in as_completed(&futures, None) {
         println!(
@@ -34,7 +34,7 @@ fn run(workers: usize) {
             future.expect("no timeout").result().expect("task ran")
         );
     }
-    pool.shutdown(true, false);
+    pool.shutdown();
     println!(
         "{TASKS} tasks sleeping {:.1} s each on {workers} threads: {:.2} s in total\n",
         SLEEP.as_secs_f64(),

@@ -45,7 +45,7 @@ pub fn default_max_workers() -> usize {
 ///     .stack_size(1 << 20)
 ///     .build()
 ///     .unwrap();
-/// let name = pool.submit(|| std::thread::current().name().map(str::to_owned)).unwrap();
+/// let name = pool.spawn(|| std::thread::current().name().map(str::to_owned)).unwrap();
 /// assert_eq!(name.result(), Ok(Some("crawler_0".to_owned())));
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
@@ -110,7 +110,7 @@ impl Builder {
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::builder().thread_name_prefix("io").build().unwrap();
-    /// let name = pool.submit(|| std::thread::current().name().unwrap().to_owned()).unwrap();
+    /// let name = pool.spawn(|| std::thread::current().name().unwrap().to_owned()).unwrap();
     /// assert_eq!(name.result().unwrap(), "io_0");
     /// ```
     pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Builder {
@@ -130,7 +130,7 @@ impl Builder {
     ///     .initializer(|| CONN.with(|c| c.set(42)))
     ///     .build()
     ///     .unwrap();
-    /// assert_eq!(pool.submit(|| CONN.with(|c| c.get())).unwrap().result(), Ok(42));
+    /// assert_eq!(pool.spawn(|| CONN.with(|c| c.get())).unwrap().result(), Ok(42));
     /// ```
     pub fn initializer<F>(mut self, initializer: F) -> Builder
     where
@@ -149,8 +149,8 @@ impl Builder {
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::builder().queue_bound(64).build().unwrap();
-    /// let futures: Vec<_> = (0..1_000).map(|i| pool.submit(move || i).unwrap()).collect();
-    /// assert!(pool.queued_tasks() <= 64);
+    /// let futures: Vec<_> = (0..1_000).map(|i| pool.spawn(move || i).unwrap()).collect();
+    /// assert!(pool.stats().queued <= 64);
     /// assert_eq!(futures[999].result(), Ok(999));
     /// ```
     pub fn queue_bound(mut self, bound: usize) -> Builder {
@@ -180,7 +180,7 @@ impl Builder {
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::builder().stack_size(8 << 20).build().unwrap();
-    /// assert_eq!(pool.submit(|| 1).unwrap().result(), Ok(1));
+    /// assert_eq!(pool.spawn(|| 1).unwrap().result(), Ok(1));
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
@@ -204,9 +204,9 @@ impl Builder {
     /// use future_core::Promise;
     /// let pool = pool_thread::ThreadPool::builder().max_workers(1).build().unwrap();
     /// let (promise, later) = Promise::new();
-    /// let waiting = pool.submit(move || later.result().unwrap() + 1).unwrap();
+    /// let waiting = pool.spawn(move || later.result().unwrap() + 1).unwrap();
     /// // The one worker may be blocked in `later.result()`; this task still runs.
-    /// pool.submit(move || promise.set_result(41)).unwrap();
+    /// pool.spawn(move || promise.set_result(41)).unwrap();
     /// assert_eq!(waiting.result(), Ok(42));
     /// ```
     pub fn max_extra_threads(mut self, extra: usize) -> Builder {
@@ -241,7 +241,7 @@ impl Builder {
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::builder().print_task_panics(true).build().unwrap();
-    /// let err = pool.submit(|| -> u8 { panic!("printed, and in the error") }).unwrap().result();
+    /// let err = pool.spawn(|| -> u8 { panic!("printed, and in the error") }).unwrap().result();
     /// assert!(err.is_err());
     /// ```
     pub fn print_task_panics(mut self, print: bool) -> Builder {
@@ -256,19 +256,30 @@ impl Builder {
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
-    /// assert_eq!(pool.num_threads(), 0);
+    /// assert_eq!(pool.stats().workers, 0);
     /// ```
     pub fn build(self) -> Result<ThreadPool, BuildError> {
+        self.validate()?;
+        Ok(ThreadPool::from_registry(self.registry_with_defaults()))
+    }
+
+    /// The most threads beyond `max_workers`, as set or by default (never past
+    /// [`MAX_THREADS`] in all when not set).
+    fn extra_threads(&self, max_workers: usize) -> usize {
+        self.max_extra_threads
+            .unwrap_or(DEFAULT_MAX_EXTRA_THREADS.min(MAX_THREADS.saturating_sub(max_workers)))
+    }
+
+    /// Checks every setting.
+    fn validate(&self) -> Result<(), BuildError> {
         let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
         if max_workers == 0 {
             return Err(BuildError::ZeroWorkers);
         }
-        let max_extra_threads = self
-            .max_extra_threads
-            .unwrap_or(DEFAULT_MAX_EXTRA_THREADS.min(MAX_THREADS.saturating_sub(max_workers)));
-        if max_workers.saturating_add(max_extra_threads) > MAX_THREADS {
+        let threads = max_workers.saturating_add(self.extra_threads(max_workers));
+        if threads > MAX_THREADS {
             return Err(BuildError::TooManyWorkers {
-                requested: max_workers.saturating_add(max_extra_threads),
+                requested: threads,
                 limit: MAX_THREADS,
             });
         }
@@ -282,6 +293,14 @@ impl Builder {
         {
             return Err(BuildError::InvalidThreadName);
         }
+        Ok(())
+    }
+
+    /// The pool's shared state for settings that [`validate`](Self::validate) accepted
+    /// (the defaults always are: `ThreadPool::new` builds with them directly).
+    pub(crate) fn registry_with_defaults(self) -> Registry {
+        let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
+        let max_extra_threads = self.extra_threads(max_workers);
         let thread_name_prefix = self.thread_name_prefix.unwrap_or_else(|| {
             format!(
                 "ThreadPool-{}",
@@ -298,10 +317,7 @@ impl Builder {
             keep_alive: self.keep_alive,
             stack_size: self.stack_size,
         };
-        Ok(ThreadPool::from_registry(Registry::new(
-            config,
-            self.queue_bound,
-        )))
+        Registry::new(config, self.queue_bound)
     }
 }
 

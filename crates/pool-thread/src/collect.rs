@@ -44,8 +44,8 @@ impl ThreadPool {
     /// - Pool threads busy with other work simply do not help; a full
     ///   [`queue_bound`](crate::Builder::queue_bound) means fewer helpers, not a wait.
     ///
-    /// Errors: [`FutureError::Rejected`] when the pool is shut down or broken (nothing
-    /// ran); [`FutureError::Failed`] for a panic; [`FutureError::Timeout`].
+    /// Errors: [`FutureError::Rejected`] when the pool is shut down or broken, or the
+    /// options are invalid (nothing ran); [`FutureError::Failed`] for a panic; [`FutureError::Timeout`].
     ///
     /// ```
     /// use future_core::{FutureError, MapOptions};
@@ -78,6 +78,7 @@ impl ThreadPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send,
     {
+        options.validate().map_err(FutureError::Rejected)?;
         let items = items.into_iter();
         let hint = items.size_hint().0;
         let chunksize = self.chunksize(&options, hint);
@@ -116,6 +117,7 @@ impl ThreadPool {
         T: Sync,
         R: Send,
     {
+        options.validate().map_err(FutureError::Rejected)?;
         let chunksize = self.chunksize(&options, items.len());
         let input = Sliced {
             items,
@@ -128,7 +130,7 @@ impl ThreadPool {
     /// The options' chunk size, or one sized from the input's length hint.
     fn chunksize(&self, options: &MapOptions, hint: usize) -> usize {
         options
-            .get_explicit_chunksize()
+            .chunksize
             .unwrap_or_else(|| (hint / (4 * self.max_workers())).clamp(1, MAX_AUTO_CHUNK))
     }
 
@@ -160,7 +162,7 @@ impl ThreadPool {
             out: OutPtr(out.spare_capacity_mut().as_mut_ptr()),
             capacity: out.capacity(),
             deadline: options
-                .get_timeout()
+                .timeout
                 .and_then(|timeout| Instant::now().checked_add(timeout)),
             stop: AtomicBool::new(false),
             pieces: Mutex::new(Vec::new()),
@@ -204,7 +206,7 @@ impl ThreadPool {
         for _ in 0..helpers {
             let gate = gate.clone();
             // Full queue, shut down meanwhile: fewer helpers; the caller still works.
-            if self.try_submit(move || gate.help()).is_err() {
+            if self.try_spawn(move || gate.help()).is_err() {
                 break;
             }
         }

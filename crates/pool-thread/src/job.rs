@@ -6,7 +6,7 @@
 use std::cell::Cell;
 
 use future_core::TaskError;
-use future_core::executor::Task;
+use future_core::executor::{Ran, Task};
 
 use crate::latch::{CountLatch, Hold};
 use crate::sleep::Sleep;
@@ -35,17 +35,20 @@ impl Job {
     /// Runs the task (unless it was cancelled, or a waiting thread ran it already) and
     /// completes its future; calls `end.finish()` once the task's value is computed,
     /// before the future completes.
-    pub(crate) fn run(self, end: &TaskEnd<'_>) {
+    pub(crate) fn run(self, end: &TaskEnd<'_>) -> Ran {
         let Job { task, hold } = self;
-        task.run_then(|| end.finish());
+        let ran = task.run_then(|| end.finish());
         drop(hold);
+        ran
     }
 
-    /// Cancels the future of a task that will never run (`shutdown(cancel_futures)`).
-    pub(crate) fn cancel(self) {
+    /// Cancels the future of a task that will never run (`shutdown(cancel_futures)`);
+    /// true when this cancelled it.
+    pub(crate) fn cancel(self) -> bool {
         let Job { task, hold } = self;
-        task.cancel();
+        let cancelled = task.cancel();
         drop(hold);
+        cancelled
     }
 
     /// Fails the future of a task that will never run (a broken pool).

@@ -22,7 +22,7 @@
 //! let pool = ThreadPool::builder().max_workers(4).thread_name_prefix("demo").build().unwrap();
 //!
 //! // Submit closures, get futures.
-//! let futures: Vec<_> = (0..8u64).map(|i| pool.submit(move || i * i).unwrap()).collect();
+//! let futures: Vec<_> = (0..8u64).map(|i| pool.spawn(move || i * i).unwrap()).collect();
 //! let done = wait(&futures, None, ReturnWhen::AllCompleted).done;
 //! assert_eq!(done.len(), 8);
 //! assert_eq!(futures[3].result(), Ok(9));
@@ -38,15 +38,15 @@
 //! // Nested waits do not deadlock: the waiting thread runs the inner tasks.
 //! fn fib(pool: &'static ThreadPool, n: u64) -> u64 {
 //!     if n < 2 { return n }
-//!     let a = pool.submit(move || fib(pool, n - 1)).unwrap();
-//!     let b = pool.submit(move || fib(pool, n - 2)).unwrap();
+//!     let a = pool.spawn(move || fib(pool, n - 1)).unwrap();
+//!     let b = pool.spawn(move || fib(pool, n - 2)).unwrap();
 //!     a.result().unwrap() + b.result().unwrap()
 //! }
 //! let single: &'static ThreadPool =
 //!     Box::leak(Box::new(ThreadPool::builder().max_workers(1).build().unwrap()));
-//! assert_eq!(single.submit(move || fib(single, 15)).unwrap().result(), Ok(610));
+//! assert_eq!(single.spawn(move || fib(single, 15)).unwrap().result(), Ok(610));
 //!
-//! pool.shutdown(true, false);
+//! pool.shutdown();
 //! ```
 //!
 //! # Waiting inside a task
@@ -105,6 +105,7 @@ mod pool;
 mod queue;
 mod registry;
 mod scope;
+mod stats;
 mod worker;
 
 pub use builder::{

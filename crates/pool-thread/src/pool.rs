@@ -2,22 +2,26 @@
 
 use std::fmt;
 
-use future_core::executor::Task;
+use future_core::executor::{ChunkFuture, ChunkResults, Task};
 use future_core::{
-    ChunkFuture, ChunkResults, Executor, Map, MapOptions, Portable, SubmitError, TaskFuture,
+    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
+    TaskFuture,
 };
 
-use crate::builder::{BuildError, Builder};
+use crate::builder::Builder;
 use crate::job::Job;
 use crate::registry::{Registry, Room};
 use crate::sync::Arc;
 
-/// A work-stealing thread pool with Python's `ThreadPoolExecutor` interface: submit
-/// closures, get [`TaskFuture`]s, `map` with ordered results, `shutdown` at the end.
+/// A work-stealing thread pool with Python's `ThreadPoolExecutor` interface: `submit`
+/// functions, get [`TaskFuture`]s, `map` with ordered results, `shutdown` at the end.
 ///
-/// Use it for I/O-bound work and for many small tasks; it also implements the
-/// [`Executor`] trait it shares with the process pool, so code written against
-/// `&impl Executor` with plain functions runs on either.
+/// Use it for I/O-bound work and for many small tasks. Its methods have the same names and
+/// shapes as every pool of this project (`submit(f, arg)`, `try_submit`, `map`,
+/// `map_unordered`, `shutdown`, `stats`; also as the [`Executor`] trait), so a program
+/// written with plain functions switches to the process pool by changing the constructor
+/// alone. Beyond them, [`spawn`](Self::spawn) takes any closure, and
+/// [`scope`](Self::scope) tasks that borrow from the caller's stack.
 ///
 /// - Threads start on demand, up to [`max_workers`](Builder::max_workers); an idle thread
 ///   is reused before a new one starts, and retires after the
@@ -29,15 +33,16 @@ use crate::sync::Arc;
 ///   deadlock, even with one thread (see the crate docs for exactly what is guaranteed).
 /// - An optional [`queue_bound`](Builder::queue_bound) makes `submit` block (and
 ///   [`try_submit`](Self::try_submit) say full) instead of growing the queue.
-/// - Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: every queued
-///   task runs and every thread is joined; see [`Drop`](#impl-Drop-for-ThreadPool) for
-///   when it does not wait.
+/// - Dropping the pool is `shutdown()`: every queued task runs and every thread is
+///   joined; see [`Drop`](#impl-Drop-for-ThreadPool) for when it does not wait.
 ///
 /// ```
 /// use future_core::{as_completed, MapOptions};
 ///
+/// fn square(n: u64) -> u64 { n * n }
+///
 /// let pool = pool_thread::ThreadPool::builder().max_workers(4).build().unwrap();
-/// let futures: Vec<_> = (1..=5u64).map(|n| pool.submit(move || n * n).unwrap()).collect();
+/// let futures: Vec<_> = (1..=5u64).map(|n| pool.submit(square, n).unwrap()).collect();
 /// let total: u64 = as_completed(&futures, None).map(|f| f.unwrap().result().unwrap()).sum();
 /// assert_eq!(total, 55);
 ///
@@ -47,7 +52,7 @@ use crate::sync::Arc;
 ///     .collect::<Result<_, _>>()
 ///     .unwrap();
 /// assert_eq!(lengths, [1, 2, 3]);
-/// pool.shutdown(true, false);
+/// pool.shutdown();
 /// ```
 pub struct ThreadPool {
     pub(crate) registry: Arc<Registry>,
@@ -55,15 +60,15 @@ pub struct ThreadPool {
 
 impl ThreadPool {
     /// A pool with the default settings: up to Python's `min(32, cpus + 4)` threads,
-    /// started on demand, an unbounded queue. It is `ThreadPool::builder().build()`; with
-    /// the defaults it does not fail.
+    /// started on demand, an unbounded queue (`ThreadPool::builder().build()`, which
+    /// cannot fail with the defaults).
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::new().unwrap();
-    /// assert_eq!(pool.submit(|| "hi").unwrap().result(), Ok("hi"));
+    /// let pool = pool_thread::ThreadPool::new();
+    /// assert_eq!(pool.spawn(|| "hi").unwrap().result(), Ok("hi"));
     /// ```
-    pub fn new() -> Result<ThreadPool, BuildError> {
-        Builder::new().build()
+    pub fn new() -> ThreadPool {
+        ThreadPool::from_registry(Builder::new().registry_with_defaults())
     }
 
     /// The settings builder; see [`Builder`].
@@ -82,7 +87,9 @@ impl ThreadPool {
         }
     }
 
-    /// Schedules `f()` and returns its future (Python's `submit`).
+    /// Schedules `f(arg)` and returns its future (Python's `submit(fn, *args)`; several
+    /// arguments go as a tuple: `submit(f, (a, b))`). The same call as every pool's, for a
+    /// plain function; here `f` may be any closure too (see also [`spawn`](Self::spawn)).
     ///
     /// Called from one of this pool's own tasks, the task goes on that worker's own deque
     /// (others steal it when idle). With a [`queue_bound`](Builder::queue_bound), a call
@@ -92,22 +99,25 @@ impl ThreadPool {
     /// [`SubmitError::Broken`] when an initializer panicked.
     ///
     /// ```
-    /// use future_core::FutureError;
+    /// use future_core::{FutureError, SubmitError};
     ///
-    /// let pool = pool_thread::ThreadPool::new().unwrap();
-    /// let ok = pool.submit(|| 6 * 7).unwrap();
-    /// let bad = pool.submit(|| -> u8 { panic!("no luck") }).unwrap();
+    /// fn divide((a, b): (u32, u32)) -> u32 { a / b }
+    ///
+    /// let pool = pool_thread::ThreadPool::new();
+    /// let ok = pool.submit(divide, (84, 2)).unwrap();
+    /// let bad = pool.submit(divide, (1, 0)).unwrap();
     /// assert_eq!(ok.result(), Ok(42));
-    /// assert_eq!(bad.result().unwrap_err().to_string(), "task panicked: no luck");
-    /// pool.shutdown(true, false);
-    /// assert_eq!(pool.submit(|| 1).unwrap_err(), future_core::SubmitError::Shutdown);
+    /// assert_eq!(bad.result().unwrap_err().to_string(), "task panicked: attempt to divide by zero");
+    /// pool.shutdown();
+    /// assert_eq!(pool.submit(divide, (1, 1)).unwrap_err(), SubmitError::Shutdown);
     /// ```
-    pub fn submit<F, R>(&self, f: F) -> Result<TaskFuture<R>, SubmitError>
+    pub fn submit<F, A, R>(&self, f: F, arg: A) -> Result<TaskFuture<R>, SubmitError>
     where
-        F: FnOnce() -> R + Send + 'static,
+        F: FnOnce(A) -> R + Send + 'static,
+        A: Send + 'static,
         R: Send + 'static,
     {
-        self.submit_with(f, Room::Wait)
+        self.spawn_with(move || f(arg), Room::Wait)
     }
 
     /// Like [`submit`](Self::submit), but when the [`queue_bound`](Builder::queue_bound)
@@ -120,23 +130,56 @@ impl ThreadPool {
     /// let pool = pool_thread::ThreadPool::builder().max_workers(1).queue_bound(1).build().unwrap();
     /// let (release, gate) = mpsc::channel::<()>();
     /// let (started_tx, started) = mpsc::channel();
-    /// let busy = pool.submit(move || { started_tx.send(()).unwrap(); gate.recv().unwrap() }).unwrap();
+    /// let busy = pool.spawn(move || { started_tx.send(()).unwrap(); gate.recv().unwrap() }).unwrap();
     /// started.recv().unwrap(); // the one thread is busy
-    /// let queued = pool.try_submit(|| 1).unwrap(); // takes the one place in the queue
-    /// assert_eq!(pool.try_submit(|| 2).unwrap_err(), SubmitError::Full);
+    /// let queued = pool.try_submit(|x: u32| x + 1, 0).unwrap(); // takes the one place in the queue
+    /// assert_eq!(pool.try_submit(|x: u32| x + 1, 1).unwrap_err(), SubmitError::Full);
     /// release.send(()).unwrap();
     /// assert_eq!(queued.result(), Ok(1));
     /// # busy.result().unwrap();
     /// ```
-    pub fn try_submit<F, R>(&self, f: F) -> Result<TaskFuture<R>, SubmitError>
+    pub fn try_submit<F, A, R>(&self, f: F, arg: A) -> Result<TaskFuture<R>, SubmitError>
+    where
+        F: FnOnce(A) -> R + Send + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_with(move || f(arg), Room::Fail)
+    }
+
+    /// Schedules any closure and returns its future, as [`std::thread::spawn`] returns a
+    /// handle: the thread pool's own form of `submit`, for closures that capture.
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::new();
+    /// let name = String::from("world");
+    /// let greeting = pool.spawn(move || format!("hello, {name}")).unwrap();
+    /// assert_eq!(greeting.result().as_deref(), Ok("hello, world"));
+    /// ```
+    pub fn spawn<F, R>(&self, f: F) -> Result<TaskFuture<R>, SubmitError>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.submit_with(f, Room::Fail)
+        self.spawn_with(f, Room::Wait)
     }
 
-    fn submit_with<F, R>(&self, f: F, room: Room) -> Result<TaskFuture<R>, SubmitError>
+    /// Like [`spawn`](Self::spawn), but returns [`SubmitError::Full`] at once when the
+    /// [`queue_bound`](Builder::queue_bound) is reached.
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::new();
+    /// assert_eq!(pool.try_spawn(|| 1).unwrap().result(), Ok(1));
+    /// ```
+    pub fn try_spawn<F, R>(&self, f: F) -> Result<TaskFuture<R>, SubmitError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_with(f, Room::Fail)
+    }
+
+    fn spawn_with<F, R>(&self, f: F, room: Room) -> Result<TaskFuture<R>, SubmitError>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
@@ -153,20 +196,19 @@ impl ThreadPool {
     /// per-task cost for small elements; [`MapOptions::timeout`] is a total limit measured
     /// from this call. Dropping the iterator cancels the chunks that have not started.
     ///
-    /// This takes any `Fn` closure; the [`Executor::map`] of this pool is the same for
-    /// plain functions (same arguments, so either resolves the same way).
+    /// `f` may be any `Fn` closure (a plain function on every pool).
     ///
     /// To collect everything into a `Vec` at once, [`map_collect`](Self::map_collect) (any
     /// input) and [`map_slice`](Self::map_slice) (a slice) are much faster for small
     /// elements: every thread claims its own input and writes results in place, where this
     /// lazy map hands every element through the consumer's thread.
     ///
-    /// Errors: the first chunk was refused (shut down or broken).
+    /// Errors: invalid options, or the first chunk was refused (shut down or broken).
     ///
     /// ```
     /// use future_core::MapOptions;
     ///
-    /// let pool = pool_thread::ThreadPool::new().unwrap();
+    /// let pool = pool_thread::ThreadPool::new();
     /// let offset = 10;
     /// let out: Vec<_> = pool
     ///     .map(move |x: i32| {
@@ -190,42 +232,133 @@ impl ThreadPool {
         A: Send + 'static,
         R: Send + 'static,
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'a,
+        I::IntoIter: Send + 'a,
     {
-        let f = Arc::new(f);
-        let default_buffersize = 2 * self.registry.config.max_workers;
-        Map::new(items, options, default_buffersize, move |chunk: Vec<A>| {
-            let f = f.clone();
-            let future: ChunkFuture<R> = self.submit(move || ChunkResults::run(chunk, &*f))?;
-            Ok(future)
-        })
+        Map::new(
+            items,
+            options,
+            self.default_buffersize(),
+            self.chunk_runner(f),
+        )
     }
 
-    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`); calling it again is
-    /// harmless. Every later submit returns [`SubmitError::Shutdown`].
-    ///
-    /// With `cancel_futures`, every task still queued is cancelled: its future reports
-    /// cancelled at once. Otherwise queued tasks still run. With `wait`, returns once the
-    /// queued tasks ran and every thread exited, also when several threads call it at
-    /// once (a thread of this pool never waits for itself, nor for another worker waiting
-    /// here: a task may shut down its own pool).
+    /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
+    /// its chunk is done, with its position in the input (Python's `imap_unordered`,
+    /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::new().unwrap();
-    /// let f = pool.submit(|| 1).unwrap();
-    /// pool.shutdown(true, false);
+    /// use future_core::MapOptions;
+    ///
+    /// let pool = pool_thread::ThreadPool::new();
+    /// let mut squares: Vec<(usize, u64)> = pool
+    ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
+    ///     .unwrap()
+    ///     .map(|(position, result)| (position, result.unwrap()))
+    ///     .collect();
+    /// squares.sort_unstable();
+    /// assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16), (5, 25)]);
+    /// ```
+    pub fn map_unordered<'a, A, R, F, I>(
+        &'a self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, SubmitError>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        MapUnordered::new(
+            items,
+            options,
+            self.default_buffersize(),
+            self.chunk_runner(f),
+        )
+    }
+
+    /// Chunks in flight for a map whose options do not say.
+    fn default_buffersize(&self) -> usize {
+        2 * self.registry.config.max_workers
+    }
+
+    /// What a map submits each chunk with: a task running `f` over the chunk.
+    fn chunk_runner<A, R, F>(
+        &self,
+        f: F,
+    ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + '_
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        let f = std::sync::Arc::new(f);
+        move |chunk: Vec<A>| {
+            let f = f.clone();
+            self.spawn(move || ChunkResults::run(chunk, &*f))
+        }
+    }
+
+    /// Stops taking tasks and waits for every queued and running one, then for the
+    /// threads to exit (Python's `shutdown()`); calling it again is harmless. Every later
+    /// submit returns [`SubmitError::Shutdown`]. See [`shutdown_with`](Self::shutdown_with)
+    /// for Python's `wait` and `cancel_futures`.
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::new();
+    /// let f = pool.spawn(|| 1).unwrap();
+    /// pool.shutdown();
     /// assert_eq!(f.result(), Ok(1));
-    /// assert_eq!(pool.num_threads(), 0);
-    /// pool.shutdown(true, true); // idempotent
+    /// assert_eq!(pool.stats().workers, 0);
+    /// pool.shutdown(); // idempotent
     /// ```
-    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        if !wait {
+    pub fn shutdown(&self) {
+        self.shutdown_with(ShutdownOptions::default());
+    }
+
+    /// Stops taking tasks, with Python's `shutdown(wait, cancel_futures)` named in
+    /// [`ShutdownOptions`]. With `cancel_futures`, every task still queued is cancelled:
+    /// its future reports cancelled at once; otherwise queued tasks still run. With `wait`,
+    /// returns once the queued tasks ran and every thread exited, also when several threads
+    /// call it at once (a thread of this pool never waits for itself, nor for another
+    /// worker waiting here: a task may shut down its own pool). Without `wait`, it returns
+    /// at once, and dropping the pool afterwards does not wait either: the threads exit
+    /// when their tasks end.
+    ///
+    /// ```
+    /// use future_core::ShutdownOptions;
+    /// let pool = pool_thread::ThreadPool::new();
+    /// pool.shutdown_with(ShutdownOptions { wait: false, cancel_futures: true });
+    /// assert!(pool.spawn(|| 1).is_err());
+    /// ```
+    pub fn shutdown_with(&self, options: ShutdownOptions) {
+        if !options.wait {
             self.registry.let_go();
         }
-        self.registry.shutdown(wait, cancel_futures);
+        self.registry.shutdown(options.wait, options.cancel_futures);
     }
 
-    /// The most threads this pool runs at once.
+    /// What the pool has done and is doing: tasks queued, running, completed, failed and
+    /// cancelled; threads alive, started, and started in place of blocked ones. Counters
+    /// kept without a lock on any task's path.
+    ///
+    /// ```
+    /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
+    /// pool.spawn(|| 1).unwrap().result().unwrap();
+    /// pool.spawn(|| -> u8 { panic!("no") }).unwrap().exception().unwrap();
+    /// pool.shutdown();
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.completed, stats.failed, stats.running, stats.queued), (1, 1, 0, 0));
+    /// assert!(stats.workers_started >= 1);
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        self.registry.stats()
+    }
+
+    /// The most threads this pool runs tasks on at once (not counting threads blocked in
+    /// a wait and those started in their place).
     ///
     /// ```
     /// let pool = pool_thread::ThreadPool::builder().max_workers(3).build().unwrap();
@@ -234,32 +367,16 @@ impl ThreadPool {
     pub fn max_workers(&self) -> usize {
         self.registry.config.max_workers
     }
+}
 
-    /// The threads running now (started on demand, minus the retired and exited).
-    ///
-    /// ```
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(3).build().unwrap();
-    /// assert_eq!(pool.num_threads(), 0);
-    /// pool.submit(|| ()).unwrap().result().unwrap();
-    /// assert_eq!(pool.num_threads(), 1);
-    /// ```
-    pub fn num_threads(&self) -> usize {
-        self.registry.sleep.threads()
-    }
-
-    /// The tasks waiting in the queues now (not yet taken by a thread).
-    ///
-    /// ```
-    /// let pool = pool_thread::ThreadPool::new().unwrap();
-    /// assert_eq!(pool.queued_tasks(), 0);
-    /// ```
-    pub fn queued_tasks(&self) -> usize {
-        self.registry.queued()
+impl Default for ThreadPool {
+    /// [`ThreadPool::new`].
+    fn default() -> Self {
+        ThreadPool::new()
     }
 }
 
-/// The [`Executor`] interface (shared with the process pool) for plain functions; the
-/// inherent [`ThreadPool::submit`] and [`ThreadPool::map`] also take closures.
+/// The [`Executor`] interface, for plain functions: the same calls as the inherent ones.
 ///
 /// ```
 /// use future_core::{Executor, MapOptions};
@@ -268,7 +385,7 @@ impl ThreadPool {
 /// fn run(pool: &impl Executor) -> Vec<u32> {
 ///     pool.map(double, [1, 2, 3], MapOptions::new()).unwrap().map(Result::unwrap).collect()
 /// }
-/// let pool = pool_thread::ThreadPool::new().unwrap();
+/// let pool = pool_thread::ThreadPool::new();
 /// assert_eq!(run(&pool), [2, 4, 6]);
 /// assert_eq!(Executor::submit(&pool, double, 21).unwrap().result(), Ok(42));
 /// ```
@@ -278,7 +395,15 @@ impl Executor for ThreadPool {
         A: Portable,
         R: Portable,
     {
-        ThreadPool::submit(self, move || f(arg))
+        ThreadPool::submit(self, f, arg)
+    }
+
+    fn try_submit<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<TaskFuture<R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+    {
+        ThreadPool::try_submit(self, f, arg)
     }
 
     fn map<'a, A, R, I>(
@@ -291,22 +416,41 @@ impl Executor for ThreadPool {
         A: Portable,
         R: Portable,
         I: IntoIterator<Item = A>,
-        I::IntoIter: 'a,
+        I::IntoIter: Send + 'a,
     {
         ThreadPool::map(self, f, items, options)
     }
 
-    fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        ThreadPool::shutdown(self, wait, cancel_futures);
+    fn map_unordered<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        ThreadPool::map_unordered(self, f, items, options)
+    }
+
+    fn shutdown_with(&self, options: ShutdownOptions) {
+        ThreadPool::shutdown_with(self, options);
+    }
+
+    fn stats(&self) -> PoolStats {
+        ThreadPool::stats(self)
     }
 }
 
 impl Drop for ThreadPool {
-    /// `shutdown(wait = true, cancel_futures = false)`, like the end of Python's `with`
-    /// block: every queued task runs and every thread is joined. Two exceptions, so that
-    /// a drop never blocks where it should not:
-    /// - after a [`shutdown`](Self::shutdown) with `wait = false`, the pool is let go: its
-    ///   threads finish the tasks they have and exit on their own;
+    /// `shutdown()`, like the end of Python's `with` block: every queued task runs and
+    /// every thread is joined. Two exceptions, so that a drop never blocks where it should
+    /// not:
+    /// - after a [`shutdown_with`](Self::shutdown_with) without `wait`, the pool is let
+    ///   go: its threads finish the tasks they have and exit on their own;
     /// - with a [`drop_grace`](Builder::drop_grace) (or while the thread is panicking: a
     ///   failed assertion in a test that owns a busy pool), the drop waits at most that
     ///   long (no time at all while panicking, unless set), then cancels the tasks not
@@ -324,8 +468,7 @@ impl fmt::Debug for ThreadPool {
                 &self.registry.config.thread_name_prefix,
             )
             .field("max_workers", &self.max_workers())
-            .field("threads", &self.num_threads())
-            .field("queued", &self.queued_tasks())
+            .field("stats", &self.stats())
             .field("shut_down", &self.registry.sleep.is_shut_down())
             .finish()
     }

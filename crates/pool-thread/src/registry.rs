@@ -11,6 +11,7 @@ use crate::bound::{Bound, NoRoom};
 use crate::job::Job;
 use crate::queue::{Injector, Steal, Stealer, Worker};
 use crate::sleep::Sleep;
+use crate::stats::Stats;
 use crate::sync::{
     Arc, AtomicBool, Condvar, JoinHandle, Mutex, MutexGuard, Ordering, RwLock, ThreadBuilder,
     current_thread, lock, read, wait, wait_timeout, write,
@@ -68,6 +69,7 @@ pub(crate) struct Registry {
     broken_cause: Mutex<Option<String>>,
     /// Set by a user's `shutdown(wait = false)`: dropping the pool then does not join.
     let_go: AtomicBool,
+    pub(crate) stats: Stats,
 }
 
 impl Registry {
@@ -87,6 +89,7 @@ impl Registry {
             broken: AtomicBool::new(false),
             broken_cause: Mutex::new(None),
             let_go: AtomicBool::new(false),
+            stats: Stats::default(),
         }
     }
 
@@ -135,15 +138,22 @@ impl Registry {
     /// injector): wakes the sleepers to find them, and starts a thread if none is left.
     pub(crate) fn replace_lost_worker(this: &Arc<Self>) {
         this.sleep.wake_all();
-        if this.has_work() && this.sleep.reserve_replacement() {
-            let _ = Self::spawn_worker(this);
+        if this.has_work() && this.sleep.reserve_replacement() && Self::spawn_worker(this).is_ok() {
+            this.stats.workers_replaced.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Starts the thread `Sleep::block` reserved in place of a blocked worker.
     pub(crate) fn start_reserved_thread(this: &Arc<Self>) {
         // It cannot leave the pool without threads: the blocked worker is one.
-        let _ = Self::spawn_worker(this);
+        if Self::spawn_worker(this).is_ok() {
+            this.stats.workers_replaced.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The pool's statistics now.
+    pub(crate) fn stats(&self) -> future_core::PoolStats {
+        self.stats.read(self.queued(), self.sleep.threads())
     }
 
     /// The error for a submit after shutdown: broken or plain shut down.
@@ -262,6 +272,7 @@ impl Registry {
                 // Under the lock the new thread needs to count itself out.
                 threads.handles.push(handle);
                 threads.live += 1;
+                this.stats.workers_started.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(err) => {
@@ -350,13 +361,20 @@ impl Registry {
         self.wake_room_waiters();
         if cancel_futures {
             self.sleep.wait_for_submitters();
-            self.drain(|job| job.cancel());
+            self.drain(|job| self.cancel_job(job));
         }
         if wait {
             // Every thread start happens inside a submit or a running task; after this
             // none is left to come from a submit.
             self.sleep.wait_for_submitters();
             self.wait_for_exits(None);
+        }
+    }
+
+    /// Cancels a job that will never run, counting it.
+    fn cancel_job(&self, job: Job) {
+        if job.cancel() {
+            self.stats.pool.cancelled_by_anyone();
         }
     }
 
@@ -383,7 +401,7 @@ impl Registry {
         self.sleep.wait_for_submitters();
         if !self.wait_for_exits(deadline) {
             // Past the grace: what has not started never will.
-            self.drain(|job| job.cancel());
+            self.drain(|job| self.cancel_job(job));
         }
     }
 

@@ -8,13 +8,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use future_core::catch_panic;
-use future_core::executor::{ExecutorId, WorkerThread, enter_worker, print_panics};
+use future_core::executor::{ExecutorId, Ran, WorkerThread, enter_worker, print_panics};
 
 use crate::job::{Job, TaskEnd};
 use crate::latch::CountLatch;
 use crate::queue::{Steal, Worker};
 use crate::registry::Registry;
 use crate::sleep::{IdleWake, Sleeper};
+use crate::stats::WorkerCounts;
 use crate::sync::{Arc, current_thread, read, yield_now};
 
 /// Rounds of searching (with a `yield_now` between) before an idle worker registers as a
@@ -86,6 +87,8 @@ struct WorkerCtx {
     sleeper: Arc<Sleeper>,
     /// Tokens kept back by `Sleep::task_done`, given back once this worker finds no job.
     owed_tokens: Cell<u32>,
+    /// What this worker counted, for the pool's statistics.
+    counts: WorkerCounts,
 }
 
 /// The body of a worker thread.
@@ -109,6 +112,7 @@ pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<Job>) {
         }
     }
     let ctx = Rc::new(WorkerCtx {
+        counts: registry.stats.join(),
         registry,
         local,
         slot,
@@ -135,6 +139,7 @@ impl Drop for Current {
         let ctx = CURRENT.with(|current| current.borrow_mut().take());
         if let Some(ctx) = ctx {
             ctx.give_back_tokens();
+            ctx.registry.stats.leave(&ctx.counts);
             // A worker leaves with jobs in its deque only when this crate's own code
             // panicked (no job lets a panic out): hand them to the other threads.
             while let Some(job) = ctx.local.pop() {
@@ -283,13 +288,20 @@ impl WorkerCtx {
             job.fail(error);
             return;
         }
-        if nested {
-            job.run(&TaskEnd::nested());
+        self.counts.started();
+        let ran = if nested {
+            job.run(&TaskEnd::nested())
         } else {
             let end = TaskEnd::top_level(&self.registry.sleep, &self.owed_tokens);
-            job.run(&end);
+            let ran = job.run(&end);
             end.finish();
+            ran
+        };
+        if !ran.here() {
+            // It did not run after all: not started.
+            self.counts.unstart();
         }
+        self.counts.ran(ran);
     }
 }
 
@@ -309,5 +321,10 @@ impl WorkerThread for WorkerCtx {
 
     fn unblocked(&self) {
         self.registry.sleep.unblock();
+    }
+
+    fn ran_here(&self, ran: Ran) {
+        self.counts.started();
+        self.counts.ran(ran);
     }
 }

@@ -244,7 +244,7 @@ fn a_timeout_mid_way_stops_pulling() {
 #[test]
 fn refused_by_a_shut_down_pool() {
     let pool = pool(2);
-    pool.shutdown(true, false);
+    pool.shutdown();
     let err = pool
         .map_collect(mix, 0..10u64, MapOptions::new())
         .unwrap_err();
@@ -262,7 +262,7 @@ fn finishes_on_the_caller_when_every_pool_thread_is_busy() {
     let blockers: Vec<_> = (0..2)
         .map(|_| {
             let (gate, started) = (gate.clone(), started.clone());
-            pool.submit(move || {
+            pool.spawn(move || {
                 started.wait();
                 gate.lock().unwrap().recv().unwrap();
             })
@@ -300,7 +300,7 @@ fn nested_inside_a_pool_task() {
     let pool = Arc::new(pool(2));
     let inner = pool.clone();
     let sums = pool
-        .submit(move || {
+        .spawn(move || {
             (0..20u64)
                 .map(|n| {
                     inner
@@ -405,7 +405,7 @@ fn map_slice_timeout_and_shutdown() {
         )
         .unwrap_err();
     assert_eq!(err, FutureError::Timeout);
-    pool.shutdown(true, false);
+    pool.shutdown();
     let err = pool
         .map_slice(|&x: &u8| x, &input, MapOptions::new())
         .unwrap_err();

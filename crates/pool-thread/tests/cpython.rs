@@ -20,17 +20,17 @@ fn three_blocked_tasks_start_three_threads() {
     let futures: Vec<_> = (0..3)
         .map(|_| {
             let all_in = all_in.clone();
-            pool.submit(move || {
+            pool.spawn(move || {
                 all_in.wait();
             })
             .unwrap()
         })
         .collect();
     all_in.wait(); // all three run at once: three threads
-    assert_eq!(pool.num_threads(), 3);
-    pool.shutdown(true, false);
+    assert_eq!(pool.stats().workers, 3);
+    pool.shutdown();
     assert!(futures.iter().all(|f| f.result().is_ok()));
-    assert_eq!(pool.num_threads(), 0);
+    assert_eq!(pool.stats().workers, 0);
 }
 
 /// `test_saturation`: 60 blocked tasks on 4 workers start exactly 4 threads.
@@ -42,16 +42,16 @@ fn saturation_starts_exactly_max_workers() {
     let futures: Vec<_> = (0..60)
         .map(|_| {
             let (gate, running) = (gate.clone(), running.clone());
-            pool.submit(move || {
+            pool.spawn(move || {
                 running.fetch_add(1, Ordering::SeqCst);
                 gate.wait();
             })
             .unwrap()
         })
         .collect();
-    assert_eq!(pool.num_threads(), 4);
+    assert_eq!(pool.stats().workers, 4);
     common::eventually("4 tasks running", || running.load(Ordering::SeqCst) == 4);
-    assert_eq!(pool.num_threads(), 4);
+    assert_eq!(pool.stats().workers, 4);
     assert_eq!(
         running.load(Ordering::SeqCst),
         4,
@@ -61,17 +61,17 @@ fn saturation_starts_exactly_max_workers() {
     for f in &futures {
         f.result().unwrap();
     }
-    assert_eq!(pool.num_threads(), 4);
+    assert_eq!(pool.stats().workers, 4);
 }
 
 /// `test_idle_thread_reuse`: sequential submit-then-result reuses one thread.
 #[test]
 fn idle_thread_is_reused() {
     let pool = ThreadPool::builder().max_workers(4).build().unwrap();
-    assert_eq!(pool.submit(|| 21 * 2).unwrap().result(), Ok(42));
-    assert_eq!(pool.submit(|| 6 * 7).unwrap().result(), Ok(42));
-    assert_eq!(pool.submit(|| 3 * 14).unwrap().result(), Ok(42));
-    assert_eq!(pool.num_threads(), 1);
+    assert_eq!(pool.spawn(|| 21 * 2).unwrap().result(), Ok(42));
+    assert_eq!(pool.spawn(|| 6 * 7).unwrap().result(), Ok(42));
+    assert_eq!(pool.spawn(|| 3 * 14).unwrap().result(), Ok(42));
+    assert_eq!(pool.stats().workers, 1);
 }
 
 /// `test_thread_names_assigned` / `test_thread_names_default`.
@@ -86,7 +86,7 @@ fn thread_names_follow_the_prefix() {
     let futures: Vec<_> = (0..5)
         .map(|_| {
             let all_in = all_in.clone();
-            pool.submit(move || {
+            pool.spawn(move || {
                 all_in.wait();
                 std::thread::current().name().unwrap().to_owned()
             })
@@ -106,9 +106,9 @@ fn thread_names_follow_the_prefix() {
         ]
     );
 
-    let default = ThreadPool::new().unwrap();
+    let default = ThreadPool::new();
     let name = default
-        .submit(|| std::thread::current().name().unwrap().to_owned())
+        .spawn(|| std::thread::current().name().unwrap().to_owned())
         .unwrap()
         .result()
         .unwrap();
@@ -141,7 +141,7 @@ fn map_zero_timeout_on_busy_pool_times_out_and_cancels() {
     assert_eq!(results.next(), None);
     gate.open();
     busy.result().unwrap();
-    pool.shutdown(true, false);
+    pool.shutdown();
     assert_eq!(
         started.load(Ordering::SeqCst),
         0,
@@ -158,10 +158,13 @@ fn shutdown_cancel_futures_cancels_the_queue() {
     let futures: Vec<_> = (0..50)
         .map(|_| {
             let gate = gate.clone();
-            pool.submit(move || gate.wait()).unwrap()
+            pool.spawn(move || gate.wait()).unwrap()
         })
         .collect();
-    pool.shutdown(false, true);
+    pool.shutdown_with(future_core::ShutdownOptions {
+        wait: false,
+        cancel_futures: true,
+    });
     let cancelled = futures.iter().filter(|f| f.cancelled()).count();
     assert!(cancelled > 20, "only {cancelled} cancelled");
     assert!(
@@ -169,12 +172,12 @@ fn shutdown_cancel_futures_cancels_the_queue() {
         "at most the 4 running tasks escape: {cancelled}"
     );
     gate.open();
-    pool.shutdown(true, false);
+    pool.shutdown();
     for f in futures.iter().filter(|f| !f.cancelled()) {
         assert!(f.done());
         assert_eq!(f.exception(), Ok(None));
     }
-    assert_eq!(pool.submit(|| ()).unwrap_err(), SubmitError::Shutdown);
+    assert_eq!(pool.spawn(|| ()).unwrap_err(), SubmitError::Shutdown);
 }
 
 /// `test_hang_gh94440`-like: map over max_workers + 1 items, then shutdown, does not hang.
@@ -182,7 +185,7 @@ fn shutdown_cancel_futures_cancels_the_queue() {
 fn map_then_shutdown_does_not_hang() {
     let pool = ThreadPool::builder().max_workers(2).build().unwrap();
     let results = pool.map(|x: u64| x * 2, 0..3, MapOptions::new()).unwrap();
-    pool.shutdown(true, false);
+    pool.shutdown();
     let results: Vec<_> = results.collect();
     assert_eq!(results, [Ok(0), Ok(2), Ok(4)]);
 }
@@ -203,7 +206,7 @@ fn queue_bound_holds_while_producer_outruns_the_pool() {
     for i in 0..2_000usize {
         let counter = started.clone();
         futures.push(
-            pool.submit(move || {
+            pool.spawn(move || {
                 counter.fetch_add(1, Ordering::SeqCst);
                 // Slower than the producer: ~20 µs of work per task.
                 let t = std::time::Instant::now();
@@ -214,7 +217,7 @@ fn queue_bound_holds_while_producer_outruns_the_pool() {
             })
             .unwrap(),
         );
-        assert!(pool.queued_tasks() <= BOUND);
+        assert!(pool.stats().queued <= BOUND);
         let waiting = i + 1 - started.load(Ordering::SeqCst);
         max_waiting = max_waiting.max(waiting);
         assert!(
@@ -237,12 +240,12 @@ fn try_submit_says_full_and_submit_blocks_until_room() {
         .unwrap();
     let gate = Gate::new();
     let busy = occupy(&pool, &gate);
-    let a = pool.try_submit(|| 'a').unwrap();
-    let b = pool.submit(|| 'b').unwrap();
-    assert_eq!(pool.try_submit(|| 'c').unwrap_err(), SubmitError::Full);
-    assert_eq!(pool.queued_tasks(), 2);
+    let a = pool.try_spawn(|| 'a').unwrap();
+    let b = pool.spawn(|| 'b').unwrap();
+    assert_eq!(pool.try_spawn(|| 'c').unwrap_err(), SubmitError::Full);
+    assert_eq!(pool.stats().queued, 2);
     std::thread::scope(|s| {
-        let blocked = s.spawn(|| pool.submit(|| 'd').unwrap().result());
+        let blocked = s.spawn(|| pool.spawn(|| 'd').unwrap().result());
         gate.open();
         assert_eq!(blocked.join().unwrap(), Ok('d'));
     });
@@ -261,11 +264,14 @@ fn blocked_submit_fails_on_shutdown() {
         .unwrap();
     let gate = Gate::new();
     let busy = occupy(&pool, &gate);
-    let queued = pool.submit(|| 1).unwrap();
+    let queued = pool.spawn(|| 1).unwrap();
     std::thread::scope(|s| {
-        let blocked = s.spawn(|| pool.submit(|| 2).map(|_| ()));
+        let blocked = s.spawn(|| pool.spawn(|| 2).map(|_| ()));
         // Whether or not the submitter is blocked yet, it must see the shutdown.
-        pool.shutdown(false, false);
+        pool.shutdown_with(future_core::ShutdownOptions {
+            wait: false,
+            cancel_futures: false,
+        });
         assert_eq!(blocked.join().unwrap(), Err(SubmitError::Shutdown));
     });
     gate.open();
@@ -275,10 +281,10 @@ fn blocked_submit_fails_on_shutdown() {
 
 #[test]
 fn submit_after_shutdown_errors() {
-    let pool = ThreadPool::new().unwrap();
-    pool.shutdown(true, false);
-    assert_eq!(pool.submit(|| 1).unwrap_err(), SubmitError::Shutdown);
-    assert_eq!(pool.try_submit(|| 1).unwrap_err(), SubmitError::Shutdown);
+    let pool = ThreadPool::new();
+    pool.shutdown();
+    assert_eq!(pool.spawn(|| 1).unwrap_err(), SubmitError::Shutdown);
+    assert_eq!(pool.try_spawn(|| 1).unwrap_err(), SubmitError::Shutdown);
     fn one(x: u8) -> u8 {
         x
     }
@@ -307,7 +313,7 @@ fn zero_max_workers_is_an_error() {
 #[test]
 fn default_max_workers_is_pythons() {
     let cpus = std::thread::available_parallelism().unwrap().get();
-    assert_eq!(ThreadPool::new().unwrap().max_workers(), (cpus + 4).min(32));
+    assert_eq!(ThreadPool::new().max_workers(), (cpus + 4).min(32));
 }
 
 #[test]
@@ -318,17 +324,17 @@ fn panicking_task_fails_its_future_and_the_worker_survives() {
         .build()
         .unwrap();
     let bad = pool
-        .submit(|| -> u32 { panic!("task {} exploded", 7) })
+        .spawn(|| -> u32 { panic!("task {} exploded", 7) })
         .unwrap();
     let err = bad.result().unwrap_err();
     let task_err = err.task_error().expect("a task error");
     assert_eq!(task_err.kind(), TaskErrorKind::Panicked);
     assert_eq!(task_err.message(), "task 7 exploded");
     let name = pool
-        .submit(|| std::thread::current().name().unwrap().to_owned())
+        .spawn(|| std::thread::current().name().unwrap().to_owned())
         .unwrap();
     assert_eq!(name.result().unwrap(), "survivor_0");
-    assert_eq!(pool.num_threads(), 1);
+    assert_eq!(pool.stats().workers, 1);
 }
 
 /// `test_initializer` (`FailingInitializerMixin`): a panicking initializer breaks the pool.
@@ -341,7 +347,7 @@ fn panicking_initializer_breaks_the_pool() {
         .unwrap();
     let mut futures = Vec::new();
     let refused = loop {
-        match pool.submit(|| 1) {
+        match pool.spawn(|| 1) {
             Ok(f) => futures.push(f),
             Err(err) => break err,
         }
@@ -358,7 +364,7 @@ fn panicking_initializer_breaks_the_pool() {
         assert_eq!(task_err.kind(), TaskErrorKind::Broken);
         assert!(task_err.message().contains("no database"), "{task_err}");
     }
-    pool.shutdown(true, false);
+    pool.shutdown();
 }
 
 #[test]
@@ -376,7 +382,7 @@ fn initializer_runs_once_per_thread() {
     let futures: Vec<_> = (0..3)
         .map(|_| {
             let all_in = all_in.clone();
-            pool.submit(move || {
+            pool.spawn(move || {
                 all_in.wait();
             })
             .unwrap()
@@ -386,7 +392,7 @@ fn initializer_runs_once_per_thread() {
         f.result().unwrap();
     }
     for _ in 0..20 {
-        pool.submit(|| ()).unwrap().result().unwrap();
+        pool.spawn(|| ()).unwrap().result().unwrap();
     }
     drop(pool);
     assert_eq!(inits.load(Ordering::SeqCst), 3);
@@ -403,21 +409,21 @@ fn idle_threads_retire_after_keep_alive() {
     let futures: Vec<_> = (0..3)
         .map(|_| {
             let all_in = all_in.clone();
-            pool.submit(move || {
+            pool.spawn(move || {
                 all_in.wait();
             })
             .unwrap()
         })
         .collect();
     all_in.wait();
-    assert_eq!(pool.num_threads(), 3);
+    assert_eq!(pool.stats().workers, 3);
     for f in futures {
         f.result().unwrap();
     }
-    common::eventually("idle threads retire", || pool.num_threads() == 0);
+    common::eventually("idle threads retire", || pool.stats().workers == 0);
     // The pool still works: a new thread starts on demand.
-    assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
-    assert_eq!(pool.num_threads(), 1);
+    assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+    assert_eq!(pool.stats().workers, 1);
 }
 
 /// Workers at the pool's maximum keep the tokens of finished tasks back (to spare the
@@ -431,16 +437,20 @@ fn threads_retire_and_are_reused_after_a_burst_at_the_maximum() {
         .build()
         .unwrap();
     let futures: Vec<_> = (0..10_000u64)
-        .map(|i| pool.submit(move || i * 2).unwrap())
+        .map(|i| pool.spawn(move || i * 2).unwrap())
         .collect();
     for (i, f) in (0..).zip(&futures) {
         assert_eq!(f.take(), Ok(i * 2));
     }
-    common::eventually("idle threads retire", || pool.num_threads() == 0);
+    common::eventually("idle threads retire", || pool.stats().workers == 0);
     for _ in 0..3 {
-        assert_eq!(pool.submit(|| 1).unwrap().result(), Ok(1));
+        assert_eq!(pool.spawn(|| 1).unwrap().result(), Ok(1));
     }
-    assert_eq!(pool.num_threads(), 1, "sequential submits reuse one thread");
+    assert_eq!(
+        pool.stats().workers,
+        1,
+        "sequential submits reuse one thread"
+    );
 }
 
 #[test]
@@ -463,7 +473,7 @@ fn drop_joins_every_thread() {
     let futures: Vec<_> = (0..4)
         .map(|_| {
             let all_in = all_in.clone();
-            pool.submit(move || {
+            pool.spawn(move || {
                 all_in.wait();
             })
             .unwrap()
@@ -489,7 +499,7 @@ fn cancelled_queued_task_never_runs() {
     let ran = Arc::new(AtomicUsize::new(0));
     let queued = {
         let ran = ran.clone();
-        pool.submit(move || ran.fetch_add(1, Ordering::SeqCst))
+        pool.spawn(move || ran.fetch_add(1, Ordering::SeqCst))
             .unwrap()
     };
     assert!(queued.cancel());
@@ -501,7 +511,7 @@ fn cancelled_queued_task_never_runs() {
     assert_eq!(sets.done.len(), 1, "a cancelled future is done at once");
     gate.open();
     busy.result().unwrap();
-    pool.shutdown(true, false);
+    pool.shutdown();
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert_eq!(queued.result(), Err(FutureError::Cancelled));
 }
@@ -514,13 +524,13 @@ fn pool_futures_mix_with_plain_promises() {
     let gate = Gate::new();
     let pooled = {
         let gate = gate.clone();
-        pool.submit(move || {
+        pool.spawn(move || {
             gate.wait();
             2
         })
         .unwrap()
     };
-    let quick = pool.submit(|| 3).unwrap();
+    let quick = pool.spawn(|| 3).unwrap();
     let all = vec![plain.clone(), pooled.clone(), quick.clone()];
     let first = wait(&all, Some(HANG), ReturnWhen::FirstCompleted);
     assert!(first.done.iter().any(|f| f.same_future(&quick)));
@@ -554,7 +564,7 @@ fn executor_trait_for_plain_functions() {
         Executor::submit(&pool, square, 12).unwrap().result(),
         Ok(144)
     );
-    Executor::shutdown(&pool, true, false);
+    Executor::shutdown(&pool);
     assert_eq!(
         Executor::submit(&pool, square, 1).unwrap_err(),
         SubmitError::Shutdown
@@ -598,7 +608,7 @@ fn concurrent_shutdown_wait_all_return_after_the_threads_exit() {
         let (started_tx, started) = std::sync::mpsc::channel();
         let plain = {
             let (gate, started_tx) = (gate.clone(), started_tx.clone());
-            pool.submit(move || {
+            pool.spawn(move || {
                 started_tx.send(()).unwrap();
                 gate.wait();
             })
@@ -607,11 +617,11 @@ fn concurrent_shutdown_wait_all_return_after_the_threads_exit() {
         let inside = {
             let (gate, pool) = (gate.clone(), pool.clone());
             pool.clone()
-                .submit(move || {
+                .spawn(move || {
                     started_tx.send(()).unwrap();
                     gate.wait();
                     // Waits for the other worker, never for itself.
-                    pool.shutdown(true, false);
+                    pool.shutdown();
                 })
                 .unwrap()
         };
@@ -623,7 +633,7 @@ fn concurrent_shutdown_wait_all_return_after_the_threads_exit() {
                 let (pool, barrier, exited) = (pool.clone(), barrier.clone(), exited.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    pool.shutdown(true, false);
+                    pool.shutdown();
                     exited.load(Ordering::SeqCst)
                 })
             })

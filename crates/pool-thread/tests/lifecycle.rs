@@ -18,7 +18,10 @@ fn drop_after_a_non_waiting_shutdown_does_not_join_a_stuck_task() {
     let stuck = within("the drop", move || {
         let pool = ThreadPool::builder().max_workers(1).build().unwrap();
         let stuck = occupy(&pool, &g);
-        pool.shutdown(false, false);
+        pool.shutdown_with(future_core::ShutdownOptions {
+            wait: false,
+            cancel_futures: false,
+        });
         drop(pool);
         stuck
     });
@@ -46,7 +49,7 @@ fn drop_while_panicking_cancels_the_queue_and_lets_a_stuck_task_go() {
                 .unwrap();
             let _stuck = occupy(&pool, &g);
             let queued = pool
-                .submit(move || {
+                .spawn(move || {
                     r.fetch_add(1, Ordering::SeqCst);
                 })
                 .unwrap();
@@ -79,7 +82,7 @@ fn drop_grace_cancels_what_has_not_started_and_lets_a_stuck_task_go() {
             .build()
             .unwrap();
         let stuck = occupy(&pool, &g);
-        let queued = pool.submit(|| 1).unwrap();
+        let queued = pool.spawn(|| 1).unwrap();
         drop(pool);
         (stuck, queued)
     });
@@ -99,7 +102,7 @@ fn default_drop_still_joins_running_tasks() {
         let pool = ThreadPool::builder().max_workers(2).build().unwrap();
         for _ in 0..4 {
             let f = finished.clone();
-            pool.submit(move || {
+            pool.spawn(move || {
                 std::thread::sleep(Duration::from_millis(20));
                 f.fetch_add(1, Ordering::SeqCst);
             })

@@ -47,8 +47,8 @@ fn small_model(model: impl Fn() + Sync + Send + 'static) {
 fn a_submit_racing_the_only_worker_going_to_sleep() {
     loom::model(|| {
         let pool = pool(1, 0);
-        assert_eq!(pool.submit(|| 1).unwrap().take(), Ok(1));
-        assert_eq!(pool.submit(|| 2).unwrap().take(), Ok(2));
+        assert_eq!(pool.spawn(|| 1).unwrap().take(), Ok(1));
+        assert_eq!(pool.spawn(|| 2).unwrap().take(), Ok(2));
         drop(pool);
     });
 }
@@ -64,13 +64,13 @@ fn two_jobs_that_must_overlap_both_run() {
         let pool = pool(2, 0);
         // Start both threads: the first task waits for the second.
         let (started, warm) = Promise::<()>::new();
-        let first = pool.submit(move || warm.take().unwrap()).unwrap();
-        pool.submit(move || started.set_result(())).unwrap();
+        let first = pool.spawn(move || warm.take().unwrap()).unwrap();
+        pool.spawn(move || started.set_result(())).unwrap();
         first.take().unwrap();
         // Both threads are idle (or on their way to sleep); now the pair that must overlap.
         let (release, gate) = Promise::<u8>::new();
-        let waiting = pool.submit(move || gate.take().unwrap()).unwrap();
-        pool.submit(move || release.set_result(7)).unwrap();
+        let waiting = pool.spawn(move || gate.take().unwrap()).unwrap();
+        pool.spawn(move || release.set_result(7)).unwrap();
         assert_eq!(waiting.take(), Ok(7));
         drop(pool);
     });
@@ -84,9 +84,9 @@ fn shutdown_races_a_submit() {
         let pool = Arc::new(pool(1, 0));
         let submitter = {
             let pool = pool.clone();
-            thread::spawn(move || pool.submit(|| 3))
+            thread::spawn(move || pool.spawn(|| 3))
         };
-        pool.shutdown(true, false);
+        pool.shutdown();
         match submitter.join().unwrap() {
             Ok(future) => assert_eq!(future.take(), Ok(3), "accepted, so it ran"),
             Err(err) => assert_eq!(err, SubmitError::Shutdown),
@@ -101,8 +101,8 @@ fn a_blocked_worker_is_replaced_for_queued_work() {
     loom::model(|| {
         let pool = pool(1, 1);
         let (release, gate) = Promise::<u8>::new();
-        let waiting = pool.submit(move || gate.take().unwrap() + 1).unwrap();
-        pool.submit(move || release.set_result(1)).unwrap();
+        let waiting = pool.spawn(move || gate.take().unwrap() + 1).unwrap();
+        pool.spawn(move || release.set_result(1)).unwrap();
         assert_eq!(waiting.take(), Ok(2));
         drop(pool);
     });
@@ -116,8 +116,8 @@ fn a_waiting_worker_runs_the_task_it_waits_for_or_another_thread_does() {
         let pool = Arc::new(pool(2, 0));
         let p = pool.clone();
         let outer = pool
-            .submit(move || {
-                let inner = p.submit(|| 5).unwrap();
+            .spawn(move || {
+                let inner = p.spawn(|| 5).unwrap();
                 inner.take().unwrap() + 1
             })
             .unwrap();
@@ -136,8 +136,8 @@ fn retirement_races_a_submit() {
             .keep_alive(Duration::ZERO)
             .build()
             .unwrap();
-        assert_eq!(pool.submit(|| 1).unwrap().take(), Ok(1));
-        assert_eq!(pool.submit(|| 2).unwrap().take(), Ok(2));
+        assert_eq!(pool.spawn(|| 1).unwrap().take(), Ok(1));
+        assert_eq!(pool.spawn(|| 2).unwrap().take(), Ok(2));
         drop(pool);
     });
 }

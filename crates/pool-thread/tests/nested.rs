@@ -15,18 +15,18 @@ fn fib(pool: &Arc<ThreadPool>, n: u64) -> u64 {
         return n;
     }
     let (p1, p2) = (pool.clone(), pool.clone());
-    let a = pool.submit(move || fib(&p1, n - 1)).unwrap();
-    let b = pool.submit(move || fib(&p2, n - 2)).unwrap();
+    let a = pool.spawn(move || fib(&p1, n - 1)).unwrap();
+    let b = pool.spawn(move || fib(&p2, n - 2)).unwrap();
     a.result().unwrap() + b.result().unwrap()
 }
 
 fn nested_fib_on(workers: usize) {
     let pool = Arc::new(ThreadPool::builder().max_workers(workers).build().unwrap());
     let p = pool.clone();
-    let top = pool.submit(move || fib(&p, 16)).unwrap();
+    let top = pool.spawn(move || fib(&p, 16)).unwrap();
     assert_eq!(top.result(), Ok(987));
-    assert!(pool.num_threads() <= workers);
-    pool.shutdown(true, false);
+    assert!(pool.stats().workers <= workers);
+    pool.shutdown();
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn nested_map_inside_a_task_on_one_thread() {
     let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
     let p = pool.clone();
     let outer = pool
-        .submit(move || {
+        .spawn(move || {
             p.map(|x: u32| x + 1, 0..50, MapOptions::new().chunksize(3))
                 .unwrap()
                 .map(|r| r.unwrap())
@@ -61,14 +61,14 @@ fn waiting_worker_wakes_for_work_submitted_from_outside() {
     let (promise, inner) = future_core::Promise::<u32>::new();
     let (started_tx, started) = std::sync::mpsc::channel();
     let outer = pool
-        .submit(move || {
+        .spawn(move || {
             started_tx.send(()).unwrap();
             inner.result().unwrap() * 2
         })
         .unwrap();
     started.recv().unwrap();
     // The worker is (or soon is) blocked in its wait; this task must still run on it.
-    let helper = pool.submit(move || promise.set_result(21)).unwrap();
+    let helper = pool.spawn(move || promise.set_result(21)).unwrap();
     assert_eq!(outer.result(), Ok(42));
     helper.result().unwrap();
 }
@@ -147,7 +147,7 @@ fn nested_scope_inside_a_task_on_one_thread() {
     let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
     let p = pool.clone();
     let outer = pool
-        .submit(move || {
+        .spawn(move || {
             let words = ["a", "bb", "ccc"];
             p.scope(|s| {
                 let futures: Vec<_> = words.iter().map(|w| s.spawn(|| w.len()).unwrap()).collect();
@@ -168,7 +168,10 @@ fn shutdown_cancel_futures_inside_a_scope_still_joins() {
         let queued: Vec<_> = (0..5)
             .map(|_| s.spawn(|| ran.fetch_add(1, Ordering::SeqCst)).unwrap())
             .collect();
-        pool.shutdown(false, true);
+        pool.shutdown_with(future_core::ShutdownOptions {
+            wait: false,
+            cancel_futures: true,
+        });
         assert!(queued.iter().all(|f| f.cancelled()));
         gate.open();
     });
@@ -180,13 +183,13 @@ fn task_may_shut_down_its_own_pool() {
     let pool = Arc::new(ThreadPool::builder().max_workers(2).build().unwrap());
     let p = pool.clone();
     let f = pool
-        .submit(move || {
-            p.shutdown(true, false);
-            p.submit(|| ()).is_err()
+        .spawn(move || {
+            p.shutdown();
+            p.spawn(|| ()).is_err()
         })
         .unwrap();
     assert_eq!(f.result(), Ok(true));
-    pool.shutdown(true, false);
+    pool.shutdown();
 }
 
 #[test]
@@ -197,7 +200,7 @@ fn pool_dropped_inside_its_own_worker() {
     let gate = Gate::new();
     let g = gate.clone();
     let f = pool
-        .submit(move || {
+        .spawn(move || {
             g.wait();
             tx.send(()).unwrap();
             drop(p); // the last handle: Drop runs shutdown(wait) on this very worker
@@ -230,7 +233,7 @@ fn dropping_map_cancels_what_has_not_started() {
     drop(results);
     gate.open();
     busy.result().unwrap();
-    pool.shutdown(true, false);
+    pool.shutdown();
     assert_eq!(started.load(Ordering::SeqCst), 0);
 }
 

@@ -42,8 +42,8 @@ fn panicking_waker() -> Waker {
 /// Registers `waker` on `future` (through `.await`'s poll) and leaks the registration
 /// handle, so the waker stays registered until the future completes.
 fn register_waker<T: Send + 'static>(future: &TaskFuture<T>, waker: &Waker) {
-    use std::future::{Future, IntoFuture};
-    let mut awaiting = Box::pin(future.clone().into_future());
+    use std::future::Future;
+    let mut awaiting = Box::pin(future.clone());
     let pending = awaiting.as_mut().poll(&mut Context::from_waker(waker));
     assert!(pending.is_pending(), "the future is not done yet");
     std::mem::forget(awaiting);
@@ -63,7 +63,7 @@ fn scope_with_trap(
         let (reader_tx, reader_rx) = mpsc::channel();
         let (p, e, l) = (pool.clone(), ended.clone(), late.clone());
         let outer = pool
-            .submit(move || {
+            .spawn(move || {
                 let value = 42u64;
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     p.scope(|s| {
@@ -134,7 +134,7 @@ fn a_panic_payload_that_panics_on_drop_fails_only_its_task() {
     within("the payload scenario", || {
         let pool = ThreadPool::builder().max_workers(1).build().unwrap();
         let bad = pool
-            .submit(|| -> u8 { std::panic::panic_any(PanicOnDrop("payload dropped")) })
+            .spawn(|| -> u8 { std::panic::panic_any(PanicOnDrop("payload dropped")) })
             .unwrap();
         let err = bad.result().unwrap_err();
         assert_eq!(
@@ -142,8 +142,8 @@ fn a_panic_payload_that_panics_on_drop_fails_only_its_task() {
             Some(TaskErrorKind::Panicked),
             "{err}"
         );
-        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
-        assert_eq!(pool.num_threads(), 1);
+        assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.stats().workers, 1);
     });
 }
 
@@ -153,7 +153,7 @@ fn a_panicking_waker_does_not_stop_the_other_listeners_nor_the_worker() {
         let pool = ThreadPool::builder().max_workers(1).build().unwrap();
         let gate = common::Gate::new();
         let g = gate.clone();
-        let task = pool.submit(move || g.wait()).unwrap();
+        let task = pool.spawn(move || g.wait()).unwrap();
         register_waker(&task, &panicking_waker());
         let called = Arc::new(AtomicUsize::new(0));
         let c = called.clone();
@@ -163,8 +163,8 @@ fn a_panicking_waker_does_not_stop_the_other_listeners_nor_the_worker() {
         gate.open();
         assert_eq!(task.result(), Ok(()));
         common::eventually("the callback ran", || called.load(Ordering::SeqCst) == 1);
-        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
-        assert_eq!(pool.num_threads(), 1);
+        assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.stats().workers, 1);
     });
 }
 
@@ -174,7 +174,7 @@ fn a_panicking_done_callback_leaves_the_pool_working() {
         let pool = ThreadPool::builder().max_workers(1).build().unwrap();
         let gate = common::Gate::new();
         let g = gate.clone();
-        let task = pool.submit(move || g.wait()).unwrap();
+        let task = pool.spawn(move || g.wait()).unwrap();
         task.add_done_callback(|_| panic!("callback failed"));
         let after = Arc::new(AtomicUsize::new(0));
         let a = after.clone();
@@ -186,8 +186,8 @@ fn a_panicking_done_callback_leaves_the_pool_working() {
         common::eventually("the later callback ran", || {
             after.load(Ordering::SeqCst) == 1
         });
-        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
-        assert_eq!(pool.num_threads(), 1);
+        assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.stats().workers, 1);
     });
 }
 
@@ -197,7 +197,7 @@ fn a_task_whose_captures_panic_on_drop_fails_its_future_only() {
         let pool = ThreadPool::builder().max_workers(1).build().unwrap();
         let bomb = PanicOnDrop("capture dropped");
         let task = pool
-            .submit(move || {
+            .spawn(move || {
                 let _bomb = bomb;
                 3u8
             })
@@ -209,8 +209,8 @@ fn a_task_whose_captures_panic_on_drop_fails_its_future_only() {
             }
             other => panic!("expected the drop's panic as the task's error, got {other:?}"),
         }
-        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
-        assert_eq!(pool.num_threads(), 1);
+        assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.stats().workers, 1);
     });
 }
 
@@ -222,16 +222,16 @@ fn a_cancelled_task_whose_closure_panics_on_drop_leaves_the_pool_working() {
         let busy = common::occupy(&pool, &gate);
         let bomb = PanicOnDrop("closure dropped");
         let queued = pool
-            .submit(move || {
+            .spawn(move || {
                 let _bomb = &bomb;
             })
             .unwrap();
         assert!(queued.cancel());
         gate.open();
         busy.result().unwrap();
-        assert_eq!(pool.submit(|| 5).unwrap().result(), Ok(5));
-        assert_eq!(pool.num_threads(), 1);
-        pool.shutdown(true, false);
+        assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+        assert_eq!(pool.stats().workers, 1);
+        pool.shutdown();
     });
 }
 
@@ -243,14 +243,14 @@ fn a_panicking_initializer_breaks_the_pool_without_losing_a_thread_count() {
             .initializer(|| std::panic::panic_any(PanicOnDrop("initializer payload")))
             .build()
             .unwrap();
-        let first = pool.submit(|| 1).unwrap();
+        let first = pool.spawn(|| 1).unwrap();
         let err = first.result().unwrap_err();
         assert_eq!(
             err.task_error().map(|e| e.kind()),
             Some(TaskErrorKind::Broken)
         );
-        pool.shutdown(true, false);
-        assert_eq!(pool.num_threads(), 0);
+        pool.shutdown();
+        assert_eq!(pool.stats().workers, 0);
     });
 }
 
@@ -305,7 +305,7 @@ fn task_panic_child() {
         .build()
         .unwrap();
     let err = pool
-        .submit(|| -> u8 { panic!("task exploded quietly") })
+        .spawn(|| -> u8 { panic!("task exploded quietly") })
         .unwrap()
         .result()
         .unwrap_err();

@@ -19,7 +19,7 @@ fn million_tiny_tasks_from_four_producers() {
             std::thread::spawn(move || {
                 let base = p * per_producer;
                 let futures: Vec<_> = (base..base + per_producer)
-                    .map(|i| pool.submit(move || i.wrapping_mul(3) + 1).unwrap())
+                    .map(|i| pool.spawn(move || i.wrapping_mul(3) + 1).unwrap())
                     .collect();
                 for (i, f) in (base..).zip(&futures) {
                     assert_eq!(f.take(), Ok(i.wrapping_mul(3) + 1));
@@ -46,9 +46,9 @@ fn bounded_queue_under_four_producers() {
             let pool = pool.clone();
             std::thread::spawn(move || {
                 let futures: Vec<_> = (0..10_000u64)
-                    .map(|i| pool.submit(move || p * 100_000 + i).unwrap())
+                    .map(|i| pool.spawn(move || p * 100_000 + i).unwrap())
                     .collect();
-                assert!(pool.queued_tasks() <= 32);
+                assert!(pool.stats().queued <= 32);
                 for (i, f) in futures.iter().enumerate() {
                     assert_eq!(f.take(), Ok(p * 100_000 + i as u64));
                 }
@@ -79,8 +79,8 @@ fn bound_holds_for_small_and_odd_bounds() {
                 std::thread::spawn(move || {
                     let mut futures = Vec::new();
                     for i in 0..5_000u64 {
-                        futures.push(pool.submit(move || p * 10_000 + i).unwrap());
-                        let queued = pool.queued_tasks();
+                        futures.push(pool.spawn(move || p * 10_000 + i).unwrap());
+                        let queued = pool.stats().queued;
                         assert!(queued <= bound, "{queued} queued, bound {bound}");
                     }
                     for (i, f) in (0..).zip(&futures) {
@@ -92,7 +92,7 @@ fn bound_holds_for_small_and_odd_bounds() {
         for p in producers {
             p.join().unwrap();
         }
-        assert_eq!(pool.queued_tasks(), 0);
+        assert_eq!(pool.stats().queued, 0);
     }
 }
 
@@ -119,14 +119,14 @@ fn submit_races_shutdown() {
             let pool = pool.clone();
             std::thread::spawn(move || {
                 let mut accepted = Vec::new();
-                while let Ok(f) = pool.submit(|| 1u8) {
+                while let Ok(f) = pool.spawn(|| 1u8) {
                     accepted.push(f);
                 }
                 accepted
             })
         };
         std::thread::yield_now();
-        pool.shutdown(true, false);
+        pool.shutdown();
         // Every accepted task ran: none was stranded by the race.
         for f in submitter.join().unwrap() {
             assert_eq!(f.result(), Ok(1));

@@ -21,15 +21,15 @@ fn a_wait_does_not_run_a_sibling_that_depends_on_the_waiter() {
             let pool = Arc::new(ThreadPool::builder().max_workers(4).build().unwrap());
             let p = pool.clone();
             let task = pool
-                .submit(move || {
+                .spawn(move || {
                     let (promise, unblocked) = Promise::<u32>::new();
                     let h = p
-                        .submit(|| {
+                        .spawn(|| {
                             std::thread::sleep(Duration::from_millis(50));
                             1
                         })
                         .unwrap();
-                    let g = p.submit(move || unblocked.result().unwrap() + 1).unwrap();
+                    let g = p.spawn(move || unblocked.result().unwrap() + 1).unwrap();
                     let first = h.result().unwrap();
                     promise.set_result(first);
                     g.result().unwrap()
@@ -49,10 +49,10 @@ fn a_timed_wait_on_one_thread_times_out_instead_of_running_the_task() {
         let p = pool.clone();
         let lock = Arc::new(Mutex::new(0u32));
         let task = pool
-            .submit(move || {
+            .spawn(move || {
                 let held = lock.lock().unwrap();
                 let l = lock.clone();
-                let b = p.submit(move || *l.lock().unwrap() += 1).unwrap();
+                let b = p.spawn(move || *l.lock().unwrap() += 1).unwrap();
                 let waited = b.result_timeout(Duration::from_millis(200));
                 drop(held);
                 (waited, b)
@@ -72,10 +72,10 @@ fn a_timed_wait_returns_at_its_deadline_not_after_queued_work() {
         let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
         let p = pool.clone();
         let task = pool
-            .submit(move || {
+            .spawn(move || {
                 let gate = Gate::new();
                 let g = gate.clone();
-                let slow = p.submit(move || g.wait()).unwrap();
+                let slow = p.spawn(move || g.wait()).unwrap();
                 let (_never, pending) = Promise::<u8>::new();
                 let waited = pending.result_timeout(Duration::from_millis(100));
                 gate.open();
@@ -97,13 +97,13 @@ fn a_blocked_worker_is_replaced_when_queued_work_needs_a_thread() {
         let (promise, unblocked) = Promise::<u32>::new();
         let (started_tx, started) = std::sync::mpsc::channel();
         let waiting = pool
-            .submit(move || {
+            .spawn(move || {
                 started_tx.send(()).unwrap();
                 unblocked.result().unwrap() * 2
             })
             .unwrap();
         started.recv().unwrap();
-        let completing = pool.submit(move || promise.set_result(21)).unwrap();
+        let completing = pool.spawn(move || promise.set_result(21)).unwrap();
         assert_eq!(waiting.result(), Ok(42));
         completing.result().unwrap();
     });
@@ -117,10 +117,8 @@ fn wait_on_many_inside_a_task_on_one_thread() {
         let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
         let p = pool.clone();
         let task = pool
-            .submit(move || {
-                let futures: Vec<_> = (0..4u32)
-                    .map(|i| p.submit(move || i * i).unwrap())
-                    .collect();
+            .spawn(move || {
+                let futures: Vec<_> = (0..4u32).map(|i| p.spawn(move || i * i).unwrap()).collect();
                 let sets = future_core::wait(&futures, None, future_core::ReturnWhen::AllCompleted);
                 assert_eq!(sets.done.len(), 4);
                 futures.iter().map(|f| f.result().unwrap()).sum::<u32>()
@@ -144,17 +142,17 @@ fn done_callbacks_may_call_any_pool_method() {
         );
         let (tx, rx) = std::sync::mpsc::channel();
         let p = pool.clone();
-        let first = pool.submit(|| 1u32).unwrap();
+        let first = pool.spawn(|| 1u32).unwrap();
         first.add_done_callback(move |_| {
-            let submitted: Vec<_> = (0..5u32).map(|i| p.submit(move || i).unwrap()).collect();
+            let submitted: Vec<_> = (0..5u32).map(|i| p.spawn(move || i).unwrap()).collect();
             let sum: u32 = submitted.iter().map(|f| f.result().unwrap()).sum();
-            let tried = p.try_submit(|| 7u32).map(|f| f.result());
+            let tried = p.try_spawn(|| 7u32).map(|f| f.result());
             let mapped: u32 = p
                 .map(|x: u32| x + 1, 0..4, MapOptions::new())
                 .unwrap()
                 .map(Result::unwrap)
                 .sum();
-            p.shutdown(true, false);
+            p.shutdown();
             tx.send((sum, tried, mapped)).unwrap();
         });
         let (sum, tried, mapped) = rx.recv().unwrap();

@@ -54,12 +54,12 @@ fn main() -> ExitCode {
     let start = std::time::Instant::now();
     for i in 0..tasks {
         // Fire and forget: the future is dropped, the task still runs.
-        if let Err(err) = pool.submit(move || tiny_work(i)) {
+        if let Err(err) = pool.spawn(move || tiny_work(i)) {
             eprintln!("memory_probe: submit failed: {err}");
             return ExitCode::FAILURE;
         }
     }
-    pool.shutdown(true, false);
+    pool.shutdown();
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "{{\"tasks\": {tasks}, \"bound\": \"{bound}\", \"peak_rss_kib\": {}, \"seconds\": {seconds:.3}}}",

@@ -37,7 +37,7 @@ pub fn occupy(pool: &ThreadPool, gate: &Gate) -> TaskFuture<()> {
     let (started_tx, started) = std::sync::mpsc::channel();
     let gate = gate.clone();
     let busy = pool
-        .submit(move || {
+        .spawn(move || {
             started_tx.send(()).unwrap();
             gate.wait();
         })

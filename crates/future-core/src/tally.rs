@@ -1,0 +1,85 @@
+//! [`Tally`]: where callbacks on many futures record which became done, and wake the one
+//! thread waiting on them (behind `wait`, `as_completed` and the unordered map).
+
+use std::collections::VecDeque;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::block::block_on;
+use crate::sync::{Arc, Mutex, lock};
+use crate::unwind::drop_contained;
+
+/// What the registered callbacks record, and whom they wake.
+pub(crate) struct TallyState {
+    /// Indices of futures that became done since registration, in completion order.
+    pub(crate) finished: VecDeque<usize>,
+    /// Whether one of them failed.
+    pub(crate) any_failed: bool,
+    /// The waiting thread's (or hook's) waker.
+    pub(crate) waker: Option<Waker>,
+}
+
+pub(crate) struct Tally {
+    pub(crate) state: Mutex<TallyState>,
+}
+
+impl Tally {
+    pub(crate) fn new() -> Arc<Tally> {
+        Arc::new(Tally {
+            state: Mutex::new(TallyState {
+                finished: VecDeque::new(),
+                any_failed: false,
+                waker: None,
+            }),
+        })
+    }
+
+    pub(crate) fn record(&self, index: usize, failed: bool) {
+        let mut state = lock(&self.state);
+        state.finished.push_back(index);
+        state.any_failed |= failed;
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Blocks until `ready` holds for the state (true) or `deadline` passes (false). The
+    /// waiting thread's waker is cloned, and a replaced one dropped, outside the lock.
+    pub(crate) fn block_until(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut(&TallyState) -> bool,
+    ) -> bool {
+        if ready(&lock(&self.state)) {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        let mut clone: Option<Waker> = None;
+        let mut poll = |waker: &Waker| loop {
+            let mut state = lock(&self.state);
+            if ready(&state) {
+                return true;
+            }
+            if state.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
+                return false;
+            }
+            match clone.take() {
+                Some(new) => {
+                    let replaced = state.waker.replace(new);
+                    drop(state);
+                    drop_contained(replaced);
+                    return false;
+                }
+                None => {
+                    drop(state);
+                    clone = Some(waker.clone());
+                }
+            }
+        };
+        block_on(&mut poll, deadline, Duration::ZERO)
+    }
+}
