@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{
-    Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, Thread, current_thread, lock, park,
-    park_timeout, yield_now,
+    Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, Thread, current_thread,
+    lock, park, park_timeout, wait, yield_now,
 };
 
 // The state word: every decision of the protocol is one read-modify-write of it, so all of
@@ -142,6 +142,8 @@ pub struct Sleep {
     /// check; the decision itself is made under the lock.
     active: AtomicUsize,
     registry: Mutex<Registry>,
+    /// Notified (under `registry`) when the last submit that began before a shutdown ends.
+    submitters_done: Condvar,
     /// The most threads running tasks outside waits (`max_workers`).
     max_workers: usize,
     /// The most threads in all, blocked ones included.
@@ -178,6 +180,7 @@ impl Sleep {
                 threads: 0,
                 blocked: 0,
             }),
+            submitters_done: Condvar::new(),
             max_workers,
             max_threads,
         }
@@ -232,6 +235,14 @@ impl Sleep {
     /// [`Sleep::stop_searching`].
     fn end_submit(&self) {
         let old = self.state.fetch_sub(SUBMITTER, Ordering::AcqRel);
+        if old & SHUTDOWN != 0 && submitters(old) == 1 {
+            // The last submit that began before the shutdown: every sleeper may exit now
+            // (they wait for this), and so may `wait_for_submitters`.
+            self.wake_all();
+            let _registry = lock(&self.registry);
+            self.submitters_done.notify_all();
+            return;
+        }
         if sleepers(old) > 0 && searching(old) == 0 {
             self.wake_one();
         }
@@ -432,10 +443,12 @@ impl Sleep {
     }
 
     /// After shutdown: waits until every submit that began before it has pushed its job
-    /// (a short window: a push, no blocking).
+    /// (a short window: a push, no blocking). The last of them notifies under the
+    /// registry's lock, after its RMW: a waiter that saw it counted is waiting by then.
     pub fn wait_for_submitters(&self) {
+        let mut registry = lock(&self.registry);
         while submitters(self.state.load(Ordering::Acquire)) != 0 {
-            yield_now();
+            registry = wait(&self.submitters_done, registry);
         }
     }
 
@@ -479,10 +492,12 @@ impl Sleep {
         keep_alive: Option<Duration>,
     ) -> IdleWake {
         let old = self.register(me);
-        if old & SHUTDOWN != 0 {
+        if old & SHUTDOWN != 0 && submitters(old) == 0 {
             self.unregister(me);
             return IdleWake::Shutdown;
         }
+        // Shut down while submits still push their jobs: sleep until the last of them
+        // ends (its RMW comes after ours, sees us counted, and wakes every sleeper).
         // The re-check after registering: a job pushed before our RMW is visible here.
         if has_work() {
             self.unregister(me);

@@ -33,11 +33,12 @@ fn pool(workers: usize, extra: usize) -> ThreadPool {
         .unwrap()
 }
 
-/// Runs a larger model with at most one preemption (enough for the lost wake-up it
-/// checks; two take minutes).
-fn small_model(model: impl Fn() + Sync + Send + 'static) {
+/// Runs `model` with at most `preemptions` preemptions: the models of the whole pool are
+/// large, so each gets the bound that finishes in seconds to a minute on 2 cores (the
+/// `LOOM_MAX_PREEMPTIONS` of `cargo xtask loom` applies to the smaller models below).
+fn bounded(preemptions: usize, model: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(1);
+    builder.preemption_bound = Some(preemptions);
     builder.check(model);
 }
 
@@ -60,7 +61,7 @@ fn a_submit_racing_the_only_worker_going_to_sleep() {
 /// searcher wakes one more", SLEEP.md). Without that step this model deadlocks.
 #[test]
 fn two_jobs_that_must_overlap_both_run() {
-    small_model(|| {
+    bounded(1, || {
         let pool = pool(2, 0);
         // Start both threads: the first task waits for the second.
         let (started, warm) = Promise::<()>::new();
@@ -98,7 +99,7 @@ fn shutdown_races_a_submit() {
 /// place (`max_extra_threads`), whatever the order of the submit and the block.
 #[test]
 fn a_blocked_worker_is_replaced_for_queued_work() {
-    loom::model(|| {
+    bounded(2, || {
         let pool = pool(1, 1);
         let (release, gate) = Promise::<u8>::new();
         let waiting = pool.spawn(move || gate.take().unwrap() + 1).unwrap();
@@ -112,7 +113,7 @@ fn a_blocked_worker_is_replaced_for_queued_work() {
 /// thread does, never both (the run in the queue finds it started).
 #[test]
 fn a_waiting_worker_runs_the_task_it_waits_for_or_another_thread_does() {
-    loom::model(|| {
+    bounded(2, || {
         let pool = Arc::new(pool(2, 0));
         let p = pool.clone();
         let outer = pool
