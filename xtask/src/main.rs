@@ -6,8 +6,8 @@
 //!   workload's median beside its peers' (`target/bench/report.md`);
 //! - `cargo xtask miri`: the tests that exercise `unsafe` code, under Miri (needs a nightly
 //!   toolchain with the `miri` component, which `.ci/run` adds);
-//! - `cargo xtask demo`: the demos (pi on the process pool, sleeping I/O on the
-//!   thread pool).
+//! - `cargo xtask demo`: the demos (pi on the process pool, fetching pages from a local
+//!   HTTP server on the thread pool, one program on both pools).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -221,7 +221,8 @@ fn bench(args: &[String]) -> Result<(), String> {
 }
 
 /// The demos: the CPU-bound pi demo on 1 process and on every core (the process
-/// pool), then the I/O demo on 2 and on 10 threads (the thread pool).
+/// pool), the I/O demo fetching pages from a local HTTP server on 2 and on 10 threads
+/// (the thread pool), and one program run unchanged on both pools.
 fn demo() -> Result<(), String> {
     let cpus = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -231,7 +232,11 @@ fn demo() -> Result<(), String> {
         run_example("pool-process", "pi", &[processes])?;
     }
     println!("\nxtask demo: I/O-bound tasks on the thread pool");
-    run_example("pool-thread", "io_sleep", &[])
+    run_example("rustures", "io_fetch", &[])?;
+    println!(
+        "\nxtask demo: one program on the thread pool, the process pool, and a pool chosen at run time"
+    );
+    run_example("rustures", "one_program", &[])
 }
 
 /// `cargo run --release --quiet -p package --example example -- args...`.

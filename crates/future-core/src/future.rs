@@ -61,9 +61,12 @@ impl<T> Clone for TaskFuture<T> {
 }
 
 /// Two handles are equal when they belong to the same future (Python's futures hash by
-/// identity), so futures can key a `HashMap`:
+/// identity), so futures can key a `HashMap`. (Clippy's `mutable_key_type` lint cannot see
+/// that the hash ignores the future's state, which changes; allow it, or key the map with
+/// [`TaskFuture::id`].)
 ///
 /// ```
+/// # #![allow(clippy::mutable_key_type)]
 /// use std::collections::HashMap;
 /// let (p1, f1) = future_core::executor::Promise::new();
 /// let (_p2, f2) = future_core::executor::Promise::<u32>::new();
@@ -88,6 +91,10 @@ impl<T> std::hash::Hash for TaskFuture<T> {
         self.id().hash(state);
     }
 }
+
+/// A future's identity, from [`TaskFuture::id`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FutureId(usize);
 
 impl<T> TaskFuture<T> {
     pub(crate) fn from_inner(inner: Arc<Inner<T>>) -> Self {
@@ -362,9 +369,19 @@ impl<T> TaskFuture<T> {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// An identity for deduplication (the shared allocation's address).
-    pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(&self.inner) as *const () as usize
+    /// This future's identity: equal for every handle of the same future, different from
+    /// every other live future's (an identity is only reused once every handle of its
+    /// future is gone). A plain `Copy` key for maps and sets, for code that would rather
+    /// not key them with the handles themselves.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// let (_p, f) = future_core::executor::Promise::<u8>::new();
+    /// let names = HashMap::from([(f.id(), "first")]);
+    /// assert_eq!(names[&f.clone().id()], "first");
+    /// ```
+    pub fn id(&self) -> FutureId {
+        FutureId(Arc::as_ptr(&self.inner) as *const () as usize)
     }
 
     /// Blocks until the future is done (true) or `deadline` passes (false). Without a

@@ -79,7 +79,7 @@ mod tests;
 
 pub use error::{FutureError, SubmitError, TaskError, TaskErrorKind, WaitTimeout};
 pub use executor_trait::{Executor, PoolStats, Portable, ShutdownOptions};
-pub use future::TaskFuture;
+pub use future::{FutureId, TaskFuture};
 pub use map::{Map, MapOptions};
 pub use map_unordered::MapUnordered;
 pub use wait::{AsCompleted, DoneAndNotDone, Indexed, ReturnWhen, as_completed, wait};

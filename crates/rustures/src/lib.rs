@@ -1,0 +1,57 @@
+//! Python's `concurrent.futures`, rebuilt in Rust: one dependency for the whole user API.
+//!
+//! - [`ThreadPool`] (I/O-bound work, many small tasks) and [`ProcessPool`] (CPU-bound work
+//!   on every core, Unix) with the same calls: `submit(f, arg)`, `try_submit`, `map`,
+//!   `map_unordered`, `shutdown`, `stats`, also as the [`Executor`] trait;
+//! - [`Pool`]: either of them, chosen at run time, with the same calls again;
+//! - [`TaskFuture`], [`wait`], [`as_completed`], [`ReturnWhen`], [`MapOptions`],
+//!   [`ShutdownOptions`], [`PoolStats`] and the errors;
+//! - [`init`]: the first line of `main` of a program that uses a process pool (a started
+//!   copy of the program becomes a worker there).
+//!
+//! The crates it gathers stay usable alone: `future-core` (futures, waiting, the
+//! interface), `pool-thread`, `pool-process`.
+//!
+//! A program written for the thread pool runs on the process pool by changing the
+//! constructor alone:
+//!
+//! ```
+//! use rustures::{as_completed, MapOptions, ProcessPool, ThreadPool};
+//!
+//! fn is_prime(n: u64) -> bool {
+//!     n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+//! }
+//!
+//! fn main() {
+//!     rustures::init(); // a started copy of this program becomes a process worker here
+//!
+//!     let pool = ThreadPool::new(); // or: ProcessPool::new().unwrap()
+//!     let futures: Vec<_> = [97, 100, 7919].iter().map(|&n| pool.submit(is_prime, n).unwrap()).collect();
+//!     let primes = as_completed(&futures, None).filter(|f| f.as_ref().unwrap().result() == Ok(true)).count();
+//!     assert_eq!(primes, 2);
+//!     let count = pool
+//!         .map(is_prime, 0..10_000u64, MapOptions::new().chunksize(500))
+//!         .unwrap()
+//!         .filter(|r| *r.as_ref().unwrap())
+//!         .count();
+//!     assert_eq!(count, 1229);
+//!     pool.shutdown();
+//! }
+//! ```
+
+mod pool;
+
+pub use future_core::{
+    AsCompleted, DoneAndNotDone, Executor, FutureError, Indexed, Map, MapOptions, MapUnordered,
+    PoolStats, Portable, ReturnWhen, ShutdownOptions, SubmitError, TaskError, TaskErrorKind,
+    TaskFuture, WaitTimeout, as_completed, wait,
+};
+pub use pool::{Pool, PoolBuildError};
+pub use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, init, test_worker};
+pub use pool_thread::{Scope, ThreadPool};
+
+/// The settings builders and their errors, named by pool.
+pub mod builders {
+    pub use pool_process::{BuildError as ProcessPoolBuildError, ProcessPoolBuilder};
+    pub use pool_thread::{BuildError as ThreadPoolBuildError, Builder as ThreadPoolBuilder};
+}

@@ -1,0 +1,246 @@
+//! [`Pool`]: a thread pool or a process pool, chosen at run time, with the calls they
+//! share.
+
+use std::fmt;
+
+use future_core::{
+    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
+    TaskFuture,
+};
+use pool_process::ProcessPool;
+use pool_thread::ThreadPool;
+
+/// A thread pool or a process pool, picked at run time, with the calls every pool shares
+/// (for plain functions: `fn(A) -> R` with a [`Portable`] argument and result). A trait
+/// object of [`Executor`] is not possible (its methods are generic); this is the one type
+/// that holds either pool.
+///
+/// ```
+/// use rustures::{MapOptions, Pool};
+///
+/// fn cube(x: u64) -> u64 { x * x * x }
+///
+/// fn main() {
+///     rustures::init();
+///     let cpu_bound = std::env::args().any(|a| a == "--cpu");
+///     let pool = if cpu_bound { Pool::processes(2).unwrap() } else { Pool::threads(4).unwrap() };
+///     assert_eq!(pool.submit(cube, 3).unwrap().result(), Ok(27));
+///     let total: u64 = pool.map(cube, 1..=10u64, MapOptions::new()).unwrap().map(Result::unwrap).sum();
+///     assert_eq!(total, 3025);
+///     pool.shutdown();
+/// }
+/// ```
+#[derive(Debug)]
+pub enum Pool {
+    /// Tasks run on the threads of this process.
+    Threads(ThreadPool),
+    /// Tasks run in worker processes of this program (call [`init`](crate::init) first in
+    /// `main`).
+    Processes(ProcessPool),
+}
+
+/// Why [`Pool::threads`] or [`Pool::processes`] could not build the pool.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PoolBuildError {
+    /// The thread pool's settings were refused.
+    Threads(pool_thread::BuildError),
+    /// The process pool's settings were refused, or it could not start.
+    Processes(pool_process::BuildError),
+}
+
+impl fmt::Display for PoolBuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolBuildError::Threads(err) => err.fmt(f),
+            PoolBuildError::Processes(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PoolBuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PoolBuildError::Threads(err) => err.source(),
+            PoolBuildError::Processes(err) => err.source(),
+        }
+    }
+}
+
+impl Pool {
+    /// A thread pool of at most `max_workers` threads (other settings: the defaults; build
+    /// a [`ThreadPool`] with its builder and convert it with `Pool::from` for more).
+    pub fn threads(max_workers: usize) -> Result<Pool, PoolBuildError> {
+        ThreadPool::builder()
+            .max_workers(max_workers)
+            .build()
+            .map(Pool::Threads)
+            .map_err(PoolBuildError::Threads)
+    }
+
+    /// A process pool of at most `max_workers` worker processes (other settings: the
+    /// defaults; build a [`ProcessPool`] with its builder and convert it with `Pool::from`
+    /// for more).
+    pub fn processes(max_workers: usize) -> Result<Pool, PoolBuildError> {
+        ProcessPool::builder()
+            .max_workers(max_workers)
+            .build()
+            .map(Pool::Processes)
+            .map_err(PoolBuildError::Processes)
+    }
+
+    /// Schedules `f(arg)` and returns its future; see [`Executor::submit`].
+    pub fn submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        match self {
+            Pool::Threads(pool) => pool.submit(f, arg),
+            Pool::Processes(pool) => pool.submit(f, arg),
+        }
+    }
+
+    /// Like [`submit`](Self::submit), never blocking on a full queue; see
+    /// [`Executor::try_submit`].
+    pub fn try_submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        match self {
+            Pool::Threads(pool) => pool.try_submit(f, arg),
+            Pool::Processes(pool) => pool.try_submit(f, arg),
+        }
+    }
+
+    /// Maps `f` over `items`, results in input order; see [`Executor::map`].
+    pub fn map<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        match self {
+            Pool::Threads(pool) => pool.map(f, items, options),
+            Pool::Processes(pool) => pool.map(f, items, options),
+        }
+    }
+
+    /// Maps `f` over `items`, results as they finish with their positions; see
+    /// [`Executor::map_unordered`].
+    pub fn map_unordered<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        match self {
+            Pool::Threads(pool) => pool.map_unordered(f, items, options),
+            Pool::Processes(pool) => pool.map_unordered(f, items, options),
+        }
+    }
+
+    /// Python's `shutdown()`: waits for every task, cancels none.
+    pub fn shutdown(&self) {
+        self.shutdown_with(ShutdownOptions::default());
+    }
+
+    /// Python's `shutdown(wait, cancel_futures)`, named.
+    pub fn shutdown_with(&self, options: ShutdownOptions) {
+        match self {
+            Pool::Threads(pool) => pool.shutdown_with(options),
+            Pool::Processes(pool) => Executor::shutdown_with(pool, options),
+        }
+    }
+
+    /// What the pool has done and is doing.
+    pub fn stats(&self) -> PoolStats {
+        match self {
+            Pool::Threads(pool) => pool.stats(),
+            Pool::Processes(pool) => Executor::stats(pool),
+        }
+    }
+}
+
+impl From<ThreadPool> for Pool {
+    fn from(pool: ThreadPool) -> Self {
+        Pool::Threads(pool)
+    }
+}
+
+impl From<ProcessPool> for Pool {
+    fn from(pool: ProcessPool) -> Self {
+        Pool::Processes(pool)
+    }
+}
+
+/// The same calls through the shared interface, so a `Pool` goes where `&impl Executor`
+/// is asked for.
+impl Executor for Pool {
+    fn submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        Pool::submit(self, f, arg)
+    }
+
+    fn try_submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        Pool::try_submit(self, f, arg)
+    }
+
+    fn map<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        Pool::map(self, f, items, options)
+    }
+
+    fn map_unordered<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        Pool::map_unordered(self, f, items, options)
+    }
+
+    fn shutdown_with(&self, options: ShutdownOptions) {
+        Pool::shutdown_with(self, options);
+    }
+
+    fn stats(&self) -> PoolStats {
+        Pool::stats(self)
+    }
+}
