@@ -29,6 +29,8 @@ pub(crate) struct Launch {
     pub(crate) max_tasks: Option<u64>,
     pub(crate) spin: Duration,
     pub(crate) max_frame: usize,
+    /// The builder's `print_task_panics`.
+    pub(crate) print_panics: bool,
 }
 
 /// What the pool's handle and its manager thread share.
@@ -81,6 +83,7 @@ pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io
         max_tasks: launch.max_tasks,
         spin_ns: u64::try_from(launch.spin.as_nanos()).unwrap_or(u64::MAX),
         max_frame: launch.max_frame as u64,
+        print_panics: launch.print_panics,
     });
     // A message of integers always encodes.
     let init_frame = Arc::new(postcard::to_stdvec(&init).unwrap_or_default());

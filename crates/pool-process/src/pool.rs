@@ -165,6 +165,7 @@ impl ProcessPool {
                 max_tasks: builder.max_tasks_per_child,
                 spin: builder.spin,
                 max_frame: builder.max_frame,
+                print_panics: builder.print_task_panics,
             },
             fingerprint: Fingerprint::current(),
             state: Mutex::new(State::new()),
@@ -173,7 +174,7 @@ impl ProcessPool {
             wake_tx,
         });
         let manager = manager::new(shared.clone(), wake_rx)?;
-        let relay = Relay::new();
+        let relay = Relay::new(builder.print_task_panics);
         relay.start_thread(None)?; // the standby
         if let Err(err) = relay.start_thread(Some(manager)) {
             relay.abandon();

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! worker: Hello{pid, nonce, fingerprint}
-//! parent:                          Init{initializer, max_tasks, spin, max_frame}   (only if nonce and fingerprint match)
+//! parent:                          Init{initializer, max_tasks, spin, max_frame, print_panics}   (only if nonce and fingerprint match)
 //! worker: Ready | InitFailed(msg)
 //! parent:                          Task{id, trampoline, func} + arguments ...
 //! worker: Reply{id} + results ...  (one per task, in the order the tasks were sent)
@@ -45,6 +45,9 @@ pub(crate) struct Init {
     pub(crate) spin_ns: u64,
     /// The largest frame the worker may receive or send.
     pub(crate) max_frame: u64,
+    /// Whether the panic hook prints the panics of user code that the worker catches
+    /// (the builder's `print_task_panics`).
+    pub(crate) print_panics: bool,
 }
 
 /// One task (or one `map` chunk); its arguments follow in the frame.

@@ -169,7 +169,12 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
         max_tasks,
         spin_ns,
         max_frame,
+        print_panics,
     } = init;
+    // Every piece of user code runs on this thread, inside `future_core`'s boundaries (the
+    // initializer, the trampolines' decode, task and encode): their panics travel in the
+    // errors sent back, and the panic hook prints them only if the pool asked.
+    future_core::executor::print_panics(print_panics);
     let max_frame = usize::try_from(max_frame).unwrap_or(usize::MAX);
     let tx = tx.with_max_frame(max_frame);
     let mut rx = rx
