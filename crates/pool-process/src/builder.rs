@@ -284,10 +284,12 @@ impl ProcessPoolBuilder {
     }
 
     /// The command-line arguments a worker is started with. Default:
-    /// `__pool_process_worker --nocapture --test-threads=1 -q`, which a program that calls
-    /// [`init`](crate::init) first ignores and which makes a test binary run only the test
-    /// of [`test_worker!`](crate::test_worker). Change it when the program's `main` looks at
-    /// its arguments before it calls `init`.
+    /// `__pool_process_worker --exact -q`, which a program that calls
+    /// [`init`](crate::init) first ignores, as does a test binary with
+    /// [`test_worker!`](crate::test_worker) (its workers serve before libtest runs), and which
+    /// makes a test binary without the macro run no test and exit at once (see
+    /// [`WORKER_TEST_NAME`](crate::WORKER_TEST_NAME)). Change it when the program's `main`
+    /// looks at its arguments before it calls `init`.
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().worker_args(["--worker"]).build().unwrap();

@@ -8,7 +8,8 @@
 //!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, `handshake_timeout`,
 //!   `drop_grace`, `print_task_panics`, [`WorkerDeath`] policy);
 //! - [`init`]: the first line of `main`, which turns a started copy of the program into a
-//!   worker; [`test_worker!`] does the same for test binaries.
+//!   worker; [`test_worker!`] does the same for test binaries, before the harness's `main`
+//!   (a worker prints nothing of libtest's).
 //!
 //! ```
 //! use future_core::{Executor, MapOptions};
@@ -92,4 +93,4 @@ mod worker;
 pub use builder::{BuildError, ProcessPoolBuilder, WorkerDeath};
 pub use info::{WorkerInfo, WorkerState};
 pub use pool::ProcessPool;
-pub use worker::{WORKER_TEST_NAME, init};
+pub use worker::{WORKER_TEST_NAME, init, serve_before_main};

@@ -139,7 +139,7 @@ impl ProcessPool {
             current_exe.clone().into()
         };
         let args = builder.worker_args.unwrap_or_else(|| {
-            [WORKER_TEST_NAME, "--nocapture", "--test-threads=1", "-q"]
+            [WORKER_TEST_NAME, "--exact", "-q"]
                 .into_iter()
                 .map(OsString::from)
                 .collect()

@@ -133,6 +133,35 @@ fn task_panics_travel_in_the_error_and_are_printed_only_when_asked() {
     });
 }
 
+/// A test binary that uses `test_worker!` prints what libtest prints for its own tests and
+/// nothing for its workers: no `running 1 test` of a worker, no test of the macro's own.
+#[test]
+fn a_test_binary_prints_nothing_for_its_workers() {
+    run(|| {
+        let exe = std::env::current_exe().unwrap();
+        let list = Command::new(&exe).args(["--list"]).output().unwrap();
+        let list = String::from_utf8_lossy(&list.stdout);
+        assert!(!list.contains("pool_process_worker"), "{list}");
+
+        // A test that starts a worker and sends it tasks, run alone by libtest.
+        let test = "a_custom_serialize_error_reaches_the_user_with_its_text";
+        let out = Command::new(&exe)
+            .args(["--exact", test, "--test-threads=1"])
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+        let expected =
+            format!("\nrunning 1 test\ntest {test} ... ok\n\ntest result: ok. 1 passed; 0 failed;");
+        assert!(stdout.starts_with(&expected), "stdout: {stdout}");
+        assert_eq!(stdout.matches("running").count(), 1, "stdout: {stdout}");
+        assert_eq!(stdout.matches("test result").count(), 1, "stdout: {stdout}");
+        assert_eq!(stderr, "", "stdout: {stdout}");
+    });
+}
+
 /// A task that runs this program again as a plain subprocess, in `role`: its exit code,
 /// stdout and stderr.
 fn run_program(role: String) -> (Option<i32>, String, String) {
