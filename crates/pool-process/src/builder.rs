@@ -252,7 +252,9 @@ impl ProcessPoolBuilder {
     /// worker is given a task queued behind its running one only when all `max_workers`
     /// workers are up and recent tasks took under a millisecond on average, so long tasks
     /// never queue behind each other while another worker could take them. Large tasks
-    /// (over 16 KiB encoded) are only sent to an idle worker.
+    /// (over 16 KiB encoded) are only sent to an idle worker. A task sent ahead can still be
+    /// cancelled until the worker starts it: its future stays pending, and the worker skips
+    /// it.
     ///
     /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///

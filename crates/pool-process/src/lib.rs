@@ -73,6 +73,7 @@
 compile_error!("pool-process supports Unix (Linux) only: it starts workers over Unix sockets");
 
 mod builder;
+mod cancels;
 mod codec;
 mod completion;
 mod dispatch;

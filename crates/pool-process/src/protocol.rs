@@ -9,6 +9,7 @@
 //! worker: Ready | InitFailed(msg)
 //! parent:                          Task{id, trampoline, func} + arguments ...
 //! worker: Reply{id} + results ...  (one per task, in the order the tasks were sent)
+//!         | Skipped{id}              (a task sent ahead that was cancelled before it started)
 //! parent:                          (closes the socket: the worker exits 0)
 //! ```
 //!
@@ -76,6 +77,9 @@ pub(crate) enum FromWorker {
     InitFailed(String),
     /// The results of task `id` follow in the frame.
     Reply { id: u64 },
+    /// Task `id`, sent ahead, was cancelled before it started: the worker did not run it
+    /// (see `cancels.rs`).
+    Skipped { id: u64 },
     /// Never sent by a worker: the manager's own wake-up, on its wake channel, which
     /// shares the receiver type so one `Selector` waits on everything.
     Wake,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Duplex, Frame, RecvError, SendError, Sender};
 
+use crate::cancels::CancelSet;
 use crate::fingerprint::Fingerprint;
 use crate::marker;
 use crate::protocol::{self, FromWorker, Init, TaskHead, ToWorker};
@@ -197,6 +198,12 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     // exits, and nothing else in the crate reads `FD_ENV`.
     let end = unsafe { Duplex::<FromWorker, ToWorker>::from_env(marker::FD_ENV) }
         .map_err(Fatal::Connect)?;
+    // SAFETY: as for the socket: the pool that started this process set `CANCEL_FD_ENV` for
+    // it and left that descriptor open for it; nothing else in the crate reads the variable.
+    let cancels = match unsafe { CancelSet::from_env() } {
+        Some(set) => Some(set.map_err(Fatal::Connect)?),
+        None => None, // the pool could not make one: it sends this worker nothing ahead
+    };
     let (tx, mut rx) = end.split();
     let pid = std::process::id();
     tx.send(&FromWorker::Hello {
@@ -252,7 +259,16 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
             Err(err) => return Err(Fatal::Recv(err)),
         };
         match protocol::split::<ToWorker>(&frame) {
-            Ok((ToWorker::Task(head), at)) => run_task(head, frame, at, &tx, pid)?,
+            Ok((ToWorker::Task(head), at)) => {
+                // A task sent ahead runs only if its cancel did not come first.
+                if cancels.as_ref().is_none_or(|set| set.start(head.id)) {
+                    run_task(head, frame, at, &tx, pid)?;
+                } else {
+                    drop(frame);
+                    tx.send(&FromWorker::Skipped { id: head.id })
+                        .map_err(Fatal::Send)?;
+                }
+            }
             Ok((ToWorker::Init(_), _)) => return Err(Fatal::Protocol("a second Init")),
             Err(_) => return Err(Fatal::Protocol("an undecodable message")),
         }
