@@ -122,6 +122,7 @@ pub struct ProcessPoolBuilder {
     pub(crate) max_frame: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) drop_grace: Option<Duration>,
+    pub(crate) print_task_panics: bool,
 }
 
 /// How long a started worker may take to reach `init` by default.
@@ -143,6 +144,7 @@ impl Default for ProcessPoolBuilder {
             max_frame: ipc_queue::DEFAULT_MAX_FRAME,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             drop_grace: None,
+            print_task_panics: false,
         }
     }
 }
@@ -177,8 +179,8 @@ impl ProcessPoolBuilder {
     /// a `Broken` error that quotes the panic, and `submit` returns `SubmitError::Broken`.
     ///
     /// ```
-    /// fn quiet() { std::panic::set_hook(Box::new(|_| {})) }
-    /// let pool = pool_process::ProcessPool::builder().initializer(quiet).build().unwrap();
+    /// fn setup() { /* open this worker's connection, load its model, ... */ }
+    /// let pool = pool_process::ProcessPool::builder().initializer(setup).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn initializer(mut self, initializer: fn()) -> Self {
@@ -250,7 +252,9 @@ impl ProcessPoolBuilder {
     /// worker is given a task queued behind its running one only when all `max_workers`
     /// workers are up and recent tasks took under a millisecond on average, so long tasks
     /// never queue behind each other while another worker could take them. Large tasks
-    /// (over 16 KiB encoded) are only sent to an idle worker.
+    /// (over 16 KiB encoded) are only sent to an idle worker. A task sent ahead can still be
+    /// cancelled until the worker starts it: its future stays pending, and the worker skips
+    /// it.
     ///
     /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
@@ -282,10 +286,12 @@ impl ProcessPoolBuilder {
     }
 
     /// The command-line arguments a worker is started with. Default:
-    /// `__pool_process_worker --nocapture --test-threads=1 -q`, which a program that calls
-    /// [`init`](crate::init) first ignores and which makes a test binary run only the test
-    /// of [`test_worker!`](crate::test_worker). Change it when the program's `main` looks at
-    /// its arguments before it calls `init`.
+    /// `__pool_process_worker --exact -q`, which a program that calls
+    /// [`init`](crate::init) first ignores, as does a test binary with
+    /// [`test_worker!`](crate::test_worker) (its workers serve before libtest runs), and which
+    /// makes a test binary without the macro run no test and exit at once (see
+    /// [`WORKER_TEST_NAME`](crate::WORKER_TEST_NAME)). Change it when the program's `main`
+    /// looks at its arguments before it calls `init`.
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().worker_args(["--worker"]).build().unwrap();
@@ -364,6 +370,29 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Whether a task's panic is also printed by the panic hook (`thread '..' panicked at
+    /// ..`) on stderr, by the worker process that caught it. Default: no, as Python prints
+    /// nothing for a task's exception: the message travels in the future's
+    /// [`TaskError`](future_core::TaskError). The same holds for the other panics of user code
+    /// that fail one task (a `Serialize` or `Deserialize` impl, in a worker or on the pool's
+    /// own threads; the initializer, whose panic breaks the pool); the argument's `Serialize`
+    /// runs in the thread that calls `submit`, which prints its caught panics if it asked
+    /// with `future_core::executor::print_panics`. With printing on, the panic hook also
+    /// prints the backtrace that `RUST_BACKTRACE` asks for, which the task's time includes.
+    ///
+    /// ```
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::builder().print_task_panics(true).build().unwrap();
+    ///     let err = pool.submit(|()| -> u8 { panic!("printed, and in the error") }, ()).unwrap();
+    ///     assert!(err.result().is_err());
+    /// }
+    /// ```
+    pub fn print_task_panics(mut self, print: bool) -> Self {
+        self.print_task_panics = print;
+        self
+    }
+
     /// Checks the settings that have a range (before anything is created).
     pub(crate) fn validate(&self) -> Result<(), BuildError> {
         if self.max_workers == Some(0) {
@@ -427,6 +456,7 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("max_frame", &self.max_frame)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("drop_grace", &self.drop_grace)
+            .field("print_task_panics", &self.print_task_panics)
             .finish()
     }
 }

@@ -5,6 +5,7 @@ use std::any::Any;
 
 use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind, TaskFuture};
 
+use crate::cancels::OnCancel;
 use crate::codec;
 
 /// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
@@ -15,6 +16,12 @@ pub(crate) trait Completion: Send {
     fn is_cancelled(&self) -> bool;
     /// Cancels the task if it has not started (`shutdown(cancel_futures = true)`).
     fn cancel(&self);
+    /// A handle that cancels the task if it has not started, for a caller that must not do it
+    /// here (under the pool's lock: cancelling runs the done callbacks).
+    fn canceller(&self) -> Box<dyn FnOnce() + Send>;
+    /// Runs `hook` when the future is cancelled (at once if it is already): for a task sent
+    /// ahead to a busy worker (see `cancels.rs`). No user code runs in it.
+    fn on_cancel(&self, hook: OnCancel);
     /// Completes the future from the worker's encoded reply.
     fn complete(self: Box<Self>, payload: &[u8]);
     /// Fails the future (and, for a chunk, each of its elements) with `err`.
@@ -52,6 +59,20 @@ fn undecodable(why: String) -> TaskError {
     )
 }
 
+fn canceller<T: Send + 'static>(future: TaskFuture<T>) -> Box<dyn FnOnce() + Send> {
+    Box::new(move || {
+        future.cancel();
+    })
+}
+
+fn on_cancel<T: Send + 'static>(future: &TaskFuture<T>, hook: OnCancel) {
+    future.add_done_callback(move |future| {
+        if future.cancelled() {
+            hook.fire();
+        }
+    });
+}
+
 /// The completion of a `submit`: one result.
 pub(crate) struct Single<R>(pub(crate) Promise<R>);
 
@@ -66,6 +87,14 @@ impl<R: Portable> Completion for Single<R> {
 
     fn cancel(&self) {
         self.0.cancel();
+    }
+
+    fn canceller(&self) -> Box<dyn FnOnce() + Send> {
+        canceller(self.0.future())
+    }
+
+    fn on_cancel(&self, hook: OnCancel) {
+        on_cancel(&self.0.future(), hook);
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) {
@@ -106,6 +135,14 @@ impl<R: Portable> Completion for Chunk<R> {
 
     fn cancel(&self) {
         self.promise.cancel();
+    }
+
+    fn canceller(&self) -> Box<dyn FnOnce() + Send> {
+        canceller(self.promise.future())
+    }
+
+    fn on_cancel(&self, hook: OnCancel) {
+        on_cancel(&self.promise.future(), hook);
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use future_core::{TaskError, TaskErrorKind};
 
 use crate::builder::WorkerDeath;
+use crate::cancels::{CancelSet, OnCancel};
 use crate::completion::Completion;
 use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
@@ -60,6 +61,9 @@ pub(crate) struct Task {
     /// Its time limit once it has its worker (the pool's, or its own from the submit).
     pub(crate) timeout: Option<Duration>,
     pub(crate) completion: Box<dyn Completion>,
+    /// Sent ahead to a busy worker and not started: its word in the worker's cancel set
+    /// (see `cancels.rs`). Its future stays pending until it becomes the worker's front task.
+    pub(crate) ahead: Option<usize>,
 }
 
 /// An outbox to write after the state lock is released (see `outbox.rs`).
@@ -112,6 +116,9 @@ pub(crate) struct Worker {
     pub(crate) started: Instant,
     pub(crate) child: Child,
     pub(crate) outbox: Arc<Outbox>,
+    /// Shared with the worker: the tasks sent ahead to it, and their cancels (`None`: it
+    /// could not be made, and the worker is never sent a task ahead).
+    pub(crate) cancels: Option<Arc<CancelSet>>,
     pub(crate) phase: Phase,
     /// Sent and not answered, in send order: the front one is running (or about to).
     pub(crate) in_flight: VecDeque<Task>,
@@ -127,11 +134,30 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Queues `task`'s frame in this worker's outbox and records it in flight.
-    fn queue(&mut self, mut task: Task) {
+    /// Queues `task`'s frame in this worker's outbox and records it in flight. A task for an
+    /// idle worker starts at once: its future is marked running (false: it was cancelled,
+    /// and is dropped unsent). A task sent ahead, behind the running one, keeps a pending
+    /// future, which a cancel still stops through the cancel set.
+    fn queue(&mut self, mut task: Task) -> bool {
         let Some(frame) = task.frame.take() else {
-            return; // every waiting task has its frame (see `Task::frame`)
+            return false; // every waiting task has its frame (see `Task::frame`)
         };
+        let ahead = match (&self.cancels, self.in_flight.is_empty()) {
+            (Some(set), false) => set.queue(task.id).map(|slot| (set, slot)),
+            _ => None,
+        };
+        if let Some((set, slot)) = ahead {
+            // Recorded before the frame can reach the worker (it is written after the
+            // unlock); a future cancelled already runs the hook at once.
+            task.completion.on_cancel(OnCancel {
+                set: Arc::downgrade(set),
+                slot,
+                id: task.id,
+            });
+            task.ahead = Some(slot);
+        } else if !task.completion.start() {
+            return false; // cancelled after the check in `dispatch`
+        }
         self.outbox.push(Some(task.id), frame.clone());
         if self.in_flight.is_empty() {
             self.front_since = Some(Instant::now());
@@ -141,18 +167,32 @@ impl Worker {
         self.unanswered += task.size;
         self.in_flight.push_back(task);
         self.sent += 1;
+        true
     }
 
     /// Takes the task at `position` of `in_flight`: answered, or its reply is lost.
     fn take(&mut self, position: usize) -> Option<Task> {
         let task = self.in_flight.remove(position)?;
         self.unanswered -= task.size;
+        if let (Some(set), Some(slot)) = (&self.cancels, task.ahead) {
+            set.clear(slot, task.id);
+        }
         if self.in_flight.is_empty() {
             self.since = Instant::now();
         }
         if position == 0 {
             if let Some(front) = self.in_flight.front_mut() {
                 front.frame = None; // it starts now: never sent again
+                if let Some(slot) = front.ahead {
+                    // The worker starts it now, if it has not yet: from here on its future
+                    // says so. A future cancelled meanwhile stays cancelled, and the worker
+                    // skips the task (the set says so, if the hook has not yet).
+                    if !front.completion.start() {
+                        if let Some(set) = &self.cancels {
+                            set.cancel(slot, front.id);
+                        }
+                    }
+                }
             }
             self.front_since = self.in_flight.front().map(|_| Instant::now());
         }
@@ -197,6 +237,11 @@ impl Worker {
         }
     }
 
+    /// Whether a task may be sent to this worker behind the running one.
+    fn takes_ahead(&self, rules: &Rules) -> bool {
+        self.cancels.is_some() && self.in_flight.len() < rules.tasks_per_worker
+    }
+
     fn can_take(&self, rules: &Rules) -> bool {
         self.phase == Phase::Ready
             && self.doom.is_none()
@@ -221,6 +266,10 @@ impl Worker {
 pub(crate) enum Finish {
     Fail(Box<dyn Completion>, TaskError),
     Cancel(Box<dyn Completion>),
+    /// Cancels a task sent ahead, which stays in its worker's `in_flight` until skipped.
+    CancelAhead(Box<dyn FnOnce() + Send>),
+    /// Drops a task's completion (its future is done already).
+    Drop(Box<dyn Completion>),
 }
 
 impl Finish {
@@ -229,6 +278,8 @@ impl Finish {
         panics::contain("completing a task's future", move || match self {
             Finish::Fail(completion, err) => completion.fail(err),
             Finish::Cancel(completion) => completion.cancel(),
+            Finish::CancelAhead(cancel) => cancel(),
+            Finish::Drop(completion) => drop(completion),
         });
     }
 }
@@ -368,10 +419,7 @@ impl State {
                 .iter()
                 .enumerate()
                 .filter(|(_, w)| w.can_take(rules))
-                .filter(|(_, w)| {
-                    w.in_flight.is_empty()
-                        || (may_queue && w.in_flight.len() < rules.tasks_per_worker)
-                })
+                .filter(|(_, w)| w.in_flight.is_empty() || (may_queue && w.takes_ahead(rules)))
                 .min_by_key(|(_, w)| w.in_flight.len())
                 .map(|(index, _)| index);
             let Some(index) = target else {
@@ -380,12 +428,8 @@ impl State {
             let Some(task) = self.pending.pop_front() else {
                 break;
             };
-            if !task.completion.start() {
-                continue; // cancelled after the check above
-            }
             if let Some(worker) = self.workers.get_mut(index) {
-                worker.queue(task);
-                if !touched.contains(&worker.key) {
+                if worker.queue(task) && !touched.contains(&worker.key) {
                     touched.push(worker.key);
                 }
             }
@@ -436,6 +480,14 @@ impl State {
         Some(task.completion)
     }
 
+    /// Takes worker `key`'s task `id`, which it skipped: it was sent ahead and cancelled
+    /// before it started (its future is cancelled already).
+    pub(crate) fn take_skipped(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
+        let worker = self.workers.iter_mut().find(|w| w.key == key)?;
+        let position = worker.in_flight.iter().position(|t| t.id == id)?;
+        Some(worker.take(position)?.completion)
+    }
+
     /// Takes the front task of worker `key` (its reply could not be read).
     pub(crate) fn take_front(&mut self, key: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
@@ -445,6 +497,14 @@ impl State {
     /// Cancels the tasks not sent to a worker yet.
     pub(crate) fn cancel_pending(&mut self, finish: &mut Vec<Finish>) {
         finish.extend(self.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
+    }
+
+    /// Cancels the tasks sent ahead to busy workers and not started (their workers skip
+    /// them): the cancels run after the unlock, since they run done callbacks.
+    pub(crate) fn cancel_sent_ahead(&self, finish: &mut Vec<Finish>) {
+        let ahead = self.workers.iter().flat_map(|w| w.in_flight.iter().skip(1));
+        let ahead = ahead.filter(|t| t.ahead.is_some());
+        finish.extend(ahead.map(|t| Finish::CancelAhead(t.completion.canceller())));
     }
 
     /// Stops the pool now: no new task, the waiting ones cancelled, every worker sent
@@ -573,7 +633,8 @@ impl State {
         }
         if unexpected && rules.on_worker_death == WorkerDeath::Break {
             // The tasks behind it are failed by `break_pool` through `pending`.
-            for task in worker.in_flight.drain(..).rev() {
+            for mut task in worker.in_flight.drain(..).rev() {
+                task.ahead = None; // its word was in the dead worker's set
                 self.pending.push_front(task);
             }
             self.break_pool(
@@ -596,7 +657,8 @@ impl State {
             return;
         }
         // Not started: back to the head of the queue, in their order.
-        for task in worker.in_flight.drain(..).rev() {
+        for mut task in worker.in_flight.drain(..).rev() {
+            task.ahead = None; // its word was in the dead worker's set
             self.pending.push_front(task);
         }
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::naming;
 
 /// Bumped whenever the messages of `protocol.rs` change.
-const PROTOCOL_VERSION: u32 = 2;
+const PROTOCOL_VERSION: u32 = 4;
 
 /// The environment variable whose value is mixed into the fingerprint (a test hook).
 pub(crate) const SALT_ENV: &str = "POOL_PROCESS_FINGERPRINT_SALT";

@@ -6,9 +6,10 @@
 //!   `terminate_workers`, `kill_workers`, and what its workers do (`workers`, `worker_pid`:
 //!   [`WorkerInfo`]); built by [`ProcessPoolBuilder`] (`max_workers`, `initializer`,
 //!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, `handshake_timeout`,
-//!   `drop_grace`, [`WorkerDeath`] policy);
+//!   `drop_grace`, `print_task_panics`, [`WorkerDeath`] policy);
 //! - [`init`]: the first line of `main`, which turns a started copy of the program into a
-//!   worker; [`test_worker!`] does the same for test binaries.
+//!   worker; [`test_worker!`] does the same for test binaries, before the harness's `main`
+//!   (a worker prints nothing of libtest's).
 //!
 //! ```
 //! use future_core::{Executor, MapOptions};
@@ -54,6 +55,15 @@
 //! error naming the pid and the exit code or signal; the tasks sent to it and not started
 //! go back to the head of the queue; a new worker starts. `DISPATCH.md` beside the sources
 //! describes the protocol.
+//!
+//! # When a task panics
+//! The panic's message travels in the future's error
+//! ([`Panicked`](future_core::TaskErrorKind), with the worker's pid), and nothing is printed
+//! on the terminal (Python prints nothing for a task's exception either), also for the
+//! panics of a value's `Serialize` or `Deserialize` and of the initializer, whatever
+//! `RUST_BACKTRACE` says; the worker lives on.
+//! [`print_task_panics(true)`](ProcessPoolBuilder::print_task_panics) makes the workers
+//! print them as well.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_op_in_unsafe_fn)]
 // The examples spell out `fn main` on purpose: they show that `init()` is its first line.
@@ -63,6 +73,7 @@
 compile_error!("pool-process supports Unix (Linux) only: it starts workers over Unix sockets");
 
 mod builder;
+mod cancels;
 mod codec;
 mod completion;
 mod dispatch;
@@ -83,4 +94,4 @@ mod worker;
 pub use builder::{BuildError, ProcessPoolBuilder, WorkerDeath};
 pub use info::{WorkerInfo, WorkerState};
 pub use pool::ProcessPool;
-pub use worker::{WORKER_TEST_NAME, init};
+pub use worker::{WORKER_TEST_NAME, init, serve_before_main};

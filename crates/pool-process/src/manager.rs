@@ -2,6 +2,7 @@
 //! timeouts, and lets the workers go at the end. See `DISPATCH.md`.
 
 use std::ffi::OsString;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::AtomicU64;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
+use crate::cancels::{CANCEL_FD_ENV, CancelSet};
 use crate::completion::Completion;
 use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::fingerprint::Fingerprint;
@@ -29,6 +31,8 @@ pub(crate) struct Launch {
     pub(crate) max_tasks: Option<u64>,
     pub(crate) spin: Duration,
     pub(crate) max_frame: usize,
+    /// The builder's `print_task_panics`.
+    pub(crate) print_panics: bool,
 }
 
 /// What the pool's handle and its manager thread share.
@@ -81,6 +85,7 @@ pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io
         max_tasks: launch.max_tasks,
         spin_ns: u64::try_from(launch.spin.as_nanos()).unwrap_or(u64::MAX),
         max_frame: launch.max_frame as u64,
+        print_panics: launch.print_panics,
     });
     // A message of integers always encodes.
     let init_frame = Arc::new(postcard::to_stdvec(&init).unwrap_or_default());
@@ -231,8 +236,14 @@ impl Manager {
             state.next_key - 1
         };
         let nonce = marker::new_nonce(key);
-        match spawn(&self.shared.launch, nonce) {
-            Ok((child, tx, rx)) => {
+        let slots = self.shared.rules.tasks_per_worker;
+        match spawn(&self.shared.launch, nonce, slots) {
+            Ok(Spawned {
+                child,
+                tx,
+                rx,
+                cancels,
+            }) => {
                 let mut state = self.shared.lock();
                 state.started += 1;
                 let send_buffer = tx.send_buffer_size().ok();
@@ -244,6 +255,7 @@ impl Manager {
                     since: Instant::now(),
                     child,
                     outbox: Arc::new(Outbox::new(tx, send_buffer)),
+                    cancels,
                     phase: Phase::Hello,
                     in_flight: Default::default(),
                     unanswered: 0,
@@ -278,6 +290,10 @@ impl Manager {
             match msg {
                 FromWorker::Reply { id } => {
                     answered = state.take_answered(key, id);
+                    flushes = state.dispatch(rules);
+                }
+                FromWorker::Skipped { id } => {
+                    finish.extend(state.take_skipped(key, id).map(Finish::Drop));
                     flushes = state.dispatch(rules);
                 }
                 FromWorker::Hello {
@@ -463,12 +479,18 @@ fn worker_pid(state: &State, key: u64) -> u32 {
         .map_or(0, |w| w.pid)
 }
 
-/// Starts a worker: the program again, with the worker's end of a new socketpair.
-/// Its environment carries the marker with `nonce` (see `marker.rs`).
-fn spawn(
-    launch: &Launch,
-    nonce: u64,
-) -> std::io::Result<(Child, Sender<ToWorker>, Receiver<FromWorker>)> {
+/// A worker process just started, and the pool's ends of what it shares with it.
+struct Spawned {
+    child: Child,
+    tx: Sender<ToWorker>,
+    rx: Receiver<FromWorker>,
+    /// Its cancel set of `slots` words (`None`: it could not be made; see `cancels.rs`).
+    cancels: Option<Arc<CancelSet>>,
+}
+
+/// Starts a worker: the program again, with the worker's end of a new socketpair and its
+/// cancel set. Its environment carries the marker with `nonce` (see `marker.rs`).
+fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> {
     let (parent, child_end) = ipc_queue::duplex::<ToWorker, FromWorker>()?;
     let mut cmd = Command::new(&launch.program);
     cmd.arg0(&launch.arg0)
@@ -476,32 +498,51 @@ fn spawn(
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env(marker::MARKER_ENV, marker::value(nonce))
         .stdin(Stdio::null());
+    // Without a set (memfd refused, say) the worker runs as before, never sent a task ahead.
+    let (cancels, cancels_fd) = match CancelSet::create(slots) {
+        Ok((set, fd)) => (Some(Arc::new(set)), Some(fd)),
+        Err(_) => (None, None),
+    };
+    let cancels_fd_number = cancels_fd.as_ref().map(|fd| fd.as_raw_fd());
+    match cancels_fd_number {
+        Some(number) => cmd.env(CANCEL_FD_ENV, number.to_string()),
+        // Not one inherited from this process (a worker whose task builds a pool).
+        None => cmd.env_remove(CANCEL_FD_ENV),
+    };
     let pool_pid = rustix::process::getpid();
     let hook = move || {
-        // In the forked child, before `exec`: two syscalls, async-signal-safe. The worker is
-        // sent SIGKILL when the thread that started it ends, which is when this process ends:
-        // the threads that start workers live until the pool's last worker was reaped (see
-        // `DISPATCH.md`). A parent that died before the request took effect is caught by
+        // In the forked child, before `exec`: a few syscalls, async-signal-safe. The worker
+        // is sent SIGKILL when the thread that started it ends, which is when this process
+        // ends: the threads that start workers live until the pool's last worker was reaped
+        // (see `DISPATCH.md`). A parent that died before the request took effect is caught by
         // comparing the parent's pid.
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
         if rustix::process::getppid() != Some(pool_pid) {
             return Err(rustix::io::Errno::SRCH.into()); // an OS error code: no allocation
         }
+        if let Some(number) = cancels_fd_number {
+            // SAFETY: the child's copy of the cancel set's descriptor, open until `exec`
+            // (the parent holds it until `spawn_with` returns); only its flags change.
+            let fd = unsafe { BorrowedFd::borrow_raw(number) };
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?; // kept across exec
+        }
         Ok(())
     };
     // SAFETY: the hook runs between `fork` and `exec` in a copy of this multi-threaded
-    // process: it allocates nothing, takes no lock, calls only `prctl` and `getppid` (raw
-    // syscalls through rustix) and does not panic.
+    // process: it allocates nothing, takes no lock, calls only `prctl`, `getppid` and `fcntl`
+    // (raw syscalls through rustix) and does not panic.
     unsafe {
         cmd.pre_exec(hook);
     }
     let child = ipc_queue::spawn_with(&mut cmd, marker::FD_ENV, child_end)?;
+    drop(cancels_fd); // the worker has its own copy; the pool keeps its mapping
     let (tx, rx) = parent.split();
-    Ok((
+    Ok(Spawned {
         child,
-        tx.with_max_frame(launch.max_frame),
-        rx.with_max_frame(launch.max_frame),
-    ))
+        tx: tx.with_max_frame(launch.max_frame),
+        rx: rx.with_max_frame(launch.max_frame),
+        cancels,
+    })
 }
 
 /// Waits for a child whose socket closed. It is normally exiting already; one that closed

@@ -4,20 +4,18 @@
 //! results (in the parent and in the workers), `Drop` impls, done callbacks. A panic there must
 //! fail the one task it concerns, never unwind through the pool's machinery (the manager
 //! thread, a worker's message loop) or a submitter's call.
+//!
+//! Every catch goes through `future_core`'s panic boundary, so the panic hook does not print
+//! the panics caught here (their message travels in the task's error) unless the thread asked
+//! for it with `future_core::executor::print_panics`: the workers and the pool's own threads
+//! do when the pool was built with `print_task_panics(true)`.
 
-use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use future_core::executor::catch_panic;
 
-use future_core::panic_message;
-
-/// Runs `f`; a panic becomes `Err` with its message. The panic's payload is dropped here,
-/// where a payload whose own `Drop` panics cannot escape either (it is leaked instead).
+/// Runs `f`; a panic becomes `Err` with its message. The panic's payload is dropped inside
+/// the boundary, where a payload whose own `Drop` panics cannot escape either.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let message = panic_message(&*payload);
-        discard(payload);
-        message
-    })
+    catch_panic(f).map_err(|err| err.message().to_owned())
 }
 
 /// Runs `f`, a piece of work whose panic only needs reporting (the task's own failure is
@@ -25,12 +23,5 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 pub(crate) fn contain(what: &str, f: impl FnOnce()) {
     if let Err(message) = catch(f) {
         eprintln!("pool-process: {what} panicked: {message}");
-    }
-}
-
-/// Drops a panic payload; if its `Drop` panics in turn, that second payload is leaked.
-fn discard(payload: Box<dyn Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
     }
 }

@@ -47,6 +47,11 @@ use crate::{naming, panics};
 /// never called `init`, that it must). Under `WorkerDeath::Break` the first one breaks it.
 /// Workers die with the pool's process, even when it is killed without running `Drop`.
 ///
+/// **Cancelling**: `TaskFuture::cancel` succeeds until the task starts, whether it waits in
+/// the pool's queue or was already sent ahead to a busy worker (see
+/// [`tasks_per_worker`](ProcessPoolBuilder::tasks_per_worker)), which then skips it; the
+/// future is cancelled at once.
+///
 /// **Done callbacks** (`TaskFuture::add_done_callback`) of this pool's futures run on the
 /// pool's manager thread as the replies arrive (a future that fails before it is sent, or is
 /// cancelled by `shutdown`, runs them on the thread that made it so; one registered on a
@@ -141,7 +146,7 @@ impl ProcessPool {
             current_exe.clone().into()
         };
         let args = builder.worker_args.unwrap_or_else(|| {
-            [WORKER_TEST_NAME, "--nocapture", "--test-threads=1", "-q"]
+            [WORKER_TEST_NAME, "--exact", "-q"]
                 .into_iter()
                 .map(OsString::from)
                 .collect()
@@ -167,6 +172,7 @@ impl ProcessPool {
                 max_tasks: builder.max_tasks_per_child,
                 spin: builder.spin,
                 max_frame: builder.max_frame,
+                print_panics: builder.print_task_panics,
             },
             fingerprint: Fingerprint::current(),
             state: Mutex::new(State::new()),
@@ -175,7 +181,7 @@ impl ProcessPool {
             wake_tx,
         });
         let manager = manager::new(shared.clone(), wake_rx)?;
-        let relay = Relay::new();
+        let relay = Relay::new(builder.print_task_panics);
         relay.start_thread(None)?; // the standby
         if let Err(err) = relay.start_thread(Some(manager)) {
             relay.abandon();
@@ -390,6 +396,7 @@ impl ProcessPool {
             size: frame.len(),
             frame: Some(Arc::new(frame)),
             completion,
+            ahead: None,
         });
         let flushes = state.dispatch(rules);
         self.shared.wake_if_wanted(&mut state);
@@ -403,7 +410,8 @@ impl ProcessPool {
     /// chunk of `chunksize` elements one message (Python's `map(fn, iterable, timeout,
     /// chunksize, buffersize)`). A panic on one element fails that element only; a chunk
     /// whose worker died gives the error for each of its elements; dropping the iterator
-    /// cancels the chunks not yet sent to a worker. See [`future_core::Map`].
+    /// cancels the chunks that have not started (also those sent ahead to a busy worker).
+    /// See [`future_core::Map`].
     ///
     /// Errors: the pool refused the first chunk (shut down or broken).
     ///
@@ -513,7 +521,8 @@ impl ProcessPool {
     }
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`). With
-    /// `cancel_futures`, cancels the tasks not yet sent to a worker. With `wait`, returns
+    /// `cancel_futures`, cancels the tasks that have not started: those waiting for a worker
+    /// and those sent ahead to a busy one (see [`submit`](Self::submit)). With `wait`, returns
     /// once the other tasks finished and every worker exited and was reaped; without, the
     /// pool finishes them in the background. Calling it again is harmless.
     ///
@@ -531,6 +540,7 @@ impl ProcessPool {
             state.let_go |= !wait;
             if cancel_futures {
                 state.cancel_pending(&mut cancelled);
+                state.cancel_sent_ahead(&mut cancelled);
             }
             self.shared.wake(&mut state);
             self.shared.room.notify_all();

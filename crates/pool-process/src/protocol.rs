@@ -5,10 +5,11 @@
 //!
 //! ```text
 //! worker: Hello{pid, nonce, fingerprint}
-//! parent:                          Init{initializer, max_tasks, spin, max_frame}   (only if nonce and fingerprint match)
+//! parent:                          Init{initializer, max_tasks, spin, max_frame, print_panics}   (only if nonce and fingerprint match)
 //! worker: Ready | InitFailed(msg)
 //! parent:                          Task{id, trampoline, func} + arguments ...
 //! worker: Reply{id} + results ...  (one per task, in the order the tasks were sent)
+//!         | Skipped{id}              (a task sent ahead that was cancelled before it started)
 //! parent:                          (closes the socket: the worker exits 0)
 //! ```
 //!
@@ -45,6 +46,9 @@ pub(crate) struct Init {
     pub(crate) spin_ns: u64,
     /// The largest frame the worker may receive or send.
     pub(crate) max_frame: u64,
+    /// Whether the panic hook prints the panics of user code that the worker catches
+    /// (the builder's `print_task_panics`).
+    pub(crate) print_panics: bool,
 }
 
 /// One task (or one `map` chunk); its arguments follow in the frame.
@@ -73,6 +77,9 @@ pub(crate) enum FromWorker {
     InitFailed(String),
     /// The results of task `id` follow in the frame.
     Reply { id: u64 },
+    /// Task `id`, sent ahead, was cancelled before it started: the worker did not run it
+    /// (see `cancels.rs`).
+    Skipped { id: u64 },
     /// Never sent by a worker: the manager's own wake-up, on its wake channel, which
     /// shares the receiver type so one `Selector` waits on everything.
     Wake,

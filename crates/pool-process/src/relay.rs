@@ -42,6 +42,9 @@ pub(crate) struct Relay {
     changed: Condvar,
     /// Odd while a stint runs (the seat is free and its former holder runs user code).
     stint: AtomicU64,
+    /// Whether the panic hook prints the panics caught on these threads (the builder's
+    /// `print_task_panics`).
+    print_panics: bool,
 }
 
 struct Seat {
@@ -55,7 +58,7 @@ struct Seat {
 }
 
 impl Relay {
-    pub(crate) fn new() -> Arc<Relay> {
+    pub(crate) fn new(print_panics: bool) -> Arc<Relay> {
         Arc::new(Relay {
             seat: Mutex::new(Seat {
                 manager: None,
@@ -65,6 +68,7 @@ impl Relay {
             }),
             changed: Condvar::new(),
             stint: AtomicU64::new(0),
+            print_panics,
         })
     }
 
@@ -83,6 +87,7 @@ impl Relay {
     }
 
     fn thread(self: &Arc<Self>, manager: Option<Manager>) {
+        future_core::executor::print_panics(self.print_panics);
         if let Some(manager) = manager {
             if self.manage(manager) {
                 return;

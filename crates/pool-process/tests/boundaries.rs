@@ -36,8 +36,130 @@ fn program_main() {
             let seven = pool.submit(square, 7).unwrap().result_timeout(HANG);
             println!("main's own pool: {seven:?}");
         }
+        // Panics of user code in every place a task's path runs it; each error on stdout.
+        "task_panics" | "task_panics_printed" => {
+            let pool = ProcessPool::builder()
+                .max_workers(1)
+                .print_task_panics(role == "task_panics_printed")
+                .build()
+                .unwrap();
+            let mut errors = vec![
+                task_error(&pool.submit(explodes, 7).unwrap()),
+                task_error(
+                    &pool
+                        .submit(takes_undeserializable, PanicsOnDeserialize)
+                        .unwrap(),
+                ),
+                task_error(&pool.submit(returns_unserializable, ()).unwrap()),
+                task_error(&pool.submit(returns_undeserializable, ()).unwrap()),
+                task_error(
+                    &pool
+                        .submit(takes_unserializable, PanicsOnSerialize)
+                        .unwrap(),
+                ),
+            ];
+            let chunk = pool.map(explodes, [1, 2], MapOptions::new()).unwrap();
+            errors.extend(chunk.filter_map(|r| r.err()?.task_error().cloned()));
+            let broken = ProcessPool::builder()
+                .max_workers(1)
+                .initializer(explodes_in_setup)
+                .build()
+                .unwrap();
+            errors.push(task_error(&broken.submit(square, 1).unwrap()));
+            for err in errors {
+                println!("{:?}: {}", err.kind(), err.message());
+            }
+        }
         other => panic!("unknown role {other}"),
     }
+}
+
+fn explodes(x: u64) -> u64 {
+    panic!("task exploded on {x}")
+}
+
+fn explodes_in_setup() {
+    panic!("setup exploded")
+}
+
+/// A task's panic, and every panic of user code on a task's path (a value's `Serialize` or
+/// `Deserialize`, in the parent or in the worker; the initializer), travels in the future's
+/// error and is not printed on the terminal, whatever `RUST_BACKTRACE` says; with
+/// `print_task_panics(true)` the worker prints it too. Checked on a program's stdout (the
+/// errors) and stderr (what the terminal shows).
+#[test]
+fn task_panics_travel_in_the_error_and_are_printed_only_when_asked() {
+    run(|| {
+        let cases = [
+            ("task_panics", None),
+            ("task_panics", Some("1")),
+            ("task_panics", Some("full")),
+            ("task_panics_printed", Some("full")),
+        ];
+        for (role, backtrace) in cases {
+            let mut program = common::program(role);
+            match backtrace {
+                Some(value) => program.env("RUST_BACKTRACE", value),
+                None => program.env_remove("RUST_BACKTRACE"),
+            };
+            let out = program.output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let case =
+                format!("{role}, RUST_BACKTRACE={backtrace:?}\nstdout: {stdout}\nstderr: {stderr}");
+            assert!(out.status.success(), "{case}");
+            let errors = [
+                "Panicked: task exploded on 7 (in worker process",
+                "Serialization: the worker",
+                "no deserializing this",
+                "no serializing this",
+                "Panicked: task exploded on 1",
+                "Panicked: task exploded on 2",
+                "Broken: the pool is broken: the worker initializer panicked",
+                "setup exploded",
+            ];
+            for error in errors {
+                assert!(stdout.contains(error), "{error:?} missing: {case}");
+            }
+            assert!(!stdout.contains("TimedOut"), "{case}");
+            if role == "task_panics_printed" {
+                assert!(stderr.contains("task exploded on 7"), "{case}");
+            } else {
+                for printed in ["panicked", "exploded", "serializing this", "backtrace"] {
+                    assert!(!stderr.contains(printed), "{printed:?} printed: {case}");
+                }
+            }
+        }
+    });
+}
+
+/// A test binary that uses `test_worker!` prints what libtest prints for its own tests and
+/// nothing for its workers: no `running 1 test` of a worker, no test of the macro's own.
+#[test]
+fn a_test_binary_prints_nothing_for_its_workers() {
+    run(|| {
+        let exe = std::env::current_exe().unwrap();
+        let list = Command::new(&exe).args(["--list"]).output().unwrap();
+        let list = String::from_utf8_lossy(&list.stdout);
+        assert!(!list.contains("pool_process_worker"), "{list}");
+
+        // A test that starts a worker and sends it tasks, run alone by libtest.
+        let test = "a_custom_serialize_error_reaches_the_user_with_its_text";
+        let out = Command::new(&exe)
+            .args(["--exact", test, "--test-threads=1"])
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+        let expected =
+            format!("\nrunning 1 test\ntest {test} ... ok\n\ntest result: ok. 1 passed; 0 failed;");
+        assert!(stdout.starts_with(&expected), "stdout: {stdout}");
+        assert_eq!(stdout.matches("running").count(), 1, "stdout: {stdout}");
+        assert_eq!(stdout.matches("test result").count(), 1, "stdout: {stdout}");
+        assert_eq!(stderr, "", "stdout: {stdout}");
+    });
 }
 
 /// A task that runs this program again as a plain subprocess, in `role`: its exit code,

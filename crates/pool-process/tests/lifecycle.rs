@@ -5,7 +5,7 @@
 //! Tests run one at a time (each takes `common::serial()`) and check that they left no child
 //! process. Deadlines only catch hangs.
 
-pool_process::test_worker!();
+pool_process::test_worker!(worker_main);
 
 mod common;
 
@@ -29,36 +29,40 @@ fn forever(_: ()) -> u32 {
     }
 }
 
+/// What a worker of this test binary does before `init` (see `worker_main`).
+const BEFORE_INIT: &str = "POOL_PROCESS_TEST_BEFORE_INIT";
+
 /// Where a slow-starting worker waits for its go-ahead (a file named after its pid).
 const GO_DIR: &str = "POOL_PROCESS_TEST_GO_DIR";
 
-/// A program that forgot to call `init`: as a worker it runs and exits 0 without a word.
-#[test]
-fn forgets_init() {}
-
-/// A program whose `main` does its own work before `init`: as a worker started with
-/// `GO_DIR` set, it waits until the file `GO_DIR/<its pid>` exists (at most `HANG`).
-#[test]
-fn slow_to_init() {
-    if let Some(dir) = std::env::var_os(GO_DIR) {
-        let go = Path::new(&dir).join(std::process::id().to_string());
-        let deadline = Instant::now() + HANG;
-        while !go.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
+/// The `main` of this test binary's workers, as a program's `main` whose pool sets
+/// `BEFORE_INIT`: `forget` returns without calling `init` (the worker exits 0 without a
+/// word); `wait` does its own work first: it waits until the file `GO_DIR/<its pid>` exists
+/// (at most `HANG`).
+fn worker_main() {
+    match std::env::var(BEFORE_INIT).as_deref() {
+        Ok("forget") => return,
+        Ok("wait") => {
+            let dir = std::env::var_os(GO_DIR).unwrap_or_default();
+            let go = Path::new(&dir).join(std::process::id().to_string());
+            let deadline = Instant::now() + HANG;
+            while !go.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
+        _ => {}
     }
     pool_process::init();
 }
 
-/// A pool whose workers are this test binary running the test `entry` instead of
-/// `test_worker!`'s.
-fn pool_running(entry: &str) -> ProcessPoolBuilder {
-    ProcessPool::builder().worker_args(["--exact", entry, "--nocapture", "--test-threads=1", "-q"])
+/// A pool whose workers do `what` (see `worker_main`) before `init`.
+fn pool_whose_workers(what: &str) -> ProcessPoolBuilder {
+    ProcessPool::builder().env(BEFORE_INIT, what)
 }
 
 /// A one-worker pool whose workers wait for a go-ahead file in `dir` before `init`.
 fn slow_pool(dir: &Path) -> ProcessPoolBuilder {
-    pool_running("slow_to_init").env(GO_DIR, dir).max_workers(1)
+    pool_whose_workers("wait").env(GO_DIR, dir).max_workers(1)
 }
 
 /// A directory for go-ahead files, empty, unique to this test process and `name`.
@@ -103,7 +107,7 @@ fn shutdown_returns(pool: Arc<ProcessPool>) {
 #[test]
 fn workers_that_never_call_init_break_the_pool_after_a_few_tries() {
     run(|| {
-        let pool = Arc::new(pool_running("forgets_init").max_workers(2).build().unwrap());
+        let pool = Arc::new(pool_whose_workers("forget").max_workers(2).build().unwrap());
         let futures: Vec<_> = (0..3).map(|x| pool.submit(square, x).unwrap()).collect();
         shutdown_returns(pool.clone());
         let needles = [
@@ -187,7 +191,7 @@ fn a_worker_that_does_not_reach_init_in_time_is_killed() {
         broken_with(&future, &needles);
         assert_eq!(pool.workers_started(), 3);
         // Under `WorkerDeath::Break`, the first failure breaks the pool.
-        let pool = pool_running("slow_to_init")
+        let pool = pool_whose_workers("wait")
             .env(GO_DIR, &dir)
             .on_worker_death(WorkerDeath::Break)
             .handshake_timeout(Duration::from_millis(200))

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::{HANG, children, run, task_error};
 use future_core::{
-    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, as_completed, wait,
+    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, TaskFuture,
+    as_completed, wait,
 };
 use pool_process::{BuildError, ProcessPool, WorkerDeath};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -561,6 +562,110 @@ fn shutdown_cancel_futures_cancels_the_waiting_tasks() {
         for future in waiting {
             assert_eq!(future.result(), Err(FutureError::Cancelled));
         }
+    });
+}
+
+/// Creates the file `path` (a side effect that outlives the worker).
+fn touch(path: String) -> u32 {
+    std::fs::write(path, b"ran").unwrap();
+    std::process::id()
+}
+
+/// Waits until the file `path` exists (at most `HANG`), then returns the worker's pid.
+fn wait_for_file(path: String) -> u32 {
+    let deadline = Instant::now() + HANG;
+    while !std::path::Path::new(&path).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::process::id()
+}
+
+/// A file name unique to this test process and `name` (no file yet).
+fn temp_file(name: &str) -> String {
+    let path = std::env::temp_dir().join(format!("pool-process-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path.to_string_lossy().into_owned()
+}
+
+/// Makes `pool`'s only worker busy with a task that waits for the file `gate`, and sends
+/// `touch(mark)` ahead to it, behind the busy task. The pool sends a task ahead only while
+/// recent tasks were short, so this first runs short tasks, and tries again if the pool kept
+/// the second task in its queue instead (it shows where it went: `worker_pid`).
+fn busy_with_one_ahead(
+    pool: &ProcessPool,
+    gate: &str,
+    mark: &str,
+) -> (TaskFuture<u32>, TaskFuture<u32>) {
+    for _ in 0..20 {
+        for _ in 0..10 {
+            assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
+        }
+        let busy = pool.submit(wait_for_file, gate.to_owned()).unwrap();
+        let ahead = pool.submit(touch, mark.to_owned()).unwrap();
+        if pool.worker_pid(&ahead).is_some() {
+            return (busy, ahead);
+        }
+        std::fs::write(gate, b"go").unwrap();
+        busy.result_timeout(HANG).unwrap();
+        ahead.result_timeout(HANG).unwrap();
+        std::fs::remove_file(gate).unwrap();
+        std::fs::remove_file(mark).unwrap();
+    }
+    panic!("the pool never sent a task ahead: {:?}", pool.workers());
+}
+
+/// A task sent ahead to a busy worker (`tasks_per_worker` > 1) is cancelled like a task that
+/// waits in the pool's queue: `cancel()` succeeds until the worker starts it, the future is
+/// cancelled at once, the worker skips the task, and the pool goes on.
+#[test]
+fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
+    run(|| {
+        let (gate, mark) = (temp_file("ahead-gate"), temp_file("ahead-mark"));
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .tasks_per_worker(2)
+            .build()
+            .unwrap();
+        let (busy, ahead) = busy_with_one_ahead(&pool, &gate, &mark);
+        let worker = pool.worker_pid(&busy).unwrap();
+        assert_eq!(
+            pool.worker_pid(&ahead),
+            Some(worker),
+            "sent ahead to the busy worker"
+        );
+        assert!(!ahead.running(), "it has not started");
+        assert!(ahead.cancel(), "not started: it can be cancelled");
+        assert!(ahead.cancelled() && ahead.done());
+        assert_eq!(ahead.result_timeout(HANG), Err(FutureError::Cancelled));
+        assert!(!busy.cancel(), "the running task cannot be");
+
+        std::fs::write(&gate, b"go").unwrap();
+        assert_eq!(busy.result_timeout(HANG), Ok(worker));
+        // The same worker takes the next task: the skipped one freed its place, and its
+        // side effect never happened.
+        assert_eq!(
+            pool.submit(pid, ()).unwrap().result_timeout(HANG),
+            Ok(worker)
+        );
+        assert!(
+            !std::path::Path::new(&mark).exists(),
+            "the cancelled task ran"
+        );
+        assert_eq!(pool.workers_started(), 1);
+        std::fs::remove_file(&gate).unwrap();
+
+        // shutdown(cancel_futures = true) cancels a task sent ahead too.
+        let (busy, ahead) = busy_with_one_ahead(&pool, &gate, &mark);
+        pool.shutdown(false, true);
+        assert!(ahead.cancelled());
+        std::fs::write(&gate, b"go").unwrap();
+        assert_eq!(busy.result_timeout(HANG), Ok(worker));
+        pool.shutdown(true, false); // every worker exited
+        assert!(
+            !std::path::Path::new(&mark).exists(),
+            "the cancelled task ran"
+        );
+        std::fs::remove_file(&gate).unwrap();
     });
 }
 

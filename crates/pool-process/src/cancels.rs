@@ -1,0 +1,274 @@
+//! The cancel set: how a task sent ahead to a busy worker can still be cancelled until the
+//! worker starts it.
+//!
+//! A task queued behind a worker's running task (`tasks_per_worker` > 1) has already been
+//! written to the worker's socket, so the pool cannot take it back. Its future stays pending
+//! instead, and its fate is decided in a few words of memory that the pool and the worker
+//! share (a `memfd` mapped by both): the pool records the task there as *queued* when it sends
+//! it ahead; the worker, before it runs a task it finds there, moves it from *queued* to
+//! *started*; a cancel of the future moves it from *queued* to *cancelled*. Both moves are one
+//! compare-and-swap on the same word, so exactly one of them wins: a task whose cancel won is
+//! skipped by the worker, which answers with `Skipped` so that the pool frees its place.
+//!
+//! One word per task the worker may hold (`tasks_per_worker`): the task's id and its state.
+//! A task sent to an idle worker is not in the set (it starts at once, its future is marked
+//! running when it is sent), so the common path costs the worker a scan of a few words and
+//! nothing more.
+//!
+//! The pool creates the set when it starts the worker, hands the descriptor over in
+//! [`CANCEL_FD_ENV`] (cleared of `CLOEXEC` in the child only, between `fork` and `exec`) and
+//! keeps its own mapping; the worker maps it once in `init`, after checking that it is a memfd
+//! sealed at its size. A worker without a set (it could not be created; the variable is then
+//! removed from its environment) is never sent a task ahead.
+
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::Weak;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The environment variable that carries the number of the cancel set's descriptor.
+pub(crate) const CANCEL_FD_ENV: &str = "POOL_PROCESS_CANCEL_FD";
+
+/// The seals of a cancel set's memfd: its size is fixed.
+const SEALS: rustix::fs::SealFlags = rustix::fs::SealFlags::SHRINK
+    .union(rustix::fs::SealFlags::GROW)
+    .union(rustix::fs::SealFlags::SEAL);
+
+/// A free word.
+const EMPTY: u64 = 0;
+/// Sent ahead, not started: a cancel still wins.
+const QUEUED: u64 = 1;
+/// The worker started it: a cancel loses.
+const STARTED: u64 = 2;
+/// Cancelled before it started: the worker skips it.
+const CANCELLED: u64 = 3;
+/// The bits of a word that hold the state; the others hold the task's id plus one.
+const STATE: u64 = 3;
+
+/// The word of task `id` in `state` (never `EMPTY`: ids are below 2^62).
+fn word(id: u64, state: u64) -> u64 {
+    (id.wrapping_add(1) << 2) | state
+}
+
+/// The words shared by the pool and one worker.
+#[derive(Debug)]
+pub(crate) struct CancelSet {
+    words: NonNull<AtomicU64>,
+    len: usize,
+}
+
+// SAFETY: the set only hands out shared references to its `AtomicU64` words, which any thread
+// may use at once, and the mapping lives until the set is dropped (see `Drop`).
+unsafe impl Send for CancelSet {}
+// SAFETY: as above: every access goes through the atomics.
+unsafe impl Sync for CancelSet {}
+
+impl CancelSet {
+    /// A new set of `len` words for a worker about to start, and the descriptor to hand to
+    /// it (`CLOEXEC`, numbered 3 or above).
+    pub(crate) fn create(len: usize) -> std::io::Result<(CancelSet, OwnedFd)> {
+        use rustix::fs::MemfdFlags;
+        let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+        let fd = rustix::fs::memfd_create(c"pool-process-cancels", flags)?;
+        let fd = rustix::io::fcntl_dupfd_cloexec(&fd, 3)?;
+        let bytes = len.max(1) * size_of::<AtomicU64>();
+        rustix::fs::ftruncate(&fd, bytes as u64)?;
+        // Sealed at its size: the worker checks the seals, which only a memfd can have.
+        rustix::fs::fcntl_add_seals(&fd, SEALS)?;
+        let set = CancelSet::map(fd.as_fd(), bytes)?;
+        Ok((set, fd))
+    }
+
+    /// The set that the pool handed to this worker, if it did (see [`CANCEL_FD_ENV`]).
+    ///
+    /// # Safety
+    /// The caller vouches that [`CANCEL_FD_ENV`] was set for this very process by the pool
+    /// that started it (`marker::bound_nonce`), which left that descriptor open for it, and
+    /// that nothing else takes the descriptor: it is closed here, after it is mapped.
+    pub(crate) unsafe fn from_env() -> Option<std::io::Result<CancelSet>> {
+        let number: RawFd = std::env::var(CANCEL_FD_ENV).ok()?.parse().ok()?;
+        if number < 3 {
+            return None;
+        }
+        // SAFETY: by this function's contract, `number` names the descriptor the pool left
+        // open for this process, owned by nobody else; it is closed when `fd` drops.
+        let fd = unsafe { OwnedFd::from_raw_fd(number) };
+        Some(CancelSet::from_fd(fd))
+    }
+
+    fn from_fd(fd: OwnedFd) -> std::io::Result<CancelSet> {
+        if !rustix::fs::fcntl_get_seals(&fd).is_ok_and(|seals| seals.contains(SEALS)) {
+            return Err(std::io::Error::other(
+                "the cancel set's descriptor is not the pool's sealed memfd",
+            ));
+        }
+        let stat = rustix::fs::fstat(&fd)?;
+        let bytes = usize::try_from(stat.st_size).unwrap_or(0);
+        if bytes < size_of::<AtomicU64>() || bytes % size_of::<AtomicU64>() != 0 {
+            return Err(std::io::Error::other(format!(
+                "the cancel set's descriptor has {bytes} bytes"
+            )));
+        }
+        CancelSet::map(fd.as_fd(), bytes)
+    }
+
+    fn map(fd: BorrowedFd<'_>, bytes: usize) -> std::io::Result<CancelSet> {
+        use rustix::mm::{MapFlags, ProtFlags};
+        // SAFETY: a fresh shared mapping of the whole file, at an address the kernel picks: it
+        // overlaps nothing of this process. It is unmapped in `Drop` only.
+        let address = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }?;
+        let words = NonNull::new(address.cast::<AtomicU64>())
+            .ok_or_else(|| std::io::Error::other("mmap returned a null address"))?;
+        Ok(CancelSet {
+            words,
+            len: bytes / size_of::<AtomicU64>(),
+        })
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `words` points to `len` words of a mapping that lives as long as `self`; a
+        // page-aligned mapping is aligned for `AtomicU64`, whose every bit pattern is valid;
+        // the other process writes them only through atomics as well.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), self.len) }
+    }
+
+    /// The pool sends task `id` ahead: records it as queued, and returns its word's index
+    /// (`None` when every word is taken, which the pool's bound on tasks per worker rules
+    /// out).
+    pub(crate) fn queue(&self, id: u64) -> Option<usize> {
+        let words = self.words();
+        let slot = words
+            .iter()
+            .position(|w| w.load(Ordering::SeqCst) == EMPTY)?;
+        words[slot].store(word(id, QUEUED), Ordering::SeqCst);
+        Some(slot)
+    }
+
+    /// Cancels task `id` (in word `slot`) unless the worker started it: true when it is
+    /// cancelled now (or was already).
+    pub(crate) fn cancel(&self, slot: usize, id: u64) -> bool {
+        let Some(w) = self.words().get(slot) else {
+            return false;
+        };
+        match w.compare_exchange(
+            word(id, QUEUED),
+            word(id, CANCELLED),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            Ok(_) => true,
+            Err(now) => now == word(id, CANCELLED),
+        }
+    }
+
+    /// The worker answered for task `id`: frees its word.
+    pub(crate) fn clear(&self, slot: usize, id: u64) {
+        if let Some(w) = self.words().get(slot) {
+            if w.load(Ordering::SeqCst) & !STATE == word(id, EMPTY) {
+                w.store(EMPTY, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// The worker is about to run task `id`: false when it was cancelled (skip it). A task
+    /// that is not in the set was sent to an idle worker: it runs.
+    pub(crate) fn start(&self, id: u64) -> bool {
+        let Some(w) = self
+            .words()
+            .iter()
+            .find(|w| w.load(Ordering::SeqCst) & !STATE == word(id, EMPTY))
+        else {
+            return true;
+        };
+        match w.compare_exchange(
+            word(id, QUEUED),
+            word(id, STARTED),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            Ok(_) => true,
+            Err(now) => now != word(id, CANCELLED),
+        }
+    }
+}
+
+impl Drop for CancelSet {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, of `len` words, unmapped once; no reference
+        // into it outlives `self` (`words` borrows `self`).
+        let _ = unsafe {
+            rustix::mm::munmap(
+                self.words.as_ptr().cast(),
+                self.len * size_of::<AtomicU64>(),
+            )
+        };
+    }
+}
+
+/// What a future sent ahead does when it is cancelled: marks its task cancelled in its
+/// worker's set, unless the worker is gone (the task then goes back to the pool's queue, where
+/// a cancelled task is dropped).
+#[derive(Debug)]
+pub(crate) struct OnCancel {
+    pub(crate) set: Weak<CancelSet>,
+    pub(crate) slot: usize,
+    pub(crate) id: u64,
+}
+
+impl OnCancel {
+    pub(crate) fn fire(self) {
+        if let Some(set) = self.set.upgrade() {
+            set.cancel(self.slot, self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cancel_and_a_start_exclude_each_other() {
+        let (set, fd) = CancelSet::create(2).unwrap();
+        let worker = CancelSet::from_fd(fd).unwrap(); // another mapping of the same words
+        assert!(worker.start(7), "not sent ahead: it runs");
+
+        let a = set.queue(1).unwrap();
+        let b = set.queue(2).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(set.queue(3), None, "two words, two tasks ahead");
+        assert!(set.cancel(a, 1));
+        assert!(set.cancel(a, 1), "twice is fine");
+        assert!(!worker.start(1), "cancelled: skipped");
+        assert!(worker.start(2));
+        assert!(!set.cancel(b, 2), "started: too late");
+
+        set.clear(a, 1);
+        set.clear(b, 2);
+        let c = set.queue(4).unwrap();
+        assert!(
+            !set.cancel(c, 1),
+            "a stale cancel misses the word's new task"
+        );
+        assert!(worker.start(4));
+    }
+
+    #[test]
+    fn a_descriptor_that_is_not_a_sealed_memfd_is_refused() {
+        let path = std::env::temp_dir().join(format!("pool-process-set-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(16).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let err = CancelSet::from_fd(OwnedFd::from(file)).unwrap_err();
+        assert!(err.to_string().contains("sealed memfd"), "{err}");
+    }
+}
