@@ -102,10 +102,43 @@ impl<T> Promise<T> {
         match state.status {
             Status::Pending => {
                 state.status = Status::Running;
+                // Dropped outside the lock (executor code, but still not ours).
+                let guard = state.cancel_guard.take();
+                drop(state);
+                crate::unwind::drop_contained(guard);
                 true
             }
             Status::Running => true,
             Status::Cancelled | Status::Finished => false,
+        }
+    }
+
+    /// Gives the executor a say on cancels of this future while it is pending: `allows` is
+    /// asked, under the future's lock, when someone cancels it; `false` (the task has in
+    /// fact started where it runs, say in a worker process that took it from its own
+    /// queue) refuses the cancel as if the future were running. For an executor whose task
+    /// can start before `set_running_or_notify_cancel` is called. It must be quick and
+    /// must not use this future (it runs under its lock); dropped when the future leaves
+    /// `Pending`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use future_core::executor::Promise;
+    ///
+    /// let started = Arc::new(AtomicBool::new(false));
+    /// let (promise, future) = Promise::<u8>::new();
+    /// let flag = started.clone();
+    /// promise.set_cancel_guard(move || !flag.load(Ordering::Acquire));
+    /// started.store(true, Ordering::Release); // the worker took it
+    /// assert!(!future.cancel(), "too late: it started");
+    /// promise.set_result(1);
+    /// assert_eq!(future.result(), Ok(1));
+    /// ```
+    pub fn set_cancel_guard(&self, allows: impl Fn() -> bool + Send + Sync + 'static) {
+        let mut state = self.inner.lock();
+        if state.status == Status::Pending {
+            state.cancel_guard = Some(Box::new(allows));
         }
     }
 

@@ -65,7 +65,13 @@ pub(crate) struct State<T> {
     /// Threads cloning the value outside the lock right now: the value is not moved out
     /// while one is counted.
     readers: usize,
+    /// The executor's say on a cancel of a pending future (see
+    /// `Promise::set_cancel_guard`): false refuses it.
+    pub(crate) cancel_guard: Option<CancelGuard>,
 }
+
+/// An executor's veto on cancelling a pending future, asked under the future's lock.
+pub(crate) type CancelGuard = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// The shared allocation.
 pub(crate) struct Inner<T> {
@@ -100,6 +106,7 @@ impl<T> Inner<T> {
                 outcome: Outcome::Empty,
                 listeners: Listeners::new(),
                 readers: 0,
+                cancel_guard: None,
             }),
             value: UnsafeCell::new(None),
             task,
@@ -130,7 +137,12 @@ impl<T> Inner<T> {
         if state.status != Status::Pending {
             return None;
         }
+        if state.cancel_guard.as_ref().is_some_and(|allows| !allows()) {
+            // The executor says the task has started where it runs.
+            return None;
+        }
         state.status = Status::Cancelled;
+        state.cancel_guard = None;
         Some(state.listeners.take_all())
     }
 
