@@ -44,28 +44,43 @@ struct Entry<T> {
     action: Action<T>,
 }
 
+/// A slot: a registered listener, or a free slot with the next free one.
+enum Slot<T> {
+    Used(Entry<T>),
+    Free { next: u32 },
+}
+
+/// No free slot.
+const NO_FREE: u32 = u32::MAX;
+
 /// The registered listeners of one future.
 pub(crate) struct Listeners<T> {
-    slots: Vec<Option<Entry<T>>>,
-    /// Free slots, reused before the vector grows.
-    free: Vec<u32>,
+    slots: Vec<Slot<T>>,
+    /// The first free slot, reused before the vector grows (a list through the slots).
+    free: u32,
     next_seq: u64,
-    live: usize,
 }
 
 impl<T> Listeners<T> {
     pub(crate) const fn new() -> Self {
         Listeners {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: NO_FREE,
             next_seq: 0,
-            live: 0,
         }
+    }
+
+    /// True when no listener was ever registered (or all were taken).
+    pub(crate) fn is_untouched(&self) -> bool {
+        self.slots.is_empty()
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.live
+        self.slots
+            .iter()
+            .filter(|slot| matches!(slot, Slot::Used(_)))
+            .count()
     }
 
     /// Adds `action`; returns its key.
@@ -74,32 +89,34 @@ impl<T> Listeners<T> {
         self.next_seq += 1;
         // Nonzero, and different for each registration of the last four billion.
         let tag = (seq as u32).wrapping_add(1).max(1);
-        let entry = Some(Entry { seq, tag, action });
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = entry;
-                slot
+        let entry = Slot::Used(Entry { seq, tag, action });
+        let slot = if self.free == NO_FREE {
+            self.slots.push(entry);
+            // A future with four billion listeners at once is out of memory first.
+            (self.slots.len() - 1) as u32
+        } else {
+            let slot = self.free;
+            if let Some(Slot::Free { next }) = self.slots.get(slot as usize) {
+                self.free = *next;
             }
-            None => {
-                self.slots.push(entry);
-                // A future with four billion listeners at once is out of memory first.
-                (self.slots.len() - 1) as u32
-            }
+            self.slots[slot as usize] = entry;
+            slot
         };
-        self.live += 1;
         Key::new(slot, tag)
     }
 
     /// Takes out the listener `key`, if it is still registered.
     pub(crate) fn remove(&mut self, key: Key) -> Option<Action<T>> {
         let slot = self.slots.get_mut(key.slot())?;
-        if slot.as_ref().is_none_or(|entry| entry.tag != key.tag()) {
+        if !matches!(slot, Slot::Used(entry) if entry.tag == key.tag()) {
             return None;
         }
-        let entry = slot.take()?;
-        self.free.push(key.slot() as u32);
-        self.live -= 1;
-        Some(entry.action)
+        let freed = std::mem::replace(slot, Slot::Free { next: self.free });
+        self.free = key.slot() as u32;
+        match freed {
+            Slot::Used(entry) => Some(entry.action),
+            Slot::Free { .. } => None,
+        }
     }
 
     /// Points the waker listener `key` at `waker`; returns the waker it replaces (for the
@@ -107,7 +124,7 @@ impl<T> Listeners<T> {
     /// left (it ran, or was removed).
     pub(crate) fn rewake(&mut self, key: Key, waker: Waker) -> Result<Waker, Waker> {
         match self.slots.get_mut(key.slot()) {
-            Some(Some(Entry {
+            Some(Slot::Used(Entry {
                 tag,
                 action: Action::Wake(old),
                 ..
@@ -121,7 +138,7 @@ impl<T> Listeners<T> {
     pub(crate) fn is_waking(&self, key: Key, waker: &Waker) -> bool {
         matches!(
             self.slots.get(key.slot()),
-            Some(Some(Entry { tag, action: Action::Wake(old), .. })) if *tag == key.tag() && old.will_wake(waker)
+            Some(Slot::Used(Entry { tag, action: Action::Wake(old), .. })) if *tag == key.tag() && old.will_wake(waker)
         )
     }
 
@@ -131,11 +148,13 @@ impl<T> Listeners<T> {
             // The usual case: nobody registered.
             return Vec::new();
         }
-        self.free.clear();
-        self.live = 0;
+        self.free = NO_FREE;
         let mut entries: Vec<Entry<T>> = std::mem::take(&mut self.slots)
             .into_iter()
-            .flatten()
+            .filter_map(|slot| match slot {
+                Slot::Used(entry) => Some(entry),
+                Slot::Free { .. } => None,
+            })
             .collect();
         // Slots are reused, so slot order is not registration order.
         entries.sort_unstable_by_key(|entry| entry.seq);

@@ -167,6 +167,10 @@ impl<T> Inner<T> {
             }
             Err(err) => state.outcome = Outcome::Failed(err),
         }
+        if state.listeners.is_untouched() {
+            // The usual case: nobody to tell.
+            return true;
+        }
         let listeners = state.listeners.take_all();
         drop(state);
         run_listeners(listeners, this);
