@@ -139,7 +139,7 @@ impl<T> TaskFuture<T> {
         if let Some(closure) = unsafe { inner.task.take() } {
             drop_contained(closure);
         }
-        run_listeners(listeners, inner);
+        run_listeners(listeners, inner, false);
         true
     }
 
@@ -343,6 +343,7 @@ impl<T> TaskFuture<T> {
         drop(state);
         match action {
             Action::Callback(callback) => run_callback(callback, self),
+            Action::Tally(tally, index) => tally.record(index, self.failed()),
             Action::Wake(waker) => drop_contained(waker),
         }
         None

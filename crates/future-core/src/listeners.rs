@@ -13,6 +13,9 @@ pub(crate) type Callback<T> = Box<dyn FnOnce(&crate::TaskFuture<T>) + Send>;
 pub(crate) enum Action<T> {
     Callback(Callback<T>),
     Wake(Waker),
+    /// Record the future's index in a tally (`wait`, `as_completed`, the unordered map):
+    /// a callback without a box.
+    Tally(crate::sync::Arc<crate::tally::Tally>, usize),
 }
 
 /// Names one registration in one word: its slot (low half) and a nonzero tag (high half)
@@ -44,18 +47,24 @@ struct Entry<T> {
     action: Action<T>,
 }
 
-/// A slot: a registered listener, or a free slot with the next free one.
+/// A slot: a registered listener, a free slot with the next free one, or a slot never
+/// used (only the inline one).
 enum Slot<T> {
     Used(Entry<T>),
     Free { next: u32 },
+    Unused,
 }
 
 /// No free slot.
 const NO_FREE: u32 = u32::MAX;
 
-/// The registered listeners of one future.
+/// The registered listeners of one future. The first slot is inline: a future usually has
+/// at most one listener at a time (its waiter), which then costs no allocation.
 pub(crate) struct Listeners<T> {
-    slots: Vec<Slot<T>>,
+    /// Slot 0.
+    first: Slot<T>,
+    /// Slots 1 and up.
+    more: Vec<Slot<T>>,
     /// The first free slot, reused before the vector grows (a list through the slots).
     free: u32,
     next_seq: u64,
@@ -64,7 +73,8 @@ pub(crate) struct Listeners<T> {
 impl<T> Listeners<T> {
     pub(crate) const fn new() -> Self {
         Listeners {
-            slots: Vec::new(),
+            first: Slot::Unused,
+            more: Vec::new(),
             free: NO_FREE,
             next_seq: 0,
         }
@@ -72,13 +82,27 @@ impl<T> Listeners<T> {
 
     /// True when no listener was ever registered (or all were taken).
     pub(crate) fn is_untouched(&self) -> bool {
-        self.slots.is_empty()
+        matches!(self.first, Slot::Unused) && self.more.is_empty()
+    }
+
+    fn slot(&self, index: usize) -> Option<&Slot<T>> {
+        match index {
+            0 => Some(&self.first),
+            _ => self.more.get(index - 1),
+        }
+    }
+
+    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
+        match index {
+            0 => Some(&mut self.first),
+            _ => self.more.get_mut(index - 1),
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.slots
-            .iter()
+        std::iter::once(&self.first)
+            .chain(&self.more)
             .filter(|slot| matches!(slot, Slot::Used(_)))
             .count()
     }
@@ -90,16 +114,21 @@ impl<T> Listeners<T> {
         // Nonzero, and different for each registration of the last four billion.
         let tag = (seq as u32).wrapping_add(1).max(1);
         let entry = Slot::Used(Entry { seq, tag, action });
-        let slot = if self.free == NO_FREE {
-            self.slots.push(entry);
+        let slot = if matches!(self.first, Slot::Unused) {
+            self.first = entry;
+            0
+        } else if self.free == NO_FREE {
+            self.more.push(entry);
             // A future with four billion listeners at once is out of memory first.
-            (self.slots.len() - 1) as u32
+            self.more.len() as u32
         } else {
             let slot = self.free;
-            if let Some(Slot::Free { next }) = self.slots.get(slot as usize) {
+            if let Some(Slot::Free { next }) = self.slot(slot as usize) {
                 self.free = *next;
             }
-            self.slots[slot as usize] = entry;
+            if let Some(place) = self.slot_mut(slot as usize) {
+                *place = entry;
+            }
             slot
         };
         Key::new(slot, tag)
@@ -107,15 +136,16 @@ impl<T> Listeners<T> {
 
     /// Takes out the listener `key`, if it is still registered.
     pub(crate) fn remove(&mut self, key: Key) -> Option<Action<T>> {
-        let slot = self.slots.get_mut(key.slot())?;
+        let free = self.free;
+        let slot = self.slot_mut(key.slot())?;
         if !matches!(slot, Slot::Used(entry) if entry.tag == key.tag()) {
             return None;
         }
-        let freed = std::mem::replace(slot, Slot::Free { next: self.free });
+        let freed = std::mem::replace(slot, Slot::Free { next: free });
         self.free = key.slot() as u32;
         match freed {
             Slot::Used(entry) => Some(entry.action),
-            Slot::Free { .. } => None,
+            Slot::Free { .. } | Slot::Unused => None,
         }
     }
 
@@ -123,7 +153,7 @@ impl<T> Listeners<T> {
     /// caller to drop outside the lock), or gives `waker` back when no listener `key` is
     /// left (it ran, or was removed).
     pub(crate) fn rewake(&mut self, key: Key, waker: Waker) -> Result<Waker, Waker> {
-        match self.slots.get_mut(key.slot()) {
+        match self.slot_mut(key.slot()) {
             Some(Slot::Used(Entry {
                 tag,
                 action: Action::Wake(old),
@@ -137,28 +167,58 @@ impl<T> Listeners<T> {
     /// (`Waker::will_wake` only compares pointers: no user code runs).
     pub(crate) fn is_waking(&self, key: Key, waker: &Waker) -> bool {
         matches!(
-            self.slots.get(key.slot()),
+            self.slot(key.slot()),
             Some(Slot::Used(Entry { tag, action: Action::Wake(old), .. })) if *tag == key.tag() && old.will_wake(waker)
         )
     }
 
     /// Takes every listener, in registration order; the set is empty afterwards.
-    pub(crate) fn take_all(&mut self) -> Vec<Action<T>> {
-        if self.slots.is_empty() {
-            // The usual case: nobody registered.
-            return Vec::new();
-        }
+    pub(crate) fn take_all(&mut self) -> Taken<T> {
         self.free = NO_FREE;
-        let mut entries: Vec<Entry<T>> = std::mem::take(&mut self.slots)
-            .into_iter()
+        let first = std::mem::replace(&mut self.first, Slot::Unused);
+        if self.more.is_empty() {
+            // The usual case: at most the inline one, and no allocation.
+            return Taken(
+                match first {
+                    Slot::Used(entry) => Some(entry.action),
+                    Slot::Free { .. } | Slot::Unused => None,
+                },
+                Vec::new(),
+            );
+        }
+        let mut entries: Vec<Entry<T>> = std::iter::once(first)
+            .chain(std::mem::take(&mut self.more))
             .filter_map(|slot| match slot {
                 Slot::Used(entry) => Some(entry),
-                Slot::Free { .. } => None,
+                Slot::Free { .. } | Slot::Unused => None,
             })
             .collect();
         // Slots are reused, so slot order is not registration order.
         entries.sort_unstable_by_key(|entry| entry.seq);
-        entries.into_iter().map(|entry| entry.action).collect()
+        Taken(
+            None,
+            entries.into_iter().map(|entry| entry.action).collect(),
+        )
+    }
+}
+
+/// The listeners taken from a future that became done, in registration order: one without
+/// an allocation, or many.
+pub(crate) struct Taken<T>(Option<Action<T>>, Vec<Action<T>>);
+
+impl<T> Taken<T> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none() && self.1.is_empty()
+    }
+}
+
+impl<T> IntoIterator for Taken<T> {
+    type Item = Action<T>;
+    type IntoIter =
+        std::iter::Chain<std::option::IntoIter<Action<T>>, std::vec::IntoIter<Action<T>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter().chain(self.1)
     }
 }
 
@@ -175,7 +235,7 @@ mod tests {
             .take_all()
             .into_iter()
             .map(|action| match action {
-                Action::Callback(_) => 0,
+                Action::Callback(_) | Action::Tally(..) => 0,
                 Action::Wake(_) => 1,
             })
             .collect()

@@ -80,7 +80,7 @@ impl<'a, R> MapUnordered<'a, R> {
             in_flight: Vec::new(),
             free: Vec::new(),
             live: 0,
-            tally: Tally::new(),
+            tally: Tally::new(0),
             current: None,
             ended: false,
         };
@@ -100,11 +100,8 @@ impl<'a, R> MapUnordered<'a, R> {
                 break;
             };
             let slot = self.free.pop().unwrap_or(self.in_flight.len());
-            let tally = self.tally.clone();
-            // If the chunk is done already, the callback records it right here.
-            let key = future.register(Action::Callback(Box::new(move |f| {
-                tally.record(slot, f.failed());
-            })));
+            // If the chunk is done already, it is recorded right here.
+            let key = future.register(Action::Tally(self.tally.clone(), slot));
             let chunk = Some(InFlight {
                 start,
                 len,

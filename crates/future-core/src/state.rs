@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::error::{FutureError, TaskError};
-use crate::listeners::{Action, Listeners};
+use crate::listeners::{Action, Listeners, Taken};
 use crate::sync::{Arc, Mutex, MutexGuard, UnsafeCell, lock, yield_now};
 use crate::task::TaskCell;
 use crate::unwind::{contain, drop_contained};
@@ -133,7 +133,7 @@ impl<T> Inner<T> {
 
     /// Moves `state` from pending to `Cancelled`: true when it was pending (the caller
     /// then runs the listeners returned, and drops the closure, outside the lock).
-    pub(crate) fn cancel_locked(state: &mut State<T>) -> Option<Vec<Action<T>>> {
+    pub(crate) fn cancel_locked(state: &mut State<T>) -> Option<Taken<T>> {
         if state.status != Status::Pending {
             return None;
         }
@@ -171,9 +171,10 @@ impl<T> Inner<T> {
             // The usual case: nobody to tell.
             return true;
         }
+        let failed = matches!(state.outcome, Outcome::Failed(_));
         let listeners = state.listeners.take_all();
         drop(state);
-        run_listeners(listeners, this);
+        run_listeners(listeners, this, failed);
         true
     }
 
@@ -240,15 +241,20 @@ impl<T> Drop for Reading<'_, T> {
 /// Runs the listeners of a future that just became done, in registration order, outside
 /// any lock. A panicking callback is caught and reported on stderr, a panicking waker is
 /// caught; either way the others still run.
-pub(crate) fn run_listeners<T>(listeners: Vec<Action<T>>, inner: &Arc<Inner<T>>) {
+pub(crate) fn run_listeners<T>(listeners: Taken<T>, inner: &Arc<Inner<T>>, failed: bool) {
     if listeners.is_empty() {
         return;
     }
-    let future = crate::TaskFuture::from_inner(inner.clone());
+    let mut future = None;
     for listener in listeners {
         match listener {
             Action::Wake(waker) => contain(move || waker.wake()),
-            Action::Callback(callback) => run_callback(callback, &future),
+            Action::Tally(tally, index) => tally.record(index, failed),
+            Action::Callback(callback) => {
+                let future =
+                    future.get_or_insert_with(|| crate::TaskFuture::from_inner(inner.clone()));
+                run_callback(callback, future);
+            }
         }
     }
     drop_contained(future);

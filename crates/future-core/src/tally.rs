@@ -9,6 +9,9 @@ use crate::block::block_on;
 use crate::sync::{Arc, Mutex, lock};
 use crate::unwind::drop_contained;
 
+/// How long a thread waiting on many futures spins before it parks.
+const SPIN: Duration = Duration::from_micros(20);
+
 /// What the registered callbacks record, and whom they wake.
 pub(crate) struct TallyState {
     /// Indices of futures that became done since registration, in completion order.
@@ -24,10 +27,11 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn new() -> Arc<Tally> {
+    /// A tally for `capacity` futures (its queue never grows past them).
+    pub(crate) fn new(capacity: usize) -> Arc<Tally> {
         Arc::new(Tally {
             state: Mutex::new(TallyState {
-                finished: VecDeque::new(),
+                finished: VecDeque::with_capacity(capacity),
                 any_failed: false,
                 waker: None,
             }),
@@ -80,6 +84,8 @@ impl Tally {
                 }
             }
         };
-        block_on(&mut poll, deadline, Duration::ZERO)
+        // Completions of many futures often come close together: a short spin catches the
+        // next one without the futex calls of a park and a wake-up.
+        block_on(&mut poll, deadline, SPIN)
     }
 }

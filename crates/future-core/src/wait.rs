@@ -5,7 +5,8 @@
 //! and never sleeps on a timer (Python's `_Waiter` design, without its polling of cancelled
 //! futures).
 
-use std::collections::{HashSet, VecDeque};
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::block::deadline_after;
@@ -44,8 +45,10 @@ struct Watch<T> {
     /// Registration key per future; `None` once done (or never registered).
     keys: Vec<Option<Key>>,
     tally: Arc<Tally>,
-    /// Futures already done before registration, in the order given.
-    done_at_start: Vec<usize>,
+    /// The next future a worker thread's untimed wait may try to run itself: each is
+    /// tried once (a future that cannot be run here now never can: it started elsewhere,
+    /// or belongs to another executor).
+    next_to_run: Cell<usize>,
 }
 
 impl<T> Watch<T> {
@@ -54,32 +57,27 @@ impl<T> Watch<T> {
         I: IntoIterator<Item = &'a TaskFuture<T>>,
         T: 'a,
     {
-        let mut seen = HashSet::new();
+        let futures = futures.into_iter();
+        let mut seen = HashSet::with_capacity_and_hasher(futures.size_hint().0, BuildIdHasher);
         let (positions, futures): (Vec<usize>, Vec<TaskFuture<T>>) = futures
-            .into_iter()
             .enumerate()
             .filter(|(_, f)| seen.insert(f.id()))
             .map(|(position, f)| (position, f.clone()))
             .unzip();
-        let done_at_start: Vec<usize> = (0..futures.len()).filter(|&i| futures[i].done()).collect();
-        let tally = Tally::new();
-        let mut keys = vec![None; futures.len()];
-        for (index, future) in futures.iter().enumerate() {
-            if done_at_start.binary_search(&index).is_ok() {
-                continue;
-            }
-            let tally = tally.clone();
-            // If it became done since the first pass, the callback runs right here.
-            keys[index] = future.register(Action::Callback(Box::new(move |f| {
-                tally.record(index, f.failed());
-            })));
-        }
+        let tally = Tally::new(futures.len());
+        // A future already done is recorded at once, in input order: so those come
+        // first, as Python's `as_completed` yields them.
+        let keys = futures
+            .iter()
+            .enumerate()
+            .map(|(index, future)| future.register(Action::Tally(tally.clone(), index)))
+            .collect();
         Watch {
             futures,
             positions,
             keys,
             tally,
-            done_at_start,
+            next_to_run: Cell::new(0),
         }
     }
 
@@ -94,14 +92,53 @@ impl<T> Watch<T> {
         if ready(&lock(&self.tally.state)) {
             return true;
         }
-        if deadline.is_none() {
-            for future in &self.futures {
+        if deadline.is_none() && crate::worker::current().is_some() {
+            while let Some(future) = self.futures.get(self.next_to_run.get()) {
+                self.next_to_run.set(self.next_to_run.get() + 1);
                 if future.run_here() && ready(&lock(&self.tally.state)) {
                     return true;
                 }
             }
         }
         self.tally.block_until(deadline, ready)
+    }
+}
+
+/// Hashes a future's identity (an allocation's address) for the de-duplication in
+/// [`Watch::new`]: one multiplication, where the default hasher is built to resist
+/// chosen keys, which addresses are not.
+#[derive(Clone, Copy, Default)]
+struct BuildIdHasher;
+
+impl std::hash::BuildHasher for BuildIdHasher {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0 ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Fold the well-mixed high bits into the low ones the table indexes with.
+        self.0 ^ (self.0 >> 29)
     }
 }
 
@@ -153,16 +190,11 @@ where
     let deadline = deadline_after(timeout);
     let watch = Watch::new(futures);
     let total = watch.futures.len();
-    let done_at_start = watch.done_at_start.len();
-    let failed_at_start = watch
-        .done_at_start
-        .iter()
-        .any(|&i| watch.futures[i].failed());
     watch.block_until(deadline, |tally| {
-        let done = done_at_start + tally.finished.len();
+        let done = tally.finished.len();
         match return_when {
             ReturnWhen::FirstCompleted => done > 0 || total == 0,
-            ReturnWhen::FirstException => failed_at_start || tally.any_failed || done == total,
+            ReturnWhen::FirstException => tally.any_failed || done == total,
             ReturnWhen::AllCompleted => done == total,
         }
     });
@@ -248,12 +280,10 @@ where
     T: 'a,
 {
     let watch = Watch::new(futures);
-    let ready_at_start = watch.done_at_start.iter().copied().collect();
     AsCompleted {
         deadline: deadline_after(timeout),
         yielded: 0,
         timed_out: None,
-        ready_at_start,
         watch,
     }
 }
@@ -262,7 +292,6 @@ where
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct AsCompleted<T> {
     watch: Watch<T>,
-    ready_at_start: VecDeque<usize>,
     deadline: Option<Instant>,
     yielded: usize,
     /// Set once the timeout passed: the error each unfinished future yields.
@@ -285,9 +314,6 @@ impl<T> AsCompleted<T> {
         self.yielded += 1;
         if let Some(timed_out) = self.timed_out {
             return Some(Err(timed_out));
-        }
-        if let Some(index) = self.ready_at_start.pop_front() {
-            return Some(Ok(index));
         }
         let mut next = None;
         self.watch.block_until(self.deadline, |tally| {
