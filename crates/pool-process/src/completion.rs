@@ -5,7 +5,7 @@ use std::any::Any;
 
 use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind, TaskFuture};
 
-use crate::cancels::OnCancel;
+use crate::cancels::CancelGuard;
 use crate::codec;
 
 /// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
@@ -19,9 +19,9 @@ pub(crate) trait Completion: Send {
     /// A handle that cancels the task if it has not started, for a caller that must not do it
     /// here (under the pool's lock: cancelling runs the done callbacks).
     fn canceller(&self) -> Box<dyn FnOnce() + Send>;
-    /// Runs `hook` when the future is cancelled (at once if it is already): for a task sent
-    /// ahead to a busy worker (see `cancels.rs`). No user code runs in it.
-    fn on_cancel(&self, hook: OnCancel);
+    /// The task is sent ahead to a busy worker: `guard` gets a veto on the future's cancel
+    /// (see `cancels.rs`). False when the future was cancelled already: do not send it.
+    fn send_ahead(&self, guard: CancelGuard) -> bool;
     /// Completes the future from the worker's encoded reply.
     fn complete(self: Box<Self>, payload: &[u8]);
     /// Fails the future (and, for a chunk, each of its elements) with `err`.
@@ -65,12 +65,11 @@ fn canceller<T: Send + 'static>(future: TaskFuture<T>) -> Box<dyn FnOnce() + Sen
     })
 }
 
-fn on_cancel<T: Send + 'static>(future: &TaskFuture<T>, hook: OnCancel) {
-    future.add_done_callback(move |future| {
-        if future.cancelled() {
-            hook.fire();
-        }
-    });
+fn send_ahead<T>(promise: &Promise<T>, guard: CancelGuard) -> bool {
+    promise.set_cancel_guard(move || guard.allows_cancel());
+    // Checked after the guard is in place: a cancel either came before (seen here) or asks
+    // the guard.
+    !promise.is_cancelled()
 }
 
 /// The completion of a `submit`: one result.
@@ -93,8 +92,8 @@ impl<R: Portable> Completion for Single<R> {
         canceller(self.0.future())
     }
 
-    fn on_cancel(&self, hook: OnCancel) {
-        on_cancel(&self.0.future(), hook);
+    fn send_ahead(&self, guard: CancelGuard) -> bool {
+        send_ahead(&self.0, guard)
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) {
@@ -141,8 +140,8 @@ impl<R: Portable> Completion for Chunk<R> {
         canceller(self.promise.future())
     }
 
-    fn on_cancel(&self, hook: OnCancel) {
-        on_cancel(&self.promise.future(), hook);
+    fn send_ahead(&self, guard: CancelGuard) -> bool {
+        send_ahead(&self.promise, guard)
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use future_core::{TaskError, TaskErrorKind};
 
 use crate::builder::WorkerDeath;
-use crate::cancels::{CancelSet, OnCancel};
+use crate::cancels::{CancelGuard, CancelSet};
 use crate::completion::Completion;
 use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
@@ -137,7 +137,7 @@ impl Worker {
     /// Queues `task`'s frame in this worker's outbox and records it in flight. A task for an
     /// idle worker starts at once: its future is marked running (false: it was cancelled,
     /// and is dropped unsent). A task sent ahead, behind the running one, keeps a pending
-    /// future, which a cancel still stops through the cancel set.
+    /// future, whose cancel asks the cancel set (see `cancels.rs`).
     fn queue(&mut self, mut task: Task) -> bool {
         let Some(frame) = task.frame.take() else {
             return false; // every waiting task has its frame (see `Task::frame`)
@@ -147,13 +147,16 @@ impl Worker {
             _ => None,
         };
         if let Some((set, slot)) = ahead {
-            // Recorded before the frame can reach the worker (it is written after the
-            // unlock); a future cancelled already runs the hook at once.
-            task.completion.on_cancel(OnCancel {
+            // In place before the frame can reach the worker (it is written after the unlock).
+            let guard = CancelGuard {
                 set: Arc::downgrade(set),
                 slot,
                 id: task.id,
-            });
+            };
+            if !task.completion.send_ahead(guard) {
+                set.clear(slot, task.id);
+                return false; // cancelled after the check in `dispatch`
+            }
             task.ahead = Some(slot);
         } else if !task.completion.start() {
             return false; // cancelled after the check in `dispatch`
@@ -183,15 +186,11 @@ impl Worker {
         if position == 0 {
             if let Some(front) = self.in_flight.front_mut() {
                 front.frame = None; // it starts now: never sent again
-                if let Some(slot) = front.ahead {
+                if front.ahead.is_some() {
                     // The worker starts it now, if it has not yet: from here on its future
-                    // says so. A future cancelled meanwhile stays cancelled, and the worker
-                    // skips the task (the set says so, if the hook has not yet).
-                    if !front.completion.start() {
-                        if let Some(set) = &self.cancels {
-                            set.cancel(slot, front.id);
-                        }
-                    }
+                    // says so. A future cancelled already stays cancelled: its cancel marked
+                    // the task in the set, and the worker skips it.
+                    front.completion.start();
                 }
             }
             self.front_since = self.in_flight.front().map(|_| Instant::now());

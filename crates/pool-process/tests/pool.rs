@@ -580,6 +580,12 @@ fn wait_for_file(path: String) -> u32 {
     std::process::id()
 }
 
+/// Creates the file `mark` (the task started), then waits for the file `gate`.
+fn touch_then_wait((mark, gate): (String, String)) -> u32 {
+    touch(mark);
+    wait_for_file(gate)
+}
+
 /// A file name unique to this test process and `name` (no file yet).
 fn temp_file(name: &str) -> String {
     let path = std::env::temp_dir().join(format!("pool-process-{name}-{}", std::process::id()));
@@ -587,46 +593,77 @@ fn temp_file(name: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Makes `pool`'s only worker busy with a task that waits for the file `gate`, and sends
-/// `touch(mark)` ahead to it, behind the busy task. The pool sends a task ahead only while
-/// recent tasks were short, so this first runs short tasks, and tries again if the pool kept
-/// the second task in its queue instead (it shows where it went: `worker_pid`).
-fn busy_with_one_ahead(
-    pool: &ProcessPool,
-    gate: &str,
-    mark: &str,
-) -> (TaskFuture<u32>, TaskFuture<u32>) {
+/// The files a test with a task sent ahead uses: the busy task waits for `gate`; the task
+/// sent ahead creates `mark` when it starts, then waits for `then`.
+struct Files {
+    gate: String,
+    mark: String,
+    then: String,
+}
+
+impl Files {
+    fn new(name: &str) -> Files {
+        Files {
+            gate: temp_file(&format!("{name}-gate")),
+            mark: temp_file(&format!("{name}-mark")),
+            then: temp_file(&format!("{name}-then")),
+        }
+    }
+
+    fn open(path: &str) {
+        std::fs::write(path, b"go").unwrap();
+    }
+
+    fn exists(path: &str) -> bool {
+        std::path::Path::new(path).exists()
+    }
+
+    fn remove(&self) {
+        for path in [&self.gate, &self.mark, &self.then] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Makes `pool`'s only worker busy with a task that waits for `files.gate`, and sends
+/// `touch_then_wait` ahead to it, behind the busy task. The pool sends a task ahead only
+/// while recent tasks were short, so this first runs short tasks, and tries again if the pool
+/// kept the second task in its queue instead (it shows where it went: `worker_pid`).
+fn busy_with_one_ahead(pool: &ProcessPool, files: &Files) -> (TaskFuture<u32>, TaskFuture<u32>) {
     for _ in 0..20 {
         for _ in 0..10 {
             assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
         }
-        let busy = pool.submit(wait_for_file, gate.to_owned()).unwrap();
-        let ahead = pool.submit(touch, mark.to_owned()).unwrap();
+        let busy = pool.submit(wait_for_file, files.gate.clone()).unwrap();
+        let ahead = pool
+            .submit(touch_then_wait, (files.mark.clone(), files.then.clone()))
+            .unwrap();
         if pool.worker_pid(&ahead).is_some() {
             return (busy, ahead);
         }
-        std::fs::write(gate, b"go").unwrap();
+        Files::open(&files.gate);
+        Files::open(&files.then);
         busy.result_timeout(HANG).unwrap();
         ahead.result_timeout(HANG).unwrap();
-        std::fs::remove_file(gate).unwrap();
-        std::fs::remove_file(mark).unwrap();
+        files.remove();
     }
     panic!("the pool never sent a task ahead: {:?}", pool.workers());
 }
 
 /// A task sent ahead to a busy worker (`tasks_per_worker` > 1) is cancelled like a task that
 /// waits in the pool's queue: `cancel()` succeeds until the worker starts it, the future is
-/// cancelled at once, the worker skips the task, and the pool goes on.
+/// cancelled at once, the worker skips the task, and the pool goes on; once the worker has
+/// started it, `cancel()` fails.
 #[test]
 fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
     run(|| {
-        let (gate, mark) = (temp_file("ahead-gate"), temp_file("ahead-mark"));
+        let files = Files::new("ahead");
         let pool = ProcessPool::builder()
             .max_workers(1)
             .tasks_per_worker(2)
             .build()
             .unwrap();
-        let (busy, ahead) = busy_with_one_ahead(&pool, &gate, &mark);
+        let (busy, ahead) = busy_with_one_ahead(&pool, &files);
         let worker = pool.worker_pid(&busy).unwrap();
         assert_eq!(
             pool.worker_pid(&ahead),
@@ -639,7 +676,7 @@ fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
         assert_eq!(ahead.result_timeout(HANG), Err(FutureError::Cancelled));
         assert!(!busy.cancel(), "the running task cannot be");
 
-        std::fs::write(&gate, b"go").unwrap();
+        Files::open(&files.gate);
         assert_eq!(busy.result_timeout(HANG), Ok(worker));
         // The same worker takes the next task: the skipped one freed its place, and its
         // side effect never happened.
@@ -647,25 +684,36 @@ fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
             pool.submit(pid, ()).unwrap().result_timeout(HANG),
             Ok(worker)
         );
-        assert!(
-            !std::path::Path::new(&mark).exists(),
-            "the cancelled task ran"
-        );
+        assert!(!Files::exists(&files.mark), "the cancelled task ran");
         assert_eq!(pool.workers_started(), 1);
-        std::fs::remove_file(&gate).unwrap();
+        files.remove();
+
+        // Started by the worker: the cancel fails, and the task runs to its end.
+        let (busy, ahead) = busy_with_one_ahead(&pool, &files);
+        Files::open(&files.gate);
+        let deadline = Instant::now() + HANG;
+        while !Files::exists(&files.mark) {
+            assert!(
+                Instant::now() < deadline,
+                "the task sent ahead never started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!ahead.cancel(), "started: too late");
+        Files::open(&files.then);
+        assert_eq!(busy.result_timeout(HANG), Ok(worker));
+        assert_eq!(ahead.result_timeout(HANG), Ok(worker));
+        files.remove();
 
         // shutdown(cancel_futures = true) cancels a task sent ahead too.
-        let (busy, ahead) = busy_with_one_ahead(&pool, &gate, &mark);
+        let (busy, ahead) = busy_with_one_ahead(&pool, &files);
         pool.shutdown(false, true);
         assert!(ahead.cancelled());
-        std::fs::write(&gate, b"go").unwrap();
+        Files::open(&files.gate);
         assert_eq!(busy.result_timeout(HANG), Ok(worker));
         pool.shutdown(true, false); // every worker exited
-        assert!(
-            !std::path::Path::new(&mark).exists(),
-            "the cancelled task ran"
-        );
-        std::fs::remove_file(&gate).unwrap();
+        assert!(!Files::exists(&files.mark), "the cancelled task ran");
+        files.remove();
     });
 }
 
