@@ -14,7 +14,7 @@ pub(crate) trait Completion: Send {
     fn start(&self) -> bool;
     /// True when the user cancelled the future (only possible before `start`).
     fn is_cancelled(&self) -> bool;
-    /// Cancels the task if it has not started (`shutdown(cancel_futures = true)`).
+    /// Cancels the task if it has not started (`shutdown_with` and `cancel_futures`).
     fn cancel(&self);
     /// A handle that cancels the task if it has not started, for a caller that must not do it
     /// here (under the pool's lock: cancelling runs the done callbacks).

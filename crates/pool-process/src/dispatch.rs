@@ -304,7 +304,7 @@ pub(crate) struct State {
     pub(crate) task_time: Option<Duration>,
     /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
     pub(crate) startup_failures: u32,
-    /// `shutdown(wait = false)` was called: dropping the pool does not wait.
+    /// `shutdown_with` without `wait` was called: dropping the pool does not wait.
     pub(crate) let_go: bool,
     /// The pool was dropped: when its grace period ends, and how long it was.
     pub(crate) terminate_at: Option<(Instant, Duration)>,

@@ -57,14 +57,15 @@ use crate::{naming, panics};
 /// cancelled by `shutdown`, runs them on the thread that made it so; one registered on a
 /// finished future runs at once on the registering thread). They may call any method of any
 /// pool, this one included — `submit` to a full bounded queue, `result` of another future,
-/// `map`, `shutdown(wait = true)` — without deadlock: a callback still running after about
+/// `map`, `shutdown()` — without deadlock: a callback still running after about
 /// 10 ms hands the manager's work to a standby thread, and its own thread becomes the standby
 /// when it returns (`DISPATCH.md`). Keep callbacks short all the same: until the standby
 /// takes over, replies wait.
 ///
-/// Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: it returns once
-/// every task finished and every worker process exited and was reaped (Python's `with`
-/// block). To let a pool go without waiting, call `shutdown(wait = false, ..)` first: the
+/// Dropping the pool is [`shutdown()`](Self::shutdown) (wait, cancel nothing): it returns
+/// once every task finished and every worker process exited and was reaped (Python's `with`
+/// block). To let a pool go without waiting, call
+/// [`shutdown_with`](Self::shutdown_with)`(ShutdownOptions::new().wait(false))` first: the
 /// drop then returns at once and the pool finishes its tasks in the background (Python's
 /// `shutdown(wait=False)`). With a [`drop_grace`](ProcessPoolBuilder::drop_grace), the tasks
 /// still running when it ends are killed. A drop while the thread panics never waits on
@@ -244,6 +245,8 @@ impl ProcessPool {
     /// its worker is killed (and replaced) and its future fails with
     /// [`TimedOut`](TaskErrorKind::TimedOut).
     ///
+    /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
+    ///
     /// ```
     /// use std::time::Duration;
     /// fn forever(_: ()) { loop { std::thread::park() } }
@@ -261,6 +264,11 @@ impl ProcessPool {
         arg: A,
         timeout: Option<Duration>,
     ) -> Result<TaskFuture<R>, SubmitError> {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(SubmitError::Invalid(
+                "a task's timeout must be longer than zero".to_owned(),
+            ));
+        }
         self.submit_with(f, arg, true, timeout)
     }
 
@@ -520,25 +528,51 @@ impl ProcessPool {
         }
     }
 
-    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`). With
-    /// `cancel_futures`, cancels the tasks that have not started: those waiting for a worker
-    /// and those sent ahead to a busy one (see [`submit`](Self::submit)). With `wait`, returns
-    /// once the other tasks finished and every worker exited and was reaped; without, the
-    /// pool finishes them in the background. Calling it again is harmless.
+    /// Stops taking tasks and waits for every task and worker (Python's `shutdown()`):
+    /// `shutdown_with(ShutdownOptions::default())`. Calling it again is harmless.
     ///
     /// ```
     /// use future_core::SubmitError;
     /// let pool = pool_process::ProcessPool::new().unwrap();
-    /// pool.shutdown(true, false);
+    /// pool.shutdown();
     /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), SubmitError::Shutdown);
     /// ```
-    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+    pub fn shutdown(&self) {
+        self.shutdown_with(ShutdownOptions::default());
+    }
+
+    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`, named in
+    /// [`ShutdownOptions`]). With `cancel_futures`, cancels the tasks that have not started:
+    /// those waiting for a worker and those sent ahead to a busy one (see
+    /// [`submit`](Self::submit)). With `wait`, returns once the other tasks finished and
+    /// every worker exited and was reaped; without, the pool finishes them in the background.
+    /// Calling it again is harmless.
+    ///
+    /// ```
+    /// use future_core::ShutdownOptions;
+    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::builder().max_workers(1).build().unwrap();
+    ///     let futures: Vec<_> = (0..3).map(|_| pool.submit(nap, 50).unwrap()).collect();
+    ///     pool.shutdown_with(ShutdownOptions::new().wait(false).cancel_futures(true));
+    ///     assert!(futures[2].cancelled(), "not started: cancelled");
+    /// }
+    /// ```
+    ///
+    /// The options are named, as Python names them:
+    ///
+    /// ```compile_fail
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// pool.shutdown(true, false); // error: `shutdown_with(ShutdownOptions { .. })`
+    /// ```
+    pub fn shutdown_with(&self, options: ShutdownOptions) {
         let mut cancelled = Vec::new();
         {
             let mut state = self.shared.lock();
             state.shutdown = true;
-            state.let_go |= !wait;
-            if cancel_futures {
+            state.let_go |= !options.wait;
+            if options.cancel_futures {
                 state.cancel_pending(&mut cancelled);
                 state.cancel_sent_ahead(&mut cancelled);
             }
@@ -546,7 +580,7 @@ impl ProcessPool {
             self.shared.room.notify_all();
         }
         cancelled.into_iter().for_each(Finish::run);
-        if wait {
+        if options.wait {
             self.join_manager();
         }
     }
@@ -736,7 +770,7 @@ impl Executor for ProcessPool {
     }
 
     fn shutdown_with(&self, options: ShutdownOptions) {
-        ProcessPool::shutdown(self, options.wait, options.cancel_futures);
+        ProcessPool::shutdown_with(self, options);
     }
 
     fn stats(&self) -> PoolStats {
@@ -748,11 +782,12 @@ impl Executor for ProcessPool {
 }
 
 impl Drop for ProcessPool {
-    /// `shutdown(wait = true, cancel_futures = false)`, bounded by the
-    /// [`drop_grace`](ProcessPoolBuilder::drop_grace) when one is set; after an explicit
-    /// `shutdown(wait = false)`, returns at once. While the thread panics, cancels the waiting
-    /// tasks and kills the workers still running one after the grace period (none by
-    /// default), so that unwinding never hangs on a stuck task.
+    /// [`shutdown()`](ProcessPool::shutdown) (wait, cancel nothing), bounded by the
+    /// [`drop_grace`](ProcessPoolBuilder::drop_grace) when one is set; after
+    /// [`shutdown_with`](ProcessPool::shutdown_with) without `wait`, returns at once. While
+    /// the thread panics, cancels the waiting tasks and kills the workers still running one
+    /// after the grace period (none by default), so that unwinding never hangs on a stuck
+    /// task.
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
         let grace = match self.shared.rules.drop_grace {

@@ -5,7 +5,7 @@
 //! a wake-up per task), and completing a future runs its done callbacks and its result's
 //! `Deserialize`. A callback may call back into the pool: submit to a full bounded queue (which
 //! waits for room that the manager frees), wait on another future (which the manager
-//! completes), `shutdown(wait = true)` (which waits for the manager to finish). If the thread
+//! completes), `shutdown()` (which waits for the manager to finish). If the thread
 //! holding the manager's state were stuck there, nothing would move again.
 //!
 //! So the manager's state (`Manager`: the receivers, the selector) is a *seat* that a thread

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::{HANG, children, run, task_error};
 use future_core::{
-    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, TaskFuture,
-    as_completed, wait,
+    Executor, FutureError, MapOptions, ReturnWhen, ShutdownOptions, SubmitError, TaskErrorKind,
+    TaskFuture, as_completed, wait,
 };
 use pool_process::{BuildError, ProcessPool, WorkerDeath};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -128,11 +128,23 @@ fn settings_out_of_range_are_build_errors() {
             ProcessPool::builder().queue_bound(0),
             ProcessPool::builder().tasks_per_worker(0),
             ProcessPool::builder().handshake_timeout(Duration::ZERO),
+            ProcessPool::builder().timeout(Duration::ZERO),
+            ProcessPool::builder().max_frame(0),
+            ProcessPool::builder().env("A=B", "1"),
+            ProcessPool::builder().env("", "1"),
+            ProcessPool::builder().env("A", "1\0"),
+            ProcessPool::builder().worker_args(["--a\0b"]),
         ];
         for builder in invalid {
             let err = builder.build().unwrap_err();
             assert!(matches!(err, BuildError::InvalidSetting(_)), "{err}");
         }
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let err = pool
+            .submit_with_timeout(square, 2, Some(Duration::ZERO))
+            .unwrap_err();
+        assert!(matches!(err, SubmitError::Invalid(_)), "{err}");
+        assert_eq!(pool.stats().workers_started, 0, "nothing was sent");
     });
 }
 
@@ -141,7 +153,7 @@ fn submit_after_shutdown_errors() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
         assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
-        pool.shutdown(true, false);
+        pool.shutdown();
         assert_eq!(pool.submit(square, 3).unwrap_err(), SubmitError::Shutdown);
         assert_eq!(
             pool.try_submit(square, 3).unwrap_err(),
@@ -151,7 +163,7 @@ fn submit_after_shutdown_errors() {
             pool.map(square, 0..3, MapOptions::new()).map(|_| ()),
             Err(SubmitError::Shutdown)
         ));
-        pool.shutdown(true, false); // again: harmless
+        pool.shutdown(); // again: harmless
     });
 }
 
@@ -409,7 +421,7 @@ fn delayed_crash_then_shutdown_wait_does_not_hang() {
         let crash = pool.submit(nap_then_exit, 100).unwrap();
         let ok = pool.submit(square, 3).unwrap();
         let start = Instant::now();
-        pool.shutdown(true, false);
+        pool.shutdown();
         assert!(start.elapsed() < HANG);
         assert_eq!(
             crash.exception().unwrap().unwrap().kind(),
@@ -557,7 +569,7 @@ fn shutdown_cancel_futures_cancels_the_waiting_tasks() {
             std::thread::sleep(Duration::from_millis(5));
         }
         let waiting: Vec<_> = (0..5).map(|x| pool.submit(square, x).unwrap()).collect();
-        pool.shutdown(true, true);
+        pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
         running.result().unwrap();
         for future in waiting {
             assert_eq!(future.result(), Err(FutureError::Cancelled));
@@ -707,11 +719,11 @@ fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
 
         // shutdown(cancel_futures = true) cancels a task sent ahead too.
         let (busy, ahead) = busy_with_one_ahead(&pool, &files);
-        pool.shutdown(false, true);
+        pool.shutdown_with(ShutdownOptions::new().wait(false).cancel_futures(true));
         assert!(ahead.cancelled());
         Files::open(&files.gate);
         assert_eq!(busy.result_timeout(HANG), Ok(worker));
-        pool.shutdown(true, false); // every worker exited
+        pool.shutdown(); // every worker exited
         assert!(!Files::exists(&files.mark), "the cancelled task ran");
         files.remove();
     });
