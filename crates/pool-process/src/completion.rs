@@ -7,6 +7,7 @@ use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind, Tas
 
 use crate::cancels::CancelGuard;
 use crate::codec;
+use crate::stats::Settled;
 
 /// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
 pub(crate) trait Completion: Send {
@@ -22,10 +23,12 @@ pub(crate) trait Completion: Send {
     /// The task is sent ahead to a busy worker: `guard` gets a veto on the future's cancel
     /// (see `cancels.rs`). False when the future was cancelled already: do not send it.
     fn send_ahead(&self, guard: CancelGuard) -> bool;
-    /// Completes the future from the worker's encoded reply.
-    fn complete(self: Box<Self>, payload: &[u8]);
-    /// Fails the future (and, for a chunk, each of its elements) with `err`.
-    fn fail(self: Box<Self>, err: TaskError);
+    /// Completes the future from the worker's encoded reply (its task had started: it
+    /// completes or fails).
+    fn complete(self: Box<Self>, payload: &[u8]) -> Settled;
+    /// Fails the future (and, for a chunk, each of its elements) with `err`; `Cancelled` when
+    /// it was cancelled already.
+    fn fail(self: Box<Self>, err: TaskError) -> Settled;
     /// True when `future` (a `TaskFuture` of some type) is this task's future.
     fn is_for(&self, future: &dyn Any) -> bool;
 }
@@ -65,6 +68,18 @@ fn canceller<T: Send + 'static>(future: TaskFuture<T>) -> Box<dyn FnOnce() + Sen
     })
 }
 
+/// Fails `promise`'s future with `err`, unless it was cancelled (said after the fact, when
+/// nothing can change it any more).
+fn fail<T>(promise: Promise<T>, err: TaskError) -> Settled {
+    let future = promise.future();
+    promise.set_error(err);
+    if future.cancelled() {
+        Settled::Cancelled
+    } else {
+        Settled::Failed
+    }
+}
+
 fn send_ahead<T>(promise: &Promise<T>, guard: CancelGuard) -> bool {
     promise.set_cancel_guard(move || guard.allows_cancel());
     // Checked after the guard is in place: a cancel either came before (seen here) or asks
@@ -96,18 +111,23 @@ impl<R: Portable> Completion for Single<R> {
         send_ahead(&self.0, guard)
     }
 
-    fn complete(self: Box<Self>, payload: &[u8]) {
+    fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
         let outcome = decode::<R>(payload, 1).and_then(|results| {
             results
                 .into_results()
                 .pop()
                 .unwrap_or_else(|| Err(mismatch(1)))
         });
+        let settled = match outcome {
+            Ok(_) => Settled::Completed,
+            Err(_) => Settled::Failed,
+        };
         self.0.set_outcome(outcome);
+        settled
     }
 
-    fn fail(self: Box<Self>, err: TaskError) {
-        self.0.set_error(err);
+    fn fail(self: Box<Self>, err: TaskError) -> Settled {
+        fail(self.0, err)
     }
 
     fn is_for(&self, future: &dyn Any) -> bool {
@@ -144,15 +164,18 @@ impl<R: Portable> Completion for Chunk<R> {
         send_ahead(&self.promise, guard)
     }
 
-    fn complete(self: Box<Self>, payload: &[u8]) {
-        let results = decode::<R>(payload, self.len)
-            .unwrap_or_else(|err| ChunkResults::failed(self.len, err));
+    fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
+        let (results, settled) = match decode::<R>(payload, self.len) {
+            Ok(results) => (results, Settled::Completed),
+            Err(err) => (ChunkResults::failed(self.len, err), Settled::Failed),
+        };
         self.promise.set_result(results);
+        settled
     }
 
-    fn fail(self: Box<Self>, err: TaskError) {
+    fn fail(self: Box<Self>, err: TaskError) -> Settled {
         // Failing the chunk's future as a whole makes `Map` give the error to each element.
-        self.promise.set_error(err);
+        fail(self.promise, err)
     }
 
     fn is_for(&self, future: &dyn Any) -> bool {

@@ -5,7 +5,8 @@
 //! - [`ProcessPool`]: `submit`, `submit_with_timeout`, `try_submit`, `map`,
 //!   `map_unordered`, `shutdown` and `shutdown_with` (Python's defaults, and named
 //!   [`ShutdownOptions`](future_core::ShutdownOptions)), `terminate_workers`, `kill_workers`,
-//!   and what its workers do (`workers`, `worker_pid`: [`WorkerInfo`]); built by
+//!   its statistics (`stats`: [`PoolStats`](future_core::PoolStats)) and what its workers do
+//!   (`workers`, `worker_pid`: [`WorkerInfo`]); built by
 //!   [`ProcessPoolBuilder`], which checks its settings in `build` (`max_workers`, `initializer`,
 //!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, `handshake_timeout`,
 //!   `drop_grace`, `print_task_panics`, [`WorkerDeath`] policy);
@@ -90,6 +91,7 @@ mod pool;
 mod protocol;
 mod relay;
 mod segments;
+mod stats;
 mod status;
 mod worker;
 

@@ -22,6 +22,7 @@ use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Shared};
 use crate::protocol::{self, TaskHead};
 use crate::relay::Relay;
+use crate::stats::{Counters, Settled};
 use crate::worker::{self, WORKER_TEST_NAME};
 use crate::{naming, panics};
 
@@ -180,6 +181,7 @@ impl ProcessPool {
             next_id: AtomicU64::new(0),
             room: Condvar::new(),
             wake_tx,
+            counters: Counters::default(),
         });
         let manager = manager::new(shared.clone(), wake_rx)?;
         let relay = Relay::new(builder.print_task_panics);
@@ -332,6 +334,7 @@ impl ProcessPool {
         }
         let (promise, future) = Promise::new();
         promise.set_error(err);
+        self.shared.counters.settled(Settled::Failed);
         Ok(future)
     }
 
@@ -385,7 +388,7 @@ impl ProcessPool {
             if state.pending.len() < bound {
                 break;
             }
-            state.pending.retain(|t| !t.completion.is_cancelled());
+            state.drop_cancelled(&self.shared.counters);
             if state.pending.len() < bound {
                 break;
             }
@@ -406,7 +409,7 @@ impl ProcessPool {
             completion,
             ahead: None,
         });
-        let flushes = state.dispatch(rules);
+        let flushes = state.dispatch(rules, &self.shared.counters);
         self.shared.wake_if_wanted(&mut state);
         drop(state);
         flushes.into_iter().for_each(Flush::run);
@@ -579,7 +582,7 @@ impl ProcessPool {
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
         }
-        cancelled.into_iter().for_each(Finish::run);
+        self.finish(cancelled);
         if options.wait {
             self.join_manager();
         }
@@ -628,7 +631,7 @@ impl ProcessPool {
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
         }
-        cancelled.into_iter().for_each(Finish::run);
+        self.finish(cancelled);
         self.join_manager();
     }
 
@@ -683,14 +686,42 @@ impl ProcessPool {
             .map(|w| w.pid)
     }
 
-    /// How many worker processes this pool has started so far (replacements included).
+    /// What the pool has done and is doing (the same as through
+    /// [`Executor::stats`](future_core::Executor::stats)): tasks waiting for a worker
+    /// (`queued`), sent to one (`running`: running, or sent ahead behind a running one), and
+    /// finished (`completed`; `failed`: a panic, a dead or killed worker, a timeout, a
+    /// serialization error, a broken pool; `cancelled` before they started, once the pool
+    /// saw it); worker processes alive, started, and started to replace one that died, was
+    /// killed, timed out or retired (`max_tasks_per_child`). A `map` chunk counts as one
+    /// task, completed when its results came back. The counters are atomics kept where the
+    /// pool settles each task anyway; a call takes the pool's lock once, to count what it
+    /// holds.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::new().unwrap();
-    /// assert_eq!(pool.workers_started(), 0);
+    /// fn square(x: u64) -> u64 { x * x }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::builder().max_workers(1).build().unwrap();
+    ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
+    ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
+    ///     pool.shutdown();
+    ///     let stats = pool.stats();
+    ///     assert_eq!((stats.completed, stats.workers_started, stats.workers), (1, 1, 0));
+    /// }
     /// ```
-    pub fn workers_started(&self) -> u64 {
-        self.shared.lock().started
+    pub fn stats(&self) -> PoolStats {
+        let (queued, running, workers) = {
+            let state = self.shared.lock();
+            let running = state.workers.iter().map(|w| w.in_flight.len()).sum();
+            (state.pending.len(), running, state.workers.len())
+        };
+        self.shared.counters.read(queued, running, workers)
+    }
+
+    /// Completes `finish`'s futures (their done callbacks run here) and counts them.
+    fn finish(&self, finish: Vec<Finish>) {
+        let counters = &self.shared.counters;
+        finish.into_iter().for_each(|f| f.run(counters));
     }
 
     /// Waits until the pool is finished: every task settled, every worker reaped.
@@ -774,10 +805,7 @@ impl Executor for ProcessPool {
     }
 
     fn stats(&self) -> PoolStats {
-        let mut stats = PoolStats::default();
-        stats.workers = self.workers().len();
-        stats.workers_started = self.workers_started();
-        stats
+        ProcessPool::stats(self)
     }
 }
 
@@ -808,7 +836,7 @@ impl Drop for ProcessPool {
             self.shared.room.notify_all();
             state.let_go
         };
-        cancelled.into_iter().for_each(Finish::run);
+        self.finish(cancelled);
         if !let_go {
             self.join_manager();
         }

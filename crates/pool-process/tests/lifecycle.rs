@@ -15,18 +15,12 @@ use std::process::Stdio;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{HANG, broken_with, children, kill_children, run, task_error};
+use common::{HANG, broken_with, children, forever, kill_children, run, task_error};
 use future_core::{MapOptions, ShutdownOptions, SubmitError, TaskErrorKind};
 use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, WorkerInfo, WorkerState};
 
 fn square(x: u64) -> u64 {
     x * x
-}
-
-fn forever(_: ()) -> u32 {
-    loop {
-        std::thread::park();
-    }
 }
 
 /// What a worker of this test binary does before `init` (see `worker_main`).
@@ -118,7 +112,7 @@ fn workers_that_never_call_init_break_the_pool_after_a_few_tries() {
         for future in &futures {
             broken_with(future, &needles);
         }
-        let started = pool.workers_started();
+        let started = pool.stats().workers_started;
         assert!((3..=4).contains(&started), "{started} workers started");
     });
 }
@@ -143,7 +137,7 @@ fn a_worker_killed_while_it_starts_is_replaced_round_after_round() {
                 "round {round}"
             );
         }
-        assert_eq!(pool.workers_started(), 16);
+        assert_eq!(pool.stats().workers_started, 16);
         drop(pool);
         let _ = std::fs::remove_dir_all(&dir);
     });
@@ -189,7 +183,7 @@ fn a_worker_that_does_not_reach_init_in_time_is_killed() {
             "handshake timeout of 200ms",
         ];
         broken_with(&future, &needles);
-        assert_eq!(pool.workers_started(), 3);
+        assert_eq!(pool.stats().workers_started, 3);
         // Under `WorkerDeath::Break`, the first failure breaks the pool.
         let pool = pool_whose_workers("wait")
             .env(GO_DIR, &dir)
@@ -203,7 +197,7 @@ fn a_worker_that_does_not_reach_init_in_time_is_killed() {
                 .starts_with("the pool is broken: worker process"),
             "{err}"
         );
-        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.stats().workers_started, 1);
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

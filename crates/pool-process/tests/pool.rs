@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{HANG, children, run, task_error};
+use common::{HANG, children, forever, run, sigkill_self, task_error, temp_file, wait_for_file};
 use future_core::{
     Executor, FutureError, MapOptions, ReturnWhen, ShutdownOptions, SubmitError, TaskErrorKind,
     TaskFuture, as_completed, wait,
@@ -35,14 +35,6 @@ fn nap_then_pid(ms: u64) -> u32 {
     std::process::id()
 }
 
-fn sigkill_self(_: ()) -> u32 {
-    let me = rustix::process::getpid();
-    let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
-    loop {
-        std::thread::park();
-    }
-}
-
 fn exit_99(_: ()) -> u32 {
     std::process::exit(99)
 }
@@ -50,12 +42,6 @@ fn exit_99(_: ()) -> u32 {
 fn nap_then_exit(ms: u64) -> u32 {
     std::thread::sleep(Duration::from_millis(ms));
     std::process::exit(1)
-}
-
-fn forever(_: ()) -> u32 {
-    loop {
-        std::thread::park();
-    }
 }
 
 fn panics_on_seven(x: u64) -> u64 {
@@ -227,7 +213,7 @@ fn saturation_starts_exactly_max_workers() {
             .map(|f| f.result_timeout(HANG).unwrap())
             .collect();
         assert_eq!(pids.len(), 2, "{pids:?}");
-        assert_eq!(pool.workers_started(), 2);
+        assert_eq!(pool.stats().workers_started, 2);
     });
 }
 
@@ -253,7 +239,7 @@ fn sequential_submits_reuse_one_process() {
             .map(|_| pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap())
             .collect();
         assert_eq!(pids.len(), 1);
-        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.stats().workers_started, 1);
     });
 }
 
@@ -271,6 +257,8 @@ fn max_tasks_per_child_replaces_the_worker() {
         assert_eq!(pids[0], pids[1]);
         assert_eq!(pids[1], pids[2]);
         assert_ne!(pids[2], pids[3]);
+        let stats = pool.stats();
+        assert_eq!((stats.workers_started, stats.workers_replaced), (2, 1));
     });
 }
 
@@ -287,7 +275,7 @@ fn max_tasks_per_child_with_queued_tasks_does_not_deadlock() {
         assert_eq!(done.not_done.len(), 0);
         let squares: Vec<u64> = futures.iter().map(|f| f.result().unwrap()).collect();
         assert_eq!(squares, vec![0, 1, 4, 9, 16, 25]);
-        assert_eq!(pool.workers_started(), 3);
+        assert_eq!(pool.stats().workers_started, 3);
     });
 }
 
@@ -329,7 +317,7 @@ fn panicking_initializer_breaks_the_pool() {
             other => panic!("expected Broken, got {other:?}"),
         }
         assert_eq!(
-            pool.workers_started(),
+            pool.stats().workers_started,
             1,
             "a panicking initializer is not retried"
         );
@@ -350,7 +338,7 @@ fn a_panic_fails_its_task_and_the_worker_lives_on() {
         );
         let after = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
         assert_eq!(before, after);
-        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.stats().workers_started, 1);
         assert_eq!(pool.worker_pids(), vec![after]);
     });
 }
@@ -374,7 +362,8 @@ fn killed_worker_fails_its_task_only_and_is_replaced() {
             .map(|f| f.result_timeout(HANG).unwrap())
             .collect();
         assert_eq!(squares, vec![0, 1, 4, 9, 16]);
-        assert_eq!(pool.workers_started(), 2);
+        let stats = pool.stats();
+        assert_eq!((stats.workers_started, stats.workers_replaced), (2, 1));
         assert_eq!(pool.submit(square, 9).unwrap().result_timeout(HANG), Ok(81));
     });
 }
@@ -583,26 +572,10 @@ fn touch(path: String) -> u32 {
     std::process::id()
 }
 
-/// Waits until the file `path` exists (at most `HANG`), then returns the worker's pid.
-fn wait_for_file(path: String) -> u32 {
-    let deadline = Instant::now() + HANG;
-    while !std::path::Path::new(&path).exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    std::process::id()
-}
-
 /// Creates the file `mark` (the task started), then waits for the file `gate`.
 fn touch_then_wait((mark, gate): (String, String)) -> u32 {
     touch(mark);
     wait_for_file(gate)
-}
-
-/// A file name unique to this test process and `name` (no file yet).
-fn temp_file(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!("pool-process-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path.to_string_lossy().into_owned()
 }
 
 /// The files a test with a task sent ahead uses: the busy task waits for `gate`; the task
@@ -697,7 +670,7 @@ fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
             Ok(worker)
         );
         assert!(!Files::exists(&files.mark), "the cancelled task ran");
-        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.stats().workers_started, 1);
         files.remove();
 
         // Started by the worker: the cancel fails, and the task runs to its end.
