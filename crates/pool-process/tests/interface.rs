@@ -1,5 +1,5 @@
-//! The interface every pool shares, on the process pool: the statistics of a known
-//! workload, with real child processes.
+//! The interface every pool shares, on the process pool: the same program on this pool and
+//! on the thread pool, and the statistics of a known workload, with real child processes.
 //!
 //! Tests run one at a time (each takes `common::serial()`) and check that they left no child
 //! process. Deadlines only catch hangs.
@@ -11,12 +11,16 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{HANG, forever, run, sigkill_self, task_error, temp_file, wait_for_file};
-use future_core::{Executor, MapOptions, TaskErrorKind};
+use future_core::{Executor, MapOptions, PoolStats, TaskErrorKind};
 use pool_process::ProcessPool;
 use serde::{Serialize, Serializer};
 
 fn square(x: u64) -> u64 {
     x * x
+}
+
+fn add((a, b): (u64, u64)) -> u64 {
+    a + b
 }
 
 fn panics_on_seven(x: u64) -> u64 {
@@ -41,6 +45,66 @@ impl<'de> serde::Deserialize<'de> for Refuses {
 
 fn takes_refuses(_: Refuses) -> u64 {
     0
+}
+
+/// Each result of a program, with a failure's kind (its message names the pool's worker).
+type Outcomes = Vec<Result<u64, TaskErrorKind>>;
+
+/// A program written once against the shared interface: `submit` with a tuple argument,
+/// `try_submit`, `map`, `map_unordered` (results in input order), a task's failure,
+/// `shutdown`, and what `stats` says after.
+fn program(pool: &impl Executor) -> (Outcomes, PoolStats) {
+    let kind = |r: Result<u64, future_core::FutureError>| match r {
+        Ok(value) => Ok(value),
+        Err(future_core::FutureError::Failed(err)) => Err(err.kind()),
+        Err(other) => panic!("{other}"),
+    };
+    let mut outcomes = vec![
+        kind(pool.submit(add, (40, 2)).unwrap().result_timeout(HANG)),
+        kind(pool.try_submit(square, 7).unwrap().result_timeout(HANG)),
+        kind(
+            pool.submit(panics_on_seven, 7)
+                .unwrap()
+                .result_timeout(HANG),
+        ),
+    ];
+    let options = MapOptions::new().chunksize(3).timeout(HANG);
+    let ordered = pool.map(panics_on_seven, 1..=10u64, options).unwrap();
+    outcomes.extend(ordered.map(kind));
+    let mut unordered: Vec<_> = pool
+        .map_unordered(square, 1..=10u64, options)
+        .unwrap()
+        .collect();
+    unordered.sort_by_key(|(position, _)| *position);
+    outcomes.extend(unordered.into_iter().map(|(_, r)| kind(r)));
+    pool.shutdown();
+    (outcomes, pool.stats())
+}
+
+#[test]
+fn one_program_gives_the_same_results_on_both_pools() {
+    run(|| {
+        let (on_threads, threads) = program(&pool_thread::ThreadPool::new());
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let (on_processes, processes) = program(&pool);
+        let mut expected = vec![Ok(42), Ok(49), Err(TaskErrorKind::Panicked)];
+        expected.extend((1..=10).map(|x| {
+            if x == 7 {
+                Err(TaskErrorKind::Panicked)
+            } else {
+                Ok(x + 1)
+            }
+        }));
+        expected.extend((1..=10u64).map(|x| Ok(x * x)));
+        assert_eq!(on_threads, expected);
+        assert_eq!(on_processes, expected);
+        // The same counts of tasks (a map chunk is one task, which an element's panic does
+        // not fail), and nothing left after the shutdown.
+        let tasks = |s: PoolStats| (s.completed, s.failed, s.cancelled, s.queued, s.running);
+        assert_eq!(tasks(threads), (10, 1, 0, 0, 0), "{threads:?}");
+        assert_eq!(tasks(processes), tasks(threads), "{processes:?}");
+        assert_eq!((threads.workers, processes.workers), (0, 0));
+    });
 }
 
 #[test]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::{HANG, children, forever, run, sigkill_self, task_error, temp_file, wait_for_file};
 use future_core::{
-    Executor, FutureError, MapOptions, ReturnWhen, ShutdownOptions, SubmitError, TaskErrorKind,
-    TaskFuture, as_completed, wait,
+    FutureError, MapOptions, ReturnWhen, ShutdownOptions, SubmitError, TaskErrorKind, TaskFuture,
+    as_completed, wait,
 };
 use pool_process::{BuildError, ProcessPool, WorkerDeath};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -716,27 +716,6 @@ fn as_completed_mixes_thread_and_process_futures() {
             .collect();
         values.sort_unstable();
         assert_eq!(values, vec![0, 1, 4, 1000, 1001, 1002]);
-    });
-}
-
-/// Written once against the shared interface.
-fn sum_of_squares(pool: &impl Executor) -> u64 {
-    let single = pool.submit(square, 10).unwrap().result().unwrap();
-    let mapped: u64 = pool
-        .map(square, 0..100, MapOptions::new().chunksize(7))
-        .unwrap()
-        .map(Result::unwrap)
-        .sum();
-    single + mapped
-}
-
-#[test]
-fn the_same_code_runs_on_the_thread_pool_and_the_process_pool() {
-    run(|| {
-        let on_threads = sum_of_squares(&pool_thread::ThreadPool::new());
-        let on_processes = sum_of_squares(&ProcessPool::builder().max_workers(2).build().unwrap());
-        assert_eq!(on_threads, 100 + 328_350);
-        assert_eq!(on_processes, on_threads);
     });
 }
 
