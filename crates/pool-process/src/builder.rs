@@ -41,8 +41,9 @@ pub enum BuildError {
     /// `max_workers(0)`: a pool needs at least one worker (Python raises `ValueError`).
     ZeroWorkers,
     /// A setting out of its range (`max_tasks_per_child(0)`, `queue_bound(0)`,
-    /// `tasks_per_worker(0)`, `max_frame(0)`, a zero `timeout` or `handshake_timeout`, an
-    /// `env` or `worker_args` entry that no process can be given): the text names it.
+    /// `tasks_per_worker` of 0 or above 64, `max_frame(0)`, a zero `timeout` or
+    /// `handshake_timeout`, an `env` or `worker_args` entry that no process can be given):
+    /// the text names it.
     InvalidSetting(&'static str),
     /// This process was started as a pool worker but never called
     /// [`init`](crate::init): the program must call it first thing in `main` (or use
@@ -134,6 +135,10 @@ pub struct ProcessPoolBuilder {
     pub(crate) drop_grace: Option<Duration>,
     pub(crate) print_task_panics: bool,
 }
+
+/// The most tasks that may be sent to one worker before it answers (each has a word in the
+/// worker's cancel set, which the worker scans before each task).
+pub(crate) const MAX_TASKS_PER_WORKER: usize = 64;
 
 /// How long a started worker may take to reach `init` by default.
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -267,7 +272,8 @@ impl ProcessPoolBuilder {
     /// cancelled until the worker starts it: its future stays pending, and the worker skips
     /// it.
     ///
-    /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// 0, or more than 64, makes [`build`](Self::build) fail with
+    /// [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
@@ -425,6 +431,10 @@ impl ProcessPoolBuilder {
             (
                 self.tasks_per_worker == 0,
                 "tasks_per_worker must be at least 1",
+            ),
+            (
+                self.tasks_per_worker > MAX_TASKS_PER_WORKER,
+                "tasks_per_worker must be at most 64",
             ),
             (
                 self.handshake_timeout.is_zero(),

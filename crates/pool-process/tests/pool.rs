@@ -120,6 +120,7 @@ fn settings_out_of_range_are_build_errors() {
             ProcessPool::builder().env("", "1"),
             ProcessPool::builder().env("A", "1\0"),
             ProcessPool::builder().worker_args(["--a\0b"]),
+            ProcessPool::builder().tasks_per_worker(usize::MAX),
         ];
         for builder in invalid {
             let err = builder.build().unwrap_err();
@@ -131,6 +132,13 @@ fn settings_out_of_range_are_build_errors() {
             .unwrap_err();
         assert!(matches!(err, SubmitError::Invalid(_)), "{err}");
         assert_eq!(pool.stats().workers_started, 0, "nothing was sent");
+        // As many workers as one may ask for: a map's default bound does not overflow.
+        let pool = ProcessPool::builder()
+            .max_workers(usize::MAX)
+            .build()
+            .unwrap();
+        let squares = pool.map(square, 0..3, MapOptions::new().timeout(HANG));
+        assert_eq!(squares.unwrap().collect::<Vec<_>>(), [Ok(0), Ok(1), Ok(4)]);
     });
 }
 
