@@ -132,7 +132,7 @@ fn start_task_shutdown(c: &mut Criterion) {
         b.iter(|| {
             let pool = ProcessPool::builder().max_workers(1).build().unwrap();
             let r = pool.submit(tiny, 1).unwrap().result().unwrap();
-            pool.shutdown(true, false);
+            pool.shutdown();
             r
         })
     });

@@ -41,7 +41,9 @@ pub enum BuildError {
     /// `max_workers(0)`: a pool needs at least one worker (Python raises `ValueError`).
     ZeroWorkers,
     /// A setting out of its range (`max_tasks_per_child(0)`, `queue_bound(0)`,
-    /// `tasks_per_worker(0)`, a zero `handshake_timeout`): the text names it.
+    /// `tasks_per_worker` of 0 or above 64, `max_frame(0)`, a zero `timeout` or
+    /// `handshake_timeout`, an `env` or `worker_args` entry that no process can be given):
+    /// the text names it.
     InvalidSetting(&'static str),
     /// This process was started as a pool worker but never called
     /// [`init`](crate::init): the program must call it first thing in `main` (or use
@@ -107,6 +109,15 @@ impl From<std::io::Error> for BuildError {
 ///     .unwrap();
 /// assert_eq!(pool.max_workers(), 2);
 /// ```
+///
+/// No setter panics: a setting out of its range makes [`build`](Self::build) fail with a
+/// [`BuildError`], and a builder does nothing until `build` is called:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// pool_process::ProcessPool::builder().max_workers(2); // error: the builder is dropped
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
 #[derive(Clone)]
 pub struct ProcessPoolBuilder {
     pub(crate) max_workers: Option<usize>,
@@ -124,6 +135,10 @@ pub struct ProcessPoolBuilder {
     pub(crate) drop_grace: Option<Duration>,
     pub(crate) print_task_panics: bool,
 }
+
+/// The most tasks that may be sent to one worker before it answers (each has a word in the
+/// worker's cancel set, which the worker scans before each task).
+pub(crate) const MAX_TASKS_PER_WORKER: usize = 64;
 
 /// How long a started worker may take to reach `init` by default.
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -220,7 +235,8 @@ impl ProcessPoolBuilder {
     /// A time limit per task: a task still running this long after it started has its
     /// worker killed (and replaced), and its future fails with a `TimedOut` error. The
     /// clock starts when the worker becomes free for the task (when it was sent to an idle
-    /// worker, or when the worker's previous task replied).
+    /// worker, or when the worker's previous task replied). Zero makes
+    /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder()
@@ -256,7 +272,8 @@ impl ProcessPoolBuilder {
     /// cancelled until the worker starts it: its future stays pending, and the worker skips
     /// it.
     ///
-    /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// 0, or more than 64, makes [`build`](Self::build) fail with
+    /// [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
@@ -291,7 +308,8 @@ impl ProcessPoolBuilder {
     /// [`test_worker!`](crate::test_worker) (its workers serve before libtest runs), and which
     /// makes a test binary without the macro run no test and exit at once (see
     /// [`WORKER_TEST_NAME`](crate::WORKER_TEST_NAME)). Change it when the program's `main`
-    /// looks at its arguments before it calls `init`.
+    /// looks at its arguments before it calls `init`. An argument with a NUL byte makes
+    /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().worker_args(["--worker"]).build().unwrap();
@@ -307,7 +325,8 @@ impl ProcessPoolBuilder {
     }
 
     /// Sets an environment variable for the worker processes (they inherit the rest of the
-    /// parent's environment).
+    /// parent's environment). An empty name, a name with `=`, or a NUL byte in either makes
+    /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().env("RUST_BACKTRACE", "1").build().unwrap();
@@ -319,9 +338,11 @@ impl ProcessPoolBuilder {
     }
 
     /// The largest encoded task (arguments) or result, in bytes; default
-    /// [`ipc_queue::DEFAULT_MAX_FRAME`] (64 MiB). A larger argument fails its future at once
-    /// and a larger result fails it when the worker finishes, both with a `Serialization`
-    /// error; the worker lives on.
+    /// [`ipc_queue::DEFAULT_MAX_FRAME`] (64 MiB), at most [`ipc_queue::MAX_FRAME_LIMIT`]
+    /// (a larger value means that). A larger argument fails its future at once and a larger
+    /// result fails it when the worker finishes, both with a `Serialization` error; the
+    /// worker lives on. 0 makes [`build`](Self::build) fail with
+    /// [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().max_frame(1 << 30).build().unwrap();
@@ -356,7 +377,7 @@ impl ProcessPoolBuilder {
     /// started are cancelled. Default: no limit, so `Drop` waits for every task, like Python's
     /// `with` block, except while the thread is panicking (then no grace at all: a failing
     /// assertion in a thread that owns a pool with a stuck task must not hang). After
-    /// `shutdown(wait = false)` the drop returns at once and the grace runs in the background.
+    /// `shutdown_with` without `wait` the drop returns at once and the grace runs in the background.
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder()
@@ -412,8 +433,25 @@ impl ProcessPoolBuilder {
                 "tasks_per_worker must be at least 1",
             ),
             (
+                self.tasks_per_worker > MAX_TASKS_PER_WORKER,
+                "tasks_per_worker must be at most 64",
+            ),
+            (
                 self.handshake_timeout.is_zero(),
                 "handshake_timeout must be longer than zero",
+            ),
+            (
+                self.timeout.is_some_and(|t| t.is_zero()),
+                "timeout must be longer than zero",
+            ),
+            (self.max_frame == 0, "max_frame must be at least 1 byte"),
+            (
+                !self.env.iter().all(|(k, v)| valid_env(k, v)),
+                "an env name must be non-empty, without '=' or NUL, and its value without NUL",
+            ),
+            (
+                self.worker_args.iter().flatten().any(has_nul),
+                "worker_args must not contain a NUL byte",
             ),
         ];
         match invalid.into_iter().find(|(bad, _)| *bad) {
@@ -438,6 +476,15 @@ impl ProcessPoolBuilder {
     pub fn build(self) -> Result<ProcessPool, BuildError> {
         ProcessPool::from_builder(self)
     }
+}
+
+fn has_nul(s: &OsString) -> bool {
+    s.as_encoded_bytes().contains(&0)
+}
+
+/// True when `key=value` can be put in a process's environment.
+fn valid_env(key: &OsString, value: &OsString) -> bool {
+    !key.is_empty() && !key.as_encoded_bytes().contains(&b'=') && !has_nul(key) && !has_nul(value)
 }
 
 impl fmt::Debug for ProcessPoolBuilder {

@@ -6,9 +6,11 @@
 //! instead, and its fate is decided in a few words of memory that the pool and the worker
 //! share (a `memfd` mapped by both): the pool records the task there as *queued* when it sends
 //! it ahead; the worker, before it runs a task it finds there, moves it from *queued* to
-//! *started*; a cancel of the future moves it from *queued* to *cancelled*. Both moves are one
-//! compare-and-swap on the same word, so exactly one of them wins: a task whose cancel won is
-//! skipped by the worker, which answers with `Skipped` so that the pool frees its place.
+//! *started*; a cancel of the future moves it from *queued* to *cancelled*, from the future's
+//! cancel guard ([`CancelGuard`]), under the future's lock, and fails if the word says
+//! *started*. Both moves are one compare-and-swap on the same word, so exactly one of them
+//! wins: a task whose cancel won is skipped by the worker, which answers with `Skipped` so that
+//! the pool frees its place.
 //!
 //! One word per task the worker may hold (`tasks_per_worker`): the task's id and its state.
 //! A task sent to an idle worker is not in the set (it starts at once, its future is marked
@@ -153,11 +155,12 @@ impl CancelSet {
         Some(slot)
     }
 
-    /// Cancels task `id` (in word `slot`) unless the worker started it: true when it is
-    /// cancelled now (or was already).
+    /// Cancels task `id` (in word `slot`) unless the worker started it: false when it did
+    /// (the cancel must fail). A word that no longer holds the task (it left this worker) is
+    /// left alone.
     pub(crate) fn cancel(&self, slot: usize, id: u64) -> bool {
         let Some(w) = self.words().get(slot) else {
-            return false;
+            return true;
         };
         match w.compare_exchange(
             word(id, QUEUED),
@@ -166,7 +169,7 @@ impl CancelSet {
             Ordering::SeqCst,
         ) {
             Ok(_) => true,
-            Err(now) => now == word(id, CANCELLED),
+            Err(now) => now != word(id, STARTED),
         }
     }
 
@@ -214,27 +217,34 @@ impl Drop for CancelSet {
     }
 }
 
-/// What a future sent ahead does when it is cancelled: marks its task cancelled in its
-/// worker's set, unless the worker is gone (the task then goes back to the pool's queue, where
-/// a cancelled task is dropped).
+/// A task sent ahead: its word in its worker's set, and the veto on its future's cancel
+/// (`Promise::set_cancel_guard`), asked under the future's lock. Allowing a cancel marks the
+/// task cancelled in the set in the same compare-and-swap that checks that the worker has not
+/// started it, so a cancel that succeeds has stopped the task before the future turns
+/// cancelled, and one that comes after the start fails: no window in between.
 #[derive(Debug)]
-pub(crate) struct OnCancel {
+pub(crate) struct CancelGuard {
     pub(crate) set: Weak<CancelSet>,
     pub(crate) slot: usize,
     pub(crate) id: u64,
 }
 
-impl OnCancel {
-    pub(crate) fn fire(self) {
-        if let Some(set) = self.set.upgrade() {
-            set.cancel(self.slot, self.id);
-        }
+impl CancelGuard {
+    /// True when the future may be cancelled: the task is cancelled in the set now (or its
+    /// worker is gone, and the pool holds the task again, where a cancelled one is dropped).
+    pub(crate) fn allows_cancel(&self) -> bool {
+        self.set
+            .upgrade()
+            .is_none_or(|set| set.cancel(self.slot, self.id))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::completion::{Completion, Single};
+    use future_core::executor::Promise;
+    use std::sync::Arc;
 
     #[test]
     fn a_cancel_and_a_start_exclude_each_other() {
@@ -255,11 +265,57 @@ mod tests {
         set.clear(a, 1);
         set.clear(b, 2);
         let c = set.queue(4).unwrap();
-        assert!(
-            !set.cancel(c, 1),
-            "a stale cancel misses the word's new task"
+        assert!(set.cancel(c, 1), "task 1 left the set: not started here");
+        assert!(worker.start(4), "a stale cancel misses the word's new task");
+    }
+
+    /// A task sent ahead, as the pool records it: queued in the set, its future pending.
+    fn sent_ahead(set: &Arc<CancelSet>, task: &dyn Completion, id: u64) {
+        let slot = set.queue(id).unwrap();
+        let guard = CancelGuard {
+            set: Arc::downgrade(set),
+            slot,
+            id,
+        };
+        assert!(task.send_ahead(guard), "not cancelled: it is sent");
+    }
+
+    /// The worker takes the task sent ahead before the pool has read the previous reply (its
+    /// future still looks pending): a cancel must fail, since the task runs.
+    #[test]
+    fn a_cancel_fails_once_the_worker_started_a_task_sent_ahead() {
+        let (set, fd) = CancelSet::create(1).unwrap();
+        let set = Arc::new(set);
+        let worker = CancelSet::from_fd(fd).unwrap();
+        let (promise, future) = Promise::<u8>::new();
+        let task = Single(promise);
+        sent_ahead(&set, &task, 7);
+        assert!(worker.start(7), "the worker runs it");
+        assert!(!future.cancel(), "started: the cancel must fail");
+        assert!(!future.done());
+    }
+
+    /// A cancel that succeeds has stopped the task before anything learns of it: a done
+    /// callback registered before the task was sent ahead already finds it cancelled in the
+    /// worker's set.
+    #[test]
+    fn a_successful_cancel_stops_the_task_before_any_callback_runs() {
+        let (set, fd) = CancelSet::create(1).unwrap();
+        let set = Arc::new(set);
+        let worker = Arc::new(CancelSet::from_fd(fd).unwrap());
+        let (promise, future) = Promise::<u8>::new();
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let (w, s) = (worker.clone(), seen.clone());
+        future.add_done_callback(move |_| *s.lock().unwrap() = Some(w.start(8)));
+        let task = Single(promise);
+        sent_ahead(&set, &task, 8);
+        assert!(future.cancel());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            Some(false),
+            "the worker could still start the cancelled task"
         );
-        assert!(worker.start(4));
+        assert!(!worker.start(8));
     }
 
     #[test]

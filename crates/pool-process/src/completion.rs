@@ -5,8 +5,9 @@ use std::any::Any;
 
 use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind, TaskFuture};
 
-use crate::cancels::OnCancel;
+use crate::cancels::CancelGuard;
 use crate::codec;
+use crate::stats::Settled;
 
 /// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
 pub(crate) trait Completion: Send {
@@ -14,18 +15,20 @@ pub(crate) trait Completion: Send {
     fn start(&self) -> bool;
     /// True when the user cancelled the future (only possible before `start`).
     fn is_cancelled(&self) -> bool;
-    /// Cancels the task if it has not started (`shutdown(cancel_futures = true)`).
+    /// Cancels the task if it has not started (`shutdown_with` and `cancel_futures`).
     fn cancel(&self);
     /// A handle that cancels the task if it has not started, for a caller that must not do it
     /// here (under the pool's lock: cancelling runs the done callbacks).
     fn canceller(&self) -> Box<dyn FnOnce() + Send>;
-    /// Runs `hook` when the future is cancelled (at once if it is already): for a task sent
-    /// ahead to a busy worker (see `cancels.rs`). No user code runs in it.
-    fn on_cancel(&self, hook: OnCancel);
-    /// Completes the future from the worker's encoded reply.
-    fn complete(self: Box<Self>, payload: &[u8]);
-    /// Fails the future (and, for a chunk, each of its elements) with `err`.
-    fn fail(self: Box<Self>, err: TaskError);
+    /// The task is sent ahead to a busy worker: `guard` gets a veto on the future's cancel
+    /// (see `cancels.rs`). False when the future was cancelled already: do not send it.
+    fn send_ahead(&self, guard: CancelGuard) -> bool;
+    /// Completes the future from the worker's encoded reply (its task had started: it
+    /// completes or fails).
+    fn complete(self: Box<Self>, payload: &[u8]) -> Settled;
+    /// Fails the future (and, for a chunk, each of its elements) with `err`; `Cancelled` when
+    /// it was cancelled already.
+    fn fail(self: Box<Self>, err: TaskError) -> Settled;
     /// True when `future` (a `TaskFuture` of some type) is this task's future.
     fn is_for(&self, future: &dyn Any) -> bool;
 }
@@ -65,12 +68,23 @@ fn canceller<T: Send + 'static>(future: TaskFuture<T>) -> Box<dyn FnOnce() + Sen
     })
 }
 
-fn on_cancel<T: Send + 'static>(future: &TaskFuture<T>, hook: OnCancel) {
-    future.add_done_callback(move |future| {
-        if future.cancelled() {
-            hook.fire();
-        }
-    });
+/// Fails `promise`'s future with `err`, unless it was cancelled (said after the fact, when
+/// nothing can change it any more).
+fn fail<T>(promise: Promise<T>, err: TaskError) -> Settled {
+    let future = promise.future();
+    promise.set_error(err);
+    if future.cancelled() {
+        Settled::Cancelled
+    } else {
+        Settled::Failed
+    }
+}
+
+fn send_ahead<T>(promise: &Promise<T>, guard: CancelGuard) -> bool {
+    promise.set_cancel_guard(move || guard.allows_cancel());
+    // Checked after the guard is in place: a cancel either came before (seen here) or asks
+    // the guard.
+    !promise.is_cancelled()
 }
 
 /// The completion of a `submit`: one result.
@@ -93,22 +107,27 @@ impl<R: Portable> Completion for Single<R> {
         canceller(self.0.future())
     }
 
-    fn on_cancel(&self, hook: OnCancel) {
-        on_cancel(&self.0.future(), hook);
+    fn send_ahead(&self, guard: CancelGuard) -> bool {
+        send_ahead(&self.0, guard)
     }
 
-    fn complete(self: Box<Self>, payload: &[u8]) {
+    fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
         let outcome = decode::<R>(payload, 1).and_then(|results| {
             results
                 .into_results()
                 .pop()
                 .unwrap_or_else(|| Err(mismatch(1)))
         });
+        let settled = match outcome {
+            Ok(_) => Settled::Completed,
+            Err(_) => Settled::Failed,
+        };
         self.0.set_outcome(outcome);
+        settled
     }
 
-    fn fail(self: Box<Self>, err: TaskError) {
-        self.0.set_error(err);
+    fn fail(self: Box<Self>, err: TaskError) -> Settled {
+        fail(self.0, err)
     }
 
     fn is_for(&self, future: &dyn Any) -> bool {
@@ -141,19 +160,22 @@ impl<R: Portable> Completion for Chunk<R> {
         canceller(self.promise.future())
     }
 
-    fn on_cancel(&self, hook: OnCancel) {
-        on_cancel(&self.promise.future(), hook);
+    fn send_ahead(&self, guard: CancelGuard) -> bool {
+        send_ahead(&self.promise, guard)
     }
 
-    fn complete(self: Box<Self>, payload: &[u8]) {
-        let results = decode::<R>(payload, self.len)
-            .unwrap_or_else(|err| ChunkResults::failed(self.len, err));
+    fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
+        let (results, settled) = match decode::<R>(payload, self.len) {
+            Ok(results) => (results, Settled::Completed),
+            Err(err) => (ChunkResults::failed(self.len, err), Settled::Failed),
+        };
         self.promise.set_result(results);
+        settled
     }
 
-    fn fail(self: Box<Self>, err: TaskError) {
+    fn fail(self: Box<Self>, err: TaskError) -> Settled {
         // Failing the chunk's future as a whole makes `Map` give the error to each element.
-        self.promise.set_error(err);
+        fail(self.promise, err)
     }
 
     fn is_for(&self, future: &dyn Any) -> bool {

@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 use future_core::{TaskError, TaskErrorKind};
 
 use crate::builder::WorkerDeath;
-use crate::cancels::{CancelSet, OnCancel};
+use crate::cancels::{CancelGuard, CancelSet};
 use crate::completion::Completion;
 use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
+use crate::stats::{Counters, Settled};
 use crate::{panics, status};
 
 /// Tasks whose frames are larger than this go only to an idle worker, never queued behind a
@@ -135,28 +136,33 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Queues `task`'s frame in this worker's outbox and records it in flight. A task for an
-    /// idle worker starts at once: its future is marked running (false: it was cancelled,
-    /// and is dropped unsent). A task sent ahead, behind the running one, keeps a pending
-    /// future, which a cancel still stops through the cancel set.
-    fn queue(&mut self, mut task: Task) -> bool {
+    /// idle worker starts at once: its future is marked running (`Err`: it was cancelled, and
+    /// is dropped unsent). A task sent ahead, behind the running one, keeps a pending
+    /// future, whose cancel asks the cancel set (see `cancels.rs`).
+    fn queue(&mut self, mut task: Task) -> Result<(), Settled> {
         let Some(frame) = task.frame.take() else {
-            return false; // every waiting task has its frame (see `Task::frame`)
+            // Every waiting task has its frame (see `Task::frame`); dropped, its promise
+            // fails its future.
+            return Err(Settled::Failed);
         };
         let ahead = match (&self.cancels, self.in_flight.is_empty()) {
             (Some(set), false) => set.queue(task.id).map(|slot| (set, slot)),
             _ => None,
         };
         if let Some((set, slot)) = ahead {
-            // Recorded before the frame can reach the worker (it is written after the
-            // unlock); a future cancelled already runs the hook at once.
-            task.completion.on_cancel(OnCancel {
+            // In place before the frame can reach the worker (it is written after the unlock).
+            let guard = CancelGuard {
                 set: Arc::downgrade(set),
                 slot,
                 id: task.id,
-            });
+            };
+            if !task.completion.send_ahead(guard) {
+                set.clear(slot, task.id);
+                return Err(Settled::Cancelled); // cancelled after the check in `dispatch`
+            }
             task.ahead = Some(slot);
         } else if !task.completion.start() {
-            return false; // cancelled after the check in `dispatch`
+            return Err(Settled::Cancelled); // cancelled after the check in `dispatch`
         }
         self.outbox.push(Some(task.id), frame.clone());
         if self.in_flight.is_empty() {
@@ -167,7 +173,7 @@ impl Worker {
         self.unanswered += task.size;
         self.in_flight.push_back(task);
         self.sent += 1;
-        true
+        Ok(())
     }
 
     /// Takes the task at `position` of `in_flight`: answered, or its reply is lost.
@@ -183,15 +189,11 @@ impl Worker {
         if position == 0 {
             if let Some(front) = self.in_flight.front_mut() {
                 front.frame = None; // it starts now: never sent again
-                if let Some(slot) = front.ahead {
+                if front.ahead.is_some() {
                     // The worker starts it now, if it has not yet: from here on its future
-                    // says so. A future cancelled meanwhile stays cancelled, and the worker
-                    // skips the task (the set says so, if the hook has not yet).
-                    if !front.completion.start() {
-                        if let Some(set) = &self.cancels {
-                            set.cancel(slot, front.id);
-                        }
-                    }
+                    // says so. A future cancelled already stays cancelled: its cancel marked
+                    // the task in the set, and the worker skips it.
+                    front.completion.start();
                 }
             }
             self.front_since = self.in_flight.front().map(|_| Instant::now());
@@ -266,21 +268,35 @@ impl Worker {
 pub(crate) enum Finish {
     Fail(Box<dyn Completion>, TaskError),
     Cancel(Box<dyn Completion>),
-    /// Cancels a task sent ahead, which stays in its worker's `in_flight` until skipped.
+    /// Cancels a task sent ahead, which stays in its worker's `in_flight` until skipped (and
+    /// is counted then).
     CancelAhead(Box<dyn FnOnce() + Send>),
-    /// Drops a task's completion (its future is done already).
-    Drop(Box<dyn Completion>),
+    /// Drops the completion of a task that its worker skipped (its future is cancelled).
+    Skipped(Box<dyn Completion>),
 }
 
 impl Finish {
-    /// Completes the future (its done callbacks run here); a panic is contained.
-    pub(crate) fn run(self) {
-        panics::contain("completing a task's future", move || match self {
-            Finish::Fail(completion, err) => completion.fail(err),
-            Finish::Cancel(completion) => completion.cancel(),
-            Finish::CancelAhead(cancel) => cancel(),
-            Finish::Drop(completion) => drop(completion),
+    /// Completes the future (its done callbacks run here), and counts how the task ended; a
+    /// panic is contained.
+    pub(crate) fn run(self, counters: &Counters) {
+        let settled = panics::contain("completing a task's future", move || match self {
+            Finish::Fail(completion, err) => Some(completion.fail(err)),
+            Finish::Cancel(completion) => {
+                completion.cancel(); // a task waiting in the pool's queue has not started
+                Some(Settled::Cancelled)
+            }
+            Finish::CancelAhead(cancel) => {
+                cancel();
+                None
+            }
+            Finish::Skipped(completion) => {
+                drop(completion);
+                Some(Settled::Cancelled)
+            }
         });
+        if let Some(how) = settled.flatten() {
+            counters.settled(how);
+        }
     }
 }
 
@@ -299,13 +315,14 @@ pub(crate) struct State {
     pub(crate) wake_wanted: bool,
     /// A wake-up message is on its way to the manager and not yet read (coalescing).
     pub(crate) wake_sent: bool,
-    /// How many worker processes this pool started (for tests and stats).
-    pub(crate) started: u64,
+    /// Workers that left the table (died, were killed or retired) and that no worker
+    /// started since replaces (for `PoolStats::workers_replaced`).
+    pub(crate) unreplaced: u64,
     /// The recent average time from a task getting its worker to its reply.
     pub(crate) task_time: Option<Duration>,
     /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
     pub(crate) startup_failures: u32,
-    /// `shutdown(wait = false)` was called: dropping the pool does not wait.
+    /// `shutdown_with` without `wait` was called: dropping the pool does not wait.
     pub(crate) let_go: bool,
     /// The pool was dropped: when its grace period ends, and how long it was.
     pub(crate) terminate_at: Option<(Instant, Duration)>,
@@ -322,7 +339,7 @@ impl State {
             broken: None,
             wake_wanted: false,
             wake_sent: false,
-            started: 0,
+            unreplaced: 0,
             task_time: None,
             startup_failures: 0,
             let_go: false,
@@ -401,7 +418,9 @@ impl State {
     /// takes it). Only when all `max_workers` exist does a worker get a second (third, ...)
     /// small task queued behind its running one, the least loaded worker first, up to
     /// `tasks_per_worker`. A large task goes only to an idle worker.
-    pub(crate) fn dispatch(&mut self, rules: &Rules) -> Vec<Flush> {
+    ///
+    /// The tasks found cancelled on the way are dropped, and counted in `counters`.
+    pub(crate) fn dispatch(&mut self, rules: &Rules, counters: &Counters) -> Vec<Flush> {
         let mut touched: Vec<u64> = Vec::new();
         if self.broken.is_some() || self.stopping {
             return Vec::new();
@@ -410,6 +429,7 @@ impl State {
         while let Some(task) = self.pending.front() {
             if task.completion.is_cancelled() {
                 self.pending.pop_front();
+                counters.settled(Settled::Cancelled);
                 continue;
             }
             let small = task.size <= SMALL_TASK;
@@ -429,8 +449,10 @@ impl State {
                 break;
             };
             if let Some(worker) = self.workers.get_mut(index) {
-                if worker.queue(task) && !touched.contains(&worker.key) {
-                    touched.push(worker.key);
+                match worker.queue(task) {
+                    Ok(()) if !touched.contains(&worker.key) => touched.push(worker.key),
+                    Ok(()) => {}
+                    Err(how) => counters.settled(how),
                 }
             }
         }
@@ -492,6 +514,17 @@ impl State {
     pub(crate) fn take_front(&mut self, key: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
         Some(worker.take(0)?.completion)
+    }
+
+    /// Drops the waiting tasks that were cancelled, and counts them.
+    pub(crate) fn drop_cancelled(&mut self, counters: &Counters) {
+        self.pending.retain(|t| {
+            let cancelled = t.completion.is_cancelled();
+            if cancelled {
+                counters.settled(Settled::Cancelled);
+            }
+            !cancelled
+        });
     }
 
     /// Cancels the tasks not sent to a worker yet.

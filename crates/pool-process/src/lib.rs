@@ -2,9 +2,12 @@
 //! same binary, with the same interface as the thread pool ([`future_core::Executor`],
 //! [`future_core::TaskFuture`]), and a pool that survives its workers dying.
 //!
-//! - [`ProcessPool`]: `submit`, `submit_with_timeout`, `try_submit`, `map`, `shutdown`,
-//!   `terminate_workers`, `kill_workers`, and what its workers do (`workers`, `worker_pid`:
-//!   [`WorkerInfo`]); built by [`ProcessPoolBuilder`] (`max_workers`, `initializer`,
+//! - [`ProcessPool`]: `submit`, `submit_with_timeout`, `try_submit`, `map`,
+//!   `map_unordered`, `shutdown` and `shutdown_with` (Python's defaults, and named
+//!   [`ShutdownOptions`](future_core::ShutdownOptions)), `terminate_workers`, `kill_workers`,
+//!   its statistics (`stats`: [`PoolStats`](future_core::PoolStats)) and what its workers do
+//!   (`workers`, `worker_pid`: [`WorkerInfo`]); built by
+//!   [`ProcessPoolBuilder`], which checks its settings in `build` (`max_workers`, `initializer`,
 //!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, `handshake_timeout`,
 //!   `drop_grace`, `print_task_panics`, [`WorkerDeath`] policy);
 //! - [`init`]: the first line of `main`, which turns a started copy of the program into a
@@ -88,6 +91,7 @@ mod pool;
 mod protocol;
 mod relay;
 mod segments;
+mod stats;
 mod status;
 mod worker;
 

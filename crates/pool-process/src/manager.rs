@@ -18,6 +18,7 @@ use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::fingerprint::Fingerprint;
 use crate::outbox::{self, Courier, Outbox};
 use crate::protocol::{self, FromWorker, Init, ToWorker};
+use crate::stats::Counters;
 use crate::{marker, panics};
 
 /// How a worker process is started.
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) room: Condvar,
     /// The manager's wake-up channel (its receiver is the manager's receiver 0).
     pub(crate) wake_tx: Sender<FromWorker>,
+    /// What became of the tasks, and the workers started (see `stats.rs`).
+    pub(crate) counters: Counters,
 }
 
 impl Shared {
@@ -110,19 +113,40 @@ pub(crate) enum Job {
 }
 
 impl Job {
-    pub(crate) fn run(self) {
+    fn run(self, counters: &Counters) {
         match self {
             // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
             // both catch their panics; this is the manager's last line of defence.
             Job::Complete(completion, frame, at) => {
-                panics::contain("completing a task's future", move || {
+                let settled = panics::contain("completing a task's future", move || {
                     // The results are decoded straight from the frame, which is dropped
                     // right after: a large result is held twice only while it is decoded.
-                    completion.complete(frame.get(at..).unwrap_or_default());
+                    completion.complete(frame.get(at..).unwrap_or_default())
                 });
+                if let Some(how) = settled {
+                    counters.settled(how);
+                }
             }
-            Job::Finish(finish) => finish.run(),
+            Job::Finish(finish) => finish.run(counters),
         }
+    }
+}
+
+/// The jobs one turn of the manager left, to run once the seat is free.
+pub(crate) struct Jobs {
+    jobs: Vec<Job>,
+    shared: Arc<Shared>,
+}
+
+impl Jobs {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Runs them in order (user code: done callbacks, `Deserialize`), counting each task.
+    pub(crate) fn run(self) {
+        let counters = &self.shared.counters;
+        self.jobs.into_iter().for_each(|job| job.run(counters));
     }
 }
 
@@ -145,8 +169,11 @@ pub(crate) struct Manager {
 
 impl Manager {
     /// The user code that the last turn left to run.
-    pub(crate) fn take_jobs(&mut self) -> Vec<Job> {
-        std::mem::take(&mut self.jobs)
+    pub(crate) fn take_jobs(&mut self) -> Jobs {
+        Jobs {
+            jobs: std::mem::take(&mut self.jobs),
+            shared: self.shared.clone(),
+        }
     }
 
     fn finish(&mut self, finish: Vec<Finish>) {
@@ -245,7 +272,9 @@ impl Manager {
                 cancels,
             }) => {
                 let mut state = self.shared.lock();
-                state.started += 1;
+                let replaces = state.unreplaced > 0;
+                state.unreplaced -= u64::from(replaces);
+                self.shared.counters.worker_started(replaces);
                 let send_buffer = tx.send_buffer_size().ok();
                 state.workers.push(Worker {
                     key,
@@ -281,7 +310,7 @@ impl Manager {
 
     /// Handles `msg`, the start of `frame` (a reply's results follow at `at`).
     fn on_message(&mut self, key: u64, msg: FromWorker, frame: Frame, at: usize) {
-        let rules = &self.shared.rules;
+        let (rules, counters) = (&self.shared.rules, &self.shared.counters);
         let mut finish = Vec::new();
         let mut flushes = Vec::new();
         let mut answered = None;
@@ -290,11 +319,11 @@ impl Manager {
             match msg {
                 FromWorker::Reply { id } => {
                     answered = state.take_answered(key, id);
-                    flushes = state.dispatch(rules);
+                    flushes = state.dispatch(rules, counters);
                 }
                 FromWorker::Skipped { id } => {
-                    finish.extend(state.take_skipped(key, id).map(Finish::Drop));
-                    flushes = state.dispatch(rules);
+                    finish.extend(state.take_skipped(key, id).map(Finish::Skipped));
+                    flushes = state.dispatch(rules, counters);
                 }
                 FromWorker::Hello {
                     pid,
@@ -315,7 +344,7 @@ impl Manager {
                         worker.since = Instant::now();
                         state.startup_failures = 0;
                     }
-                    flushes = state.dispatch(rules);
+                    flushes = state.dispatch(rules, counters);
                 }
                 FromWorker::InitFailed(message) => {
                     let pid = worker_pid(&state, key);
@@ -418,7 +447,7 @@ impl Manager {
         let front = {
             let mut state = self.shared.lock();
             let front = state.take_front(key);
-            let flushes = state.dispatch(&self.shared.rules);
+            let flushes = state.dispatch(&self.shared.rules, &self.shared.counters);
             drop(state);
             self.flush(flushes);
             front
@@ -436,6 +465,7 @@ impl Manager {
             let Some(position) = state.workers.iter().position(|w| w.key == key) else {
                 return;
             };
+            state.unreplaced += 1;
             state.workers.remove(position)
         };
         let mut worker = worker;
@@ -447,7 +477,7 @@ impl Manager {
             let rules = &self.shared.rules;
             state.worker_died(worker, status, undelivered, rules, &mut finish);
             self.shared.room.notify_all();
-            state.dispatch(rules)
+            state.dispatch(rules, &self.shared.counters)
         };
         self.flush(flushes);
         self.finish(finish);

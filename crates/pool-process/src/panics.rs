@@ -19,9 +19,10 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 }
 
 /// Runs `f`, a piece of work whose panic only needs reporting (the task's own failure is
-/// reported to its future elsewhere): a done callback, a value's `Drop`.
-pub(crate) fn contain(what: &str, f: impl FnOnce()) {
-    if let Err(message) = catch(f) {
-        eprintln!("pool-process: {what} panicked: {message}");
-    }
+/// reported to its future elsewhere): a done callback, a value's `Drop`. `None` when it
+/// panicked.
+pub(crate) fn contain<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
+    catch(f)
+        .inspect_err(|message| eprintln!("pool-process: {what} panicked: {message}"))
+        .ok()
 }

@@ -22,6 +22,7 @@ use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Shared};
 use crate::protocol::{self, TaskHead};
 use crate::relay::Relay;
+use crate::stats::{Counters, Settled};
 use crate::worker::{self, WORKER_TEST_NAME};
 use crate::{naming, panics};
 
@@ -57,14 +58,15 @@ use crate::{naming, panics};
 /// cancelled by `shutdown`, runs them on the thread that made it so; one registered on a
 /// finished future runs at once on the registering thread). They may call any method of any
 /// pool, this one included — `submit` to a full bounded queue, `result` of another future,
-/// `map`, `shutdown(wait = true)` — without deadlock: a callback still running after about
+/// `map`, `shutdown()` — without deadlock: a callback still running after about
 /// 10 ms hands the manager's work to a standby thread, and its own thread becomes the standby
 /// when it returns (`DISPATCH.md`). Keep callbacks short all the same: until the standby
 /// takes over, replies wait.
 ///
-/// Dropping the pool is `shutdown(wait = true, cancel_futures = false)`: it returns once
-/// every task finished and every worker process exited and was reaped (Python's `with`
-/// block). To let a pool go without waiting, call `shutdown(wait = false, ..)` first: the
+/// Dropping the pool is [`shutdown()`](Self::shutdown) (wait, cancel nothing): it returns
+/// once every task finished and every worker process exited and was reaped (Python's `with`
+/// block). To let a pool go without waiting, call
+/// [`shutdown_with`](Self::shutdown_with)`(ShutdownOptions::new().wait(false))` first: the
 /// drop then returns at once and the pool finishes its tasks in the background (Python's
 /// `shutdown(wait=False)`). With a [`drop_grace`](ProcessPoolBuilder::drop_grace), the tasks
 /// still running when it ends are killed. A drop while the thread panics never waits on
@@ -179,6 +181,7 @@ impl ProcessPool {
             next_id: AtomicU64::new(0),
             room: Condvar::new(),
             wake_tx,
+            counters: Counters::default(),
         });
         let manager = manager::new(shared.clone(), wake_rx)?;
         let relay = Relay::new(builder.print_task_panics);
@@ -244,6 +247,8 @@ impl ProcessPool {
     /// its worker is killed (and replaced) and its future fails with
     /// [`TimedOut`](TaskErrorKind::TimedOut).
     ///
+    /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
+    ///
     /// ```
     /// use std::time::Duration;
     /// fn forever(_: ()) { loop { std::thread::park() } }
@@ -261,6 +266,11 @@ impl ProcessPool {
         arg: A,
         timeout: Option<Duration>,
     ) -> Result<TaskFuture<R>, SubmitError> {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(SubmitError::Invalid(
+                "a task's timeout must be longer than zero".to_owned(),
+            ));
+        }
         self.submit_with(f, arg, true, timeout)
     }
 
@@ -324,6 +334,7 @@ impl ProcessPool {
         }
         let (promise, future) = Promise::new();
         promise.set_error(err);
+        self.shared.counters.settled(Settled::Failed);
         Ok(future)
     }
 
@@ -377,7 +388,7 @@ impl ProcessPool {
             if state.pending.len() < bound {
                 break;
             }
-            state.pending.retain(|t| !t.completion.is_cancelled());
+            state.drop_cancelled(&self.shared.counters);
             if state.pending.len() < bound {
                 break;
             }
@@ -398,7 +409,7 @@ impl ProcessPool {
             completion,
             ahead: None,
         });
-        let flushes = state.dispatch(rules);
+        let flushes = state.dispatch(rules, &self.shared.counters);
         self.shared.wake_if_wanted(&mut state);
         drop(state);
         flushes.into_iter().for_each(Flush::run);
@@ -492,7 +503,7 @@ impl ProcessPool {
     /// queued ones.
     fn default_buffersize(&self) -> usize {
         let rules = &self.shared.rules;
-        rules.max_workers * (rules.tasks_per_worker + 1)
+        rules.max_workers.saturating_mul(rules.tasks_per_worker + 1)
     }
 
     /// What a map submits each chunk with: one frame running `f` over the chunk.
@@ -520,33 +531,60 @@ impl ProcessPool {
         }
     }
 
-    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`). With
-    /// `cancel_futures`, cancels the tasks that have not started: those waiting for a worker
-    /// and those sent ahead to a busy one (see [`submit`](Self::submit)). With `wait`, returns
-    /// once the other tasks finished and every worker exited and was reaped; without, the
-    /// pool finishes them in the background. Calling it again is harmless.
+    /// Stops taking tasks and waits for every task and worker (Python's `shutdown()`):
+    /// `shutdown_with(ShutdownOptions::default())`. Calling it again is harmless.
     ///
     /// ```
     /// use future_core::SubmitError;
     /// let pool = pool_process::ProcessPool::new().unwrap();
-    /// pool.shutdown(true, false);
+    /// pool.shutdown();
     /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), SubmitError::Shutdown);
     /// ```
-    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+    pub fn shutdown(&self) {
+        self.shutdown_with(ShutdownOptions::default());
+    }
+
+    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`, named in
+    /// [`ShutdownOptions`]). With `cancel_futures`, cancels the tasks that have not started:
+    /// those waiting for a worker and those sent ahead to a busy one (see
+    /// [`submit`](Self::submit)). With `wait`, returns once the other tasks finished and
+    /// every worker exited and was reaped; without, the pool finishes them in the background.
+    /// Calling it again is harmless.
+    ///
+    /// ```
+    /// use future_core::ShutdownOptions;
+    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::builder().max_workers(1).build().unwrap();
+    ///     let futures: Vec<_> = (0..4).map(|_| pool.submit(nap, 10).unwrap()).collect();
+    ///     pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
+    ///     // Each task ran, or was cancelled before it started.
+    ///     assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
+    /// }
+    /// ```
+    ///
+    /// The options are named, as Python names them:
+    ///
+    /// ```compile_fail
+    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// pool.shutdown(true, false); // error: `shutdown_with(ShutdownOptions { .. })`
+    /// ```
+    pub fn shutdown_with(&self, options: ShutdownOptions) {
         let mut cancelled = Vec::new();
         {
             let mut state = self.shared.lock();
             state.shutdown = true;
-            state.let_go |= !wait;
-            if cancel_futures {
+            state.let_go |= !options.wait;
+            if options.cancel_futures {
                 state.cancel_pending(&mut cancelled);
                 state.cancel_sent_ahead(&mut cancelled);
             }
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
         }
-        cancelled.into_iter().for_each(Finish::run);
-        if wait {
+        self.finish(cancelled);
+        if options.wait {
             self.join_manager();
         }
     }
@@ -594,7 +632,7 @@ impl ProcessPool {
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
         }
-        cancelled.into_iter().for_each(Finish::run);
+        self.finish(cancelled);
         self.join_manager();
     }
 
@@ -649,14 +687,42 @@ impl ProcessPool {
             .map(|w| w.pid)
     }
 
-    /// How many worker processes this pool has started so far (replacements included).
+    /// What the pool has done and is doing (the same as through
+    /// [`Executor::stats`](future_core::Executor::stats)): tasks waiting for a worker
+    /// (`queued`), sent to one (`running`: running, or sent ahead behind a running one), and
+    /// finished (`completed`; `failed`: a panic, a dead or killed worker, a timeout, a
+    /// serialization error, a broken pool; `cancelled` before they started, once the pool
+    /// saw it); worker processes alive, started, and started to replace one that died, was
+    /// killed, timed out or retired (`max_tasks_per_child`). A `map` chunk counts as one
+    /// task, completed when its results came back. The counters are atomics kept where the
+    /// pool settles each task anyway; a call takes the pool's lock once, to count what it
+    /// holds.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::new().unwrap();
-    /// assert_eq!(pool.workers_started(), 0);
+    /// fn square(x: u64) -> u64 { x * x }
+    /// fn main() {
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::builder().max_workers(1).build().unwrap();
+    ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
+    ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
+    ///     pool.shutdown();
+    ///     let stats = pool.stats();
+    ///     assert_eq!((stats.completed, stats.workers_started, stats.workers), (1, 1, 0));
+    /// }
     /// ```
-    pub fn workers_started(&self) -> u64 {
-        self.shared.lock().started
+    pub fn stats(&self) -> PoolStats {
+        let (queued, running, workers) = {
+            let state = self.shared.lock();
+            let running = state.workers.iter().map(|w| w.in_flight.len()).sum();
+            (state.pending.len(), running, state.workers.len())
+        };
+        self.shared.counters.read(queued, running, workers)
+    }
+
+    /// Completes `finish`'s futures (their done callbacks run here) and counts them.
+    fn finish(&self, finish: Vec<Finish>) {
+        let counters = &self.shared.counters;
+        finish.into_iter().for_each(|f| f.run(counters));
     }
 
     /// Waits until the pool is finished: every task settled, every worker reaped.
@@ -736,23 +802,21 @@ impl Executor for ProcessPool {
     }
 
     fn shutdown_with(&self, options: ShutdownOptions) {
-        ProcessPool::shutdown(self, options.wait, options.cancel_futures);
+        ProcessPool::shutdown_with(self, options);
     }
 
     fn stats(&self) -> PoolStats {
-        let mut stats = PoolStats::default();
-        stats.workers = self.workers().len();
-        stats.workers_started = self.workers_started();
-        stats
+        ProcessPool::stats(self)
     }
 }
 
 impl Drop for ProcessPool {
-    /// `shutdown(wait = true, cancel_futures = false)`, bounded by the
-    /// [`drop_grace`](ProcessPoolBuilder::drop_grace) when one is set; after an explicit
-    /// `shutdown(wait = false)`, returns at once. While the thread panics, cancels the waiting
-    /// tasks and kills the workers still running one after the grace period (none by
-    /// default), so that unwinding never hangs on a stuck task.
+    /// [`shutdown()`](ProcessPool::shutdown) (wait, cancel nothing), bounded by the
+    /// [`drop_grace`](ProcessPoolBuilder::drop_grace) when one is set; after
+    /// [`shutdown_with`](ProcessPool::shutdown_with) without `wait`, returns at once. While
+    /// the thread panics, cancels the waiting tasks and kills the workers still running one
+    /// after the grace period (none by default), so that unwinding never hangs on a stuck
+    /// task.
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
         let grace = match self.shared.rules.drop_grace {
@@ -773,7 +837,7 @@ impl Drop for ProcessPool {
             self.shared.room.notify_all();
             state.let_go
         };
-        cancelled.into_iter().for_each(Finish::run);
+        self.finish(cancelled);
         if !let_go {
             self.join_manager();
         }

@@ -5,7 +5,7 @@
 //! a wake-up per task), and completing a future runs its done callbacks and its result's
 //! `Deserialize`. A callback may call back into the pool: submit to a full bounded queue (which
 //! waits for room that the manager frees), wait on another future (which the manager
-//! completes), `shutdown(wait = true)` (which waits for the manager to finish). If the thread
+//! completes), `shutdown()` (which waits for the manager to finish). If the thread
 //! holding the manager's state were stuck there, nothing would move again.
 //!
 //! So the manager's state (`Manager`: the receivers, the selector) is a *seat* that a thread
@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::manager::{Job, Manager};
+use crate::manager::Manager;
 
 /// How long a stint may run before a standby takes the seat.
 const PERIOD: Duration = Duration::from_millis(10);
@@ -101,7 +101,7 @@ impl Relay {
     fn manage(&self, mut manager: Manager) -> bool {
         loop {
             if !manager.turn() {
-                manager.take_jobs().into_iter().for_each(Job::run);
+                manager.take_jobs().run();
                 drop(manager); // its courier thread ends with it
                 let mut seat = self.seat();
                 seat.finished = true;
@@ -120,7 +120,7 @@ impl Relay {
                     self.changed.notify_all();
                 }
             }
-            jobs.into_iter().for_each(Job::run);
+            jobs.run();
             let mut seat = self.seat();
             self.stint.fetch_add(1, Ordering::SeqCst);
             match seat.manager.take() {

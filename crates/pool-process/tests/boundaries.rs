@@ -253,7 +253,7 @@ fn a_function_from_a_shared_library_is_refused_before_anything_is_sent() {
             let err = result.unwrap_err().task_error().unwrap().clone();
             assert_eq!(err.kind(), TaskErrorKind::Serialization, "{err}");
         }
-        assert_eq!(pool.workers_started(), 0, "nothing was sent");
+        assert_eq!(pool.stats().workers_started, 0, "nothing was sent");
         assert_eq!(pool.submit(square, 4).unwrap().result_timeout(HANG), Ok(16));
 
         let err = ProcessPool::builder()
@@ -393,7 +393,7 @@ fn a_panicking_serialize_or_deserialize_fails_its_task_and_nothing_else() {
                 .unwrap(),
         );
         assert!(message.contains("no serializing this"), "{message}");
-        assert_eq!(pool.workers_started(), 0, "nothing was sent");
+        assert_eq!(pool.stats().workers_started, 0, "nothing was sent");
         let chunks = pool.map(takes_unserializable, [PanicsOnSerialize], MapOptions::new());
         let err = chunks.unwrap().next().unwrap().unwrap_err();
         assert!(err.to_string().contains("no serializing this"), "{err}");
@@ -422,7 +422,7 @@ fn a_panicking_serialize_or_deserialize_fails_its_task_and_nothing_else() {
             .result_timeout(HANG)
             .unwrap();
         assert_eq!(first, last, "the same worker served them all");
-        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.stats().workers_started, 1);
         assert_eq!(pool.submit(square, 5).unwrap().result_timeout(HANG), Ok(25));
     });
 }

@@ -15,18 +15,12 @@ use std::process::Stdio;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{HANG, broken_with, children, kill_children, run, task_error};
-use future_core::{MapOptions, SubmitError, TaskErrorKind};
+use common::{HANG, broken_with, children, forever, kill_children, run, task_error};
+use future_core::{MapOptions, ShutdownOptions, SubmitError, TaskErrorKind};
 use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, WorkerInfo, WorkerState};
 
 fn square(x: u64) -> u64 {
     x * x
-}
-
-fn forever(_: ()) -> u32 {
-    loop {
-        std::thread::park();
-    }
 }
 
 /// What a worker of this test binary does before `init` (see `worker_main`).
@@ -90,17 +84,17 @@ fn sigkill(pid: u32) {
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
 }
 
-/// Runs `shutdown(true, false)` on another thread and fails (after unblocking everything)
+/// Runs `shutdown()` on another thread and fails (after unblocking everything)
 /// unless it returns within `HANG`.
 fn shutdown_returns(pool: Arc<ProcessPool>) {
     let (done, returned) = mpsc::channel();
     std::thread::spawn(move || {
-        pool.shutdown(true, false);
+        pool.shutdown();
         let _ = done.send(());
     });
     if returned.recv_timeout(HANG).is_err() {
         kill_children();
-        panic!("shutdown(wait = true) never returned");
+        panic!("shutdown() never returned");
     }
 }
 
@@ -118,7 +112,7 @@ fn workers_that_never_call_init_break_the_pool_after_a_few_tries() {
         for future in &futures {
             broken_with(future, &needles);
         }
-        let started = pool.workers_started();
+        let started = pool.stats().workers_started;
         assert!((3..=4).contains(&started), "{started} workers started");
     });
 }
@@ -143,7 +137,7 @@ fn a_worker_killed_while_it_starts_is_replaced_round_after_round() {
                 "round {round}"
             );
         }
-        assert_eq!(pool.workers_started(), 16);
+        assert_eq!(pool.stats().workers_started, 16);
         drop(pool);
         let _ = std::fs::remove_dir_all(&dir);
     });
@@ -189,7 +183,7 @@ fn a_worker_that_does_not_reach_init_in_time_is_killed() {
             "handshake timeout of 200ms",
         ];
         broken_with(&future, &needles);
-        assert_eq!(pool.workers_started(), 3);
+        assert_eq!(pool.stats().workers_started, 3);
         // Under `WorkerDeath::Break`, the first failure breaks the pool.
         let pool = pool_whose_workers("wait")
             .env(GO_DIR, &dir)
@@ -203,7 +197,7 @@ fn a_worker_that_does_not_reach_init_in_time_is_killed() {
                 .starts_with("the pool is broken: worker process"),
             "{err}"
         );
-        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.stats().workers_started, 1);
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
@@ -320,15 +314,15 @@ fn a_done_callback_may_call_any_method_of_a_bounded_pool() {
         assert!(results.0.iter().all(|r| *r == Ok(1)), "{:?}", results.0);
         assert_eq!(results.1, vec![0, 1, 4, 9]);
 
-        // shutdown(wait = true) from a callback waits for the rest, like anywhere else.
+        // shutdown() from a callback waits for the rest, like anywhere else.
         let late_done = in_a_callback(&pool, |pool| {
             let late = pool.submit(nap, 50).unwrap();
-            pool.shutdown(true, false);
+            pool.shutdown();
             late.done()
         });
         assert!(
             late_done,
-            "shutdown(wait = true) returned before the pool's tasks ended"
+            "shutdown() returned before the pool's tasks ended"
         );
     });
 }
@@ -377,8 +371,8 @@ fn dropping_a_pool_after_shutdown_without_wait_lets_it_go() {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
         let stuck = pool.submit(forever, ()).unwrap();
         let worker = running_in(&pool, &stuck);
-        pool.shutdown(false, false);
-        ends("drop after shutdown(wait = false)", move || drop(pool)).unwrap();
+        pool.shutdown_with(ShutdownOptions::new().wait(false));
+        ends("drop after shutdown_with without wait", move || drop(pool)).unwrap();
         assert!(!stuck.done(), "the task goes on in the background");
         sigkill(worker);
         assert_eq!(task_error(&stuck).kind(), TaskErrorKind::WorkerDied);

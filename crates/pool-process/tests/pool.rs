@@ -12,9 +12,9 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{HANG, children, run, task_error};
+use common::{HANG, children, forever, run, sigkill_self, task_error, temp_file, wait_for_file};
 use future_core::{
-    Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, TaskFuture,
+    FutureError, MapOptions, ReturnWhen, ShutdownOptions, SubmitError, TaskErrorKind, TaskFuture,
     as_completed, wait,
 };
 use pool_process::{BuildError, ProcessPool, WorkerDeath};
@@ -35,14 +35,6 @@ fn nap_then_pid(ms: u64) -> u32 {
     std::process::id()
 }
 
-fn sigkill_self(_: ()) -> u32 {
-    let me = rustix::process::getpid();
-    let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
-    loop {
-        std::thread::park();
-    }
-}
-
 fn exit_99(_: ()) -> u32 {
     std::process::exit(99)
 }
@@ -50,12 +42,6 @@ fn exit_99(_: ()) -> u32 {
 fn nap_then_exit(ms: u64) -> u32 {
     std::thread::sleep(Duration::from_millis(ms));
     std::process::exit(1)
-}
-
-fn forever(_: ()) -> u32 {
-    loop {
-        std::thread::park();
-    }
 }
 
 fn panics_on_seven(x: u64) -> u64 {
@@ -128,11 +114,31 @@ fn settings_out_of_range_are_build_errors() {
             ProcessPool::builder().queue_bound(0),
             ProcessPool::builder().tasks_per_worker(0),
             ProcessPool::builder().handshake_timeout(Duration::ZERO),
+            ProcessPool::builder().timeout(Duration::ZERO),
+            ProcessPool::builder().max_frame(0),
+            ProcessPool::builder().env("A=B", "1"),
+            ProcessPool::builder().env("", "1"),
+            ProcessPool::builder().env("A", "1\0"),
+            ProcessPool::builder().worker_args(["--a\0b"]),
+            ProcessPool::builder().tasks_per_worker(usize::MAX),
         ];
         for builder in invalid {
             let err = builder.build().unwrap_err();
             assert!(matches!(err, BuildError::InvalidSetting(_)), "{err}");
         }
+        let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+        let err = pool
+            .submit_with_timeout(square, 2, Some(Duration::ZERO))
+            .unwrap_err();
+        assert!(matches!(err, SubmitError::Invalid(_)), "{err}");
+        assert_eq!(pool.stats().workers_started, 0, "nothing was sent");
+        // As many workers as one may ask for: a map's default bound does not overflow.
+        let pool = ProcessPool::builder()
+            .max_workers(usize::MAX)
+            .build()
+            .unwrap();
+        let squares = pool.map(square, 0..3, MapOptions::new().timeout(HANG));
+        assert_eq!(squares.unwrap().collect::<Vec<_>>(), [Ok(0), Ok(1), Ok(4)]);
     });
 }
 
@@ -141,7 +147,7 @@ fn submit_after_shutdown_errors() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
         assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
-        pool.shutdown(true, false);
+        pool.shutdown();
         assert_eq!(pool.submit(square, 3).unwrap_err(), SubmitError::Shutdown);
         assert_eq!(
             pool.try_submit(square, 3).unwrap_err(),
@@ -151,7 +157,7 @@ fn submit_after_shutdown_errors() {
             pool.map(square, 0..3, MapOptions::new()).map(|_| ()),
             Err(SubmitError::Shutdown)
         ));
-        pool.shutdown(true, false); // again: harmless
+        pool.shutdown(); // again: harmless
     });
 }
 
@@ -215,7 +221,7 @@ fn saturation_starts_exactly_max_workers() {
             .map(|f| f.result_timeout(HANG).unwrap())
             .collect();
         assert_eq!(pids.len(), 2, "{pids:?}");
-        assert_eq!(pool.workers_started(), 2);
+        assert_eq!(pool.stats().workers_started, 2);
     });
 }
 
@@ -241,7 +247,7 @@ fn sequential_submits_reuse_one_process() {
             .map(|_| pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap())
             .collect();
         assert_eq!(pids.len(), 1);
-        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.stats().workers_started, 1);
     });
 }
 
@@ -259,6 +265,8 @@ fn max_tasks_per_child_replaces_the_worker() {
         assert_eq!(pids[0], pids[1]);
         assert_eq!(pids[1], pids[2]);
         assert_ne!(pids[2], pids[3]);
+        let stats = pool.stats();
+        assert_eq!((stats.workers_started, stats.workers_replaced), (2, 1));
     });
 }
 
@@ -275,7 +283,7 @@ fn max_tasks_per_child_with_queued_tasks_does_not_deadlock() {
         assert_eq!(done.not_done.len(), 0);
         let squares: Vec<u64> = futures.iter().map(|f| f.result().unwrap()).collect();
         assert_eq!(squares, vec![0, 1, 4, 9, 16, 25]);
-        assert_eq!(pool.workers_started(), 3);
+        assert_eq!(pool.stats().workers_started, 3);
     });
 }
 
@@ -317,7 +325,7 @@ fn panicking_initializer_breaks_the_pool() {
             other => panic!("expected Broken, got {other:?}"),
         }
         assert_eq!(
-            pool.workers_started(),
+            pool.stats().workers_started,
             1,
             "a panicking initializer is not retried"
         );
@@ -338,7 +346,7 @@ fn a_panic_fails_its_task_and_the_worker_lives_on() {
         );
         let after = pool.submit(pid, ()).unwrap().result_timeout(HANG).unwrap();
         assert_eq!(before, after);
-        assert_eq!(pool.workers_started(), 1);
+        assert_eq!(pool.stats().workers_started, 1);
         assert_eq!(pool.worker_pids(), vec![after]);
     });
 }
@@ -362,7 +370,8 @@ fn killed_worker_fails_its_task_only_and_is_replaced() {
             .map(|f| f.result_timeout(HANG).unwrap())
             .collect();
         assert_eq!(squares, vec![0, 1, 4, 9, 16]);
-        assert_eq!(pool.workers_started(), 2);
+        let stats = pool.stats();
+        assert_eq!((stats.workers_started, stats.workers_replaced), (2, 1));
         assert_eq!(pool.submit(square, 9).unwrap().result_timeout(HANG), Ok(81));
     });
 }
@@ -409,7 +418,7 @@ fn delayed_crash_then_shutdown_wait_does_not_hang() {
         let crash = pool.submit(nap_then_exit, 100).unwrap();
         let ok = pool.submit(square, 3).unwrap();
         let start = Instant::now();
-        pool.shutdown(true, false);
+        pool.shutdown();
         assert!(start.elapsed() < HANG);
         assert_eq!(
             crash.exception().unwrap().unwrap().kind(),
@@ -557,7 +566,7 @@ fn shutdown_cancel_futures_cancels_the_waiting_tasks() {
             std::thread::sleep(Duration::from_millis(5));
         }
         let waiting: Vec<_> = (0..5).map(|x| pool.submit(square, x).unwrap()).collect();
-        pool.shutdown(true, true);
+        pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
         running.result().unwrap();
         for future in waiting {
             assert_eq!(future.result(), Err(FutureError::Cancelled));
@@ -571,62 +580,83 @@ fn touch(path: String) -> u32 {
     std::process::id()
 }
 
-/// Waits until the file `path` exists (at most `HANG`), then returns the worker's pid.
-fn wait_for_file(path: String) -> u32 {
-    let deadline = Instant::now() + HANG;
-    while !std::path::Path::new(&path).exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
+/// Creates the file `mark` (the task started), then waits for the file `gate`.
+fn touch_then_wait((mark, gate): (String, String)) -> u32 {
+    touch(mark);
+    wait_for_file(gate)
+}
+
+/// The files a test with a task sent ahead uses: the busy task waits for `gate`; the task
+/// sent ahead creates `mark` when it starts, then waits for `then`.
+struct Files {
+    gate: String,
+    mark: String,
+    then: String,
+}
+
+impl Files {
+    fn new(name: &str) -> Files {
+        Files {
+            gate: temp_file(&format!("{name}-gate")),
+            mark: temp_file(&format!("{name}-mark")),
+            then: temp_file(&format!("{name}-then")),
+        }
     }
-    std::process::id()
+
+    fn open(path: &str) {
+        std::fs::write(path, b"go").unwrap();
+    }
+
+    fn exists(path: &str) -> bool {
+        std::path::Path::new(path).exists()
+    }
+
+    fn remove(&self) {
+        for path in [&self.gate, &self.mark, &self.then] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
-/// A file name unique to this test process and `name` (no file yet).
-fn temp_file(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!("pool-process-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path.to_string_lossy().into_owned()
-}
-
-/// Makes `pool`'s only worker busy with a task that waits for the file `gate`, and sends
-/// `touch(mark)` ahead to it, behind the busy task. The pool sends a task ahead only while
-/// recent tasks were short, so this first runs short tasks, and tries again if the pool kept
-/// the second task in its queue instead (it shows where it went: `worker_pid`).
-fn busy_with_one_ahead(
-    pool: &ProcessPool,
-    gate: &str,
-    mark: &str,
-) -> (TaskFuture<u32>, TaskFuture<u32>) {
+/// Makes `pool`'s only worker busy with a task that waits for `files.gate`, and sends
+/// `touch_then_wait` ahead to it, behind the busy task. The pool sends a task ahead only
+/// while recent tasks were short, so this first runs short tasks, and tries again if the pool
+/// kept the second task in its queue instead (it shows where it went: `worker_pid`).
+fn busy_with_one_ahead(pool: &ProcessPool, files: &Files) -> (TaskFuture<u32>, TaskFuture<u32>) {
     for _ in 0..20 {
         for _ in 0..10 {
             assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
         }
-        let busy = pool.submit(wait_for_file, gate.to_owned()).unwrap();
-        let ahead = pool.submit(touch, mark.to_owned()).unwrap();
+        let busy = pool.submit(wait_for_file, files.gate.clone()).unwrap();
+        let ahead = pool
+            .submit(touch_then_wait, (files.mark.clone(), files.then.clone()))
+            .unwrap();
         if pool.worker_pid(&ahead).is_some() {
             return (busy, ahead);
         }
-        std::fs::write(gate, b"go").unwrap();
+        Files::open(&files.gate);
+        Files::open(&files.then);
         busy.result_timeout(HANG).unwrap();
         ahead.result_timeout(HANG).unwrap();
-        std::fs::remove_file(gate).unwrap();
-        std::fs::remove_file(mark).unwrap();
+        files.remove();
     }
     panic!("the pool never sent a task ahead: {:?}", pool.workers());
 }
 
 /// A task sent ahead to a busy worker (`tasks_per_worker` > 1) is cancelled like a task that
 /// waits in the pool's queue: `cancel()` succeeds until the worker starts it, the future is
-/// cancelled at once, the worker skips the task, and the pool goes on.
+/// cancelled at once, the worker skips the task, and the pool goes on; once the worker has
+/// started it, `cancel()` fails.
 #[test]
 fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
     run(|| {
-        let (gate, mark) = (temp_file("ahead-gate"), temp_file("ahead-mark"));
+        let files = Files::new("ahead");
         let pool = ProcessPool::builder()
             .max_workers(1)
             .tasks_per_worker(2)
             .build()
             .unwrap();
-        let (busy, ahead) = busy_with_one_ahead(&pool, &gate, &mark);
+        let (busy, ahead) = busy_with_one_ahead(&pool, &files);
         let worker = pool.worker_pid(&busy).unwrap();
         assert_eq!(
             pool.worker_pid(&ahead),
@@ -639,7 +669,7 @@ fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
         assert_eq!(ahead.result_timeout(HANG), Err(FutureError::Cancelled));
         assert!(!busy.cancel(), "the running task cannot be");
 
-        std::fs::write(&gate, b"go").unwrap();
+        Files::open(&files.gate);
         assert_eq!(busy.result_timeout(HANG), Ok(worker));
         // The same worker takes the next task: the skipped one freed its place, and its
         // side effect never happened.
@@ -647,25 +677,36 @@ fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
             pool.submit(pid, ()).unwrap().result_timeout(HANG),
             Ok(worker)
         );
-        assert!(
-            !std::path::Path::new(&mark).exists(),
-            "the cancelled task ran"
-        );
-        assert_eq!(pool.workers_started(), 1);
-        std::fs::remove_file(&gate).unwrap();
+        assert!(!Files::exists(&files.mark), "the cancelled task ran");
+        assert_eq!(pool.stats().workers_started, 1);
+        files.remove();
+
+        // Started by the worker: the cancel fails, and the task runs to its end.
+        let (busy, ahead) = busy_with_one_ahead(&pool, &files);
+        Files::open(&files.gate);
+        let deadline = Instant::now() + HANG;
+        while !Files::exists(&files.mark) {
+            assert!(
+                Instant::now() < deadline,
+                "the task sent ahead never started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!ahead.cancel(), "started: too late");
+        Files::open(&files.then);
+        assert_eq!(busy.result_timeout(HANG), Ok(worker));
+        assert_eq!(ahead.result_timeout(HANG), Ok(worker));
+        files.remove();
 
         // shutdown(cancel_futures = true) cancels a task sent ahead too.
-        let (busy, ahead) = busy_with_one_ahead(&pool, &gate, &mark);
-        pool.shutdown(false, true);
+        let (busy, ahead) = busy_with_one_ahead(&pool, &files);
+        pool.shutdown_with(ShutdownOptions::new().wait(false).cancel_futures(true));
         assert!(ahead.cancelled());
-        std::fs::write(&gate, b"go").unwrap();
+        Files::open(&files.gate);
         assert_eq!(busy.result_timeout(HANG), Ok(worker));
-        pool.shutdown(true, false); // every worker exited
-        assert!(
-            !std::path::Path::new(&mark).exists(),
-            "the cancelled task ran"
-        );
-        std::fs::remove_file(&gate).unwrap();
+        pool.shutdown(); // every worker exited
+        assert!(!Files::exists(&files.mark), "the cancelled task ran");
+        files.remove();
     });
 }
 
@@ -683,27 +724,6 @@ fn as_completed_mixes_thread_and_process_futures() {
             .collect();
         values.sort_unstable();
         assert_eq!(values, vec![0, 1, 4, 1000, 1001, 1002]);
-    });
-}
-
-/// Written once against the shared interface.
-fn sum_of_squares(pool: &impl Executor) -> u64 {
-    let single = pool.submit(square, 10).unwrap().result().unwrap();
-    let mapped: u64 = pool
-        .map(square, 0..100, MapOptions::new().chunksize(7))
-        .unwrap()
-        .map(Result::unwrap)
-        .sum();
-    single + mapped
-}
-
-#[test]
-fn the_same_code_runs_on_the_thread_pool_and_the_process_pool() {
-    run(|| {
-        let on_threads = sum_of_squares(&pool_thread::ThreadPool::new());
-        let on_processes = sum_of_squares(&ProcessPool::builder().max_workers(2).build().unwrap());
-        assert_eq!(on_threads, 100 + 328_350);
-        assert_eq!(on_processes, on_threads);
     });
 }
 

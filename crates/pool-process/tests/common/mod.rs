@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses its own part
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskFuture};
 
@@ -15,6 +15,39 @@ pub fn task_error<T>(future: &TaskFuture<T>) -> TaskError {
         .exception_timeout(HANG)
         .expect("the task ends in time")
         .expect("the task failed")
+}
+
+/// A task: waits until the file `path` exists (at most `HANG`), then returns the worker's
+/// pid.
+pub fn wait_for_file(path: String) -> u32 {
+    let deadline = Instant::now() + HANG;
+    while !std::path::Path::new(&path).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::process::id()
+}
+
+/// A task: kills its own worker process with SIGKILL.
+pub fn sigkill_self(_: ()) -> u32 {
+    let me = rustix::process::getpid();
+    let _ = rustix::process::kill_process(me, rustix::process::Signal::KILL);
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A task that never ends.
+pub fn forever(_: ()) -> u32 {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A file name unique to this test process and `name` (no file yet).
+pub fn temp_file(name: &str) -> String {
+    let path = std::env::temp_dir().join(format!("pool-process-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path.to_string_lossy().into_owned()
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
