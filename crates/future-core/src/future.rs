@@ -304,7 +304,7 @@ impl<T> TaskFuture<T> {
             return Err(FutureError::Timeout);
         }
         match &self.inner.lock().outcome {
-            Outcome::Failed(err) => Ok(Some(err.clone())),
+            Outcome::Failed(err) => Ok(Some(TaskError::clone(err))),
             Outcome::Value | Outcome::Taken => Ok(None),
             Outcome::Empty => Err(FutureError::Cancelled),
         }
@@ -399,7 +399,7 @@ impl<T> TaskFuture<T> {
             return false;
         }
         let mut key = None;
-        let spin = self.inner.spin;
+        let spin = self.inner.spin();
         let done = block_on(&mut |waker| self.poll_done(waker, &mut key), deadline, spin);
         if let (false, Some(key)) = (done, key) {
             self.inner.unregister(key);

@@ -40,10 +40,9 @@ impl Key {
 }
 
 struct Entry<T> {
-    /// Registration order.
-    seq: u64,
-    /// The high half of its key.
-    tag: u32,
+    /// Registration order (and the high half of its key): nonzero, wrapping after four
+    /// billion registrations on one future.
+    seq: u32,
     action: Action<T>,
 }
 
@@ -59,90 +58,108 @@ enum Slot<T> {
 const NO_FREE: u32 = u32::MAX;
 
 /// The registered listeners of one future. The first slot is inline: a future usually has
-/// at most one listener at a time (its waiter), which then costs no allocation.
+/// at most one listener at a time (its waiter), which then costs no allocation, and the
+/// others (rare) are boxed, so that every future stays small.
 pub(crate) struct Listeners<T> {
     /// Slot 0.
     first: Slot<T>,
-    /// Slots 1 and up.
-    more: Vec<Slot<T>>,
-    /// The first free slot, reused before the vector grows (a list through the slots).
+    /// Slots 1 and up, once a second listener came.
+    more: Option<Box<More<T>>>,
+    /// The last registration's number.
+    seq: u32,
+}
+
+/// Slots 1 and up, and the free list through all slots.
+struct More<T> {
+    slots: Vec<Slot<T>>,
+    /// The first free slot, reused before the vector grows.
     free: u32,
-    next_seq: u64,
 }
 
 impl<T> Listeners<T> {
     pub(crate) const fn new() -> Self {
         Listeners {
             first: Slot::Unused,
-            more: Vec::new(),
-            free: NO_FREE,
-            next_seq: 0,
+            more: None,
+            seq: 0,
         }
     }
 
     /// True when no listener was ever registered (or all were taken).
     pub(crate) fn is_untouched(&self) -> bool {
-        matches!(self.first, Slot::Unused) && self.more.is_empty()
+        matches!(self.first, Slot::Unused) && self.more.is_none()
     }
 
     fn slot(&self, index: usize) -> Option<&Slot<T>> {
         match index {
             0 => Some(&self.first),
-            _ => self.more.get(index - 1),
+            _ => self.more.as_ref()?.slots.get(index - 1),
         }
     }
 
     fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
         match index {
             0 => Some(&mut self.first),
-            _ => self.more.get_mut(index - 1),
+            _ => self.more.as_mut()?.slots.get_mut(index - 1),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
+        let more = self.more.iter().flat_map(|more| more.slots.iter());
         std::iter::once(&self.first)
-            .chain(&self.more)
+            .chain(more)
             .filter(|slot| matches!(slot, Slot::Used(_)))
             .count()
     }
 
     /// Adds `action`; returns its key.
     pub(crate) fn insert(&mut self, action: Action<T>) -> Key {
-        let seq = self.next_seq;
-        self.next_seq += 1;
         // Nonzero, and different for each registration of the last four billion.
-        let tag = (seq as u32).wrapping_add(1).max(1);
-        let entry = Slot::Used(Entry { seq, tag, action });
-        let slot = if matches!(self.first, Slot::Unused) {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        let seq = self.seq;
+        let entry = Slot::Used(Entry { seq, action });
+        if matches!(self.first, Slot::Unused) {
             self.first = entry;
-            0
-        } else if self.free == NO_FREE {
-            self.more.push(entry);
+            return Key::new(0, seq);
+        }
+        let first_free = matches!(self.first, Slot::Free { .. });
+        let more = self.more.get_or_insert_with(|| {
+            Box::new(More {
+                slots: Vec::new(),
+                free: NO_FREE,
+            })
+        });
+        let free = if first_free { 0 } else { more.free };
+        let slot = if free == NO_FREE {
+            more.slots.push(entry);
             // A future with four billion listeners at once is out of memory first.
-            self.more.len() as u32
+            more.slots.len() as u32
         } else {
-            let slot = self.free;
-            if let Some(Slot::Free { next }) = self.slot(slot as usize) {
-                self.free = *next;
+            let place = match free {
+                0 => &mut self.first,
+                _ => &mut more.slots[free as usize - 1],
+            };
+            if let Slot::Free { next } = place {
+                more.free = *next;
             }
-            if let Some(place) = self.slot_mut(slot as usize) {
-                *place = entry;
-            }
-            slot
+            *place = entry;
+            free
         };
-        Key::new(slot, tag)
+        Key::new(slot, seq)
     }
 
     /// Takes out the listener `key`, if it is still registered.
     pub(crate) fn remove(&mut self, key: Key) -> Option<Action<T>> {
-        let free = self.free;
+        let free = self.more.as_ref().map_or(NO_FREE, |more| more.free);
         let slot = self.slot_mut(key.slot())?;
-        if !matches!(slot, Slot::Used(entry) if entry.tag == key.tag()) {
+        if !matches!(slot, Slot::Used(entry) if entry.seq == key.tag()) {
             return None;
         }
         let freed = std::mem::replace(slot, Slot::Free { next: free });
-        self.free = key.slot() as u32;
+        if let Some(more) = self.more.as_mut() {
+            more.free = key.slot() as u32;
+        }
         match freed {
             Slot::Used(entry) => Some(entry.action),
             Slot::Free { .. } | Slot::Unused => None,
@@ -155,10 +172,9 @@ impl<T> Listeners<T> {
     pub(crate) fn rewake(&mut self, key: Key, waker: Waker) -> Result<Waker, Waker> {
         match self.slot_mut(key.slot()) {
             Some(Slot::Used(Entry {
-                tag,
+                seq,
                 action: Action::Wake(old),
-                ..
-            })) if *tag == key.tag() => Ok(std::mem::replace(old, waker)),
+            })) if *seq == key.tag() => Ok(std::mem::replace(old, waker)),
             _ => Err(waker),
         }
     }
@@ -168,15 +184,14 @@ impl<T> Listeners<T> {
     pub(crate) fn is_waking(&self, key: Key, waker: &Waker) -> bool {
         matches!(
             self.slot(key.slot()),
-            Some(Slot::Used(Entry { tag, action: Action::Wake(old), .. })) if *tag == key.tag() && old.will_wake(waker)
+            Some(Slot::Used(Entry { seq, action: Action::Wake(old) })) if *seq == key.tag() && old.will_wake(waker)
         )
     }
 
     /// Takes every listener, in registration order; the set is empty afterwards.
     pub(crate) fn take_all(&mut self) -> Taken<T> {
-        self.free = NO_FREE;
         let first = std::mem::replace(&mut self.first, Slot::Unused);
-        if self.more.is_empty() {
+        let Some(more) = self.more.take() else {
             // The usual case: at most the inline one, and no allocation.
             return Taken(
                 match first {
@@ -185,9 +200,9 @@ impl<T> Listeners<T> {
                 },
                 Vec::new(),
             );
-        }
+        };
         let mut entries: Vec<Entry<T>> = std::iter::once(first)
-            .chain(std::mem::take(&mut self.more))
+            .chain(more.slots)
             .filter_map(|slot| match slot {
                 Slot::Used(entry) => Some(entry),
                 Slot::Free { .. } | Slot::Unused => None,

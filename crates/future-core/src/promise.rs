@@ -138,7 +138,7 @@ impl<T> Promise<T> {
     pub fn set_cancel_guard(&self, allows: impl Fn() -> bool + Send + Sync + 'static) {
         let mut state = self.inner.lock();
         if state.status == Status::Pending {
-            state.cancel_guard = Some(Box::new(allows));
+            state.cancel_guard = Some(Box::new(Box::new(allows)));
         }
     }
 

@@ -39,7 +39,8 @@ pub(crate) enum Outcome {
     Empty,
     /// The value is in `Inner::value`.
     Value,
-    Failed(TaskError),
+    /// Boxed: errors are rare, and the box keeps every future's state small.
+    Failed(Box<TaskError>),
     /// The value was moved out by `take` or `.await`.
     Taken,
 }
@@ -48,7 +49,7 @@ impl Outcome {
     /// The error a done future without a value gives (`Value` is no error).
     pub(crate) fn error(&self) -> Option<FutureError> {
         match self {
-            Outcome::Failed(err) => Some(FutureError::Failed(err.clone())),
+            Outcome::Failed(err) => Some(FutureError::Failed(TaskError::clone(err))),
             Outcome::Taken => Some(FutureError::Taken),
             Outcome::Empty => Some(FutureError::Cancelled),
             Outcome::Value => None,
@@ -64,10 +65,10 @@ pub(crate) struct State<T> {
     pub(crate) listeners: Listeners<T>,
     /// Threads cloning the value outside the lock right now: the value is not moved out
     /// while one is counted.
-    readers: usize,
+    readers: u32,
     /// The executor's say on a cancel of a pending future (see
     /// `Promise::set_cancel_guard`): false refuses it.
-    pub(crate) cancel_guard: Option<CancelGuard>,
+    pub(crate) cancel_guard: Option<Box<CancelGuard>>,
 }
 
 /// An executor's veto on cancelling a pending future, asked under the future's lock.
@@ -86,9 +87,9 @@ pub(crate) struct Inner<T> {
     /// `Drop` here: a `Task` consumes its closure before it lets go of the future, so the
     /// cell is empty when the last handle goes.)
     pub(crate) task: TaskCell<T>,
-    /// How long a thread blocked on this future alone spins before it parks (set by the
-    /// producer: see `Promise::new_spinning`).
-    pub(crate) spin: Duration,
+    /// How long, in microseconds, a thread blocked on this future alone spins before it
+    /// parks (set by the producer: see `Promise::new_spinning`).
+    spin_micros: u32,
 }
 
 // SAFETY: `value` is shared between threads only as the protocol above says: written and
@@ -100,6 +101,7 @@ unsafe impl<T: Send> Sync for Inner<T> {}
 
 impl<T> Inner<T> {
     pub(crate) fn new(spin: Duration, task: TaskCell<T>) -> Self {
+        let spin_micros = u32::try_from(spin.as_micros()).unwrap_or(u32::MAX);
         Inner {
             state: Mutex::new(State {
                 status: Status::Pending,
@@ -110,8 +112,13 @@ impl<T> Inner<T> {
             }),
             value: UnsafeCell::new(None),
             task,
-            spin,
+            spin_micros,
         }
+    }
+
+    /// How long a thread blocked on this future alone spins before it parks.
+    pub(crate) fn spin(&self) -> Duration {
+        Duration::from_micros(u64::from(self.spin_micros))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
@@ -165,7 +172,7 @@ impl<T> Inner<T> {
                 // counted and nothing else touches `value` (see its field doc).
                 this.value.with_mut(|slot| unsafe { *slot = Some(value) });
             }
-            Err(err) => state.outcome = Outcome::Failed(err),
+            Err(err) => state.outcome = Outcome::Failed(Box::new(err)),
         }
         if state.listeners.is_untouched() {
             // The usual case: nobody to tell.

@@ -20,9 +20,10 @@ use crate::sync::{Arc, UnsafeCell};
 use crate::unwind::{catch_panic, drop_contained};
 use crate::worker::ExecutorId;
 
-/// Words of inline storage for a task's closure: six words hold a closure capturing a
-/// `Vec` and two `Arc`s (a `map` chunk with its function and pool).
-const INLINE_WORDS: usize = 6;
+/// Words of inline storage for a task's closure: four words hold a closure capturing a
+/// function and a three-word argument (`submit(f, arg)` with a `String` or a `Vec`), or a
+/// `map` chunk's `Vec` and function.
+const INLINE_WORDS: usize = 4;
 
 /// Uninitialized words, so any closure of at most `usize` alignment fits.
 type Storage = [MaybeUninit<usize>; INLINE_WORDS];

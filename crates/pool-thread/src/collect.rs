@@ -13,8 +13,9 @@
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
+use future_core::executor::catch_panic;
 use future_core::executor::fill_slots;
-use future_core::{FutureError, MapOptions, TaskError, TaskErrorKind, catch_panic};
+use future_core::{FutureError, MapOptions, TaskError, TaskErrorKind};
 
 use crate::pool::ThreadPool;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, lock, wait};
@@ -270,13 +271,10 @@ where
         let offset = pull.next;
         let chunksize = self.chunksize;
         let Pull { items, .. } = &mut *pull;
-        // One push at a time: the elements pulled before a panic are exactly the ones in
-        // `buffer` (no reliance on what `extend` keeps when it unwinds).
-        let pulled = catch_panic(|| {
-            for item in items.by_ref().take(chunksize) {
-                buffer.push(item);
-            }
-        });
+        // `extend` is the fast way to pull (it iterates inside the input); if the input
+        // panics, whatever elements the buffer holds then are the ones mapped, and the
+        // error's position counts them (nothing depends on how many `extend` keeps).
+        let pulled = catch_panic(|| buffer.extend(items.by_ref().take(chunksize)));
         pull.next += buffer.len();
         match pulled {
             Ok(()) if buffer.len() == chunksize => {}
