@@ -247,6 +247,7 @@ impl Ran {
 /// the future's allocation.
 struct TaskVTable {
     run: unsafe fn(NonNull<()>, &mut dyn FnMut()) -> Ran,
+    is_pending: unsafe fn(NonNull<()>) -> bool,
     cancel: unsafe fn(NonNull<()>) -> bool,
     fail: unsafe fn(NonNull<()>, TaskError),
 }
@@ -296,6 +297,7 @@ impl Task {
             vtable: const {
                 &TaskVTable {
                     run: run::<R>,
+                    is_pending: is_pending::<R>,
                     cancel: cancel::<R>,
                     fail: fail::<R>,
                 }
@@ -335,6 +337,14 @@ impl Task {
         let this = ManuallyDrop::new(self);
         // SAFETY: as in `run_then`.
         unsafe { (this.vtable.fail)(this.inner, error) }
+    }
+
+    /// True while no thread has started the task and its future is not cancelled: running
+    /// it would run it. (A task a waiting worker ran itself, or whose future was cancelled,
+    /// is a queue entry with nothing left to do.)
+    pub fn is_pending(&self) -> bool {
+        // SAFETY: `inner` is this task's reference, alive as long as the task is.
+        unsafe { (self.vtable.is_pending)(self.inner) }
     }
 
     /// An identity for this task (its future's allocation), to tell tasks apart.
@@ -406,6 +416,17 @@ unsafe fn run<R>(inner: NonNull<()>, before_complete: &mut dyn FnMut()) -> Ran {
     // The last reference may drop the result: user code.
     drop_contained(inner);
     ran
+}
+
+/// Reads a task's status without taking its reference.
+///
+/// # Safety
+/// `inner` is a live task's reference to an `Inner<R>` (it stays allocated meanwhile).
+unsafe fn is_pending<R>(inner: NonNull<()>) -> bool {
+    // SAFETY: the caller's promise: a live `Arc::into_raw` of an `Inner<R>`; a shared
+    // reference only reads it.
+    let inner = unsafe { &*inner.as_ptr().cast_const().cast::<Inner<R>>() };
+    inner.status() == Status::Pending
 }
 
 /// # Safety

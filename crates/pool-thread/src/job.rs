@@ -58,6 +58,12 @@ impl Job {
         drop(hold);
     }
 
+    /// True when running the job would run its task (not yet started elsewhere, nor
+    /// cancelled).
+    pub(crate) fn is_pending(&self) -> bool {
+        self.task.is_pending()
+    }
+
     /// True when this job is a task of the scope counted by `latch`.
     pub(crate) fn holds(&self, latch: &Arc<CountLatch>) -> bool {
         self.hold.as_ref().is_some_and(|hold| hold.of(latch))

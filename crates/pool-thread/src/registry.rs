@@ -70,6 +70,23 @@ pub(crate) struct Registry {
     /// Set by a user's `shutdown(wait = false)`: dropping the pool then does not join.
     let_go: AtomicBool,
     pub(crate) stats: Stats,
+    /// Threads waiting as spares, with the slot each keeps.
+    spares: Mutex<Vec<(usize, Arc<Spare>)>>,
+}
+
+/// What a spare thread is told.
+enum SpareCall {
+    /// Be a worker again, with this deque.
+    Work(Worker<Job>),
+    /// End.
+    Exit,
+}
+
+/// Where a spare thread waits for its call.
+#[derive(Default)]
+struct Spare {
+    call: Mutex<Option<SpareCall>>,
+    called: Condvar,
 }
 
 impl Registry {
@@ -90,6 +107,7 @@ impl Registry {
             broken_cause: Mutex::new(None),
             let_go: AtomicBool::new(false),
             stats: Stats::default(),
+            spares: Mutex::new(Vec::new()),
         }
     }
 
@@ -235,6 +253,10 @@ impl Registry {
     /// `Sleep::block`). On error, undoes the reservation and returns the cause if no
     /// thread is left to run jobs.
     fn spawn_worker(this: &Arc<Self>) -> Result<(), String> {
+        if this.revive_spare() {
+            this.stats.workers_started.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let mut threads = lock(&this.threads);
         // Reap threads that retired (they are past their body: the joins are short).
         let finished = std::mem::take(&mut threads.finished);
@@ -267,7 +289,7 @@ impl Registry {
             builder = builder.stack_size(size);
         }
         let registry = this.clone();
-        match builder.spawn(move || worker::main(registry, slot, local)) {
+        match builder.spawn(move || worker::thread_main(registry, slot, local)) {
             Ok(handle) => {
                 // Under the lock the new thread needs to count itself out.
                 threads.handles.push(handle);
@@ -288,18 +310,104 @@ impl Registry {
         }
     }
 
-    /// A worker thread is leaving: frees its slot (its deque is empty: it only leaves
-    /// after finding every queue empty, and only it pushes to its deque).
-    pub(crate) fn worker_left(&self, slot: usize) {
+    /// A worker is leaving: its deque goes (it is empty: a worker only leaves after
+    /// finding every queue empty, and only it pushes to its deque), and its slot too unless
+    /// the thread stays as a spare, which keeps it (and its name) for its next life.
+    pub(crate) fn worker_left(&self, slot: usize, keep_slot: bool) {
         if let Some(stealer) = write(&self.stealers).get_mut(slot) {
             *stealer = None;
         }
+        if !keep_slot {
+            self.free_slot(slot);
+        }
+    }
+
+    fn free_slot(&self, slot: usize) {
         if let Some(used) = lock(&self.threads).slots.get_mut(slot) {
             *used = false;
         }
     }
 
-    /// A worker thread reached the end of its body (`worker::main`): counts it out for
+    /// A thread whose worker retired as a surplus waits here, for as long as the
+    /// keep-alive, to be a worker again (in its slot, with a new deque) when one is needed:
+    /// a worker that blocks then costs no thread start. `None`: the thread ends.
+    pub(crate) fn wait_as_spare(&self, slot: usize) -> Option<Worker<Job>> {
+        let spare = Arc::new(Spare::default());
+        {
+            let mut spares = lock(&self.spares);
+            if self.sleep.is_shut_down() {
+                drop(spares);
+                self.free_slot(slot);
+                return None;
+            }
+            spares.push((slot, spare.clone()));
+        }
+        let mut deadline = self
+            .config
+            .keep_alive
+            .and_then(|keep_alive| Instant::now().checked_add(keep_alive));
+        let mut call = lock(&spare.call);
+        loop {
+            match call.take() {
+                Some(SpareCall::Work(local)) => return Some(local),
+                Some(SpareCall::Exit) => break,
+                None => {}
+            }
+            match deadline {
+                Some(at) if Instant::now() >= at => {
+                    drop(call);
+                    // Leave the list, unless a reviver took us off it: then its call is on
+                    // its way, and we wait for it (looking at the call first).
+                    let mut spares = lock(&self.spares);
+                    let before = spares.len();
+                    spares.retain(|(_, s)| !Arc::ptr_eq(s, &spare));
+                    let left = spares.len() < before;
+                    drop(spares);
+                    if left {
+                        break;
+                    }
+                    deadline = None;
+                    call = lock(&spare.call);
+                }
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    call = wait_timeout(&spare.called, call, left);
+                }
+                None => call = wait(&spare.called, call),
+            }
+        }
+        self.free_slot(slot);
+        None
+    }
+
+    /// Makes a waiting spare a worker again, in its slot; false when there is none.
+    fn revive_spare(&self) -> bool {
+        let Some((slot, spare)) = lock(&self.spares).pop() else {
+            return false;
+        };
+        let local = Worker::new_lifo();
+        {
+            let mut stealers = write(&self.stealers);
+            if stealers.len() <= slot {
+                stealers.resize_with(slot + 1, || None);
+            }
+            stealers[slot] = Some(local.stealer());
+        }
+        *lock(&spare.call) = Some(SpareCall::Work(local));
+        spare.called.notify_one();
+        true
+    }
+
+    /// Tells every waiting spare to end (the pool shut down).
+    fn end_spares(&self) {
+        let spares = std::mem::take(&mut *lock(&self.spares));
+        for (_, spare) in spares {
+            *lock(&spare.call) = Some(SpareCall::Exit);
+            spare.called.notify_one();
+        }
+    }
+
+    /// A worker thread reached the end of its body (`worker::thread_main`): counts it out for
     /// `shutdown(wait = true)`.
     pub(crate) fn worker_exited(&self) {
         let mut threads = lock(&self.threads);
@@ -347,6 +455,7 @@ impl Registry {
         }
         self.broken.store(true, Ordering::Release);
         self.sleep.shutdown();
+        self.end_spares();
         self.wake_room_waiters();
         // Jobs of submits that began before the shutdown are pushed once this returns.
         self.sleep.wait_for_submitters();
@@ -358,6 +467,7 @@ impl Registry {
     /// `shutdown(wait, cancel_futures)`; see `ThreadPool::shutdown`.
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.sleep.shutdown();
+        self.end_spares();
         self.wake_room_waiters();
         if cancel_futures {
             self.sleep.wait_for_submitters();

@@ -91,29 +91,77 @@ struct WorkerCtx {
     counts: WorkerCounts,
 }
 
-/// The body of a worker thread.
-pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<Job>) {
-    // Counts the thread out however the body ends (a return, or a panic of this crate's
-    // code: no job lets one out).
+/// How a worker's main loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// The pool shut down (or broke): the thread ends.
+    Shutdown,
+    /// Idle past its keep-alive: the thread ends.
+    Retired,
+    /// A thread started in place of a blocked worker that went on: it waits a while as a
+    /// spare, for the next worker that blocks, before it ends.
+    Surplus,
+}
+
+/// The body of a worker thread: a worker, then (after a surplus retirement) a spare that
+/// may become a worker again in the same slot, until it ends.
+pub(crate) fn thread_main(registry: Arc<Registry>, slot: usize, mut local: Worker<Job>) {
+    // Counted out for `shutdown(wait = true)` last, however the body ends.
+    let _exit = ThreadExit(registry.clone());
+    let mut initialized = false;
+    loop {
+        let exit = run_worker(&registry, slot, local, &mut initialized);
+        if exit != Exit::Surplus {
+            return;
+        }
+        match registry.wait_as_spare(slot) {
+            Some(revived) => local = revived,
+            None => return,
+        }
+    }
+}
+
+/// Counts the OS thread out for `shutdown(wait = true)` when its body ends.
+struct ThreadExit(Arc<Registry>);
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        self.0.worker_exited();
+    }
+}
+
+/// One worker's life in a thread: runs the initializer (once per thread), then the main
+/// loop; says how it ended.
+fn run_worker(
+    registry: &Arc<Registry>,
+    slot: usize,
+    local: Worker<Job>,
+    initialized: &mut bool,
+) -> Exit {
+    // Counts the worker out however it ends (a return, or a panic of this crate's code:
+    // no job lets one out).
     let mut exit = WorkerExit {
         registry: registry.clone(),
         slot,
-        retired: false,
+        exit: Exit::Shutdown,
     };
     print_panics(registry.config.print_task_panics);
-    if let Some(init) = registry.config.initializer.clone() {
-        if let Err(err) = catch_panic(|| init()) {
-            let name = current_thread().name().unwrap_or("?").to_owned();
-            registry.break_pool(format!(
-                "the initializer panicked in worker thread {name}: {}",
-                err.message()
-            ));
-            return;
+    if !*initialized {
+        *initialized = true;
+        if let Some(init) = registry.config.initializer.clone() {
+            if let Err(err) = catch_panic(|| init()) {
+                let name = current_thread().name().unwrap_or("?").to_owned();
+                registry.break_pool(format!(
+                    "the initializer panicked in worker thread {name}: {}",
+                    err.message()
+                ));
+                return Exit::Shutdown;
+            }
         }
     }
     let ctx = Rc::new(WorkerCtx {
         counts: registry.stats.join(),
-        registry,
+        registry: registry.clone(),
         local,
         slot,
         sleeper: Sleeper::current(),
@@ -121,7 +169,8 @@ pub(crate) fn main(registry: Arc<Registry>, slot: usize, local: Worker<Job>) {
     });
     let _current = Current::enter(ctx.clone());
     let _worker = enter_worker(ctx.clone());
-    exit.retired = ctx.run();
+    exit.exit = ctx.run();
+    exit.exit
 }
 
 /// Makes this thread's [`WorkerCtx`] current until dropped.
@@ -149,31 +198,30 @@ impl Drop for Current {
     }
 }
 
-/// Counts a worker thread out when its body ends: its slot, its token (unless it retired,
-/// which took it), and its place in `shutdown(wait = true)`'s count, last.
+/// Counts a worker out when it ends: its token (unless it retired, which took it), and its
+/// deque's place (its slot too, unless it stays as a spare that keeps the slot).
 struct WorkerExit {
     registry: Arc<Registry>,
     slot: usize,
-    retired: bool,
+    exit: Exit,
 }
 
 impl Drop for WorkerExit {
     fn drop(&mut self) {
-        if !self.retired {
+        if self.exit == Exit::Shutdown {
             self.registry.sleep.thread_exited();
         }
-        self.registry.worker_left(self.slot);
+        self.registry
+            .worker_left(self.slot, self.exit == Exit::Surplus);
         if std::thread::panicking() {
             Registry::replace_lost_worker(&self.registry);
         }
-        self.registry.worker_exited();
     }
 }
 
 impl WorkerCtx {
-    /// The main loop; returns true when the thread retired (already counted out), false
-    /// when it exits on shutdown.
-    fn run(&self) -> bool {
+    /// The main loop; says how it ended (a retirement is already counted out).
+    fn run(&self) -> Exit {
         let sleep = &self.registry.sleep;
         let mut idle_rounds = 0;
         // Counted in the SEARCHING field (see SLEEP.md): from its first empty search until
@@ -208,7 +256,7 @@ impl WorkerCtx {
                     }
                     None => {
                         sleep.stop_searching(false);
-                        return false;
+                        return Exit::Shutdown;
                     }
                 }
                 continue;
@@ -232,8 +280,25 @@ impl WorkerCtx {
                 // Shutting down while submits finish their pushes: look again soon.
                 IdleWake::Shutdown => yield_now(),
                 // Counted out, not searching.
-                IdleWake::Retire => return true,
+                IdleWake::Retire if surplus => return Exit::Surplus,
+                IdleWake::Retire => return Exit::Retired,
             }
+        }
+    }
+
+    /// Before this worker blocks: takes off the top of its deque the jobs with nothing left
+    /// to do (entries of tasks that its waits ran, or that were cancelled), so that they do
+    /// not count as queued work that needs a thread in its place.
+    fn drop_spent_jobs(&self) {
+        while let Some(job) = self.local.pop() {
+            if job.is_pending() {
+                // Back on top, where it was.
+                self.local.push(job);
+                return;
+            }
+            self.registry.job_taken();
+            self.registry.sleep.add_token();
+            self.counts.ran(job.run(&TaskEnd::nested()));
         }
     }
 
@@ -314,6 +379,7 @@ impl WorkerThread for WorkerCtx {
     /// counting toward `max_workers`; when queued jobs then have no thread, one starts in
     /// its place.
     fn blocking(&self) {
+        self.drop_spent_jobs();
         if self.registry.sleep.block(self.owed_tokens.take()) {
             Registry::start_reserved_thread(&self.registry);
         }
