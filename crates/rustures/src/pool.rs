@@ -162,7 +162,7 @@ impl Pool {
     pub fn shutdown_with(&self, options: ShutdownOptions) {
         match self {
             Pool::Threads(pool) => pool.shutdown_with(options),
-            Pool::Processes(pool) => Executor::shutdown_with(pool, options),
+            Pool::Processes(pool) => pool.shutdown_with(options),
         }
     }
 
@@ -170,7 +170,7 @@ impl Pool {
     pub fn stats(&self) -> PoolStats {
         match self {
             Pool::Threads(pool) => pool.stats(),
-            Pool::Processes(pool) => Executor::stats(pool),
+            Pool::Processes(pool) => pool.stats(),
         }
     }
 }
