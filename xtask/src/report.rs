@@ -172,6 +172,11 @@ fn human(ns: f64) -> String {
     }
 }
 
+/// The functions that measure a workload's physical floor rather than a peer: the least
+/// work any implementation must do (`floor`, written in the bench), or the raw transport
+/// under ours (`raw_socketpair`). The report shows how far above it we are.
+const FLOORS: [&str; 2] = ["floor", "raw_socketpair"];
+
 /// One table per area (the part of the group before `/`); a row per workload: our median,
 /// then each peer's median and how many times ours is faster (`peer / ours`, so above 1
 /// means we lead).
@@ -200,20 +205,35 @@ pub(crate) fn render(report: &Report) -> String {
     }
     for (area, workloads) in &areas {
         text.push_str(&format!(
-            "\n## {area}\n\n| workload | ours | peers (median, ×) |\n|---|---|---|\n"
+            "\n## {area}\n\n| workload | ours | peers (median, ×) | floor (median, ours ÷ floor) |\n|---|---|---|---|\n"
         ));
         for (workload, functions) in workloads {
             let ours = functions.get("ours").copied();
             let peers: Vec<String> = functions
                 .iter()
-                .filter(|(name, _)| **name != "ours")
+                .filter(|(name, _)| **name != "ours" && !FLOORS.contains(*name))
                 .map(|(name, ns)| match ours {
                     Some(o) if o > 0.0 => format!("{name} {} ({:.2}×)", human(*ns), ns / o),
                     _ => format!("{name} {}", human(*ns)),
                 })
                 .collect();
+            let floor = functions
+                .iter()
+                .find(|(name, _)| FLOORS.contains(*name))
+                .map_or_else(
+                    || "—".to_owned(),
+                    |(name, ns)| match ours {
+                        Some(o) if *ns > 0.0 => {
+                            format!("{name} {} ({:.2}×)", human(*ns), o / ns)
+                        }
+                        _ => format!("{name} {}", human(*ns)),
+                    },
+                );
             let ours = ours.map_or_else(|| "—".to_owned(), human);
-            text.push_str(&format!("| {workload} | {ours} | {} |\n", peers.join("; ")));
+            text.push_str(&format!(
+                "| {workload} | {ours} | {} | {floor} |\n",
+                peers.join("; ")
+            ));
         }
     }
     text

@@ -5,7 +5,13 @@
 //! - `thread_pool/submit_collect_100k`: submit 100,000 tiny tasks, then collect every
 //!   result. `ours` (submit + `TaskFuture::take`), `rayon` (`ThreadPool::spawn` + a
 //!   one-shot channel per task), `threadpool` (`execute` + a one-shot channel per task),
-//!   `naive_mutex` (threads sharing a `Mutex<Receiver<Job>>`, written below).
+//!   `naive_mutex` (threads sharing a `Mutex<Receiver<Job>>`, written below),
+//!   `tokio_spawn_blocking` (`Runtime::spawn_blocking` + its `JoinHandle`, awaited in
+//!   order), `tokio_spawn` (a multi-thread runtime's `spawn` + `JoinHandle`), and `floor`:
+//!   what any pool must at least do per task on the submitting thread, one allocation and
+//!   two atomic read-modify-writes (push and claim), with no other thread involved.
+//! - `thread_pool/submit_collect_4x25k`: the same 100,000 tasks submitted by 4 threads at
+//!   once (25,000 each, each collecting its own), beside `rayon` and `threadpool`.
 //! - `thread_pool/map_1m`: ordered map over 1,000,000 `u64`s into a `Vec`. `ours`
 //!   (`ThreadPool::map` with chunks, gathered with `Map::collect_values`), `ours_iter` (the
 //!   same map read element by element) and `rayon` (`par_iter().map().collect()`).
@@ -109,7 +115,12 @@ fn tiny(i: u64) -> u64 {
 /// One round of a peer's submit-and-collect: `spawn(i, tx)` runs `tiny(i)` on the peer's
 /// pool and sends the result on `tx`; the results are summed in submission order.
 fn oneshot_round(spawn: impl Fn(u64, oneshot::Sender<u64>)) -> u64 {
-    let receivers: Vec<_> = (0..TASKS)
+    oneshot_range(0..TASKS, spawn)
+}
+
+/// `oneshot_round` over the task numbers `range`.
+fn oneshot_range(range: std::ops::Range<u64>, spawn: impl Fn(u64, oneshot::Sender<u64>)) -> u64 {
+    let receivers: Vec<_> = range
         .map(|i| {
             let (tx, rx) = oneshot::channel();
             spawn(i, tx);
@@ -178,6 +189,132 @@ fn submit_collect(c: &mut Criterion) {
         })
     });
     drop(pool);
+
+    let runtime = tokio_runtime(n);
+    group.bench_function("tokio_spawn_blocking", |b| {
+        b.iter(|| {
+            let handles: Vec<_> = (0..TASKS)
+                .map(|i| runtime.spawn_blocking(move || tiny(i)))
+                .collect();
+            black_box(runtime.block_on(join_in_order(handles)))
+        })
+    });
+    group.bench_function("tokio_spawn", |b| {
+        b.iter(|| {
+            let handles: Vec<_> = (0..TASKS)
+                .map(|i| runtime.spawn(async move { tiny(i) }))
+                .collect();
+            black_box(runtime.block_on(join_in_order(handles)))
+        })
+    });
+    drop(runtime);
+
+    group.bench_function("floor", |b| b.iter(|| black_box(floor_round(TASKS))));
+    group.finish();
+}
+
+/// A tokio multi-thread runtime with `threads` workers and at most `threads` blocking
+/// threads: the same number of threads as every other pool here.
+fn tokio_runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .max_blocking_threads(threads)
+        .build()
+        .expect("tokio runtime")
+}
+
+async fn join_in_order(handles: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
+    let mut sum = 0u64;
+    for handle in handles {
+        sum = sum.wrapping_add(handle.await.expect("result"));
+    }
+    sum
+}
+
+/// The per-task work no pool can skip, on one thread: allocate the task (closure and
+/// result slot), one atomic read-modify-write to publish it, one to claim it, run it, read
+/// the result, free it.
+fn floor_round(tasks: u64) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let tail = AtomicU64::new(0);
+    // Seen from outside, so the compiler keeps both atomic operations.
+    let queue_tail = black_box(&tail);
+    let mut sum = 0u64;
+    for i in 0..tasks {
+        let mut task = Box::new((i, 0u64));
+        queue_tail.fetch_add(1, Ordering::Release);
+        task.1 = tiny(black_box(task.0));
+        queue_tail.fetch_sub(1, Ordering::AcqRel);
+        sum = sum.wrapping_add(black_box(task).1);
+    }
+    sum
+}
+
+/// 100,000 tasks submitted from `PRODUCERS` threads at once, each collecting its own.
+fn many_producers(c: &mut Criterion) {
+    const PRODUCERS: u64 = 4;
+    const EACH: u64 = TASKS / PRODUCERS;
+    let n = cores();
+    let mut group = c.benchmark_group("thread_pool/submit_collect_4x25k");
+    group.throughput(criterion::Throughput::Elements(TASKS));
+    let producers = |round: &(dyn Fn(u64) -> u64 + Sync)| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..PRODUCERS)
+                .map(|p| s.spawn(move || round(p * EACH)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("producer"))
+                .fold(0u64, u64::wrapping_add)
+        })
+    };
+
+    let pool = ours(n);
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            black_box(producers(&|first| {
+                let futures: Vec<_> = (first..first + EACH)
+                    .map(|i| pool.spawn(move || tiny(i)).expect("submit"))
+                    .collect();
+                futures
+                    .iter()
+                    .map(|f| f.take().expect("result"))
+                    .fold(0u64, u64::wrapping_add)
+            }))
+        })
+    });
+    drop(pool);
+
+    let pool = rayon_pool(n);
+    group.bench_function("rayon", |b| {
+        b.iter(|| {
+            black_box(producers(&|first| {
+                oneshot_range(first..first + EACH, |i, tx| {
+                    pool.spawn(move || {
+                        let _ = tx.send(tiny(i));
+                    })
+                })
+            }))
+        })
+    });
+    drop(pool);
+
+    let pool = Mutex::new(threadpool::ThreadPool::new(n));
+    group.bench_function("threadpool", |b| {
+        b.iter(|| {
+            black_box(producers(&|first| {
+                // `threadpool::ThreadPool` is `Send` but not `Sync`: each producer
+                // submits through its own clone, as that crate intends.
+                let pool = pool.lock().expect("lock").clone();
+                oneshot_range(first..first + EACH, |i, tx| {
+                    pool.execute(move || {
+                        let _ = tx.send(tiny(i));
+                    })
+                })
+            }))
+        })
+    });
+    pool.lock().expect("lock").join();
     group.finish();
 }
 
@@ -341,7 +478,14 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, submit_collect, map_1m, nested_fib, scaling);
+criterion_group!(
+    benches,
+    submit_collect,
+    many_producers,
+    map_1m,
+    nested_fib,
+    scaling
+);
 
 /// `criterion_main!`, with the heap kept steady first (see `bench_suite::steady_heap`).
 fn main() {
