@@ -3,10 +3,9 @@
 
 use std::any::Any;
 
-use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind, TaskFuture};
+use future_core::{ChunkResults, Portable, Promise, TaskError, TaskFuture};
 
 use crate::cancels::CancelGuard;
-use crate::codec;
 use crate::stats::Settled;
 
 /// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
@@ -31,35 +30,6 @@ pub(crate) trait Completion: Send {
     fn fail(self: Box<Self>, err: TaskError) -> Settled;
     /// True when `future` (a `TaskFuture` of some type) is this task's future.
     fn is_for(&self, future: &dyn Any) -> bool;
-}
-
-/// Decodes a reply payload of `len` elements. A payload of one error for a chunk of
-/// several (the worker could not decode the arguments or send the result) is that error for
-/// each element; anything else malformed is a `Serialization` error for each.
-fn decode<R: Portable>(payload: &[u8], len: usize) -> Result<ChunkResults<R>, TaskError> {
-    match codec::decode::<ChunkResults<R>>(payload) {
-        Ok(results) if results.len() == len => Ok(results),
-        Ok(results) if results.len() == 1 => match results.into_results().pop() {
-            Some(Err(err)) => Err(err),
-            _ => Err(mismatch(len)),
-        },
-        Ok(_) => Err(mismatch(len)),
-        Err(err) => Err(undecodable(err)),
-    }
-}
-
-fn mismatch(len: usize) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the worker's reply does not hold {len} results"),
-    )
-}
-
-fn undecodable(why: String) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the task's result could not be decoded in the parent: {why}"),
-    )
 }
 
 fn canceller<T: Send + 'static>(future: TaskFuture<T>) -> Box<dyn FnOnce() + Send> {
@@ -112,12 +82,7 @@ impl<R: Portable> Completion for Single<R> {
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
-        let outcome = decode::<R>(payload, 1).and_then(|results| {
-            results
-                .into_results()
-                .pop()
-                .unwrap_or_else(|| Err(mismatch(1)))
-        });
+        let outcome = task_wire::decode_single::<R>(payload);
         let settled = match outcome {
             Ok(_) => Settled::Completed,
             Err(_) => Settled::Failed,
@@ -165,7 +130,7 @@ impl<R: Portable> Completion for Chunk<R> {
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
-        let (results, settled) = match decode::<R>(payload, self.len) {
+        let (results, settled) = match task_wire::decode_results::<R>(payload, self.len) {
             Ok(results) => (results, Settled::Completed),
             Err(err) => (ChunkResults::failed(self.len, err), Settled::Failed),
         };
@@ -188,11 +153,12 @@ impl<R: Portable> Completion for Chunk<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use future_core::TaskErrorKind;
 
     #[test]
     fn one_error_for_a_chunk_fans_out() {
         let err = TaskError::new(TaskErrorKind::Serialization, "bad");
-        let payload = crate::naming::error_payload(1, err.clone());
+        let payload = task_wire::error_payload(1, err.clone());
         let (promise, future) = Promise::<ChunkResults<u8>>::new();
         Box::new(Chunk { promise, len: 3 }).complete(&payload);
         assert_eq!(
