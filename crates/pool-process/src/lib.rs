@@ -78,7 +78,6 @@ compile_error!("pool-process supports Unix (Linux) only: it starts workers over 
 
 mod builder;
 mod cancels;
-mod completion;
 mod dispatch;
 mod info;
 mod manager;
@@ -88,7 +87,6 @@ mod panics;
 mod pool;
 mod protocol;
 mod relay;
-mod stats;
 mod status;
 mod worker;
 

@@ -13,12 +13,12 @@ use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
-use crate::completion::Completion;
 use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::outbox::{self, Courier, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
-use crate::stats::Counters;
 use crate::{marker, panics};
+use task_wire::Completion;
+use task_wire::Counters;
 
 /// How a worker process is started.
 #[derive(Debug)]

@@ -15,16 +15,16 @@ use future_core::{
 };
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
-use crate::completion::{Chunk, Completion, Single};
 use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Shared};
 use crate::panics;
 use crate::protocol::{self, TaskHead};
 use crate::relay::Relay;
-use crate::stats::{Counters, Settled};
 use crate::worker::{self, WORKER_TEST_NAME};
 use task_wire::TaskName;
+use task_wire::{Chunk, Completion, Single};
+use task_wire::{Counters, Settled};
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
 /// for CPU-bound work that needs every core.

@@ -11,7 +11,10 @@
 //!   its encoded arguments in a worker and appends the encoded results to a reply;
 //!   [`resolve_initializer`] the same for an initializer;
 //! - [`decode_results`] and [`decode_single`]: the parent's side of a reply;
-//!   [`error_payload`]: a reply that fails every element of a chunk;
+//!   [`error_payload`]: a reply that fails every element of a chunk; [`Completion`]
+//!   ([`Single`], [`Chunk`]): a task's promise with its result type erased, completed from
+//!   its reply;
+//! - [`Counters`] and [`Settled`]: the statistics both pools keep;
 //! - [`Fingerprint`]: proof that a worker runs the same build (GNU build-id, crate and
 //!   protocol versions, a code-layout probe), equal across machines for the same binary;
 //! - [`encode`], [`encode_into`], [`decode`], [`split`]: postcard at the pool's edges, with
@@ -41,16 +44,20 @@
 compile_error!("task-wire supports Unix (Linux) only: it reads the program's ELF image");
 
 mod codec;
+mod completion;
 mod fingerprint;
 mod naming;
 mod panics;
 mod reply;
 mod runner;
 mod segments;
+mod stats;
 
 pub use codec::{decode, encode, encode_into, split};
+pub use completion::{CancelVeto, Chunk, Completion, Single};
 pub use fingerprint::{Fingerprint, Protocol};
 pub use naming::{TaskName, name_initializer, name_task, resolve_initializer};
 pub use panics::catch;
 pub use reply::{decode_results, decode_single, error_payload};
 pub use runner::{run_task, set_worker_label, worker_label};
+pub use stats::{Counters, Settled};
