@@ -13,10 +13,6 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
-fn pid(_: ()) -> u32 {
-    std::process::id()
-}
-
 fn boom(x: u32) -> u32 {
     if x == 3 {
         panic!("three is not allowed")
@@ -66,12 +62,7 @@ fn submit_runs_on_the_worker_ranks() {
         pool.submit(square, 12).unwrap().result_timeout(HANG),
         Ok(144)
     );
-    let pids: Vec<u32> = pool
-        .on_each_worker(pid, ())
-        .unwrap()
-        .iter()
-        .map(|f| f.result_timeout(HANG).unwrap())
-        .collect();
+    let pids = common::worker_pids(&pool);
     assert_eq!(pids.len(), 2);
     assert_ne!(pids[0], pids[1]);
     assert!(!pids.contains(&std::process::id()));

@@ -132,3 +132,17 @@ pub(crate) fn run_tests(tests: &[(&str, fn())]) {
         std::process::exit(1);
     }
 }
+
+/// A task: the process it runs in.
+pub(crate) fn pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+/// The process ids of `pool`'s workers, in rank order.
+pub(crate) fn worker_pids(pool: &pool_mpi::MpiPool) -> Vec<u32> {
+    pool.on_each_worker(pid, ())
+        .expect("on_each_worker")
+        .iter()
+        .map(|f| f.result_timeout(HANG).expect("a pid"))
+        .collect()
+}
