@@ -5,8 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-/// How long a loop keeps polling without pause after its last message.
-pub(crate) const SPIN: Duration = Duration::from_micros(50);
+/// How long a loop keeps polling without pause after its last message: long enough that a
+/// round trip between tasks (tens of microseconds on a loaded machine) never falls into the
+/// pauses, which would make the next round trip slower still.
+pub(crate) const SPIN: Duration = Duration::from_millis(2);
 /// The first pause after the spin.
 const FIRST_PAUSE: Duration = Duration::from_micros(10);
 /// The longest pause: the most a message waits for an idle loop to look.
@@ -60,7 +62,9 @@ mod tests {
     #[test]
     fn pauses_double_up_to_the_maximum_and_reset() {
         let mut backoff = Backoff::new();
-        backoff.last_activity = Instant::now() - SPIN;
+        backoff.last_activity = Instant::now()
+            .checked_sub(SPIN)
+            .expect("the clock is past SPIN");
         let pauses: Vec<_> = std::iter::from_fn(|| backoff.next_pause())
             .take(10)
             .collect();

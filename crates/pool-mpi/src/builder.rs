@@ -107,16 +107,16 @@ impl Default for MpiPoolBuilder {
         MpiPoolBuilder {
             max_workers: None,
             initializer: None,
-            tasks_per_worker: 16,
+            tasks_per_worker: 32,
             timeout: None,
             print_task_panics: false,
-            spin: Duration::from_micros(100),
+            spin: Duration::ZERO,
         }
     }
 }
 
 impl MpiPoolBuilder {
-    /// The default settings: every worker rank, no initializer, 16 small tasks in flight
+    /// The default settings: every worker rank, no initializer, 32 small tasks in flight
     /// per worker, no time limit.
     pub fn new() -> Self {
         Self::default()
@@ -137,7 +137,7 @@ impl MpiPoolBuilder {
         self
     }
 
-    /// How many small tasks may be sent to one worker before it answers (default 16):
+    /// How many small tasks may be sent to one worker before it answers (default 32):
     /// tasks go to idle workers first; a worker gets tasks queued behind its running one
     /// only while recent tasks took under a millisecond, and only small ones (1 KiB
     /// encoded) without a time limit. A task sent to a worker has started: it can no longer
@@ -163,7 +163,8 @@ impl MpiPoolBuilder {
     }
 
     /// How long a thread waiting on one of the pool's futures polls before it blocks
-    /// (default 100 µs).
+    /// (default: it blocks at once, which measured faster on a machine with fewer cores
+    /// than busy threads; with a core to spare, 50 µs saves a wake-up per round trip).
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self

@@ -141,6 +141,8 @@ pub(crate) struct State {
     pub(crate) detached: bool,
     /// Threads waiting for the pool to be idle (`shutdown`).
     pub(crate) waiters: usize,
+    /// Tasks answered and being completed on the MPI thread (not counted yet).
+    pub(crate) completing: usize,
     /// An exponentially weighted average of how long tasks take.
     task_time: Option<Duration>,
 }
@@ -153,7 +155,7 @@ impl State {
 
     /// True when nothing is left to do: no task waits or runs.
     pub(crate) fn idle(&self) -> bool {
-        self.pending.is_empty() && self.in_flight() == 0
+        self.pending.is_empty() && self.in_flight() == 0 && self.completing == 0
     }
 
     /// True when a worker has not answered its `Init` yet.
@@ -168,7 +170,8 @@ impl State {
         if self.broken.is_some() || self.detached {
             return out;
         }
-        let mut skipped: VecDeque<Task> = VecDeque::new();
+        // Tasks for one busy worker, passed over; they go back to the front, in order.
+        let mut skipped: Vec<Task> = Vec::new();
         while let Some(task) = self.pending.pop_front() {
             if task.completion.is_cancelled() {
                 counters.settled(Settled::Cancelled);
@@ -185,11 +188,11 @@ impl State {
                 .map(|(index, _)| index);
             let Some(index) = target else {
                 // A task for one worker only must not hold back the others' tasks.
-                let for_one = task.only_for.is_some();
-                skipped.push_back(task);
-                if for_one {
+                if task.only_for.is_some() {
+                    skipped.push(task);
                     continue;
                 }
+                self.pending.push_front(task);
                 break;
             };
             if !task.completion.start() {
@@ -216,8 +219,9 @@ impl State {
                 }),
             }
         }
-        skipped.append(&mut self.pending);
-        self.pending = skipped;
+        for task in skipped.into_iter().rev() {
+            self.pending.push_front(task);
+        }
         out
     }
 

@@ -196,7 +196,7 @@ pub(crate) fn run(engine: Arc<Engine>, universe: &Universe) {
         host: crate::worker::host_name(),
         next_liveness: Instant::now(),
     };
-    let outcome = task_wire::catch(std::panic::AssertUnwindSafe(|| runner.serve()));
+    let outcome = task_wire::catch(|| runner.serve());
     if let Err(panic) = outcome {
         eprintln!(
             "pool-mpi: the MPI thread panicked ({panic}); the pool cannot go on without it: \
@@ -673,22 +673,22 @@ fn complete<'a>(shared: &Shared, rank: Rank, replies: impl Iterator<Item = &'a [
         .collect();
     let answered: Vec<_> = {
         let mut state = shared.lock();
-        replies
+        let answered: Vec<_> = replies
             .iter()
-            .map(|&(frame, at, id)| (frame, at, state.take_answered(rank, id)))
-            .collect()
+            .filter_map(|&(frame, at, id)| Some((frame, at, state.take_answered(rank, id)?)))
+            .collect();
+        state.completing += answered.len();
+        answered
     };
+    let count = answered.len();
     for (frame, at, completion) in answered {
-        let Some(completion) = completion else {
-            continue;
-        };
         let payload = frame.get(at..).unwrap_or_default();
-        let settled = task_wire::catch(std::panic::AssertUnwindSafe(|| {
-            completion.complete(payload)
-        }));
+        let settled = task_wire::catch(|| completion.complete(payload));
         shared
             .counters
             .settled(settled.unwrap_or(task_wire::Settled::Failed));
     }
+    // Counted: `shutdown` and `stats` see these tasks finished only now.
+    shared.lock().completing -= count;
     shared.notify_if_idle();
 }
