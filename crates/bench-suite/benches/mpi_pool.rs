@@ -13,7 +13,8 @@
 //! - `mpi_pool/tiny_tasks`: 100,000 tiny tasks submitted, then collected, per task (the raw
 //!   farm: 100,000 messages echoed by the workers, 16 in flight per worker);
 //! - `mpi_pool/map_1m_chunked`: `map` over 1,000,000 small items in chunks of 10,000;
-//! - `mpi_pool/payload_4mib`: a 4 MiB argument there and its 4 MiB result back;
+//! - `mpi_pool/payload_4mib`: a 4 MiB argument there and its 4 MiB result back (bytes as
+//!   one blob, `serde_bytes`, as Python's `bytes` pickle);
 //! - `mpi_pool/spawn`: spawn one worker, run one task, let it go;
 //! - notes: the CPU an idle pool uses in one second (rank 0's process, and each worker).
 
@@ -24,6 +25,7 @@ use bench_suite::cpu_ticks;
 use future_core::MapOptions;
 use pool_mpi::MpiPool;
 use pool_process::ProcessPool;
+use serde_bytes::ByteBuf;
 
 const MPI_ENV: [(&str, &str); 5] = [
     ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
@@ -45,7 +47,7 @@ fn small(x: u32) -> u32 {
     x.wrapping_mul(2_654_435_761).rotate_left(7)
 }
 
-fn echo(bytes: Vec<u8>) -> Vec<u8> {
+fn echo(bytes: ByteBuf) -> ByteBuf {
     bytes
 }
 
@@ -102,7 +104,7 @@ fn workloads(name: &str, pool: &impl future_core::Executor, round_trips: u64) {
         std::hint::black_box(sum);
     });
     report("map_1m_chunked", name, map);
-    let payload = vec![7u8; PAYLOAD];
+    let payload = ByteBuf::from(vec![7u8; PAYLOAD]);
     let big = median_ns(reps, 1, || {
         let back = pool
             .submit(echo, payload.clone())

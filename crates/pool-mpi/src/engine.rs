@@ -346,7 +346,9 @@ impl Runner {
         let Comm::World(world) = &self.world else {
             return Err(BuildError::Mpi("no world communicator".to_owned()));
         };
-        let command = std::process::Command::new(exe);
+        // The workers run `main` with this process's arguments, as `mpirun` would.
+        let mut command = std::process::Command::new(exe);
+        command.args(std::env::args_os().skip(1));
         let inter = world
             .process_at_rank(0)
             .spawn(&command, count)

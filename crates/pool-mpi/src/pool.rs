@@ -456,9 +456,10 @@ impl MpiPoolBuilder {
         MpiPool::start(self, Source::World)
     }
 
-    /// Starts `workers` new processes of this program with `MPI_Comm_spawn` and builds the
-    /// pool of them (mpi4py's `MPIPoolExecutor(max_workers=n)`); they exit when the pool is
-    /// dropped. Works with or without `mpirun` (a program run alone starts MPI as a
+    /// Starts `workers` new processes of this program (with this process's arguments) with
+    /// `MPI_Comm_spawn` and builds the pool of them (mpi4py's
+    /// `MPIPoolExecutor(max_workers=n)`); they serve in [`init`](crate::init) and exit when
+    /// the pool is dropped. Works with or without `mpirun` (a program run alone starts MPI as a
     /// singleton). Spawning takes a fraction of a second; spawned workers talk over TCP.
     ///
     /// Errors: those of [`build`](Self::build) (`spawn(0)` is
