@@ -45,6 +45,12 @@ fn scenario(name: &str) {
             }
             std::mem::forget(pool); // the session ends below with the task in flight
         }
+        "another-build" => {
+            let err = MpiPool::from_world().unwrap_err();
+            println!("scenario another-build: {err}");
+            drop(mpi); // the workers stop, the job ends cleanly
+            return;
+        }
         _ => {}
     }
     drop(mpi);
@@ -88,6 +94,27 @@ fn a_session_that_ends_with_tasks_in_flight_ends_the_job() {
     ends_the_job("forget-pool", Some(3), "still running on the workers");
 }
 
+/// A rank that runs another build (as a node with another copy of the program would; here
+/// the fingerprint's salt makes rank 2 look like one) is refused with a clear error, and
+/// the job still ends cleanly.
+fn a_rank_of_another_build_is_refused_by_name() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut cmd = common::command(Some(2), &["another-build"]);
+    cmd.args([
+        ":",
+        "-n",
+        "1",
+        "-x",
+        "POOL_MPI_FINGERPRINT_SALT=another build",
+    ])
+    .arg(&exe)
+    .arg("another-build");
+    let (status, stdout, stderr) = common::run(cmd, DEADLINE);
+    assert!(status.is_some_and(|s| s.success()), "{stdout}\n{stderr}");
+    assert!(stdout.contains("MPI rank 2"), "{stdout}");
+    assert!(stdout.contains("is not the same build"), "{stdout}");
+}
+
 fn main() {
     if common::inner() {
         let name = std::env::args().nth(1).unwrap_or_default();
@@ -99,6 +126,10 @@ fn main() {
         (
             "a_killed_spawned_worker_ends_the_job",
             a_killed_spawned_worker_ends_the_job,
+        ),
+        (
+            "a_rank_of_another_build_is_refused_by_name",
+            a_rank_of_another_build_is_refused_by_name,
         ),
         (
             "a_session_that_ends_with_tasks_in_flight_ends_the_job",
