@@ -172,6 +172,7 @@ impl State {
         }
         // Tasks for one busy worker, passed over; they go back to the front, in order.
         let mut skipped: Vec<Task> = Vec::new();
+        let now = Instant::now();
         while let Some(task) = self.pending.pop_front() {
             if task.completion.is_cancelled() {
                 counters.settled(Settled::Cancelled);
@@ -202,7 +203,6 @@ impl State {
             let Some(worker) = self.workers.get_mut(index) else {
                 break;
             };
-            let now = Instant::now();
             if worker.in_flight.is_empty() {
                 worker.front_since = Some(now);
             }

@@ -5,7 +5,9 @@
 //! environment, so a process that a rank starts (a process pool's worker, the program run
 //! again as a plain subprocess) carries the same variables, and must not call `MPI_Init`:
 //! it would claim its parent's place in the job. Such a process is told apart by its parent:
-//! the launcher (Open MPI's daemon) has no rank in its own environment, a rank does.
+//! a rank is an MPI program, with the MPI library mapped (`libmpi` in `/proc/<ppid>/maps`),
+//! while the launcher's daemon is not, and neither is a tool that starts the rank (`perf
+//! record`, `time`, a shell).
 
 /// The variables that give a process its rank in a job.
 const RANK_VARIABLES: [&str; 2] = ["PMIX_RANK", "OMPI_COMM_WORLD_RANK"];
@@ -24,13 +26,6 @@ pub(crate) enum Membership {
 
 /// This process's membership.
 pub(crate) fn membership() -> Membership {
-    let has_rank = |environ: &[u8]| {
-        environ.split(|b| *b == 0).any(|entry| {
-            RANK_VARIABLES.iter().any(|name| {
-                entry.starts_with(name.as_bytes()) && entry.get(name.len()) == Some(&b'=')
-            })
-        })
-    };
     let ours = RANK_VARIABLES
         .iter()
         .any(|name| std::env::var_os(name).is_some());
@@ -38,15 +33,33 @@ pub(crate) fn membership() -> Membership {
         return Membership::Alone;
     }
     let parent = std::os::unix::process::parent_id();
-    match std::fs::read(format!("/proc/{parent}/environ")) {
-        Ok(environ) if has_rank(&environ) => Membership::ChildOfRank,
+    match std::fs::read_to_string(format!("/proc/{parent}/maps")) {
+        Ok(maps) if maps_mpi(&maps) => Membership::ChildOfRank,
         _ => Membership::Launched,
     }
+}
+
+/// True when a process's memory map (`/proc/<pid>/maps`) has the MPI library.
+fn maps_mpi(maps: &str) -> bool {
+    maps.lines().any(|line| {
+        line.rsplit('/')
+            .next()
+            .is_some_and(|file| file.starts_with("libmpi.so") || file.starts_with("libmpich.so"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mpi_library_is_found_in_a_memory_map() {
+        let rank = "7f3ac8d2b000-7f3ac8e2b000 r-xp 00000000 fe:01 123 /usr/lib/x86_64-linux-gnu/libmpi.so.40.30.4";
+        let launcher = "7f3ac8d2b000-7f3ac8e2b000 r-xp 00000000 fe:01 124 /usr/lib/x86_64-linux-gnu/libopen-rte.so.40";
+        assert!(maps_mpi(&format!("{launcher}\n{rank}\n")));
+        assert!(!maps_mpi(launcher));
+        assert!(!maps_mpi("55d0-55d1 r--p 0 fe:01 9 /tmp/libmpi-notes.txt"));
+    }
 
     #[test]
     fn a_plain_run_is_alone() {

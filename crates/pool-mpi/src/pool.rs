@@ -101,11 +101,23 @@ impl MpiPool {
     /// The pool of the world's worker ranks (1..N-1 under `mpirun -n N`), default settings.
     ///
     /// Errors: see [`MpiPoolBuilder::build`].
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap(); // mpirun -n 3: ranks 1 and 2
+    /// assert_eq!(pool.num_workers(), 2);
+    /// ```
     pub fn from_world() -> Result<MpiPool, BuildError> {
         MpiPoolBuilder::new().build()
     }
 
     /// The builder of a pool with other settings, or of spawned workers.
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::builder().tasks_per_worker(8).spawn(2).unwrap();
+    /// assert_eq!(pool.num_workers(), 2);
+    /// ```
     pub fn builder() -> MpiPoolBuilder {
         MpiPoolBuilder::new()
     }
@@ -154,6 +166,12 @@ impl MpiPool {
     }
 
     /// How many workers the pool has (mpi4py's `num_workers`).
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::builder().max_workers(1).build().unwrap();
+    /// assert_eq!(pool.num_workers(), 1);
+    /// ```
     pub fn num_workers(&self) -> usize {
         self.shared.lock().workers.len()
     }
@@ -169,6 +187,13 @@ impl MpiPool {
     ///
     /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
     /// pool broke or its session ended.
+    ///
+    /// ```no_run
+    /// fn square(x: u64) -> u64 { x * x }
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
+    /// ```
     pub fn submit<A: Portable, R: Portable>(
         &self,
         f: fn(A) -> R,
@@ -180,6 +205,16 @@ impl MpiPool {
     /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
     ///
     /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// fn forever(_: ()) { loop { std::thread::park() } }
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100))).unwrap();
+    /// let err = future.exception().unwrap().unwrap();
+    /// assert_eq!(err.kind(), future_core::TaskErrorKind::TimedOut);
+    /// ```
     pub fn submit_with_timeout<A: Portable, R: Portable>(
         &self,
         f: fn(A) -> R,
@@ -196,6 +231,12 @@ impl MpiPool {
 
     /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
     /// never says [`SubmitError::Full`].
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// assert_eq!(pool.try_submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+    /// ```
     pub fn try_submit<A: Portable, R: Portable>(
         &self,
         f: fn(A) -> R,
@@ -207,6 +248,19 @@ impl MpiPool {
     /// Runs `f(arg)` once on every worker of the pool (mpi4py users reach for
     /// `get_comm_workers` for such collective work): one future per worker, in rank order.
     /// Each task waits for its own worker.
+    ///
+    /// ```no_run
+    /// fn host(_: ()) -> String { std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap() }
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let hosts: Vec<String> = pool
+    ///     .on_each_worker(host, ())
+    ///     .unwrap()
+    ///     .iter()
+    ///     .map(|f| f.result().unwrap())
+    ///     .collect();
+    /// assert_eq!(hosts.len(), pool.num_workers());
+    /// ```
     pub fn on_each_worker<A: Portable + Clone, R: Portable>(
         &self,
         f: fn(A) -> R,
@@ -312,6 +366,19 @@ impl MpiPool {
     /// number of chunks in flight (default: `tasks_per_worker` per worker), each chunk of
     /// `chunksize` elements one message (Python's `map(fn, iterable, chunksize, buffersize)`).
     /// A panic on one element fails that element only. See [`future_core::Map`].
+    ///
+    /// ```no_run
+    /// use future_core::MapOptions;
+    /// fn cube(x: i64) -> i64 { x * x * x }
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let cubes: Vec<i64> = pool
+    ///     .map(cube, 0..1000, MapOptions::new().chunksize(100))
+    ///     .unwrap()
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(cubes[10], 1000);
+    /// ```
     pub fn map<'a, A, R, I>(
         &'a self,
         f: fn(A) -> R,
@@ -334,6 +401,19 @@ impl MpiPool {
 
     /// Like [`map`](Self::map), yielding each result as its chunk is done, with its
     /// position in the input (mpi4py's `map(unordered=True)`).
+    ///
+    /// ```no_run
+    /// use future_core::MapOptions;
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let mut squares: Vec<(usize, u64)> = pool
+    ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
+    ///     .unwrap()
+    ///     .map(|(i, r)| (i, r.unwrap()))
+    ///     .collect();
+    /// squares.sort_unstable();
+    /// assert_eq!(squares[5], (5, 25));
+    /// ```
     pub fn map_unordered<'a, A, R, I>(
         &'a self,
         f: fn(A) -> R,
@@ -385,6 +465,13 @@ impl MpiPool {
     }
 
     /// Python's `shutdown()`: stops taking tasks and waits for every task.
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// pool.shutdown();
+    /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), future_core::SubmitError::Shutdown);
+    /// ```
     pub fn shutdown(&self) {
         self.shutdown_with(ShutdownOptions::default());
     }
@@ -392,6 +479,15 @@ impl MpiPool {
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`): with
     /// `cancel_futures`, cancels the tasks not sent to a worker yet; with `wait`, returns
     /// once every other task finished.
+    ///
+    /// ```no_run
+    /// use future_core::ShutdownOptions;
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let futures: Vec<_> = (0..100u64).map(|x| pool.submit(|x: u64| x, x).unwrap()).collect();
+    /// pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
+    /// assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
+    /// ```
     pub fn shutdown_with(&self, options: ShutdownOptions) {
         let mut finish = Vec::new();
         {
@@ -423,7 +519,17 @@ impl MpiPool {
         state.waiters -= 1;
     }
 
-    /// What the pool has done and is doing (the same as through [`Executor::stats`]).
+    /// What the pool has done and is doing (the same as through [`Executor::stats`]):
+    /// tasks waiting, sent to workers, completed, failed, cancelled; workers alive (not
+    /// retired) and started. A `map` chunk counts as one task.
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
+    /// pool.shutdown();
+    /// assert_eq!(pool.stats().completed, 1);
+    /// ```
     pub fn stats(&self) -> PoolStats {
         let (queued, running, workers) = {
             let state = self.shared.lock();

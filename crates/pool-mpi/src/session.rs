@@ -166,6 +166,13 @@ fn mpi_thread(role: mpsc::SyncSender<Role>) {
 ///
 /// A program that returns from `main` without dropping it (it is forgotten with
 /// [`keep_until_exit`](Self::keep_until_exit)) ends the session as the process exits.
+///
+/// ```no_run
+/// let mpi = pool_mpi::init();
+/// let pool = pool_mpi::MpiPool::from_world().unwrap();
+/// drop(pool); // the pool first: its workers are let go
+/// drop(mpi); // then the session: every worker stops, MPI is finalized
+/// ```
 #[derive(Debug)]
 pub struct MpiSession {
     _private: (),
@@ -174,6 +181,12 @@ pub struct MpiSession {
 impl MpiSession {
     /// Keeps the session until the process exits (it ends then, as the guard's drop would),
     /// for programs that cannot hold a guard in `main`.
+    ///
+    /// ```no_run
+    /// pool_mpi::init().keep_until_exit(); // as rustures::init() does
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// # drop(pool);
+    /// ```
     pub fn keep_until_exit(self) {
         std::mem::forget(self);
         register_at_exit();
