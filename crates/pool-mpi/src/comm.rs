@@ -68,11 +68,11 @@ impl Comm {
                 self.send(rank, single_tag, &frame);
                 continue;
             }
-            wire::push_framed(&mut batch, &frame);
-            batched += 1;
-            if batch.len() >= wire::BATCH_BYTES {
+            if batch.len() + 4 + frame.len() > wire::BATCH_BYTES {
                 flush(&mut batch, &mut batched);
             }
+            wire::push_framed(&mut batch, &frame);
+            batched += 1;
         }
         flush(&mut batch, &mut batched);
     }

@@ -313,11 +313,19 @@ impl Runner {
         let count = max_workers.map_or(available, |m| m.min(available));
         let ranks: Vec<Rank> = (1..).take(count).collect();
         // Every worker says hello as soon as it is up: wait for those not heard yet.
+        let deadline = Instant::now() + HELLO_WITHIN;
         let mut backoff = Backoff::new();
-        while ranks.iter().any(|&r| self.hello(r).is_none()) {
-            if !self.receive_world() {
-                backoff.wait();
+        while let Some(&silent) = ranks.iter().find(|&&r| self.hello(r).is_none()) {
+            if self.receive_world() {
+                continue;
             }
+            if Instant::now() > deadline {
+                return Err(BuildError::Mpi(format!(
+                    "MPI rank {silent} did not answer within {HELLO_WITHIN:?}: does every rank \
+                     call pool_mpi::init() first in main?"
+                )));
+            }
+            backoff.wait();
         }
         let hellos: Vec<(Rank, Hello)> = ranks
             .iter()

@@ -53,12 +53,17 @@ pub(crate) const TAG_REPLY: i32 = 3;
 pub(crate) const TAG_BATCH: i32 = 4;
 
 /// Frames up to this size may be batched (and queued behind a running task); larger ones
-/// travel alone, and only to an idle worker. Below Open MPI's eager limits, so that a
-/// standard send of a batch returns without waiting for the receiver.
+/// travel alone, and only to an idle worker.
 pub(crate) const SMALL: usize = 1024;
 
-/// A batch holds at most this many bytes of frames (a few small frames more).
-pub(crate) const BATCH_BYTES: usize = 4 * 1024;
+/// A batch (with its length prefixes) is at most this large: under Open MPI's smallest eager
+/// limit (4 KiB over shared memory, with the message header), so that a standard send of a
+/// batch, or of a small frame, returns without waiting for the receiver to match it. That is
+/// what keeps rank 0 and a worker from waiting on each other: rank 0 sends a busy worker
+/// only such messages, so it never waits on a worker that is itself sending it a large
+/// reply; a message that may wait (a large task) goes only to an idle worker, which has
+/// nothing left to send.
+pub(crate) const BATCH_BYTES: usize = 3 * 1024;
 
 /// Rank 0 to a worker, on [`TAG_CONTROL`].
 #[derive(Debug, Serialize, Deserialize)]

@@ -133,6 +133,26 @@ fn large_payloads_cross_both_ways() {
     );
 }
 
+/// A result of `n` bytes (for most tasks a small one).
+fn sized(n: usize) -> Vec<u8> {
+    vec![1; n]
+}
+
+/// Large replies among many small tasks sent ahead: rank 0 never blocks on a worker that is
+/// itself sending it a large reply.
+fn large_results_among_small_tasks_do_not_block() {
+    let pool = world_pool();
+    for _ in 0..2 {
+        let sizes = (0..2_000usize).map(|i| if i % 97 == 0 { 256 << 10 } else { 8 });
+        let total: usize = pool
+            .map(sized, sizes, MapOptions::new().chunksize(1))
+            .unwrap()
+            .map(|r| r.unwrap().len())
+            .sum();
+        assert_eq!(total, 21 * (256 << 10) + (2_000 - 21) * 8);
+    }
+}
+
 fn a_timeout_fails_the_task_and_retires_its_worker() {
     let pool = MpiPool::builder()
         .timeout(Duration::from_millis(300))
@@ -261,6 +281,10 @@ fn main() {
         (
             "large_payloads_cross_both_ways",
             large_payloads_cross_both_ways,
+        ),
+        (
+            "large_results_among_small_tasks_do_not_block",
+            large_results_among_small_tasks_do_not_block,
         ),
         (
             "the_initializer_runs_once_on_each_worker",
