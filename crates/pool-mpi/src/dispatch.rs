@@ -268,6 +268,22 @@ impl State {
             };
             let limit = task.deadline.map(|(_, limit)| limit).unwrap_or_default();
             worker.phase = Phase::Retired;
+            // Tasks waiting for this worker alone (`on_each_worker`) can never run now.
+            let rank = worker.rank;
+            let (orphans, others): (VecDeque<Task>, VecDeque<Task>) =
+                std::mem::take(&mut self.pending)
+                    .into_iter()
+                    .partition(|t| t.only_for == Some(rank));
+            self.pending = others;
+            for orphan in orphans {
+                finish.push(Finish::Fail(
+                    orphan.completion,
+                    TaskError::new(
+                        TaskErrorKind::Broken,
+                        format!("the task was for {}, which was retired", worker.describe()),
+                    ),
+                ));
+            }
             finish.push(Finish::Fail(
                 task.completion,
                 TaskError::new(
@@ -405,9 +421,11 @@ mod tests {
         state.task_time = Some(Duration::from_micros(5));
         let (timed, timed_future) = task(2, 10, Some(Duration::from_millis(1)));
         let (behind, _f3) = task(3, 10, None);
-        state.pending.extend([timed, behind]);
+        let (mut for_it, for_it_future) = task(4, 10, None);
+        for_it.only_for = Some(1);
+        state.pending.extend([timed, behind, for_it]);
         assert_eq!(sent(&state.dispatch(&RULES, &counters)), vec![(1, 1)]);
-        assert_eq!(state.pending.len(), 1, "nothing queues behind a timed task");
+        assert_eq!(state.pending.len(), 2, "nothing queues behind a timed task");
         let mut finish = Vec::new();
         state.expire(Instant::now() + Duration::from_secs(1), &mut finish);
         assert_eq!(state.workers[0].phase, Phase::Retired);
@@ -415,6 +433,8 @@ mod tests {
         let err = timed_future.exception().unwrap().unwrap();
         assert_eq!(err.kind(), TaskErrorKind::TimedOut);
         assert!(state.broken.is_some(), "its only worker is retired");
+        let err = for_it_future.exception().unwrap().unwrap();
+        assert!(err.message().contains("retired"), "{err}");
         assert_eq!(
             state.take_answered(1, 2).map(|_| ()),
             None,

@@ -666,6 +666,12 @@ impl Drop for MpiPool {
     }
 }
 
+// A pool is shared between threads as the other pools are.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<MpiPool>();
+};
+
 impl fmt::Debug for MpiPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.shared.lock();
