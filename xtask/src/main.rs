@@ -7,15 +7,18 @@
 //! - `cargo xtask miri`: the tests that exercise `unsafe` code, under Miri (needs a nightly
 //!   toolchain with the `miri` component, which `.ci/run` adds);
 //! - `cargo xtask demo`: the demos (pi on the process pool, fetching pages from a local
-//!   HTTP server on the thread pool, one program on both pools).
+//!   HTTP server on the thread pool, one program on both pools); `cargo xtask demo --mpi`:
+//!   pi and the one program across the ranks of `mpirun -n 3` (needs Open MPI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod mpi;
 mod plot;
 mod report;
 
-const USAGE: &str = "usage: cargo xtask <ci | loom | miri | bench [--quick] [FILTER] | demo>";
+const USAGE: &str =
+    "usage: cargo xtask <ci | loom | miri | bench [--quick] [FILTER] | demo [--mpi]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +27,7 @@ fn main() -> ExitCode {
         Some("loom") => loom(),
         Some("miri") => miri(),
         Some("bench") => bench(&args[1..]),
+        Some("demo") if args.iter().any(|a| a == "--mpi") => mpi::demo(),
         Some("demo") => demo(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -190,8 +194,20 @@ fn bench(args: &[String]) -> Result<(), String> {
     let out_dir = root().join("target").join("bench");
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let cpython = report::run_cpython(&root(), &out_dir, quick, filter.map(String::as_str));
-    let results = report::collect(&root().join("target").join("criterion"), cpython)?;
+    let mut results = report::collect(&root().join("target").join("criterion"), cpython)?;
+    let mpi_rows = if filter.is_none_or(|f| "mpi_pool".contains(f.as_str())) {
+        mpi::bench(&root(), &out_dir, quick)
+    } else {
+        mpi::Rows::default()
+    };
+    results.extend(mpi_rows.measurements);
     let mut text = report::render(&results);
+    if !mpi_rows.notes.is_empty() {
+        text.push_str("\n## mpi_pool notes\n\n");
+        for note in &mpi_rows.notes {
+            text.push_str(&format!("- {note}\n"));
+        }
+    }
     if filter.is_none_or(|f| "memory".contains(f.as_str())) {
         run(
             &cargo(),

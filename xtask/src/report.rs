@@ -159,6 +159,13 @@ pub(crate) struct Report {
     cpython_note: Option<String>,
 }
 
+impl Report {
+    /// Adds measurements made outside criterion (the MPI rows).
+    pub(crate) fn extend(&mut self, measurements: Vec<Measurement>) {
+        self.measurements.extend(measurements);
+    }
+}
+
 /// A duration in the unit that reads best.
 fn human(ns: f64) -> String {
     if ns >= 1e9 {

@@ -22,7 +22,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bench_suite::{cores, worker_counts};
+use bench_suite::{cores, cpu_ticks, worker_counts};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use future_core::MapOptions;
 use pool_process::ProcessPool;
@@ -165,25 +165,6 @@ fn scaling(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// utime + stime of a process or thread, in clock ticks, from its `stat` file.
-fn cpu_ticks(stat_path: &str) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(stat_path) else {
-        return 0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    // After "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    get(11) + get(12)
 }
 
 /// The CPU a warm idle pool uses in one second: its workers, and this process's threads

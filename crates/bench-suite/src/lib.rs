@@ -70,6 +70,32 @@ pub fn worker_counts(max: usize) -> Vec<usize> {
     counts
 }
 
+/// The CPU time (utime + stime) a process or thread has used, in clock ticks (10 ms on
+/// Linux), from its `stat` file (`/proc/<pid>/stat`, `/proc/self/task/<tid>/stat`); 0 when
+/// it cannot be read.
+///
+/// ```
+/// let ticks = bench_suite::cpu_ticks("/proc/self/stat");
+/// assert!(ticks < u64::MAX);
+/// ```
+pub fn cpu_ticks(stat_path: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(stat_path) else {
+        return 0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    // After "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(11) + get(12)
+}
+
 /// The textbook future: a value slot guarded by a mutex and a condition variable, with no
 /// states, callbacks or timeouts. The baseline for what a `TaskFuture` costs on top.
 #[derive(Debug, Clone, Default)]

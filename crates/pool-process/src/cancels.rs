@@ -242,9 +242,9 @@ impl CancelGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::completion::{Completion, Single};
     use future_core::executor::Promise;
     use std::sync::Arc;
+    use task_wire::{Completion, Single};
 
     #[test]
     fn a_cancel_and_a_start_exclude_each_other() {
@@ -277,7 +277,10 @@ mod tests {
             slot,
             id,
         };
-        assert!(task.send_ahead(guard), "not cancelled: it is sent");
+        assert!(
+            task.send_ahead(Box::new(move || guard.allows_cancel())),
+            "not cancelled: it is sent"
+        );
     }
 
     /// The worker takes the task sent ahead before the pool has read the previous reply (its

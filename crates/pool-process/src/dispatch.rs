@@ -19,11 +19,11 @@ use future_core::{TaskError, TaskErrorKind};
 
 use crate::builder::WorkerDeath;
 use crate::cancels::{CancelGuard, CancelSet};
-use crate::completion::Completion;
 use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
-use crate::stats::{Counters, Settled};
 use crate::{panics, status};
+use task_wire::Completion;
+use task_wire::{Counters, Settled};
 
 /// Tasks whose frames are larger than this go only to an idle worker, never queued behind a
 /// running task: a large task waits for the first worker that frees up rather than for one
@@ -156,7 +156,10 @@ impl Worker {
                 slot,
                 id: task.id,
             };
-            if !task.completion.send_ahead(guard) {
+            if !task
+                .completion
+                .send_ahead(Box::new(move || guard.allows_cancel()))
+            {
                 set.clear(slot, task.id);
                 return Err(Settled::Cancelled); // cancelled after the check in `dispatch`
             }

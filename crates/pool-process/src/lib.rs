@@ -40,11 +40,12 @@
 //! # How a worker runs your function
 //! A worker is this executable started again (through `/proc/self/exe`), with its end of a
 //! socketpair in an environment variable; [`init`] sees the variable and serves tasks. A
-//! `fn(A) -> R` crosses as its offset from a fixed anchor function of this crate, which is
-//! the same in every process of the binary even though ASLR moves the base address, plus
-//! the offset of a trampoline monomorphized for `A` and `R` that decodes the argument,
-//! calls the function and encodes the result. A build fingerprint checked at each worker's
-//! handshake (the executable's identity, a code-layout probe and this crate's version)
+//! `fn(A) -> R` crosses as its offset from a fixed anchor function, which is the same in
+//! every process of the binary even though ASLR moves the base address, plus the offset of
+//! a trampoline monomorphized for `A` and `R` that decodes the argument, calls the function
+//! and encodes the result (the `task-wire` crate, shared with the MPI pool). A build
+//! fingerprint checked at each worker's handshake (the executable's GNU build-id, a
+//! code-layout probe, the crate and protocol versions)
 //! guarantees that the offsets name the same code in the worker: a worker of another build
 //! breaks the pool with a clear error instead of running the wrong code. Offsets only name
 //! code of the executable itself, so `submit`, `map` and the builder check, before anything
@@ -77,21 +78,15 @@ compile_error!("pool-process supports Unix (Linux) only: it starts workers over 
 
 mod builder;
 mod cancels;
-mod codec;
-mod completion;
 mod dispatch;
-mod fingerprint;
 mod info;
 mod manager;
 mod marker;
-mod naming;
 mod outbox;
 mod panics;
 mod pool;
 mod protocol;
 mod relay;
-mod segments;
-mod stats;
 mod status;
 mod worker;
 

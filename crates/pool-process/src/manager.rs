@@ -13,13 +13,12 @@ use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
-use crate::completion::Completion;
 use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
-use crate::fingerprint::Fingerprint;
 use crate::outbox::{self, Courier, Outbox};
-use crate::protocol::{self, FromWorker, Init, ToWorker};
-use crate::stats::Counters;
+use crate::protocol::{FromWorker, Init, ToWorker};
 use crate::{marker, panics};
+use task_wire::Completion;
+use task_wire::Counters;
 
 /// How a worker process is started.
 #[derive(Debug)]
@@ -40,7 +39,7 @@ pub(crate) struct Launch {
 pub(crate) struct Shared {
     pub(crate) rules: Rules,
     pub(crate) launch: Launch,
-    pub(crate) fingerprint: Fingerprint,
+    pub(crate) fingerprint: task_wire::Fingerprint,
     pub(crate) state: Mutex<State>,
     /// The id of the next task (assigned outside the lock, where its frame is encoded).
     pub(crate) next_id: AtomicU64,
@@ -227,7 +226,7 @@ impl Manager {
             Ok((0, _)) => self.shared.lock().wake_sent = false,
             Ok((index, frame)) => {
                 let key = self.keys[index];
-                match protocol::split::<FromWorker>(&frame) {
+                match task_wire::split::<FromWorker>(&frame) {
                     Ok((msg, at)) => self.on_message(key, msg, frame, at),
                     Err(err) => self.fail_front(
                         key,
@@ -384,7 +383,7 @@ impl Manager {
         state: &mut State,
         key: u64,
         (pid, nonce): (u32, u64),
-        fingerprint: Fingerprint,
+        fingerprint: task_wire::Fingerprint,
         finish: &mut Vec<Finish>,
     ) -> Option<Flush> {
         if state

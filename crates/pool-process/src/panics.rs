@@ -10,13 +10,7 @@
 //! for it with `future_core::executor::print_panics`: the workers and the pool's own threads
 //! do when the pool was built with `print_task_panics(true)`.
 
-use future_core::executor::catch_panic;
-
-/// Runs `f`; a panic becomes `Err` with its message. The panic's payload is dropped inside
-/// the boundary, where a payload whose own `Drop` panics cannot escape either.
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    catch_panic(f).map_err(|err| err.message().to_owned())
-}
+pub(crate) use task_wire::catch;
 
 /// Runs `f`, a piece of work whose panic only needs reporting (the task's own failure is
 /// reported to its future elsewhere): a done callback, a value's `Drop`. `None` when it

@@ -15,16 +15,16 @@ use future_core::{
 };
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
-use crate::completion::{Chunk, Completion, Single};
 use crate::dispatch::{Finish, Flush, Rules, State, Task};
-use crate::fingerprint::Fingerprint;
 use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Shared};
+use crate::panics;
 use crate::protocol::{self, TaskHead};
 use crate::relay::Relay;
-use crate::stats::{Counters, Settled};
 use crate::worker::{self, WORKER_TEST_NAME};
-use crate::{naming, panics};
+use task_wire::TaskName;
+use task_wire::{Chunk, Completion, Single};
+use task_wire::{Counters, Settled};
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
 /// for CPU-bound work that needs every core.
@@ -133,7 +133,7 @@ impl ProcessPool {
         if worker::started_as_worker() && !worker::init_called() {
             return Err(BuildError::NotInitialized);
         }
-        let initializer = match builder.initializer.map(naming::name_initializer) {
+        let initializer = match builder.initializer.map(task_wire::name_initializer) {
             Some(Err(why)) => return Err(BuildError::ForeignInitializer(why)),
             named => named.and_then(Result::ok),
         };
@@ -176,7 +176,7 @@ impl ProcessPool {
                 max_frame: builder.max_frame,
                 print_panics: builder.print_task_panics,
             },
-            fingerprint: Fingerprint::current(),
+            fingerprint: protocol::fingerprint(),
             state: Mutex::new(State::new()),
             next_id: AtomicU64::new(0),
             room: Condvar::new(),
@@ -309,7 +309,7 @@ impl ProcessPool {
         block: bool,
         timeout: Option<Duration>,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        let names = match naming::name_task(f) {
+        let names = match task_wire::name_task(f) {
             Ok(names) => names,
             Err(why) => return self.refused(unsendable(why)),
         };
@@ -343,15 +343,11 @@ impl ProcessPool {
     /// are larger than the frame limit).
     fn frame<S: Serialize + ?Sized>(
         &self,
-        (trampoline, func): (isize, isize),
+        task: TaskName,
         args: &S,
     ) -> Result<(u64, Vec<u8>), TaskError> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let head = TaskHead {
-            id,
-            trampoline,
-            func,
-        };
+        let head = TaskHead { id, task };
         let frame = protocol::encode_task(head, args).map_err(encode_error)?;
         let max = self.shared.launch.max_frame;
         if frame.len() > max {
@@ -511,7 +507,7 @@ impl ProcessPool {
         &self,
         f: fn(A) -> R,
     ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + '_ {
-        let names = naming::name_task(f);
+        let names = task_wire::name_task(f);
         move |chunk: Vec<A>| {
             let names = match &names {
                 Ok(names) => *names,
@@ -739,7 +735,7 @@ fn refusal(state: &State) -> Option<SubmitError> {
     state.shutdown.then_some(SubmitError::Shutdown)
 }
 
-/// The error of a task whose function cannot be named in a worker (see `segments.rs`).
+/// The error of a task whose function cannot be named in a worker (see `task_wire::name_task`).
 fn unsendable(why: String) -> TaskError {
     TaskError::new(
         TaskErrorKind::Serialization,

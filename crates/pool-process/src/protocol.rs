@@ -7,7 +7,7 @@
 //! worker: Hello{pid, nonce, fingerprint}
 //! parent:                          Init{initializer, max_tasks, spin, max_frame, print_panics}   (only if nonce and fingerprint match)
 //! worker: Ready | InitFailed(msg)
-//! parent:                          Task{id, trampoline, func} + arguments ...
+//! parent:                          Task{id, task: TaskName} + arguments ...
 //! worker: Reply{id} + results ...  (one per task, in the order the tasks were sent)
 //!         | Skipped{id}              (a task sent ahead that was cancelled before it started)
 //! parent:                          (closes the socket: the worker exits 0)
@@ -23,8 +23,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
-use crate::fingerprint::Fingerprint;
+use task_wire::{Fingerprint, TaskName};
+
+/// What the fingerprint says of this pool's messages (see `task_wire::Fingerprint`).
+const WIRE: task_wire::Protocol = task_wire::Protocol {
+    pool: "pool-process",
+    version: env!("CARGO_PKG_VERSION"),
+    protocol: 5,
+    salt_env: "POOL_PROCESS_FINGERPRINT_SALT",
+};
+
+/// This process's build fingerprint, as pools and workers of this crate compare it.
+pub(crate) fn fingerprint() -> Fingerprint {
+    Fingerprint::current(&WIRE, crate::init)
+}
 
 /// Parent to worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,10 +67,8 @@ pub(crate) struct Init {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TaskHead {
     pub(crate) id: u64,
-    /// Offset of the trampoline (see `naming.rs`) from the anchor.
-    pub(crate) trampoline: isize,
-    /// Offset of the user's `fn(A) -> R` from the anchor.
-    pub(crate) func: isize,
+    /// The function and its trampoline, named for a worker of the same binary.
+    pub(crate) task: TaskName,
 }
 
 /// Worker to parent.
@@ -93,19 +103,13 @@ pub(crate) fn encode_task<S: Serialize + ?Sized>(
     head: TaskHead,
     args: &S,
 ) -> Result<Vec<u8>, String> {
-    let mut frame = codec::encode(&ToWorker::Task(head))?;
-    codec::encode_into(&mut frame, args)?;
+    let mut frame = task_wire::encode(&ToWorker::Task(head))?;
+    task_wire::encode_into(&mut frame, args)?;
     Ok(frame)
 }
 
 /// The start of a reply's frame: the `Reply` message; the results are appended to it.
 pub(crate) fn reply_head(id: u64) -> Vec<u8> {
     // A message of integers always encodes.
-    codec::encode(&FromWorker::Reply { id }).unwrap_or_default()
-}
-
-/// Decodes the message at the start of `frame`; returns it with the offset of what follows.
-pub(crate) fn split<'a, M: Deserialize<'a>>(frame: &'a [u8]) -> Result<(M, usize), String> {
-    let (msg, rest) = postcard::take_from_bytes::<M>(frame).map_err(|err| err.to_string())?;
-    Ok((msg, frame.len() - rest.len()))
+    task_wire::encode(&FromWorker::Reply { id }).unwrap_or_default()
 }

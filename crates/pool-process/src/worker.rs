@@ -9,10 +9,9 @@ use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Duplex, Frame, RecvError, SendError, Sender};
 
 use crate::cancels::CancelSet;
-use crate::fingerprint::Fingerprint;
 use crate::marker;
+use crate::panics;
 use crate::protocol::{self, FromWorker, Init, TaskHead, ToWorker};
-use crate::{naming, panics};
 
 /// The first argument a pool starts its workers with by default (see
 /// [`worker_args`](crate::ProcessPoolBuilder::worker_args)): a libtest filter that names no
@@ -209,7 +208,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     tx.send(&FromWorker::Hello {
         pid,
         nonce,
-        fingerprint: Fingerprint::current(),
+        fingerprint: protocol::fingerprint(),
     })
     .map_err(Fatal::Send)?;
 
@@ -240,7 +239,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     if let Some(offset) = initializer {
         // SAFETY: the offset comes from `name_initializer` in the parent, and this process
         // passed the fingerprint check (the parent sent `Init` only after it).
-        let initializer = unsafe { naming::resolve_initializer(offset) };
+        let initializer = unsafe { task_wire::resolve_initializer(offset) };
         if let Err(panic) = panics::catch(initializer) {
             let _ = tx.send(&FromWorker::InitFailed(panic));
             return Ok(());
@@ -258,7 +257,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
             // frame limit, so this is a protocol bug; exit, and the parent reports the death.
             Err(err) => return Err(Fatal::Recv(err)),
         };
-        match protocol::split::<ToWorker>(&frame) {
+        match task_wire::split::<ToWorker>(&frame) {
             Ok((ToWorker::Task(head), at)) => {
                 // A task sent ahead runs only if its cancel did not come first.
                 if cancels.as_ref().is_none_or(|set| set.start(head.id)) {
@@ -285,27 +284,13 @@ fn run_task(
     tx: &Sender<FromWorker>,
     pid: u32,
 ) -> Result<(), Fatal> {
-    let TaskHead {
-        id,
-        trampoline,
-        func,
-    } = head;
-    // SAFETY: the offset comes from `name_task` in the parent, and this process passed the
-    // fingerprint check before it received any task (see `naming`).
-    let trampoline = unsafe { naming::resolve_trampoline(trampoline) };
+    let TaskHead { id, task } = head;
     let mut reply = protocol::reply_head(id);
     let results_at = reply.len();
-    // The trampoline catches the panics of the task and of its values' impls; this catch is
-    // the last line of defence of the message loop.
-    let ran = panics::catch(|| trampoline(naming::address_of(func), frame, at, &mut reply));
-    if let Err(panic) = ran {
-        let err = TaskError::new(
-            TaskErrorKind::Panicked,
-            format!("{panic} (in worker process {pid})"),
-        );
-        reply.truncate(results_at);
-        reply.extend(naming::error_payload(1, err));
-    }
+    // SAFETY: `task` comes from `name_task` in the parent, and this process passed the
+    // fingerprint check before it received any task (the parent sends `Init`, and then
+    // tasks, only after it).
+    unsafe { task_wire::run_task(task, frame, at, &mut reply) };
     match tx.send_encoded(&reply) {
         Ok(()) => Ok(()),
         Err(SendError::TooLarge { size, max }) => {
@@ -318,7 +303,7 @@ fn run_task(
             );
             reply.truncate(results_at);
             reply.shrink_to_fit();
-            reply.extend(naming::error_payload(1, err));
+            reply.extend(task_wire::error_payload(1, err));
             tx.send_encoded(&reply).map_err(Fatal::Send)
         }
         Err(err) => Err(Fatal::Send(err)),

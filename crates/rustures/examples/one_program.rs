@@ -1,6 +1,7 @@
 //! One program, three pools: the same code runs on the thread pool, on the process pool,
 //! and on a pool chosen at run time, changing only the constructor. `cargo xtask demo`
-//! runs it, and so does CI.
+//! runs it, and so does CI. Built with the `mpi` feature and run under `mpirun -n 3`, it
+//! runs the same work on the MPI worker ranks as well (`cargo xtask demo --mpi`).
 
 use rustures::{Executor, MapOptions, Pool, ProcessPool, ThreadPool, as_completed};
 
@@ -75,4 +76,26 @@ fn main() {
 
     assert_eq!(on_threads, on_processes);
     assert_eq!(on_threads, on_chosen);
+
+    // With the `mpi` feature, under `mpirun -n N`: the same work on the worker ranks.
+    #[cfg(feature = "mpi")]
+    match Pool::mpi_world() {
+        Ok(pool) => {
+            let on_mpi = work(&pool);
+            println!(
+                "mpi ranks: the same, on {} worker ranks",
+                pool_workers(&pool)
+            );
+            assert_eq!(on_threads, on_mpi);
+        }
+        Err(why) => println!("mpi ranks: not run ({why})"),
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn pool_workers(pool: &Pool) -> usize {
+    match pool {
+        Pool::Mpi(pool) => pool.num_workers(),
+        _ => 0,
+    }
 }

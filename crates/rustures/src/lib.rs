@@ -4,6 +4,8 @@
 //!   on every core, Unix) with the same calls: `submit(f, arg)`, `try_submit`, `map`,
 //!   `map_unordered`, `shutdown`, `stats`, also as the [`Executor`] trait;
 //! - [`Pool`]: either of them, chosen at run time, with the same calls again;
+//! - with the `mpi` feature, `MpiPool` (pool-mpi: the same calls on the ranks of an MPI
+//!   job, across machines) and `Pool::Mpi`;
 //! - [`TaskFuture`], [`wait`], [`as_completed`], [`ReturnWhen`], [`MapOptions`],
 //!   [`ShutdownOptions`], [`PoolStats`] and the errors;
 //! - [`init`]: the first line of `main` of a program that uses a process pool (a started
@@ -47,11 +49,33 @@ pub use future_core::{
     TaskFuture, WaitTimeout, as_completed, wait,
 };
 pub use pool::{Pool, PoolBuildError};
-pub use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, init, test_worker};
+#[cfg(feature = "mpi")]
+pub use pool_mpi::{MpiPool, MpiPoolBuilder, MpiSession};
+#[cfg(not(feature = "mpi"))]
+pub use pool_process::init;
+pub use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, test_worker};
+
+/// The first line of `main`: a started copy of the program becomes a process pool's worker
+/// here ([`pool_process::init`]), and an MPI worker rank serves here
+/// ([`pool_mpi::init`]); neither returns then. On rank 0 (or without `mpirun`) it returns,
+/// and the MPI session lasts until the process exits.
+///
+/// ```no_run
+/// rustures::init();
+/// let pool = rustures::Pool::mpi_world().unwrap(); // under mpirun -n 3
+/// assert_eq!(pool.submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+/// ```
+#[cfg(feature = "mpi")]
+pub fn init() {
+    pool_process::init();
+    pool_mpi::init().keep_until_exit();
+}
 pub use pool_thread::{Scope, ThreadPool};
 
 /// The settings builders and their errors, named by pool.
 pub mod builders {
+    #[cfg(feature = "mpi")]
+    pub use pool_mpi::{BuildError as MpiPoolBuildError, MpiPoolBuilder};
     pub use pool_process::{BuildError as ProcessPoolBuildError, ProcessPoolBuilder};
     pub use pool_thread::{BuildError as ThreadPoolBuildError, Builder as ThreadPoolBuilder};
 }

@@ -37,6 +37,10 @@ pub enum Pool {
     /// Tasks run in worker processes of this program (call [`init`](crate::init) first in
     /// `main`).
     Processes(ProcessPool),
+    /// Tasks run on the worker ranks of an MPI job (the `mpi` feature; call
+    /// [`init`](crate::init) first in `main`, on every rank).
+    #[cfg(feature = "mpi")]
+    Mpi(pool_mpi::MpiPool),
 }
 
 /// Why [`Pool::threads`] or [`Pool::processes`] could not build the pool.
@@ -47,6 +51,9 @@ pub enum PoolBuildError {
     Threads(pool_thread::BuildError),
     /// The process pool's settings were refused, or it could not start.
     Processes(pool_process::BuildError),
+    /// The MPI pool could not be built (no worker ranks, no MPI session, ...).
+    #[cfg(feature = "mpi")]
+    Mpi(pool_mpi::BuildError),
 }
 
 impl fmt::Display for PoolBuildError {
@@ -54,6 +61,8 @@ impl fmt::Display for PoolBuildError {
         match self {
             PoolBuildError::Threads(err) => err.fmt(f),
             PoolBuildError::Processes(err) => err.fmt(f),
+            #[cfg(feature = "mpi")]
+            PoolBuildError::Mpi(err) => err.fmt(f),
         }
     }
 }
@@ -63,6 +72,8 @@ impl std::error::Error for PoolBuildError {
         match self {
             PoolBuildError::Threads(err) => err.source(),
             PoolBuildError::Processes(err) => err.source(),
+            #[cfg(feature = "mpi")]
+            PoolBuildError::Mpi(err) => err.source(),
         }
     }
 }
@@ -89,6 +100,25 @@ impl Pool {
             .map_err(PoolBuildError::Processes)
     }
 
+    /// The MPI pool of the world's worker ranks (ranks 1..N-1 under `mpirun -n N`; the
+    /// `mpi` feature), default settings.
+    #[cfg(feature = "mpi")]
+    pub fn mpi_world() -> Result<Pool, PoolBuildError> {
+        pool_mpi::MpiPool::from_world()
+            .map(Pool::Mpi)
+            .map_err(PoolBuildError::Mpi)
+    }
+
+    /// An MPI pool of `workers` processes started with `MPI_Comm_spawn` (the `mpi`
+    /// feature), default settings.
+    #[cfg(feature = "mpi")]
+    pub fn mpi_spawn(workers: usize) -> Result<Pool, PoolBuildError> {
+        pool_mpi::MpiPool::builder()
+            .spawn(workers)
+            .map(Pool::Mpi)
+            .map_err(PoolBuildError::Mpi)
+    }
+
     /// Schedules `f(arg)` and returns its future; see [`Executor::submit`].
     pub fn submit<A: Portable, R: Portable>(
         &self,
@@ -98,6 +128,8 @@ impl Pool {
         match self {
             Pool::Threads(pool) => pool.submit(f, arg),
             Pool::Processes(pool) => pool.submit(f, arg),
+            #[cfg(feature = "mpi")]
+            Pool::Mpi(pool) => pool.submit(f, arg),
         }
     }
 
@@ -111,6 +143,8 @@ impl Pool {
         match self {
             Pool::Threads(pool) => pool.try_submit(f, arg),
             Pool::Processes(pool) => pool.try_submit(f, arg),
+            #[cfg(feature = "mpi")]
+            Pool::Mpi(pool) => pool.try_submit(f, arg),
         }
     }
 
@@ -130,6 +164,8 @@ impl Pool {
         match self {
             Pool::Threads(pool) => pool.map(f, items, options),
             Pool::Processes(pool) => pool.map(f, items, options),
+            #[cfg(feature = "mpi")]
+            Pool::Mpi(pool) => pool.map(f, items, options),
         }
     }
 
@@ -150,6 +186,8 @@ impl Pool {
         match self {
             Pool::Threads(pool) => pool.map_unordered(f, items, options),
             Pool::Processes(pool) => pool.map_unordered(f, items, options),
+            #[cfg(feature = "mpi")]
+            Pool::Mpi(pool) => pool.map_unordered(f, items, options),
         }
     }
 
@@ -163,6 +201,8 @@ impl Pool {
         match self {
             Pool::Threads(pool) => pool.shutdown_with(options),
             Pool::Processes(pool) => pool.shutdown_with(options),
+            #[cfg(feature = "mpi")]
+            Pool::Mpi(pool) => pool.shutdown_with(options),
         }
     }
 
@@ -171,6 +211,8 @@ impl Pool {
         match self {
             Pool::Threads(pool) => pool.stats(),
             Pool::Processes(pool) => pool.stats(),
+            #[cfg(feature = "mpi")]
+            Pool::Mpi(pool) => pool.stats(),
         }
     }
 }
@@ -184,6 +226,13 @@ impl From<ThreadPool> for Pool {
 impl From<ProcessPool> for Pool {
     fn from(pool: ProcessPool) -> Self {
         Pool::Processes(pool)
+    }
+}
+
+#[cfg(feature = "mpi")]
+impl From<pool_mpi::MpiPool> for Pool {
+    fn from(pool: pool_mpi::MpiPool) -> Self {
+        Pool::Mpi(pool)
     }
 }
 

@@ -3,14 +3,34 @@
 
 use std::any::Any;
 
-use future_core::{ChunkResults, Portable, Promise, TaskError, TaskErrorKind, TaskFuture};
+use future_core::executor::Promise;
+use future_core::{ChunkResults, Portable, TaskError, TaskFuture};
 
-use crate::cancels::CancelGuard;
-use crate::codec;
 use crate::stats::Settled;
 
-/// A task's promise, typed away so the dispatcher holds tasks of every type in one queue.
-pub(crate) trait Completion: Send {
+/// A veto on a future's cancel, asked under the future's lock (see
+/// `future_core::executor::Promise::set_cancel_guard`): true allows it.
+pub type CancelVeto = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// A task's promise, typed away so a pool's dispatcher holds tasks of every type in one
+/// queue: [`Single`] for a `submit`, [`Chunk`] for a `map` chunk.
+///
+/// ```
+/// use future_core::executor::Promise;
+/// use task_wire::{Completion, Settled, Single};
+/// fn square(x: u8) -> u8 { x * x }
+///
+/// let (promise, future) = Promise::<u8>::new();
+/// let task: Box<dyn Completion> = Box::new(Single(promise));
+/// assert!(task.start());
+/// let mut reply = Vec::new();
+/// let frame = ipc_queue::Frame::from(task_wire::encode(&vec![7u8]).unwrap());
+/// // SAFETY: the name comes from `name_task` in this very process.
+/// unsafe { task_wire::run_task(task_wire::name_task(square).unwrap(), frame, 0, &mut reply) };
+/// assert_eq!(task.complete(&reply), Settled::Completed);
+/// assert_eq!(future.result(), Ok(49));
+/// ```
+pub trait Completion: Send {
     /// Marks the task running unless it was cancelled (then false: drop it unrun).
     fn start(&self) -> bool;
     /// True when the user cancelled the future (only possible before `start`).
@@ -20,9 +40,9 @@ pub(crate) trait Completion: Send {
     /// A handle that cancels the task if it has not started, for a caller that must not do it
     /// here (under the pool's lock: cancelling runs the done callbacks).
     fn canceller(&self) -> Box<dyn FnOnce() + Send>;
-    /// The task is sent ahead to a busy worker: `guard` gets a veto on the future's cancel
-    /// (see `cancels.rs`). False when the future was cancelled already: do not send it.
-    fn send_ahead(&self, guard: CancelGuard) -> bool;
+    /// The task is sent ahead to a busy worker: `veto` decides whether the future may still
+    /// be cancelled. False when the future was cancelled already: do not send it.
+    fn send_ahead(&self, veto: CancelVeto) -> bool;
     /// Completes the future from the worker's encoded reply (its task had started: it
     /// completes or fails).
     fn complete(self: Box<Self>, payload: &[u8]) -> Settled;
@@ -31,35 +51,6 @@ pub(crate) trait Completion: Send {
     fn fail(self: Box<Self>, err: TaskError) -> Settled;
     /// True when `future` (a `TaskFuture` of some type) is this task's future.
     fn is_for(&self, future: &dyn Any) -> bool;
-}
-
-/// Decodes a reply payload of `len` elements. A payload of one error for a chunk of
-/// several (the worker could not decode the arguments or send the result) is that error for
-/// each element; anything else malformed is a `Serialization` error for each.
-fn decode<R: Portable>(payload: &[u8], len: usize) -> Result<ChunkResults<R>, TaskError> {
-    match codec::decode::<ChunkResults<R>>(payload) {
-        Ok(results) if results.len() == len => Ok(results),
-        Ok(results) if results.len() == 1 => match results.into_results().pop() {
-            Some(Err(err)) => Err(err),
-            _ => Err(mismatch(len)),
-        },
-        Ok(_) => Err(mismatch(len)),
-        Err(err) => Err(undecodable(err)),
-    }
-}
-
-fn mismatch(len: usize) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the worker's reply does not hold {len} results"),
-    )
-}
-
-fn undecodable(why: String) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the task's result could not be decoded in the parent: {why}"),
-    )
 }
 
 fn canceller<T: Send + 'static>(future: TaskFuture<T>) -> Box<dyn FnOnce() + Send> {
@@ -80,15 +71,16 @@ fn fail<T>(promise: Promise<T>, err: TaskError) -> Settled {
     }
 }
 
-fn send_ahead<T>(promise: &Promise<T>, guard: CancelGuard) -> bool {
-    promise.set_cancel_guard(move || guard.allows_cancel());
+fn send_ahead<T>(promise: &Promise<T>, veto: CancelVeto) -> bool {
+    promise.set_cancel_guard(veto);
     // Checked after the guard is in place: a cancel either came before (seen here) or asks
     // the guard.
     !promise.is_cancelled()
 }
 
 /// The completion of a `submit`: one result.
-pub(crate) struct Single<R>(pub(crate) Promise<R>);
+#[derive(Debug)]
+pub struct Single<R>(pub Promise<R>);
 
 impl<R: Portable> Completion for Single<R> {
     fn start(&self) -> bool {
@@ -107,17 +99,12 @@ impl<R: Portable> Completion for Single<R> {
         canceller(self.0.future())
     }
 
-    fn send_ahead(&self, guard: CancelGuard) -> bool {
-        send_ahead(&self.0, guard)
+    fn send_ahead(&self, veto: CancelVeto) -> bool {
+        send_ahead(&self.0, veto)
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
-        let outcome = decode::<R>(payload, 1).and_then(|results| {
-            results
-                .into_results()
-                .pop()
-                .unwrap_or_else(|| Err(mismatch(1)))
-        });
+        let outcome = crate::decode_single::<R>(payload);
         let settled = match outcome {
             Ok(_) => Settled::Completed,
             Err(_) => Settled::Failed,
@@ -138,9 +125,12 @@ impl<R: Portable> Completion for Single<R> {
 }
 
 /// The completion of one `map` chunk: a result per element.
-pub(crate) struct Chunk<R> {
-    pub(crate) promise: Promise<ChunkResults<R>>,
-    pub(crate) len: usize,
+#[derive(Debug)]
+pub struct Chunk<R> {
+    /// The chunk's promise.
+    pub promise: Promise<ChunkResults<R>>,
+    /// How many elements the chunk has.
+    pub len: usize,
 }
 
 impl<R: Portable> Completion for Chunk<R> {
@@ -160,12 +150,12 @@ impl<R: Portable> Completion for Chunk<R> {
         canceller(self.promise.future())
     }
 
-    fn send_ahead(&self, guard: CancelGuard) -> bool {
-        send_ahead(&self.promise, guard)
+    fn send_ahead(&self, veto: CancelVeto) -> bool {
+        send_ahead(&self.promise, veto)
     }
 
     fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
-        let (results, settled) = match decode::<R>(payload, self.len) {
+        let (results, settled) = match crate::decode_results::<R>(payload, self.len) {
             Ok(results) => (results, Settled::Completed),
             Err(err) => (ChunkResults::failed(self.len, err), Settled::Failed),
         };
@@ -188,11 +178,12 @@ impl<R: Portable> Completion for Chunk<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use future_core::TaskErrorKind;
 
     #[test]
     fn one_error_for_a_chunk_fans_out() {
         let err = TaskError::new(TaskErrorKind::Serialization, "bad");
-        let payload = crate::naming::error_payload(1, err.clone());
+        let payload = crate::error_payload(1, err.clone());
         let (promise, future) = Promise::<ChunkResults<u8>>::new();
         Box::new(Chunk { promise, len: 3 }).complete(&payload);
         assert_eq!(

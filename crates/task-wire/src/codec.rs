@@ -1,16 +1,22 @@
 //! Encoding and decoding user values (arguments, results) at the pool's edges, with errors
 //! that say what went wrong in words: the user's `Serialize`/`Deserialize` impls may fail or
 //! panic, and either must fail only the task concerned, with a message that reaches its user.
+//! Also [`split`], how a pool reads its own message at the start of a frame and leaves the
+//! payload behind it unread (no copy of a large argument or result).
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::panics;
 
 /// Encodes `value` with postcard; a failing or panicking `Serialize` impl is an `Err` with
 /// the reason. postcard drops the text of an impl's own error (`S::Error::custom`), so the
-/// value is then serialized once more by [`Probe`], which keeps it.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+/// value is then serialized once more by a probe serializer, which keeps it.
+///
+/// ```
+/// assert_eq!(task_wire::encode(&(1u8, "a")).unwrap(), vec![1, 1, b'a']);
+/// ```
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     encode_into(&mut bytes, value)?;
     Ok(bytes)
@@ -18,10 +24,13 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
 
 /// Appends the encoding of `value` to `out` (the frame being built: no copy later); on an
 /// error `out` is left as it was (see [`encode`]).
-pub(crate) fn encode_into<T: Serialize + ?Sized>(
-    out: &mut Vec<u8>,
-    value: &T,
-) -> Result<(), String> {
+///
+/// ```
+/// let mut frame = vec![9];
+/// task_wire::encode_into(&mut frame, &7u8).unwrap();
+/// assert_eq!(frame, vec![9, 7]);
+/// ```
+pub fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), String> {
     let start = out.len();
     let outcome = panics::catch(|| postcard::serialize_with_flavor(value, Append(&mut *out)));
     let why = match outcome {
@@ -179,10 +188,30 @@ probe_parts! {
 
 /// Decodes a `T` from `bytes` (all of them); a failing or panicking `Deserialize` impl is an
 /// `Err` with the reason.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+///
+/// ```
+/// assert_eq!(task_wire::decode::<(u8, String)>(&[1, 1, b'a']), Ok((1, "a".to_owned())));
+/// assert!(task_wire::decode::<String>(&[5]).is_err());
+/// ```
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match panics::catch(|| postcard::from_bytes::<T>(bytes)) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(err.to_string()),
         Err(panic) => Err(format!("its Deserialize impl panicked: {panic}")),
     }
+}
+
+/// Decodes the message at the start of `frame`; returns it with the offset of what follows
+/// (a payload that the pool hands on unread).
+///
+/// ```
+/// let mut frame = task_wire::encode(&("head", 2u8)).unwrap();
+/// task_wire::encode_into(&mut frame, &vec![7u32]).unwrap();
+/// let ((name, n), at): ((String, u8), usize) = task_wire::split(&frame).unwrap();
+/// assert_eq!((name.as_str(), n), ("head", 2));
+/// assert_eq!(task_wire::decode::<Vec<u32>>(&frame[at..]), Ok(vec![7]));
+/// ```
+pub fn split<'a, M: Deserialize<'a>>(frame: &'a [u8]) -> Result<(M, usize), String> {
+    let (msg, rest) = postcard::take_from_bytes::<M>(frame).map_err(|err| err.to_string())?;
+    Ok((msg, frame.len() - rest.len()))
 }

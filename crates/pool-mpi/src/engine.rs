@@ -1,0 +1,704 @@
+//! The MPI thread of the program's process (rank 0, or a singleton that spawns workers): the
+//! one thread that makes MPI calls there (`Threading::Funneled`). Pools talk to it through
+//! their state (tasks to send) and the [`Engine`]'s inbox (attach, detach, finalize); it
+//! sends what their dispatch decides, receives the replies, completes the futures, enforces
+//! time limits, and watches spawned workers.
+//!
+//! Waiting: with tasks in flight it polls with `MPI_Iprobe`, spinning briefly after each
+//! message and then pausing on the inbox's condition variable (so a `submit` wakes it at
+//! once); with nothing in flight it blocks on that condition variable and uses no CPU (in
+//! spawn mode it wakes once a second to check that its workers live).
+//!
+//! Fail-stop: a worker process that dies ends the MPI job. Under `mpirun` the launcher kills
+//! every rank within about a second; a spawned worker's death is seen here (its process
+//! gone), and this thread ends the job with `MPI_Abort` and a message that says which
+//! worker died. So does a session that ends with tasks in flight, and a panic of this
+//! thread: never a silent hang.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
+use std::time::{Duration, Instant};
+
+use mpi::Rank;
+use mpi::environment::Universe;
+use mpi::traits::*;
+
+use crate::backoff::Backoff;
+use crate::builder::{BuildError, Source};
+use crate::comm::Comm;
+use crate::dispatch::{Phase, Worker};
+use crate::pool::Shared;
+use crate::wire::{self, FromWorker, ReplyHead, ToWorker};
+
+/// How often spawned workers are checked while tasks run (and once a second when idle).
+const LIVENESS_EVERY: Duration = Duration::from_millis(200);
+/// How long spawned workers may take to say hello.
+const HELLO_WITHIN: Duration = Duration::from_secs(60);
+
+/// What pools ask of the MPI thread.
+pub(crate) enum Command {
+    /// Give this pool its workers; answer whether it worked.
+    Attach {
+        shared: Arc<Shared>,
+        source: Source,
+        max_workers: Option<usize>,
+        reply: mpsc::SyncSender<Result<(), BuildError>>,
+    },
+    /// The pool is dropped: let its workers go once its tasks are done.
+    Detach(Arc<Shared>),
+    /// End the session: stop every worker, finalize MPI; answer when done.
+    Finalize(mpsc::SyncSender<()>),
+}
+
+/// The MPI thread's inbox, shared with every pool.
+#[derive(Debug, Default)]
+pub(crate) struct Engine {
+    inbox: Mutex<Inbox>,
+    wake: Condvar,
+    /// A pool has tasks to send: the thread looks before it waits.
+    work: AtomicBool,
+    /// The thread waits on `wake`.
+    sleeping: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Inbox {
+    commands: Vec<Command>,
+    /// Why the thread takes no more commands (the session ended, or MPI failed).
+    ended: Option<String>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Attach { .. } => "Attach",
+            Command::Detach(_) => "Detach",
+            Command::Finalize(_) => "Finalize",
+        })
+    }
+}
+
+impl Engine {
+    fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        // No user code runs under this lock: a poisoned one still holds a consistent inbox.
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the thread that a pool has tasks to send (cheap when it is not waiting).
+    pub(crate) fn poke(&self) {
+        self.work.store(true, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            let _inbox = self.inbox();
+            self.wake.notify_one();
+        }
+    }
+
+    /// Hands `command` to the thread; `Err` with the reason when it takes no more.
+    pub(crate) fn send(&self, command: Command) -> Result<(), String> {
+        let mut inbox = self.inbox();
+        if let Some(why) = &inbox.ended {
+            return Err(why.clone());
+        }
+        inbox.commands.push(command);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The thread ended (or never started) for `why`: no more commands.
+    pub(crate) fn end(&self, why: String) {
+        let mut inbox = self.inbox();
+        inbox.ended.get_or_insert(why);
+        for command in inbox.commands.drain(..) {
+            match command {
+                Command::Attach { reply, .. } => {
+                    let _ =
+                        reply.try_send(Err(BuildError::Mpi("the MPI session ended".to_owned())));
+                }
+                Command::Finalize(done) => {
+                    let _ = done.try_send(());
+                }
+                Command::Detach(_) => {}
+            }
+        }
+    }
+
+    /// Takes the commands, or waits up to `timeout` (`None`: without limit) for one or for
+    /// a poke.
+    fn take_or_wait(&self, timeout: Option<Duration>) -> Vec<Command> {
+        let mut inbox = self.inbox();
+        if inbox.commands.is_empty() {
+            self.sleeping.store(true, Ordering::SeqCst);
+            if !self.work.load(Ordering::SeqCst) {
+                inbox = match timeout {
+                    Some(timeout) => {
+                        self.wake
+                            .wait_timeout(inbox, timeout)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0
+                    }
+                    None => self
+                        .wake
+                        .wait(inbox)
+                        .unwrap_or_else(PoisonError::into_inner),
+                };
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+        }
+        std::mem::take(&mut inbox.commands)
+    }
+
+    fn take(&self) -> Vec<Command> {
+        let mut inbox = self.inbox();
+        std::mem::take(&mut inbox.commands)
+    }
+}
+
+/// A worker's hello, kept until a pool takes the worker.
+#[derive(Clone, Debug)]
+struct Hello {
+    pid: u32,
+    host: String,
+    fingerprint: task_wire::Fingerprint,
+}
+
+/// One pool and the communicator to its workers.
+struct Link {
+    shared: Arc<Shared>,
+    /// `None`: the world's ranks (the thread's own world communicator).
+    spawned: Option<Comm>,
+    /// The pool was dropped: let the workers go once its tasks are done.
+    detaching: bool,
+}
+
+/// The MPI thread's state.
+struct Runner {
+    engine: Arc<Engine>,
+    world: Comm,
+    world_size: Rank,
+    /// Hellos of the world's worker ranks (index: rank).
+    hellos: Vec<Option<Hello>>,
+    links: Vec<Link>,
+    host: String,
+    next_liveness: Instant,
+}
+
+/// Runs the MPI thread of the program's process until the session ends. `universe` is
+/// finalized when this returns (by the caller, which owns it).
+pub(crate) fn run(engine: Arc<Engine>, universe: &Universe) {
+    let world = universe.world();
+    let world_size = world.size();
+    let mut runner = Runner {
+        engine,
+        world: Comm::World(world),
+        world_size,
+        hellos: vec![None; usize::try_from(world_size).unwrap_or(1)],
+        links: Vec::new(),
+        host: crate::worker::host_name(),
+        next_liveness: Instant::now(),
+    };
+    let outcome = task_wire::catch(|| runner.serve());
+    if let Err(panic) = outcome {
+        eprintln!(
+            "pool-mpi: the MPI thread panicked ({panic}); the pool cannot go on without it: \
+             ending the MPI job"
+        );
+        runner.world.abort(70);
+    }
+}
+
+impl Runner {
+    fn serve(&mut self) {
+        let mut backoff = Backoff::new();
+        loop {
+            let commands = self.engine.take();
+            for command in commands {
+                if !self.on_command(command) {
+                    return;
+                }
+            }
+            self.engine.work.store(false, Ordering::SeqCst);
+            let mut active = self.receive();
+            active |= self.send_dispatched();
+            self.expire();
+            self.release_detached();
+            let now = Instant::now();
+            let in_flight = self.links.iter().any(|l| {
+                let state = l.shared.lock();
+                !state.idle() || state.starting()
+            });
+            if now >= self.next_liveness {
+                self.check_liveness();
+                self.next_liveness = now + LIVENESS_EVERY;
+            }
+            if active {
+                backoff.reset();
+                continue;
+            }
+            let commands = if !in_flight {
+                let spawned = self.links.iter().any(|l| l.spawned.is_some());
+                self.engine
+                    .take_or_wait(spawned.then_some(Duration::from_secs(1)))
+            } else {
+                match backoff.next_pause() {
+                    None => {
+                        std::thread::yield_now();
+                        Vec::new()
+                    }
+                    Some(pause) => {
+                        let pause = match self.next_deadline() {
+                            Some(at) => pause.min(at.saturating_duration_since(now)),
+                            None => pause,
+                        };
+                        self.engine.take_or_wait(Some(pause))
+                    }
+                }
+            };
+            for command in commands {
+                backoff.reset();
+                if !self.on_command(command) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles one command; false when the session ends.
+    fn on_command(&mut self, command: Command) -> bool {
+        match command {
+            Command::Attach {
+                shared,
+                source,
+                max_workers,
+                reply,
+            } => {
+                let attached = match source {
+                    Source::World => self.attach_world(&shared, max_workers),
+                    Source::Spawn(n) => self.attach_spawned(&shared, n),
+                };
+                let _ = reply.try_send(attached);
+                true
+            }
+            Command::Detach(shared) => {
+                if let Some(link) = self
+                    .links
+                    .iter_mut()
+                    .find(|l| Arc::ptr_eq(&l.shared, &shared))
+                {
+                    link.detaching = true;
+                }
+                self.release_detached();
+                true
+            }
+            Command::Finalize(done) => {
+                self.finalize();
+                let _ = done.try_send(());
+                false
+            }
+        }
+    }
+
+    /// Gives the world's worker ranks (1..=max_workers) to `shared`'s pool.
+    fn attach_world(
+        &mut self,
+        shared: &Arc<Shared>,
+        max_workers: Option<usize>,
+    ) -> Result<(), BuildError> {
+        if self.world_size < 2 {
+            return Err(BuildError::NoWorkerRanks);
+        }
+        if self.links.iter().any(|l| l.spawned.is_none()) {
+            return Err(BuildError::WorldInUse);
+        }
+        let available = usize::try_from(self.world_size - 1).unwrap_or(0);
+        let count = max_workers.map_or(available, |m| m.min(available));
+        let ranks: Vec<Rank> = (1..).take(count).collect();
+        // Every worker says hello as soon as it is up: wait for those not heard yet.
+        let deadline = Instant::now() + HELLO_WITHIN;
+        let mut backoff = Backoff::new();
+        while let Some(&silent) = ranks.iter().find(|&&r| self.hello(r).is_none()) {
+            if self.receive_world() {
+                continue;
+            }
+            if Instant::now() > deadline {
+                return Err(BuildError::Mpi(format!(
+                    "MPI rank {silent} did not answer within {HELLO_WITHIN:?}: does every rank \
+                     call pool_mpi::init() first in main?"
+                )));
+            }
+            backoff.wait();
+        }
+        let hellos: Vec<(Rank, Hello)> = ranks
+            .iter()
+            .filter_map(|&r| Some((r, self.hello(r)?.clone())))
+            .collect();
+        check_fingerprints(&hellos)?;
+        self.start_session(shared, None, &hellos);
+        self.links.push(Link {
+            shared: shared.clone(),
+            spawned: None,
+            detaching: false,
+        });
+        Ok(())
+    }
+
+    fn hello(&self, rank: Rank) -> Option<&Hello> {
+        self.hellos.get(usize::try_from(rank).ok()?)?.as_ref()
+    }
+
+    /// Spawns `n` workers (`MPI_Comm_spawn` of this program) for `shared`'s pool.
+    fn attach_spawned(&mut self, shared: &Arc<Shared>, n: usize) -> Result<(), BuildError> {
+        let exe = std::env::current_exe()
+            .map_err(|e| BuildError::Mpi(format!("cannot find this program: {e}")))?;
+        let count =
+            Rank::try_from(n).map_err(|_| BuildError::InvalidSetting("spawn: too many workers"))?;
+        let Comm::World(world) = &self.world else {
+            return Err(BuildError::Mpi("no world communicator".to_owned()));
+        };
+        // The workers run `main` with this process's arguments, as `mpirun` would.
+        let mut command = std::process::Command::new(exe);
+        command.args(std::env::args_os().skip(1));
+        let inter = world
+            .process_at_rank(0)
+            .spawn(&command, count)
+            .map_err(|e| BuildError::Mpi(format!("MPI_Comm_spawn failed: {e:?}")))?;
+        let comm = Comm::Inter(inter);
+        let mut hellos: Vec<Option<Hello>> = vec![None; n];
+        let deadline = Instant::now() + HELLO_WITHIN;
+        let mut backoff = Backoff::new();
+        while hellos.iter().any(Option::is_none) {
+            match comm.try_receive() {
+                Some((rank, wire::TAG_CONTROL, bytes)) => {
+                    if let Ok(FromWorker::Hello {
+                        pid,
+                        host,
+                        fingerprint,
+                    }) = task_wire::decode(&bytes)
+                    {
+                        if let Some(slot) =
+                            usize::try_from(rank).ok().and_then(|r| hellos.get_mut(r))
+                        {
+                            *slot = Some(Hello {
+                                pid,
+                                host,
+                                fingerprint,
+                            });
+                        }
+                    }
+                }
+                Some(_) => {}
+                None if Instant::now() > deadline => {
+                    eprintln!(
+                        "pool-mpi: the {n} spawned workers did not all answer within {HELLO_WITHIN:?}; \
+                         ending the MPI job"
+                    );
+                    comm.abort(71);
+                }
+                None => backoff.wait(),
+            }
+        }
+        let hellos: Vec<(Rank, Hello)> = (0..).zip(hellos.into_iter().flatten()).collect();
+        if let Err(err) = check_fingerprints(&hellos) {
+            for (rank, _) in &hellos {
+                comm.send(*rank, wire::TAG_CONTROL, &wire::control(&ToWorker::Stop));
+            }
+            drop(comm); // disconnects: the workers do the same as they finalize
+            return Err(err);
+        }
+        self.start_session(shared, Some(&comm), &hellos);
+        self.links.push(Link {
+            shared: shared.clone(),
+            spawned: Some(comm),
+            detaching: false,
+        });
+        Ok(())
+    }
+
+    /// Sends `Init` to the pool's workers and records them.
+    fn start_session(&self, shared: &Shared, spawned: Option<&Comm>, hellos: &[(Rank, Hello)]) {
+        let comm = spawned.unwrap_or(&self.world);
+        let init = wire::control(&ToWorker::Init {
+            initializer: shared.initializer,
+            print_panics: shared.print_panics,
+        });
+        let mut state = shared.lock();
+        for (rank, hello) in hellos {
+            comm.send(*rank, wire::TAG_CONTROL, &init);
+            state
+                .workers
+                .push(Worker::new(*rank, hello.pid, hello.host.clone()));
+            shared.counters.worker_started(false);
+        }
+    }
+
+    /// Receives every message that has arrived; true if there was one.
+    fn receive(&mut self) -> bool {
+        let mut any = self.world_size > 1 && self.receive_world();
+        for index in 0..self.links.len() {
+            let Some(comm) = &self.links[index].spawned else {
+                continue;
+            };
+            while let Some((rank, tag, bytes)) = comm.try_receive() {
+                any = true;
+                on_message(&self.links[index].shared, rank, tag, bytes);
+            }
+        }
+        any
+    }
+
+    /// Receives the world's messages: hellos are kept, the rest goes to the world's pool.
+    fn receive_world(&mut self) -> bool {
+        let mut any = false;
+        while let Some((rank, tag, bytes)) = self.world.try_receive() {
+            any = true;
+            if tag == wire::TAG_CONTROL {
+                if let Ok(FromWorker::Hello {
+                    pid,
+                    host,
+                    fingerprint,
+                }) = task_wire::decode(&bytes)
+                {
+                    if let Some(slot) = usize::try_from(rank)
+                        .ok()
+                        .and_then(|r| self.hellos.get_mut(r))
+                    {
+                        *slot = Some(Hello {
+                            pid,
+                            host,
+                            fingerprint,
+                        });
+                    }
+                    continue;
+                }
+            }
+            if let Some(link) = self.links.iter().find(|l| l.spawned.is_none()) {
+                on_message(&link.shared, rank, tag, bytes);
+            }
+        }
+        any
+    }
+
+    /// Sends what each pool's dispatch decides; true if anything was sent.
+    fn send_dispatched(&self) -> bool {
+        let mut any = false;
+        for link in &self.links {
+            let outgoing = {
+                let mut state = link.shared.lock();
+                state.dispatch(&link.shared.rules, &link.shared.counters)
+            };
+            let comm = link.spawned.as_ref().unwrap_or(&self.world);
+            for out in outgoing {
+                any = true;
+                comm.send_frames(out.rank, wire::TAG_TASK, out.frames);
+            }
+        }
+        any
+    }
+
+    /// Fails the tasks past their time limit (see `State::expire`).
+    fn expire(&self) {
+        let now = Instant::now();
+        for link in &self.links {
+            let mut finish = Vec::new();
+            {
+                let mut state = link.shared.lock();
+                if state.next_deadline().is_some_and(|at| now >= at) {
+                    state.expire(now, &mut finish);
+                }
+            }
+            link.shared.settle(finish);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.links
+            .iter()
+            .filter_map(|l| l.shared.lock().next_deadline())
+            .min()
+    }
+
+    /// Lets the workers of dropped pools go, once their tasks are done: the world's ranks
+    /// wait for the next pool; spawned workers stop, and the communicator is disconnected.
+    fn release_detached(&mut self) {
+        let mut index = 0;
+        while index < self.links.len() {
+            let link = &self.links[index];
+            let done = link.detaching && link.shared.lock().in_flight() == 0;
+            if !done {
+                index += 1;
+                continue;
+            }
+            let link = self.links.remove(index);
+            self.release(link, ToWorker::Release);
+        }
+    }
+
+    /// Lets `link`'s workers go with `how` (spawned workers always get `Stop`).
+    fn release(&self, link: Link, how: ToWorker) {
+        let mut finish = Vec::new();
+        let ranks: Vec<Rank> = {
+            let mut state = link.shared.lock();
+            state.detached = true;
+            state.break_pool("the pool's MPI workers were let go".to_owned(), &mut finish);
+            state.workers.iter().map(|w| w.rank).collect()
+        };
+        link.shared.settle(finish);
+        match &link.spawned {
+            Some(comm) => {
+                let stop = wire::control(&ToWorker::Stop);
+                ranks
+                    .iter()
+                    .for_each(|&rank| comm.send(rank, wire::TAG_CONTROL, &stop));
+            }
+            None => {
+                let message = wire::control(&how);
+                ranks
+                    .iter()
+                    .for_each(|&rank| self.world.send(rank, wire::TAG_CONTROL, &message));
+            }
+        }
+        // A spawned link's communicator is disconnected here (its workers disconnect as they
+        // finalize).
+        drop(link);
+    }
+
+    /// Checks that the spawned workers on this machine live; ends the job if one died.
+    fn check_liveness(&self) {
+        for link in &self.links {
+            let Some(comm) = &link.spawned else { continue };
+            let dead = {
+                let state = link.shared.lock();
+                state
+                    .workers
+                    .iter()
+                    .find(|w| w.host == self.host && !alive(w.pid))
+                    .map(Worker::describe)
+            };
+            if let Some(worker) = dead {
+                eprintln!(
+                    "pool-mpi: spawned worker {worker} died; an MPI job cannot go on without one \
+                     of its processes (fail-stop): ending the MPI job"
+                );
+                comm.abort(72);
+            }
+        }
+    }
+
+    /// The session ends: with tasks in flight the job is aborted (they cannot finish);
+    /// otherwise every worker stops and the pools' waiting tasks fail.
+    fn finalize(&mut self) {
+        let running: usize = self.links.iter().map(|l| l.shared.lock().in_flight()).sum();
+        if running > 0 {
+            eprintln!(
+                "pool-mpi: the MPI session ended with {running} task(s) still running on the \
+                 workers (was a pool forgotten, or shut down without waiting?); they cannot \
+                 finish: ending the MPI job"
+            );
+            let comm = self
+                .links
+                .iter()
+                .find_map(|l| l.spawned.as_ref())
+                .unwrap_or(&self.world);
+            comm.abort(73);
+        }
+        for link in std::mem::take(&mut self.links) {
+            self.release(link, ToWorker::Stop);
+        }
+        let stop = wire::control(&ToWorker::Stop);
+        for rank in 1..self.world_size {
+            self.world.send(rank, wire::TAG_CONTROL, &stop);
+        }
+        self.engine.end("the MPI session ended".to_owned());
+    }
+}
+
+/// Fails with a clear error when a worker runs another build than this process.
+fn check_fingerprints(hellos: &[(Rank, Hello)]) -> Result<(), BuildError> {
+    let ours = wire::fingerprint();
+    match hellos.iter().find(|(_, h)| h.fingerprint != ours) {
+        None => Ok(()),
+        Some((rank, hello)) => Err(BuildError::NotSameBuild(format!(
+            "MPI rank {rank} (process {} on {}) is not the same build as this program, so it \
+             cannot run its functions (the same executable must be at the same path on every \
+             node): this program is [{ours}], the worker is [{}]",
+            hello.pid, hello.host, hello.fingerprint
+        ))),
+    }
+}
+
+/// True while process `pid` of this machine lives (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+/// Handles a message from worker `rank` of `shared`'s pool.
+fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: Vec<u8>) {
+    match tag {
+        wire::TAG_CONTROL => {
+            let mut finish = Vec::new();
+            {
+                let mut state = shared.lock();
+                match task_wire::decode::<FromWorker>(&bytes) {
+                    Ok(FromWorker::Ready) => {
+                        if let Some(w) = state.workers.iter_mut().find(|w| w.rank == rank) {
+                            if w.phase == Phase::Initializing {
+                                w.phase = Phase::Ready;
+                            }
+                        }
+                    }
+                    Ok(FromWorker::InitFailed(message)) => {
+                        let worker = state
+                            .workers
+                            .iter()
+                            .find(|w| w.rank == rank)
+                            .map_or_else(|| format!("MPI rank {rank}"), Worker::describe);
+                        state.break_pool(
+                            format!("the worker initializer panicked in {worker}: {message}"),
+                            &mut finish,
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            shared.settle(finish);
+        }
+        wire::TAG_REPLY => complete(shared, rank, std::iter::once(&bytes[..])),
+        wire::TAG_BATCH => complete(shared, rank, wire::frames(&bytes).map_while(Result::ok)),
+        _ => {}
+    }
+}
+
+/// Completes the tasks answered by `replies` (frames of worker `rank`): takes them under the
+/// lock once, then decodes and completes each after the unlock (user code runs there).
+fn complete<'a>(shared: &Shared, rank: Rank, replies: impl Iterator<Item = &'a [u8]>) {
+    let replies: Vec<(&[u8], usize, u64)> = replies
+        .filter_map(|frame| {
+            let (head, at) = task_wire::split::<ReplyHead>(frame).ok()?;
+            Some((frame, at, head.id))
+        })
+        .collect();
+    let answered: Vec<_> = {
+        let mut state = shared.lock();
+        let answered: Vec<_> = replies
+            .iter()
+            .filter_map(|&(frame, at, id)| Some((frame, at, state.take_answered(rank, id)?)))
+            .collect();
+        state.completing += answered.len();
+        answered
+    };
+    let count = answered.len();
+    for (frame, at, completion) in answered {
+        let payload = frame.get(at..).unwrap_or_default();
+        let settled = task_wire::catch(|| completion.complete(payload));
+        shared
+            .counters
+            .settled(settled.unwrap_or(task_wire::Settled::Failed));
+    }
+    // Counted: `shutdown` and `stats` see these tasks finished only now.
+    shared.lock().completing -= count;
+    shared.notify_if_idle();
+}

@@ -1,0 +1,113 @@
+//! mpi4py.futures' `MPIPoolExecutor` for Rust: the rustures interface (`submit(f, arg)`,
+//! `map`, `map_unordered`, `shutdown`, `stats`, the same [`TaskFuture`](future_core::TaskFuture)
+//! that `wait` and `as_completed` take) on the ranks of an MPI job, across machines.
+//!
+//! **Enable the `mpi` feature** to get the pool: it links an MPI library (Open MPI) through
+//! the `mpi` crate, which needs the library and libclang at build time (Debian:
+//! `apt-get install libopenmpi-dev openmpi-bin libclang-dev`). Without it the crate builds
+//! on any machine and offers only the settings ([`MpiPoolBuilder`], [`BuildError`]).
+//!
+//! ```toml
+//! pool-mpi = { version = "0.1", features = ["mpi"] }
+//! ```
+//!
+//! With it:
+//! - `init()`: first thing in `main`, on every rank; worker ranks serve inside it and
+//!   exit; rank 0 keeps the `MpiSession` guard it returns, whose drop stops the workers and
+//!   finalizes MPI;
+//! - `MpiPool::from_world()`: static mode, the world's ranks 1..N-1 are the workers
+//!   (`mpirun -n N program`, as `mpiexec -n N python -m mpi4py.futures`);
+//! - `MpiPool::builder().spawn(n)`: spawn mode, `n` workers started with `MPI_Comm_spawn`
+//!   (as `MPIPoolExecutor(max_workers=n)`);
+//! - the builder's `initializer`, `max_workers`, `tasks_per_worker`, `timeout`; the pool's
+//!   `submit`, `submit_with_timeout`, `try_submit`, `map`, `map_unordered`,
+//!   `on_each_worker` (a function once on every worker), `shutdown`, `shutdown_with`,
+//!   `stats`, `num_workers`, and `future_core::Executor`.
+//!
+//! ```no_run
+//! # #[cfg(feature = "mpi")]
+//! # mod demo {
+//! use future_core::{Executor, MapOptions};
+//!
+//! fn is_prime(n: u64) -> bool {
+//!     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+//! }
+//!
+//! // Written against the shared interface: the thread and process pools run it unchanged.
+//! fn count_primes(pool: &impl Executor, below: u64) -> usize {
+//!     pool.map(is_prime, 0..below, MapOptions::new().chunksize(1_000))
+//!         .unwrap()
+//!         .filter(|r| *r.as_ref().unwrap())
+//!         .count()
+//! }
+//!
+//! pub fn main() {
+//!     let _mpi = pool_mpi::init(); // mpirun -n 3 ./program: ranks 1 and 2 serve here
+//!     let pool = pool_mpi::MpiPool::from_world().unwrap();
+//!     assert_eq!(count_primes(&pool, 10_000), 1229);
+//! }
+//! # }
+//! # fn main() {}
+//! ```
+//!
+//! # How it works
+//! One thread per process owns every MPI object (`Threading::Funneled`): on a worker, the
+//! thread that initialized MPI receives tasks, runs them and sends the replies; on rank 0,
+//! the pools' MPI thread sends the tasks that submitting threads queued, receives the
+//! replies and completes the futures. A task is a plain `fn(A) -> R` named by its offset in
+//! the executable (the `task-wire` crate, shared with `pool-process`): every rank runs the
+//! same executable, so a build fingerprint (GNU build-id, versions, a code probe) exchanged
+//! when a pool takes a worker proves the offsets name the same code. Dispatch is pipelined
+//! and adaptive: small tasks are batched into one MPI message and sent ahead to busy
+//! workers while tasks are short; a large argument is encoded once into the buffer MPI
+//! sends. Idle, rank 0's MPI thread blocks (no CPU) and workers poll with a backoff up to
+//! 1 ms. See `MPI.md` in the repository's `docs/` for running across machines.
+//!
+//! # Failures
+//! - A panic or an error in a task (or in its values' `Serialize`/`Deserialize`) fails only
+//!   its future, with the message and the rank.
+//! - A task past its time limit fails with `TimedOut`; its worker is retired (it gets no
+//!   more tasks: an MPI rank cannot be stopped without ending the job).
+//! - **Fail-stop**: a worker process that dies ends the whole MPI job, as MPI does. Under
+//!   `mpirun` the launcher kills every rank (the job exits non-zero within about a second);
+//!   in spawn mode the pool's MPI thread sees the dead process and ends the job with a
+//!   message. So does a session that ends with tasks still running, and a panic of the MPI
+//!   thread. A pool never hangs silently on a dead worker; it never recovers from one
+//!   either.
+//! - A process that an MPI rank starts (a process pool's worker, a subprocess) inherits the
+//!   rank's environment but never joins the MPI job.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(clippy::needless_doctest_main)]
+
+#[cfg(not(unix))]
+compile_error!("pool-mpi supports Unix (Linux) only");
+
+mod builder;
+// The dispatch decisions and the wire format need no MPI: they are built and tested
+// without the feature too.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+mod backoff;
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+mod dispatch;
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+mod membership;
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+mod wire;
+
+#[cfg(feature = "mpi")]
+mod comm;
+#[cfg(feature = "mpi")]
+mod engine;
+#[cfg(feature = "mpi")]
+mod pool;
+#[cfg(feature = "mpi")]
+mod session;
+#[cfg(feature = "mpi")]
+mod worker;
+
+pub use builder::{BuildError, MpiPoolBuilder};
+#[cfg(feature = "mpi")]
+pub use pool::MpiPool;
+#[cfg(feature = "mpi")]
+pub use session::{MpiSession, init};

@@ -1,0 +1,686 @@
+//! [`MpiPool`]: the handle users hold.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
+use std::time::Duration;
+
+use future_core::executor::{ChunkFuture, Promise};
+use future_core::{
+    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
+    TaskError, TaskErrorKind, TaskFuture,
+};
+use serde::Serialize;
+use task_wire::{Chunk, Completion, Counters, Settled, Single, TaskName};
+
+use crate::builder::{BuildError, MpiPoolBuilder, Source};
+use crate::dispatch::{Finish, Phase, Rules, State, Task};
+use crate::engine::{Command, Engine};
+use crate::session;
+use crate::wire::{self, TaskHead};
+
+/// What a pool shares with the MPI thread.
+pub(crate) struct Shared {
+    pub(crate) rules: Rules,
+    pub(crate) state: Mutex<State>,
+    /// Signalled when the pool becomes idle while someone waits for it.
+    idle: Condvar,
+    pub(crate) counters: Counters,
+    next_id: AtomicU64,
+    pub(crate) initializer: Option<isize>,
+    pub(crate) print_panics: bool,
+    spin: Duration,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under this lock: a poisoned one still holds a consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Settles `finish`'s futures (their done callbacks run here) and counts them.
+    pub(crate) fn settle(&self, finish: Vec<Finish>) {
+        if finish.is_empty() {
+            return;
+        }
+        finish.into_iter().for_each(|f| f.run(&self.counters));
+        self.notify_if_idle();
+    }
+
+    /// Wakes the threads waiting for the pool to be idle, if it is.
+    pub(crate) fn notify_if_idle(&self) {
+        let state = self.lock();
+        if state.waiters > 0 && state.idle() {
+            self.idle.notify_all();
+        }
+    }
+}
+
+/// A pool of MPI worker processes running plain functions: mpi4py's `MPIPoolExecutor`,
+/// with the same interface as the thread and process pools ([`Executor`], [`TaskFuture`]).
+///
+/// - [`from_world`](Self::from_world): the world's ranks 1..N-1 are the workers (static
+///   mode, `mpirun -n N program`, as `mpiexec -n N python -m mpi4py.futures`);
+/// - [`builder`](Self::builder)`.spawn(n)`: `n` workers started with `MPI_Comm_spawn`
+///   (as `MPIPoolExecutor(max_workers=n)`), from a program run with or without `mpirun`.
+///
+/// The program calls [`init`](crate::init) first in `main` on every rank. Tasks are plain
+/// functions named across processes by offset (the workers run the same executable, at the
+/// same path on every node: a build fingerprint checks it when the pool takes a worker).
+///
+/// Failures: a panic or error in a task fails only its future. A task past its
+/// [`timeout`](crate::MpiPoolBuilder::timeout) fails with
+/// [`TimedOut`](TaskErrorKind::TimedOut) and its worker is retired (it gets no more tasks).
+/// A worker process that dies ends the whole MPI job (fail-stop, see the crate docs).
+///
+/// Done callbacks of this pool's futures run on the pool's MPI thread as replies arrive:
+/// they may submit to any pool, but must not wait on a future of an MPI pool (only that
+/// thread completes them). Dropping the pool waits for its tasks (Python's `with` block),
+/// then lets its workers go.
+///
+/// ```no_run
+/// use future_core::MapOptions;
+/// fn cube(x: i64) -> i64 { x * x * x }
+/// fn main() {
+///     let _mpi = pool_mpi::init();
+///     let pool = pool_mpi::MpiPool::builder().spawn(2).unwrap();
+///     let cubes: Vec<i64> = pool
+///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
+///         .unwrap()
+///         .map(Result::unwrap)
+///         .collect();
+///     assert_eq!(cubes[10], 1000);
+/// }
+/// ```
+pub struct MpiPool {
+    shared: Arc<Shared>,
+    engine: Arc<Engine>,
+}
+
+impl MpiPool {
+    /// The pool of the world's worker ranks (1..N-1 under `mpirun -n N`), default settings.
+    ///
+    /// Errors: see [`MpiPoolBuilder::build`].
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap(); // mpirun -n 3: ranks 1 and 2
+    /// assert_eq!(pool.num_workers(), 2);
+    /// ```
+    pub fn from_world() -> Result<MpiPool, BuildError> {
+        MpiPoolBuilder::new().build()
+    }
+
+    /// The builder of a pool with other settings, or of spawned workers.
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::builder().tasks_per_worker(8).spawn(2).unwrap();
+    /// assert_eq!(pool.num_workers(), 2);
+    /// ```
+    pub fn builder() -> MpiPoolBuilder {
+        MpiPoolBuilder::new()
+    }
+
+    pub(crate) fn start(builder: MpiPoolBuilder, source: Source) -> Result<MpiPool, BuildError> {
+        builder.validate()?;
+        if source == Source::Spawn(0) {
+            return Err(BuildError::InvalidSetting("spawn needs at least 1 worker"));
+        }
+        if source == Source::World && !session::launched() {
+            session::engine()?; // `init` was called, and this process may use MPI
+            return Err(BuildError::NoWorkerRanks);
+        }
+        let initializer = match builder.initializer.map(task_wire::name_initializer) {
+            Some(Err(why)) => return Err(BuildError::ForeignInitializer(why)),
+            named => named.and_then(Result::ok),
+        };
+        let engine = session::engine()?;
+        let shared = Arc::new(Shared {
+            rules: Rules {
+                tasks_per_worker: builder.tasks_per_worker,
+                timeout: builder.timeout,
+            },
+            state: Mutex::new(State::default()),
+            idle: Condvar::new(),
+            counters: Counters::default(),
+            next_id: AtomicU64::new(0),
+            initializer,
+            print_panics: builder.print_task_panics,
+            spin: builder.spin,
+        });
+        let (reply, answer) = mpsc::sync_channel(1);
+        engine
+            .send(Command::Attach {
+                shared: shared.clone(),
+                source,
+                max_workers: builder.max_workers,
+                reply,
+            })
+            .map_err(BuildError::Mpi)?;
+        match answer.recv() {
+            Ok(Ok(())) => Ok(MpiPool { shared, engine }),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(BuildError::Mpi("the MPI thread ended".to_owned())),
+        }
+    }
+
+    /// How many workers the pool has (mpi4py's `num_workers`).
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::builder().max_workers(1).build().unwrap();
+    /// assert_eq!(pool.num_workers(), 1);
+    /// ```
+    pub fn num_workers(&self) -> usize {
+        self.shared.lock().workers.len()
+    }
+
+    /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
+    /// `f` is a plain function of this program (a non-capturing closure coerces to one); a
+    /// function from a shared library cannot be named on another process, and its future
+    /// fails at once with a `Serialization` error that says where it lies.
+    ///
+    /// The future fails with `Panicked` when `f` panics (the message, and which rank), with
+    /// `TimedOut` past the pool's time limit, with `Serialization` when a value does not
+    /// encode or decode.
+    ///
+    /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
+    /// pool broke or its session ended.
+    ///
+    /// ```no_run
+    /// fn square(x: u64) -> u64 { x * x }
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
+    /// ```
+    pub fn submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        self.submit_with(f, arg, self.shared.rules.timeout, None)
+    }
+
+    /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
+    ///
+    /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// fn forever(_: ()) { loop { std::thread::park() } }
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100))).unwrap();
+    /// let err = future.exception().unwrap().unwrap();
+    /// assert_eq!(err.kind(), future_core::TaskErrorKind::TimedOut);
+    /// ```
+    pub fn submit_with_timeout<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        timeout: Option<Duration>,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(SubmitError::Invalid(
+                "a task's timeout must be longer than zero".to_owned(),
+            ));
+        }
+        self.submit_with(f, arg, timeout, None)
+    }
+
+    /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
+    /// never says [`SubmitError::Full`].
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// assert_eq!(pool.try_submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+    /// ```
+    pub fn try_submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        self.submit(f, arg)
+    }
+
+    /// Runs `f(arg)` once on every worker of the pool (mpi4py users reach for
+    /// `get_comm_workers` for such collective work): one future per worker, in rank order.
+    /// Each task waits for its own worker.
+    ///
+    /// ```no_run
+    /// fn host(_: ()) -> String { std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap() }
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let hosts: Vec<String> = pool
+    ///     .on_each_worker(host, ())
+    ///     .unwrap()
+    ///     .iter()
+    ///     .map(|f| f.result().unwrap())
+    ///     .collect();
+    /// assert_eq!(hosts.len(), pool.num_workers());
+    /// ```
+    pub fn on_each_worker<A: Portable + Clone, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Vec<TaskFuture<R>>, SubmitError> {
+        let ranks: Vec<i32> = {
+            let state = self.shared.lock();
+            state
+                .workers
+                .iter()
+                .filter(|w| w.phase != Phase::Retired)
+                .map(|w| w.rank)
+                .collect()
+        };
+        ranks
+            .into_iter()
+            .map(|rank| self.submit_with(f, arg.clone(), self.shared.rules.timeout, Some(rank)))
+            .collect()
+    }
+
+    fn submit_with<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        timeout: Option<Duration>,
+        only_for: Option<i32>,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        let name = match task_wire::name_task(f) {
+            Ok(name) => name,
+            Err(why) => return self.refused(unsendable(why)),
+        };
+        let frame = self.frame(name, std::slice::from_ref(&arg), timeout);
+        drop(arg);
+        let (id, frame) = match frame {
+            Ok(frame) => frame,
+            Err(err) => return self.refused(err),
+        };
+        let (promise, future) = Promise::new_spinning(self.shared.spin);
+        self.enqueue(id, frame, Box::new(Single(promise)), timeout, only_for)?;
+        Ok(future)
+    }
+
+    /// A task that cannot be sent: its future fails at once with `err`, unless the pool
+    /// refuses every task anyway.
+    fn refused<T>(&self, err: TaskError) -> Result<TaskFuture<T>, SubmitError> {
+        if let Some(refused) = refusal(&self.shared.lock()) {
+            return Err(refused);
+        }
+        let (promise, future) = Promise::new();
+        promise.set_error(err);
+        self.shared.counters.settled(Settled::Failed);
+        Ok(future)
+    }
+
+    /// A new task's id and frame, its arguments encoded straight into it.
+    fn frame<S: Serialize + ?Sized>(
+        &self,
+        task: TaskName,
+        args: &S,
+        timeout: Option<Duration>,
+    ) -> Result<(u64, Vec<u8>), TaskError> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let head = TaskHead {
+            id,
+            task,
+            watched: timeout.is_some(),
+        };
+        let frame = wire::encode_task(&head, args).map_err(|why| {
+            TaskError::new(
+                TaskErrorKind::Serialization,
+                format!("the task's arguments could not be encoded: {why}"),
+            )
+        })?;
+        Ok((id, frame))
+    }
+
+    fn enqueue(
+        &self,
+        id: u64,
+        frame: Vec<u8>,
+        completion: Box<dyn Completion>,
+        timeout: Option<Duration>,
+        only_for: Option<i32>,
+    ) -> Result<(), SubmitError> {
+        {
+            let mut state = self.shared.lock();
+            if let Some(refused) = refusal(&state) {
+                return Err(refused);
+            }
+            state.pending.push_back(Task {
+                id,
+                frame,
+                completion,
+                timeout,
+                only_for,
+            });
+        }
+        self.engine.poke();
+        Ok(())
+    }
+
+    /// Maps `f` over `items` on the workers: results in input order, lazily, with a bounded
+    /// number of chunks in flight (default: `tasks_per_worker` per worker), each chunk of
+    /// `chunksize` elements one message (Python's `map(fn, iterable, chunksize, buffersize)`).
+    /// A panic on one element fails that element only. See [`future_core::Map`].
+    ///
+    /// ```no_run
+    /// use future_core::MapOptions;
+    /// fn cube(x: i64) -> i64 { x * x * x }
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let cubes: Vec<i64> = pool
+    ///     .map(cube, 0..1000, MapOptions::new().chunksize(100))
+    ///     .unwrap()
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(cubes[10], 1000);
+    /// ```
+    pub fn map<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        Map::new(
+            items,
+            options,
+            self.default_buffersize(),
+            self.chunk_runner(f),
+        )
+    }
+
+    /// Like [`map`](Self::map), yielding each result as its chunk is done, with its
+    /// position in the input (mpi4py's `map(unordered=True)`).
+    ///
+    /// ```no_run
+    /// use future_core::MapOptions;
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let mut squares: Vec<(usize, u64)> = pool
+    ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
+    ///     .unwrap()
+    ///     .map(|(i, r)| (i, r.unwrap()))
+    ///     .collect();
+    /// squares.sort_unstable();
+    /// assert_eq!(squares[5], (5, 25));
+    /// ```
+    pub fn map_unordered<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        MapUnordered::new(
+            items,
+            options,
+            self.default_buffersize(),
+            self.chunk_runner(f),
+        )
+    }
+
+    fn default_buffersize(&self) -> usize {
+        self.num_workers()
+            .max(1)
+            .saturating_mul(self.shared.rules.tasks_per_worker + 1)
+    }
+
+    fn chunk_runner<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+    ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + '_ {
+        let name = task_wire::name_task(f);
+        move |chunk: Vec<A>| {
+            let name = match &name {
+                Ok(name) => *name,
+                Err(why) => return self.refused(unsendable(why.clone())),
+            };
+            let timeout = self.shared.rules.timeout;
+            let frame = self.frame(name, &chunk, timeout);
+            let len = chunk.len();
+            drop(chunk);
+            let (id, frame) = match frame {
+                Ok(frame) => frame,
+                Err(err) => return self.refused(err),
+            };
+            let (promise, future) = Promise::new_spinning(self.shared.spin);
+            self.enqueue(id, frame, Box::new(Chunk { promise, len }), timeout, None)?;
+            Ok(future)
+        }
+    }
+
+    /// Python's `shutdown()`: stops taking tasks and waits for every task.
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// pool.shutdown();
+    /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), future_core::SubmitError::Shutdown);
+    /// ```
+    pub fn shutdown(&self) {
+        self.shutdown_with(ShutdownOptions::default());
+    }
+
+    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`): with
+    /// `cancel_futures`, cancels the tasks not sent to a worker yet; with `wait`, returns
+    /// once every other task finished.
+    ///
+    /// ```no_run
+    /// use future_core::ShutdownOptions;
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// let futures: Vec<_> = (0..100u64).map(|x| pool.submit(|x: u64| x, x).unwrap()).collect();
+    /// pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
+    /// assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
+    /// ```
+    pub fn shutdown_with(&self, options: ShutdownOptions) {
+        let mut finish = Vec::new();
+        {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            if options.cancel_futures {
+                state.cancel_pending(&mut finish);
+            }
+        }
+        self.shared.settle(finish);
+        self.engine.poke();
+        if options.wait {
+            self.wait_idle();
+        }
+    }
+
+    /// Waits until no task waits or runs (or the pool broke or was let go).
+    fn wait_idle(&self) {
+        let mut state = self.shared.lock();
+        state.waiters += 1;
+        while !state.idle() && !state.detached && state.broken.is_none() {
+            state = self
+                .shared
+                .idle
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.waiters -= 1;
+    }
+
+    /// What the pool has done and is doing (the same as through [`Executor::stats`]):
+    /// tasks waiting, sent to workers, completed, failed, cancelled; workers alive (not
+    /// retired) and started. A `map` chunk counts as one task.
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
+    /// pool.shutdown();
+    /// assert_eq!(pool.stats().completed, 1);
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        let (queued, running, workers) = {
+            let state = self.shared.lock();
+            let live = state
+                .workers
+                .iter()
+                .filter(|w| w.phase != Phase::Retired)
+                .count();
+            (state.pending.len(), state.in_flight(), live)
+        };
+        self.shared.counters.read(queued, running, workers)
+    }
+}
+
+impl MpiPoolBuilder {
+    /// Builds the pool of the world's worker ranks (static mode: ranks 1..N-1 under
+    /// `mpirun -n N`, at most [`max_workers`](Self::max_workers) of them).
+    ///
+    /// Errors: a setting out of range; [`BuildError::NotInitialized`] without
+    /// [`init`](crate::init); [`BuildError::NoWorkerRanks`] without `mpirun -n N` (N >= 2);
+    /// [`BuildError::WorldInUse`] while another pool holds the ranks;
+    /// [`BuildError::NotSameBuild`] when a rank runs another build.
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::builder().max_workers(2).build().unwrap();
+    /// assert!(pool.num_workers() <= 2);
+    /// ```
+    pub fn build(self) -> Result<MpiPool, BuildError> {
+        MpiPool::start(self, Source::World)
+    }
+
+    /// Starts `workers` new processes of this program (with this process's arguments) with
+    /// `MPI_Comm_spawn` and builds the pool of them (mpi4py's
+    /// `MPIPoolExecutor(max_workers=n)`); they serve in [`init`](crate::init) and exit when
+    /// the pool is dropped. Works with or without `mpirun` (a program run alone starts MPI as a
+    /// singleton). Spawning takes a fraction of a second; spawned workers talk over TCP.
+    ///
+    /// Errors: those of [`build`](Self::build) (`spawn(0)` is
+    /// [`BuildError::InvalidSetting`]), and [`BuildError::Mpi`] when the spawn fails.
+    ///
+    /// ```no_run
+    /// let _mpi = pool_mpi::init();
+    /// let pool = pool_mpi::MpiPool::builder().spawn(2).unwrap();
+    /// assert_eq!(pool.num_workers(), 2);
+    /// ```
+    pub fn spawn(self, workers: usize) -> Result<MpiPool, BuildError> {
+        MpiPool::start(self, Source::Spawn(workers))
+    }
+}
+
+/// Why the pool refuses new tasks, if it does.
+fn refusal(state: &State) -> Option<SubmitError> {
+    if let Some(reason) = &state.broken {
+        return Some(SubmitError::Broken(reason.clone()));
+    }
+    state.shutdown.then_some(SubmitError::Shutdown)
+}
+
+fn unsendable(why: String) -> TaskError {
+    TaskError::new(
+        TaskErrorKind::Serialization,
+        format!("the task cannot be sent to an MPI worker: {why}"),
+    )
+}
+
+impl Executor for MpiPool {
+    fn submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        MpiPool::submit(self, f, arg)
+    }
+
+    fn try_submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        MpiPool::try_submit(self, f, arg)
+    }
+
+    fn map<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        MpiPool::map(self, f, items, options)
+    }
+
+    fn map_unordered<'a, A, R, I>(
+        &'a self,
+        f: fn(A) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, SubmitError>
+    where
+        A: Portable,
+        R: Portable,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'a,
+    {
+        MpiPool::map_unordered(self, f, items, options)
+    }
+
+    fn shutdown_with(&self, options: ShutdownOptions) {
+        MpiPool::shutdown_with(self, options);
+    }
+
+    fn stats(&self) -> PoolStats {
+        MpiPool::stats(self)
+    }
+}
+
+impl Drop for MpiPool {
+    /// [`shutdown()`](MpiPool::shutdown) (wait for the tasks), then lets the workers go:
+    /// the world's ranks wait for the next pool, spawned workers exit. While the thread
+    /// panics, the waiting tasks are cancelled and the running ones are not waited for.
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        self.shutdown_with(ShutdownOptions {
+            wait: !panicking,
+            cancel_futures: panicking,
+        });
+        let _ = self.engine.send(Command::Detach(self.shared.clone()));
+    }
+}
+
+// A pool is shared between threads as the other pools are.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<MpiPool>();
+};
+
+impl fmt::Debug for MpiPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("MpiPool")
+            .field("workers", &state.workers.len())
+            .field("pending", &state.pending.len())
+            .field("in_flight", &state.in_flight())
+            .field("shutdown", &state.shutdown)
+            .field("broken", &state.broken)
+            .finish_non_exhaustive()
+    }
+}
