@@ -8,7 +8,8 @@ use std::thread;
 
 use bench_suite::CondvarSlot;
 use criterion::{Criterion, criterion_group, criterion_main};
-use future_core::{Promise, as_completed};
+use future_core::as_completed;
+use future_core::executor::Promise;
 
 fn create_complete_get(c: &mut Criterion) {
     let mut group = c.benchmark_group("futures/create_complete_get");

@@ -84,9 +84,6 @@ pub use map::{Map, MapOptions};
 pub use map_unordered::MapUnordered;
 pub use wait::{AsCompleted, DoneAndNotDone, Indexed, ReturnWhen, as_completed, wait};
 
-#[doc(hidden)]
-pub use executor::{ChunkResults, Promise, catch_panic, panic_message};
-
 /// For executor authors: what a pool builds on.
 ///
 /// - [`Promise`]: the producer's side of a future, the only one that completes it;

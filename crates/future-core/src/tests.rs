@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use crate::{Promise, ReturnWhen, TaskFuture, as_completed, wait};
+use crate::executor::Promise;
+use crate::{ReturnWhen, TaskFuture, as_completed, wait};
 
 const SHORT: Duration = Duration::from_millis(10);
 
@@ -86,7 +87,8 @@ fn a_dropped_await_leaves_no_listener_and_its_waker_is_never_woken() {
 
 #[test]
 fn into_results_gives_every_element_a_result_even_from_a_corrupt_chunk() {
-    use crate::{ChunkResults, TaskError, TaskErrorKind};
+    use crate::executor::ChunkResults;
+    use crate::{TaskError, TaskErrorKind};
     let err = TaskError::new(TaskErrorKind::Other, "misplaced");
     // Three elements, but the failure claims position 7 (as a corrupt reply could).
     let chunk = ChunkResults {

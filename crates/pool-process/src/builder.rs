@@ -285,7 +285,7 @@ impl ProcessPoolBuilder {
     }
 
     /// How long a worker, the pool's result thread, and a thread blocked on one of the
-    /// pool's futures (`result`, `take`: see `future_core::Promise::new_spinning`) poll
+    /// pool's futures (`result`, `take`: see `future_core::executor::Promise::new_spinning`) poll
     /// before they block in the kernel (default 100 µs): a blocking wake-up across cores
     /// costs tens of microseconds on a VM, so a short spin keeps round trips fast. Only spent
     /// while tasks flow: an idle pool blocks and uses no CPU. `Duration::ZERO` never spins.

@@ -201,7 +201,7 @@ impl Builder {
     /// worker waits on queued tasks then deadlocks).
     ///
     /// ```
-    /// use future_core::Promise;
+    /// use future_core::executor::Promise;
     /// let pool = pool_thread::ThreadPool::builder().max_workers(1).build().unwrap();
     /// let (promise, later) = Promise::new();
     /// let waiting = pool.spawn(move || later.result().unwrap() + 1).unwrap();

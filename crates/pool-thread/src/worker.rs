@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use future_core::catch_panic;
+use future_core::executor::catch_panic;
 use future_core::executor::{ExecutorId, Ran, WorkerThread, enter_worker, print_panics};
 
 use crate::job::{Job, TaskEnd};

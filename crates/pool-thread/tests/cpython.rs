@@ -520,7 +520,7 @@ fn cancelled_queued_task_never_runs() {
 #[test]
 fn pool_futures_mix_with_plain_promises() {
     let pool = ThreadPool::builder().max_workers(2).build().unwrap();
-    let (promise, plain) = future_core::Promise::new();
+    let (promise, plain) = future_core::executor::Promise::new();
     let gate = Gate::new();
     let pooled = {
         let gate = gate.clone();

@@ -11,7 +11,8 @@
 
 use std::time::Duration;
 
-use future_core::{Promise, SubmitError};
+use future_core::SubmitError;
+use future_core::executor::Promise;
 use loom::sync::Arc;
 use loom::sync::atomic::{
     AtomicBool,

@@ -65,7 +65,7 @@ fn nested_map_inside_a_task_on_one_thread() {
 fn waiting_worker_wakes_for_work_submitted_from_outside() {
     // The only worker waits on a future that only an outside submit can complete.
     let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
-    let (promise, inner) = future_core::Promise::<u32>::new();
+    let (promise, inner) = future_core::executor::Promise::<u32>::new();
     let (started_tx, started) = std::sync::mpsc::channel();
     let outer = pool
         .spawn(move || {

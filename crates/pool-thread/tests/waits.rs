@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Gate, within};
-use future_core::{FutureError, MapOptions, Promise};
+use future_core::executor::Promise;
+use future_core::{FutureError, MapOptions};
 use pool_thread::ThreadPool;
 
 /// The waiting task must not run a sibling that waits on the waiter itself.

@@ -3,8 +3,9 @@
 
 use std::any::Any;
 
+use future_core::executor::ChunkResults;
 use future_core::executor::Promise;
-use future_core::{ChunkResults, Portable, TaskError, TaskFuture};
+use future_core::{Portable, TaskError, TaskFuture};
 
 use crate::stats::Settled;
 

@@ -1,7 +1,8 @@
 //! The parent's side of a reply: the encoded `ChunkResults<R>` a worker's
 //! [`run_task`](crate::run_task) appended, decoded for the task's future.
 
-use future_core::{ChunkResults, Portable, TaskError, TaskErrorKind};
+use future_core::executor::ChunkResults;
+use future_core::{Portable, TaskError, TaskErrorKind};
 
 use crate::codec;
 

@@ -3,7 +3,8 @@
 
 use std::sync::OnceLock;
 
-use future_core::{ChunkResults, Portable, TaskError, TaskErrorKind};
+use future_core::executor::ChunkResults;
+use future_core::{Portable, TaskError, TaskErrorKind};
 use ipc_queue::Frame;
 
 use crate::naming::{self, TaskName};
