@@ -6,7 +6,7 @@
 //! futures).
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::block::deadline_after;
@@ -284,6 +284,7 @@ where
         deadline: deadline_after(timeout),
         yielded: 0,
         timed_out: None,
+        done: VecDeque::with_capacity(watch.futures.len()),
         watch,
     }
 }
@@ -294,6 +295,10 @@ pub struct AsCompleted<T> {
     watch: Watch<T>,
     deadline: Option<Instant>,
     yielded: usize,
+    /// Futures found done and not yet yielded, in completion order: taken from the tally
+    /// all at once (one lock for every future that finished meanwhile, not one each). As
+    /// large as the tally's queue, so that the two swap without allocating.
+    done: VecDeque<usize>,
     /// Set once the timeout passed: the error each unfinished future yields.
     timed_out: Option<WaitTimeout>,
 }
@@ -315,14 +320,16 @@ impl<T> AsCompleted<T> {
         if let Some(timed_out) = self.timed_out {
             return Some(Err(timed_out));
         }
-        let mut next = None;
-        self.watch.block_until(self.deadline, |tally| {
-            next = tally.finished.front().copied();
-            next.is_some()
-        });
-        match next {
+        if self.done.is_empty()
+            && self
+                .watch
+                .block_until(self.deadline, |tally| !tally.finished.is_empty())
+        {
+            // Only this iterator takes from the tally's queue: it is not empty now.
+            std::mem::swap(&mut self.done, &mut lock(&self.watch.tally.state).finished);
+        }
+        match self.done.pop_front() {
             Some(index) => {
-                lock(&self.watch.tally.state).finished.pop_front();
                 self.watch.keys[index] = None;
                 Some(Ok(index))
             }
