@@ -20,8 +20,10 @@
 //! - `thread_pool/map_slice_1m`: the same map with `ThreadPool::map_slice` (positions claimed
 //!   atomically, elements read in place) against `rayon`.
 //! - `thread_pool/nested_fib`: recursive Fibonacci that submits both halves and waits on
-//!   them (below a cutoff it recurses sequentially). `ours` (submit + `result`, which runs
-//!   other tasks while waiting) and `rayon` (`rayon::join`).
+//!   them (below a cutoff it recurses sequentially). `ours` (spawn + `take`: a wait runs the
+//!   very task it waits for if no thread started it, and otherwise blocks while a spare
+//!   thread takes the worker's place) and `rayon` (`rayon::join`, which runs other tasks
+//!   while it waits).
 //!
 //! - `thread_pool/scaling/<workers>`: CPU-bound throughput, 64 tasks of about 0.2 ms each on
 //!   1, 2, 4, ... workers up to the cores; `cargo xtask bench` plots the speedup.
