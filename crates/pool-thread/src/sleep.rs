@@ -484,12 +484,15 @@ impl Sleep {
 
     /// An idle, searching worker (its queues were empty) goes to sleep until notified, or until
     /// `keep_alive` passes (then it retires if a token is spare). `has_work` says whether
-    /// any queue holds a job.
+    /// any queue holds a job. A `surplus` thread (it saw [`Sleep::is_surplus`]) retires
+    /// only while more threads than `max_workers` still run tasks: every idle thread may
+    /// have seen the surplus, and only that many may act on it.
     pub fn sleep_idle(
         &self,
         me: &Arc<Sleeper>,
         has_work: impl Fn() -> bool,
         keep_alive: Option<Duration>,
+        surplus: bool,
     ) -> IdleWake {
         let old = self.register(me);
         if old & SHUTDOWN != 0 && submitters(old) == 0 {
@@ -513,15 +516,16 @@ impl Sleep {
                 return IdleWake::Search;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return self.retire_or_search(me);
+                return self.retire_or_search(me, surplus);
             }
             park_until(deadline);
             // Woken, timed out, or spurious: look at the flag and the clock again.
         }
     }
 
-    /// The keep-alive passed: retire if still unnotified and a token is spare.
-    fn retire_or_search(&self, me: &Arc<Sleeper>) -> IdleWake {
+    /// The keep-alive passed: retire if still unnotified and a token is spare (and, for a
+    /// `surplus` thread, while the surplus lasts).
+    fn retire_or_search(&self, me: &Arc<Sleeper>, surplus: bool) -> IdleWake {
         let mut registry = lock(&self.registry);
         let Some(pos) = registry.sleeping.iter().position(|s| Arc::ptr_eq(s, me)) else {
             // Notified after all, just now.
@@ -529,6 +533,13 @@ impl Sleep {
             return IdleWake::Search;
         };
         registry.sleeping.swap_remove(pos);
+        if surplus && registry.active() <= self.max_workers {
+            // Other surplus threads retired first: this one is needed. Searching again,
+            // as after any wake-up.
+            self.state
+                .fetch_add(SEARCHER.wrapping_sub(SLEEPER), Ordering::AcqRel);
+            return IdleWake::Search;
+        }
         // Lower the thread counts *before* giving up the token: a submit whose RMW then
         // sees no token left also sees the lower count and comes to `reserve_thread`
         // (which waits for this lock) instead of trusting a stale maximum.

@@ -273,7 +273,12 @@ impl WorkerCtx {
             } else {
                 self.registry.config.keep_alive
             };
-            match sleep.sleep_idle(&self.sleeper, || self.registry.has_work(), keep_alive) {
+            match sleep.sleep_idle(
+                &self.sleeper,
+                || self.registry.has_work(),
+                keep_alive,
+                surplus,
+            ) {
                 // Woken for work (searching again): search, and spin a little if it was
                 // taken meanwhile.
                 IdleWake::Search => idle_rounds = SPIN_ROUNDS / 2,

@@ -110,6 +110,52 @@ fn a_blocked_worker_is_replaced_when_queued_work_needs_a_thread() {
     });
 }
 
+/// Two workers block, two threads start in their place, the workers come back: the two
+/// surplus threads retire, and no more. A pool that keeps its threads (`keep_alive(None)`)
+/// settles at `max_workers` threads, never below (every idle thread saw the surplus, but
+/// only as many may act on it as there are threads too many).
+#[test]
+fn surplus_threads_retire_down_to_max_workers_and_no_further() {
+    within("the surplus scenario", || {
+        let pool = ThreadPool::builder()
+            .max_workers(2)
+            .keep_alive(None)
+            .build()
+            .unwrap();
+        for round in 0..100 {
+            let (started_tx, started) = std::sync::mpsc::channel();
+            let (promises, blockers): (Vec<_>, Vec<_>) = (0..2)
+                .map(|_| {
+                    let (promise, unblocked) = Promise::<()>::new();
+                    let started_tx = started_tx.clone();
+                    let blocker = pool
+                        .spawn(move || {
+                            started_tx.send(()).unwrap();
+                            unblocked.result()
+                        })
+                        .unwrap();
+                    (promise, blocker)
+                })
+                .unzip();
+            started.recv().unwrap();
+            started.recv().unwrap();
+            // Queued behind two blocked workers: threads start in their place to run them.
+            let quick: Vec<_> = (0..2).map(|i| pool.spawn(move || i).unwrap()).collect();
+            for (i, future) in quick.iter().enumerate() {
+                assert_eq!(future.result(), Ok(i));
+            }
+            for promise in promises {
+                promise.set_result(());
+            }
+            for blocker in &blockers {
+                assert_eq!(blocker.result(), Ok(Ok(())));
+            }
+            common::eventually("the surplus threads retire", || pool.stats().workers <= 2);
+            assert_eq!(pool.stats().workers, 2, "round {round}: {:?}", pool.stats());
+        }
+    });
+}
+
 /// `wait` on several futures inside a task, on one thread, with the tasks queued behind
 /// it: the waiter blocks and the pool runs them on a replacement thread.
 #[test]
