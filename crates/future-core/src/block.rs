@@ -14,7 +14,8 @@
 //! waking a parked thread costs a futex call and, on a virtual machine, tens of
 //! microseconds, more than a round trip to a warm worker process. Executors whose workers
 //! share the waiter's cores (a thread pool) do not ask: a spinning waiter would take a core
-//! from the very worker it waits for. Loom models never spin.
+//! from the very worker it waits for. A pool's own worker thread spins briefly in any wait
+//! (`WORKER_SPIN`): it holds one of the pool's cores anyway. Loom models never spin.
 //!
 //! A pool's worker thread (see [`enter_worker`](crate::executor::enter_worker)) is told
 //! when it starts to block and when it stops, so its pool can start a thread in its place;
@@ -26,6 +27,13 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{Thread, current_thread, park, park_timeout};
 use crate::worker::Blocking;
+
+/// How long a pool's worker thread spins before it blocks (and its pool may start a thread
+/// in its place). The worker holds one of the pool's cores either way, so its spin takes no
+/// core from the threads it waits for; and a task stolen by another worker (the other half
+/// of a nested submit-and-wait) often ends within it, which spares a park, a wake-up and
+/// a thread started for the queued work meanwhile.
+const WORKER_SPIN: Duration = Duration::from_micros(20);
 
 /// A waker that unparks the thread that made it, and raises `woken` for its spin.
 struct Unpark {
@@ -54,7 +62,13 @@ pub(crate) fn block_on(
     deadline: Option<Instant>,
     spin: Duration,
 ) -> bool {
-    let spin = if cfg!(loom) { Duration::ZERO } else { spin };
+    let spin = if cfg!(loom) {
+        Duration::ZERO
+    } else if crate::worker::current().is_some() {
+        spin.max(WORKER_SPIN)
+    } else {
+        spin
+    };
     let unpark = std::sync::Arc::new(Unpark {
         thread: current_thread(),
         woken: AtomicBool::new(false),
