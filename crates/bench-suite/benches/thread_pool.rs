@@ -22,8 +22,9 @@
 //! - `thread_pool/nested_fib`: recursive Fibonacci that submits both halves and waits on
 //!   them (below a cutoff it recurses sequentially). `ours` (spawn + `take`: a wait runs the
 //!   very task it waits for if no thread started it, and otherwise blocks while a spare
-//!   thread takes the worker's place) and `rayon` (`rayon::join`, which runs other tasks
-//!   while it waits).
+//!   thread takes the worker's place), `ours_join` (`ThreadPool::join`: the first half runs
+//!   on the calling thread, one future for the second) and `rayon` (`rayon::join`, which
+//!   runs other tasks while it waits).
 //!
 //! - `thread_pool/scaling/<workers>`: CPU-bound throughput, 64 tasks of about 0.2 ms each on
 //!   1, 2, 4, ... workers up to the cores; `cargo xtask bench` plots the speedup.
@@ -417,6 +418,14 @@ fn fib_ours(pool: &Arc<pool_thread::ThreadPool>, n: u64) -> u64 {
     b.take().expect("fib") + a.take().expect("fib")
 }
 
+fn fib_join(pool: &pool_thread::ThreadPool, n: u64) -> u64 {
+    if n < FIB_CUTOFF {
+        return fib_seq(n);
+    }
+    let (a, b) = pool.join(|| fib_join(pool, n - 1), || fib_join(pool, n - 2));
+    a + b
+}
+
 fn fib_rayon(n: u64) -> u64 {
     if n < FIB_CUTOFF {
         return fib_seq(n);
@@ -434,6 +443,13 @@ fn nested_fib(c: &mut Criterion) {
         b.iter(|| {
             let p = pool.clone();
             let top = pool.spawn(move || fib_ours(&p, FIB_N)).expect("submit");
+            black_box(top.take().expect("fib"))
+        })
+    });
+    group.bench_function("ours_join", |b| {
+        b.iter(|| {
+            let p = pool.clone();
+            let top = pool.spawn(move || fib_join(&p, FIB_N)).expect("submit");
             black_box(top.take().expect("fib"))
         })
     });

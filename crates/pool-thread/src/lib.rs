@@ -6,7 +6,8 @@
 //! - [`ThreadPool`]: `submit` any `FnOnce() -> R + Send` closure and get a
 //!   [`future_core::TaskFuture`]; `map` with ordered, lazy results; `map_collect` and
 //!   `map_slice`, the eager maps into a `Vec` where every thread claims its own input;
-//!   [`scope`] for tasks that borrow from the caller's stack; `shutdown(wait,
+//!   [`scope`] for tasks that borrow from the caller's stack, and [`join`] for two
+//!   closures at once (rayon's `join`, one future per call); `shutdown(wait,
 //!   cancel_futures)`, also on drop.
 //! - [`Builder`]: `max_workers` (Python's `min(32, cpus + 4)` by default), a thread name
 //!   prefix, an initializer, a queue bound, an idle keep-alive and a stack size.
@@ -14,6 +15,7 @@
 //!   against it with plain functions switches pools by changing the constructor.
 //!
 //! [`scope`]: ThreadPool::scope
+//! [`join`]: ThreadPool::join
 //!
 //! ```
 //! use future_core::{wait, MapOptions, ReturnWhen};

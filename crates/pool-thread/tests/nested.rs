@@ -272,3 +272,104 @@ fn map_panicking_element_is_its_own_error() {
         }
     }
 }
+
+fn fib_join(pool: &ThreadPool, n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = pool.join(|| fib_join(pool, n - 1), || fib_join(pool, n - 2));
+    a + b
+}
+
+/// `join` inside a task on one thread: every wait for the second half finds it unstarted
+/// and runs it; nothing blocks and no thread is started.
+#[test]
+fn nested_joins_on_one_thread_run_every_half_here() {
+    let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+    let p = pool.clone();
+    assert_eq!(
+        pool.spawn(move || fib_join(&p, 16)).unwrap().take(),
+        Ok(987)
+    );
+    assert_eq!(pool.stats().workers_started, 1, "{:?}", pool.stats());
+    // And from outside the pool: the caller runs `a`, a worker runs `b`.
+    assert_eq!(fib_join(&pool, 12), 144);
+}
+
+#[test]
+fn join_borrows_from_the_caller() {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    let mut left = vec![1, 2, 3];
+    let mut right = vec![10, 20];
+    let (a, b) = pool.join(
+        || {
+            left.push(4);
+            left.iter().sum::<i32>()
+        },
+        || {
+            right.push(30);
+            right.iter().sum::<i32>()
+        },
+    );
+    assert_eq!((a, b), (10, 60));
+    assert_eq!((left.len(), right.len()), (4, 3));
+}
+
+/// A panic in the first closure goes on only once the second is done (it borrows from
+/// the frame the panic unwinds).
+#[test]
+fn a_panic_in_the_first_closure_waits_for_the_second() {
+    let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+    let gate = Gate::new();
+    let finished = AtomicUsize::new(0);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.join(
+            || {
+                gate.open();
+                panic!("first");
+            },
+            || {
+                gate.wait();
+                // Only widens the window in which a join that did not wait would be seen.
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                finished.fetch_add(1, Ordering::SeqCst);
+            },
+        )
+    }));
+    let payload = outcome.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"first"));
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the second closure finished first"
+    );
+}
+
+#[test]
+fn a_panic_in_the_second_closure_is_the_joins_panic() {
+    let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.join(|| 1, || -> u32 { panic!("second") })
+    }));
+    let payload = outcome.unwrap_err();
+    let message = payload.downcast_ref::<String>().unwrap();
+    assert!(message.contains("second"), "{message}");
+    assert_eq!(
+        pool.spawn(|| 2).unwrap().result(),
+        Ok(2),
+        "the pool still works"
+    );
+}
+
+/// On a pool that refuses work the second closure runs on the caller, after the first.
+#[test]
+fn join_on_a_shut_down_pool_runs_both_here() {
+    let pool = ThreadPool::new();
+    pool.shutdown();
+    let caller = std::thread::current().id();
+    let (a, b) = pool.join(
+        || std::thread::current().id(),
+        || std::thread::current().id(),
+    );
+    assert_eq!((a, b), (caller, caller));
+}
