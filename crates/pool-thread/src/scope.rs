@@ -121,15 +121,14 @@ impl ThreadPool {
     /// thread took it meanwhile (the common case), so nested joins need one future per
     /// level, not two, and cannot deadlock, even on one thread; if another thread took
     /// `b`, the wait blocks and the pool may start a thread in this one's place (see the
-    /// crate docs, "Waiting inside a task"). When the pool refuses `b` (it is shut down
-    /// or broken), `b` runs on the calling thread after `a`.
+    /// crate docs, "Waiting inside a task"). When the pool does not run `b` (it is shut
+    /// down or broken, or a `shutdown_with` that cancels futures dropped it from the
+    /// queue), `b` runs on the calling thread after `a`: both closures always run.
     ///
     /// # Panics
     ///
     /// If `a` panics, the panic goes on once `b` is done. If `b` panics, `join` panics
-    /// with its message (the original payload stays in the pool's boundary). If the pool
-    /// drops `b` unrun (`shutdown_with` and `cancel_futures` while `b` waited in the
-    /// queue), `join` panics saying so.
+    /// with its message (the original payload stays in the pool's boundary).
     ///
     /// ```
     /// fn fib(pool: &pool_thread::ThreadPool, n: u64) -> u64 {
@@ -166,25 +165,24 @@ impl ThreadPool {
         self.scope(|s| {
             let spawned = s.spawn(|| take_b().map(|b| b()));
             let ra = a();
-            let rb = match spawned {
-                Ok(future) => match future.take() {
-                    Ok(Some(rb)) => rb,
-                    Ok(None) => unreachable!("the closure is taken only by its task"),
-                    Err(FutureError::Failed(err)) => {
-                        panic!(
-                            "ThreadPool::join's second closure panicked: {}",
-                            err.message()
-                        )
-                    }
-                    Err(err) => panic!("ThreadPool::join's second closure did not run: {err}"),
-                },
-                // Refused (shut down, broken): the task was dropped unrun, `b` is still here.
-                Err(_) => match take_b() {
-                    Some(b) => b(),
-                    None => unreachable!("a refused task never ran"),
-                },
-            };
-            (ra, rb)
+            let outcome = spawned.map(|future| future.take());
+            if let Ok(Ok(Some(rb))) = outcome {
+                return (ra, rb);
+            }
+            // The task is over. If it never took `b` (refused, or dropped unrun by a
+            // cancelling shutdown or a broken pool), `b` runs here.
+            if let Some(b) = take_b() {
+                return (ra, b());
+            }
+            match outcome {
+                Ok(Err(FutureError::Failed(err))) => {
+                    panic!(
+                        "ThreadPool::join's second closure panicked: {}",
+                        err.message()
+                    )
+                }
+                _ => unreachable!("a task that took `b` ends with its value or its panic"),
+            }
         })
     }
 

@@ -373,3 +373,26 @@ fn join_on_a_shut_down_pool_runs_both_here() {
     );
     assert_eq!((a, b), (caller, caller));
 }
+
+/// A cancelling shutdown drops the queued second half: it runs on the caller instead.
+#[test]
+fn join_runs_a_second_half_that_a_cancelling_shutdown_dropped() {
+    let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+    let gate = Gate::new();
+    let busy = occupy(&pool, &gate);
+    let caller = std::thread::current().id();
+    let (a, b) = pool.join(
+        || {
+            // The only worker is held: the second half waits in the queue, and goes.
+            pool.shutdown_with(future_core::ShutdownOptions {
+                wait: false,
+                cancel_futures: true,
+            });
+            std::thread::current().id()
+        },
+        || std::thread::current().id(),
+    );
+    assert_eq!((a, b), (caller, caller));
+    gate.open();
+    assert_eq!(busy.result(), Ok(()));
+}
