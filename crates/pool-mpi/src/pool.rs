@@ -293,7 +293,8 @@ impl MpiPool {
             Err(why) => return self.refused(unsendable(why)),
         };
         let frame = self.frame(name, std::slice::from_ref(&arg), timeout);
-        drop(arg);
+        // A panic of the argument's `Drop` is the caller's value's, not this call's.
+        task_wire::contain("pool-mpi", "dropping a task's argument", move || drop(arg));
         let (id, frame) = match frame {
             Ok(frame) => frame,
             Err(err) => return self.refused(err),
@@ -453,7 +454,9 @@ impl MpiPool {
             let timeout = self.shared.rules.timeout;
             let frame = self.frame(name, &chunk, timeout);
             let len = chunk.len();
-            drop(chunk);
+            task_wire::contain("pool-mpi", "dropping a map chunk's arguments", move || {
+                drop(chunk)
+            });
             let (id, frame) = match frame {
                 Ok(frame) => frame,
                 Err(err) => return self.refused(err),

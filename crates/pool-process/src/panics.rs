@@ -12,11 +12,8 @@
 
 pub(crate) use task_wire::catch;
 
-/// Runs `f`, a piece of work whose panic only needs reporting (the task's own failure is
-/// reported to its future elsewhere): a done callback, a value's `Drop`. `None` when it
-/// panicked.
+/// [`task_wire::contain`], its reports signed by this crate: for a done callback, a value's
+/// `Drop`, whose panic only needs reporting.
 pub(crate) fn contain<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
-    catch(f)
-        .inspect_err(|message| eprintln!("pool-process: {what} panicked: {message}"))
-        .ok()
+    task_wire::contain("pool-process", what, f)
 }

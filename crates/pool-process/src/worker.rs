@@ -261,7 +261,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
             Ok((ToWorker::Task(head), at)) => {
                 // A task sent ahead runs only if its cancel did not come first.
                 if cancels.as_ref().is_none_or(|set| set.start(head.id)) {
-                    run_task(head, frame, at, &tx, pid)?;
+                    run_task(head, frame, at, &tx)?;
                 } else {
                     drop(frame);
                     tx.send(&FromWorker::Skipped { id: head.id })
@@ -277,13 +277,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
 }
 
 /// Runs one task, whose arguments are in `frame` from `at` on, and sends its reply.
-fn run_task(
-    head: TaskHead,
-    frame: Frame,
-    at: usize,
-    tx: &Sender<FromWorker>,
-    pid: u32,
-) -> Result<(), Fatal> {
+fn run_task(head: TaskHead, frame: Frame, at: usize, tx: &Sender<FromWorker>) -> Result<(), Fatal> {
     let TaskHead { id, task } = head;
     let mut reply = protocol::reply_head(id);
     let results_at = reply.len();
@@ -298,7 +292,8 @@ fn run_task(
                 TaskErrorKind::Serialization,
                 format!(
                     "the result ({size} bytes encoded) is larger than the frame limit of \
-                     {max} bytes (worker process {pid})"
+                     {max} bytes ({})",
+                    task_wire::worker_label()
                 ),
             );
             reply.truncate(results_at);

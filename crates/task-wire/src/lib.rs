@@ -57,7 +57,7 @@ pub use codec::{decode, encode, encode_into, split};
 pub use completion::{CancelVeto, Chunk, Completion, Single};
 pub use fingerprint::{Fingerprint, Protocol};
 pub use naming::{TaskName, name_initializer, name_task, resolve_initializer};
-pub use panics::catch;
+pub use panics::{catch, contain};
 pub use reply::{decode_results, decode_single, error_payload};
 pub use runner::{run_task, set_worker_label, worker_label};
 pub use stats::{Counters, Settled};

@@ -23,9 +23,15 @@ pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 }
 
 /// Runs `f`, a piece of work whose panic only needs reporting (the task's own failure is
-/// reported elsewhere): a value's `Drop`. `None` when it panicked.
-pub(crate) fn contain<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
+/// reported elsewhere): a done callback, a value's `Drop`. A panic is printed to stderr as
+/// "`who`: `what` panicked: ..."; the result is `None` then.
+///
+/// ```
+/// assert_eq!(task_wire::contain("my-pool", "adding", || 1 + 1), Some(2));
+/// assert_eq!(task_wire::contain("my-pool", "dropping a value", || panic!("no")), None::<()>);
+/// ```
+pub fn contain<R>(who: &str, what: &str, f: impl FnOnce() -> R) -> Option<R> {
     catch(f)
-        .inspect_err(|message| eprintln!("{}: {what} panicked: {message}", crate::worker_label()))
+        .inspect_err(|message| eprintln!("{who}: {what} panicked: {message}"))
         .ok()
 }

@@ -132,7 +132,9 @@ pub(crate) fn run_chunk<A: Portable, R: Portable>(
         );
         reply.extend(error_payload(results.len(), err));
     }
-    panics::contain("dropping a task's results", move || drop(results));
+    panics::contain(worker_label(), "dropping a task's results", move || {
+        drop(results)
+    });
 }
 
 #[cfg(test)]
