@@ -282,8 +282,9 @@ impl WorkerCtx {
                 // Woken for work (searching again): search, and spin a little if it was
                 // taken meanwhile.
                 IdleWake::Search => idle_rounds = SPIN_ROUNDS / 2,
-                // Shutting down while submits finish their pushes: look again soon.
-                IdleWake::Shutdown => yield_now(),
+                // Shut down with every submit ended: the next turn exits (`can_exit`) once
+                // the queues are empty.
+                IdleWake::Shutdown => {}
                 // Counted out, not searching.
                 IdleWake::Retire if surplus => return Exit::Surplus,
                 IdleWake::Retire => return Exit::Retired,

@@ -144,6 +144,13 @@ fn surplus_threads_retire_down_to_max_workers_and_no_further() {
             for (i, future) in quick.iter().enumerate() {
                 assert_eq!(future.result(), Ok(i));
             }
+            // Both workers are inside their blocked tasks: the quick ones ran on a thread
+            // started beside them, the surplus once the workers come back.
+            assert!(
+                pool.stats().workers > 2,
+                "round {round}: {:?}",
+                pool.stats()
+            );
             for promise in promises {
                 promise.set_result(());
             }
