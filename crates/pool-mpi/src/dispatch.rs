@@ -137,8 +137,6 @@ pub(crate) struct State {
     pub(crate) shutdown: bool,
     /// Why the pool refuses every task, if it does.
     pub(crate) broken: Option<String>,
-    /// The MPI thread let the workers go: nothing more will be sent or received.
-    pub(crate) detached: bool,
     /// Threads waiting for the pool to be idle (`shutdown`).
     pub(crate) waiters: usize,
     /// Tasks answered and being completed on the MPI thread (not counted yet).
@@ -167,19 +165,21 @@ impl State {
     /// frames to send after the unlock. Cancelled tasks are dropped and counted.
     pub(crate) fn dispatch(&mut self, rules: &Rules, counters: &Counters) -> Vec<Outgoing> {
         let mut out: Vec<Outgoing> = Vec::new();
-        if self.broken.is_some() || self.detached {
+        if self.broken.is_some() {
             return out;
         }
         // Tasks for one busy worker, passed over; they go back to the front, in order.
         let mut skipped: Vec<Task> = Vec::new();
         let now = Instant::now();
+        // Nothing dispatch does changes it: the phases and the recent task time.
+        let queueing_pays = self.queueing_pays();
         while let Some(task) = self.pending.pop_front() {
             if task.completion.is_cancelled() {
                 counters.settled(Settled::Cancelled);
                 continue;
             }
             let small = task.frame.len() <= wire::SMALL && task.timeout.is_none();
-            let may_queue = small && self.queueing_pays();
+            let may_queue = small && queueing_pays;
             let target = self
                 .workers
                 .iter()

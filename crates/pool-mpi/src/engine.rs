@@ -161,6 +161,26 @@ struct Hello {
     fingerprint: task_wire::Fingerprint,
 }
 
+/// Keeps a worker's `Hello` in the slot of its rank; false when `bytes` is no `Hello`.
+fn keep_hello(hellos: &mut [Option<Hello>], rank: Rank, bytes: &[u8]) -> bool {
+    let Ok(FromWorker::Hello {
+        pid,
+        host,
+        fingerprint,
+    }) = task_wire::decode(bytes)
+    else {
+        return false;
+    };
+    if let Some(slot) = usize::try_from(rank).ok().and_then(|r| hellos.get_mut(r)) {
+        *slot = Some(Hello {
+            pid,
+            host,
+            fingerprint,
+        });
+    }
+    true
+}
+
 /// One pool and the communicator to its workers.
 struct Link {
     shared: Arc<Shared>,
@@ -368,22 +388,7 @@ impl Runner {
         while hellos.iter().any(Option::is_none) {
             match comm.try_receive() {
                 Some((rank, wire::TAG_CONTROL, bytes)) => {
-                    if let Ok(FromWorker::Hello {
-                        pid,
-                        host,
-                        fingerprint,
-                    }) = task_wire::decode(&bytes)
-                    {
-                        if let Some(slot) =
-                            usize::try_from(rank).ok().and_then(|r| hellos.get_mut(r))
-                        {
-                            *slot = Some(Hello {
-                                pid,
-                                host,
-                                fingerprint,
-                            });
-                        }
-                    }
+                    keep_hello(&mut hellos, rank, &bytes);
                 }
                 Some(_) => {}
                 None if Instant::now() > deadline => {
@@ -450,25 +455,8 @@ impl Runner {
         let mut any = false;
         while let Some((rank, tag, bytes)) = self.world.try_receive() {
             any = true;
-            if tag == wire::TAG_CONTROL {
-                if let Ok(FromWorker::Hello {
-                    pid,
-                    host,
-                    fingerprint,
-                }) = task_wire::decode(&bytes)
-                {
-                    if let Some(slot) = usize::try_from(rank)
-                        .ok()
-                        .and_then(|r| self.hellos.get_mut(r))
-                    {
-                        *slot = Some(Hello {
-                            pid,
-                            host,
-                            fingerprint,
-                        });
-                    }
-                    continue;
-                }
+            if tag == wire::TAG_CONTROL && keep_hello(&mut self.hellos, rank, &bytes) {
+                continue;
             }
             if let Some(link) = self.links.iter().find(|l| l.spawned.is_none()) {
                 on_message(&link.shared, rank, tag, bytes);
@@ -537,7 +525,7 @@ impl Runner {
         let mut finish = Vec::new();
         let ranks: Vec<Rank> = {
             let mut state = link.shared.lock();
-            state.detached = true;
+            // Broken from here on: nothing more is sent or received for it.
             state.break_pool("the pool's MPI workers were let go".to_owned(), &mut finish);
             state.workers.iter().map(|w| w.rank).collect()
         };

@@ -511,7 +511,7 @@ impl MpiPool {
     fn wait_idle(&self) {
         let mut state = self.shared.lock();
         state.waiters += 1;
-        while !state.idle() && !state.detached && state.broken.is_none() {
+        while !state.idle() && state.broken.is_none() {
             state = self
                 .shared
                 .idle
