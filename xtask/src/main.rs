@@ -120,7 +120,13 @@ const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
     (
         "pool-thread",
         "--test=nested",
-        &["scope", "map_panicking", "dropping_map"],
+        &[
+            "scope",
+            "map_panicking",
+            "dropping_map",
+            "join_",
+            "a_panic_in_the",
+        ],
         false,
     ),
     (
