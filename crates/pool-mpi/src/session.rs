@@ -218,8 +218,11 @@ fn register_at_exit() {
     static REGISTERED: OnceLock<()> = OnceLock::new();
     REGISTERED.get_or_init(|| {
         extern "C" fn at_exit() {
-            // A panic must not unwind out of an `extern "C"` function.
-            let _ = std::panic::catch_unwind(finalize);
+            // A panic must not unwind out of an `extern "C"` function, nor its payload's
+            // `Drop`: the payload is forgotten, not dropped.
+            if let Err(payload) = std::panic::catch_unwind(finalize) {
+                std::mem::forget(payload);
+            }
         }
         // SAFETY: `atexit` stores a function pointer that the C library calls once, on the
         // thread that calls `exit`, with no arguments; `at_exit` is such a function and
