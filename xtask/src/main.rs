@@ -126,6 +126,7 @@ const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
             "dropping_map",
             "join_",
             "a_panic_in_the",
+            "stolen_second_half",
         ],
         false,
     ),

@@ -23,7 +23,8 @@
 //!   them (below a cutoff it recurses sequentially). `ours` (spawn + `take`: a wait runs the
 //!   very task it waits for if no thread started it, and otherwise blocks while a spare
 //!   thread takes the worker's place), `ours_join` (`ThreadPool::join`: the first half runs
-//!   on the calling thread, one future for the second) and `rayon` (`rayon::join`, which
+//!   on the calling thread, the second waits in the queue from the caller's frame, with
+//!   no allocation and no future, and is taken back if no thread took it) and `rayon` (`rayon::join`, which
 //!   runs other tasks while it waits).
 //!
 //! - `thread_pool/scaling/<workers>`: CPU-bound throughput, 64 tasks of about 0.2 ms each on

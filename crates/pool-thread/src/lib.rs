@@ -7,7 +7,7 @@
 //!   [`future_core::TaskFuture`]; `map` with ordered, lazy results; `map_collect` and
 //!   `map_slice`, the eager maps into a `Vec` where every thread claims its own input;
 //!   [`scope`] for tasks that borrow from the caller's stack, and [`join`] for two
-//!   closures at once (rayon's `join`, one future per call); `shutdown(wait,
+//!   closures at once (rayon's `join`: no allocation, no future); `shutdown(wait,
 //!   cancel_futures)`, also on drop.
 //! - [`Builder`]: `max_workers` (Python's `min(32, cpus + 4)` by default), a thread name
 //!   prefix, an initializer, a queue bound, an idle keep-alive and a stack size.
@@ -102,6 +102,7 @@ mod sleep;
 mod builder;
 mod collect;
 mod job;
+mod join;
 mod latch;
 mod pool;
 mod queue;

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use future_core::executor::{AbortIfPanic, Task, blocking};
-use future_core::{FutureError, SubmitError, TaskFuture};
+use future_core::{SubmitError, TaskFuture};
 
 use crate::job::Job;
 use crate::latch::{CountLatch, Hold};
@@ -110,80 +110,6 @@ impl ThreadPool {
             Ok(value) => value,
             Err(payload) => resume_unwind(payload),
         }
-    }
-
-    /// Runs `a` and `b`, possibly at the same time, and returns both results: `a` runs on
-    /// the calling thread, `b` is handed to the pool, and the call returns once both are
-    /// done (rayon's `join`). Both closures may borrow from the caller's stack, as in a
-    /// [`scope`](Self::scope), on which it is built.
-    ///
-    /// Called from one of the pool's own tasks, the wait for `b` runs `b` right here if no
-    /// thread took it meanwhile (the common case), so nested joins need one future per
-    /// level, not two, and cannot deadlock, even on one thread; if another thread took
-    /// `b`, the wait blocks and the pool may start a thread in this one's place (see the
-    /// crate docs, "Waiting inside a task"). When the pool does not run `b` (it is shut
-    /// down or broken, or a `shutdown_with` that cancels futures dropped it from the
-    /// queue), `b` runs on the calling thread after `a`: both closures always run.
-    ///
-    /// # Panics
-    ///
-    /// If `a` panics, the panic goes on once `b` is done. If `b` panics, `join` panics
-    /// with its message (the original payload stays in the pool's boundary).
-    ///
-    /// ```
-    /// fn fib(pool: &pool_thread::ThreadPool, n: u64) -> u64 {
-    ///     if n < 10 {
-    ///         return (1..=n).fold((0, 1), |(a, b), _| (b, a + b)).0;
-    ///     }
-    ///     let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2));
-    ///     a + b
-    /// }
-    ///
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(1).build().unwrap();
-    /// let words = ["a", "bb"];
-    /// let (x, y) = pool.join(|| words[0].len(), || words[1].len());
-    /// assert_eq!((x, y), (1, 2));
-    /// assert_eq!(pool.spawn(|| 0).unwrap().result(), Ok(0));
-    /// let pool = std::sync::Arc::new(pool);
-    /// let p = pool.clone();
-    /// assert_eq!(pool.spawn(move || fib(&p, 30)).unwrap().take(), Ok(832_040));
-    /// ```
-    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
-    where
-        A: FnOnce() -> RA + Send,
-        B: FnOnce() -> RB + Send,
-        RA: Send,
-        RB: Send,
-    {
-        // `b` waits here until its task takes it: a task the pool refuses leaves it.
-        let slot = std::sync::Mutex::new(Some(b));
-        let take_b = || {
-            slot.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take()
-        };
-        self.scope(|s| {
-            let spawned = s.spawn(|| take_b().map(|b| b()));
-            let ra = a();
-            let outcome = spawned.map(|future| future.take());
-            if let Ok(Ok(Some(rb))) = outcome {
-                return (ra, rb);
-            }
-            // The task is over. If it never took `b` (refused, or dropped unrun by a
-            // cancelling shutdown or a broken pool), `b` runs here.
-            if let Some(b) = take_b() {
-                return (ra, b());
-            }
-            match outcome {
-                Ok(Err(FutureError::Failed(err))) => {
-                    panic!(
-                        "ThreadPool::join's second closure panicked: {}",
-                        err.message()
-                    )
-                }
-                _ => unreachable!("a task that took `b` ends with its value or its panic"),
-            }
-        })
     }
 
     /// Waits until every task of the scope counted by `latch` is consumed. In a worker of

@@ -78,6 +78,29 @@ pub(crate) fn run_own_scoped_jobs(registry: &Arc<Registry>, latch: &Arc<CountLat
     }
 }
 
+/// In a worker of `registry`'s pool, takes the job that `mine` picks back off the top of
+/// this worker's own deque, consuming the spent jobs above it (entries of tasks that
+/// waits ran); `None` when it is not there (another thread took it, or a pending job sits
+/// above it) or this thread is no worker of the pool.
+pub(crate) fn take_back(registry: &Arc<Registry>, mine: impl Fn(&Job) -> bool) -> Option<Job> {
+    let ctx = CURRENT.with(|current| current.borrow().clone())?;
+    if !Arc::ptr_eq(&ctx.registry, registry) {
+        return None;
+    }
+    while let Some(job) = ctx.local.pop() {
+        if mine(&job) {
+            // One fewer job waits, and this thread stays busy (as `run_job` nested).
+            registry.job_taken();
+            registry.sleep.add_token();
+            return Some(job);
+        }
+        if !ctx.consume_if_spent(job) {
+            return None;
+        }
+    }
+    None
+}
+
 /// One worker thread's state.
 struct WorkerCtx {
     registry: Arc<Registry>,
@@ -297,15 +320,23 @@ impl WorkerCtx {
     /// not count as queued work that needs a thread in its place.
     fn drop_spent_jobs(&self) {
         while let Some(job) = self.local.pop() {
-            if job.is_pending() {
-                // Back on top, where it was.
-                self.local.push(job);
+            if !self.consume_if_spent(job) {
                 return;
             }
-            self.registry.job_taken();
-            self.registry.sleep.add_token();
-            self.counts.ran(job.run(&TaskEnd::nested()));
         }
+    }
+
+    /// Consumes `job`, just popped off this worker's deque, if it has nothing left to do
+    /// (true); else pushes it back on top, where it was (false).
+    fn consume_if_spent(&self, job: Job) -> bool {
+        if job.is_pending() {
+            self.local.push(job);
+            return false;
+        }
+        self.registry.job_taken();
+        self.registry.sleep.add_token();
+        self.counts.ran(job.run(&TaskEnd::nested()));
+        true
     }
 
     /// Gives back the tokens kept by `Sleep::task_done`.

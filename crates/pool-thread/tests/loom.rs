@@ -158,6 +158,50 @@ fn a_scope_returns_after_its_task() {
     });
 }
 
+/// A join from outside the pool: its second half waits in the queue from the caller's
+/// frame, the pool's thread runs it and sets the latch, racing the caller on its way to
+/// park; the caller must see the value (and not return before the latch is set).
+#[test]
+fn a_join_from_outside_waits_for_its_second_half() {
+    loom::model(|| {
+        let pool = pool(1, 0);
+        let mut left = 0;
+        let mut right = 0;
+        let (a, b) = pool.join(
+            || {
+                left = 1;
+                10
+            },
+            || {
+                right = 2;
+                20
+            },
+        );
+        assert_eq!((a, b, left, right), (10, 20, 1, 2));
+        drop(pool);
+    });
+}
+
+/// A join inside a task on two threads: the second half, on top of the joining worker's
+/// deque, is either taken back by it or stolen by the other worker (which then sets the
+/// latch the joiner waits on); either way both halves run once.
+#[test]
+fn a_join_inside_a_task_races_a_thief_for_its_second_half() {
+    bounded(2, || {
+        let pool = Arc::new(pool(2, 0));
+        let p = pool.clone();
+        let sum = pool
+            .spawn(move || {
+                let (a, b) = p.join(|| 1, || 2);
+                a + b
+            })
+            .unwrap()
+            .take();
+        assert_eq!(sum, Ok(3));
+        drop(pool);
+    });
+}
+
 /// A bound of `limit` already full, `producers` submitters that each wait for one place,
 /// and a taker that drains the `limit` queued jobs: every submitter gets in (a wake-up at
 /// the low-water mark, none lost), and the queue never holds more than `limit`.

@@ -180,7 +180,16 @@ fn shutdown_cancel_futures_inside_a_scope_still_joins() {
     let gate = Gate::new();
     let ran = AtomicUsize::new(0);
     pool.scope(|s| {
-        s.spawn(|| gate.wait()).unwrap();
+        // The only worker holds the gate task before the others are queued (else a
+        // shutdown's drain and the worker would race for the queue).
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let gate = &gate;
+        s.spawn(move || {
+            started_tx.send(()).unwrap();
+            gate.wait()
+        })
+        .unwrap();
+        started.recv().unwrap();
         let queued: Vec<_> = (0..5)
             .map(|_| s.spawn(|| ran.fetch_add(1, Ordering::SeqCst)).unwrap())
             .collect();
@@ -361,8 +370,11 @@ fn a_panic_in_the_second_closure_is_the_joins_panic() {
         pool.join(|| 1, || -> u32 { panic!("second") })
     }));
     let payload = outcome.unwrap_err();
-    let message = payload.downcast_ref::<String>().unwrap();
-    assert!(message.contains("second"), "{message}");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"second"),
+        "its own payload"
+    );
     assert_eq!(
         pool.spawn(|| 2).unwrap().result(),
         Ok(2),
@@ -404,4 +416,83 @@ fn join_runs_a_second_half_that_a_cancelling_shutdown_dropped() {
     assert_eq!((a, b), (caller, caller));
     gate.open();
     assert_eq!(busy.result(), Ok(()));
+}
+
+/// The second half taken by another thread: the caller waits for it (parked, when the
+/// second half takes a while), then has its value, round after round.
+#[test]
+fn join_waits_for_a_second_half_that_another_thread_took() {
+    let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+    let rounds = if cfg!(miri) { 5 } else { 50 };
+    for round in 0..rounds {
+        let started = Gate::new();
+        let caller = std::thread::current().id();
+        let (a, (b, ran_on)) = pool.join(
+            || {
+                // From outside the pool the second half is queued: a worker takes it.
+                started.wait();
+                round
+            },
+            || {
+                started.open();
+                // Long enough that the caller stops spinning and parks, most rounds.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                (round * 2, std::thread::current().id())
+            },
+        );
+        assert_eq!((a, b), (round, round * 2));
+        assert_ne!(ran_on, caller, "a worker ran the second half");
+    }
+    common::eventually("the second halves count as tasks", || {
+        pool.stats().completed == rounds
+    });
+}
+
+/// Inside a task on two threads: the other worker steals the second half while the first
+/// blocks in its first half; both halves' effects are seen after the join, and a panic of
+/// the stolen half reaches the task that joined, whose future fails with it.
+#[test]
+fn a_stolen_second_half_hands_its_value_and_its_panic_to_the_joining_task() {
+    let pool = Arc::new(ThreadPool::builder().max_workers(2).build().unwrap());
+    let p = pool.clone();
+    let value = pool
+        .spawn(move || {
+            let stolen = Gate::new();
+            p.join(
+                || stolen.wait(),
+                || {
+                    stolen.open();
+                    std::thread::current().id()
+                },
+            )
+            .1
+        })
+        .unwrap()
+        .take()
+        .unwrap();
+    assert_ne!(value, std::thread::current().id());
+    let p = pool.clone();
+    let failed = pool
+        .spawn(move || {
+            let stolen = Gate::new();
+            p.join(
+                || stolen.wait(),
+                || -> u8 {
+                    stolen.open();
+                    panic!("stolen half")
+                },
+            )
+        })
+        .unwrap()
+        .take()
+        .unwrap_err();
+    match failed {
+        FutureError::Failed(err) => assert_eq!(err.message(), "stolen half"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        pool.spawn(|| 3).unwrap().result(),
+        Ok(3),
+        "the pool still works"
+    );
 }
