@@ -99,6 +99,7 @@ pub use wait::{AsCompleted, DoneAndNotDone, Indexed, ReturnWhen, as_completed, w
 /// - [`catch_panic`], [`AbortIfPanic`], [`print_panics`], [`panic_message`]: the panic
 ///   boundaries.
 pub mod executor {
+    pub use crate::block::WORKER_SPIN;
     pub use crate::chunk::{ChunkResults, fill_slots};
     pub use crate::error::panic_message;
     pub use crate::map::ChunkFuture;

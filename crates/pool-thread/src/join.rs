@@ -20,7 +20,7 @@ use future_core::executor::{AbortIfPanic, Ran, blocking, catch_panic};
 
 use crate::job::Job;
 use crate::pool::ThreadPool;
-use crate::registry::{Registry, Room};
+use crate::registry::Registry;
 use crate::sync::{AtomicUsize, Ordering, Thread, current_thread, park};
 use crate::worker;
 
@@ -81,7 +81,7 @@ impl ThreadPool {
         let job_ref = unsafe { job.as_job_ref() };
         let id = job_ref.id();
         // A refused push drops the reference unrun, which sets the latch: `b` runs here.
-        let _ = Registry::push(&self.registry, Job::stack(job_ref), Room::Wait);
+        let _ = Registry::push_join(&self.registry, Job::stack(job_ref));
         let ra = catch_unwind(AssertUnwindSafe(a));
         // Still on top of this worker's deque: taken back unrun (the drop sets the latch).
         drop(worker::take_back(&self.registry, |job| job.is_stack(id)));
@@ -269,19 +269,31 @@ impl JobLatch {
     }
 
     /// Returns once set: spins a little (the other half of a join is often about done),
-    /// then blocks, telling the worker's pool, which may start a thread in its place.
+    /// then yields its core to other threads while it keeps looking, as long as any wait
+    /// of a worker does ([`WORKER_SPIN`]), and only then blocks, telling the worker's pool,
+    /// which may start a thread in its place.
     fn spin_then_wait(&self) {
         if self.probe() {
             return;
         }
         #[cfg(not(loom))]
         {
-            /// About as long as `future-core` lets a worker spin on a future.
-            const SPIN: std::time::Duration = std::time::Duration::from_micros(20);
-            let start = std::time::Instant::now();
-            while start.elapsed() < SPIN {
-                for _ in 0..64 {
-                    std::hint::spin_loop();
+            use future_core::executor::WORKER_SPIN;
+            use std::time::{Duration, Instant};
+            /// Spinning on the core, before yielding it.
+            const SPIN: Duration = Duration::from_micros(20);
+            let start = Instant::now();
+            loop {
+                let waited = start.elapsed();
+                if waited >= WORKER_SPIN {
+                    break;
+                }
+                if waited < SPIN {
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    crate::sync::yield_now();
                 }
                 if self.probe() {
                     return;

@@ -152,6 +152,17 @@ impl Registry {
         Ok(())
     }
 
+    /// Queues a join's second closure: from one of this pool's workers, on its own deque
+    /// with one RMW of the sleep state when no thread needs starting for it (its owner
+    /// takes it back if no other thread takes it: see `Sleep::may_push_local`); else as
+    /// any submit.
+    pub(crate) fn push_join(this: &Arc<Self>, job: Job) -> Result<(), SubmitError> {
+        match worker::push_own(this, job) {
+            Ok(()) => Ok(()),
+            Err(job) => Self::push(this, job, Room::Wait),
+        }
+    }
+
     /// A worker thread died of a panic in this crate's code (its jobs were moved to the
     /// injector): wakes the sleepers to find them, and starts a thread if none is left.
     pub(crate) fn replace_lost_worker(this: &Arc<Self>) {
@@ -196,7 +207,7 @@ impl Registry {
             .then(|| TaskError::new(TaskErrorKind::Broken, self.broken_cause()))
     }
 
-    fn count_queued(&self) {
+    pub(crate) fn count_queued(&self) {
         if let Some(bound) = &self.bound {
             bound.count();
         }

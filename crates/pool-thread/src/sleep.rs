@@ -374,6 +374,35 @@ impl Sleep {
         0
     }
 
+    /// A busy worker took one of its own queued jobs back to run it itself (a join's
+    /// second closure): one fewer job waits, which gives a token back, kept like
+    /// [`Sleep::task_done`]'s while `max_workers` threads run tasks; returns the new count.
+    pub fn token_back(&self, owed: u32) -> u32 {
+        self.task_done(owed)
+    }
+
+    /// Whether a job may go on the calling worker's own deque without a submit (then push
+    /// it and call [`Sleep::local_job_pushed`]): the pool is not shut down, and a submit
+    /// would not start a thread for it now (an idle thread has a token for it, or
+    /// `max_workers` threads run tasks). Only for a job whose owner takes it back to run
+    /// it itself when no other thread did (a join's second closure): a race with a
+    /// shutdown or a retirement then leaves it to its owner, never stranded.
+    pub fn may_push_local(&self) -> bool {
+        let word = self.state.load(Ordering::Acquire);
+        word & SHUTDOWN == 0
+            && (tokens(word) > 0 || self.active.load(Ordering::Acquire) >= self.max_workers)
+    }
+
+    /// A job went on a worker's own deque without a submit (see [`Sleep::may_push_local`]):
+    /// one RMW, after the push, takes its token and wakes a sleeper if one is registered
+    /// and nobody searches (as [`Sleep::end_submit`]'s RMW does, and for the same reason).
+    pub fn local_job_pushed(&self) {
+        let old = self.state.fetch_sub(TOKEN, Ordering::AcqRel);
+        if sleepers(old) > 0 && searching(old) == 0 {
+            self.wake_one();
+        }
+    }
+
     /// Gives back `owed` tokens kept by [`Sleep::task_done`].
     pub fn give_back(&self, owed: u32) {
         if owed > 0 {
@@ -547,7 +576,11 @@ impl Sleep {
         self.mirror(&registry);
         let mut word = self.state.load(Ordering::Acquire);
         loop {
-            if tokens(word) <= 0 || word & SHUTDOWN != 0 {
+            // A surplus thread retires without a spare token: more than `max_workers`
+            // threads run tasks, so a queued job that counted on it is served as at the
+            // maximum (by the busy workers), and a count left low by a busy worker's
+            // kept tokens must not keep it searching in a loop for as long as they are kept.
+            if (tokens(word) <= 0 && !surplus) || word & SHUTDOWN != 0 {
                 // A queued job counts on this thread (or shutdown decides): stay.
                 registry.threads += 1;
                 self.mirror(&registry);

@@ -57,6 +57,21 @@ pub(crate) fn push_local(registry: &Arc<Registry>, job: Job) -> Result<(), Job> 
     })
 }
 
+/// In a worker of `registry`'s pool, when no thread needs starting for it, pushes `job` on
+/// this worker's own deque without a submit (see `Sleep::may_push_local`: only for a job
+/// its owner takes back); gives it back otherwise.
+pub(crate) fn push_own(registry: &Arc<Registry>, job: Job) -> Result<(), Job> {
+    CURRENT.with(|current| match current.borrow().as_ref() {
+        Some(ctx) if Arc::ptr_eq(&ctx.registry, registry) && registry.sleep.may_push_local() => {
+            registry.count_queued();
+            ctx.local.push(job);
+            registry.sleep.local_job_pushed();
+            Ok(())
+        }
+        _ => Err(job),
+    })
+}
+
 /// In a worker of `registry`'s pool, runs the jobs of the scope counted by `latch` that
 /// sit on top of this worker's own deque (the scope's own tasks, which its wait waits
 /// for; a task already run by a waiter is a no-op). Stops at the first other job.
@@ -89,9 +104,11 @@ pub(crate) fn take_back(registry: &Arc<Registry>, mine: impl Fn(&Job) -> bool) -
     }
     while let Some(job) = ctx.local.pop() {
         if mine(&job) {
-            // One fewer job waits, and this thread stays busy (as `run_job` nested).
+            // One fewer job waits, and this thread stays busy: its token comes back, kept
+            // while the pool runs `max_workers` tasks (no RMW of the shared word).
             registry.job_taken();
-            registry.sleep.add_token();
+            ctx.owed_tokens
+                .set(registry.sleep.token_back(ctx.owed_tokens.get()));
             return Some(job);
         }
         if !ctx.consume_if_spent(job) {

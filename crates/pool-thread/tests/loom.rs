@@ -202,6 +202,33 @@ fn a_join_inside_a_task_races_a_thief_for_its_second_half() {
     });
 }
 
+/// A join whose second closure goes on the worker's deque the short way (no submit: the
+/// only worker runs a task) and must be stolen: the first half waits for the second, so
+/// the worker blocks, the pool starts a thread in its place, and that thread takes the
+/// second half, runs it and sets the latch. The token the short push took is the one the
+/// blocked worker's replacement counts on; afterwards the pool still runs a task.
+#[test]
+fn a_join_pushed_the_short_way_is_stolen_by_a_blocked_workers_replacement() {
+    bounded(2, || {
+        let pool = Arc::new(pool(1, 1));
+        let p = pool.clone();
+        let sum = pool
+            .spawn(move || {
+                let (promise, future) = Promise::new();
+                let (a, ()) = p.join(
+                    move || future.take().unwrap_or(0),
+                    move || promise.set_result(5),
+                );
+                a
+            })
+            .unwrap()
+            .take();
+        assert_eq!(sum, Ok(5));
+        assert_eq!(pool.spawn(|| 1).unwrap().take(), Ok(1));
+        drop(pool);
+    });
+}
+
 /// A bound of `limit` already full, `producers` submitters that each wait for one place,
 /// and a taker that drains the `limit` queued jobs: every submitter gets in (a wake-up at
 /// the low-water mark, none lost), and the queue never holds more than `limit`.

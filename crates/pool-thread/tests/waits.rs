@@ -163,6 +163,65 @@ fn surplus_threads_retire_down_to_max_workers_and_no_further() {
     });
 }
 
+/// CPU time this process has used (user + system), from `/proc/self/stat`.
+#[cfg(target_os = "linux")]
+fn process_cpu() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    // In clock ticks of 10 ms (Linux's USER_HZ is 100 on every architecture).
+    std::time::Duration::from_millis((fields[0] + fields[1]) * 10)
+}
+
+/// A surplus thread (started in place of a blocked worker that came back) that cannot
+/// retire because the busy worker keeps tokens back (a burst of tasks just ran on both)
+/// sleeps instead of searching again and again: while the only task left sleeps 300 ms,
+/// the process uses nearly no CPU (a thread that kept searching used all 300 ms).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_surplus_thread_that_cannot_retire_does_not_spin() {
+    within("the idle surplus scenario", || {
+        let pool = ThreadPool::builder()
+            .max_workers(1)
+            .max_extra_threads(1)
+            .keep_alive(None)
+            .build()
+            .unwrap();
+        let mut busiest = std::time::Duration::ZERO;
+        for _ in 0..3 {
+            let (promise, unblocked) = Promise::<()>::new();
+            let blocker = pool.spawn(move || unblocked.result()).unwrap();
+            pool.spawn(move || promise.set_result(())).unwrap();
+            let burst: Vec<_> = (0..200u32)
+                .map(|i| pool.spawn(move || i).unwrap())
+                .collect();
+            let long = pool
+                .spawn(|| {
+                    let before = process_cpu();
+                    std::thread::sleep(Duration::from_millis(300));
+                    process_cpu().saturating_sub(before)
+                })
+                .unwrap();
+            assert_eq!(blocker.result(), Ok(Ok(())));
+            for (i, future) in burst.iter().enumerate() {
+                assert_eq!(future.result(), Ok(i as u32));
+            }
+            busiest = busiest.max(long.result().unwrap());
+        }
+        assert!(
+            busiest < Duration::from_millis(150),
+            "{busiest:?} of CPU while the only task slept 300 ms"
+        );
+    });
+}
+
 /// `wait` on several futures inside a task, on one thread, with the tasks queued behind
 /// it: the waiter blocks and the pool runs them on a replacement thread.
 #[test]
