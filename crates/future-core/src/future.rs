@@ -14,7 +14,7 @@ use crate::unwind::drop_contained;
 
 /// The result of a task that an executor runs: Python's `concurrent.futures.Future`.
 ///
-/// An executor makes it (with [`Promise::new`](crate::Promise::new)) and hands it to you;
+/// An executor makes it (with [`Promise::new`](crate::executor::Promise::new)) and hands it to you;
 /// only the executor completes it. The handle is cheap to clone (an `Arc`), is `Send + Sync`
 /// when `T: Send`, and holds the value once the task finished. Every way of waiting on it
 /// (`result`, [`wait`](crate::wait), [`as_completed`](crate::as_completed), `.await`) is

@@ -84,21 +84,22 @@ pub use map::{Map, MapOptions};
 pub use map_unordered::MapUnordered;
 pub use wait::{AsCompleted, DoneAndNotDone, Indexed, ReturnWhen, as_completed, wait};
 
-/// For executor authors: what a pool builds on.
-///
-/// - [`Promise`]: the producer's side of a future, the only one that completes it;
-///   dropped without completing, it fails the future instead of leaving it pending;
-/// - [`Task`]: a task whose closure lives in its future's own allocation (one allocation
-///   per task); the queue holds the `Task`, and a worker thread that waits on the future
-///   without a deadline runs the task itself if no thread has started it;
-/// - [`ChunkResults`] and [`ChunkFuture`]: one chunk of a map's results, dense, and
-///   [`fill_slots`], the panic-safe loop that writes a chunk's results in place;
-/// - [`WorkerThread`], [`enter_worker`] and [`blocking`]: how a pool's worker thread tells
-///   this crate which executor it works for and when it blocks in a wait (so the pool can
-///   start a thread in its place);
-/// - [`catch_panic`], [`AbortIfPanic`], [`print_panics`], [`panic_message`]: the panic
-///   boundaries.
 pub mod executor {
+    //! For executor authors: what a pool builds on.
+    //!
+    //! - [`Promise`]: the producer's side of a future, the only one that completes it;
+    //!   dropped without completing, it fails the future instead of leaving it pending;
+    //! - [`Task`]: a task whose closure lives in its future's own allocation (one allocation
+    //!   per task); the queue holds the `Task`, and a worker thread that waits on the future
+    //!   without a deadline runs the task itself if no thread has started it;
+    //! - [`ChunkResults`] and [`ChunkFuture`]: one chunk of a map's results, dense, and
+    //!   [`fill_slots`], the panic-safe loop that writes a chunk's results in place;
+    //! - [`WorkerThread`], [`enter_worker`] and [`blocking`]: how a pool's worker thread tells
+    //!   this crate which executor it works for and when it blocks in a wait (so the pool can
+    //!   start a thread in its place); [`WORKER_SPIN`], how long such a thread keeps looking
+    //!   before it blocks;
+    //! - [`catch_panic`], [`AbortIfPanic`], [`print_panics`], [`panic_message`]: the panic
+    //!   boundaries.
     pub use crate::block::WORKER_SPIN;
     pub use crate::chunk::{ChunkResults, fill_slots};
     pub use crate::error::panic_message;

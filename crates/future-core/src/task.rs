@@ -61,7 +61,7 @@ unsafe impl<T: Send> Send for TaskCell<T> {}
 unsafe impl<T: Send> Sync for TaskCell<T> {}
 
 impl<T> TaskCell<T> {
-    /// No closure: the future of a [`Promise`](crate::Promise).
+    /// No closure: the future of a [`Promise`](crate::executor::Promise).
     pub(crate) fn none() -> Self {
         TaskCell {
             closure: UnsafeCell::new([MaybeUninit::uninit(); INLINE_WORDS]),
@@ -196,7 +196,7 @@ unsafe fn drop_closure<F>(storage: *mut Storage) {
 /// An executor makes one with [`Task::new`], queues it, and later consumes it exactly once:
 /// [`run`](Self::run) (on a worker), [`cancel`](Self::cancel), [`fail`](Self::fail), or a
 /// plain drop (which fails the future as abandoned, like a dropped
-/// [`Promise`](crate::Promise)). Meanwhile a worker thread of the same executor that
+/// [`Promise`](crate::executor::Promise)). Meanwhile a worker thread of the same executor that
 /// waits on the future without a deadline may run the task itself, if no thread has
 /// started it ([`TaskFuture::result`]); the queued `Task` then finds it started and does
 /// nothing.

@@ -79,6 +79,9 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::needless_doctest_main)]
+// Without the `mpi` feature only the builder and the settings are compiled: their docs name
+// the pool and `init`, which exist with it (the documentation is meant to be read with it).
+#![cfg_attr(not(feature = "mpi"), allow(rustdoc::broken_intra_doc_links))]
 
 #[cfg(not(unix))]
 compile_error!("pool-mpi supports Unix (Linux) only");

@@ -62,7 +62,9 @@
 //!   submit-and-wait, nested `map`, chains of any depth.
 //! - A wait **never runs any other task**: not a sibling, not unrelated queued work. A
 //!   wait **with a timeout** never runs anything, so it returns at its deadline.
-//! - Every other wait blocks its thread, and a blocked thread does not count toward
+//! - Every other wait first keeps looking for a short while (up to 300 µs, yielding its
+//!   core: a stolen task is often about done, and starting a thread costs more), then
+//!   blocks its thread, and a blocked thread does not count toward
 //!   `max_workers`: when queued tasks would otherwise have no thread, the pool starts one
 //!   in its place, up to [`max_extra_threads`](Builder::max_extra_threads) (default 64)
 //!   beyond `max_workers`. So a task may wait on a promise that a later task completes,
@@ -70,7 +72,9 @@
 //!   whose every thread is blocked waiting on queued tasks deadlocks, as any bounded pool
 //!   does (Python's does with its first blocked thread).
 //! - A scope's end waits for the scope's own tasks: in a worker, it first runs those of
-//!   them sitting on top of its own deque, then blocks as above.
+//!   them sitting on top of its own deque, then blocks as above. A [`join`] takes its
+//!   second closure back off its own deque and runs it when no thread took it; if one
+//!   did, it waits for it as above.
 //!
 //! # Inside
 //! Submits from outside go to a crossbeam-deque `Injector`; a task's own submits go to
