@@ -8,7 +8,9 @@
 //!   (`ours_spin`), and the process pool's shape (split duplex, replies through a spinning
 //!   `Selector`: `ours_selector_spin`).
 //! - `ipc/throughput/{64B,4KiB,1MiB}`: a stream of messages then one acknowledgement, for
-//!   the raw socketpair, ipc-queue and ipc-channel.
+//!   the raw socketpair (one `write` per message), ipc-queue (`ours`: one `send` per
+//!   message; `ours_batch`, at 64 B and 4 KiB: `send_batch` of 64 messages, one write per
+//!   batch) and ipc-channel.
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 use std::{
@@ -28,6 +30,8 @@ const FD: &str = "IPC_BENCH_FD";
 const SPIN: &str = "IPC_BENCH_SPIN_US";
 const SERVER: &str = "IPC_BENCH_SERVER";
 const SIZES: [(usize, &str); 3] = [(64, "64B"), (4096, "4KiB"), (1 << 20, "1MiB")];
+/// Messages per `send_batch` call in the batched throughput row.
+const BATCH: usize = 64;
 /// Spin used by the spin-then-block variant, on both sides.
 const SPIN_US: u64 = 50;
 
@@ -242,6 +246,25 @@ fn throughput(c: &mut Criterion) {
                 t0.elapsed()
             })
         });
+        // The same stream sent with `send_batch`, BATCH messages per call (one write each):
+        // for small messages only (a batch is encoded whole before its write).
+        let batch = vec![msg.clone(); if size <= 4096 { BATCH } else { 0 }];
+        if !batch.is_empty() {
+            g.bench_with_input(BenchmarkId::new("ours_batch", label), &batch, |b, batch| {
+                b.iter_custom(|iters| {
+                    let t0 = Instant::now();
+                    let mut left = iters as usize;
+                    while left > 0 {
+                        let n = left.min(batch.len());
+                        mine.send_batch(&batch[..n]).expect("send");
+                        left -= n;
+                    }
+                    mine.send(&flush).expect("send");
+                    assert_eq!(mine.recv().expect("ack"), iters);
+                    t0.elapsed()
+                })
+            });
+        }
         drop((mine, worker));
 
         let (server, name) = IpcOneShotServer::<ChannelEnds>::new().expect("server");

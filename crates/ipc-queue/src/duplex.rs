@@ -231,6 +231,24 @@ impl<S: Serialize, R> Duplex<S, R> {
     pub fn send(&self, msg: &S) -> Result<(), SendError> {
         self.tx.send(msg)
     }
+
+    /// Sends several messages in as few writes as possible (see [`Sender::send_batch`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (a, mut b) = ipc_queue::duplex::<u8, ()>()?;
+    /// a.send_batch(&[1, 2])?;
+    /// assert_eq!((b.recv()?, b.recv()?), (1, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_batch<'a, I>(&self, msgs: I) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = &'a S>,
+        S: 'a,
+    {
+        self.tx.send_batch(msgs)
+    }
 }
 
 impl<S, R: DeserializeOwned> Duplex<S, R> {

@@ -88,20 +88,40 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
 ) -> postcard::Result<Result<(), usize>> {
     buf.clear();
+    encode_after(msg, max, buf)
+}
+
+/// Appends `msg` as one whole frame to `buf`, after the frames already there. As [`encode`],
+/// except that on an error `buf` is left as it was.
+pub(crate) fn encode_after<T: Serialize + ?Sized>(
+    msg: &T,
+    max: usize,
+    buf: &mut Vec<u8>,
+) -> postcard::Result<Result<(), usize>> {
+    let start = buf.len();
     buf.extend_from_slice(&[0; HEADER_LEN]);
     let flavor = Capped {
         buf,
-        cap: HEADER_LEN + max,
-        total: HEADER_LEN,
+        cap: start + HEADER_LEN + max,
+        total: start + HEADER_LEN,
     };
-    let total = postcard::serialize_with_flavor(msg, flavor)?;
-    let size = total - HEADER_LEN;
+    let total = match postcard::serialize_with_flavor(msg, flavor) {
+        Ok(total) => total,
+        Err(e) => {
+            buf.truncate(start);
+            return Err(e);
+        }
+    };
+    let size = total - start - HEADER_LEN;
     match u32::try_from(size) {
         Ok(len) if size <= max => {
-            buf[..HEADER_LEN].copy_from_slice(&len.to_le_bytes());
+            buf[start..start + HEADER_LEN].copy_from_slice(&len.to_le_bytes());
             Ok(Ok(()))
         }
-        _ => Ok(Err(size)),
+        _ => {
+            buf.truncate(start);
+            Ok(Err(size))
+        }
     }
 }
 

@@ -87,6 +87,87 @@ fn many_sender_threads_never_interleave_frames() {
     ));
 }
 
+/// Batches from several threads at once, with frames larger than the socket buffer inside
+/// them: every frame arrives whole, each thread's in order, and a batch's frames are never
+/// split by another thread's.
+#[test]
+fn batches_from_many_threads_arrive_whole_and_in_order() {
+    const THREADS: u32 = 3;
+    const BATCHES: u32 = 20;
+    const PER_BATCH: u32 = 25;
+    let (tx, mut rx) = channel::<Stamped>().unwrap();
+    let barrier = Arc::new(Barrier::new(THREADS as usize));
+    let writers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let tx: Sender<Stamped> = tx.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                (0..BATCHES).try_for_each(|b| {
+                    let batch: Vec<_> = (b * PER_BATCH..(b + 1) * PER_BATCH)
+                        .map(|seq| stamped(t, seq))
+                        .collect();
+                    tx.send_batch(&batch)
+                })
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut next = [0u32; THREADS as usize];
+    let mut current: Option<u32> = None;
+    for _ in 0..THREADS * BATCHES * PER_BATCH {
+        let m = rx.recv_timeout(HANG).unwrap();
+        assert_eq!(m.seq, next[m.thread as usize], "per-thread order");
+        assert!(
+            m == stamped(m.thread, m.seq),
+            "message {}/{} corrupted",
+            m.thread,
+            m.seq
+        );
+        if m.seq % PER_BATCH != 0 {
+            assert_eq!(
+                current,
+                Some(m.thread),
+                "a batch was split by another thread's frame"
+            );
+        }
+        current = Some(m.thread);
+        next[m.thread as usize] += 1;
+    }
+    for w in writers {
+        w.join().unwrap().unwrap();
+    }
+    assert!(matches!(
+        rx.recv_timeout(HANG),
+        Err(RecvError::Disconnected)
+    ));
+}
+
+/// A batch with one message too large sends none of its messages; an empty batch sends
+/// nothing; a batch to a peer that is gone is `Disconnected`.
+#[test]
+fn a_refused_batch_sends_nothing() {
+    let (tx, mut rx) = channel::<Vec<u8>>().unwrap();
+    let tx = tx.with_max_frame(1024);
+    let batch = [vec![1u8; 10], vec![2u8; 2000], vec![3u8; 10]];
+    match tx.send_batch(&batch) {
+        Err(SendError::TooLarge {
+            size: 2002,
+            max: 1024,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    tx.send_batch(&[]).unwrap();
+    assert!(matches!(rx.try_recv(), Err(RecvError::Empty)));
+    tx.send_batch(&batch[..1]).unwrap();
+    assert_eq!(rx.recv_timeout(HANG).unwrap(), vec![1u8; 10]);
+    drop(rx);
+    assert!(matches!(
+        tx.send_batch(&batch[..1]),
+        Err(SendError::Disconnected)
+    ));
+}
+
 #[test]
 fn oversize_send_is_rejected_and_sends_nothing() {
     let (tx, mut rx) = channel::<Vec<u8>>().unwrap();
