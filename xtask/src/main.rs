@@ -139,6 +139,7 @@ const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
             "borrows",
             "refused",
             "finishes_on_the_caller",
+            "panicking_input_iterator",
         ],
         false,
     ),

@@ -35,7 +35,7 @@ use crate::worker::Blocking;
 /// it, which spares a park, a wake-up, and a thread started or woken for the queued work
 /// meanwhile: each of those costs tens of microseconds, and nested Fibonacci on 2 cores
 /// ran about 1.4x slower with 20 us than with this.
-pub const WORKER_SPIN: Duration = Duration::from_micros(300);
+pub(crate) const WORKER_SPIN: Duration = Duration::from_micros(300);
 
 /// A waker that unparks the thread that made it, and raises `woken` for its spin.
 struct Unpark {
@@ -58,8 +58,47 @@ impl Wake for Unpark {
 }
 
 /// Blocks until `poll` returns true (true) or `deadline` passes (false), spinning for at
-/// most `spin` and then parking. See the module docs.
-pub(crate) fn block_on(
+/// most `spin` (a pool's worker thread: at least `WORKER_SPIN`) and then parking; a pool's
+/// worker thread tells its pool before it parks. See the module docs.
+///
+/// `poll(waker)` checks the condition and, while it does not hold, must leave `waker` (or a
+/// clone) where the event it waits for wakes it; it is called again after every wake-up,
+/// spurious ones included. The one waiting loop of this crate's futures, for an executor's
+/// own waits (a join's stolen half, say).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::task::Waker;
+/// use std::time::Duration;
+///
+/// // A flag another thread raises: its waker is left beside it.
+/// let slot: Arc<Mutex<(bool, Option<Waker>)>> = Arc::default();
+/// let raiser = {
+///     let slot = slot.clone();
+///     std::thread::spawn(move || {
+///         let waker = {
+///             let mut slot = slot.lock().unwrap();
+///             slot.0 = true;
+///             slot.1.take()
+///         };
+///         if let Some(waker) = waker {
+///             waker.wake();
+///         }
+///     })
+/// };
+/// let raised = future_core::executor::block_on(
+///     &mut |waker| {
+///         let mut slot = slot.lock().unwrap();
+///         slot.1 = Some(waker.clone());
+///         slot.0
+///     },
+///     None,
+///     Duration::ZERO,
+/// );
+/// assert!(raised);
+/// raiser.join().unwrap();
+/// ```
+pub fn block_on(
     poll: &mut dyn FnMut(&Waker) -> bool,
     deadline: Option<Instant>,
     spin: Duration,

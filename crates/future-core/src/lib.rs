@@ -96,11 +96,11 @@ pub mod executor {
     //!   [`fill_slots`], the panic-safe loop that writes a chunk's results in place;
     //! - [`WorkerThread`], [`enter_worker`] and [`blocking`]: how a pool's worker thread tells
     //!   this crate which executor it works for and when it blocks in a wait (so the pool can
-    //!   start a thread in its place); [`WORKER_SPIN`], how long such a thread keeps looking
-    //!   before it blocks;
+    //!   start a thread in its place); [`block_on`], the waiting loop of this crate's
+    //!   futures (spin, tell the pool, park), for an executor's own waits;
     //! - [`catch_panic`], [`AbortIfPanic`], [`print_panics`], [`panic_message`]: the panic
     //!   boundaries.
-    pub use crate::block::WORKER_SPIN;
+    pub use crate::block::block_on;
     pub use crate::chunk::{ChunkResults, fill_slots};
     pub use crate::error::panic_message;
     pub use crate::map::ChunkFuture;

@@ -78,10 +78,8 @@ impl postcard::ser_flavors::Flavor for Capped<'_> {
     }
 }
 
-/// Encodes `msg` as one whole frame into `buf` (cleared first).
-///
-/// Returns `Ok(Ok(()))` with the frame in `buf`, `Ok(Err(size))` if the payload would be `size`
-/// bytes, more than `max` (then `buf` holds no complete frame), or the encoder's error.
+/// Encodes `msg` as one whole frame into `buf` (cleared first); for tests that build frames.
+#[cfg(test)]
 pub(crate) fn encode<T: Serialize + ?Sized>(
     msg: &T,
     max: usize,
@@ -91,8 +89,10 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     encode_after(msg, max, buf)
 }
 
-/// Appends `msg` as one whole frame to `buf`, after the frames already there. As [`encode`],
-/// except that on an error `buf` is left as it was.
+/// Appends `msg` as one whole frame to `buf`, after the frames already there.
+///
+/// Returns `Ok(Ok(()))` with the frame appended, `Ok(Err(size))` if the payload would be
+/// `size` bytes, more than `max`, or the encoder's error; on an error `buf` is left as it was.
 pub(crate) fn encode_after<T: Serialize + ?Sized>(
     msg: &T,
     max: usize,

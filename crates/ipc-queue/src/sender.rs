@@ -175,14 +175,7 @@ impl<T: Serialize> Sender<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send(&self, msg: &T) -> Result<(), SendError> {
-        let mut state = self.lock_writable()?;
-        let result = match frame::encode(msg, self.max_frame, &mut state.buf) {
-            Err(e) => Err(SendError::Encode(e)),
-            Ok(Err(size)) => Err(self.too_large(size)),
-            Ok(Ok(())) => self.write_buffer(&mut state),
-        };
-        Self::keep_or_shrink(&mut state);
-        result
+        self.send_batch(std::iter::once(msg))
     }
 
     /// Sends every message of `msgs`, in order, as one [`send`](Self::send) each would, but
@@ -217,21 +210,18 @@ impl<T: Serialize> Sender<T> {
     {
         let mut state = self.lock_writable()?;
         state.buf.clear();
-        let mut result = Ok(());
-        for msg in msgs {
+        let encoded = msgs.into_iter().try_for_each(|msg| {
             match frame::encode_after(msg, self.max_frame, &mut state.buf) {
-                Ok(Ok(())) => {}
-                Err(e) => result = Err(SendError::Encode(e)),
-                Ok(Err(size)) => result = Err(self.too_large(size)),
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(size)) => Err(self.too_large(size)),
+                Err(e) => Err(SendError::Encode(e)),
             }
-            if result.is_err() {
-                state.buf.clear();
-                break;
-            }
-        }
-        if result.is_ok() && !state.buf.is_empty() {
-            result = self.write_buffer(&mut state);
-        }
+        });
+        let result = match encoded {
+            Ok(()) if state.buf.is_empty() => Ok(()),
+            Ok(()) => self.write_buffer(&mut state),
+            Err(err) => Err(err),
+        };
         Self::keep_or_shrink(&mut state);
         result
     }

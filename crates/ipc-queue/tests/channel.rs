@@ -48,25 +48,31 @@ fn stamped(thread: u32, seq: u32) -> Stamped {
     }
 }
 
-#[test]
-fn many_sender_threads_never_interleave_frames() {
-    const THREADS: u32 = 4;
-    const PER_THREAD: u32 = 200;
+/// Starts `threads` writers on clones of one sender, released together, each sending its
+/// `per_thread` stamped messages with `write(tx, thread)`; reads them all, checking that
+/// each arrives whole and in its thread's order (`each` sees every message as it comes),
+/// then that the channel ends once every writer is done.
+fn stamped_streams(
+    threads: u32,
+    per_thread: u32,
+    write: fn(&Sender<Stamped>, u32) -> Result<(), SendError>,
+    mut each: impl FnMut(&Stamped),
+) {
     let (tx, mut rx) = channel::<Stamped>().unwrap();
-    let barrier = Arc::new(Barrier::new(THREADS as usize));
-    let writers: Vec<_> = (0..THREADS)
+    let barrier = Arc::new(Barrier::new(threads as usize));
+    let writers: Vec<_> = (0..threads)
         .map(|t| {
             let tx: Sender<Stamped> = tx.clone();
             let barrier = Arc::clone(&barrier);
             thread::spawn(move || {
                 barrier.wait();
-                (0..PER_THREAD).try_for_each(|seq| tx.send(&stamped(t, seq)))
+                write(&tx, t)
             })
         })
         .collect();
     drop(tx);
-    let mut next = [0u32; THREADS as usize];
-    for _ in 0..THREADS * PER_THREAD {
+    let mut next = vec![0u32; threads as usize];
+    for _ in 0..threads * per_thread {
         let m = rx.recv_timeout(HANG).unwrap();
         assert_eq!(m.seq, next[m.thread as usize], "per-thread order");
         assert!(
@@ -75,6 +81,7 @@ fn many_sender_threads_never_interleave_frames() {
             m.thread,
             m.seq
         );
+        each(&m);
         next[m.thread as usize] += 1;
     }
     for w in writers {
@@ -87,60 +94,47 @@ fn many_sender_threads_never_interleave_frames() {
     ));
 }
 
+#[test]
+fn many_sender_threads_never_interleave_frames() {
+    const PER_THREAD: u32 = 200;
+    stamped_streams(
+        4,
+        PER_THREAD,
+        |tx, t| (0..PER_THREAD).try_for_each(|seq| tx.send(&stamped(t, seq))),
+        |_| {},
+    );
+}
+
 /// Batches from several threads at once, with frames larger than the socket buffer inside
 /// them: every frame arrives whole, each thread's in order, and a batch's frames are never
 /// split by another thread's.
 #[test]
 fn batches_from_many_threads_arrive_whole_and_in_order() {
-    const THREADS: u32 = 3;
     const BATCHES: u32 = 20;
     const PER_BATCH: u32 = 25;
-    let (tx, mut rx) = channel::<Stamped>().unwrap();
-    let barrier = Arc::new(Barrier::new(THREADS as usize));
-    let writers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let tx: Sender<Stamped> = tx.clone();
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                (0..BATCHES).try_for_each(|b| {
-                    let batch: Vec<_> = (b * PER_BATCH..(b + 1) * PER_BATCH)
-                        .map(|seq| stamped(t, seq))
-                        .collect();
-                    tx.send_batch(&batch)
-                })
-            })
-        })
-        .collect();
-    drop(tx);
-    let mut next = [0u32; THREADS as usize];
     let mut current: Option<u32> = None;
-    for _ in 0..THREADS * BATCHES * PER_BATCH {
-        let m = rx.recv_timeout(HANG).unwrap();
-        assert_eq!(m.seq, next[m.thread as usize], "per-thread order");
-        assert!(
-            m == stamped(m.thread, m.seq),
-            "message {}/{} corrupted",
-            m.thread,
-            m.seq
-        );
-        if m.seq % PER_BATCH != 0 {
-            assert_eq!(
-                current,
-                Some(m.thread),
-                "a batch was split by another thread's frame"
-            );
-        }
-        current = Some(m.thread);
-        next[m.thread as usize] += 1;
-    }
-    for w in writers {
-        w.join().unwrap().unwrap();
-    }
-    assert!(matches!(
-        rx.recv_timeout(HANG),
-        Err(RecvError::Disconnected)
-    ));
+    stamped_streams(
+        3,
+        BATCHES * PER_BATCH,
+        |tx, t| {
+            (0..BATCHES).try_for_each(|b| {
+                let batch: Vec<_> = (b * PER_BATCH..(b + 1) * PER_BATCH)
+                    .map(|seq| stamped(t, seq))
+                    .collect();
+                tx.send_batch(&batch)
+            })
+        },
+        |m| {
+            if m.seq % PER_BATCH != 0 {
+                assert_eq!(
+                    current,
+                    Some(m.thread),
+                    "a batch was split by another thread's frame"
+                );
+            }
+            current = Some(m.thread);
+        },
+    );
 }
 
 /// A batch with one message too large sends none of its messages; an empty batch sends

@@ -38,11 +38,6 @@ impl Job {
         }
     }
 
-    /// A join's second closure.
-    pub(crate) fn stack(job: StackJobRef) -> Job {
-        Job::Stack(job)
-    }
-
     /// Runs the task (unless it was cancelled, or a waiting thread ran it already) and
     /// completes its future; calls `end.finish()` once the task's value is computed,
     /// before the future completes (or the join is told).

@@ -15,13 +15,15 @@ use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
+use std::task::Waker;
+use std::time::Duration;
 
-use future_core::executor::{AbortIfPanic, Ran, blocking, catch_panic};
+use future_core::executor::{AbortIfPanic, Ran, block_on, catch_panic};
 
 use crate::job::Job;
 use crate::pool::ThreadPool;
 use crate::registry::Registry;
-use crate::sync::{AtomicUsize, Ordering, Thread, current_thread, park};
+use crate::sync::{AtomicUsize, Ordering};
 use crate::worker;
 
 type Payload = Box<dyn Any + Send>;
@@ -81,11 +83,11 @@ impl ThreadPool {
         let job_ref = unsafe { job.as_job_ref() };
         let id = job_ref.id();
         // A refused push drops the reference unrun, which sets the latch: `b` runs here.
-        let _ = Registry::push_join(&self.registry, Job::stack(job_ref));
+        let _ = Registry::push_join(&self.registry, Job::Stack(job_ref));
         let ra = catch_unwind(AssertUnwindSafe(a));
         // Still on top of this worker's deque: taken back unrun (the drop sets the latch).
         drop(worker::take_back(&self.registry, |job| job.is_stack(id)));
-        job.latch.spin_then_wait();
+        job.latch.wait();
         abort.disarm();
         let rb = job.into_result();
         match (ra, rb) {
@@ -180,6 +182,8 @@ where
         }
         None => Ran::Elsewhere,
     };
+    // The pool's bookkeeping; it does not panic, and if it did, the latch would stay unset
+    // and `join`'s frame alive (a hang, never a dangling access). `f`'s panic is in `result`.
     finish();
     // SAFETY: alive until set, set once (this reference is consumed); nothing of the job
     // is touched after.
@@ -236,7 +240,7 @@ impl Drop for StackJobRef {
 
 /// Not set yet; the owner does not wait.
 const PENDING: usize = 0;
-/// The owner published its thread in `owner` and parks until the latch is set.
+/// The owner published its waker in `owner` and waits until the latch is set.
 const WAITING: usize = 1;
 /// Set: the job ran or was given up, and nobody touches it any more but `join`.
 const SET: usize = 2;
@@ -244,14 +248,14 @@ const SET: usize = 2;
 /// Tells `join` that its second closure ran (or was given up). Set once, by whoever held
 /// the job's reference; waited on by `join`'s thread only.
 ///
-/// Set, then wake with nothing of the frame: the setter reads the owner's thread handle
-/// (published before `WAITING`) while the state is `WAITING`, which the owner does not
-/// leave on its own, then stores `SET`, and unparks the handle it copied.
+/// Set, then wake with nothing of the frame: the setter reads the owner's waker (published
+/// before `WAITING`) while the state is `WAITING`, which the owner does not leave on its
+/// own, then stores `SET`, and wakes the clone it took.
 struct JobLatch {
     state: AtomicUsize,
-    /// The owner's thread: written by the owner before it moves the state to `WAITING`;
+    /// The owner's waker: written by the owner before it moves the state to `WAITING`;
     /// read by the setter only after it saw `WAITING`, before it sets.
-    owner: UnsafeCell<Option<Thread>>,
+    owner: UnsafeCell<Option<Waker>>,
 }
 
 impl JobLatch {
@@ -268,57 +272,35 @@ impl JobLatch {
         self.state.load(Ordering::Acquire) == SET
     }
 
-    /// Returns once set: spins a little (the other half of a join is often about done),
-    /// then yields its core to other threads while it keeps looking, as long as any wait
-    /// of a worker does ([`WORKER_SPIN`]), and only then blocks, telling the worker's pool,
-    /// which may start a thread in its place.
-    fn spin_then_wait(&self) {
+    /// Returns once set. Only the owner calls it, once. It waits as any wait of a worker
+    /// on a future does (`future_core`'s waiting loop): it keeps looking for a while
+    /// (the other half of a join is often about done), then blocks, telling the worker's
+    /// pool, which may start a thread in its place.
+    fn wait(&self) {
         if self.probe() {
             return;
         }
-        #[cfg(not(loom))]
-        {
-            use future_core::executor::WORKER_SPIN;
-            use std::time::{Duration, Instant};
-            /// Spinning on the core, before yielding it.
-            const SPIN: Duration = Duration::from_micros(20);
-            let start = Instant::now();
-            loop {
-                let waited = start.elapsed();
-                if waited >= WORKER_SPIN {
-                    break;
-                }
-                if waited < SPIN {
-                    for _ in 0..64 {
-                        std::hint::spin_loop();
+        let mut published = false;
+        block_on(
+            &mut |waker| {
+                if !published {
+                    published = true;
+                    // SAFETY: the setter reads `owner` only after it saw `WAITING`, which
+                    // is not published yet; nobody else touches it.
+                    unsafe { *self.owner.get() = Some(waker.clone()) };
+                    if self
+                        .state
+                        .compare_exchange(PENDING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        return true; // set meanwhile
                     }
-                } else {
-                    crate::sync::yield_now();
                 }
-                if self.probe() {
-                    return;
-                }
-            }
-        }
-        blocking(|| self.wait());
-    }
-
-    /// Parks until set. Only the owner calls it.
-    fn wait(&self) {
-        // SAFETY: the setter reads `owner` only after it saw `WAITING`, which is not
-        // published yet; nobody else touches it.
-        unsafe { *self.owner.get() = Some(current_thread()) };
-        if self
-            .state
-            .compare_exchange(PENDING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            // Set meanwhile.
-            return;
-        }
-        while !self.probe() {
-            park();
-        }
+                self.probe()
+            },
+            None,
+            Duration::ZERO,
+        );
     }
 
     /// Sets the latch, waking the owner if it parks.
@@ -339,7 +321,8 @@ impl JobLatch {
                 let owner = unsafe { (*(*this).owner.get()).clone() };
                 state.store(SET, Ordering::Release);
                 if let Some(owner) = owner {
-                    owner.unpark();
+                    // `future_core`'s own waker (it unparks the owner): it does not panic.
+                    owner.wake();
                 }
                 return;
             }

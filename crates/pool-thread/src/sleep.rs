@@ -374,13 +374,6 @@ impl Sleep {
         0
     }
 
-    /// A busy worker took one of its own queued jobs back to run it itself (a join's
-    /// second closure): one fewer job waits, which gives a token back, kept like
-    /// [`Sleep::task_done`]'s while `max_workers` threads run tasks; returns the new count.
-    pub fn token_back(&self, owed: u32) -> u32 {
-        self.task_done(owed)
-    }
-
     /// Whether a job may go on the calling worker's own deque without a submit (then push
     /// it and call [`Sleep::local_job_pushed`]): the pool is not shut down, and a submit
     /// would not start a thread for it now (an idle thread has a token for it, or

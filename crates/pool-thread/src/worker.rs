@@ -105,10 +105,11 @@ pub(crate) fn take_back(registry: &Arc<Registry>, mine: impl Fn(&Job) -> bool) -
     while let Some(job) = ctx.local.pop() {
         if mine(&job) {
             // One fewer job waits, and this thread stays busy: its token comes back, kept
-            // while the pool runs `max_workers` tasks (no RMW of the shared word).
+            // as a task's end keeps it while the pool runs `max_workers` tasks (no RMW of
+            // the shared word).
             registry.job_taken();
             ctx.owed_tokens
-                .set(registry.sleep.token_back(ctx.owed_tokens.get()));
+                .set(registry.sleep.task_done(ctx.owed_tokens.get()));
             return Some(job);
         }
         if !ctx.consume_if_spent(job) {

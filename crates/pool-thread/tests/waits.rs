@@ -163,27 +163,37 @@ fn surplus_threads_retire_down_to_max_workers_and_no_further() {
     });
 }
 
-/// CPU time this process has used (user + system), from `/proc/self/stat`.
+/// CPU time (user + system) used so far by this process's live threads named `prefix...`
+/// (a pool's threads, whatever other tests run at the same time), from `/proc`.
 #[cfg(target_os = "linux")]
-fn process_cpu() -> std::time::Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<u64> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|f| f.parse().unwrap())
-        .collect();
+fn threads_cpu(prefix: &str) -> std::time::Duration {
+    let mut ticks = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        // A thread that ended meanwhile counts nothing.
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let Some((_, fields)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        ticks += fields
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .sum::<u64>();
+    }
     // In clock ticks of 10 ms (Linux's USER_HZ is 100 on every architecture).
-    std::time::Duration::from_millis((fields[0] + fields[1]) * 10)
+    std::time::Duration::from_millis(ticks * 10)
 }
 
 /// A surplus thread (started in place of a blocked worker that came back) that cannot
 /// retire because the busy worker keeps tokens back (a burst of tasks just ran on both)
 /// sleeps instead of searching again and again: while the only task left sleeps 300 ms,
-/// the process uses nearly no CPU (a thread that kept searching used all 300 ms).
+/// the pool's threads use nearly no CPU (a thread that kept searching used all 300 ms).
 #[cfg(target_os = "linux")]
 #[test]
 fn a_surplus_thread_that_cannot_retire_does_not_spin() {
@@ -192,6 +202,7 @@ fn a_surplus_thread_that_cannot_retire_does_not_spin() {
             .max_workers(1)
             .max_extra_threads(1)
             .keep_alive(None)
+            .thread_name_prefix("idle-surplus")
             .build()
             .unwrap();
         let mut busiest = std::time::Duration::ZERO;
@@ -204,9 +215,9 @@ fn a_surplus_thread_that_cannot_retire_does_not_spin() {
                 .collect();
             let long = pool
                 .spawn(|| {
-                    let before = process_cpu();
+                    let before = threads_cpu("idle-surplus");
                     std::thread::sleep(Duration::from_millis(300));
-                    process_cpu().saturating_sub(before)
+                    threads_cpu("idle-surplus").saturating_sub(before)
                 })
                 .unwrap();
             assert_eq!(blocker.result(), Ok(Ok(())));
