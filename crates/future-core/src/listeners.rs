@@ -60,6 +60,10 @@ const NO_FREE: u32 = u32::MAX;
 /// The registered listeners of one future. The first slot is inline: a future usually has
 /// at most one listener at a time (its waiter), which then costs no allocation, and the
 /// others (rare) are boxed, so that every future stays small.
+///
+/// Freed slots, the inline one included, form one free list (most recently freed first),
+/// and a registration takes its head before the table grows: the table never holds more
+/// slots than the most listeners it ever held at once, however often they come and go.
 pub(crate) struct Listeners<T> {
     /// Slot 0.
     first: Slot<T>,
@@ -67,13 +71,13 @@ pub(crate) struct Listeners<T> {
     more: Option<Box<More<T>>>,
     /// The last registration's number.
     seq: u32,
+    /// The head of the free list: a `Slot::Free`, or `NO_FREE`.
+    free: u32,
 }
 
-/// Slots 1 and up, and the free list through all slots.
+/// Slots 1 and up.
 struct More<T> {
     slots: Vec<Slot<T>>,
-    /// The first free slot, reused before the vector grows.
-    free: u32,
 }
 
 impl<T> Listeners<T> {
@@ -82,6 +86,7 @@ impl<T> Listeners<T> {
             first: Slot::Unused,
             more: None,
             seq: 0,
+            free: NO_FREE,
         }
     }
 
@@ -113,6 +118,12 @@ impl<T> Listeners<T> {
             .count()
     }
 
+    /// How many slots the table holds, used or free (the inline one included).
+    #[cfg(test)]
+    fn slot_count(&self) -> usize {
+        1 + self.more.as_ref().map_or(0, |more| more.slots.len())
+    }
+
     /// Adds `action`; returns its key.
     pub(crate) fn insert(&mut self, action: Action<T>) -> Key {
         // Nonzero, and different for each registration of the last four billion.
@@ -123,43 +134,33 @@ impl<T> Listeners<T> {
             self.first = entry;
             return Key::new(0, seq);
         }
-        let first_free = matches!(self.first, Slot::Free { .. });
-        let more = self.more.get_or_insert_with(|| {
-            Box::new(More {
-                slots: Vec::new(),
-                free: NO_FREE,
-            })
-        });
-        let free = if first_free { 0 } else { more.free };
-        let slot = if free == NO_FREE {
-            more.slots.push(entry);
-            // A future with four billion listeners at once is out of memory first.
-            more.slots.len() as u32
-        } else {
-            let place = match free {
-                0 => &mut self.first,
-                _ => &mut more.slots[free as usize - 1],
-            };
-            if let Slot::Free { next } = place {
-                more.free = *next;
+        let free = self.free;
+        // `NO_FREE` names no slot (the table never gets that long), and the free list only
+        // links free slots: this finds the head exactly when there is one.
+        if let Some(place @ Slot::Free { .. }) = self.slot_mut(free as usize) {
+            if let Slot::Free { next } = std::mem::replace(place, entry) {
+                self.free = next;
             }
-            *place = entry;
-            free
-        };
-        Key::new(slot, seq)
+            return Key::new(free, seq);
+        }
+        let more = self
+            .more
+            .get_or_insert_with(|| Box::new(More { slots: Vec::new() }));
+        more.slots.push(entry);
+        // A future with four billion listeners at once is out of memory first.
+        Key::new(more.slots.len() as u32, seq)
     }
 
-    /// Takes out the listener `key`, if it is still registered.
+    /// Takes out the listener `key`, if it is still registered; its slot heads the free
+    /// list.
     pub(crate) fn remove(&mut self, key: Key) -> Option<Action<T>> {
-        let free = self.more.as_ref().map_or(NO_FREE, |more| more.free);
+        let next = self.free;
         let slot = self.slot_mut(key.slot())?;
         if !matches!(slot, Slot::Used(entry) if entry.seq == key.tag()) {
             return None;
         }
-        let freed = std::mem::replace(slot, Slot::Free { next: free });
-        if let Some(more) = self.more.as_mut() {
-            more.free = key.slot() as u32;
-        }
+        let freed = std::mem::replace(slot, Slot::Free { next });
+        self.free = key.slot() as u32;
         match freed {
             Slot::Used(entry) => Some(entry.action),
             Slot::Free { .. } | Slot::Unused => None,
@@ -191,6 +192,7 @@ impl<T> Listeners<T> {
     /// Takes every listener, in registration order; the set is empty afterwards.
     pub(crate) fn take_all(&mut self) -> Taken<T> {
         let first = std::mem::replace(&mut self.first, Slot::Unused);
+        self.free = NO_FREE;
         let Some(more) = self.more.take() else {
             // The usual case: at most the inline one, and no allocation.
             return Taken(
@@ -272,6 +274,67 @@ mod tests {
         assert!(listeners.remove(b).is_some());
         assert!(listeners.remove(c).is_some());
         assert_eq!(listeners.len(), 0);
+    }
+
+    /// Two waiters that register and give up over and over (two `result_timeout`s, a
+    /// `select!` over two clones) with at most two listeners at a time keep two slots.
+    #[test]
+    fn two_waiters_that_come_and_go_keep_two_slots() {
+        let mut listeners = Listeners::<u8>::new();
+        for _ in 0..100 {
+            let a = listeners.insert(Action::Wake(waker()));
+            let b = listeners.insert(Action::Wake(waker()));
+            assert!(listeners.remove(a).is_some());
+            assert!(listeners.remove(b).is_some());
+        }
+        assert_eq!(listeners.slot_count(), 2);
+        assert_eq!(listeners.len(), 0);
+    }
+
+    /// A slot is added only when every slot is used: whatever the order of registrations
+    /// and removals, the table never holds more slots than the most listeners it ever held
+    /// at once, and the listeners left come out in registration order.
+    #[test]
+    fn freed_slots_are_always_reused_whatever_the_order() {
+        const MOST: usize = 5;
+        let steps = if cfg!(miri) { 300 } else { 30_000 };
+        let tally = crate::tally::Tally::new(0);
+        let mut listeners = Listeners::<u8>::new();
+        // Live registrations (their number and key), in registration order.
+        let mut live: Vec<(usize, Key)> = Vec::new();
+        let mut peak = 1;
+        let mut random = 0x2545_f491_4f6c_dd1d_u64;
+        for number in 0..steps {
+            // xorshift64: a fixed pseudo-random walk.
+            random ^= random << 13;
+            random ^= random >> 7;
+            random ^= random << 17;
+            if live.is_empty() || (live.len() < MOST && random % 2 == 0) {
+                let key = listeners.insert(Action::Tally(tally.clone(), number));
+                live.push((number, key));
+                peak = peak.max(live.len());
+            } else {
+                let (_, key) = live.remove((random >> 8) as usize % live.len());
+                assert!(listeners.remove(key).is_some(), "a live key answers");
+                assert!(listeners.remove(key).is_none(), "and only once");
+            }
+            assert!(
+                listeners.slot_count() <= peak,
+                "{} slots for at most {peak} listeners at once",
+                listeners.slot_count()
+            );
+            assert_eq!(listeners.len(), live.len());
+        }
+        let left: Vec<usize> = listeners
+            .take_all()
+            .into_iter()
+            .map(|action| match action {
+                Action::Tally(_, number) => number,
+                Action::Callback(_) | Action::Wake(_) => usize::MAX,
+            })
+            .collect();
+        let expected: Vec<usize> = live.iter().map(|&(number, _)| number).collect();
+        assert_eq!(left, expected);
     }
 
     #[test]
