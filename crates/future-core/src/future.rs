@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::block::{block_on, deadline_after};
@@ -400,7 +400,11 @@ impl<T> TaskFuture<T> {
         }
         let mut key = None;
         let spin = self.inner.spin();
-        let done = block_on(&mut |waker| self.poll_done(waker, &mut key), deadline, spin);
+        let done = block_on(
+            &mut |waker| self.inner.poll_done(waker, &mut key),
+            deadline,
+            spin,
+        );
         if let (false, Some(key)) = (done, key) {
             self.inner.unregister(key);
         }
@@ -441,45 +445,6 @@ impl<T> TaskFuture<T> {
         }
         true
     }
-
-    /// True when done; else leaves `waker` registered under `*key`. The waker is cloned
-    /// (and a replaced one dropped) outside the lock: both are user code.
-    pub(crate) fn poll_done(&self, waker: &Waker, key: &mut Option<Key>) -> bool {
-        let mut clone: Option<Waker> = None;
-        loop {
-            let mut state = self.inner.lock();
-            if state.status.is_done() {
-                drop(state);
-                drop_contained(clone);
-                return true;
-            }
-            if key.is_some_and(|k| state.listeners.is_waking(k, waker)) {
-                drop(state);
-                drop_contained(clone);
-                return false;
-            }
-            let Some(new) = clone.take() else {
-                // Clone outside the lock, then look again.
-                drop(state);
-                clone = Some(waker.clone());
-                continue;
-            };
-            let unplaced = match *key {
-                Some(k) => state.listeners.rewake(k, new),
-                None => Err(new),
-            };
-            let replaced = match unplaced {
-                Ok(old) => Some(old),
-                Err(new) => {
-                    *key = Some(state.listeners.insert(Action::Wake(new)));
-                    None
-                }
-            };
-            drop(state);
-            drop_contained(replaced);
-            return false;
-        }
-    }
 }
 
 impl<T> fmt::Debug for TaskFuture<T> {
@@ -518,11 +483,14 @@ impl<T> std::future::Future for TaskFuture<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut key = this.polled.take();
-        if this.poll_done(cx.waker(), &mut key) {
+        // The key stays in the handle while the waker is cloned: if that clone (user
+        // code) panics, the registration it replaces is still the handle's, and goes
+        // with the handle's drop.
+        if this.inner.poll_done(cx.waker(), &mut this.polled) {
+            // Its registration (if any) was taken by the completion.
+            this.polled = None;
             Poll::Ready(this.inner.take_result())
         } else {
-            this.polled = key;
             Poll::Pending
         }
     }

@@ -6,10 +6,11 @@
 //! No user code runs under the mutex: listeners run after it is released, a value is cloned
 //! outside it (counted in `readers`), and a closure or value is dropped outside it.
 
+use std::task::Waker;
 use std::time::Duration;
 
 use crate::error::{FutureError, TaskError};
-use crate::listeners::{Action, Listeners, Taken};
+use crate::listeners::{Action, Key, Listeners, Taken};
 use crate::sync::{Arc, Mutex, MutexGuard, UnsafeCell, lock, yield_now};
 use crate::task::TaskCell;
 use crate::unwind::{contain, drop_contained};
@@ -233,6 +234,45 @@ impl<T> Inner<T> {
 
     pub(crate) fn status(&self) -> Status {
         self.lock().status
+    }
+
+    /// True when done; else leaves `waker` registered under `*key`. The waker is cloned
+    /// (and a replaced one dropped) outside the lock: both are user code.
+    pub(crate) fn poll_done(&self, waker: &Waker, key: &mut Option<Key>) -> bool {
+        let mut clone: Option<Waker> = None;
+        loop {
+            let mut state = self.lock();
+            if state.status.is_done() {
+                drop(state);
+                drop_contained(clone);
+                return true;
+            }
+            if key.is_some_and(|k| state.listeners.is_waking(k, waker)) {
+                drop(state);
+                drop_contained(clone);
+                return false;
+            }
+            let Some(new) = clone.take() else {
+                // Clone outside the lock, then look again.
+                drop(state);
+                clone = Some(waker.clone());
+                continue;
+            };
+            let unplaced = match *key {
+                Some(k) => state.listeners.rewake(k, new),
+                None => Err(new),
+            };
+            let replaced = match unplaced {
+                Ok(old) => Some(old),
+                Err(new) => {
+                    *key = Some(state.listeners.insert(Action::Wake(new)));
+                    None
+                }
+            };
+            drop(state);
+            drop_contained(replaced);
+            return false;
+        }
     }
 }
 

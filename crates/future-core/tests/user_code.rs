@@ -195,3 +195,54 @@ fn a_panicking_clone_fails_only_its_caller_and_the_value_can_still_be_taken() {
         assert_eq!(future.take().map(|v| v.0), Ok(7));
     });
 }
+
+/// A waker that counts its wake-ups (its `Arc`'s count tells how many clones live).
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_waker_whose_clone_panics_in_poll_leaves_no_registration_behind() {
+    fn clone(_: *const ()) -> RawWaker {
+        panic!("the waker's clone panicked");
+    }
+    fn noop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    // SAFETY: the functions ignore the null data pointer.
+    let bomb = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
+
+    let (promise, future) = Promise::<u8>::new();
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(counter.clone());
+    let mut awaiting = Box::pin(future.clone());
+    assert!(
+        awaiting
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    assert_eq!(Arc::strong_count(&counter), 3, "a clone is registered");
+    // Polled again by another task, whose waker cannot be cloned: the panic reaches the
+    // caller of `poll`, as the panic of any waker's clone would.
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        awaiting.as_mut().poll(&mut Context::from_waker(&bomb))
+    }));
+    assert!(polled.is_err(), "the clone's panic reaches the poller");
+    drop(awaiting);
+    assert_eq!(
+        Arc::strong_count(&counter),
+        2,
+        "the dropped handle took its registration with it"
+    );
+    promise.set_result(1);
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        0,
+        "nothing woke the old waker"
+    );
+    assert_eq!(future.result(), Ok(1));
+}
