@@ -127,14 +127,18 @@ impl<T> TaskFuture<T> {
         Self::cancel_inner(&self.inner) || self.cancelled()
     }
 
-    /// Cancels a pending future: true when this call cancelled it. Its task's closure (if
-    /// any) is dropped unrun and its listeners told, outside the lock.
+    /// Cancels a pending future: true when this call cancelled it. Its cancel guard and
+    /// its task's closure (if any) are dropped, and its listeners told, outside the lock;
+    /// a panic of either drop is contained, so the listeners are told all the same.
     pub(crate) fn cancel_inner(inner: &Arc<Inner<T>>) -> bool {
         let mut state = inner.lock();
-        let Some(listeners) = Inner::cancel_locked(&mut state) else {
+        let Some((listeners, guard)) = Inner::cancel_locked(&mut state) else {
             return false;
         };
         drop(state);
+        if let Some(guard) = guard {
+            drop_contained(guard);
+        }
         // SAFETY: this thread moved the status off `Pending`, under the lock.
         if let Some(closure) = unsafe { inner.task.take() } {
             drop_contained(closure);

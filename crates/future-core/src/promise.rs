@@ -118,8 +118,10 @@ impl<T> Promise<T> {
     /// fact started where it runs, say in a worker process that took it from its own
     /// queue) refuses the cancel as if the future were running. For an executor whose task
     /// can start before `set_running_or_notify_cancel` is called. It must be quick and
-    /// must not use this future (it runs under its lock); dropped when the future leaves
-    /// `Pending`.
+    /// must not use this future (it runs under its lock). It is dropped when the future
+    /// leaves `Pending`, after the lock is released and inside a panic boundary: a panic
+    /// of its drop is contained, and the waiters and callbacks of a cancel are told all
+    /// the same.
     ///
     /// ```
     /// use std::sync::Arc;

@@ -4,7 +4,8 @@
 //! each owned by whoever the status says. See `WAITING.md` for the protocol.
 //!
 //! No user code runs under the mutex: listeners run after it is released, a value is cloned
-//! outside it (counted in `readers`), and a closure or value is dropped outside it.
+//! outside it (counted in `readers`), and a closure, value or cancel guard is dropped outside
+//! it.
 
 use std::task::Waker;
 use std::time::Duration;
@@ -139,9 +140,12 @@ impl<T> Inner<T> {
         drop_contained(removed);
     }
 
-    /// Moves `state` from pending to `Cancelled`: true when it was pending (the caller
-    /// then runs the listeners returned, and drops the closure, outside the lock).
-    pub(crate) fn cancel_locked(state: &mut State<T>) -> Option<Taken<T>> {
+    /// Moves `state` from pending to `Cancelled`: `Some` when it was pending. The caller
+    /// then, outside the lock, drops the cancel guard returned (executor code: inside a
+    /// panic boundary), drops the closure, and runs the listeners returned.
+    pub(crate) fn cancel_locked(
+        state: &mut State<T>,
+    ) -> Option<(Taken<T>, Option<Box<CancelGuard>>)> {
         if state.status != Status::Pending {
             return None;
         }
@@ -150,14 +154,14 @@ impl<T> Inner<T> {
             return None;
         }
         state.status = Status::Cancelled;
-        state.cancel_guard = None;
-        Some(state.listeners.take_all())
+        let guard = state.cancel_guard.take();
+        Some((state.listeners.take_all(), guard))
     }
 
     /// Completes the future with `result` and tells its listeners, unless it is done
     /// already (cancelled): then `result` is dropped, and false returned. The listeners
     /// run in this thread after the lock is released; no panic of theirs (nor of a value's
-    /// drop) gets out of here.
+    /// drop, nor of a cancel guard's) gets out of here.
     pub(crate) fn complete(this: &Arc<Self>, result: Result<T, TaskError>) -> bool {
         let mut state = this.lock();
         if state.status.is_done() {
@@ -166,6 +170,9 @@ impl<T> Inner<T> {
             return false;
         }
         state.status = Status::Finished;
+        // Set only while `Pending`: a completion straight from it (a task failed before it
+        // started) takes the executor's cancel guard too, to drop it outside the lock.
+        let guard = state.cancel_guard.take();
         match result {
             Ok(value) => {
                 state.outcome = Outcome::Value;
@@ -175,14 +182,20 @@ impl<T> Inner<T> {
             }
             Err(err) => state.outcome = Outcome::Failed(Box::new(err)),
         }
-        if state.listeners.is_untouched() {
+        let (listeners, failed) = if state.listeners.is_untouched() {
             // The usual case: nobody to tell.
-            return true;
-        }
-        let failed = matches!(state.outcome, Outcome::Failed(_));
-        let listeners = state.listeners.take_all();
+            (None, false)
+        } else {
+            let failed = matches!(state.outcome, Outcome::Failed(_));
+            (Some(state.listeners.take_all()), failed)
+        };
         drop(state);
-        run_listeners(listeners, this, failed);
+        if let Some(guard) = guard {
+            drop_contained(guard);
+        }
+        if let Some(listeners) = listeners {
+            run_listeners(listeners, this, failed);
+        }
         true
     }
 

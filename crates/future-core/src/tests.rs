@@ -97,3 +97,58 @@ fn into_results_gives_every_element_a_result_even_from_a_corrupt_chunk() {
     };
     assert_eq!(chunk.into_results(), vec![Ok(1), Ok(2), Err(err)]);
 }
+
+/// Panics when dropped (unless already unwinding).
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("the cancel guard panicked on drop");
+        }
+    }
+}
+
+#[test]
+fn a_cancel_guard_that_panics_on_drop_changes_nothing_for_waiters_and_callbacks() {
+    const HANG: Duration = Duration::from_secs(30);
+    let (promise, future) = Promise::<u8>::new();
+    let bomb = PanicOnDrop;
+    promise.set_cancel_guard(move || {
+        let _ = &bomb;
+        true
+    });
+    let (called_tx, called) = std::sync::mpsc::channel();
+    future.add_done_callback(move |f| {
+        let _ = called_tx.send(f.cancelled());
+    });
+    let (result_tx, result) = std::sync::mpsc::channel();
+    let waiter = {
+        let future = future.clone();
+        std::thread::spawn(move || {
+            let _ = result_tx.send(future.result());
+        })
+    };
+    // The waiter is blocked in `result`: its waker is registered beside the callback.
+    let deadline = std::time::Instant::now() + HANG;
+    while listeners(&future) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiter never blocked"
+        );
+        std::thread::yield_now();
+    }
+    let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.cancel()));
+    assert_eq!(
+        result.recv_timeout(HANG),
+        Ok(Err(crate::FutureError::Cancelled)),
+        "the thread blocked in result() was woken"
+    );
+    assert_eq!(called.recv_timeout(HANG), Ok(true), "the done callback ran");
+    assert!(
+        matches!(cancelled, Ok(true)),
+        "the cancel succeeded and the guard's panic did not get out of it"
+    );
+    waiter.join().unwrap();
+    assert!(!promise.set_running_or_notify_cancel());
+}

@@ -171,3 +171,36 @@ fn clones_race_a_take() {
         assert!(matches!(read, Ok(4) | Err(FutureError::Taken)), "{read:?}");
     });
 }
+
+/// Panics when dropped (unless already unwinding).
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("the cancel guard panicked on drop");
+        }
+    }
+}
+
+/// A cancel whose guard (executor code) panics when dropped races a blocked waiter: the
+/// guard is dropped after the lock is released, inside a panic boundary, so the cancel
+/// still succeeds and the waiter is woken.
+#[test]
+fn a_cancel_whose_guard_panics_on_drop_races_a_blocked_waiter() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let bomb = PanicOnDrop;
+        promise.set_cancel_guard(move || {
+            let _ = &bomb;
+            true
+        });
+        let waiter = {
+            let future = future.clone();
+            thread::spawn(move || future.result())
+        };
+        assert!(future.cancel());
+        assert_eq!(waiter.join().unwrap(), Err(FutureError::Cancelled));
+        assert!(!promise.set_running_or_notify_cancel());
+    });
+}

@@ -246,3 +246,23 @@ fn a_waker_whose_clone_panics_in_poll_leaves_no_registration_behind() {
     );
     assert_eq!(future.result(), Ok(1));
 }
+
+/// An executor's cancel guard goes when its future leaves `Pending` (here completed
+/// straight from it, as a pool does with a task it failed before it started), inside a
+/// panic boundary: not later, in the drop of whichever handle is the last.
+#[test]
+fn a_cancel_guard_that_panics_on_drop_goes_with_a_completion_from_pending() {
+    let (promise, future) = Promise::<u8>::new();
+    let bomb = PanicOnDrop;
+    promise.set_cancel_guard(move || {
+        let _ = &bomb;
+        true
+    });
+    promise.set_result(1);
+    assert_eq!(future.result(), Ok(1));
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(future)));
+    assert!(
+        dropped.is_ok(),
+        "the guard's panic got out of a handle's drop"
+    );
+}
