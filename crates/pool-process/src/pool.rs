@@ -129,10 +129,8 @@ impl ProcessPool {
     }
 
     pub(crate) fn from_builder(builder: ProcessPoolBuilder) -> Result<ProcessPool, BuildError> {
+        worker::end_uninitialized_copy(); // a worker copy that forgot `init` ends here
         builder.validate()?;
-        if worker::started_as_worker() && !worker::init_called() {
-            return Err(BuildError::NotInitialized);
-        }
         let initializer = match builder.initializer.map(task_wire::name_initializer) {
             Some(Err(why)) => return Err(BuildError::ForeignInitializer(why)),
             named => named.and_then(Result::ok),
