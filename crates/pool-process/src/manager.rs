@@ -193,7 +193,12 @@ impl Manager {
             return false;
         }
         for _ in 0..to_start {
-            self.start_worker();
+            if !self.start_worker() {
+                // The next turn decides again, now, with the failure counted: another try,
+                // a pool that goes on with fewer workers, or a broken one. Waiting for a
+                // message instead could wait for ever: no worker may ever send one.
+                return true;
+            }
         }
         let now = Instant::now();
         let (deadline, busy) = {
@@ -254,8 +259,8 @@ impl Manager {
         true
     }
 
-    /// Starts one worker process and adds it to the table.
-    fn start_worker(&mut self) {
+    /// Starts one worker process and adds it to the table; false when it could not.
+    fn start_worker(&mut self) -> bool {
         let key = {
             let mut state = self.shared.lock();
             state.next_key += 1;
@@ -293,16 +298,23 @@ impl Manager {
                 });
                 self.receivers.push(rx);
                 self.keys.push(key);
+                true
             }
             Err(err) => {
                 let mut finish = Vec::new();
                 {
                     let mut state = self.shared.lock();
-                    let why = format!("cannot start a worker process: {err}");
-                    state.startup_failed(why, &self.shared.rules, &mut finish);
+                    // With workers alive, the pool goes on with them (the system may run
+                    // no more processes of this user now); with none, nothing runs the
+                    // tasks: a start-up failure, and a few in a row break the pool.
+                    if !state.cap_workers(Instant::now()) {
+                        let why = format!("cannot start a worker process: {err}");
+                        state.startup_failed(why, &self.shared.rules, &mut finish);
+                    }
                     self.shared.room.notify_all();
                 }
                 self.finish(finish);
+                false
             }
         }
     }
