@@ -186,6 +186,12 @@ impl Manager {
         let (to_start, finished) = {
             let mut state = self.shared.lock();
             state.wake_wanted = false;
+            if state.shutdown && state.workers.iter().all(|w| w.in_flight.is_empty()) {
+                // Nothing runs: the waiting tasks wait for workers still starting. Those
+                // cancelled meanwhile must neither keep a worker starting nor keep the
+                // pool from finishing (a drop would wait for a copy that may never serve).
+                state.drop_cancelled(&self.shared.counters);
+            }
             (state.workers_to_start(&self.shared.rules), state.finished())
         };
         if finished {
@@ -495,12 +501,18 @@ impl Manager {
     }
 
     /// The end: close every worker's socket (each exits 0 when it sees EOF) and reap them.
+    /// A worker that has not answered the handshake is killed instead: it has not taken its
+    /// socket (its `main` runs, and may never reach `init`), so nothing tells it to go.
     fn release_workers(&mut self) {
         let workers: Vec<Worker> = std::mem::take(&mut self.shared.lock().workers);
         self.receivers.truncate(1);
         self.keys.truncate(1);
         let mut children: Vec<Child> = Vec::with_capacity(workers.len());
         for worker in workers {
+            if worker.phase == Phase::Hello {
+                // Still our child (not reaped): the pid names it.
+                worker.signal(rustix::process::Signal::KILL);
+            }
             let Worker { child, outbox, .. } = worker;
             outbox.close();
             children.push(child);

@@ -33,14 +33,19 @@ const BEFORE_INIT: &str = "POOL_PROCESS_TEST_BEFORE_INIT";
 
 /// The `main` of this test binary's workers, as a program's `main` whose pool sets
 /// `BEFORE_INIT`: `build_then_work` forgot `init()`: it builds a pool of its own, prints the
-/// error and goes on with its own work (here: waiting `HANG`), as a server would.
+/// error and goes on with its own work (here: waiting `HANG`), as a server would;
+/// `work_then_init` does its own work first (waiting `HANG`) and calls `init()` late.
 fn worker_main() {
-    if std::env::var(BEFORE_INIT).as_deref() == Ok("build_then_work") {
-        match ProcessPool::builder().max_workers(1).build() {
-            Err(err) => eprintln!("cannot build a pool: {err}; going on without one"),
-            Ok(_) => eprintln!("built a pool in a worker copy"),
+    match std::env::var(BEFORE_INIT).as_deref() {
+        Ok("build_then_work") => {
+            match ProcessPool::builder().max_workers(1).build() {
+                Err(err) => eprintln!("cannot build a pool: {err}; going on without one"),
+                Ok(_) => eprintln!("built a pool in a worker copy"),
+            }
+            std::thread::sleep(HANG);
         }
-        std::thread::sleep(HANG);
+        Ok("work_then_init") => std::thread::sleep(HANG),
+        _ => {}
     }
     pool_process::init();
 }
@@ -263,15 +268,7 @@ fn a_worker_copy_that_builds_a_pool_instead_of_serving_fails_the_tasks_at_once()
             .unwrap();
         let future = pool.submit(square, 2).unwrap();
         let outcome = future.exception_timeout(SOON);
-        let (ended, dropped) = mpsc::channel();
-        std::thread::spawn(move || {
-            drop(pool);
-            let _ = ended.send(());
-        });
-        let dropped_in_time = dropped.recv_timeout(SOON).is_ok();
-        if !dropped_in_time {
-            kill_children();
-        }
+        let dropped_in_time = dropped_soon(pool);
         let err = outcome
             .expect("the pool learns that its worker never called init() long before the handshake timeout")
             .expect("the task failed");
@@ -284,6 +281,52 @@ fn a_worker_copy_that_builds_a_pool_instead_of_serving_fails_the_tasks_at_once()
         }
         assert!(
             dropped_in_time,
+            "the drop waited for a copy that does not serve"
+        );
+    });
+}
+
+/// Drops `pool` on another thread; false (after unblocking everything) unless the drop
+/// returns within `SOON`.
+fn dropped_soon(pool: ProcessPool) -> bool {
+    let (ended, dropped) = mpsc::channel();
+    std::thread::spawn(move || {
+        drop(pool);
+        let _ = ended.send(());
+    });
+    let in_time = dropped.recv_timeout(SOON).is_ok();
+    if !in_time {
+        kill_children();
+    }
+    in_time
+}
+
+/// Item 9 of issue 20, `Drop` never waits for a copy that is not serving: a pool whose only
+/// task was cancelled while its worker had not reached `init()` yet waited, when dropped, for
+/// that worker's handshake (the whole handshake timeout, then the next tries'), since the
+/// cancelled task stayed in its queue. The drop now returns at once, and the copy is killed.
+#[test]
+fn dropping_a_pool_does_not_wait_for_a_copy_that_has_not_reached_init() {
+    run(|| {
+        let pool = ProcessPool::builder()
+            .env(BEFORE_INIT, "work_then_init")
+            .max_workers(1)
+            .handshake_timeout(HANG)
+            .build()
+            .unwrap();
+        let future = pool.submit(square, 2).unwrap();
+        let deadline = Instant::now() + SOON;
+        while pool.workers().is_empty() {
+            assert!(Instant::now() < deadline, "no worker started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(pool.workers()[0].state, WorkerState::Starting);
+        assert!(
+            future.cancel(),
+            "a task waiting for a worker can be cancelled"
+        );
+        assert!(
+            dropped_soon(pool),
             "the drop waited for a copy that does not serve"
         );
     });
