@@ -49,6 +49,11 @@ pub enum BuildError {
     /// [`init`](crate::init): the program must call it first thing in `main` (or use
     /// [`test_worker!`](crate::test_worker) in a test binary); building a pool here would
     /// start workers of workers without end.
+    ///
+    /// `build` does not return it: such a copy of the program prints this error on its
+    /// stderr and exits there (with code 4), so that it does not go on with the program's
+    /// own work while its pool waits for it; the pool sees the exit at once and reports a
+    /// worker that never called `init` (see [`ProcessPool`]).
     NotInitialized,
     /// The [`initializer`](ProcessPoolBuilder::initializer) is not a function of the
     /// program's executable (it comes from a shared library), so a worker process cannot
@@ -463,8 +468,11 @@ impl ProcessPoolBuilder {
     /// Builds the pool. No worker starts yet: they start on demand.
     ///
     /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::InvalidSetting`],
-    /// [`BuildError::NotInitialized`], [`BuildError::ForeignInitializer`],
-    /// [`BuildError::Io`].
+    /// [`BuildError::ForeignInitializer`], [`BuildError::Io`].
+    ///
+    /// In a copy of the program that a pool started as a worker and that never called
+    /// [`init`](crate::init), `build` does not return: the copy exits there (see
+    /// [`BuildError::NotInitialized`]).
     ///
     /// ```
     /// fn main() {

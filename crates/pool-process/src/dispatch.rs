@@ -50,6 +50,10 @@ pub(crate) struct Rules {
 /// they were ready, or missed the handshake timeout), the pool breaks with the last reason.
 pub(crate) const MAX_STARTUP_FAILURES: u32 = 3;
 
+/// How long a pool that the system refused a worker process (while others run) goes on with
+/// the workers it has before it tries to start more (see [`State::worker_cap`]).
+pub(crate) const START_RETRY: Duration = Duration::from_secs(1);
+
 /// One task or `map` chunk, waiting or sent.
 pub(crate) struct Task {
     pub(crate) id: u64,
@@ -325,6 +329,10 @@ pub(crate) struct State {
     pub(crate) task_time: Option<Duration>,
     /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
     pub(crate) startup_failures: u32,
+    /// The most worker processes the pool runs for now, and until when: the system refused
+    /// to start one more while others ran (`fork` failing with `EAGAIN` under
+    /// `RLIMIT_NPROC`, say), so the pool goes on with those (see [`State::cap_workers`]).
+    pub(crate) worker_cap: Option<(usize, Instant)>,
     /// `shutdown_with` without `wait` was called: dropping the pool does not wait.
     pub(crate) let_go: bool,
     /// The pool was dropped: when its grace period ends, and how long it was.
@@ -345,6 +353,7 @@ impl State {
             unreplaced: 0,
             task_time: None,
             startup_failures: 0,
+            worker_cap: None,
             let_go: false,
             terminate_at: None,
         }
@@ -357,14 +366,23 @@ impl State {
             .count()
     }
 
+    /// The most worker processes the pool runs now: `max_workers`, or fewer while the
+    /// system refuses more (see [`State::cap_workers`]).
+    fn max_workers(&self, rules: &Rules) -> usize {
+        match self.worker_cap {
+            Some((cap, _)) => cap.min(rules.max_workers),
+            None => rules.max_workers,
+        }
+    }
+
     /// How many workers the manager should start now: one per waiting task that no
     /// starting worker will take, up to `max_workers` processes (dying ones included, so
-    /// the count of processes never exceeds it).
+    /// the count of processes never exceeds it), or fewer while the system refuses more.
     pub(crate) fn workers_to_start(&self, rules: &Rules) -> usize {
         if self.broken.is_some() || self.stopping {
             return 0;
         }
-        let room = rules.max_workers.saturating_sub(self.workers.len());
+        let room = self.max_workers(rules).saturating_sub(self.workers.len());
         let uncovered = self.pending.len().saturating_sub(self.starting());
         room.min(uncovered)
     }
@@ -378,7 +396,7 @@ impl State {
     }
 
     /// The earliest deadline: a worker's handshake, a running task's timeout, the end of a
-    /// dropped pool's grace period.
+    /// dropped pool's grace period, the next try to start the workers the system refused.
     pub(crate) fn next_deadline(&self, rules: &Rules) -> Option<Instant> {
         let terminate = self.terminate_at.filter(|_| !self.stopping);
         self.workers
@@ -386,17 +404,22 @@ impl State {
             .filter_map(|w| w.deadline(rules))
             .map(|(deadline, _)| deadline)
             .chain(terminate.map(|(at, _)| at))
+            .chain(self.worker_cap.map(|(_, retry)| retry))
             .min()
     }
 
     /// Kills the workers past their deadline (see [`Worker::deadline`]), and all of them
-    /// when a dropped pool's grace period is over.
+    /// when a dropped pool's grace period is over; lifts a cap on the workers whose time is
+    /// up (the manager tries to start them again).
     pub(crate) fn enforce_timeouts(
         &mut self,
         rules: &Rules,
         now: Instant,
         finish: &mut Vec<Finish>,
     ) {
+        if self.worker_cap.is_some_and(|(_, retry)| now >= retry) {
+            self.worker_cap = None;
+        }
         if let Some((at, grace)) = self.terminate_at {
             if now >= at && !self.stopping {
                 let by = format!("the pool was dropped and its grace period of {grace:?} ran out");
@@ -560,6 +583,20 @@ impl State {
             }
             worker.signal(signal);
         }
+    }
+
+    /// The system refused to start a worker process. With others alive, the pool goes on
+    /// with them: it runs no more processes than it has now until [`START_RETRY`] has passed
+    /// (then it tries again, when tasks wait), and true. The refusal is not a worker that
+    /// failed to start: the pool's tasks run, and it must not break for that. With none
+    /// alive, false: nothing would run the tasks, so it counts as a start-up failure.
+    pub(crate) fn cap_workers(&mut self, now: Instant) -> bool {
+        let alive = self.workers.iter().filter(|w| w.doom.is_none()).count();
+        if alive == 0 {
+            return false;
+        }
+        self.worker_cap = Some((self.workers.len(), now + START_RETRY));
+        true
     }
 
     /// Counts a worker that failed to start, for `why`. Under `WorkerDeath::Replace` the

@@ -186,6 +186,12 @@ impl Manager {
         let (to_start, finished) = {
             let mut state = self.shared.lock();
             state.wake_wanted = false;
+            if state.shutdown && state.workers.iter().all(|w| w.in_flight.is_empty()) {
+                // Nothing runs: the waiting tasks wait for workers still starting. Those
+                // cancelled meanwhile must neither keep a worker starting nor keep the
+                // pool from finishing (a drop would wait for a copy that may never serve).
+                state.drop_cancelled(&self.shared.counters);
+            }
             (state.workers_to_start(&self.shared.rules), state.finished())
         };
         if finished {
@@ -193,7 +199,12 @@ impl Manager {
             return false;
         }
         for _ in 0..to_start {
-            self.start_worker();
+            if !self.start_worker() {
+                // The next turn decides again, now, with the failure counted: another try,
+                // a pool that goes on with fewer workers, or a broken one. Waiting for a
+                // message instead could wait for ever: no worker may ever send one.
+                return true;
+            }
         }
         let now = Instant::now();
         let (deadline, busy) = {
@@ -254,8 +265,8 @@ impl Manager {
         true
     }
 
-    /// Starts one worker process and adds it to the table.
-    fn start_worker(&mut self) {
+    /// Starts one worker process and adds it to the table; false when it could not.
+    fn start_worker(&mut self) -> bool {
         let key = {
             let mut state = self.shared.lock();
             state.next_key += 1;
@@ -293,16 +304,23 @@ impl Manager {
                 });
                 self.receivers.push(rx);
                 self.keys.push(key);
+                true
             }
             Err(err) => {
                 let mut finish = Vec::new();
                 {
                     let mut state = self.shared.lock();
-                    let why = format!("cannot start a worker process: {err}");
-                    state.startup_failed(why, &self.shared.rules, &mut finish);
+                    // With workers alive, the pool goes on with them (the system may run
+                    // no more processes of this user now); with none, nothing runs the
+                    // tasks: a start-up failure, and a few in a row break the pool.
+                    if !state.cap_workers(Instant::now()) {
+                        let why = format!("cannot start a worker process: {err}");
+                        state.startup_failed(why, &self.shared.rules, &mut finish);
+                    }
                     self.shared.room.notify_all();
                 }
                 self.finish(finish);
+                false
             }
         }
     }
@@ -483,12 +501,18 @@ impl Manager {
     }
 
     /// The end: close every worker's socket (each exits 0 when it sees EOF) and reap them.
+    /// A worker that has not answered the handshake is killed instead: it has not taken its
+    /// socket (its `main` runs, and may never reach `init`), so nothing tells it to go.
     fn release_workers(&mut self) {
         let workers: Vec<Worker> = std::mem::take(&mut self.shared.lock().workers);
         self.receivers.truncate(1);
         self.keys.truncate(1);
         let mut children: Vec<Child> = Vec::with_capacity(workers.len());
         for worker in workers {
+            if worker.phase == Phase::Hello {
+                // Still our child (not reaped): the pid names it.
+                worker.signal(rustix::process::Signal::KILL);
+            }
             let Worker { child, outbox, .. } = worker;
             outbox.close();
             children.push(child);

@@ -46,6 +46,9 @@ use task_wire::{Counters, Settled};
 /// is replaced; three such failures in a row break the pool, and the pending futures fail
 /// with a `Broken` error that says what happened (exit code or signal, and when the program
 /// never called `init`, that it must). Under `WorkerDeath::Break` the first one breaks it.
+/// When the system refuses to start a worker process while others run (`fork` failing with
+/// `EAGAIN` under a process limit), the pool runs its tasks on the workers it has, as
+/// [`workers`](Self::workers) shows, and tries to start more a second later while tasks wait.
 /// Workers die with the pool's process, even when it is killed without running `Drop`.
 ///
 /// **Cancelling**: `TaskFuture::cancel` succeeds until the task starts, whether it waits in
@@ -129,10 +132,8 @@ impl ProcessPool {
     }
 
     pub(crate) fn from_builder(builder: ProcessPoolBuilder) -> Result<ProcessPool, BuildError> {
+        worker::end_uninitialized_copy(); // a worker copy that forgot `init` ends here
         builder.validate()?;
-        if worker::started_as_worker() && !worker::init_called() {
-            return Err(BuildError::NotInitialized);
-        }
         let initializer = match builder.initializer.map(task_wire::name_initializer) {
             Some(Err(why)) => return Err(BuildError::ForeignInitializer(why)),
             named => named.and_then(Result::ok),

@@ -28,17 +28,37 @@ pub const WORKER_TEST_NAME: &str = "__pool_process_worker";
 /// The exit code of a worker whose `init` could not set it up (it says why on stderr).
 pub(crate) const INIT_FAILED: i32 = 3;
 
+/// The exit code of a copy of the program that a pool started as a worker and that builds a
+/// pool before it called `init` (see [`end_uninitialized_copy`]).
+pub(crate) const NOT_INITIALIZED: i32 = 4;
+
 /// Set once `init` ran in this process (a worker, or a parent that called it).
 static INIT_CALLED: AtomicBool = AtomicBool::new(false);
-
-/// True when `init` ran in this process.
-pub(crate) fn init_called() -> bool {
-    INIT_CALLED.load(Ordering::Relaxed)
-}
 
 /// True when this process was started as a worker by a pool (its parent).
 pub(crate) fn started_as_worker() -> bool {
     marker::bound_nonce().is_some()
+}
+
+/// Ends this process when a pool started it as a worker and it never called [`init`]: a copy
+/// of the program that reaches a pool's `build` first forgot `init`. Were `build` to return
+/// an error, a program that prints it and goes on with its own work (a server loop, a long
+/// computation) would keep the pool waiting for a handshake that never comes (the whole
+/// handshake timeout), and keep doing, in a copy nobody asked for, what the program does.
+/// So the copy says why on its stderr and exits with [`NOT_INITIALIZED`]: its pool sees the
+/// exit at once, as a worker that never called `init` (see `DISPATCH.md`).
+pub(crate) fn end_uninitialized_copy() {
+    if INIT_CALLED.load(Ordering::Relaxed) || !started_as_worker() {
+        return;
+    }
+    eprintln!(
+        "pool-process worker {}: {}",
+        std::process::id(),
+        crate::BuildError::NotInitialized
+    );
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(NOT_INITIALIZED);
 }
 
 /// Turns this process into a pool worker if a pool started it, and never returns then;
