@@ -114,7 +114,7 @@ const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
     (
         "pool-thread",
         "--test=panic_safety",
-        &["scope_outlives"],
+        &["scope_outlives", "chunk_drop_panic_child"],
         false,
     ),
     (

@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FutureError, TaskError, TaskErrorKind};
-use crate::unwind::catch_panic;
+use crate::unwind::{catch_panic, drop_contained};
 
 /// The results of one chunk of a map, in element order: the values of the elements that
 /// succeeded, and the errors of those that failed, by position in the chunk.
@@ -40,7 +40,8 @@ impl<R> ChunkResults<R> {
     /// Applies `f` to each item in order, catching a panic as that element's
     /// [`TaskErrorKind::Panicked`] error (the others still run). One `catch_unwind`
     /// covers the whole run of elements up to a panic, so the usual all-success chunk pays
-    /// for one.
+    /// for one. The items not mapped yet stay here while a panic of `f` unwinds (see
+    /// [`fill_slots`]): an item whose `Drop` panics cannot turn that panic into an abort.
     pub fn run<A>(items: Vec<A>, mut f: impl FnMut(A) -> R) -> Self {
         let mut values = Vec::with_capacity(items.len());
         let mut failures = Vec::new();
@@ -48,7 +49,7 @@ impl<R> ChunkResults<R> {
         loop {
             // There is room for every element left: the panicking ones take none.
             let start = values.len();
-            let (written, run) = fill_slots(values.spare_capacity_mut(), items.by_ref(), &mut f);
+            let (written, run) = fill_slots(values.spare_capacity_mut(), &mut items, &mut f);
             // SAFETY: `fill_slots` initialized the first `written` slots after `start`.
             unsafe { values.set_len(start + written) };
             match run {
@@ -135,18 +136,24 @@ impl<R> ChunkResults<R> {
 /// initialized slots are the caller's to use or drop. The one loop behind
 /// [`ChunkResults::run`] and a pool's in-place maps.
 ///
+/// `items` is taken by reference: the items it did not take stay there, for the caller
+/// to map on or to drop with [`drop_each`]. Dropping them inside the panic boundary, while
+/// `f`'s panic unwinds, would abort the process at the first one whose `Drop` panics.
+///
 /// ```
 /// use std::mem::MaybeUninit;
 /// let mut slots = [const { MaybeUninit::<u32>::uninit() }; 4];
-/// let (written, run) = future_core::executor::fill_slots(&mut slots, [1u32, 2, 0, 4].into_iter(), |x| 12 / x);
+/// let mut items = [1u32, 2, 0, 4].into_iter();
+/// let (written, run) = future_core::executor::fill_slots(&mut slots, &mut items, |x| 12 / x);
 /// assert_eq!(written, 2);
 /// assert!(run.is_err());
+/// assert_eq!(items.next(), Some(4)); // the rest of the input, not taken
 /// // SAFETY: the first two slots were written.
 /// assert_eq!(unsafe { slots[1].assume_init() }, 6);
 /// ```
 pub fn fill_slots<A, R>(
     slots: &mut [MaybeUninit<R>],
-    items: impl Iterator<Item = A>,
+    items: &mut impl Iterator<Item = A>,
     mut f: impl FnMut(A) -> R,
 ) -> (usize, Result<(), TaskError>) {
     let mut written = 0;
@@ -158,13 +165,33 @@ pub fn fill_slots<A, R>(
             count: 0,
             out: &mut written,
         };
-        // `zip` asks the slots first: no item is pulled once they are full.
+        // `zip` asks the slots first: no item is pulled once they are full. A panic of
+        // `f` unwinds through the borrow only: the items left are not dropped on the way.
         for (slot, item) in slots.iter_mut().zip(items) {
             slot.write(f(item));
             count.count += 1;
         }
     });
     (written, run)
+}
+
+/// Drops each of `items` inside a panic boundary of its own: the rest of a chunk that
+/// will not be mapped (its map function panicked). A panic of one `Drop` is contained
+/// (the map has failed already; the panic hook saw it) and the next is dropped all the
+/// same. One at a time, because a `Vec`'s (or a `Drain`'s) own drop goes on dropping the
+/// other elements while the first panic unwinds, and a second panic there aborts.
+///
+/// ```
+/// struct Loud;
+/// impl Drop for Loud {
+///     fn drop(&mut self) { panic!("dropped") }
+/// }
+/// future_core::executor::drop_each(vec![Loud, Loud, Loud]); // no abort, no panic
+/// ```
+pub fn drop_each<A>(items: impl IntoIterator<Item = A>) {
+    for item in items {
+        drop_contained(item);
+    }
 }
 
 /// Writes the elements counted so far to `out` when dropped.

@@ -93,7 +93,8 @@ pub mod executor {
     //!   per task); the queue holds the `Task`, and a worker thread that waits on the future
     //!   without a deadline runs the task itself if no thread has started it;
     //! - [`ChunkResults`] and [`ChunkFuture`]: one chunk of a map's results, dense, and
-    //!   [`fill_slots`], the panic-safe loop that writes a chunk's results in place;
+    //!   [`fill_slots`], the panic-safe loop that writes a chunk's results in place, and
+    //!   [`drop_each`], which drops the rest of a failed chunk without risking an abort;
     //! - [`WorkerThread`], [`enter_worker`] and [`blocking`]: how a pool's worker thread tells
     //!   this crate which executor it works for and when it blocks in a wait (so the pool can
     //!   start a thread in its place); [`block_on`], the waiting loop of this crate's
@@ -101,7 +102,7 @@ pub mod executor {
     //! - [`catch_panic`], [`AbortIfPanic`], [`print_panics`], [`panic_message`]: the panic
     //!   boundaries.
     pub use crate::block::block_on;
-    pub use crate::chunk::{ChunkResults, fill_slots};
+    pub use crate::chunk::{ChunkResults, drop_each, fill_slots};
     pub use crate::error::panic_message;
     pub use crate::map::ChunkFuture;
     pub use crate::promise::Promise;

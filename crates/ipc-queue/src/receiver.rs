@@ -49,7 +49,8 @@ enum Wait {
 ///
 /// **Partial frames.** A receiver keeps what it has read of an incomplete frame, so
 /// [`recv_timeout`](Self::recv_timeout) and [`try_recv`](Self::try_recv) may return in the
-/// middle of a frame and the next call completes it: the stream always stays aligned.
+/// middle of a frame and the next call completes it: the stream always stays aligned. They
+/// return in time even while a peer keeps sending bytes of a frame it never finishes.
 ///
 /// **Spinning.** With [`with_spin`](Self::with_spin) set, a receive first polls the socket
 /// with non-blocking reads for up to that long before it blocks in the kernel. On virtual
@@ -289,15 +290,40 @@ impl<T> Receiver<T> {
     }
 
     /// One read into the buffer.
-    fn fill(&mut self, nonblocking: bool) -> Result<Read, RecvError> {
+    fn fill(&mut self, nonblocking: bool) -> Result<Fill, RecvError> {
         self.reserve_for_read();
+        let (before, room) = (self.buf.len(), self.buf.capacity() - self.buf.len());
         let read = sys::recv_into(sys::bfd(&self.sock), &mut self.buf, nonblocking)
             .map_err(RecvError::Io)?;
-        if let Read::Eof = read {
-            self.eof = true;
-        }
-        Ok(read)
+        Ok(match read {
+            // A read takes all the socket holds, up to the room it has: a short one means
+            // the socket was empty after it. The room always covers the rest of the frame
+            // being assembled (or of its header), so a full read completes one of them: a
+            // run of full reads ends with a whole frame. Bytes of an oversize frame being
+            // discarded complete nothing: those reads count as caught up.
+            Read::Got if self.buf.len() - before == room && self.skip == 0 => Fill::More,
+            Read::Got => Fill::CaughtUp,
+            Read::WouldBlock => Fill::Nothing,
+            Read::Eof => {
+                self.eof = true;
+                Fill::Eof
+            }
+        })
     }
+}
+
+/// What one read brought.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fill {
+    /// Bytes, and the read filled its room: the socket may hold more of the same frame.
+    More,
+    /// Bytes, and the socket held no more: the receive has caught up with the peer. What
+    /// comes after may be a peer that keeps sending; the wait's limit applies from here.
+    CaughtUp,
+    /// Nothing (a non-blocking read found the socket empty).
+    Nothing,
+    /// The peer closed its end.
+    Eof,
 }
 
 impl<T> Receiver<T> {
@@ -384,49 +410,57 @@ impl<T> Receiver<T> {
                 spin_end = spin_end.min(d);
             }
             loop {
-                if let Read::Got | Read::Eof = self.fill(true)? {
+                let fill = self.fill(true)?;
+                if fill != Fill::Nothing {
                     if let Some(r) = take(self) {
                         return r;
                     }
-                    continue;
                 }
-                if Instant::now() >= spin_end {
-                    break;
+                // Only a full read goes on without a look at the clock: a peer that keeps
+                // sending bytes of a frame must not hold the spin past its end.
+                if fill != Fill::More {
+                    if Instant::now() >= spin_end {
+                        break;
+                    }
+                    std::thread::yield_now();
                 }
-                std::thread::yield_now();
             }
         }
         loop {
-            let read = match wait {
-                // Blocking read: one syscall, woken by the kernel when data arrives.
-                Wait::Forever => self.fill(false)?,
-                Wait::Never => match self.fill(true)? {
-                    Read::WouldBlock => return Err(RecvError::Empty),
-                    r => r,
-                },
-                Wait::Until(deadline) => match self.fill(true)? {
-                    Read::WouldBlock => {
-                        let left = sys::remaining(deadline);
-                        if left.is_zero() {
-                            return Err(RecvError::Timeout);
-                        }
+            // Blocking read for `Forever`: one syscall, woken by the kernel when data arrives.
+            let fill = self.fill(!matches!(wait, Wait::Forever))?;
+            if fill != Fill::Nothing {
+                if let Some(r) = take(self) {
+                    return r;
+                }
+            }
+            if fill == Fill::More {
+                // The rest of the frame may be in the socket already: read it before the
+                // limit is looked at (a past deadline still returns what has arrived).
+                continue;
+            }
+            // Caught up with the peer, or nothing came: the wait's limit holds here, even
+            // when the peer keeps sending bytes of a frame it never finishes (each read that
+            // brought some used to put this check off).
+            match wait {
+                Wait::Never => return Err(RecvError::Empty),
+                Wait::Until(deadline) => {
+                    let left = sys::remaining(deadline);
+                    if left.is_zero() {
+                        return Err(RecvError::Timeout);
+                    }
+                    if fill == Fill::Nothing {
                         sys::wait_fd(sys::bfd(&self.sock), PollFlags::IN, Some(left))
                             .map_err(RecvError::Io)?;
-                        continue;
-                    }
-                    r => r,
-                },
-            };
-            match read {
-                Read::Got | Read::Eof => {
-                    if let Some(r) = take(self) {
-                        return r;
                     }
                 }
-                // Only if someone made the socket non-blocking behind our back.
-                Read::WouldBlock => {
-                    sys::wait_fd(sys::bfd(&self.sock), PollFlags::IN, None)
-                        .map_err(RecvError::Io)?;
+                // A blocking read found nothing only if someone made the socket
+                // non-blocking behind our back.
+                Wait::Forever => {
+                    if fill == Fill::Nothing {
+                        sys::wait_fd(sys::bfd(&self.sock), PollFlags::IN, None)
+                            .map_err(RecvError::Io)?;
+                    }
                 }
             }
         }
@@ -500,7 +534,9 @@ impl<T: DeserializeOwned> Receiver<T> {
 
     /// Receives the next message, waiting at most `timeout`.
     ///
-    /// On [`RecvError::Timeout`] a partly received frame is kept for the next call.
+    /// On [`RecvError::Timeout`] a partly received frame is kept for the next call. The
+    /// limit holds while the peer keeps sending bytes of a frame it has not finished; what
+    /// the socket held already is read first, so a frame that had arrived whole is returned.
     ///
     /// # Example
     ///

@@ -103,7 +103,8 @@ impl Selector {
     /// Waits until one of `receivers` has a message, or fails, or `timeout` passes (`None`:
     /// no limit), and returns that receiver's index with its message.
     ///
-    /// Messages already buffered in a receiver are returned first, without a syscall. A
+    /// Messages already buffered in a receiver are returned first, without a syscall. The
+    /// timeout holds while a peer keeps sending bytes of a frame it has not finished. A
     /// receiver that fails ([`RecvError::Disconnected`], [`RecvError::Decode`], ...) is reported
     /// as [`SelectError::Recv`] with its index; a disconnected one is reported again on every
     /// call, so remove or replace it. Errors: [`SelectError::Timeout`],
@@ -206,6 +207,13 @@ impl Selector {
             }
             if let Some((i, result)) = got {
                 break self.deliver(i, result);
+            }
+            // The deadline holds all the same. Without this check, a peer that keeps
+            // sending bytes of a frame (so that every `poll` finds something) held the
+            // selector past its deadline for as long as it kept sending, and with it the
+            // process pool's per-task timeouts, which its manager waits for here.
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break Err(SelectError::Timeout);
             }
         };
         self.ready = ready;

@@ -351,6 +351,23 @@ fn a_past_deadline_still_returns_what_has_arrived() {
     );
 }
 
+/// A deadline that has passed still returns a frame that is whole in the socket, even one
+/// that takes more than one read (the deadline is looked at only once a read has taken
+/// all the socket held); the selector's zero timeout too.
+#[test]
+fn a_past_deadline_still_returns_a_frame_larger_than_one_read() {
+    // More than the receiver's first read (64 KiB), less than a socket buffer.
+    let big = vec![5u8; 100_000];
+    let (tx, mut rx) = channel::<Vec<u8>>().unwrap();
+    tx.send(&big).unwrap();
+    let past = Instant::now() - Duration::from_millis(1);
+    assert_eq!(rx.recv_deadline(past).unwrap(), big);
+    tx.send(&big).unwrap();
+    let mut rxs = [rx];
+    let got = Selector::new().recv_any(&mut rxs, Some(Duration::ZERO));
+    assert_eq!(got.unwrap(), (0, big));
+}
+
 #[test]
 fn blocking_recv_wakes_when_the_sender_is_dropped() {
     let (a, b) = duplex::<u8, u8>().unwrap();
@@ -394,6 +411,155 @@ fn spinning_is_bounded_and_idle_waits_do_not_burn_cpu() {
     for i in 0..100 {
         tx.send(&i).unwrap();
         assert_eq!(rx.recv().unwrap(), i);
+    }
+}
+
+/// A peer that keeps a frame coming: writes the header of a large frame, then its payload
+/// a byte at a time from a few threads until dropped, never finishing it.
+struct Trickle {
+    peer: UnixStream,
+    writers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Trickle {
+    fn start<T: serde::de::DeserializeOwned>() -> (Trickle, Receiver<T>) {
+        let (mut peer, rx) = raw_pair::<T>();
+        // Far more bytes than the writers send before the test ends.
+        peer.write_all(&(32u32 << 20).to_le_bytes()).unwrap();
+        let started = Arc::new(Barrier::new(4));
+        let writers = (0..3)
+            .map(|_| {
+                let (mut a, started) = (peer.try_clone().unwrap(), started.clone());
+                thread::spawn(move || {
+                    started.wait();
+                    // Bounded by the test: the socket is shut down when it ends (a writer
+                    // blocked on a full socket gets an error then), and after `HANG` anyway.
+                    let end = Instant::now() + HANG;
+                    let mut sent = 0usize;
+                    while sent < 8 << 20 && Instant::now() < end && a.write_all(&[7]).is_ok() {
+                        sent += 1;
+                    }
+                })
+            })
+            .collect();
+        started.wait();
+        (Trickle { peer, writers }, rx)
+    }
+}
+
+impl Drop for Trickle {
+    fn drop(&mut self) {
+        let _ = self.peer.shutdown(std::net::Shutdown::Both);
+        for writer in self.writers.drain(..) {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// How long past its deadline a receive may return: generous (a loaded machine), far
+/// less than the writers' `HANG`.
+const LATE: Duration = Duration::from_secs(5);
+
+/// A receive's deadline holds while a peer keeps sending bytes of a frame it never
+/// finishes: each read that brought bytes used to put the deadline check off, so the
+/// receive waited as long as the bytes kept coming (with a spin or without).
+#[test]
+fn recv_deadline_holds_while_a_peer_trickles_a_frame() {
+    for spin in [Duration::ZERO, Duration::from_micros(50)] {
+        let (trickle, rx) = Trickle::start::<Vec<u8>>();
+        let mut rx = rx.with_spin(spin);
+        let timeout = Duration::from_millis(100);
+        let t0 = Instant::now();
+        let got = rx.recv_timeout(timeout);
+        let took = t0.elapsed();
+        drop(trickle);
+        assert!(matches!(got, Err(RecvError::Timeout)), "{got:?}");
+        assert!(
+            took < timeout + LATE,
+            "spin {spin:?}: returned after {took:?}"
+        );
+        // A receive that must not wait at all does not either.
+        let (trickle, mut rx) = Trickle::start::<Vec<u8>>();
+        let t0 = Instant::now();
+        let got = rx.try_recv();
+        let took = t0.elapsed();
+        drop(trickle);
+        assert!(matches!(got, Err(RecvError::Empty)), "{got:?}");
+        assert!(took < LATE, "try_recv returned after {took:?}");
+    }
+}
+
+/// A receiver whose peer sends one more byte of a frame it never finishes every time the
+/// selector looks at the receiver (`as_mut`): the worst case of a peer that keeps a frame
+/// coming, made deterministic. Stops sending after `HANG`, so a selector that waits for
+/// the bytes to stop returns then, and the test fails instead of hanging.
+struct PeerAtEveryLook {
+    peer: UnixStream,
+    rx: Receiver<Vec<u8>>,
+    until: Instant,
+    sent: usize,
+}
+
+impl AsMut<Receiver<Vec<u8>>> for PeerAtEveryLook {
+    fn as_mut(&mut self) -> &mut Receiver<Vec<u8>> {
+        // Within the frame's 32 MiB, so that it never completes.
+        if Instant::now() < self.until && self.sent < 16 << 20 {
+            self.peer.write_all(&[7]).unwrap();
+            self.sent += 1;
+        }
+        &mut self.rx
+    }
+}
+
+/// A selector's deadline holds while a peer keeps sending bytes of a frame it never
+/// finishes, even when a byte has come in every time the selector looks: each `poll`
+/// that found bytes used to put the deadline check off, so the selector waited for as
+/// long as the bytes kept coming.
+#[test]
+fn selector_deadline_holds_while_a_byte_comes_at_every_look() {
+    for spin in [Duration::ZERO, Duration::from_micros(50)] {
+        let (mut peer, rx) = raw_pair::<Vec<u8>>();
+        peer.write_all(&(32u32 << 20).to_le_bytes()).unwrap();
+        let mut rxs = [PeerAtEveryLook {
+            peer,
+            rx,
+            until: Instant::now() + HANG,
+            sent: 0,
+        }];
+        let mut sel = Selector::new().with_spin(spin);
+        let timeout = Duration::from_millis(100);
+        let t0 = Instant::now();
+        let got = sel.recv_any(&mut rxs, Some(timeout));
+        let took = t0.elapsed();
+        assert!(matches!(got, Err(SelectError::Timeout)), "{got:?}");
+        assert!(
+            took < timeout + LATE,
+            "spin {spin:?}: returned after {took:?}, {} bytes later",
+            rxs[0].sent
+        );
+    }
+}
+
+/// The same for a selector (the process pool's manager waits on its workers with one,
+/// until the next per-task deadline): a worker trickling a frame does not hold it past
+/// the deadline.
+#[test]
+fn selector_deadline_holds_while_a_peer_trickles_a_frame() {
+    for spin in [Duration::ZERO, Duration::from_micros(50)] {
+        let (trickle, rx) = Trickle::start::<Vec<u8>>();
+        let (_quiet_tx, quiet) = channel::<Vec<u8>>().unwrap();
+        let mut rxs = [quiet, rx];
+        let mut sel = Selector::new().with_spin(spin);
+        let timeout = Duration::from_millis(100);
+        let t0 = Instant::now();
+        let got = sel.recv_any(&mut rxs, Some(timeout));
+        let took = t0.elapsed();
+        drop(trickle);
+        assert!(matches!(got, Err(SelectError::Timeout)), "{got:?}");
+        assert!(
+            took < timeout + LATE,
+            "spin {spin:?}: returned after {took:?}"
+        );
     }
 }
 

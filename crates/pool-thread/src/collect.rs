@@ -13,7 +13,7 @@
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
-use future_core::executor::fill_slots;
+use future_core::executor::{drop_each, fill_slots};
 use future_core::{FutureError, MapOptions, TaskError, TaskErrorKind};
 
 use crate::pool::ThreadPool;
@@ -34,7 +34,8 @@ impl ThreadPool {
     ///
     /// - The first error in input order is returned: a panic of `f` (Python's exception)
     ///   or of the input iterator. Once an element failed, no more input is pulled; the
-    ///   chunks already pulled finish.
+    ///   chunks already pulled finish. The rest of the failed element's chunk is dropped
+    ///   unmapped, after the panic is caught: a panic of its `Drop` is contained.
     /// - [`MapOptions::chunksize`]: elements pulled at once; by default sized from the
     ///   input's length hint (up to 4096; 1 for an input with no hint, such as a
     ///   `filter`: set it then for small elements). [`MapOptions::timeout`]: a total limit
@@ -277,7 +278,7 @@ where
         buffer.reserve(chunksize);
         let (written, pulled) = fill_slots(
             &mut buffer.spare_capacity_mut()[..chunksize],
-            items.by_ref(),
+            items,
             |item| item,
         );
         // SAFETY: `fill_slots` initialized the first `written` slots of the spare room,
@@ -405,7 +406,7 @@ where
     }
 
     /// Computes the chunk of `len` `items` at position `offset`.
-    fn compute(&self, offset: usize, len: usize, items: S::Chunk<'_>) -> Piece<R> {
+    fn compute(&self, offset: usize, len: usize, mut items: S::Chunk<'_>) -> Piece<R> {
         let (written, outcome, aside) = if offset
             .checked_add(len)
             .is_some_and(|end| end <= self.capacity)
@@ -414,18 +415,20 @@ where
             // thread touches it: each position is claimed once. The buffer outlives every
             // thread's work (`collect` reads it after).
             let slots = unsafe { std::slice::from_raw_parts_mut(self.out.0.add(offset), len) };
-            let (written, outcome) = fill_slots(slots, items, self.f);
+            let (written, outcome) = fill_slots(slots, &mut items, self.f);
             (written, outcome, None)
         } else {
             let mut values = Vec::with_capacity(len);
-            let (written, outcome) = fill_slots(values.spare_capacity_mut(), items, self.f);
+            let (written, outcome) = fill_slots(values.spare_capacity_mut(), &mut items, self.f);
             // SAFETY: `fill_slots` initialized exactly the first `written` slots.
             unsafe { values.set_len(written) };
             (written, outcome, Some(values))
         };
         if let Err(err) = outcome {
-            // The chunk iterator was dropped (with the rest of the chunk's input) inside
-            // `fill_slots`'s panic boundary.
+            // `f`'s panic is caught: the rest of the chunk's input, which `fill_slots` left
+            // in `items`, is dropped now, each element in a boundary of its own (dropped
+            // while the panic unwound, the first `Drop` to panic would abort the process).
+            drop_each(items);
             self.fail(offset + written, FutureError::Failed(err));
         }
         Piece {

@@ -311,3 +311,103 @@ fn task_panic_child() {
         .unwrap_err();
     assert_eq!(err.to_string(), "task panicked: task exploded quietly");
 }
+
+/// An element of a map's input whose `Drop` panics, unless it is the one the map
+/// function panics on (a `Drop` that panics while its own panic unwinds aborts the
+/// process whatever a pool does). Unlike [`PanicOnDrop`], it panics even while the thread
+/// unwinds, as a user's type does.
+struct Element {
+    trigger: bool,
+}
+
+impl Drop for Element {
+    fn drop(&mut self) {
+        if !self.trigger {
+            panic!("an element's drop panicked");
+        }
+    }
+}
+
+/// The map function of the chunk scenarios: panics on a trigger, maps anything else to 1
+/// (dropping it, so its own drop panics inside the function).
+fn panic_on_trigger(element: Element) -> u32 {
+    if element.trigger {
+        panic!("the map function panicked");
+    }
+    1
+}
+
+/// Chunks of two: a trigger, then an element whose drop panics.
+fn triggered_chunks(chunks: usize) -> impl Iterator<Item = Element> + Send {
+    (0..2 * chunks).map(|i| Element {
+        trigger: i % 2 == 0,
+    })
+}
+
+const CHUNK_CHILD: &str = "POOL_THREAD_TEST_CHUNK_CHILD";
+
+/// A map function that panics while the rest of its chunk holds elements whose `Drop`
+/// panics fails the map; it does not abort the process (the rest of the chunk used to be
+/// dropped while the function's panic unwound: a second panic, an abort). Run in a child
+/// process, which an abort kills without taking this test binary along.
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs the child scenario directly")]
+fn a_map_function_panicking_beside_elements_whose_drop_panics_does_not_abort() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "chunk_drop_panic_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHUNK_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("chunk scenario done"),
+        "the child did not finish its maps: {out:?}"
+    );
+}
+
+/// The child side of `a_map_function_panicking_beside_elements_whose_drop_panics_does_not_abort`
+/// (under Miri, which cannot start a process, it runs here directly). Both chunk runners
+/// of the thread pool: `map_collect`'s (the rest of a failed chunk is dropped) and
+/// `map`'s (the rest is mapped on).
+#[test]
+fn chunk_drop_panic_child() {
+    if std::env::var_os(CHUNK_CHILD).is_none() && !cfg!(miri) {
+        return;
+    }
+    within("maps over elements whose drop panics", || {
+        let pool = ThreadPool::builder().max_workers(2).build().unwrap();
+        let chunks = if cfg!(miri) { 2 } else { 16 };
+        let options = future_core::MapOptions::new().chunksize(2);
+
+        let err = pool
+            .map_collect(panic_on_trigger, triggered_chunks(chunks), options)
+            .unwrap_err();
+        assert!(matches!(err, FutureError::Failed(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("the map function panicked"),
+            "{err}"
+        );
+
+        let results: Vec<_> = pool
+            .map(panic_on_trigger, triggered_chunks(chunks), options)
+            .unwrap()
+            .collect();
+        assert_eq!(results.len(), 2 * chunks);
+        for (i, result) in results.iter().enumerate() {
+            let err = result.as_ref().unwrap_err().to_string();
+            let expected = if i % 2 == 0 {
+                "the map function panicked"
+            } else {
+                "an element's drop panicked"
+            };
+            assert!(err.contains(expected), "element {i}: {err}");
+        }
+    });
+    println!("chunk scenario done");
+}
