@@ -264,11 +264,12 @@ fn a_pool_that_can_start_no_worker_fails_its_task_at_once() {
 /// Item 9 of issue 20: a copy of the program that forgot `init()`, built a pool of its own,
 /// printed the error and went on with its own work left the parent waiting for the whole
 /// handshake timeout, and the drop waited for it. The copy now ends in `build`, so the pool
-/// learns at once that it never called `init()`.
+/// learns at once that it never called `init()`, in the copy's words (its stderr).
 #[test]
 fn a_worker_copy_that_builds_a_pool_instead_of_serving_fails_the_tasks_at_once() {
     run(|| {
         let pool = ProcessPool::builder()
+            .serve_before_main(false)
             .env(BEFORE_INIT, "build_then_work")
             .max_workers(1)
             .handshake_timeout(HANG)
@@ -282,8 +283,9 @@ fn a_worker_copy_that_builds_a_pool_instead_of_serving_fails_the_tasks_at_once()
             .expect("the task failed");
         assert_eq!(err.kind(), TaskErrorKind::Broken, "{err}");
         for needle in [
-            "exited with code 4 before the handshake",
-            "never called pool_process::init()",
+            "exited with code 4 before the handshake; the last lines of its stderr:",
+            "a pool worker that serves where main calls pool_process::init(), and it builds a \
+             pool before it called it",
         ] {
             assert!(err.message().contains(needle), "{needle:?} not in: {err}");
         }
@@ -317,6 +319,7 @@ fn dropped_soon(pool: ProcessPool) -> bool {
 fn dropping_a_pool_does_not_wait_for_a_copy_that_has_not_reached_init() {
     run(|| {
         let pool = ProcessPool::builder()
+            .serve_before_main(false)
             .env(BEFORE_INIT, "work_then_init")
             .max_workers(1)
             .handshake_timeout(HANG)
