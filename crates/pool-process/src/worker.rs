@@ -403,3 +403,20 @@ fn run_task(head: TaskHead, frame: Frame, at: usize, tx: &Sender<FromWorker>) ->
         Err(err) => Err(Fatal::Send(err)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The crate's constructor runs in every program that links the crate, this test binary
+    /// included (before its `main`): in a process that no pool started it returns at once,
+    /// and leaves `main` to run (under Miri: without undefined behaviour, called again here).
+    #[test]
+    fn the_constructor_returns_at_once_in_a_process_that_no_pool_started() {
+        assert!(std::env::var_os(marker::MARKER_ENV).is_none());
+        let constructor = std::hint::black_box(CONSTRUCTOR);
+        constructor();
+        before_main();
+        assert!(!INIT_CALLED.load(Ordering::Relaxed), "it never calls init");
+    }
+}
