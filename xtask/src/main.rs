@@ -107,7 +107,8 @@ fn loom() -> Result<(), String> {
 /// cell (a closure stored inline or boxed in its future, run, cancelled, failed, dropped,
 /// or run by a waiting worker), the listeners and the value readers of a future, the
 /// panic boundaries, scoped tasks (including the scopes that a panicking drop, payload or
-/// waker once made return early), and the eager maps' in-place writes.
+/// waker once made return early), the eager maps' in-place writes, and the process pool's
+/// constructor where it must do nothing.
 const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
     ("future-core", "--lib", &["task::", "listeners::"], true),
     ("future-core", "--test=user_code", &[], false),
@@ -141,6 +142,14 @@ const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
             "finishes_on_the_caller",
             "panicking_input_iterator",
         ],
+        false,
+    ),
+    // The process pool's constructor in a process that no pool started (it runs before
+    // every program's `main`), and the pure parts of a worker's start-up stderr.
+    (
+        "pool-process",
+        "--lib",
+        &["worker::tests", "stderr::tests"],
         false,
     ),
 ];

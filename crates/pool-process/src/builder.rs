@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::pool::ProcessPool;
+use crate::worker::SERVE_IN_MAIN_ENV;
 
 /// What the pool does when a worker process dies unexpectedly (killed by a signal, or
 /// exiting while it has tasks).
@@ -45,15 +46,17 @@ pub enum BuildError {
     /// `handshake_timeout`, an `env` or `worker_args` entry that no process can be given):
     /// the text names it.
     InvalidSetting(&'static str),
-    /// This process was started as a pool worker but never called
-    /// [`init`](crate::init): the program must call it first thing in `main` (or use
-    /// [`test_worker!`](crate::test_worker) in a test binary); building a pool here would
-    /// start workers of workers without end.
+    /// This process was started as a pool worker that serves where `main` calls
+    /// [`init`](crate::init) (its pool was built with
+    /// [`serve_before_main(false)`](ProcessPoolBuilder::serve_before_main), or the platform
+    /// runs no constructor), and it builds a pool before it called `init`: building a pool
+    /// here would start workers of workers without end. Workers that serve before `main`
+    /// (the default) never get here.
     ///
     /// `build` does not return it: such a copy of the program prints this error on its
     /// stderr and exits there (with code 4), so that it does not go on with the program's
-    /// own work while its pool waits for it; the pool sees the exit at once and reports a
-    /// worker that never called `init` (see [`ProcessPool`]).
+    /// own work while its pool waits for it; the pool sees the exit at once and reports it
+    /// with the copy's words (see [`ProcessPool`]).
     NotInitialized,
     /// The [`initializer`](ProcessPoolBuilder::initializer) is not a function of the
     /// program's executable (it comes from a shared library), so a worker process cannot
@@ -69,8 +72,9 @@ impl fmt::Display for BuildError {
             BuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
             BuildError::InvalidSetting(what) => write!(f, "invalid pool setting: {what}"),
             BuildError::NotInitialized => f.write_str(
-                "this process is a pool worker that never called pool_process::init(): call it \
-                 first thing in main (or put pool_process::test_worker!() in a test binary)",
+                "this process is a pool worker that serves where main calls \
+                 pool_process::init(), and it builds a pool before it called it: call init() \
+                 before main builds a pool",
             ),
             BuildError::ForeignInitializer(why) => {
                 write!(f, "the initializer cannot run in a worker process: {why}")
@@ -308,13 +312,13 @@ impl ProcessPoolBuilder {
     }
 
     /// The command-line arguments a worker is started with. Default:
-    /// `__pool_process_worker --exact -q`, which a program that calls
-    /// [`init`](crate::init) first ignores, as does a test binary with
-    /// [`test_worker!`](crate::test_worker) (its workers serve before libtest runs), and which
-    /// makes a test binary without the macro run no test and exit at once (see
-    /// [`WORKER_TEST_NAME`](crate::WORKER_TEST_NAME)). Change it when the program's `main`
-    /// looks at its arguments before it calls `init`. An argument with a NUL byte makes
-    /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// `__pool_process_worker --exact -q`, which no program sees when its workers serve
+    /// before `main` (the default: see [`serve_before_main`](Self::serve_before_main)), and
+    /// which makes a test binary whose workers run `main` run no test and exit at once (see
+    /// [`WORKER_TEST_NAME`](crate::WORKER_TEST_NAME)). Change it when the workers run `main`
+    /// (`serve_before_main(false)`) and `main` looks at its arguments before it calls
+    /// [`init`](crate::init). An argument with a NUL byte makes [`build`](Self::build) fail
+    /// with [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder().worker_args(["--worker"]).build().unwrap();
@@ -342,6 +346,40 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Where the workers serve. Default `true`: before the program's `main` runs at all, from
+    /// the crate's constructor, on every platform with constructor sections (Linux and the
+    /// other ELF platforms, macOS): whatever `main` does first (parse its arguments, build an
+    /// async runtime) never runs in a worker, and `main` needs no [`init`](crate::init).
+    ///
+    /// `false`: a worker runs the program's `main` from the top and serves where `main`
+    /// calls `init` (which never returns in a worker), as on a platform without constructor
+    /// sections: for a program whose workers must run what `main` does before `init`, or
+    /// whose tasks need what the program's other constructors set up (those that the linker
+    /// placed after this crate's do not run in a worker that serves before `main`). A copy
+    /// of the program that never calls `init` then fails to start (see [`ProcessPool`]), and
+    /// one that builds a pool before it exits there (see [`BuildError::NotInitialized`]).
+    /// [`test_worker!`](crate::test_worker) serves before `main` either way.
+    ///
+    /// ```
+    /// fn main() {
+    ///     // Runs in every worker too (with `serve_before_main(false)`), and must come first:
+    ///     pool_process::init();
+    ///     let pool = pool_process::ProcessPool::builder()
+    ///         .serve_before_main(false)
+    ///         .build()
+    ///         .unwrap();
+    ///     assert_eq!(pool.submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+    /// }
+    /// ```
+    pub fn serve_before_main(mut self, before_main: bool) -> Self {
+        // Carried by the workers' environment (see `worker::SERVE_IN_MAIN_ENV`).
+        self.env.retain(|(key, _)| key != SERVE_IN_MAIN_ENV);
+        if !before_main {
+            self.env.push((SERVE_IN_MAIN_ENV.into(), "1".into()));
+        }
+        self
+    }
+
     /// The largest encoded task (arguments) or result, in bytes; default
     /// [`ipc_queue::DEFAULT_MAX_FRAME`] (64 MiB), at most [`ipc_queue::MAX_FRAME_LIMIT`]
     /// (a larger value means that). A larger argument fails its future at once and a larger
@@ -358,12 +396,14 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// How long a started worker process may take to reach [`init`](crate::init) and
-    /// answer the pool's handshake (default 30 s). A copy of the program that does long work
-    /// before it calls `init` (or never calls it, and does not exit either) is killed then,
-    /// and counts as a worker that failed to start (see [`ProcessPool`]'s docs: a few in a
-    /// row break the pool, with this reason). The initializer's run is not included. Zero
-    /// makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// How long a started worker process may take to answer the pool's handshake (default
+    /// 30 s): a worker serves before `main`, in milliseconds, unless the program's other
+    /// constructors hold it up; with [`serve_before_main(false)`](Self::serve_before_main), a
+    /// copy of the program that does long work before it calls [`init`](crate::init) (or
+    /// never calls it, and does not exit either) is killed then. Such a worker counts as one
+    /// that failed to start (see [`ProcessPool`]'s docs: a few in a row break the pool, with
+    /// this reason). The initializer's run is not included. Zero makes
+    /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = pool_process::ProcessPool::builder()
@@ -408,7 +448,6 @@ impl ProcessPoolBuilder {
     ///
     /// ```
     /// fn main() {
-    ///     pool_process::init();
     ///     let pool = pool_process::ProcessPool::builder().print_task_panics(true).build().unwrap();
     ///     let err = pool.submit(|()| -> u8 { panic!("printed, and in the error") }, ()).unwrap();
     ///     assert!(err.result().is_err());
@@ -470,13 +509,12 @@ impl ProcessPoolBuilder {
     /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::InvalidSetting`],
     /// [`BuildError::ForeignInitializer`], [`BuildError::Io`].
     ///
-    /// In a copy of the program that a pool started as a worker and that never called
-    /// [`init`](crate::init), `build` does not return: the copy exits there (see
-    /// [`BuildError::NotInitialized`]).
+    /// In a copy of the program that a pool started as a worker serving where `main` calls
+    /// [`init`](crate::init), and that did not call it yet, `build` does not return: the
+    /// copy exits there (see [`BuildError::NotInitialized`]).
     ///
     /// ```
     /// fn main() {
-    ///     pool_process::init();
     ///     let pool = pool_process::ProcessPool::builder().max_workers(2).build().unwrap();
     ///     assert_eq!(pool.submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
     /// }

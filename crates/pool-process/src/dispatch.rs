@@ -21,6 +21,7 @@ use crate::builder::WorkerDeath;
 use crate::cancels::{CancelGuard, CancelSet};
 use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
+use crate::stderr::StartupStderr;
 use crate::{panics, status};
 use task_wire::Completion;
 use task_wire::{Counters, Settled};
@@ -136,6 +137,8 @@ pub(crate) struct Worker {
     /// Since when it is idle (or stopping).
     pub(crate) since: Instant,
     pub(crate) doom: Option<Doom>,
+    /// Its stderr until the handshake, quoted when it fails to start (see `stderr.rs`).
+    pub(crate) stderr: StartupStderr,
 }
 
 impl Worker {
@@ -737,32 +740,22 @@ impl State {
     }
 }
 
-/// Why `worker`, which died before it was ready, failed to start: in words that say what
-/// happened (killed by a signal, or exited with a code; before the handshake or in the
-/// initializer) and, when the program never called `init`, what to do.
+/// Why `worker`, which died before it was ready, failed to start: what happened (killed by a
+/// signal, or exited with a code; before the handshake or in the initializer) and the last
+/// lines it wrote on stderr, which say why in its own words (`init`'s, or the program's).
 fn startup_failure(worker: &Worker, exit: Option<ExitStatus>, rules: &Rules) -> String {
     let pid = worker.pid;
     let how = status::describe(exit);
     if worker.phase == Phase::Initializing {
         return format!("worker process {pid} {how} while it ran the pool's initializer");
     }
+    let said = worker.stderr.tail();
     if worker.doom == Some(Doom::HandshakeTimeout) {
         return format!(
-            "worker process {pid} did not reach pool_process::init() within the handshake \
-             timeout of {:?} and was killed (does main do long work before it calls init?)",
+            "worker process {pid} did not answer the pool's handshake within the handshake \
+             timeout of {:?} and was killed{said}",
             rules.handshake_timeout
         );
     }
-    match exit.and_then(|status| status.code()) {
-        Some(code) if code == crate::worker::INIT_FAILED => format!(
-            "worker process {pid} {how} before the handshake: pool_process::init() could not \
-             take its connection to the pool (the worker's stderr says why)"
-        ),
-        Some(_) => format!(
-            "worker process {pid} {how} before the handshake: it never called \
-             pool_process::init() (the program must call it first thing in main, or use \
-             pool_process::test_worker!() in a test binary)"
-        ),
-        None => format!("worker process {pid} {how} before the handshake"),
-    }
+    format!("worker process {pid} {how} before the handshake{said}")
 }

@@ -6,7 +6,6 @@ use std::time::Instant;
 ///
 /// ```
 /// fn main() {
-///     pool_process::init();
 ///     let pool = pool_process::ProcessPool::builder().max_workers(1).build().unwrap();
 ///     pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
 ///     let workers = pool.workers();

@@ -10,9 +10,13 @@
 //!   [`ProcessPoolBuilder`], which checks its settings in `build` (`max_workers`, `initializer`,
 //!   `max_tasks_per_child`, `queue_bound`, per-task `timeout`, `handshake_timeout`,
 //!   `drop_grace`, `print_task_panics`, [`WorkerDeath`] policy);
-//! - [`init`]: the first line of `main`, which turns a started copy of the program into a
-//!   worker; [`test_worker!`] does the same for test binaries, before the harness's `main`
-//!   (a worker prints nothing of libtest's).
+//! - no line in `main`: a started copy of the program becomes a worker before its `main`
+//!   runs, from a constructor of this crate (Linux and the other ELF platforms, macOS), so
+//!   argument parsing, an async runtime's start-up or anything else `main` does first never
+//!   runs in a worker; [`init`] is the explicit form, for workers that run `main`
+//!   ([`serve_before_main(false)`](ProcessPoolBuilder::serve_before_main), or a platform
+//!   without constructors), and harmless elsewhere; [`test_worker!`] is the same constructor
+//!   for test binaries, now optional.
 //!
 //! ```
 //! use future_core::{Executor, MapOptions};
@@ -31,7 +35,7 @@
 //! }
 //!
 //! fn main() {
-//!     pool_process::init(); // a worker never returns from here; the code above it runs in every worker
+//!     // No line for the pool's workers: they serve before `main` runs.
 //!     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 //!     assert_eq!(count_primes(&pool, 10_000), 1229);
 //! }
@@ -39,7 +43,8 @@
 //!
 //! # How a worker runs your function
 //! A worker is this executable started again (through `/proc/self/exe`), with its end of a
-//! socketpair in an environment variable; [`init`] sees the variable and serves tasks. A
+//! socketpair in an environment variable; the crate's constructor (or [`init`]) sees the
+//! variable and serves tasks before the program's `main` runs. A
 //! `fn(A) -> R` crosses as its offset from a fixed anchor function, which is the same in
 //! every process of the binary even though ASLR moves the base address, plus the offset of
 //! a trampoline monomorphized for `A` and `R` that decodes the argument, calls the function
@@ -70,7 +75,7 @@
 //! print them as well.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_op_in_unsafe_fn)]
-// The examples spell out `fn main` on purpose: they show that `init()` is its first line.
+// The examples spell out `fn main` on purpose: they show what `main` holds (or does not).
 #![allow(clippy::needless_doctest_main)]
 
 #[cfg(not(unix))]
@@ -88,6 +93,7 @@ mod pool;
 mod protocol;
 mod relay;
 mod status;
+mod stderr;
 mod worker;
 
 pub use builder::{BuildError, ProcessPoolBuilder, WorkerDeath};

@@ -16,6 +16,7 @@ use crate::cancels::{CANCEL_FD_ENV, CancelSet};
 use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
 use crate::outbox::{self, Courier, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
+use crate::stderr::{self, Capture, StartupStderr};
 use crate::{marker, panics};
 use task_wire::Completion;
 use task_wire::Counters;
@@ -280,6 +281,7 @@ impl Manager {
                 tx,
                 rx,
                 cancels,
+                stderr,
             }) => {
                 let mut state = self.shared.lock();
                 let replaces = state.unreplaced > 0;
@@ -301,6 +303,7 @@ impl Manager {
                     sent: 0,
                     front_since: None,
                     doom: None,
+                    stderr,
                 });
                 self.receivers.push(rx);
                 self.keys.push(key);
@@ -359,6 +362,8 @@ impl Manager {
                     if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
                         worker.phase = Phase::Ready;
                         worker.since = Instant::now();
+                        // It serves: its stderr is the pool's again (see `stderr.rs`).
+                        worker.stderr = StartupStderr::default();
                         state.startup_failures = 0;
                     }
                     flushes = state.dispatch(rules, counters);
@@ -487,6 +492,9 @@ impl Manager {
         };
         let mut worker = worker;
         let status = reap(&mut worker.child);
+        if worker.phase != Phase::Ready {
+            worker.stderr.settle(); // what it said before it failed to start
+        }
         let undelivered = worker.outbox.take_undelivered();
         let mut finish = Vec::new();
         let flushes = {
@@ -507,18 +515,24 @@ impl Manager {
         let workers: Vec<Worker> = std::mem::take(&mut self.shared.lock().workers);
         self.receivers.truncate(1);
         self.keys.truncate(1);
-        let mut children: Vec<Child> = Vec::with_capacity(workers.len());
+        let mut children = Vec::with_capacity(workers.len());
         for worker in workers {
             if worker.phase == Phase::Hello {
                 // Still our child (not reaped): the pid names it.
                 worker.signal(rustix::process::Signal::KILL);
             }
-            let Worker { child, outbox, .. } = worker;
+            let Worker {
+                child,
+                outbox,
+                stderr,
+                ..
+            } = worker;
             outbox.close();
-            children.push(child);
+            children.push((child, stderr));
         }
-        for mut child in children {
+        for (mut child, mut stderr) in children {
             reap(&mut child);
+            stderr.settle(); // what a worker killed before its handshake had said
         }
         self.shared.room.notify_all();
     }
@@ -539,15 +553,21 @@ struct Spawned {
     rx: Receiver<FromWorker>,
     /// Its cancel set of `slots` words (`None`: it could not be made; see `cancels.rs`).
     cancels: Option<Arc<CancelSet>>,
+    /// Its stderr until the handshake (see `stderr.rs`).
+    stderr: StartupStderr,
 }
 
 /// Starts a worker: the program again, with the worker's end of a new socketpair and its
-/// cancel set. Its environment carries the marker with `nonce` (see `marker.rs`).
+/// cancel set, its stderr kept until the handshake (see `stderr.rs`). Its environment carries
+/// the marker with `nonce` (see `marker.rs`).
 fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> {
     let (parent, child_end) = ipc_queue::duplex::<ToWorker, FromWorker>()?;
     let mut cmd = Command::new(&launch.program);
     cmd.arg0(&launch.arg0)
         .args(&launch.args)
+        // Not inherited from this process (a worker whose task builds a pool): set by the
+        // builder's `serve_before_main(false)` alone.
+        .env_remove(crate::worker::SERVE_IN_MAIN_ENV)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env(marker::MARKER_ENV, marker::value(nonce))
         .stdin(Stdio::null());
@@ -557,6 +577,11 @@ fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> 
         Err(_) => (None, None),
     };
     let cancels_fd_number = cancels_fd.as_ref().map(|fd| fd.as_raw_fd());
+    let Capture {
+        stderr,
+        pool_stderr,
+    } = stderr::capture(&mut cmd);
+    let pool_stderr_number = pool_stderr.as_ref().map(|fd| fd.as_raw_fd());
     match cancels_fd_number {
         Some(number) => cmd.env(CANCEL_FD_ENV, number.to_string()),
         // Not one inherited from this process (a worker whose task builds a pool).
@@ -579,6 +604,12 @@ fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> 
             let fd = unsafe { BorrowedFd::borrow_raw(number) };
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?; // kept across exec
         }
+        if let Some(number) = pool_stderr_number {
+            // SAFETY: as for the cancel set: the child's copy of the pool's stderr, open
+            // until `exec` (the parent holds it until `spawn_with` returns).
+            let fd = unsafe { BorrowedFd::borrow_raw(number) };
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+        }
         Ok(())
     };
     // SAFETY: the hook runs between `fork` and `exec` in a copy of this multi-threaded
@@ -589,12 +620,15 @@ fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> 
     }
     let child = ipc_queue::spawn_with(&mut cmd, marker::FD_ENV, child_end)?;
     drop(cancels_fd); // the worker has its own copy; the pool keeps its mapping
+    drop(pool_stderr); // the worker has its own copy
+    drop(cmd); // and its end of the memory file (see `stderr.rs`)
     let (tx, rx) = parent.split();
     Ok(Spawned {
         child,
         tx: tx.with_max_frame(launch.max_frame),
         rx: rx.with_max_frame(launch.max_frame),
         cancels,
+        stderr,
     })
 }
 

@@ -30,10 +30,10 @@ use task_wire::{Counters, Settled};
 /// for CPU-bound work that needs every core.
 ///
 /// Workers are this program started again (never a `fork` of this multi-threaded process),
-/// so the program must call [`init`](crate::init) first thing in `main` (test binaries:
-/// [`test_worker!`](crate::test_worker)). They start on demand up to
-/// [`max_workers`](ProcessPoolBuilder::max_workers), an idle one is reused before a new one
-/// starts, and their stdout and stderr are this process's.
+/// which serve before its `main` runs: `main` needs no line for them (see
+/// [`serve_before_main`](ProcessPoolBuilder::serve_before_main) and [`init`](crate::init)).
+/// They start on demand up to [`max_workers`](ProcessPoolBuilder::max_workers), an idle one
+/// is reused before a new one starts, and their stdout and stderr are this process's.
 ///
 /// Unlike Python's pool, a worker that dies (killed by a signal, `exit(99)`, a crash in
 /// native code) fails only the task it was running, with a
@@ -44,8 +44,9 @@ use task_wire::{Counters, Settled};
 /// A worker that fails to start (it exits or is killed before the handshake, dies in the
 /// initializer, or misses the [`handshake_timeout`](ProcessPoolBuilder::handshake_timeout))
 /// is replaced; three such failures in a row break the pool, and the pending futures fail
-/// with a `Broken` error that says what happened (exit code or signal, and when the program
-/// never called `init`, that it must). Under `WorkerDeath::Break` the first one breaks it.
+/// with a `Broken` error that says what happened: the exit code or signal, and the last lines
+/// the worker wrote on stderr before the handshake (which the pool also shows on its own
+/// stderr). Under `WorkerDeath::Break` the first one breaks it.
 /// When the system refuses to start a worker process while others run (`fork` failing with
 /// `EAGAIN` under a process limit), the pool runs its tasks on the workers it has, as
 /// [`workers`](Self::workers) shows, and tries to start more a second later while tasks wait.

@@ -31,11 +31,19 @@ const GO_DIR: &str = "POOL_PROCESS_TEST_GO_DIR";
 
 /// The `main` of this test binary's workers, as a program's `main` whose pool sets
 /// `BEFORE_INIT`: `forget` returns without calling `init` (the worker exits 0 without a
-/// word); `wait` does its own work first: it waits until the file `GO_DIR/<its pid>` exists
-/// (at most `HANG`).
+/// word); `reject_args` rejects its arguments as a strict argument parser does (clap's
+/// words on stderr, exit code 2); `wait` does its own work first: it waits until the file
+/// `GO_DIR/<its pid>` exists (at most `HANG`).
 fn worker_main() {
     match std::env::var(BEFORE_INIT).as_deref() {
         Ok("forget") => return,
+        Ok("reject_args") => {
+            let first = std::env::args().nth(1).unwrap_or_default();
+            eprintln!("error: unexpected argument '{first}' found");
+            eprintln!();
+            eprintln!("Usage: program [OPTIONS]");
+            std::process::exit(2);
+        }
         Ok("wait") => {
             let dir = std::env::var_os(GO_DIR).unwrap_or_default();
             let go = Path::new(&dir).join(std::process::id().to_string());
@@ -49,9 +57,12 @@ fn worker_main() {
     pool_process::init();
 }
 
-/// A pool whose workers do `what` (see `worker_main`) before `init`.
+/// A pool whose workers do `what` (see `worker_main`) before `init`: they run `main` (here
+/// `worker_main`) instead of serving before it.
 fn pool_whose_workers(what: &str) -> ProcessPoolBuilder {
-    ProcessPool::builder().env(BEFORE_INIT, what)
+    ProcessPool::builder()
+        .serve_before_main(false)
+        .env(BEFORE_INIT, what)
 }
 
 /// A one-worker pool whose workers wait for a go-ahead file in `dir` before `init`.
@@ -106,14 +117,38 @@ fn workers_that_never_call_init_break_the_pool_after_a_few_tries() {
         shutdown_returns(pool.clone());
         let needles = [
             "3 worker processes in a row failed",
-            "exited with code 0 before the handshake",
-            "never called pool_process::init()",
+            "exited with code 0 before the handshake; it wrote nothing on stderr",
         ];
         for future in &futures {
             broken_with(future, &needles);
         }
         let started = pool.stats().workers_started;
         assert!((3..=4).contains(&started), "{started} workers started");
+    });
+}
+
+/// Issue 21, item 1: a worker copy that failed to start was said to have "never called
+/// pool_process::init()" whatever it did (a clap program that rejected the pool's worker
+/// arguments and exited with code 2 included). The pool now says what it did: its exit code
+/// and the last lines it wrote on stderr, which the pool shows on its own stderr as well.
+#[test]
+fn a_worker_that_fails_to_start_is_reported_with_its_exit_code_and_its_stderr() {
+    run(|| {
+        let pool = pool_whose_workers("reject_args")
+            .max_workers(1)
+            .build()
+            .unwrap();
+        let future = pool.submit(square, 2).unwrap();
+        let message = broken_with(
+            &future,
+            &[
+                "3 worker processes in a row failed",
+                "exited with code 2 before the handshake; the last lines of its stderr:\n    \
+                 | error: unexpected argument '__pool_process_worker' found\n    \
+                 | Usage: program [OPTIONS]",
+            ],
+        );
+        assert!(!message.contains("init()"), "a guess: {message}");
     });
 }
 

@@ -34,9 +34,15 @@ const BEFORE_INIT: &str = "POOL_PROCESS_TEST_BEFORE_INIT";
 /// The `main` of this test binary's workers, as a program's `main` whose pool sets
 /// `BEFORE_INIT`: `build_then_work` forgot `init()`: it builds a pool of its own, prints the
 /// error and goes on with its own work (here: waiting `HANG`), as a server would;
-/// `work_then_init` does its own work first (waiting `HANG`) and calls `init()` late.
+/// `work_then_init` does its own work first (waiting `HANG`) and calls `init()` late;
+/// `reject_args` rejects its arguments as a strict argument parser does (on stderr, exit 2).
 fn worker_main() {
     match std::env::var(BEFORE_INIT).as_deref() {
+        Ok("reject_args") => {
+            let first = std::env::args().nth(1).unwrap_or_default();
+            eprintln!("error: unexpected argument '{first}' found");
+            std::process::exit(2);
+        }
         Ok("build_then_work") => {
             match ProcessPool::builder().max_workers(1).build() {
                 Err(err) => eprintln!("cannot build a pool: {err}; going on without one"),
@@ -59,8 +65,25 @@ fn program_main() {
     match role.as_str() {
         "one_worker_of_two_can_start" => one_worker_of_two_can_start(),
         "no_worker_can_start" => no_worker_can_start(),
+        "workers_reject_their_arguments" => workers_reject_their_arguments(),
         other => panic!("unknown role {other}"),
     }
+}
+
+/// Run as a program (see `what_a_worker_that_failed_to_start_wrote_is_shown_once`): a pool
+/// whose workers run `main` and reject their arguments; prints what became of its task.
+fn workers_reject_their_arguments() {
+    let pool = ProcessPool::builder()
+        .serve_before_main(false)
+        .env(BEFORE_INIT, "reject_args")
+        .max_workers(1)
+        .handshake_timeout(HANG)
+        .build()
+        .unwrap();
+    let outcome = pool.submit(square, 2).unwrap().exception_timeout(SOON);
+    println!("the task: {outcome:?}");
+    drop(pool);
+    println!("dropped");
 }
 
 /// The threads of this process: with no other process of its user, what its user holds
@@ -264,11 +287,12 @@ fn a_pool_that_can_start_no_worker_fails_its_task_at_once() {
 /// Item 9 of issue 20: a copy of the program that forgot `init()`, built a pool of its own,
 /// printed the error and went on with its own work left the parent waiting for the whole
 /// handshake timeout, and the drop waited for it. The copy now ends in `build`, so the pool
-/// learns at once that it never called `init()`.
+/// learns at once that it never called `init()`, in the copy's words (its stderr).
 #[test]
 fn a_worker_copy_that_builds_a_pool_instead_of_serving_fails_the_tasks_at_once() {
     run(|| {
         let pool = ProcessPool::builder()
+            .serve_before_main(false)
             .env(BEFORE_INIT, "build_then_work")
             .max_workers(1)
             .handshake_timeout(HANG)
@@ -282,8 +306,9 @@ fn a_worker_copy_that_builds_a_pool_instead_of_serving_fails_the_tasks_at_once()
             .expect("the task failed");
         assert_eq!(err.kind(), TaskErrorKind::Broken, "{err}");
         for needle in [
-            "exited with code 4 before the handshake",
-            "never called pool_process::init()",
+            "exited with code 4 before the handshake; the last lines of its stderr:",
+            "a pool worker that serves where main calls pool_process::init(), and it builds a \
+             pool before it called it",
         ] {
             assert!(err.message().contains(needle), "{needle:?} not in: {err}");
         }
@@ -317,6 +342,7 @@ fn dropped_soon(pool: ProcessPool) -> bool {
 fn dropping_a_pool_does_not_wait_for_a_copy_that_has_not_reached_init() {
     run(|| {
         let pool = ProcessPool::builder()
+            .serve_before_main(false)
             .env(BEFORE_INIT, "work_then_init")
             .max_workers(1)
             .handshake_timeout(HANG)
@@ -337,5 +363,43 @@ fn dropping_a_pool_does_not_wait_for_a_copy_that_has_not_reached_init() {
             dropped_soon(pool),
             "the drop waited for a copy that does not serve"
         );
+    });
+}
+
+/// Issue 21, item 1: a worker's stderr is kept until its handshake, so that the pool can quote
+/// it when the worker fails to start; nothing it wrote may be lost or shown twice. A program
+/// whose three workers in a row reject their arguments shows each one's words once on its
+/// stderr, and its task's error quotes the last one's.
+#[test]
+fn what_a_worker_that_failed_to_start_wrote_is_shown_once() {
+    run(|| {
+        let child = common::program("workers_reject_their_arguments")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (done, output) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait_with_output());
+        });
+        let Ok(output) = output.recv_timeout(HANG) else {
+            kill_children();
+            panic!("the program never finished");
+        };
+        let output = output.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let said = format!("{}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+        assert!(output.status.success(), "{said}");
+        let words = "error: unexpected argument '__pool_process_worker' found";
+        assert_eq!(stderr.matches(words).count(), 3, "{said}");
+        assert_eq!(stderr.lines().count(), 3, "{said}");
+        assert!(
+            stdout.contains(&format!(
+                "exited with code 2 before the handshake; the last lines of its stderr:\\n    | {words}"
+            )),
+            "{said}"
+        );
+        assert!(stdout.contains("dropped"), "{said}");
     });
 }

@@ -47,7 +47,8 @@ fn work(pool: &impl Executor) -> (u64, u32, u64) {
 }
 
 fn main() {
-    rustures::init(); // a started copy of this program becomes a process worker here
+    // With the `mpi` feature, MPI worker ranks serve here; process workers need no line.
+    rustures::init();
 
     let on_threads = work(&ThreadPool::new());
     println!(

@@ -8,8 +8,12 @@
 //!   job, across machines) and `Pool::Mpi`;
 //! - [`TaskFuture`], [`wait`], [`as_completed`], [`ReturnWhen`], [`MapOptions`],
 //!   [`ShutdownOptions`], [`PoolStats`] and the errors;
-//! - [`init`]: the first line of `main` of a program that uses a process pool (a started
-//!   copy of the program becomes a worker there).
+//! - no line in `main` for a process pool: a started copy of the program becomes a worker
+//!   before `main` runs (a constructor of `pool-process`), whatever `main` does first (parse
+//!   arguments, build an async runtime); [`init`] is the explicit form, harmless to call:
+//!   process workers serve there when they run `main`
+//!   ([`ProcessPoolBuilder::serve_before_main`]`(false)`, a platform without constructors),
+//!   and with the `mpi` feature MPI worker ranks do.
 //!
 //! The crates it gathers stay usable alone: `future-core` (futures, waiting, the
 //! interface), `pool-thread`, `pool-process`.
@@ -25,8 +29,7 @@
 //! }
 //!
 //! fn main() {
-//!     rustures::init(); // a started copy of this program becomes a process worker here
-//!
+//!     // No line for the process pool: its workers serve before `main` runs.
 //!     let pool = ThreadPool::new(); // or: ProcessPool::new().unwrap()
 //!     let futures: Vec<_> = [97, 100, 7919].iter().map(|&n| pool.submit(is_prime, n).unwrap()).collect();
 //!     let primes = as_completed(&futures, None).filter(|f| f.as_ref().unwrap().result() == Ok(true)).count();
@@ -55,10 +58,11 @@ pub use pool_mpi::{MpiPool, MpiPoolBuilder, MpiSession};
 pub use pool_process::init;
 pub use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, test_worker};
 
-/// The first line of `main`: a started copy of the program becomes a process pool's worker
-/// here ([`pool_process::init`]), and an MPI worker rank serves here
-/// ([`pool_mpi::init`]); neither returns then. On rank 0 (or without `mpirun`) it returns,
-/// and the MPI session lasts until the process exits.
+/// The first line of `main` with the `mpi` feature: an MPI worker rank serves here
+/// ([`pool_mpi::init`]), and so does a process pool's worker that runs `main`
+/// ([`pool_process::init`]: process workers normally serve before `main`); neither returns
+/// then. On rank 0 (or without `mpirun`) it returns, and the MPI session lasts until the
+/// process exits.
 ///
 /// ```no_run
 /// rustures::init();

@@ -21,7 +21,6 @@ use pool_thread::ThreadPool;
 /// fn cube(x: u64) -> u64 { x * x * x }
 ///
 /// fn main() {
-///     rustures::init();
 ///     let cpu_bound = std::env::args().any(|a| a == "--cpu");
 ///     let pool = if cpu_bound { Pool::processes(2).unwrap() } else { Pool::threads(4).unwrap() };
 ///     assert_eq!(pool.submit(cube, 3).unwrap().result(), Ok(27));
@@ -34,8 +33,7 @@ use pool_thread::ThreadPool;
 pub enum Pool {
     /// Tasks run on the threads of this process.
     Threads(ThreadPool),
-    /// Tasks run in worker processes of this program (call [`init`](crate::init) first in
-    /// `main`).
+    /// Tasks run in worker processes of this program (which serve before `main` runs).
     Processes(ProcessPool),
     /// Tasks run on the worker ranks of an MPI job (the `mpi` feature; call
     /// [`init`](crate::init) first in `main`, on every rank).
