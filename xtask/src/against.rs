@@ -5,8 +5,10 @@
 //! `REV` is built in its own git worktree, `target/against/<commit>`, with one target
 //! directory for every such worktree (`target/against/target`), so a second run against the
 //! same commit builds nothing and one against a neighbouring commit rebuilds only the
-//! workspace crates. Each round runs criterion with the `--quick` settings; which tree goes
-//! first alternates from round to round, so a machine that drifts weighs on both alike.
+//! workspace crates. Not this tree's target directory: cargo gives the two trees' bench
+//! binaries the same file names, so each build would overwrite the other's. Each round
+//! runs criterion with the `--quick` settings; which tree goes first alternates from round
+//! to round, so a machine that drifts weighs on both alike.
 //! Each tree's results of each round go to their own criterion directory
 //! (`target/against/criterion/<tree>/<round>`, through `CRITERION_HOME`), read back by the
 //! same reader as the main report.
@@ -45,11 +47,14 @@ pub(crate) fn run(rev: &str, rounds: usize, filter: Option<&str>) -> Result<(), 
     let short = &commit[..commit.len().min(12)];
     let worktree = base.join(short);
     if !worktree.join(".git").exists() {
-        // A worktree directory removed by hand (a `cargo clean`) leaves git's record of
-        // it behind, which would refuse the same path again.
-        crate::run("git", &["worktree", "prune"], &[])?;
+        // `--force`: a worktree directory removed by hand (a `cargo clean`) leaves git's
+        // record of it behind, which would refuse the same path again.
         let path = worktree.to_string_lossy();
-        crate::run("git", &["worktree", "add", "--detach", &path, &commit], &[])?;
+        crate::run(
+            "git",
+            &["worktree", "add", "--force", "--detach", &path, &commit],
+            &[],
+        )?;
     }
     let criterion = base.join("criterion");
     let trees = [
@@ -153,6 +158,8 @@ pub(crate) struct Spread {
     /// The median of the rounds' medians.
     pub(crate) mid: f64,
     pub(crate) max: f64,
+    /// How many rounds measured the row.
+    pub(crate) rounds: usize,
 }
 
 impl Spread {
@@ -166,7 +173,12 @@ impl Spread {
         } else {
             (values[n / 2 - 1] + values[n / 2]) / 2.0
         };
-        Some(Self { min, mid, max })
+        Some(Self {
+            min,
+            mid,
+            max,
+            rounds: n,
+        })
     }
 }
 
@@ -199,13 +211,14 @@ pub(crate) fn spreads(ours: &[Vec<Measurement>], theirs: &[Vec<Measurement>]) ->
 
 /// The table: each row's spread in both trees, the ratio of their middles (the other
 /// tree's over ours, so above 1 this tree is faster, as in the main report) and a verdict
-/// that calls a difference only when the two spreads do not overlap.
+/// that calls a difference only when the two spreads do not overlap (and none from a
+/// single round, whose spread is one point and shows no noise).
 pub(crate) fn render(ours: &str, theirs: &str, rows: &Spreads, rounds: usize) -> String {
     let mut text = format!(
         "# {ours} against {theirs}\n\n\
          Each tree's lowest-highest median over {rounds} alternating round(s). `×` is {theirs}'s \
          middle median over {ours}'s: above 1, {ours} is faster. `faster`/`slower` only where the \
-         spreads do not overlap, `noise` where they do.\n\n\
+         spreads do not overlap, `noise` where they do (no verdict from a single round).\n\n\
          | row | {ours} | {theirs} | × | verdict |\n|---|---|---|---|---|\n"
     );
     let range = |s: &Option<Spread>| {
@@ -217,7 +230,9 @@ pub(crate) fn render(ours: &str, theirs: &str, rows: &Spreads, rounds: usize) ->
     for (name, (a, b)) in rows {
         let (ratio, verdict) = match (a, b) {
             (Some(a), Some(b)) if a.mid > 0.0 => {
-                let verdict = if a.max < b.min {
+                let verdict = if a.rounds < 2 || b.rounds < 2 {
+                    "—"
+                } else if a.max < b.min {
                     "faster"
                 } else if a.min > b.max {
                     "slower"
@@ -271,7 +286,7 @@ mod tests {
         let base = std::env::temp_dir().join(format!("xtask-against-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         // (row, this tree's medians per round, the other tree's)
-        let rows: [(&str, &str, [f64; 3], [f64; 3]); 4] = [
+        let rows: [(&str, &str, [f64; 3], [f64; 3]); 5] = [
             // Ours is twice as fast, spreads apart.
             (
                 "futures/get",
@@ -292,6 +307,13 @@ mod tests {
                 "rayon",
                 [1.0e3, 1.4e3, 1.2e3],
                 [1.1e3, 1.5e3, 1.3e3],
+            ),
+            // Measured in one round only here: apart, but no verdict from one point.
+            (
+                "pool/submit",
+                "naive",
+                [1.0e3, f64::NAN, f64::NAN],
+                [2.0e3, 2.1e3, 2.2e3],
             ),
             // A row only this tree has.
             ("futures/new_row", "ours", [50.0, 70.0, 60.0], [f64::NAN; 3]),
@@ -319,6 +341,7 @@ mod tests {
                 "| row | this tree | HEAD~1 (abc1234) | × | verdict |",
                 "| futures/get/ours | 100.0 ns-110.0 ns | 200.0 ns-220.0 ns | 2.00× | faster |",
                 "| futures/new_row/ours | 50.0 ns-70.0 ns | — | — | — |",
+                "| pool/submit/naive | 1.00 µs-1.00 µs | 2.00 µs-2.20 µs | 2.10× | — |",
                 "| pool/submit/ours | 3.00 ms-3.20 ms | 1.50 ms-1.60 ms | 0.50× | slower |",
                 "| pool/submit/rayon | 1.00 µs-1.40 µs | 1.10 µs-1.50 µs | 1.08× | noise |",
             ]
@@ -333,7 +356,8 @@ mod tests {
             Some(Spread {
                 min: 1.0,
                 mid: 2.5,
-                max: 4.0
+                max: 4.0,
+                rounds: 4,
             })
         );
         assert_eq!(Spread::of(Vec::new()), None);
