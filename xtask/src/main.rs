@@ -4,6 +4,10 @@
 //! - `cargo xtask loom`: the loom models of every crate that has `tests/loom.rs`;
 //! - `cargo xtask bench [--quick] [FILTER]`: the criterion suite, then a report of each
 //!   workload's median beside its peers' (`target/bench/report.md`);
+//! - `cargo xtask bench --against REV [--rounds N] [FILTER]`: the chosen rows of this tree
+//!   and of the commit `REV` (built in a worktree under `target/against/`), run alternately
+//!   for N short rounds (default 3), then each row's spread (lowest-highest median) in both,
+//!   side by side with their ratio (`target/against/report.md`);
 //! - `cargo xtask miri`: the tests that exercise `unsafe` code, under Miri (needs a nightly
 //!   toolchain with the `miri` component, which `.ci/run` adds);
 //! - `cargo xtask demo`: the demos (pi on the process pool, fetching pages from a local
@@ -13,12 +17,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod against;
 mod mpi;
 mod plot;
 mod report;
 
-const USAGE: &str =
-    "usage: cargo xtask <ci | loom | miri | bench [--quick] [FILTER] | demo [--mpi]>";
+const USAGE: &str = "usage: cargo xtask <ci | loom | miri | bench [--quick] [FILTER] \
+     | bench --against REV [--rounds N] [FILTER] | demo [--mpi]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,11 +57,16 @@ fn root() -> PathBuf {
 
 /// Runs `program args...` in the workspace root with `envs`, failing on a non-zero exit.
 fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    run_in(&root(), program, args, envs)
+}
+
+/// Runs `program args...` in `dir` with `envs`, failing on a non-zero exit.
+fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
     println!("xtask: $ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
         .envs(envs.iter().copied())
-        .current_dir(root())
+        .current_dir(dir)
         .status()
         .map_err(|e| format!("cannot start {program}: {e}"))?;
     if status.success() {
@@ -190,19 +200,75 @@ fn crates_with(relative: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Criterion's settings for a short run: `--quick`, and each round of `--against`.
+const QUICK_ARGS: [&str; 6] = [
+    "--warm-up-time",
+    "0.2",
+    "--measurement-time",
+    "0.5",
+    "--sample-size",
+    "10",
+];
+
+/// What `cargo xtask bench` was asked for.
+#[derive(Debug, PartialEq)]
+struct BenchArgs {
+    quick: bool,
+    filter: Option<String>,
+    /// `--against REV`: compare with that commit instead of writing the report.
+    against: Option<String>,
+    rounds: usize,
+}
+
+fn parse_bench_args(args: &[String]) -> Result<BenchArgs, String> {
+    let mut parsed = BenchArgs {
+        quick: false,
+        filter: None,
+        against: None,
+        rounds: against::DEFAULT_ROUNDS,
+    };
+    let mut rounds_given = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => parsed.quick = true,
+            "--against" => {
+                let rev = args.next().ok_or("--against needs a revision")?;
+                parsed.against = Some(rev.clone());
+            }
+            "--rounds" => {
+                parsed.rounds = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--rounds needs a count above 0")?;
+                rounds_given = true;
+            }
+            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}\n{USAGE}")),
+            filter if parsed.filter.is_none() => parsed.filter = Some(filter.to_owned()),
+            extra => return Err(format!("one filter only, not also {extra}\n{USAGE}")),
+        }
+    }
+    if rounds_given && parsed.against.is_none() {
+        return Err(format!("--rounds goes with --against\n{USAGE}"));
+    }
+    Ok(parsed)
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
-    let quick = args.iter().any(|a| a == "--quick");
-    let filter = args.iter().find(|a| !a.starts_with("--"));
+    let BenchArgs {
+        quick,
+        filter,
+        against,
+        rounds,
+    } = parse_bench_args(args)?;
+    if let Some(rev) = against {
+        return against::run(&rev, rounds, filter.as_deref());
+    }
+    let filter = filter.as_ref();
     let mut cargo_args = vec!["bench", "-p", "bench-suite", "--benches", "--"];
     if quick {
-        cargo_args.extend([
-            "--warm-up-time",
-            "0.2",
-            "--measurement-time",
-            "0.5",
-            "--sample-size",
-            "10",
-        ]);
+        cargo_args.extend(QUICK_ARGS);
     }
     if let Some(filter) = filter {
         cargo_args.push(filter);
@@ -286,4 +352,41 @@ fn run_example(package: &str, example: &str, args: &[&str]) -> Result<(), String
     ];
     cargo_args.extend_from_slice(args);
     run(&cargo(), &cargo_args, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, String> {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        parse_bench_args(&args)
+    }
+
+    #[test]
+    fn bench_arguments() {
+        assert_eq!(
+            parse(&["--against", "HEAD~1", "futures/x", "--rounds", "2"]),
+            Ok(BenchArgs {
+                quick: false,
+                filter: Some("futures/x".to_owned()),
+                against: Some("HEAD~1".to_owned()),
+                rounds: 2,
+            })
+        );
+        assert_eq!(
+            parse(&["--quick", "ipc"]),
+            Ok(BenchArgs {
+                quick: true,
+                filter: Some("ipc".to_owned()),
+                against: None,
+                rounds: against::DEFAULT_ROUNDS,
+            })
+        );
+        assert!(parse(&["--against"]).is_err());
+        assert!(parse(&["--against", "HEAD", "--rounds", "0"]).is_err());
+        assert!(parse(&["--rounds", "2"]).is_err());
+        assert!(parse(&["--round", "2"]).is_err());
+        assert!(parse(&["a", "b"]).is_err());
+    }
 }

@@ -97,8 +97,7 @@ pub(crate) fn run_cpython(
 
 /// Every `<group>/<function>/new` result under criterion's directory, plus CPython's.
 pub(crate) fn collect(criterion_dir: &Path, cpython: Cpython) -> Result<Report, String> {
-    let mut measurements = Vec::new();
-    walk(criterion_dir, &mut measurements)?;
+    let mut measurements = medians(criterion_dir);
     let cpython_note = match cpython {
         Cpython::Measured(rows) => {
             measurements.extend(rows);
@@ -112,9 +111,16 @@ pub(crate) fn collect(criterion_dir: &Path, cpython: Cpython) -> Result<Report, 
     })
 }
 
-fn walk(dir: &Path, out: &mut Vec<Measurement>) -> Result<(), String> {
+/// Every `<group>/<function>/new` result under a criterion directory (none if it is absent).
+pub(crate) fn medians(criterion_dir: &Path) -> Vec<Measurement> {
+    let mut measurements = Vec::new();
+    walk(criterion_dir, &mut measurements);
+    measurements
+}
+
+fn walk(dir: &Path, out: &mut Vec<Measurement>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
+        return;
     };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
@@ -126,10 +132,9 @@ fn walk(dir: &Path, out: &mut Vec<Measurement>) -> Result<(), String> {
                 out.push(m);
             }
         } else {
-            walk(&path, out)?;
+            walk(&path, out);
         }
     }
-    Ok(())
 }
 
 fn read_result(new_dir: &Path) -> Option<Measurement> {
@@ -167,7 +172,7 @@ impl Report {
 }
 
 /// A duration in the unit that reads best.
-fn human(ns: f64) -> String {
+pub(crate) fn human(ns: f64) -> String {
     if ns >= 1e9 {
         format!("{:.2} s", ns / 1e9)
     } else if ns >= 1e6 {
