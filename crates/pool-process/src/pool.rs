@@ -17,7 +17,7 @@ use future_core::{
 use crate::builder::{BuildError, ProcessPoolBuilder};
 use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::info::WorkerInfo;
-use crate::manager::{self, Launch, Shared};
+use crate::manager::{self, Launch, Manager, Shared};
 use crate::panics;
 use crate::protocol::{self, TaskHead};
 use crate::relay::Relay;
@@ -102,7 +102,7 @@ use task_wire::{Counters, Settled};
 pub struct ProcessPool {
     shared: Arc<Shared>,
     /// The threads that manage the pool (see `relay.rs`).
-    relay: Arc<Relay>,
+    relay: crate::sync::Arc<Relay<Manager>>,
 }
 
 impl ProcessPool {
@@ -186,8 +186,8 @@ impl ProcessPool {
         });
         let manager = manager::new(shared.clone(), wake_rx)?;
         let relay = Relay::new(shared.clone());
-        relay.start_thread(None)?; // the standby
-        if let Err(err) = relay.start_thread(Some(manager)) {
+        Relay::start_thread(&relay, None)?; // the standby
+        if let Err(err) = Relay::start_thread(&relay, Some(manager)) {
             relay.abandon();
             return Err(err.into());
         }

@@ -34,13 +34,17 @@
 //! Every thread that ever held the seat lives until the pool is finished (its last worker
 //! reaped): a worker is started with `PR_SET_PDEATHSIG`, which fires when the *thread* that
 //! started it ends.
+//!
+//! The relay is generic over what the seat holds ([`Management`]: the pool's `Manager`, or
+//! a scripted stand-in in the loom models of `tests/loom.rs`, which explore every
+//! interleaving of this code; public only under `cfg(loom)`).
+#![cfg_attr(not(loom), allow(unreachable_pub))]
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::manager::{Job, Manager, Shared};
+use crate::sync::{self, Arc, Condvar, Mutex, MutexGuard};
 
 /// How long the manager may stay in the seat, unmoved, before a standby takes it.
 const PERIOD: Duration = Duration::from_millis(10);
@@ -48,31 +52,62 @@ const PERIOD: Duration = Duration::from_millis(10);
 /// After this long without a move of the manager, a standby sleeps until the next one.
 const QUIET: Duration = Duration::from_secs(1);
 
+#[cfg(not(loom))]
 thread_local! {
     /// The address of the relay whose job this thread is running, if any (compared, never
     /// dereferenced): a thread about to wait on the pool hands the seat over at once.
     static STINT: Cell<usize> = const { Cell::new(0) };
 }
 
+#[cfg(loom)]
+loom::thread_local! {
+    static STINT: Cell<usize> = Cell::new(0);
+}
+
+/// What the thread holding the seat works with: the pool's manager.
+pub trait Management: Sized + Send + 'static {
+    /// User code that a turn leaves to run with the seat free.
+    type Job: Send + 'static;
+    /// What jobs run with (the pool's counters), shared by the relay's threads.
+    type Context: Send + Sync + 'static;
+
+    /// One turn: waits for a message (or a deadline) and handles it. False once the pool is
+    /// finished.
+    fn turn(&mut self) -> bool;
+
+    /// The jobs that the last turn left, in order.
+    fn take_jobs(&mut self) -> Vec<Self::Job>;
+
+    /// Runs a job; its panics are contained.
+    fn run(relay: &Relay<Self>, job: Self::Job);
+
+    /// Whether the panic hook prints the panics caught on the relay's threads.
+    fn print_panics(context: &Self::Context) -> bool;
+}
+
 /// The seat and the threads around it.
-pub(crate) struct Relay {
-    seat: Mutex<Seat>,
+pub struct Relay<M: Management> {
+    seat: Mutex<Seat<M>>,
     /// Signalled when the pool is finished, and when the manager is put in the seat while a
     /// standby sleeps without a timeout, or a stint asks for a hand-over.
     changed: Condvar,
-    /// The pool's counters (each job counts its task) and the builder's `print_task_panics`
-    /// (whether the panic hook prints the panics caught on these threads).
-    shared: Arc<Shared>,
+    context: M::Context,
 }
 
-struct Seat {
+impl<M: Management> std::fmt::Debug for Relay<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay").finish_non_exhaustive()
+    }
+}
+
+struct Seat<M: Management> {
     /// The manager's state, while no thread is managing: its former holder runs jobs.
-    manager: Option<Manager>,
+    manager: Option<M>,
     /// The user code that the manager's turns left, in order, not yet started. Whoever runs
     /// jobs takes them one at a time from here, so a standby that takes the seat from a
     /// stint stuck in one job takes the jobs behind it too: no completion waits on another
     /// future's callback.
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<M::Job>,
     /// Counts every move of the manager into and out of the seat. The same count, with the
     /// manager in the seat, a whole `PERIOD` later: the stint is stuck (or slow).
     moves: u64,
@@ -85,17 +120,19 @@ struct Seat {
     sleeping: usize,
 }
 
-impl Seat {
-    /// Puts the manager in the seat (`Some`) or takes it out (`None`).
-    fn place(&mut self, manager: Option<Manager>) -> Option<Manager> {
+impl<M: Management> Seat<M> {
+    /// Puts the manager in the seat (`Some`) or takes it out (`None`); returns what was
+    /// there. There is one manager: it is in the seat or held by one thread.
+    fn place(&mut self, manager: Option<M>) -> Option<M> {
         self.moves += 1;
         self.hand_over = false;
         std::mem::replace(&mut self.manager, manager)
     }
 }
 
-impl Relay {
-    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Relay> {
+impl<M: Management> Relay<M> {
+    /// A relay whose jobs run with `context`; no thread yet.
+    pub fn new(context: M::Context) -> Arc<Relay<M>> {
         Arc::new(Relay {
             seat: Mutex::new(Seat {
                 manager: None,
@@ -107,38 +144,42 @@ impl Relay {
                 sleeping: 0,
             }),
             changed: Condvar::new(),
-            shared,
+            context,
         })
     }
 
-    fn seat(&self) -> MutexGuard<'_, Seat> {
+    /// What the jobs run with.
+    pub fn context(&self) -> &M::Context {
+        &self.context
+    }
+
+    fn seat(&self) -> MutexGuard<'_, Seat<M>> {
         // No user code runs under this lock: a poisoned one is still consistent.
-        self.seat.lock().unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.seat)
     }
 
     /// Starts a thread of the relay: it manages with `manager` if given, then stands by.
-    pub(crate) fn start_thread(self: &Arc<Self>, manager: Option<Manager>) -> std::io::Result<()> {
-        let relay = self.clone();
-        std::thread::Builder::new()
-            .name("pool-process-manager".into())
-            .spawn(move || relay.thread(manager))?;
-        Ok(())
+    pub fn start_thread(relay: &Arc<Self>, manager: Option<M>) -> std::io::Result<()> {
+        let relay = relay.clone();
+        sync::spawn("pool-process-manager", move || {
+            Relay::thread(&relay, manager);
+        })
     }
 
-    fn thread(self: &Arc<Self>, manager: Option<Manager>) {
-        future_core::executor::print_panics(self.shared.launch.print_panics);
+    fn thread(relay: &Arc<Self>, manager: Option<M>) {
+        future_core::executor::print_panics(M::print_panics(&relay.context));
         if let Some(manager) = manager {
-            if self.manage(manager, false) {
+            if relay.manage(manager, false) {
                 return;
             }
         }
-        self.stand_by();
+        Relay::stand_by(relay);
     }
 
     /// Manages until the pool is finished (true) or another thread took the seat while this
     /// one ran user code (false). `took_over`: the seat was taken from a stint, which may
     /// have left jobs in the queue; they run before this thread waits for the next message.
-    fn manage(&self, mut manager: Manager, mut took_over: bool) -> bool {
+    fn manage(&self, mut manager: M, mut took_over: bool) -> bool {
         loop {
             let jobs = manager.take_jobs();
             if took_over || !jobs.is_empty() {
@@ -159,7 +200,7 @@ impl Relay {
             }
             if !manager.turn() {
                 let jobs = manager.take_jobs();
-                drop(manager); // its courier thread ends with it
+                drop(manager); // the pool's courier thread ends with it
                 // Only the thread holding the manager adds jobs, and it drained the queue
                 // before this turn: these are the last ones.
                 let mut seat = self.seat();
@@ -174,12 +215,11 @@ impl Relay {
 
     /// A stint: runs the queued jobs one at a time, each with the seat's lock released, until
     /// none is left; returns the lock then.
-    fn run_jobs<'a>(&'a self, mut seat: MutexGuard<'a, Seat>) -> MutexGuard<'a, Seat> {
+    fn run_jobs<'a>(&'a self, mut seat: MutexGuard<'a, Seat<M>>) -> MutexGuard<'a, Seat<M>> {
         while let Some(job) = seat.jobs.pop_front() {
             drop(seat);
             STINT.with(|stint| stint.set(self.address()));
-            // Each job catches its user code's panics (see `Job::run`).
-            job.run(&self.shared.counters);
+            M::run(self, job);
             STINT.with(|stint| stint.set(0));
             seat = self.seat();
         }
@@ -193,7 +233,7 @@ impl Relay {
     /// Called by a thread about to wait on the pool (for room in its queue, for its end):
     /// if that thread is running one of this pool's jobs, a standby takes the seat now
     /// rather than a `PERIOD` later.
-    pub(crate) fn blocking(&self) {
+    pub fn blocking(&self) {
         if STINT.with(Cell::get) != self.address() {
             return;
         }
@@ -206,8 +246,8 @@ impl Relay {
 
     /// Waits for a stint that leaves the manager in the seat a whole `PERIOD` (or asks for a
     /// hand-over), takes the seat then and manages; returns when the pool is finished.
-    fn stand_by(self: &Arc<Self>) {
-        let mut seat = self.seat();
+    fn stand_by(relay: &Arc<Self>) {
+        let mut seat = relay.seat();
         seat.standing_by += 1;
         let mut seen = seat.moves;
         let mut last_move = Instant::now();
@@ -219,7 +259,7 @@ impl Relay {
                 seen = seat.moves;
                 last_move = Instant::now();
             }
-            let stuck = seat.hand_over || last_move.elapsed() >= PERIOD;
+            let stuck = seat.hand_over || elapsed(last_move, PERIOD);
             if stuck && seat.manager.is_some() {
                 // Take over, leaving a standby.
                 let Some(manager) = seat.place(None) else {
@@ -229,49 +269,42 @@ impl Relay {
                 let alone = seat.standing_by == 0;
                 drop(seat);
                 if alone {
-                    self.start_standby();
+                    Relay::start_standby(relay);
                 }
-                if self.manage(manager, true) {
+                if relay.manage(manager, true) {
                     return;
                 }
-                seat = self.seat();
+                seat = relay.seat();
                 seat.standing_by += 1;
                 continue;
             }
-            if seat.manager.is_none() && last_move.elapsed() >= QUIET {
+            if seat.manager.is_none() && elapsed(last_move, QUIET) {
                 seat.sleeping += 1;
-                seat = self
-                    .changed
-                    .wait(seat)
-                    .unwrap_or_else(PoisonError::into_inner);
+                seat = sync::wait(&relay.changed, seat);
                 seat.sleeping -= 1;
                 seen = seat.moves;
                 last_move = Instant::now();
             } else {
                 let wait = PERIOD.saturating_sub(last_move.elapsed()).max(PERIOD / 10);
-                seat = self
-                    .changed
-                    .wait_timeout(seat, wait)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                seat = sync::wait_timeout(&relay.changed, seat, wait);
             }
         }
     }
 
-    fn start_standby(self: &Arc<Self>) {
-        if let Err(err) = self.start_thread(None) {
+    fn start_standby(relay: &Arc<Self>) {
+        if let Err(err) = Relay::start_thread(relay, None) {
             eprintln!("pool-process: cannot start a standby manager thread: {err}");
         }
     }
 
     /// Lets the standbys go when the pool could not be started.
-    pub(crate) fn abandon(&self) {
+    pub fn abandon(&self) {
         self.seat().finished = true;
         self.changed.notify_all();
     }
 
     /// Waits until the pool is finished: every task settled and every worker reaped.
-    pub(crate) fn wait_finished(&self) {
+    pub fn wait_finished(&self) {
         let mut seat = self.seat();
         if !seat.finished {
             drop(seat);
@@ -279,10 +312,35 @@ impl Relay {
             seat = self.seat();
         }
         while !seat.finished {
-            seat = self
-                .changed
-                .wait(seat)
-                .unwrap_or_else(PoisonError::into_inner);
+            seat = sync::wait(&self.changed, seat);
         }
+    }
+}
+
+/// Whether `period` passed since `since`. Never under loom, which models no time: there a
+/// standby takes the seat only when a stint asks it to (`Relay::blocking`).
+fn elapsed(since: Instant, period: Duration) -> bool {
+    !cfg!(loom) && since.elapsed() >= period
+}
+
+impl Management for crate::manager::Manager {
+    type Job = crate::manager::Job;
+    type Context = std::sync::Arc<crate::manager::Shared>;
+
+    fn turn(&mut self) -> bool {
+        crate::manager::Manager::turn(self)
+    }
+
+    fn take_jobs(&mut self) -> Vec<Self::Job> {
+        crate::manager::Manager::take_jobs(self)
+    }
+
+    fn run(relay: &Relay<Self>, job: Self::Job) {
+        // Each job catches its user code's panics (see `Job::run`).
+        job.run(&relay.context().counters);
+    }
+
+    fn print_panics(shared: &Self::Context) -> bool {
+        shared.launch.print_panics
     }
 }
