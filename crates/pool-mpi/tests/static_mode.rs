@@ -293,6 +293,49 @@ fn follow_ups_submitted_by_done_callbacks_all_complete() {
     submitter.join().unwrap();
 }
 
+/// A task: waits until the file `path` exists (at most `HANG`; the ranks share the host's
+/// file system), then returns 0.
+fn wait_for_file(path: String) -> u64 {
+    let deadline = std::time::Instant::now() + HANG;
+    while !std::path::Path::new(&path).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    0
+}
+
+/// `shutdown()` from a done callback, which runs on the MPI thread: the MPI thread finishes
+/// the pool's tasks (the callback's own future among them), so the call must not wait for
+/// them there; it returns, the pool refuses new tasks and finishes the others.
+fn a_done_callback_may_shut_the_pool_down() {
+    let pool = std::sync::Arc::new(MpiPool::builder().max_workers(1).build().unwrap());
+    let go = std::env::temp_dir().join(format!("pool-mpi-go-{}", std::process::id()));
+    let _ = std::fs::remove_file(&go);
+    // The callback is registered while its task waits for `go`: it runs on the MPI thread.
+    let first = pool
+        .submit(wait_for_file, go.to_string_lossy().into_owned())
+        .unwrap();
+    let later = pool.submit(nap, 20).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let for_callback = pool.clone();
+    let main_thread = std::thread::current().id();
+    first.add_done_callback(move |_| {
+        for_callback.shutdown();
+        let refused = for_callback.submit(square, 1).err();
+        let _ = tx.send((std::thread::current().id() != main_thread, refused));
+    });
+    std::fs::write(&go, b"").unwrap();
+    let (elsewhere, refused) = rx.recv_timeout(HANG).unwrap_or_else(|_| {
+        panic!("shutdown() in a done callback never returned: it waited on the MPI thread")
+    });
+    let _ = std::fs::remove_file(&go);
+    assert!(
+        elsewhere,
+        "the callback ran on the test's thread, not the MPI thread"
+    );
+    assert_eq!(refused, Some(SubmitError::Shutdown));
+    assert_eq!(later.result_timeout(HANG), Ok(20));
+}
+
 fn main() {
     if std::env::var_os("POOL_MPI_TEST_CHILD").is_some() {
         let _mpi = pool_mpi::init();
@@ -338,6 +381,10 @@ fn main() {
             max_workers_and_the_world_in_use,
         ),
         ("shutdown_and_stats", shutdown_and_stats),
+        (
+            "a_done_callback_may_shut_the_pool_down",
+            a_done_callback_may_shut_the_pool_down,
+        ),
         (
             "follow_ups_submitted_by_done_callbacks_all_complete",
             follow_ups_submitted_by_done_callbacks_all_complete,
