@@ -15,6 +15,7 @@
 //! worker died. So does a session that ends with tasks in flight, and a panic of this
 //! thread: never a silent hang.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::{Duration, Instant};
@@ -34,6 +35,18 @@ use crate::wire::{self, FromWorker, ReplyHead, ToWorker};
 const LIVENESS_EVERY: Duration = Duration::from_millis(200);
 /// How long spawned workers may take to say hello.
 const HELLO_WITHIN: Duration = Duration::from_secs(60);
+
+thread_local! {
+    /// True on the MPI thread, which completes every pool's futures (their done callbacks
+    /// run there).
+    static MPI_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this is the MPI thread: a wait there for the pool's tasks (a done callback's
+/// `shutdown()`, or its drop of the last handle) would wait on the thread that finishes them.
+pub(crate) fn on_mpi_thread() -> bool {
+    MPI_THREAD.with(Cell::get)
+}
 
 /// What pools ask of the MPI thread.
 pub(crate) enum Command {
@@ -205,6 +218,7 @@ struct Runner {
 /// Runs the MPI thread of the program's process until the session ends. `universe` is
 /// finalized when this returns (by the caller, which owns it).
 pub(crate) fn run(engine: Arc<Engine>, universe: &Universe) {
+    MPI_THREAD.with(|mpi_thread| mpi_thread.set(true));
     let world = universe.world();
     let world_size = world.size();
     let mut runner = Runner {

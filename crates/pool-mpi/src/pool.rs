@@ -15,7 +15,7 @@ use task_wire::{Chunk, Completion, Counters, Settled, Single, TaskName};
 
 use crate::builder::{BuildError, MpiPoolBuilder, Source};
 use crate::dispatch::{Finish, Phase, Rules, State, Task};
-use crate::engine::{Command, Engine};
+use crate::engine::{self, Command, Engine};
 use crate::session;
 use crate::wire::{self, TaskHead};
 
@@ -74,9 +74,11 @@ impl Shared {
 /// A worker process that dies ends the whole MPI job (fail-stop, see the crate docs).
 ///
 /// Done callbacks of this pool's futures run on the pool's MPI thread as replies arrive:
-/// they may submit to any pool, but must not wait on a future of an MPI pool (only that
-/// thread completes them). Dropping the pool waits for its tasks (Python's `with` block),
-/// then lets its workers go.
+/// they may submit to any pool (submitting never waits here: the pool has no queue bound)
+/// and shut this one down, but must not wait on a future of an MPI pool (only that thread
+/// completes them). Dropping the pool waits for its tasks (Python's `with` block), then
+/// lets its workers go; `shutdown()` or a drop in a done callback does not wait (the MPI
+/// thread, which runs the callback, finishes the tasks afterwards).
 ///
 /// ```no_run
 /// use future_core::MapOptions;
@@ -467,7 +469,9 @@ impl MpiPool {
         }
     }
 
-    /// Python's `shutdown()`: stops taking tasks and waits for every task.
+    /// Python's `shutdown()`: stops taking tasks and waits for every task (except in a
+    /// done callback, which runs on the MPI thread that finishes them: there it returns at
+    /// once and the tasks finish in the background).
     ///
     /// ```no_run
     /// let _mpi = pool_mpi::init();
@@ -481,7 +485,8 @@ impl MpiPool {
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`): with
     /// `cancel_futures`, cancels the tasks not sent to a worker yet; with `wait`, returns
-    /// once every other task finished.
+    /// once every other task finished. In a done callback (on the MPI thread, which finishes
+    /// the tasks) it never waits.
     ///
     /// ```no_run
     /// use future_core::ShutdownOptions;
@@ -507,8 +512,13 @@ impl MpiPool {
         }
     }
 
-    /// Waits until no task waits or runs (or the pool broke or was let go).
+    /// Waits until no task waits or runs (or the pool broke or was let go). Not on the MPI
+    /// thread (in a done callback), which finishes the tasks: it would wait on itself, and
+    /// every pool's completions with it.
     fn wait_idle(&self) {
+        if engine::on_mpi_thread() {
+            return;
+        }
         let mut state = self.shared.lock();
         state.waiters += 1;
         while !state.idle() && state.broken.is_none() {
@@ -658,7 +668,9 @@ impl Executor for MpiPool {
 impl Drop for MpiPool {
     /// [`shutdown()`](MpiPool::shutdown) (wait for the tasks), then lets the workers go:
     /// the world's ranks wait for the next pool, spawned workers exit. While the thread
-    /// panics, the waiting tasks are cancelled and the running ones are not waited for.
+    /// panics, the waiting tasks are cancelled and the running ones are not waited for. On
+    /// the MPI thread (a done callback that held the last handle) it does not wait either:
+    /// the workers are let go once the tasks are done.
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
         self.shutdown_with(ShutdownOptions {

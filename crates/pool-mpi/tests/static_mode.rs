@@ -254,6 +254,88 @@ fn processes_started_by_a_rank_stay_out_of_the_job() {
     );
 }
 
+/// Issue 20.7's scenario on this pool: one worker, one thread submitting 200 short tasks,
+/// and each task's done callback (run on the pool's MPI thread) submitting a follow-up to
+/// the same pool. Every follow-up completes: `submit` never waits for the MPI thread (the
+/// pool has no queue bound), so the thread that reads the replies never waits on a callback
+/// that waits on it.
+fn follow_ups_submitted_by_done_callbacks_all_complete() {
+    const TASKS: u64 = 200;
+    let pool = std::sync::Arc::new(MpiPool::builder().max_workers(1).build().unwrap());
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, u64)>();
+    let submitter = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            for i in 0..TASKS {
+                let for_callback = pool.clone();
+                let done_tx = done_tx.clone();
+                let future = pool.submit(square, i).expect("the pool takes the task");
+                future.add_done_callback(move |_| {
+                    let follow_up = for_callback
+                        .submit(square, TASKS + i)
+                        .expect("the pool takes the follow-up");
+                    follow_up.add_done_callback(move |f| {
+                        let _ = done_tx.send((i, f.result().expect("the follow-up ran")));
+                    });
+                });
+            }
+        })
+    };
+    let mut seen = vec![false; TASKS as usize];
+    for _ in 0..TASKS {
+        let (i, square) = done_rx.recv_timeout(HANG).unwrap_or_else(|_| {
+            let left = seen.iter().filter(|s| !**s).count();
+            panic!("{left} of {TASKS} follow-ups never completed: the pool stopped");
+        });
+        assert_eq!(square, (TASKS + i) * (TASKS + i));
+        assert!(!std::mem::replace(&mut seen[i as usize], true));
+    }
+    submitter.join().unwrap();
+}
+
+/// A task: waits until the file `path` exists (at most `HANG`; the ranks share the host's
+/// file system), then returns 0.
+fn wait_for_file(path: String) -> u64 {
+    let deadline = std::time::Instant::now() + HANG;
+    while !std::path::Path::new(&path).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    0
+}
+
+/// `shutdown()` from a done callback, which runs on the MPI thread: the MPI thread finishes
+/// the pool's tasks (the callback's own future among them), so the call must not wait for
+/// them there; it returns, the pool refuses new tasks and finishes the others.
+fn a_done_callback_may_shut_the_pool_down() {
+    let pool = std::sync::Arc::new(MpiPool::builder().max_workers(1).build().unwrap());
+    let go = std::env::temp_dir().join(format!("pool-mpi-go-{}", std::process::id()));
+    let _ = std::fs::remove_file(&go);
+    // The callback is registered while its task waits for `go`: it runs on the MPI thread.
+    let first = pool
+        .submit(wait_for_file, go.to_string_lossy().into_owned())
+        .unwrap();
+    let later = pool.submit(nap, 20).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let for_callback = pool.clone();
+    let main_thread = std::thread::current().id();
+    first.add_done_callback(move |_| {
+        for_callback.shutdown();
+        let refused = for_callback.submit(square, 1).err();
+        let _ = tx.send((std::thread::current().id() != main_thread, refused));
+    });
+    std::fs::write(&go, b"").unwrap();
+    let (elsewhere, refused) = rx.recv_timeout(HANG).unwrap_or_else(|_| {
+        panic!("shutdown() in a done callback never returned: it waited on the MPI thread")
+    });
+    let _ = std::fs::remove_file(&go);
+    assert!(
+        elsewhere,
+        "the callback ran on the test's thread, not the MPI thread"
+    );
+    assert_eq!(refused, Some(SubmitError::Shutdown));
+    assert_eq!(later.result_timeout(HANG), Ok(20));
+}
+
 fn main() {
     if std::env::var_os("POOL_MPI_TEST_CHILD").is_some() {
         let _mpi = pool_mpi::init();
@@ -299,6 +381,14 @@ fn main() {
             max_workers_and_the_world_in_use,
         ),
         ("shutdown_and_stats", shutdown_and_stats),
+        (
+            "a_done_callback_may_shut_the_pool_down",
+            a_done_callback_may_shut_the_pool_down,
+        ),
+        (
+            "follow_ups_submitted_by_done_callbacks_all_complete",
+            follow_ups_submitted_by_done_callbacks_all_complete,
+        ),
         (
             "processes_started_by_a_rank_stay_out_of_the_job",
             processes_started_by_a_rank_stay_out_of_the_job,

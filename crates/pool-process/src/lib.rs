@@ -91,9 +91,16 @@ mod outbox;
 mod panics;
 mod pool;
 mod protocol;
+/// The manager's seat and the threads that take turns in it, public only under `cfg(loom)`
+/// for the models.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod relay;
+#[cfg(not(loom))]
 mod relay;
 mod status;
 mod stderr;
+mod sync;
 mod worker;
 
 pub use builder::{BuildError, ProcessPoolBuilder, WorkerDeath};

@@ -113,7 +113,8 @@ pub(crate) enum Job {
 }
 
 impl Job {
-    fn run(self, counters: &Counters) {
+    /// Runs it (user code: done callbacks, `Deserialize`) and counts its task.
+    pub(crate) fn run(self, counters: &Counters) {
         match self {
             // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
             // both catch their panics; this is the manager's last line of defence.
@@ -129,24 +130,6 @@ impl Job {
             }
             Job::Finish(finish) => finish.run(counters),
         }
-    }
-}
-
-/// The jobs one turn of the manager left, to run once the seat is free.
-pub(crate) struct Jobs {
-    jobs: Vec<Job>,
-    shared: Arc<Shared>,
-}
-
-impl Jobs {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
-    }
-
-    /// Runs them in order (user code: done callbacks, `Deserialize`), counting each task.
-    pub(crate) fn run(self) {
-        let counters = &self.shared.counters;
-        self.jobs.into_iter().for_each(|job| job.run(counters));
     }
 }
 
@@ -168,12 +151,9 @@ pub(crate) struct Manager {
 }
 
 impl Manager {
-    /// The user code that the last turn left to run.
-    pub(crate) fn take_jobs(&mut self) -> Jobs {
-        Jobs {
-            jobs: std::mem::take(&mut self.jobs),
-            shared: self.shared.clone(),
-        }
+    /// The user code that the last turn left to run, in order.
+    pub(crate) fn take_jobs(&mut self) -> Vec<Job> {
+        std::mem::take(&mut self.jobs)
     }
 
     fn finish(&mut self, finish: Vec<Finish>) {

@@ -17,7 +17,7 @@ use future_core::{
 use crate::builder::{BuildError, ProcessPoolBuilder};
 use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::info::WorkerInfo;
-use crate::manager::{self, Launch, Shared};
+use crate::manager::{self, Launch, Manager, Shared};
 use crate::panics;
 use crate::protocol::{self, TaskHead};
 use crate::relay::Relay;
@@ -62,10 +62,11 @@ use task_wire::{Counters, Settled};
 /// cancelled by `shutdown`, runs them on the thread that made it so; one registered on a
 /// finished future runs at once on the registering thread). They may call any method of any
 /// pool, this one included — `submit` to a full bounded queue, `result` of another future,
-/// `map`, `shutdown()` — without deadlock: a callback still running after about
-/// 10 ms hands the manager's work to a standby thread, and its own thread becomes the standby
-/// when it returns (`DISPATCH.md`). Keep callbacks short all the same: until the standby
-/// takes over, replies wait.
+/// `map`, `shutdown()` — without deadlock, and every task they submit completes: a
+/// callback that waits for room in the queue or for the pool's end hands the manager's work
+/// to a standby thread at once, one still running after about 10 ms does so then, and its
+/// own thread becomes the standby when it returns (`DISPATCH.md`). Keep callbacks short all
+/// the same: until the standby takes over, replies wait.
 ///
 /// Dropping the pool is [`shutdown()`](Self::shutdown) (wait, cancel nothing): it returns
 /// once every task finished and every worker process exited and was reaped (Python's `with`
@@ -105,7 +106,7 @@ use task_wire::{Counters, Settled};
 pub struct ProcessPool {
     shared: Arc<Shared>,
     /// The threads that manage the pool (see `relay.rs`).
-    relay: Arc<Relay>,
+    relay: crate::sync::Arc<Relay<Manager>>,
 }
 
 impl ProcessPool {
@@ -186,9 +187,9 @@ impl ProcessPool {
             counters: Counters::default(),
         });
         let manager = manager::new(shared.clone(), wake_rx)?;
-        let relay = Relay::new(builder.print_task_panics);
-        relay.start_thread(None)?; // the standby
-        if let Err(err) = relay.start_thread(Some(manager)) {
+        let relay = Relay::new(shared.clone());
+        Relay::start_thread(&relay, None)?; // the standby
+        if let Err(err) = Relay::start_thread(&relay, Some(manager)) {
             relay.abandon();
             return Err(err.into());
         }
@@ -393,6 +394,8 @@ impl ProcessPool {
             if !block {
                 return Err(SubmitError::Full);
             }
+            // A done callback of this pool waiting here: the manager goes on without it.
+            self.relay.blocking();
             state = self
                 .shared
                 .room

@@ -1,0 +1,49 @@
+//! Where the relay (`relay.rs`) takes its synchronization primitives and threads from.
+//!
+//! Normally std's; under `RUSTFLAGS="--cfg loom"` loom's, so the loom models in
+//! `tests/loom.rs` explore every interleaving of the real relay (the pattern of tokio's
+//! `src/loom/`). Timeouts are not modelled by loom: a timed wait is an untimed one there, and
+//! the relay's models rely on notifications alone.
+
+use std::sync::PoisonError;
+use std::time::Duration;
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// Locks `mutex`, ignoring poisoning: no user code ever runs while the relay holds its lock,
+/// so a poisoned lock still guards consistent state.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on `condvar`, ignoring poisoning (see [`lock`]).
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    condvar.wait(guard).unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on `condvar` at most `timeout` (no timeout under loom), ignoring poisoning.
+pub(crate) fn wait_timeout<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: Duration,
+) -> MutexGuard<'a, T> {
+    condvar
+        .wait_timeout(guard, timeout)
+        .unwrap_or_else(PoisonError::into_inner)
+        .0
+}
+
+/// Starts a detached thread named `name`.
+pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    #[cfg(not(loom))]
+    std::thread::Builder::new().name(name.to_owned()).spawn(f)?;
+    #[cfg(loom)]
+    loom::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)?;
+    Ok(())
+}
