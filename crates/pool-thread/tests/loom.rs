@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use future_core::SubmitError;
-use future_core::executor::Promise;
+use future_core::executor::{Promise, blocking};
 use loom::sync::Arc;
 use loom::sync::atomic::{
     AtomicBool,
@@ -24,12 +24,16 @@ use pool_thread::ThreadPool;
 use pool_thread::bound::{Bound, NoRoom, Room};
 
 /// A pool of `workers` threads that keeps idle threads (no keep-alive timer in a model)
-/// and starts no thread in place of a blocked one unless asked.
+/// and starts no thread in place of a blocked one unless asked. It prints the panics its
+/// tasks' boundaries catch: no task of a model panics, but loom reports a deadlock by
+/// panicking in the thread that parks last, often inside a task, where the message would
+/// otherwise be hidden (the process then aborts, loom's panic going on in a drop).
 fn pool(workers: usize, extra: usize) -> ThreadPool {
     ThreadPool::builder()
         .max_workers(workers)
         .max_extra_threads(extra)
         .keep_alive(None)
+        .print_task_panics(true)
         .build()
         .unwrap()
 }
@@ -225,6 +229,27 @@ fn a_join_pushed_the_short_way_is_stolen_by_a_blocked_workers_replacement() {
             .take();
         assert_eq!(sum, Ok(5));
         assert_eq!(pool.spawn(|| 1).unwrap().take(), Ok(1));
+        drop(pool);
+    });
+}
+
+/// A task's own blocking section around a wait on a future that a later task completes
+/// (`blocking(|| future.take())`: the wait is a second, nested section) on the only
+/// worker: it counts as blocked once, so a thread starts in its place for the later task
+/// whatever the order. Counted twice (before: both sections told the pool), the count of
+/// threads running tasks wrapped below zero (these models are release builds) when the
+/// later submit came after both sections began, no thread started, and loom reported the
+/// deadlock.
+#[test]
+fn a_nested_blocking_section_counts_its_worker_blocked_once() {
+    bounded(2, || {
+        let pool = pool(1, 1);
+        let (release, gate) = Promise::<u8>::new();
+        let waiting = pool
+            .spawn(move || blocking(|| gate.take().unwrap()) + 1)
+            .unwrap();
+        pool.spawn(move || release.set_result(1)).unwrap();
+        assert_eq!(waiting.take(), Ok(2));
         drop(pool);
     });
 }
