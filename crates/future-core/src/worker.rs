@@ -8,6 +8,8 @@ use std::cell::Cell;
 use std::num::NonZeroU64;
 use std::rc::Rc;
 
+use crate::unwind::contain;
+
 /// Names an executor, for [`Task`](crate::executor::Task)s and [`WorkerThread`]s: an
 /// untimed wait in a worker thread of the executor that made a task may run that task.
 ///
@@ -67,9 +69,13 @@ pub trait WorkerThread {
     /// thread in its place. Called once per outermost section: a wait inside another
     /// (`blocking(|| future.result())`) does not call it again, so a thread counts as
     /// blocked once, however deep its sections nest.
+    ///
+    /// A panic of this hook (or of [`unblocked`](Self::unblocked)) is caught and ignored:
+    /// the wait goes on, and `unblocked` is still called once when it ends. It never
+    /// reaches the caller of the wait (which may be a pool's section that must not unwind).
     fn blocking(&self);
     /// The blocking section announced by [`blocking`](Self::blocking) is over (called once
-    /// for each call of `blocking`, also when the section unwinds).
+    /// for each call of `blocking`, also when either panicked or the section unwinds).
     fn unblocked(&self);
 
     /// A wait of this thread ran one of the executor's tasks itself (for the pool's
@@ -165,7 +171,8 @@ pub fn blocking<R>(wait: impl FnOnce() -> R) -> R {
 /// one of the thread tells its worker, if any ([`WorkerThread::blocking`], then
 /// [`WorkerThread::unblocked`] on drop); a nested one only counts its depth. The depth
 /// goes up before the hook and down after, so a hook that itself blocks is nested too, and
-/// a section that unwinds still counts out.
+/// a section that unwinds still counts out. The hooks run inside a panic boundary: a
+/// section must not unwind into its caller (a pool's join or scope, whose frame must stay).
 pub(crate) struct Blocking(Option<Rc<dyn WorkerThread>>);
 
 impl Blocking {
@@ -177,7 +184,7 @@ impl Blocking {
         });
         let worker = if outermost { current() } else { None };
         if let Some(worker) = &worker {
-            worker.blocking();
+            contain(|| worker.blocking());
         }
         Blocking(worker)
     }
@@ -186,7 +193,7 @@ impl Blocking {
 impl Drop for Blocking {
     fn drop(&mut self) {
         if let Some(worker) = self.0.take() {
-            worker.unblocked();
+            contain(|| worker.unblocked());
         }
         BLOCKING_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
     }

@@ -1,6 +1,6 @@
 //! Blocking sections (`future_core::executor::blocking` and this crate's own waits) as a
 //! worker thread sees them: only the outermost section of a thread tells its worker, on
-//! every path (nested sections, panics).
+//! every path (nested sections, panics, hooks that panic).
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -8,12 +8,14 @@ use std::rc::Rc;
 
 use future_core::executor::{ExecutorId, WorkerThread, blocking, enter_worker};
 
-/// A worker that counts its hooks' calls.
+/// A worker that counts its hooks' calls, and panics in the ones it is told to.
 #[derive(Default)]
 struct Counting {
     executor: Option<ExecutorId>,
     blocking: Cell<u32>,
     unblocked: Cell<u32>,
+    panic_in_blocking: bool,
+    panic_in_unblocked: bool,
 }
 
 impl Counting {
@@ -34,9 +36,15 @@ impl WorkerThread for Counting {
             (self.unblocked.get() + 1, self.unblocked.get()),
             "blocking while already blocked"
         );
+        if self.panic_in_blocking {
+            panic!("the blocking hook panicked");
+        }
     }
     fn unblocked(&self) {
         self.unblocked.set(self.unblocked.get() + 1);
+        if self.panic_in_unblocked {
+            panic!("the unblocked hook panicked");
+        }
     }
 }
 
@@ -93,6 +101,29 @@ fn a_panicking_nested_section_leaves_the_count_exact() {
     });
     assert_eq!(outcome, (true, true, 3));
     assert_eq!(calls, (3, 3));
+}
+
+/// A panic of a hook stays in it: the section runs and returns its value, and `unblocked`
+/// is still called once for the `blocking` that panicked. Before, the panic came out of
+/// `blocking` (and out of a pool's join or scope wait, which aborts).
+#[test]
+fn a_panicking_hook_does_not_reach_the_section() {
+    let (value, calls) = on_worker(
+        || Counting {
+            panic_in_blocking: true,
+            ..Counting::default()
+        },
+        || blocking(|| 5),
+    );
+    assert_eq!((value, calls), (5, (1, 1)));
+    let (value, calls) = on_worker(
+        || Counting {
+            panic_in_unblocked: true,
+            ..Counting::default()
+        },
+        || (blocking(|| blocking(|| 6)), blocking(|| 7)),
+    );
+    assert_eq!((value, calls), ((6, 7), (2, 2)));
 }
 
 /// A thread that is no worker has nobody to tell: sections just run.
