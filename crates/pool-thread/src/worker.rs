@@ -84,8 +84,7 @@ pub(crate) fn run_own_scoped_jobs(registry: &Arc<Registry>, latch: &Arc<CountLat
     }
     while let Some(job) = ctx.local.pop() {
         if !job.holds(latch) {
-            // Back on top, where it was.
-            ctx.local.push(job);
+            ctx.put_back(std::iter::once(job));
             return;
         }
         registry.job_taken();
@@ -112,7 +111,8 @@ pub(crate) fn take_back(registry: &Arc<Registry>, mine: impl Fn(&Job) -> bool) -
                 .set(registry.sleep.task_done(ctx.owed_tokens.get()));
             return Some(job);
         }
-        if !ctx.consume_if_spent(job) {
+        if let Err(pending) = ctx.consume_if_spent(job) {
+            ctx.put_back(std::iter::once(pending));
             return None;
         }
     }
@@ -338,23 +338,38 @@ impl WorkerCtx {
     /// not count as queued work that needs a thread in its place.
     fn drop_spent_jobs(&self) {
         while let Some(job) = self.local.pop() {
-            if !self.consume_if_spent(job) {
+            if let Err(pending) = self.consume_if_spent(job) {
+                self.put_back(std::iter::once(pending));
                 return;
             }
         }
     }
 
-    /// Consumes `job`, just popped off this worker's deque, if it has nothing left to do
-    /// (true); else pushes it back on top, where it was (false).
-    fn consume_if_spent(&self, job: Job) -> bool {
-        if job.is_pending() {
+    /// Pushes back pending jobs just popped off this worker's deque (`popped`, newest
+    /// first), where they were. Another thread may have looked at the queues while they
+    /// were off, found nothing, and gone to sleep, leaving them to this worker, which may
+    /// be about to block: so the push back is followed by an RMW of the sleep state that
+    /// wakes a sleeper ([`Sleep::jobs_pushed_back`](crate::sleep::Sleep::jobs_pushed_back)).
+    /// Without it, a job popped and pushed back just before this worker blocked could sit
+    /// beside a sleeping thread for good (the loom model
+    /// `a_job_popped_and_pushed_back_by_a_blocking_worker_is_not_hidden` deadlocked).
+    fn put_back(&self, popped: impl DoubleEndedIterator<Item = Job>) {
+        for job in popped.rev() {
             self.local.push(job);
-            return false;
+        }
+        self.registry.sleep.jobs_pushed_back();
+    }
+
+    /// Consumes `job`, just popped off this worker's deque, if it has nothing left to do;
+    /// else hands it back (`Err`), for the caller to push back.
+    fn consume_if_spent(&self, job: Job) -> Result<(), Job> {
+        if job.is_pending() {
+            return Err(job);
         }
         self.registry.job_taken();
         self.registry.sleep.add_token();
         self.counts.ran(job.run(&TaskEnd::nested()));
-        true
+        Ok(())
     }
 
     /// Gives back the tokens kept by `Sleep::task_done`.

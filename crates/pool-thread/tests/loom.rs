@@ -254,6 +254,30 @@ fn a_nested_blocking_section_counts_its_worker_blocked_once() {
     });
 }
 
+/// A task queues a task on its worker's deque and blocks on a promise that task sets, on
+/// two workers with no thread to spare: the other worker must run it. Before it parks,
+/// the blocking worker takes the spent jobs off its deque, popping the pending one and
+/// pushing it back; the other worker may look at the queues just then and go to sleep,
+/// and must be woken when the job is back (`Sleep::jobs_pushed_back`), or loom reports
+/// the deadlock.
+#[test]
+fn a_job_popped_and_pushed_back_by_a_blocking_worker_is_not_hidden() {
+    bounded(2, || {
+        let pool = Arc::new(pool(2, 0));
+        let p = pool.clone();
+        let value = pool
+            .spawn(move || {
+                let (promise, future) = Promise::new();
+                drop(p.spawn(move || promise.set_result(6)).unwrap());
+                future.take().unwrap()
+            })
+            .unwrap()
+            .take();
+        assert_eq!(value, Ok(6));
+        drop(pool);
+    });
+}
+
 /// A bound of `limit` already full, `producers` submitters that each wait for one place,
 /// and a taker that drains the `limit` queued jobs: every submitter gets in (a wake-up at
 /// the low-water mark, none lost), and the queue never holds more than `limit`.
