@@ -254,6 +254,58 @@ fn a_nested_blocking_section_counts_its_worker_blocked_once() {
     });
 }
 
+/// A join whose first closure spawns a task and leaves it queued, on the only worker
+/// with no thread to spare: the second closure sits under that task on the worker's
+/// deque, and the join takes it back from there; the spawned task runs after. Stopping at
+/// the spawned task (before), the worker blocked on a closure in its own deque that no
+/// thread could take: loom reported the deadlock.
+#[test]
+fn a_join_takes_back_its_second_half_from_under_a_spawned_task() {
+    bounded(2, || {
+        let pool = Arc::new(pool(1, 0));
+        let p = pool.clone();
+        let (spawned, b) = pool
+            .spawn(move || {
+                let q = p.clone();
+                p.join(move || q.spawn(|| 3).unwrap(), || 4)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!((spawned.take(), b), (Ok(3), 4));
+        drop(pool);
+    });
+}
+
+/// The same on two workers, the second closure waiting on the spawned task (through a
+/// promise it sets), so another thread must run that task: the join sets it aside while it
+/// takes its closure back, and the other worker may look at the queues just then and go
+/// to sleep; or the other worker steals the second closure, and the joining worker pops
+/// the task, pushes it back and blocks in `join`. Either way the task must reach a thread:
+/// with no wake-up after a push back (`Sleep::jobs_pushed_back`, here after the join's and
+/// after the blocking worker's), loom reports the deadlock.
+#[test]
+fn a_job_set_aside_by_a_join_is_not_hidden_from_a_sleeper() {
+    bounded(2, || {
+        let pool = Arc::new(pool(2, 1));
+        let p = pool.clone();
+        let value = pool
+            .spawn(move || {
+                let (promise, future) = Promise::new();
+                let q = p.clone();
+                let ((), b) = p.join(
+                    move || drop(q.spawn(move || promise.set_result(5)).unwrap()),
+                    move || future.take().unwrap(),
+                );
+                b
+            })
+            .unwrap()
+            .take();
+        assert_eq!(value, Ok(5));
+        drop(pool);
+    });
+}
+
 /// A task queues a task on its worker's deque and blocks on a promise that task sets, on
 /// two workers with no thread to spare: the other worker must run it. Before it parks,
 /// the blocking worker takes the spent jobs off its deque, popping the pending one and
