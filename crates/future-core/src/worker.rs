@@ -4,8 +4,11 @@
 //! place). Nothing unsafe depends on what a [`WorkerThread`] says: it only decides where
 //! work runs and how many threads run it.
 
+use std::cell::Cell;
 use std::num::NonZeroU64;
 use std::rc::Rc;
+
+use crate::unwind::contain;
 
 /// Names an executor, for [`Task`](crate::executor::Task)s and [`WorkerThread`]s: an
 /// untimed wait in a worker thread of the executor that made a task may run that task.
@@ -62,9 +65,17 @@ pub trait WorkerThread {
     /// The executor this thread works for.
     fn executor(&self) -> ExecutorId;
     /// The thread is about to block in a wait of this crate (on futures it cannot run
-    /// itself); a pool may start a thread in its place. Called once per blocking wait.
+    /// itself) or in a [`blocking`](crate::executor::blocking) section; a pool may start a
+    /// thread in its place. Called once per outermost section: a wait inside another
+    /// (`blocking(|| future.result())`) does not call it again, so a thread counts as
+    /// blocked once, however deep its sections nest.
+    ///
+    /// A panic of this hook (or of [`unblocked`](Self::unblocked)) is caught and ignored:
+    /// the wait goes on, and `unblocked` is still called once when it ends. It never
+    /// reaches the caller of the wait (which may be a pool's section that must not unwind).
     fn blocking(&self);
-    /// The blocking wait announced by [`blocking`](Self::blocking) is over.
+    /// The blocking section announced by [`blocking`](Self::blocking) is over (called once
+    /// for each call of `blocking`, also when either panicked or the section unwinds).
     fn unblocked(&self);
 
     /// A wait of this thread ran one of the executor's tasks itself (for the pool's
@@ -78,12 +89,16 @@ pub trait WorkerThread {
 std::thread_local! {
     static WORKER: std::cell::RefCell<Option<Rc<dyn WorkerThread>>> =
         const { std::cell::RefCell::new(None) };
+    /// How many blocking sections ([`Blocking`]) the thread is inside: only the outermost
+    /// tells the worker.
+    static BLOCKING_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 #[cfg(loom)]
 loom::thread_local! {
     static WORKER: std::cell::RefCell<Option<Rc<dyn WorkerThread>>> =
         std::cell::RefCell::new(None);
+    static BLOCKING_DEPTH: Cell<u32> = Cell::new(0);
 }
 
 /// Makes the calling thread a worker described by `worker` until the guard is dropped
@@ -138,6 +153,10 @@ impl std::fmt::Debug for WorkerGuard {
 /// telling the calling thread's pool, if it is a worker, that it blocks meanwhile: the pool
 /// may then start a thread in its place. This crate's own waits do it by themselves.
 ///
+/// Sections nest: a wait inside `wait` (a future's `result`, another `blocking`) is part
+/// of this section, and the thread counts as blocked once, from the start of the
+/// outermost section to its end (also when it unwinds).
+///
 /// ```
 /// let (tx, rx) = std::sync::mpsc::channel();
 /// std::thread::spawn(move || tx.send(5).unwrap());
@@ -148,14 +167,24 @@ pub fn blocking<R>(wait: impl FnOnce() -> R) -> R {
     wait()
 }
 
-/// Tells the calling thread's worker, if any, that it blocks until the guard is dropped.
+/// A blocking section of the calling thread, until the guard is dropped: the outermost
+/// one of the thread tells its worker, if any ([`WorkerThread::blocking`], then
+/// [`WorkerThread::unblocked`] on drop); a nested one only counts its depth. The depth
+/// goes up before the hook and down after, so a hook that itself blocks is nested too, and
+/// a section that unwinds still counts out. The hooks run inside a panic boundary: a
+/// section must not unwind into its caller (a pool's join or scope, whose frame must stay).
 pub(crate) struct Blocking(Option<Rc<dyn WorkerThread>>);
 
 impl Blocking {
     pub(crate) fn start() -> Self {
-        let worker = current();
+        let outermost = BLOCKING_DEPTH.with(|depth| {
+            let outer = depth.get();
+            depth.set(outer.saturating_add(1));
+            outer == 0
+        });
+        let worker = if outermost { current() } else { None };
         if let Some(worker) = &worker {
-            worker.blocking();
+            contain(|| worker.blocking());
         }
         Blocking(worker)
     }
@@ -163,8 +192,9 @@ impl Blocking {
 
 impl Drop for Blocking {
     fn drop(&mut self) {
-        if let Some(worker) = &self.0 {
-            worker.unblocked();
+        if let Some(worker) = self.0.take() {
+            contain(|| worker.unblocked());
         }
+        BLOCKING_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
     }
 }

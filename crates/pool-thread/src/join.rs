@@ -36,13 +36,14 @@ impl ThreadPool {
     /// `b` waits in the queue from the caller's own stack frame: no allocation, no future.
     /// Called from one of the pool's own tasks, it goes on top of this worker's queue, and
     /// once `a` is done, `b` runs right here if no thread took it meanwhile (the common
-    /// case), so nested joins cannot deadlock, even on one thread. If another thread took
-    /// `b`, the caller waits for it (spinning a little, then blocking, and the pool may
-    /// start a thread in its place: see the crate docs, "Waiting inside a task"). When
-    /// the pool does not run `b` (it is shut down or broken, or a `shutdown_with` that
-    /// cancels futures dropped it from the queue), `b` runs on the calling thread after
-    /// `a`: both closures always run. The pool's [`stats`](Self::stats) count `b` as a
-    /// task when another thread ran it.
+    /// case), whatever `a` left above it in the queue (tasks it spawned stay queued, in
+    /// their order), so nested joins cannot deadlock, even on one thread. If another
+    /// thread took `b`, the caller waits for it (spinning a little, then blocking, and the
+    /// pool may start a thread in its place: see the crate docs, "Waiting inside a
+    /// task"). When the pool does not run `b` (it is shut down or broken, or a
+    /// `shutdown_with` that cancels futures dropped it from the queue), `b` runs on the
+    /// calling thread after `a`: both closures always run. The pool's
+    /// [`stats`](Self::stats) count `b` as a task when another thread ran it.
     ///
     /// # Panics
     ///
@@ -85,7 +86,8 @@ impl ThreadPool {
         // A refused push drops the reference unrun, which sets the latch: `b` runs here.
         let _ = Registry::push_join(&self.registry, Job::Stack(job_ref));
         let ra = catch_unwind(AssertUnwindSafe(a));
-        // Still on top of this worker's deque: taken back unrun (the drop sets the latch).
+        // Still in this worker's deque (under whatever `a` left there): taken back unrun
+        // (the drop sets the latch).
         drop(worker::take_back(&self.registry, |job| job.is_stack(id)));
         job.latch.wait();
         abort.disarm();

@@ -396,6 +396,19 @@ impl Sleep {
         }
     }
 
+    /// Jobs already counted (their tokens taken) went back on a worker's deque after a
+    /// moment off it (see `WorkerCtx::put_back`): one RMW, after the push, wakes a sleeper
+    /// if one is registered and nobody searches, as [`Sleep::end_submit`] does. A thread
+    /// that looked at the queues while they were off registered as a sleeper before this
+    /// RMW (and is woken, or a searcher stands in for it) or after it (and its final look
+    /// sees them). No token moves.
+    pub fn jobs_pushed_back(&self) {
+        let old = self.state.fetch_add(0, Ordering::AcqRel);
+        if sleepers(old) > 0 && searching(old) == 0 {
+            self.wake_one();
+        }
+    }
+
     /// Gives back `owed` tokens kept by [`Sleep::task_done`].
     pub fn give_back(&self, owed: u32) {
         if owed > 0 {

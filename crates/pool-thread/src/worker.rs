@@ -84,8 +84,7 @@ pub(crate) fn run_own_scoped_jobs(registry: &Arc<Registry>, latch: &Arc<CountLat
     }
     while let Some(job) = ctx.local.pop() {
         if !job.holds(latch) {
-            // Back on top, where it was.
-            ctx.local.push(job);
+            ctx.put_back(std::iter::once(job));
             return;
         }
         registry.job_taken();
@@ -93,15 +92,23 @@ pub(crate) fn run_own_scoped_jobs(registry: &Arc<Registry>, latch: &Arc<CountLat
     }
 }
 
-/// In a worker of `registry`'s pool, takes the job that `mine` picks back off the top of
-/// this worker's own deque, consuming the spent jobs above it (entries of tasks that
-/// waits ran); `None` when it is not there (another thread took it, or a pending job sits
-/// above it) or this thread is no worker of the pool.
+/// In a worker of `registry`'s pool, takes the job that `mine` picks back off this
+/// worker's own deque, wherever it sits: the spent jobs above it (entries of tasks that
+/// waits ran) are consumed, and the pending ones (a task its caller spawned and left, a
+/// map's helpers that never started) are set aside and pushed back, in their order, once
+/// it is found (rayon pops until it reaches its job too; it runs the others, but a task
+/// here never runs other work on a waiter's stack: see SLEEP.md). `None` when it is not
+/// there (another thread took it) or this thread is no worker of the pool.
+///
+/// Nothing runs while jobs are set aside (see [`WorkerCtx::put_back`]).
 pub(crate) fn take_back(registry: &Arc<Registry>, mine: impl Fn(&Job) -> bool) -> Option<Job> {
     let ctx = CURRENT.with(|current| current.borrow().clone())?;
     if !Arc::ptr_eq(&ctx.registry, registry) {
         return None;
     }
+    // The fast path (the job on top) allocates nothing: `Vec::new` does not.
+    let mut set_aside = Vec::new();
+    let mut found = None;
     while let Some(job) = ctx.local.pop() {
         if mine(&job) {
             // One fewer job waits, and this thread stays busy: its token comes back, kept
@@ -110,13 +117,17 @@ pub(crate) fn take_back(registry: &Arc<Registry>, mine: impl Fn(&Job) -> bool) -
             registry.job_taken();
             ctx.owed_tokens
                 .set(registry.sleep.task_done(ctx.owed_tokens.get()));
-            return Some(job);
+            found = Some(job);
+            break;
         }
-        if !ctx.consume_if_spent(job) {
-            return None;
+        if let Err(pending) = ctx.consume_if_spent(job) {
+            set_aside.push(pending);
         }
     }
-    None
+    if !set_aside.is_empty() {
+        ctx.put_back(set_aside.into_iter());
+    }
+    found
 }
 
 /// One worker thread's state.
@@ -338,23 +349,39 @@ impl WorkerCtx {
     /// not count as queued work that needs a thread in its place.
     fn drop_spent_jobs(&self) {
         while let Some(job) = self.local.pop() {
-            if !self.consume_if_spent(job) {
+            if let Err(pending) = self.consume_if_spent(job) {
+                self.put_back(std::iter::once(pending));
                 return;
             }
         }
     }
 
-    /// Consumes `job`, just popped off this worker's deque, if it has nothing left to do
-    /// (true); else pushes it back on top, where it was (false).
-    fn consume_if_spent(&self, job: Job) -> bool {
-        if job.is_pending() {
+    /// Pushes back pending jobs just popped off this worker's deque (`popped`, newest
+    /// first), where they were. Another thread may have looked at the queues while they
+    /// were off, found nothing, and gone to sleep, leaving them to this worker, which may
+    /// be about to block: so the push back is followed by an RMW of the sleep state that
+    /// wakes a sleeper ([`Sleep::jobs_pushed_back`](crate::sleep::Sleep::jobs_pushed_back)).
+    /// Without it, a job popped and pushed back just before this worker blocked could sit
+    /// beside a sleeping thread for good (the loom models
+    /// `a_job_popped_and_pushed_back_by_a_blocking_worker_is_not_hidden` and
+    /// `a_job_set_aside_by_a_join_is_not_hidden_from_a_sleeper` deadlocked).
+    fn put_back(&self, popped: impl DoubleEndedIterator<Item = Job>) {
+        for job in popped.rev() {
             self.local.push(job);
-            return false;
+        }
+        self.registry.sleep.jobs_pushed_back();
+    }
+
+    /// Consumes `job`, just popped off this worker's deque, if it has nothing left to do;
+    /// else hands it back (`Err`), for the caller to push back.
+    fn consume_if_spent(&self, job: Job) -> Result<(), Job> {
+        if job.is_pending() {
+            return Err(job);
         }
         self.registry.job_taken();
         self.registry.sleep.add_token();
         self.counts.ran(job.run(&TaskEnd::nested()));
-        true
+        Ok(())
     }
 
     /// Gives back the tokens kept by `Sleep::task_done`.

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use future_core::SubmitError;
-use future_core::executor::Promise;
+use future_core::executor::{Promise, blocking};
 use loom::sync::Arc;
 use loom::sync::atomic::{
     AtomicBool,
@@ -24,12 +24,16 @@ use pool_thread::ThreadPool;
 use pool_thread::bound::{Bound, NoRoom, Room};
 
 /// A pool of `workers` threads that keeps idle threads (no keep-alive timer in a model)
-/// and starts no thread in place of a blocked one unless asked.
+/// and starts no thread in place of a blocked one unless asked. It prints the panics its
+/// tasks' boundaries catch: no task of a model panics, but loom reports a deadlock by
+/// panicking in the thread that parks last, often inside a task, where the message would
+/// otherwise be hidden (the process then aborts, loom's panic going on in a drop).
 fn pool(workers: usize, extra: usize) -> ThreadPool {
     ThreadPool::builder()
         .max_workers(workers)
         .max_extra_threads(extra)
         .keep_alive(None)
+        .print_task_panics(true)
         .build()
         .unwrap()
 }
@@ -225,6 +229,103 @@ fn a_join_pushed_the_short_way_is_stolen_by_a_blocked_workers_replacement() {
             .take();
         assert_eq!(sum, Ok(5));
         assert_eq!(pool.spawn(|| 1).unwrap().take(), Ok(1));
+        drop(pool);
+    });
+}
+
+/// A task's own blocking section around a wait on a future that a later task completes
+/// (`blocking(|| future.take())`: the wait is a second, nested section) on the only
+/// worker: it counts as blocked once, so a thread starts in its place for the later task
+/// whatever the order. Counted twice (before: both sections told the pool), the count of
+/// threads running tasks wrapped below zero (these models are release builds) when the
+/// later submit came after both sections began, no thread started, and loom reported the
+/// deadlock.
+#[test]
+fn a_nested_blocking_section_counts_its_worker_blocked_once() {
+    bounded(2, || {
+        let pool = pool(1, 1);
+        let (release, gate) = Promise::<u8>::new();
+        let waiting = pool
+            .spawn(move || blocking(|| gate.take().unwrap()) + 1)
+            .unwrap();
+        pool.spawn(move || release.set_result(1)).unwrap();
+        assert_eq!(waiting.take(), Ok(2));
+        drop(pool);
+    });
+}
+
+/// A join whose first closure spawns a task and leaves it queued, on the only worker
+/// with no thread to spare: the second closure sits under that task on the worker's
+/// deque, and the join takes it back from there; the spawned task runs after. Stopping at
+/// the spawned task (before), the worker blocked on a closure in its own deque that no
+/// thread could take: loom reported the deadlock.
+#[test]
+fn a_join_takes_back_its_second_half_from_under_a_spawned_task() {
+    bounded(2, || {
+        let pool = Arc::new(pool(1, 0));
+        let p = pool.clone();
+        let (spawned, b) = pool
+            .spawn(move || {
+                let q = p.clone();
+                p.join(move || q.spawn(|| 3).unwrap(), || 4)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!((spawned.take(), b), (Ok(3), 4));
+        drop(pool);
+    });
+}
+
+/// The same on two workers, the second closure waiting on the spawned task (through a
+/// promise it sets), so another thread must run that task: the join sets it aside while it
+/// takes its closure back, and the other worker may look at the queues just then and go
+/// to sleep; or the other worker steals the second closure, and the joining worker pops
+/// the task, pushes it back and blocks in `join`. Either way the task must reach a thread:
+/// with no wake-up after a push back (`Sleep::jobs_pushed_back`, here after the join's and
+/// after the blocking worker's), loom reports the deadlock.
+#[test]
+fn a_job_set_aside_by_a_join_is_not_hidden_from_a_sleeper() {
+    bounded(2, || {
+        let pool = Arc::new(pool(2, 1));
+        let p = pool.clone();
+        let value = pool
+            .spawn(move || {
+                let (promise, future) = Promise::new();
+                let q = p.clone();
+                let ((), b) = p.join(
+                    move || drop(q.spawn(move || promise.set_result(5)).unwrap()),
+                    move || future.take().unwrap(),
+                );
+                b
+            })
+            .unwrap()
+            .take();
+        assert_eq!(value, Ok(5));
+        drop(pool);
+    });
+}
+
+/// A task queues a task on its worker's deque and blocks on a promise that task sets, on
+/// two workers with no thread to spare: the other worker must run it. Before it parks,
+/// the blocking worker takes the spent jobs off its deque, popping the pending one and
+/// pushing it back; the other worker may look at the queues just then and go to sleep,
+/// and must be woken when the job is back (`Sleep::jobs_pushed_back`), or loom reports
+/// the deadlock.
+#[test]
+fn a_job_popped_and_pushed_back_by_a_blocking_worker_is_not_hidden() {
+    bounded(2, || {
+        let pool = Arc::new(pool(2, 0));
+        let p = pool.clone();
+        let value = pool
+            .spawn(move || {
+                let (promise, future) = Promise::new();
+                drop(p.spawn(move || promise.set_result(6)).unwrap());
+                future.take().unwrap()
+            })
+            .unwrap()
+            .take();
+        assert_eq!(value, Ok(6));
         drop(pool);
     });
 }

@@ -314,6 +314,104 @@ fn nested_joins_on_one_thread_run_every_half_here() {
     assert_eq!(fib_join(&pool, 12), 144);
 }
 
+/// `join` inside a task whose first closure spawns a task and leaves it queued: that
+/// task sits above the second closure on the worker's deque. With no thread to spare
+/// (`max_extra_threads(0)`, one worker) the join must still take its second closure back
+/// and run it; before, taking it back stopped at the spawned task, and the join blocked
+/// on a closure in its own deque that no thread could take (a hang, caught by `within`).
+/// The spawned task still runs, after the join.
+#[test]
+fn a_join_takes_back_its_second_half_from_under_a_spawned_task() {
+    common::within("the join under a spawned task", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .max_workers(1)
+                .max_extra_threads(0)
+                .build()
+                .unwrap(),
+        );
+        let p = pool.clone();
+        let (spawned, here) = pool
+            .spawn(move || {
+                let worker = std::thread::current().id();
+                let q = p.clone();
+                let (spawned, ran_on) = p.join(
+                    move || {
+                        let first = q.spawn(|| 3).unwrap();
+                        let second = q.spawn(|| 4).unwrap();
+                        (first, second)
+                    },
+                    || std::thread::current().id(),
+                );
+                (spawned, ran_on == worker)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert!(here, "the second closure ran on the joining worker");
+        assert_eq!((spawned.0.take(), spawned.1.take()), (Ok(3), Ok(4)));
+        assert_eq!(pool.stats().workers_started, 1, "{:?}", pool.stats());
+    });
+}
+
+/// The same at default settings: the join takes its second closure back instead of
+/// blocking on it, so no thread is started in the worker's place. Before, the worker
+/// blocked and the pool started a thread to run the closure from its deque.
+#[test]
+fn a_join_under_a_spawned_task_starts_no_thread() {
+    let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+    let p = pool.clone();
+    let spawned = pool
+        .spawn(move || {
+            let q = p.clone();
+            p.join(move || q.spawn(|| 5).unwrap(), || 6)
+        })
+        .unwrap()
+        .take()
+        .unwrap();
+    assert_eq!((spawned.0.take(), spawned.1), (Ok(5), 6));
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.workers_started, stats.workers_replaced),
+        (1, 0),
+        "{stats:?}"
+    );
+}
+
+/// A join whose first closure runs a map that leaves helper tasks queued above the second
+/// closure (the other worker is held, so they never start before the map is done): the
+/// join takes its closure back from under them (before, it blocked with no thread to
+/// spare: a hang).
+#[test]
+fn a_join_takes_back_its_second_half_from_under_a_maps_helpers() {
+    common::within("the join under a map's helpers", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .max_workers(2)
+                .max_extra_threads(0)
+                .build()
+                .unwrap(),
+        );
+        let gate = Gate::new();
+        let busy = occupy(&pool, &gate);
+        let p = pool.clone();
+        let sums = pool
+            .spawn(move || {
+                p.join(
+                    || p.map_collect(|x: u64| x * 2, 0..100u64, MapOptions::new().chunksize(10)),
+                    || 7,
+                )
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!(sums.0.map(|v| v.iter().sum::<u64>()), Ok(9900));
+        assert_eq!(sums.1, 7);
+        gate.open();
+        assert_eq!(busy.result(), Ok(()));
+    });
+}
+
 #[test]
 fn join_borrows_from_the_caller() {
     let pool = ThreadPool::builder().max_workers(2).build().unwrap();

@@ -264,6 +264,18 @@ fn an_invalid_thread_name_is_a_build_error_not_a_stuck_pool() {
     assert!(err.to_string().contains("NUL"), "{err}");
 }
 
+/// Runs the test `child` of this test binary alone, in a child process, with `var` set to
+/// `value` (the child does nothing without it): an abort or a hang there fails the
+/// caller's test instead of taking the whole binary down.
+fn run_child(child: &str, var: &str, value: &str) -> std::process::Output {
+    let exe = std::env::current_exe().unwrap();
+    std::process::Command::new(exe)
+        .args(["--exact", child, "--nocapture", "--test-threads=1"])
+        .env(var, value)
+        .output()
+        .unwrap()
+}
+
 /// The environment variable that makes `task_panic_child` run (in a child process).
 const PANIC_CHILD: &str = "POOL_THREAD_TEST_PANIC_CHILD";
 
@@ -271,18 +283,12 @@ const PANIC_CHILD: &str = "POOL_THREAD_TEST_PANIC_CHILD";
 /// pool is built with `print_task_panics(true)`. Checked on a child process's stderr.
 #[test]
 fn task_panics_are_printed_only_when_asked() {
-    let exe = std::env::current_exe().unwrap();
     for print in [false, true] {
-        let out = std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "task_panic_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(PANIC_CHILD, if print { "print" } else { "quiet" })
-            .output()
-            .unwrap();
+        let out = run_child(
+            "task_panic_child",
+            PANIC_CHILD,
+            if print { "print" } else { "quiet" },
+        );
         assert!(out.status.success(), "the child test failed: {out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
@@ -353,17 +359,7 @@ const CHUNK_CHILD: &str = "POOL_THREAD_TEST_CHUNK_CHILD";
 #[test]
 #[cfg_attr(miri, ignore = "Miri runs the child scenario directly")]
 fn a_map_function_panicking_beside_elements_whose_drop_panics_does_not_abort() {
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "chunk_drop_panic_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHUNK_CHILD, "1")
-        .output()
-        .unwrap();
+    let out = run_child("chunk_drop_panic_child", CHUNK_CHILD, "1");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("chunk scenario done"),
@@ -410,4 +406,95 @@ fn chunk_drop_panic_child() {
         }
     });
     println!("chunk scenario done");
+}
+
+/// Selects the scenario `hook_panic_child` runs (unset: it does nothing).
+const HOOK_CHILD: &str = "POOL_THREAD_HOOK_PANIC_CHILD";
+
+/// A `WorkerThread` hook (`blocking` or `unblocked`, a safe trait's methods) that panics
+/// while a thread waits in `join` or at the end of `scope` (sections that must not unwind)
+/// is caught and ignored: the call returns its values. Before, the panic unwound into
+/// their `AbortIfPanic` and the process aborted (SIGABRT), which is why each scenario runs
+/// in a child process.
+#[test]
+fn a_panicking_worker_hook_does_not_abort_join_or_scope() {
+    for scenario in [
+        "join-blocking",
+        "join-unblocked",
+        "scope-blocking",
+        "scope-unblocked",
+    ] {
+        let out = run_child("hook_panic_child", HOOK_CHILD, scenario);
+        assert!(
+            out.status.success(),
+            "{scenario}: the child failed ({:?}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A thread of the caller's own that says it is a worker (of another executor) and whose
+/// hooks panic: `blocking` tells the second closure or scoped task (which waits for it,
+/// so the caller surely blocks first) before it panics.
+struct PanickyWorker {
+    executor: future_core::executor::ExecutorId,
+    blocked: mpsc::Sender<()>,
+    calls: [std::cell::Cell<u32>; 2],
+    panic_in_blocking: bool,
+}
+
+impl future_core::executor::WorkerThread for PanickyWorker {
+    fn executor(&self) -> future_core::executor::ExecutorId {
+        self.executor
+    }
+    fn blocking(&self) {
+        self.calls[0].set(self.calls[0].get() + 1);
+        let _ = self.blocked.send(());
+        if self.panic_in_blocking {
+            panic!("the blocking hook panicked");
+        }
+    }
+    fn unblocked(&self) {
+        self.calls[1].set(self.calls[1].get() + 1);
+        if !self.panic_in_blocking {
+            panic!("the unblocked hook panicked");
+        }
+    }
+}
+
+/// The child side of `a_panicking_worker_hook_does_not_abort_join_or_scope`.
+#[test]
+fn hook_panic_child() {
+    let Ok(scenario) = std::env::var(HOOK_CHILD) else {
+        return;
+    };
+    let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+    let (blocked, caller_blocked) = mpsc::channel();
+    let worker = std::rc::Rc::new(PanickyWorker {
+        executor: future_core::executor::ExecutorId::new(),
+        blocked,
+        calls: Default::default(),
+        panic_in_blocking: scenario.ends_with("-blocking"),
+    });
+    let _guard = future_core::executor::enter_worker(worker.clone());
+    // Runs on the pool's thread once the caller is in its wait (its hook said so).
+    let after_the_hook = move || {
+        caller_blocked
+            .recv_timeout(common::HANG)
+            .expect("the caller's blocking hook ran");
+        2
+    };
+    let value = if scenario.starts_with("join") {
+        let (a, b) = pool.join(|| 1, after_the_hook);
+        a + b
+    } else {
+        pool.scope(|s| s.spawn(after_the_hook).unwrap())
+            .result()
+            .unwrap()
+            + 1
+    };
+    assert_eq!(value, 3);
+    let calls = [worker.calls[0].get(), worker.calls[1].get()];
+    assert_eq!(calls, [1, 1], "each hook once");
 }

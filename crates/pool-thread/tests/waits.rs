@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Gate, within};
-use future_core::executor::Promise;
+use future_core::executor::{Promise, blocking};
 use future_core::{FutureError, MapOptions};
 use pool_thread::ThreadPool;
 
@@ -107,6 +107,39 @@ fn a_blocked_worker_is_replaced_when_queued_work_needs_a_thread() {
         let completing = pool.spawn(move || promise.set_result(21)).unwrap();
         assert_eq!(waiting.result(), Ok(42));
         completing.result().unwrap();
+    });
+}
+
+/// A task's own blocking section around a wait that reports blocking itself (here a
+/// second section; `blocking(|| future.result())` alike) counts its worker blocked once:
+/// the only worker is replaced for the task that ends the wait. Before, the worker
+/// counted blocked twice: in a debug build the pool's count panicked ("attempt to
+/// subtract with overflow"), in release it wrapped and no thread was started (deadlock).
+/// Once the task is over, the count is back: a second round goes the same way.
+#[test]
+fn a_nested_blocking_section_counts_its_worker_blocked_once() {
+    within("the nested blocking section", || {
+        let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+        for round in 1..=2u64 {
+            let (entered_tx, entered) = std::sync::mpsc::channel();
+            let (release, released) = std::sync::mpsc::channel::<u64>();
+            let waiting = pool
+                .spawn(move || {
+                    blocking(|| {
+                        blocking(|| {
+                            entered_tx.send(()).unwrap();
+                            released.recv().unwrap()
+                        })
+                    })
+                })
+                .unwrap();
+            // Both sections have begun: the worker counts as blocked (once).
+            entered
+                .recv()
+                .expect("the task reached its inner section (it failed before)");
+            pool.spawn(move || release.send(round).unwrap()).unwrap();
+            assert_eq!(waiting.result(), Ok(round));
+        }
     });
 }
 
