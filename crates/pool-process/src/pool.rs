@@ -223,6 +223,14 @@ impl ProcessPool {
     /// argument's in this call, before anything is sent; the others in the worker or on the
     /// pool's thread, and the worker lives on).
     ///
+    /// An argument larger than [`max_frame`](ProcessPoolBuilder::max_frame) (64 MiB by
+    /// default) is accepted here and fails its future at once, with a `Serialization` error
+    /// that gives its size and names the setting: the argument is encoded straight into the
+    /// frame, so its size is known only here, and like Python (where a pickling error is set
+    /// on the future) every failure of one task's data is reported on its future, the same
+    /// way for `submit`, `map` (one chunk's error) and the [`Executor`](future_core::Executor)
+    /// trait. `submit`'s own errors are about the pool, never about one task's data.
+    ///
     /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
     /// pool broke.
     ///
@@ -355,7 +363,7 @@ impl ProcessPool {
                 TaskErrorKind::Serialization,
                 format!(
                     "the task's arguments ({} bytes encoded) are larger than the frame limit \
-                     of {max} bytes",
+                     of {max} bytes (raise it with ProcessPoolBuilder::max_frame)",
                     frame.len()
                 ),
             ));
@@ -596,7 +604,7 @@ impl ProcessPool {
     /// assert!(pool.submit(|x: u8| x, 1).is_err());
     /// ```
     pub fn terminate_workers(&self) {
-        self.stop_workers(rustix::process::Signal::TERM, "terminate_workers");
+        self.stop_workers(rustix::process::Signal::TERM, "by terminate_workers");
     }
 
     /// Like [`terminate_workers`](Self::terminate_workers), with SIGKILL, which a worker
@@ -617,14 +625,14 @@ impl ProcessPool {
     /// }
     /// ```
     pub fn kill_workers(&self) {
-        self.stop_workers(rustix::process::Signal::KILL, "kill_workers");
+        self.stop_workers(rustix::process::Signal::KILL, "by kill_workers");
     }
 
-    fn stop_workers(&self, signal: rustix::process::Signal, by: &'static str) {
+    fn stop_workers(&self, signal: rustix::process::Signal, why: &'static str) {
         let mut cancelled = Vec::new();
         {
             let mut state = self.shared.lock();
-            state.terminate(signal, by.to_owned(), &mut cancelled);
+            state.terminate(signal, why.to_owned(), &mut cancelled);
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
         }

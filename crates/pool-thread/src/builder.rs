@@ -348,7 +348,8 @@ impl fmt::Debug for Builder {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BuildError {
-    /// `max_workers` was 0 (Python raises `ValueError("max_workers must be greater than 0")`).
+    /// `max_workers` was 0 (Python raises `ValueError`); the message, "max_workers must be
+    /// at least 1", is the process pool's.
     ZeroWorkers,
     /// `max_workers` (plus `max_extra_threads`) was above what the pool supports.
     TooManyWorkers {
@@ -366,7 +367,7 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
+            BuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
             BuildError::TooManyWorkers { requested, limit } => {
                 write!(
                     f,

@@ -59,3 +59,11 @@ fn pool_constructors_build_either_kind() {
     assert!(matches!(processes, Pool::Processes(_)));
     assert!(Pool::threads(0).is_err());
 }
+
+#[test]
+fn both_pools_refuse_zero_workers_in_the_same_words() {
+    let threads = Pool::threads(0).unwrap_err().to_string();
+    let processes = Pool::processes(0).unwrap_err().to_string();
+    assert_eq!(threads, "max_workers must be at least 1");
+    assert_eq!(processes, threads);
+}
