@@ -184,6 +184,10 @@ pub enum FutureError {
     /// The value was already moved out by [`TaskFuture::take`](crate::TaskFuture::take) or an
     /// `.await` on another handle of the same future.
     Taken,
+    /// [`TaskFuture::take`](crate::TaskFuture::take) (or an `.await`) found the value lent
+    /// out by [`TaskFuture::result_ref`](crate::TaskFuture::result_ref): it stays in the
+    /// future, where those references point, until the last handle is dropped.
+    Lent,
     /// The executor refused the task (from a lazy `map` that submits as it goes).
     Rejected(SubmitError),
 }
@@ -213,6 +217,9 @@ impl fmt::Display for FutureError {
             FutureError::Failed(err) => err.fmt(f),
             FutureError::Taken => {
                 f.write_str("the future's value was already taken through another handle")
+            }
+            FutureError::Lent => {
+                f.write_str("the future's value was lent out by result_ref and cannot be moved out")
             }
             FutureError::Rejected(err) => err.fmt(f),
         }

@@ -28,7 +28,7 @@ use crate::unwind::drop_contained;
 /// | Python | here |
 /// |---|---|
 /// | `f.cancel()`, `f.cancelled()`, `f.running()`, `f.done()` | the same names |
-/// | `f.result()`, `f.result(timeout)` | [`result`](Self::result), [`result_timeout`](Self::result_timeout) (clone the value), [`take`](Self::take), [`take_timeout`](Self::take_timeout) (move it out) |
+/// | `f.result()`, `f.result(timeout)` | [`result`](Self::result), [`result_timeout`](Self::result_timeout) (clone the value); [`result_ref`](Self::result_ref), [`result_ref_timeout`](Self::result_ref_timeout) (read it in place: no `Clone` needed); [`take`](Self::take), [`take_timeout`](Self::take_timeout) (move it out) |
 /// | `f.exception()`, `f.exception(timeout)` | [`exception`](Self::exception), [`exception_timeout`](Self::exception_timeout) |
 /// | `f.add_done_callback(fn)` | [`add_done_callback`](Self::add_done_callback) |
 /// | `await asyncio.wrap_future(f)` | `f.await`, on any async runtime |
@@ -186,9 +186,10 @@ impl<T> TaskFuture<T> {
     }
 
     /// Blocks until the task finished and returns a clone of its value (Python's
-    /// `result()`); see [`take`](Self::take) to move the value out instead (also for
-    /// values that are not `Clone` or not `Sync`: the value is cloned outside the future's
-    /// lock, so threads may clone it at the same time).
+    /// `result()`). For a value that is not `Clone` (a `Result` with `std::io::Error`, an
+    /// HTTP client's error, ...): [`result_ref`](Self::result_ref) reads it in place,
+    /// [`take`](Self::take) moves it out (also for values that are not `Sync`: the value is
+    /// cloned outside the future's lock, so threads may clone it at the same time).
     ///
     /// In a worker thread of the pool that made the task, if no thread has started the
     /// task yet, this runs it right here instead of blocking (and only it: a waiting worker
@@ -267,6 +268,61 @@ impl<T> TaskFuture<T> {
         self.take_until(deadline_after(Some(timeout)))
     }
 
+    /// Blocks until the task finished and lends its value in place: a reference that lives
+    /// as long as this handle, for values that are not `Clone` (a task's `Result` with an
+    /// I/O or HTTP error type, say), read by any number of threads at once (`T: Sync`).
+    /// Python's `result()` returns the future's own object the same way.
+    ///
+    /// A lent value stays in the future until its last handle is dropped:
+    /// [`take`](Self::take) (and `.await`) then fail with [`FutureError::Lent`]; to move the
+    /// value out instead, call `take` alone. The errors are `result`'s.
+    ///
+    /// ```
+    /// use future_core::executor::Promise;
+    ///
+    /// fn read(path: &str) -> Result<Vec<u8>, std::io::Error> { std::fs::read(path) }
+    ///
+    /// let (promise, future) = Promise::new();
+    /// std::thread::spawn(move || promise.run(|| read("/no/such/file")));
+    /// match future.result_ref().unwrap() {
+    ///     Ok(bytes) => println!("{} bytes", bytes.len()),
+    ///     Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::NotFound),
+    /// }
+    /// ```
+    pub fn result_ref(&self) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        self.result_ref_until(None)
+    }
+
+    /// Like [`result_ref`](Self::result_ref), but gives up after `timeout` with
+    /// [`FutureError::Timeout`] (and lends nothing).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (p, f) = future_core::executor::Promise::new();
+    /// assert_eq!(f.result_ref_timeout(Duration::ZERO), Err(future_core::FutureError::Timeout));
+    /// p.set_result(String::from("here"));
+    /// assert_eq!(f.result_ref_timeout(Duration::ZERO).map(String::as_str), Ok("here"));
+    /// ```
+    pub fn result_ref_timeout(&self, timeout: Duration) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        self.result_ref_until(deadline_after(Some(timeout)))
+    }
+
+    fn result_ref_until(&self, deadline: Option<Instant>) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        if !self.wait_until(deadline) {
+            return Err(FutureError::Timeout);
+        }
+        self.inner.lend_result()
+    }
+
     pub(crate) fn take_until(&self, deadline: Option<Instant>) -> Result<T, FutureError> {
         if !self.wait_until(deadline) {
             return Err(FutureError::Timeout);
@@ -309,7 +365,7 @@ impl<T> TaskFuture<T> {
         }
         match &self.inner.lock().outcome {
             Outcome::Failed(err) => Ok(Some(TaskError::clone(err))),
-            Outcome::Value | Outcome::Taken => Ok(None),
+            Outcome::Value | Outcome::Lent | Outcome::Taken => Ok(None),
             Outcome::Empty => Err(FutureError::Cancelled),
         }
     }
@@ -460,6 +516,7 @@ impl<T> fmt::Debug for TaskFuture<T> {
             (Status::Cancelled, _) => "cancelled",
             (Status::Finished, Outcome::Failed(_)) => "failed",
             (Status::Finished, Outcome::Taken) => "finished (value taken)",
+            (Status::Finished, Outcome::Lent) => "finished (value lent)",
             (Status::Finished, _) => "finished",
         };
         f.debug_struct("TaskFuture")

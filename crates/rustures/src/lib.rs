@@ -41,6 +41,34 @@
 //! }
 //! ```
 
+//! A task's result need not be `Clone`: [`TaskFuture::result_ref`] reads it in place (any
+//! number of times, from any thread), [`TaskFuture::take`] moves it out, where `result()`
+//! would clone it. Here the value is a `Result` whose error, `std::io::Error`, is not
+//! `Clone`:
+//!
+//! ```
+//! use rustures::{as_completed, ThreadPool};
+//!
+//! fn fetch(path: String) -> Result<Vec<u8>, std::io::Error> {
+//!     std::fs::read(path) // a blocking HTTP call, say
+//! }
+//!
+//! let pool = ThreadPool::new();
+//! let pages: Vec<_> = ["/no/such/page", "/no/such/other"]
+//!     .iter()
+//!     .map(|p| pool.submit(fetch, p.to_string()).unwrap())
+//!     .collect();
+//! for page in as_completed(&pages, None) {
+//!     match page.unwrap().result_ref().unwrap() {
+//!         Ok(body) => println!("{} bytes", body.len()),
+//!         Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::NotFound),
+//!     }
+//! }
+//! let future = pool.submit(fetch, "/no/such/page".into()).unwrap();
+//! let moved: Result<Vec<u8>, std::io::Error> = future.take().unwrap();
+//! assert!(moved.is_err());
+//! ```
+
 mod pool;
 
 pub use future_core::{
