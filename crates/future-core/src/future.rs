@@ -61,19 +61,22 @@ impl<T> Clone for TaskFuture<T> {
 }
 
 /// Two handles are equal when they belong to the same future (Python's futures hash by
-/// identity), so futures can key a `HashMap`. (Clippy's `mutable_key_type` lint cannot see
-/// that the hash ignores the future's state, which changes; allow it, or key the map with
-/// [`TaskFuture::id`].)
+/// identity).
+///
+/// To map futures to their inputs (Python's `{executor.submit(fn, x): x for x in xs}`), key
+/// the map with [`TaskFuture::id`], a plain `Copy` value: a map keyed by the handles
+/// themselves works too, but trips clippy's `mutable_key_type` lint (a future's state
+/// changes; its hash, the identity, never does, which the lint cannot see).
 ///
 /// ```
-/// # #![allow(clippy::mutable_key_type)]
 /// use std::collections::HashMap;
 /// let (p1, f1) = future_core::executor::Promise::new();
 /// let (_p2, f2) = future_core::executor::Promise::<u32>::new();
-/// let urls: HashMap<_, &str> = [(f1.clone(), "a.example"), (f2.clone(), "b.example")].into();
+/// let futures = [f1.clone(), f2.clone()];
+/// let urls: HashMap<_, &str> = [(f1.id(), "a.example"), (f2.id(), "b.example")].into();
 /// p1.set_result(200);
-/// for (future, url) in &urls {
-///     if future.done() { assert_eq!((*url, future.result()), ("a.example", Ok(200))) }
+/// for future in futures.iter().filter(|f| f.done()) {
+///     assert_eq!((urls[&future.id()], future.result()), ("a.example", Ok(200)));
 /// }
 /// assert_eq!(f1, f1.clone());
 /// assert_ne!(f1, f2);
@@ -432,8 +435,8 @@ impl<T> TaskFuture<T> {
 
     /// This future's identity: equal for every handle of the same future, different from
     /// every other live future's (an identity is only reused once every handle of its
-    /// future is gone). A plain `Copy` key for maps and sets, for code that would rather
-    /// not key them with the handles themselves.
+    /// future is gone). The key for maps and sets of futures: a plain `Copy` value, which
+    /// clippy's `mutable_key_type` lint accepts (it flags the handles themselves as keys).
     ///
     /// ```
     /// use std::collections::HashMap;

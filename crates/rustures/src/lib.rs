@@ -72,9 +72,9 @@
 mod pool;
 
 pub use future_core::{
-    AsCompleted, DoneAndNotDone, Executor, FutureError, Indexed, Map, MapOptions, MapUnordered,
-    PoolStats, Portable, ReturnWhen, ShutdownOptions, SubmitError, TaskError, TaskErrorKind,
-    TaskFuture, WaitTimeout, as_completed, wait,
+    AsCompleted, DoneAndNotDone, Executor, FutureError, FutureId, Indexed, Map, MapOptions,
+    MapUnordered, PoolStats, Portable, ReturnWhen, ShutdownOptions, SubmitError, TaskError,
+    TaskErrorKind, TaskFuture, WaitTimeout, as_completed, wait,
 };
 pub use pool::{Pool, PoolBuildError};
 #[cfg(feature = "mpi")]
