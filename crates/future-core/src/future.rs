@@ -34,8 +34,8 @@ use crate::unwind::drop_contained;
 /// | `await asyncio.wrap_future(f)` | `f.await`, on any async runtime |
 ///
 /// ```
-/// use future_core::{FutureError};
-/// use future_core::executor::Promise;
+/// use rustures::{FutureError};
+/// use rustures::executor::Promise;
 ///
 /// let (promise, future) = Promise::new();
 /// let worker = std::thread::spawn(move || {
@@ -70,8 +70,8 @@ impl<T> Clone for TaskFuture<T> {
 ///
 /// ```
 /// use std::collections::HashMap;
-/// let (p1, f1) = future_core::executor::Promise::new();
-/// let (_p2, f2) = future_core::executor::Promise::<u32>::new();
+/// let (p1, f1) = rustures::executor::Promise::new();
+/// let (_p2, f2) = rustures::executor::Promise::<u32>::new();
 /// let futures = [f1.clone(), f2.clone()];
 /// let urls: HashMap<_, &str> = [(f1.id(), "a.example"), (f2.id(), "b.example")].into();
 /// p1.set_result(200);
@@ -114,8 +114,8 @@ impl<T> TaskFuture<T> {
     /// dequeued it (Python's gh-92001).
     ///
     /// ```
-    /// use future_core::{FutureError};
-    /// use future_core::executor::Promise;
+    /// use rustures::{FutureError};
+    /// use rustures::executor::Promise;
     /// let (promise, future) = Promise::<()>::new();
     /// assert!(future.cancel());
     /// assert!(future.cancel(), "cancelling twice is fine");
@@ -153,7 +153,7 @@ impl<T> TaskFuture<T> {
     /// True when the future was cancelled.
     ///
     /// ```
-    /// let (_p, f) = future_core::executor::Promise::<u8>::new();
+    /// let (_p, f) = rustures::executor::Promise::<u8>::new();
     /// assert!(!f.cancelled());
     /// f.cancel();
     /// assert!(f.cancelled());
@@ -165,7 +165,7 @@ impl<T> TaskFuture<T> {
     /// True while the task is running (started and not finished).
     ///
     /// ```
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// assert!(!f.running());
     /// p.set_running_or_notify_cancel();
     /// assert!(f.running());
@@ -179,7 +179,7 @@ impl<T> TaskFuture<T> {
     /// True when the future is cancelled or finished (with a value or an error).
     ///
     /// ```
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// assert!(!f.done());
     /// p.set_result("x");
     /// assert!(f.done());
@@ -202,7 +202,7 @@ impl<T> TaskFuture<T> {
     /// dead worker, a dropped producer: nothing waits forever), [`FutureError::Taken`].
     ///
     /// ```
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// std::thread::spawn(move || p.run(|| vec![1, 2, 3]));
     /// assert_eq!(f.result(), Ok(vec![1, 2, 3]));
     /// assert_eq!(f.result(), Ok(vec![1, 2, 3]), "result can be read again");
@@ -220,8 +220,8 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::executor::Promise::new();
-    /// assert_eq!(f.result_timeout(Duration::ZERO), Err(future_core::FutureError::Timeout));
+    /// let (p, f) = rustures::executor::Promise::new();
+    /// assert_eq!(f.result_timeout(Duration::ZERO), Err(rustures::FutureError::Timeout));
     /// p.set_result(3);
     /// assert_eq!(f.result_timeout(Duration::ZERO), Ok(3));
     /// ```
@@ -248,10 +248,10 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// struct NotClone(u32);
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// p.set_result(NotClone(9));
     /// assert_eq!(f.take().map(|v| v.0), Ok(9));
-    /// assert_eq!(f.take().map(|v| v.0), Err(future_core::FutureError::Taken));
+    /// assert_eq!(f.take().map(|v| v.0), Err(rustures::FutureError::Taken));
     /// ```
     pub fn take(&self) -> Result<T, FutureError> {
         self.take_until(None)
@@ -262,8 +262,8 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::executor::Promise::new();
-    /// assert_eq!(f.take_timeout(Duration::from_millis(1)), Err(future_core::FutureError::Timeout));
+    /// let (p, f) = rustures::executor::Promise::new();
+    /// assert_eq!(f.take_timeout(Duration::from_millis(1)), Err(rustures::FutureError::Timeout));
     /// p.set_result(String::from("late"));
     /// assert_eq!(f.take_timeout(Duration::from_secs(5)).as_deref(), Ok("late"));
     /// ```
@@ -281,7 +281,7 @@ impl<T> TaskFuture<T> {
     /// value out instead, call `take` alone. The errors are `result`'s.
     ///
     /// ```
-    /// use future_core::executor::Promise;
+    /// use rustures::executor::Promise;
     ///
     /// fn read(path: &str) -> Result<Vec<u8>, std::io::Error> { std::fs::read(path) }
     ///
@@ -304,8 +304,8 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::executor::Promise::new();
-    /// assert_eq!(f.result_ref_timeout(Duration::ZERO), Err(future_core::FutureError::Timeout));
+    /// let (p, f) = rustures::executor::Promise::new();
+    /// assert_eq!(f.result_ref_timeout(Duration::ZERO), Err(rustures::FutureError::Timeout));
     /// p.set_result(String::from("here"));
     /// assert_eq!(f.result_ref_timeout(Duration::ZERO).map(String::as_str), Ok("here"));
     /// ```
@@ -337,8 +337,8 @@ impl<T> TaskFuture<T> {
     /// value (Python's `exception()`). Cancelled futures give `Err(Cancelled)`.
     ///
     /// ```
-    /// use future_core::TaskErrorKind;
-    /// let (p, f) = future_core::executor::Promise::<u8>::new();
+    /// use rustures::TaskErrorKind;
+    /// let (p, f) = rustures::executor::Promise::<u8>::new();
     /// std::thread::spawn(move || p.run(|| panic!("no luck")));
     /// let err = f.exception().unwrap().expect("the task panicked");
     /// assert_eq!(err.kind(), TaskErrorKind::Panicked);
@@ -353,8 +353,8 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::executor::Promise::new();
-    /// assert_eq!(f.exception_timeout(Duration::ZERO), Err(future_core::FutureError::Timeout));
+    /// let (p, f) = rustures::executor::Promise::new();
+    /// assert_eq!(f.exception_timeout(Duration::ZERO), Err(rustures::FutureError::Timeout));
     /// p.set_result(1);
     /// assert_eq!(f.exception_timeout(Duration::ZERO), Ok(None));
     /// ```
@@ -381,7 +381,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// let (tx, rx) = mpsc::channel();
     /// f.add_done_callback(move |f| tx.send(f.result()).unwrap());
     /// p.set_result(10);
@@ -424,8 +424,8 @@ impl<T> TaskFuture<T> {
     /// True when both handles belong to the same future.
     ///
     /// ```
-    /// let (_p, f) = future_core::executor::Promise::<()>::new();
-    /// let (_q, g) = future_core::executor::Promise::<()>::new();
+    /// let (_p, f) = rustures::executor::Promise::<()>::new();
+    /// let (_q, g) = rustures::executor::Promise::<()>::new();
     /// assert!(f.same_future(&f.clone()));
     /// assert!(!f.same_future(&g));
     /// ```
@@ -440,7 +440,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::collections::HashMap;
-    /// let (_p, f) = future_core::executor::Promise::<u8>::new();
+    /// let (_p, f) = rustures::executor::Promise::<u8>::new();
     /// let names = HashMap::from([(f.id(), "first")]);
     /// assert_eq!(names[&f.clone().id()], "first");
     /// ```
@@ -536,11 +536,11 @@ impl<T> fmt::Debug for TaskFuture<T> {
 /// dropped while polled unregisters its waker.
 ///
 /// ```
-/// let (p, f) = future_core::executor::Promise::new();
+/// let (p, f) = rustures::executor::Promise::new();
 /// std::thread::spawn(move || p.set_result(7));
 /// let other = f.clone();
 /// assert_eq!(futures::executor::block_on(f), Ok(7));
-/// assert_eq!(other.result(), Err(future_core::FutureError::Taken));
+/// assert_eq!(other.result(), Err(rustures::FutureError::Taken));
 /// ```
 impl<T> std::future::Future for TaskFuture<T> {
     type Output = Result<T, FutureError>;

@@ -81,7 +81,9 @@ pub use pool::{Pool, PoolBuildError};
 pub use pool_mpi::{MpiPool, MpiPoolBuilder, MpiSession};
 #[cfg(not(feature = "mpi"))]
 pub use pool_process::init;
-pub use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, test_worker};
+pub use pool_process::{
+    ProcessPool, ProcessPoolBuilder, WorkerDeath, WorkerInfo, WorkerState, test_worker,
+};
 
 /// The first line of `main`: a started copy of the program becomes a process pool's worker
 /// here ([`pool_process::init`]), and an MPI worker rank serves here
@@ -100,10 +102,18 @@ pub fn init() {
 }
 pub use pool_thread::{Scope, ThreadPool};
 
+/// For executor authors: what a pool builds on (future-core's `executor` module:
+/// `Promise`, the producer's side of a future; `Task`; the panic boundaries; ...). The
+/// examples of [`TaskFuture`]'s methods complete their futures with a `Promise`.
+pub use future_core::executor;
+
 /// The settings builders and their errors, named by pool.
 pub mod builders {
     #[cfg(feature = "mpi")]
     pub use pool_mpi::{BuildError as MpiPoolBuildError, MpiPoolBuilder};
     pub use pool_process::{BuildError as ProcessPoolBuildError, ProcessPoolBuilder};
-    pub use pool_thread::{BuildError as ThreadPoolBuildError, Builder as ThreadPoolBuilder};
+    pub use pool_thread::{
+        BuildError as ThreadPoolBuildError, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS,
+        ThreadPoolBuilder, default_max_workers,
+    };
 }

@@ -67,3 +67,13 @@ fn both_pools_refuse_zero_workers_in_the_same_words() {
     assert_eq!(threads, "max_workers must be at least 1");
     assert_eq!(processes, threads);
 }
+
+#[test]
+fn messages_name_paths_a_rustures_user_can_type() {
+    use rustures::builders::ProcessPoolBuildError;
+    let message = ProcessPoolBuildError::NotInitialized.to_string();
+    assert!(
+        message.contains("rustures::init()") && message.contains("rustures::test_worker!()"),
+        "{message}"
+    );
+}
