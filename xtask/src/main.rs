@@ -115,8 +115,8 @@ fn loom() -> Result<(), String> {
 /// and whether to run it under many schedules (`-Zmiri-many-seeds`: only the smallest);
 /// the small ones, since Miri runs code about a thousand times slower. They cover the task
 /// cell (a closure stored inline or boxed in its future, run, cancelled, failed, dropped,
-/// or run by a waiting worker), the listeners and the value readers of a future, the
-/// panic boundaries, scoped tasks (including the scopes that a panicking drop, payload or
+/// or run by a waiting worker), the listeners, the value readers and lent values of a
+/// future, the panic boundaries, scoped tasks (including the scopes that a panicking drop, payload or
 /// waker once made return early), joins' second halves in the caller's frame (taken back
 /// from the top of the deque or from under jobs the first half left, stolen, panicking),
 /// the eager maps' in-place writes, and the process pool's constructor where it must do
@@ -124,6 +124,12 @@ fn loom() -> Result<(), String> {
 const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
     ("future-core", "--lib", &["task::", "listeners::"], true),
     ("future-core", "--test=user_code", &[], false),
+    (
+        "future-core",
+        "--test=future",
+        &["result_ref", "take_"],
+        false,
+    ),
     (
         "pool-thread",
         "--test=panic_safety",

@@ -86,7 +86,7 @@ impl Wake for Unpark {
 ///         }
 ///     })
 /// };
-/// let raised = future_core::executor::block_on(
+/// let raised = rustures::executor::block_on(
 ///     &mut |waker| {
 ///         let mut slot = slot.lock().unwrap();
 ///         slot.1 = Some(waker.clone());

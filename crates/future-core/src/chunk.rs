@@ -20,7 +20,7 @@ use crate::unwind::{catch_panic, drop_contained};
 /// process pool sends it back as one message.
 ///
 /// ```
-/// use future_core::executor::ChunkResults;
+/// use rustures::executor::ChunkResults;
 ///
 /// let chunk = ChunkResults::run(vec![1, 2, 0, 4], |x: u32| 12 / x);
 /// assert_eq!(chunk.len(), 4);
@@ -65,8 +65,8 @@ impl<R> ChunkResults<R> {
     /// decoded, say).
     ///
     /// ```
-    /// use future_core::{TaskError, TaskErrorKind};
-    /// use future_core::executor::ChunkResults;
+    /// use rustures::{TaskError, TaskErrorKind};
+    /// use rustures::executor::ChunkResults;
     /// let err = TaskError::new(TaskErrorKind::Serialization, "bad input");
     /// let chunk = ChunkResults::<u8>::failed(3, err.clone());
     /// assert_eq!(chunk.into_results(), vec![Err(err.clone()), Err(err.clone()), Err(err)]);
@@ -91,8 +91,8 @@ impl<R> ChunkResults<R> {
     /// Rewrites each failure's error (a process pool adds the worker's pid, say).
     ///
     /// ```
-    /// use future_core::{TaskError};
-    /// use future_core::executor::ChunkResults;
+    /// use rustures::{TaskError};
+    /// use rustures::executor::ChunkResults;
     /// let chunk = ChunkResults::run(vec![0u8], |_| -> u8 { panic!("no") })
     ///     .map_errors(|e| TaskError::new(e.kind(), format!("{} (in worker 7)", e.message())));
     /// assert_eq!(chunk.into_results()[0].as_ref().unwrap_err().message(), "no (in worker 7)");
@@ -144,7 +144,7 @@ impl<R> ChunkResults<R> {
 /// use std::mem::MaybeUninit;
 /// let mut slots = [const { MaybeUninit::<u32>::uninit() }; 4];
 /// let mut items = [1u32, 2, 0, 4].into_iter();
-/// let (written, run) = future_core::executor::fill_slots(&mut slots, &mut items, |x| 12 / x);
+/// let (written, run) = rustures::executor::fill_slots(&mut slots, &mut items, |x| 12 / x);
 /// assert_eq!(written, 2);
 /// assert!(run.is_err());
 /// assert_eq!(items.next(), Some(4)); // the rest of the input, not taken
@@ -209,8 +209,8 @@ impl Drop for Count<'_> {
 /// Gathers per-element results (an executor that ships them another way).
 ///
 /// ```
-/// use future_core::{TaskError, TaskErrorKind};
-/// use future_core::executor::ChunkResults;
+/// use rustures::{TaskError, TaskErrorKind};
+/// use rustures::executor::ChunkResults;
 /// let err = TaskError::new(TaskErrorKind::Other, "x");
 /// let chunk: ChunkResults<u8> = vec![Ok(1), Err(err.clone()), Ok(3)].into_iter().collect();
 /// assert_eq!(chunk.into_results(), vec![Ok(1), Err(err), Ok(3)]);

@@ -47,7 +47,7 @@ impl TaskErrorKind {
 /// future holds a `TaskError` of kind [`TaskErrorKind::Panicked`] carrying the message.
 ///
 /// ```
-/// use future_core::{TaskError, TaskErrorKind};
+/// use rustures::{TaskError, TaskErrorKind};
 ///
 /// let err = TaskError::from_panic(&*Box::new("boom") as &(dyn std::any::Any + Send));
 /// assert_eq!(err.kind(), TaskErrorKind::Panicked);
@@ -64,7 +64,7 @@ impl TaskError {
     /// A task error of `kind` with `message`.
     ///
     /// ```
-    /// use future_core::{TaskError, TaskErrorKind};
+    /// use rustures::{TaskError, TaskErrorKind};
     /// let err = TaskError::new(TaskErrorKind::WorkerDied, "worker 42 was killed by signal 9");
     /// assert_eq!(err.to_string(), "worker died: worker 42 was killed by signal 9");
     /// ```
@@ -79,7 +79,7 @@ impl TaskError {
     /// (as returned by [`std::panic::catch_unwind`]).
     ///
     /// ```
-    /// use future_core::TaskError;
+    /// use rustures::TaskError;
     /// let payload = std::panic::catch_unwind(|| panic!("bad {}", 7)).unwrap_err();
     /// assert_eq!(TaskError::from_panic(&*payload).message(), "bad 7");
     /// ```
@@ -111,7 +111,7 @@ impl std::error::Error for TaskError {}
 ///
 /// ```
 /// let payload = std::panic::catch_unwind(|| panic!("oops")).unwrap_err();
-/// assert_eq!(future_core::executor::panic_message(&*payload), "oops");
+/// assert_eq!(rustures::executor::panic_message(&*payload), "oops");
 /// ```
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -126,7 +126,7 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// Why an executor refused to take a task.
 ///
 /// ```
-/// use future_core::SubmitError;
+/// use rustures::SubmitError;
 /// assert_eq!(SubmitError::Shutdown.to_string(), "cannot submit: the executor is shut down");
 /// ```
 #[non_exhaustive]
@@ -163,8 +163,8 @@ impl std::error::Error for SubmitError {}
 /// `Future.result()`; here `result` returns them as this enum.
 ///
 /// ```
-/// use future_core::{FutureError};
-/// use future_core::executor::Promise;
+/// use rustures::{FutureError};
+/// use rustures::executor::Promise;
 /// use std::time::Duration;
 ///
 /// let (_promise, future) = Promise::<u32>::new();
@@ -184,6 +184,10 @@ pub enum FutureError {
     /// The value was already moved out by [`TaskFuture::take`](crate::TaskFuture::take) or an
     /// `.await` on another handle of the same future.
     Taken,
+    /// [`TaskFuture::take`](crate::TaskFuture::take) (or an `.await`) found the value lent
+    /// out by [`TaskFuture::result_ref`](crate::TaskFuture::result_ref): it stays in the
+    /// future, where those references point, until the last handle is dropped.
+    Lent,
     /// The executor refused the task (from a lazy `map` that submits as it goes).
     Rejected(SubmitError),
 }
@@ -192,7 +196,7 @@ impl FutureError {
     /// The task error, when the task ran and failed.
     ///
     /// ```
-    /// use future_core::{FutureError, TaskError, TaskErrorKind};
+    /// use rustures::{FutureError, TaskError, TaskErrorKind};
     /// let err = FutureError::Failed(TaskError::new(TaskErrorKind::Other, "x"));
     /// assert_eq!(err.task_error().map(|e| e.kind()), Some(TaskErrorKind::Other));
     /// assert_eq!(FutureError::Cancelled.task_error(), None);
@@ -214,6 +218,9 @@ impl fmt::Display for FutureError {
             FutureError::Taken => {
                 f.write_str("the future's value was already taken through another handle")
             }
+            FutureError::Lent => {
+                f.write_str("the future's value was lent out by result_ref and cannot be moved out")
+            }
             FutureError::Rejected(err) => err.fmt(f),
         }
     }
@@ -225,7 +232,7 @@ impl fmt::Display for FutureError {
 /// [`task_error`](FutureError::task_error), or a `match`, away.
 ///
 /// ```
-/// use future_core::{FutureError, TaskError, TaskErrorKind};
+/// use rustures::{FutureError, TaskError, TaskErrorKind};
 /// use std::error::Error;
 /// let err = FutureError::Failed(TaskError::new(TaskErrorKind::Panicked, "boom"));
 /// assert_eq!(err.to_string(), "task panicked: boom");
@@ -250,7 +257,7 @@ impl From<TaskError> for FutureError {
 /// [`as_completed`](crate::as_completed) ran out of time with futures still unfinished.
 ///
 /// ```
-/// use future_core::WaitTimeout;
+/// use rustures::WaitTimeout;
 /// let t = WaitTimeout { unfinished: 3, total: 10 };
 /// assert_eq!(t.to_string(), "3 (of 10) futures unfinished");
 /// ```

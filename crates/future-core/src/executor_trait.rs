@@ -15,7 +15,7 @@ use crate::map_unordered::MapUnordered;
 /// `submit(f, a, b)`).
 ///
 /// ```
-/// fn check<T: future_core::Portable>() {}
+/// fn check<T: rustures::Portable>() {}
 /// check::<(u64, String, Vec<f32>)>();
 /// ```
 pub trait Portable: Serialize + DeserializeOwned + Send + 'static {}
@@ -26,7 +26,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Portable for T {}
 /// of `shutdown(wait=True, cancel_futures=False)`; `Default` is Python's default.
 ///
 /// ```
-/// use future_core::ShutdownOptions;
+/// use rustures::ShutdownOptions;
 /// let options = ShutdownOptions { wait: false, ..Default::default() };
 /// assert_eq!(options, ShutdownOptions::new().wait(false));
 /// assert!(!options.cancel_futures);
@@ -76,7 +76,7 @@ impl ShutdownOptions {
 /// always on. Read at one moment, the fields may be a task apart from each other.
 ///
 /// ```
-/// let stats = future_core::PoolStats::default();
+/// let stats = rustures::PoolStats::default();
 /// assert_eq!(stats.finished(), 0);
 /// ```
 #[non_exhaustive]
@@ -126,9 +126,9 @@ impl PoolStats {
 /// A complete (toy) executor, running each task on the calling thread:
 ///
 /// ```
-/// use future_core::executor::{ChunkResults, Promise};
-/// use future_core::{Executor, Map, MapOptions, MapUnordered, PoolStats, Portable};
-/// use future_core::{ShutdownOptions, SubmitError, TaskFuture};
+/// use rustures::executor::{ChunkResults, Promise};
+/// use rustures::{Executor, Map, MapOptions, MapUnordered, PoolStats, Portable};
+/// use rustures::{ShutdownOptions, SubmitError, TaskFuture};
 /// use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 ///
 /// #[derive(Debug, Default)]

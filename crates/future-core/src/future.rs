@@ -28,14 +28,14 @@ use crate::unwind::drop_contained;
 /// | Python | here |
 /// |---|---|
 /// | `f.cancel()`, `f.cancelled()`, `f.running()`, `f.done()` | the same names |
-/// | `f.result()`, `f.result(timeout)` | [`result`](Self::result), [`result_timeout`](Self::result_timeout) (clone the value), [`take`](Self::take), [`take_timeout`](Self::take_timeout) (move it out) |
+/// | `f.result()`, `f.result(timeout)` | [`result`](Self::result), [`result_timeout`](Self::result_timeout) (clone the value); [`result_ref`](Self::result_ref), [`result_ref_timeout`](Self::result_ref_timeout) (read it in place: no `Clone` needed); [`take`](Self::take), [`take_timeout`](Self::take_timeout) (move it out) |
 /// | `f.exception()`, `f.exception(timeout)` | [`exception`](Self::exception), [`exception_timeout`](Self::exception_timeout) |
 /// | `f.add_done_callback(fn)` | [`add_done_callback`](Self::add_done_callback) |
 /// | `await asyncio.wrap_future(f)` | `f.await`, on any async runtime |
 ///
 /// ```
-/// use future_core::{FutureError};
-/// use future_core::executor::Promise;
+/// use rustures::{FutureError};
+/// use rustures::executor::Promise;
 ///
 /// let (promise, future) = Promise::new();
 /// let worker = std::thread::spawn(move || {
@@ -61,19 +61,22 @@ impl<T> Clone for TaskFuture<T> {
 }
 
 /// Two handles are equal when they belong to the same future (Python's futures hash by
-/// identity), so futures can key a `HashMap`. (Clippy's `mutable_key_type` lint cannot see
-/// that the hash ignores the future's state, which changes; allow it, or key the map with
-/// [`TaskFuture::id`].)
+/// identity).
+///
+/// To map futures to their inputs (Python's `{executor.submit(fn, x): x for x in xs}`), key
+/// the map with [`TaskFuture::id`], a plain `Copy` value: a map keyed by the handles
+/// themselves works too, but trips clippy's `mutable_key_type` lint (a future's state
+/// changes; its hash, the identity, never does, which the lint cannot see).
 ///
 /// ```
-/// # #![allow(clippy::mutable_key_type)]
 /// use std::collections::HashMap;
-/// let (p1, f1) = future_core::executor::Promise::new();
-/// let (_p2, f2) = future_core::executor::Promise::<u32>::new();
-/// let urls: HashMap<_, &str> = [(f1.clone(), "a.example"), (f2.clone(), "b.example")].into();
+/// let (p1, f1) = rustures::executor::Promise::new();
+/// let (_p2, f2) = rustures::executor::Promise::<u32>::new();
+/// let futures = [f1.clone(), f2.clone()];
+/// let urls: HashMap<_, &str> = [(f1.id(), "a.example"), (f2.id(), "b.example")].into();
 /// p1.set_result(200);
-/// for (future, url) in &urls {
-///     if future.done() { assert_eq!((*url, future.result()), ("a.example", Ok(200))) }
+/// for future in futures.iter().filter(|f| f.done()) {
+///     assert_eq!((urls[&future.id()], future.result()), ("a.example", Ok(200)));
 /// }
 /// assert_eq!(f1, f1.clone());
 /// assert_ne!(f1, f2);
@@ -111,8 +114,8 @@ impl<T> TaskFuture<T> {
     /// dequeued it (Python's gh-92001).
     ///
     /// ```
-    /// use future_core::{FutureError};
-    /// use future_core::executor::Promise;
+    /// use rustures::{FutureError};
+    /// use rustures::executor::Promise;
     /// let (promise, future) = Promise::<()>::new();
     /// assert!(future.cancel());
     /// assert!(future.cancel(), "cancelling twice is fine");
@@ -150,7 +153,7 @@ impl<T> TaskFuture<T> {
     /// True when the future was cancelled.
     ///
     /// ```
-    /// let (_p, f) = future_core::executor::Promise::<u8>::new();
+    /// let (_p, f) = rustures::executor::Promise::<u8>::new();
     /// assert!(!f.cancelled());
     /// f.cancel();
     /// assert!(f.cancelled());
@@ -162,7 +165,7 @@ impl<T> TaskFuture<T> {
     /// True while the task is running (started and not finished).
     ///
     /// ```
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// assert!(!f.running());
     /// p.set_running_or_notify_cancel();
     /// assert!(f.running());
@@ -176,7 +179,7 @@ impl<T> TaskFuture<T> {
     /// True when the future is cancelled or finished (with a value or an error).
     ///
     /// ```
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// assert!(!f.done());
     /// p.set_result("x");
     /// assert!(f.done());
@@ -186,9 +189,10 @@ impl<T> TaskFuture<T> {
     }
 
     /// Blocks until the task finished and returns a clone of its value (Python's
-    /// `result()`); see [`take`](Self::take) to move the value out instead (also for
-    /// values that are not `Clone` or not `Sync`: the value is cloned outside the future's
-    /// lock, so threads may clone it at the same time).
+    /// `result()`). For a value that is not `Clone` (a `Result` with `std::io::Error`, an
+    /// HTTP client's error, ...): [`result_ref`](Self::result_ref) reads it in place,
+    /// [`take`](Self::take) moves it out (also for values that are not `Sync`: the value is
+    /// cloned outside the future's lock, so threads may clone it at the same time).
     ///
     /// In a worker thread of the pool that made the task, if no thread has started the
     /// task yet, this runs it right here instead of blocking (and only it: a waiting worker
@@ -198,7 +202,7 @@ impl<T> TaskFuture<T> {
     /// dead worker, a dropped producer: nothing waits forever), [`FutureError::Taken`].
     ///
     /// ```
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// std::thread::spawn(move || p.run(|| vec![1, 2, 3]));
     /// assert_eq!(f.result(), Ok(vec![1, 2, 3]));
     /// assert_eq!(f.result(), Ok(vec![1, 2, 3]), "result can be read again");
@@ -216,8 +220,8 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::executor::Promise::new();
-    /// assert_eq!(f.result_timeout(Duration::ZERO), Err(future_core::FutureError::Timeout));
+    /// let (p, f) = rustures::executor::Promise::new();
+    /// assert_eq!(f.result_timeout(Duration::ZERO), Err(rustures::FutureError::Timeout));
     /// p.set_result(3);
     /// assert_eq!(f.result_timeout(Duration::ZERO), Ok(3));
     /// ```
@@ -244,10 +248,10 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// struct NotClone(u32);
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// p.set_result(NotClone(9));
     /// assert_eq!(f.take().map(|v| v.0), Ok(9));
-    /// assert_eq!(f.take().map(|v| v.0), Err(future_core::FutureError::Taken));
+    /// assert_eq!(f.take().map(|v| v.0), Err(rustures::FutureError::Taken));
     /// ```
     pub fn take(&self) -> Result<T, FutureError> {
         self.take_until(None)
@@ -258,13 +262,68 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::executor::Promise::new();
-    /// assert_eq!(f.take_timeout(Duration::from_millis(1)), Err(future_core::FutureError::Timeout));
+    /// let (p, f) = rustures::executor::Promise::new();
+    /// assert_eq!(f.take_timeout(Duration::from_millis(1)), Err(rustures::FutureError::Timeout));
     /// p.set_result(String::from("late"));
     /// assert_eq!(f.take_timeout(Duration::from_secs(5)).as_deref(), Ok("late"));
     /// ```
     pub fn take_timeout(&self, timeout: Duration) -> Result<T, FutureError> {
         self.take_until(deadline_after(Some(timeout)))
+    }
+
+    /// Blocks until the task finished and lends its value in place: a reference that lives
+    /// as long as this handle, for values that are not `Clone` (a task's `Result` with an
+    /// I/O or HTTP error type, say), read by any number of threads at once (`T: Sync`).
+    /// Python's `result()` returns the future's own object the same way.
+    ///
+    /// A lent value stays in the future until its last handle is dropped:
+    /// [`take`](Self::take) (and `.await`) then fail with [`FutureError::Lent`]; to move the
+    /// value out instead, call `take` alone. The errors are `result`'s.
+    ///
+    /// ```
+    /// use rustures::executor::Promise;
+    ///
+    /// fn read(path: &str) -> Result<Vec<u8>, std::io::Error> { std::fs::read(path) }
+    ///
+    /// let (promise, future) = Promise::new();
+    /// std::thread::spawn(move || promise.run(|| read("/no/such/file")));
+    /// match future.result_ref().unwrap() {
+    ///     Ok(bytes) => println!("{} bytes", bytes.len()),
+    ///     Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::NotFound),
+    /// }
+    /// ```
+    pub fn result_ref(&self) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        self.result_ref_until(None)
+    }
+
+    /// Like [`result_ref`](Self::result_ref), but gives up after `timeout` with
+    /// [`FutureError::Timeout`] (and lends nothing).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (p, f) = rustures::executor::Promise::new();
+    /// assert_eq!(f.result_ref_timeout(Duration::ZERO), Err(rustures::FutureError::Timeout));
+    /// p.set_result(String::from("here"));
+    /// assert_eq!(f.result_ref_timeout(Duration::ZERO).map(String::as_str), Ok("here"));
+    /// ```
+    pub fn result_ref_timeout(&self, timeout: Duration) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        self.result_ref_until(deadline_after(Some(timeout)))
+    }
+
+    fn result_ref_until(&self, deadline: Option<Instant>) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        if !self.wait_until(deadline) {
+            return Err(FutureError::Timeout);
+        }
+        self.inner.lend_result()
     }
 
     pub(crate) fn take_until(&self, deadline: Option<Instant>) -> Result<T, FutureError> {
@@ -278,8 +337,8 @@ impl<T> TaskFuture<T> {
     /// value (Python's `exception()`). Cancelled futures give `Err(Cancelled)`.
     ///
     /// ```
-    /// use future_core::TaskErrorKind;
-    /// let (p, f) = future_core::executor::Promise::<u8>::new();
+    /// use rustures::TaskErrorKind;
+    /// let (p, f) = rustures::executor::Promise::<u8>::new();
     /// std::thread::spawn(move || p.run(|| panic!("no luck")));
     /// let err = f.exception().unwrap().expect("the task panicked");
     /// assert_eq!(err.kind(), TaskErrorKind::Panicked);
@@ -294,8 +353,8 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (p, f) = future_core::executor::Promise::new();
-    /// assert_eq!(f.exception_timeout(Duration::ZERO), Err(future_core::FutureError::Timeout));
+    /// let (p, f) = rustures::executor::Promise::new();
+    /// assert_eq!(f.exception_timeout(Duration::ZERO), Err(rustures::FutureError::Timeout));
     /// p.set_result(1);
     /// assert_eq!(f.exception_timeout(Duration::ZERO), Ok(None));
     /// ```
@@ -309,7 +368,7 @@ impl<T> TaskFuture<T> {
         }
         match &self.inner.lock().outcome {
             Outcome::Failed(err) => Ok(Some(TaskError::clone(err))),
-            Outcome::Value | Outcome::Taken => Ok(None),
+            Outcome::Value | Outcome::Lent | Outcome::Taken => Ok(None),
             Outcome::Empty => Err(FutureError::Cancelled),
         }
     }
@@ -322,7 +381,7 @@ impl<T> TaskFuture<T> {
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// let (p, f) = future_core::executor::Promise::new();
+    /// let (p, f) = rustures::executor::Promise::new();
     /// let (tx, rx) = mpsc::channel();
     /// f.add_done_callback(move |f| tx.send(f.result()).unwrap());
     /// p.set_result(10);
@@ -365,8 +424,8 @@ impl<T> TaskFuture<T> {
     /// True when both handles belong to the same future.
     ///
     /// ```
-    /// let (_p, f) = future_core::executor::Promise::<()>::new();
-    /// let (_q, g) = future_core::executor::Promise::<()>::new();
+    /// let (_p, f) = rustures::executor::Promise::<()>::new();
+    /// let (_q, g) = rustures::executor::Promise::<()>::new();
     /// assert!(f.same_future(&f.clone()));
     /// assert!(!f.same_future(&g));
     /// ```
@@ -376,12 +435,12 @@ impl<T> TaskFuture<T> {
 
     /// This future's identity: equal for every handle of the same future, different from
     /// every other live future's (an identity is only reused once every handle of its
-    /// future is gone). A plain `Copy` key for maps and sets, for code that would rather
-    /// not key them with the handles themselves.
+    /// future is gone). The key for maps and sets of futures: a plain `Copy` value, which
+    /// clippy's `mutable_key_type` lint accepts (it flags the handles themselves as keys).
     ///
     /// ```
     /// use std::collections::HashMap;
-    /// let (_p, f) = future_core::executor::Promise::<u8>::new();
+    /// let (_p, f) = rustures::executor::Promise::<u8>::new();
     /// let names = HashMap::from([(f.id(), "first")]);
     /// assert_eq!(names[&f.clone().id()], "first");
     /// ```
@@ -460,6 +519,7 @@ impl<T> fmt::Debug for TaskFuture<T> {
             (Status::Cancelled, _) => "cancelled",
             (Status::Finished, Outcome::Failed(_)) => "failed",
             (Status::Finished, Outcome::Taken) => "finished (value taken)",
+            (Status::Finished, Outcome::Lent) => "finished (value lent)",
             (Status::Finished, _) => "finished",
         };
         f.debug_struct("TaskFuture")
@@ -476,11 +536,11 @@ impl<T> fmt::Debug for TaskFuture<T> {
 /// dropped while polled unregisters its waker.
 ///
 /// ```
-/// let (p, f) = future_core::executor::Promise::new();
+/// let (p, f) = rustures::executor::Promise::new();
 /// std::thread::spawn(move || p.set_result(7));
 /// let other = f.clone();
 /// assert_eq!(futures::executor::block_on(f), Ok(7));
-/// assert_eq!(other.result(), Err(future_core::FutureError::Taken));
+/// assert_eq!(other.result(), Err(rustures::FutureError::Taken));
 /// ```
 impl<T> std::future::Future for TaskFuture<T> {
     type Output = Result<T, FutureError>;

@@ -5,7 +5,8 @@
 //!
 //! - [`TaskFuture`]: the result of a task, Python's `Future`: `cancel`, `done`,
 //!   `result` with a timeout, `exception`, done callbacks; `.await` it on any async runtime
-//!   (it is a `std::future::Future`); `Eq + Hash` by identity, so futures key a `HashMap`;
+//!   (it is a `std::future::Future`); `Eq + Hash` by identity, and [`TaskFuture::id`]
+//!   keys a `HashMap` of futures;
 //! - [`wait`] and [`as_completed`]: waiting on many futures, from any executors at once,
 //!   woken by the completions themselves (no polling); `as_completed` knows its length (a
 //!   progress bar) and can give each future's input position ([`AsCompleted::indexed`]);

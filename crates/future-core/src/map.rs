@@ -24,7 +24,7 @@ pub type ChunkFuture<R> = TaskFuture<ChunkResults<R>>;
 /// read the fields directly:
 ///
 /// ```
-/// use future_core::MapOptions;
+/// use rustures::MapOptions;
 /// use std::time::Duration;
 ///
 /// let options = MapOptions::new().chunksize(64).buffersize(8).timeout(Duration::from_secs(30));
@@ -41,7 +41,7 @@ pub type ChunkFuture<R> = TaskFuture<ChunkResults<R>>;
 ///
 /// ```compile_fail
 /// #![deny(unused_must_use)]
-/// let options = future_core::MapOptions::new();
+/// let options = rustures::MapOptions::new();
 /// options.chunksize(8); // error: the new options are dropped
 /// ```
 ///
@@ -93,7 +93,7 @@ impl MapOptions {
     /// Checks the settings, as every executor's `map` does first.
     ///
     /// ```
-    /// use future_core::{MapOptions, SubmitError};
+    /// use rustures::{MapOptions, SubmitError};
     /// assert!(MapOptions::new().chunksize(4).validate().is_ok());
     /// let err = MapOptions::new().chunksize(0).validate().unwrap_err();
     /// assert_eq!(err, SubmitError::Invalid("MapOptions::chunksize must be at least 1".into()));
@@ -218,8 +218,8 @@ impl<'a, R> Feeder<'a, R> {
 /// Executors build it with [`Map::new`]:
 ///
 /// ```
-/// use future_core::executor::{ChunkResults, Promise};
-/// use future_core::{Map, MapOptions};
+/// use rustures::executor::{ChunkResults, Promise};
+/// use rustures::{Map, MapOptions};
 ///
 /// // A toy executor that runs each chunk at once on the calling thread.
 /// let square = |x: u64| x * x;
@@ -298,8 +298,8 @@ impl<'a, R> Map<'a, R> {
     /// input's length was not known. A timeout or a refusal ends the map sooner.
     ///
     /// ```
-    /// use future_core::executor::{ChunkResults, Promise};
-    /// use future_core::{Map, MapOptions};
+    /// use rustures::executor::{ChunkResults, Promise};
+    /// use rustures::{Map, MapOptions};
     /// let run = |chunk: Vec<u32>| {
     ///     let (promise, future) = Promise::new();
     ///     promise.set_result(ChunkResults::run(chunk, |x| x));
@@ -365,8 +365,8 @@ impl<R> Map<'_, R> {
     /// instead of element by element (much faster for many small elements).
     ///
     /// ```
-    /// use future_core::executor::{ChunkResults, Promise};
-    /// use future_core::{Map, MapOptions};
+    /// use rustures::executor::{ChunkResults, Promise};
+    /// use rustures::{Map, MapOptions};
     ///
     /// let run = |chunk: Vec<u32>| {
     ///     let (promise, future) = Promise::new();

@@ -32,8 +32,8 @@ struct InFlight<R> {
 /// position not submitted.
 ///
 /// ```
-/// use future_core::executor::{ChunkResults, Promise};
-/// use future_core::{MapOptions, MapUnordered};
+/// use rustures::executor::{ChunkResults, Promise};
+/// use rustures::{MapOptions, MapUnordered};
 ///
 /// // A toy executor that runs each chunk at once.
 /// let run = |chunk: Vec<u32>| {

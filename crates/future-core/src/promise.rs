@@ -21,8 +21,8 @@ use crate::unwind::catch_panic;
 /// nobody waits forever.
 ///
 /// ```
-/// use future_core::{TaskErrorKind};
-/// use future_core::executor::Promise;
+/// use rustures::{TaskErrorKind};
+/// use rustures::executor::Promise;
 ///
 /// let (promise, future) = Promise::<i32>::new();
 /// drop(promise); // the producer went away
@@ -39,7 +39,7 @@ impl<T> Promise<T> {
     /// A pending future and the promise that completes it.
     ///
     /// ```
-    /// let (promise, future) = future_core::executor::Promise::new();
+    /// let (promise, future) = rustures::executor::Promise::new();
     /// promise.set_result('x');
     /// assert_eq!(future.result(), Ok('x'));
     /// ```
@@ -58,7 +58,7 @@ impl<T> Promise<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (promise, future) = future_core::executor::Promise::new_spinning(Duration::from_micros(50));
+    /// let (promise, future) = rustures::executor::Promise::new_spinning(Duration::from_micros(50));
     /// std::thread::spawn(move || promise.set_result(1));
     /// assert_eq!(future.result(), Ok(1));
     /// ```
@@ -78,7 +78,7 @@ impl<T> Promise<T> {
     /// Another consumer handle on this promise's future.
     ///
     /// ```
-    /// let (promise, _) = future_core::executor::Promise::new();
+    /// let (promise, _) = rustures::executor::Promise::new();
     /// let future = promise.future();
     /// promise.set_result(1);
     /// assert_eq!(future.result(), Ok(1));
@@ -93,7 +93,7 @@ impl<T> Promise<T> {
     /// woken by the cancel). Calling it again on a running future returns true.
     ///
     /// ```
-    /// let (promise, future) = future_core::executor::Promise::<()>::new();
+    /// let (promise, future) = rustures::executor::Promise::<()>::new();
     /// future.cancel();
     /// assert!(!promise.set_running_or_notify_cancel());
     /// ```
@@ -126,7 +126,7 @@ impl<T> Promise<T> {
     /// ```
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use future_core::executor::Promise;
+    /// use rustures::executor::Promise;
     ///
     /// let started = Arc::new(AtomicBool::new(false));
     /// let (promise, future) = Promise::<u8>::new();
@@ -148,7 +148,7 @@ impl<T> Promise<T> {
     /// `shutdown(cancel_futures = true)`); same rules as [`TaskFuture::cancel`].
     ///
     /// ```
-    /// let (promise, future) = future_core::executor::Promise::<u8>::new();
+    /// let (promise, future) = rustures::executor::Promise::<u8>::new();
     /// assert!(promise.cancel());
     /// assert!(future.cancelled());
     /// ```
@@ -159,7 +159,7 @@ impl<T> Promise<T> {
     /// True when the future was cancelled (the executor may drop the task unrun).
     ///
     /// ```
-    /// let (promise, future) = future_core::executor::Promise::<u8>::new();
+    /// let (promise, future) = rustures::executor::Promise::<u8>::new();
     /// assert!(!promise.is_cancelled());
     /// future.cancel();
     /// assert!(promise.is_cancelled());
@@ -172,7 +172,7 @@ impl<T> Promise<T> {
     /// in this thread. A cancelled future stays cancelled and `value` is dropped.
     ///
     /// ```
-    /// let (promise, future) = future_core::executor::Promise::new();
+    /// let (promise, future) = rustures::executor::Promise::new();
     /// promise.set_result(5u64);
     /// assert_eq!(future.result(), Ok(5));
     /// ```
@@ -183,8 +183,8 @@ impl<T> Promise<T> {
     /// Completes the future with a task error (Python's `set_exception`).
     ///
     /// ```
-    /// use future_core::{FutureError, TaskError, TaskErrorKind};
-    /// let (promise, future) = future_core::executor::Promise::<u8>::new();
+    /// use rustures::{FutureError, TaskError, TaskErrorKind};
+    /// let (promise, future) = rustures::executor::Promise::<u8>::new();
     /// let err = TaskError::new(TaskErrorKind::WorkerDied, "worker 7 exited with code 99");
     /// promise.set_error(err.clone());
     /// assert_eq!(future.result(), Err(FutureError::Failed(err)));
@@ -196,8 +196,8 @@ impl<T> Promise<T> {
     /// Completes the future with `Ok` value or `Err` task error.
     ///
     /// ```
-    /// let (promise, future) = future_core::executor::Promise::new();
-    /// promise.set_outcome(Ok::<_, future_core::TaskError>(3));
+    /// let (promise, future) = rustures::executor::Promise::new();
+    /// promise.set_outcome(Ok::<_, rustures::TaskError>(3));
     /// assert_eq!(future.result(), Ok(3));
     /// ```
     pub fn set_outcome(self, outcome: Result<T, TaskError>) {
@@ -212,7 +212,7 @@ impl<T> Promise<T> {
     /// and completes the future. Returns false when the task was skipped.
     ///
     /// ```
-    /// let (promise, future) = future_core::executor::Promise::new();
+    /// let (promise, future) = rustures::executor::Promise::new();
     /// assert!(promise.run(|| 2 + 2));
     /// assert_eq!(future.result(), Ok(4));
     /// ```

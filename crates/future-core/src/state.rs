@@ -45,6 +45,9 @@ pub(crate) enum Outcome {
     Failed(Box<TaskError>),
     /// The value was moved out by `take` or `.await`.
     Taken,
+    /// The value is in `Inner::value` and was lent out by `result_ref`: it stays there
+    /// (references to it live as long as the handles that gave them), and `take` refuses.
+    Lent,
 }
 
 impl Outcome {
@@ -54,7 +57,7 @@ impl Outcome {
             Outcome::Failed(err) => Some(FutureError::Failed(TaskError::clone(err))),
             Outcome::Taken => Some(FutureError::Taken),
             Outcome::Empty => Some(FutureError::Cancelled),
-            Outcome::Value => None,
+            Outcome::Value | Outcome::Lent => None,
         }
     }
 }
@@ -222,13 +225,39 @@ impl<T> Inner<T> {
         })
     }
 
-    /// Moves a done future's value out (outcome `Taken` after), or gives its error. Waits
-    /// for threads still cloning the value.
+    /// Lends a done future's value out for as long as `self` lives (outcome `Lent` after,
+    /// so nothing moves it again), or gives its error.
+    pub(crate) fn lend_result(&self) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        let mut state = self.lock();
+        if let Some(err) = state.outcome.error() {
+            return Err(err);
+        }
+        // From here on `take` refuses: the value stays where it is until `self` is freed.
+        state.outcome = Outcome::Lent;
+        drop(state);
+        // SAFETY: the outcome is `Lent`, so the value is `Some` and is never written or
+        // moved again (`complete` writes only before the future is done, `take_result`
+        // refuses a lent value); it is dropped only with `self`, which the returned
+        // reference cannot outlive. Shared references from several threads are fine
+        // since `T: Sync`.
+        self.value
+            .with(|slot| unsafe { (*slot).as_ref() })
+            .ok_or(FutureError::Taken)
+    }
+
+    /// Moves a done future's value out (outcome `Taken` after), or gives its error (a lent
+    /// value stays: `Lent`). Waits for threads still cloning the value.
     pub(crate) fn take_result(&self) -> Result<T, FutureError> {
         loop {
             let mut state = self.lock();
             if let Some(err) = state.outcome.error() {
                 return Err(err);
+            }
+            if state.outcome == Outcome::Lent {
+                return Err(FutureError::Lent);
             }
             if state.readers == 0 {
                 state.outcome = Outcome::Taken;

@@ -202,7 +202,7 @@ unsafe fn drop_closure<F>(storage: *mut Storage) {
 /// nothing.
 ///
 /// ```
-/// use future_core::executor::{ExecutorId, Task};
+/// use rustures::executor::{ExecutorId, Task};
 ///
 /// let executor = ExecutorId::new();
 /// let (task, future) = Task::new(executor, || 6 * 7);
@@ -256,8 +256,8 @@ impl Task {
     /// A task running `f` for `executor`, and its future.
     ///
     /// ```
-    /// let (task, future) = future_core::executor::Task::new(
-    ///     future_core::executor::ExecutorId::new(),
+    /// let (task, future) = rustures::executor::Task::new(
+    ///     rustures::executor::ExecutorId::new(),
     ///     || "done",
     /// );
     /// assert!(task.run().here());

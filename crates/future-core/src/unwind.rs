@@ -43,10 +43,10 @@ fn quiet_caught_panics() {
 /// sets it on its worker threads from its `print_task_panics` setting.
 ///
 /// ```
-/// future_core::executor::print_panics(true); // this thread prints caught panics again
-/// let err = future_core::executor::catch_panic(|| -> u8 { panic!("shown") }).unwrap_err();
+/// rustures::executor::print_panics(true); // this thread prints caught panics again
+/// let err = rustures::executor::catch_panic(|| -> u8 { panic!("shown") }).unwrap_err();
 /// assert_eq!(err.message(), "shown");
-/// future_core::executor::print_panics(false);
+/// rustures::executor::print_panics(false);
 /// ```
 pub fn print_panics(print: bool) {
     PRINT.with(|cell| cell.set(print));
@@ -104,9 +104,9 @@ pub(crate) fn drop_contained<T>(value: T) {
 /// [`TaskErrorKind::Panicked`]: crate::TaskErrorKind::Panicked
 ///
 /// ```
-/// let err = future_core::executor::catch_panic(|| -> u8 { panic!("nope") }).unwrap_err();
+/// let err = rustures::executor::catch_panic(|| -> u8 { panic!("nope") }).unwrap_err();
 /// assert_eq!(err.message(), "nope");
-/// assert_eq!(future_core::executor::catch_panic(|| 1), Ok(1));
+/// assert_eq!(rustures::executor::catch_panic(|| 1), Ok(1));
 /// ```
 pub fn catch_panic<R>(task: impl FnOnce() -> R) -> Result<R, TaskError> {
     halt_unwinding(task).map_err(|payload| {
@@ -121,7 +121,7 @@ pub fn catch_panic<R>(task: impl FnOnce() -> R) -> Result<R, TaskError> {
 /// [`disarm`](Self::disarm) it once the critical section is over.
 ///
 /// ```
-/// let guard = future_core::executor::AbortIfPanic::new("a critical section");
+/// let guard = rustures::executor::AbortIfPanic::new("a critical section");
 /// // ... code that must not unwind ...
 /// guard.disarm();
 /// ```

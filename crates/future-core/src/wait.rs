@@ -161,8 +161,8 @@ impl<T> Drop for Watch<T> {
 /// future's completion wakes this call.
 ///
 /// ```
-/// use future_core::{wait, ReturnWhen};
-/// use future_core::executor::Promise;
+/// use rustures::{wait, ReturnWhen};
+/// use rustures::executor::Promise;
 /// use std::time::Duration;
 ///
 /// let (slow, slow_f) = Promise::<u32>::new();
@@ -218,8 +218,8 @@ where
 /// `indicatif` crate: `as_completed(&futures, None).progress()`):
 ///
 /// ```
-/// use future_core::{as_completed};
-/// use future_core::executor::Promise;
+/// use rustures::{as_completed};
+/// use rustures::executor::Promise;
 /// let (promises, futures): (Vec<_>, Vec<_>) = (0..3).map(|_| Promise::new()).unzip();
 /// for (i, p) in promises.into_iter().enumerate() { p.set_result(i) }
 /// let done = as_completed(&futures, None);
@@ -230,8 +230,8 @@ where
 /// ```
 ///
 /// ```
-/// use future_core::{as_completed};
-/// use future_core::executor::Promise;
+/// use rustures::{as_completed};
+/// use rustures::executor::Promise;
 ///
 /// let (promises, futures): (Vec<_>, Vec<_>) = (0..4).map(|_| Promise::new()).unzip();
 /// std::thread::spawn(move || {
@@ -249,8 +249,8 @@ where
 /// A timeout:
 ///
 /// ```
-/// use future_core::{as_completed, WaitTimeout};
-/// use future_core::executor::Promise;
+/// use rustures::{as_completed, WaitTimeout};
+/// use rustures::executor::Promise;
 /// use std::time::Duration;
 ///
 /// let (done, done_f) = Promise::new();
@@ -265,8 +265,8 @@ where
 /// Which input each one was (no need for the task to echo its input):
 ///
 /// ```
-/// use future_core::{as_completed};
-/// use future_core::executor::Promise;
+/// use rustures::{as_completed};
+/// use rustures::executor::Promise;
 /// let (promises, futures): (Vec<_>, Vec<_>) = (0..3u32).map(|_| Promise::new()).unzip();
 /// for (i, p) in promises.into_iter().enumerate().rev() { p.set_result(i as u32 * 10) }
 /// for done in as_completed(&futures, None).indexed() {

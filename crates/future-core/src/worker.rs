@@ -14,7 +14,7 @@ use crate::unwind::contain;
 /// untimed wait in a worker thread of the executor that made a task may run that task.
 ///
 /// ```
-/// use future_core::executor::ExecutorId;
+/// use rustures::executor::ExecutorId;
 /// assert_ne!(ExecutorId::new(), ExecutorId::new());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,7 +41,7 @@ impl Default for ExecutorId {
 /// [`enter_worker`].
 ///
 /// ```
-/// use future_core::executor::{ExecutorId, Task, WorkerThread, enter_worker};
+/// use rustures::executor::{ExecutorId, Task, WorkerThread, enter_worker};
 /// use std::cell::Cell;
 /// use std::rc::Rc;
 ///
@@ -160,7 +160,7 @@ impl std::fmt::Debug for WorkerGuard {
 /// ```
 /// let (tx, rx) = std::sync::mpsc::channel();
 /// std::thread::spawn(move || tx.send(5).unwrap());
-/// assert_eq!(future_core::executor::blocking(|| rx.recv()), Ok(5));
+/// assert_eq!(rustures::executor::blocking(|| rx.recv()), Ok(5));
 /// ```
 pub fn blocking<R>(wait: impl FnOnce() -> R) -> R {
     let _blocking = Blocking::start();

@@ -218,6 +218,52 @@ fn take_moves_a_non_clone_value_out_once() {
 }
 
 #[test]
+fn result_ref_reads_a_value_that_is_not_clone_in_place() {
+    // A task's result with a real error type that is not `Clone`.
+    let (promise, future) = Promise::<Result<Vec<u8>, std::io::Error>>::new();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let handle = future.clone();
+            thread::spawn(move || match handle.result_ref() {
+                Ok(Err(err)) => err.kind(),
+                other => panic!("the task's io error, by reference: {other:?}"),
+            })
+        })
+        .collect();
+    promise.run(|| std::fs::read("/no/such/file/here"));
+    for reader in readers {
+        assert_eq!(reader.join().unwrap(), std::io::ErrorKind::NotFound);
+    }
+    let value = future.result_ref().unwrap();
+    assert!(value.is_err());
+    // A lent value stays in the future: it cannot be moved out under a reader's feet.
+    assert_eq!(future.clone().take().unwrap_err(), FutureError::Lent);
+    assert!(future.result_ref().unwrap().is_err(), "still readable");
+    assert_eq!(future.exception(), Ok(None), "lent is still a success");
+}
+
+#[test]
+fn result_ref_after_take_or_of_a_failed_future_is_the_error() {
+    let (promise, future) = Promise::new();
+    promise.set_result(NotClone(3));
+    assert_eq!(future.take().map(|t| t.0), Ok(3));
+    assert_eq!(future.result_ref().map(|t| t.0), Err(FutureError::Taken));
+    let (promise, future) = Promise::<NotClone>::new();
+    promise.run(|| panic!("no value"));
+    assert!(matches!(future.result_ref(), Err(FutureError::Failed(_))));
+    let (_promise, future) = Promise::<NotClone>::new();
+    assert_eq!(
+        future.result_ref_timeout(Duration::ZERO).map(|t| t.0),
+        Err(FutureError::Timeout)
+    );
+    future.cancel();
+    assert_eq!(
+        future.result_ref().map(|t| t.0),
+        Err(FutureError::Cancelled)
+    );
+}
+
+#[test]
 fn take_of_a_failed_future_keeps_the_error() {
     let (promise, future) = Promise::<u8>::new();
     promise.set_error(TaskError::new(TaskErrorKind::WorkerDied, "pid 1"));
@@ -395,3 +441,6 @@ fn task_futures_work_with_join_and_futures_unordered() {
     seen.sort_unstable();
     assert_eq!(seen, [0, 10, 20, 30]);
 }
+
+/// A value that is neither `Clone` nor `Debug`.
+struct NotClone(u32);

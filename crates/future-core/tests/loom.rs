@@ -172,6 +172,28 @@ fn clones_race_a_take() {
     });
 }
 
+/// A thread reads a value in place (`result_ref`) while another takes it and the producer
+/// completes the future: exactly one of them has the value, the other gets `Taken` or
+/// `Lent`, and a reference is never handed out to a value that is being moved.
+#[test]
+fn a_lend_races_a_take_and_the_completion() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let producer = thread::spawn(move || promise.set_result(4));
+        let reader = {
+            let future = future.clone();
+            thread::spawn(move || future.result_ref().map(|value| *value))
+        };
+        let taken = future.take();
+        let read = reader.join().unwrap();
+        producer.join().unwrap();
+        match (taken, read) {
+            (Ok(4), Err(FutureError::Taken)) | (Err(FutureError::Lent), Ok(4)) => {}
+            other => panic!("one of them has the value: {other:?}"),
+        }
+    });
+}
+
 /// Panics when dropped (unless already unwinding).
 struct PanicOnDrop;
 

@@ -11,7 +11,7 @@ use crate::worker::SERVE_IN_MAIN_ENV;
 /// exiting while it has tasks).
 ///
 /// ```
-/// use pool_process::{ProcessPool, WorkerDeath};
+/// use rustures::{ProcessPool, WorkerDeath};
 /// let pool = ProcessPool::builder().on_worker_death(WorkerDeath::Break).build().unwrap();
 /// # drop(pool);
 /// ```
@@ -31,7 +31,7 @@ pub enum WorkerDeath {
 /// Why a pool could not be built.
 ///
 /// ```
-/// use pool_process::{BuildError, ProcessPool};
+/// use rustures::{builders::ProcessPoolBuildError as BuildError, ProcessPool};
 /// let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
 /// assert!(matches!(err, BuildError::ZeroWorkers));
 /// assert_eq!(err.to_string(), "max_workers must be at least 1");
@@ -72,9 +72,9 @@ impl fmt::Display for BuildError {
             BuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
             BuildError::InvalidSetting(what) => write!(f, "invalid pool setting: {what}"),
             BuildError::NotInitialized => f.write_str(
-                "this process is a pool worker that serves where main calls \
-                 pool_process::init(), and it builds a pool before it called it: call init() \
-                 before main builds a pool",
+                "this process is a pool worker that serves where main calls init() \
+                 (rustures::init(), or pool_process::init() without rustures), and it \
+                 builds a pool before it called it: call init() before main builds a pool",
             ),
             BuildError::ForeignInitializer(why) => {
                 write!(f, "the initializer cannot run in a worker process: {why}")
@@ -103,7 +103,7 @@ impl From<std::io::Error> for BuildError {
 /// initializer, max_tasks_per_child)` and more.
 ///
 /// ```
-/// use pool_process::ProcessPool;
+/// use rustures::ProcessPool;
 /// use std::time::Duration;
 ///
 /// fn setup() { /* runs once in each worker before its first task */ }
@@ -124,7 +124,7 @@ impl From<std::io::Error> for BuildError {
 ///
 /// ```compile_fail
 /// #![deny(unused_must_use)]
-/// pool_process::ProcessPool::builder().max_workers(2); // error: the builder is dropped
+/// rustures::ProcessPool::builder().max_workers(2); // error: the builder is dropped
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 #[derive(Clone)]
@@ -178,7 +178,7 @@ impl ProcessPoolBuilder {
     /// no initializer, no task limits, no queue bound, no timeout.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPoolBuilder::new().build().unwrap();
+    /// let pool = rustures::ProcessPoolBuilder::new().build().unwrap();
     /// assert!(pool.max_workers() >= 1);
     /// ```
     pub fn new() -> Self {
@@ -190,7 +190,7 @@ impl ProcessPoolBuilder {
     /// starts. 0 makes [`build`](Self::build) fail with [`BuildError::ZeroWorkers`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().max_workers(3).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().max_workers(3).build().unwrap();
     /// assert_eq!(pool.max_workers(), 3);
     /// ```
     pub fn max_workers(mut self, max_workers: usize) -> Self {
@@ -204,7 +204,7 @@ impl ProcessPoolBuilder {
     ///
     /// ```
     /// fn setup() { /* open this worker's connection, load its model, ... */ }
-    /// let pool = pool_process::ProcessPool::builder().initializer(setup).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().initializer(setup).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn initializer(mut self, initializer: fn()) -> Self {
@@ -218,7 +218,7 @@ impl ProcessPoolBuilder {
     /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().max_tasks_per_child(100).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().max_tasks_per_child(100).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn max_tasks_per_child(mut self, max_tasks: u64) -> Self {
@@ -233,7 +233,7 @@ impl ProcessPoolBuilder {
     /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().queue_bound(1000).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().queue_bound(1000).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn queue_bound(mut self, bound: usize) -> Self {
@@ -248,7 +248,7 @@ impl ProcessPoolBuilder {
     /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder()
+    /// let pool = rustures::ProcessPool::builder()
     ///     .timeout(std::time::Duration::from_secs(30))
     ///     .build()
     ///     .unwrap();
@@ -263,7 +263,7 @@ impl ProcessPoolBuilder {
     /// pool (Python's behaviour); see [`WorkerDeath`].
     ///
     /// ```
-    /// use pool_process::{ProcessPool, WorkerDeath};
+    /// use rustures::{ProcessPool, WorkerDeath};
     /// let pool = ProcessPool::builder().on_worker_death(WorkerDeath::Replace).build().unwrap();
     /// # drop(pool);
     /// ```
@@ -285,7 +285,7 @@ impl ProcessPoolBuilder {
     /// [`BuildError::InvalidSetting`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn tasks_per_worker(mut self, tasks: usize) -> Self {
@@ -294,13 +294,14 @@ impl ProcessPoolBuilder {
     }
 
     /// How long a worker, the pool's result thread, and a thread blocked on one of the
-    /// pool's futures (`result`, `take`: see `future_core::executor::Promise::new_spinning`) poll
+    /// pool's futures (`result`, `take`: see
+    /// [`Promise::new_spinning`](future_core::executor::Promise::new_spinning)) poll
     /// before they block in the kernel (default 100 µs): a blocking wake-up across cores
     /// costs tens of microseconds on a VM, so a short spin keeps round trips fast. Only spent
     /// while tasks flow: an idle pool blocks and uses no CPU. `Duration::ZERO` never spins.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder()
+    /// let pool = rustures::ProcessPool::builder()
     ///     .spin(std::time::Duration::ZERO)
     ///     .build()
     ///     .unwrap();
@@ -321,7 +322,7 @@ impl ProcessPoolBuilder {
     /// with [`BuildError::InvalidSetting`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().worker_args(["--worker"]).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().worker_args(["--worker"]).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn worker_args<I, S>(mut self, args: I) -> Self
@@ -338,7 +339,7 @@ impl ProcessPoolBuilder {
     /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().env("RUST_BACKTRACE", "1").build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().env("RUST_BACKTRACE", "1").build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
@@ -363,8 +364,8 @@ impl ProcessPoolBuilder {
     /// ```
     /// fn main() {
     ///     // Runs in every worker too (with `serve_before_main(false)`), and must come first:
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::builder()
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::builder()
     ///         .serve_before_main(false)
     ///         .build()
     ///         .unwrap();
@@ -388,7 +389,7 @@ impl ProcessPoolBuilder {
     /// [`BuildError::InvalidSetting`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().max_frame(1 << 30).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().max_frame(1 << 30).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn max_frame(mut self, bytes: usize) -> Self {
@@ -406,7 +407,7 @@ impl ProcessPoolBuilder {
     /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder()
+    /// let pool = rustures::ProcessPool::builder()
     ///     .handshake_timeout(std::time::Duration::from_secs(5))
     ///     .build()
     ///     .unwrap();
@@ -425,7 +426,7 @@ impl ProcessPoolBuilder {
     /// `shutdown_with` without `wait` the drop returns at once and the grace runs in the background.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder()
+    /// let pool = rustures::ProcessPool::builder()
     ///     .drop_grace(std::time::Duration::from_secs(10))
     ///     .build()
     ///     .unwrap();
@@ -443,12 +444,12 @@ impl ProcessPoolBuilder {
     /// that fail one task (a `Serialize` or `Deserialize` impl, in a worker or on the pool's
     /// own threads; the initializer, whose panic breaks the pool); the argument's `Serialize`
     /// runs in the thread that calls `submit`, which prints its caught panics if it asked
-    /// with `future_core::executor::print_panics`. With printing on, the panic hook also
-    /// prints the backtrace that `RUST_BACKTRACE` asks for, which the task's time includes.
+    /// with [`print_panics`](future_core::executor::print_panics). With printing on, the
+    /// panic hook also prints the backtrace that `RUST_BACKTRACE` asks for, which the task's time includes.
     ///
     /// ```
     /// fn main() {
-    ///     let pool = pool_process::ProcessPool::builder().print_task_panics(true).build().unwrap();
+    ///     let pool = rustures::ProcessPool::builder().print_task_panics(true).build().unwrap();
     ///     let err = pool.submit(|()| -> u8 { panic!("printed, and in the error") }, ()).unwrap();
     ///     assert!(err.result().is_err());
     /// }
@@ -515,7 +516,7 @@ impl ProcessPoolBuilder {
     ///
     /// ```
     /// fn main() {
-    ///     let pool = pool_process::ProcessPool::builder().max_workers(2).build().unwrap();
+    ///     let pool = rustures::ProcessPool::builder().max_workers(2).build().unwrap();
     ///     assert_eq!(pool.submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
     /// }
     /// ```

@@ -105,7 +105,8 @@ pub(crate) enum Doom {
     /// It did not answer the handshake within the handshake timeout; it was sent SIGKILL.
     HandshakeTimeout,
     /// `terminate_workers` (SIGTERM), `kill_workers` (SIGKILL), or the end of a dropped
-    /// pool's grace period: by whom.
+    /// pool's grace period: why, as a clause that completes "(stopped ...)" (`"by
+    /// kill_workers"`, `"because the pool was dropped and ..."`).
     Stopped(String),
     /// The pool broke; it was sent SIGKILL.
     Broken,
@@ -425,8 +426,10 @@ impl State {
         }
         if let Some((at, grace)) = self.terminate_at {
             if now >= at && !self.stopping {
-                let by = format!("the pool was dropped and its grace period of {grace:?} ran out");
-                self.terminate(rustix::process::Signal::KILL, by, finish);
+                let why = format!(
+                    "because the pool was dropped and its grace period of {grace:?} ran out"
+                );
+                self.terminate(rustix::process::Signal::KILL, why, finish);
             }
         }
         for worker in &mut self.workers {
@@ -570,11 +573,11 @@ impl State {
     }
 
     /// Stops the pool now: no new task, the waiting ones cancelled, every worker sent
-    /// `signal` (their running tasks fail with `WorkerDied`, saying `by`).
+    /// `signal` (their running tasks fail with `WorkerDied`, saying `why`).
     pub(crate) fn terminate(
         &mut self,
         signal: rustix::process::Signal,
-        by: String,
+        why: String,
         finish: &mut Vec<Finish>,
     ) {
         self.shutdown = true;
@@ -582,7 +585,7 @@ impl State {
         self.cancel_pending(finish);
         for worker in &mut self.workers {
             if worker.doom.is_none() {
-                worker.doom = Some(Doom::Stopped(by.clone()));
+                worker.doom = Some(Doom::Stopped(why.clone()));
             }
             worker.signal(signal);
         }
@@ -688,9 +691,9 @@ impl State {
                         running.timeout.unwrap_or_default()
                     ),
                 ),
-                Some(Doom::Stopped(by)) => TaskError::new(
+                Some(Doom::Stopped(why)) => TaskError::new(
                     TaskErrorKind::WorkerDied,
-                    format!("worker process {pid} {how} (stopped by {by})"),
+                    format!("worker process {pid} {how} (stopped {why})"),
                 ),
                 Some(Doom::Broken) => TaskError::new(
                     TaskErrorKind::Broken,

@@ -6,11 +6,11 @@ use std::time::Instant;
 ///
 /// ```
 /// fn main() {
-///     let pool = pool_process::ProcessPool::builder().max_workers(1).build().unwrap();
+///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
 ///     pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
 ///     let workers = pool.workers();
 ///     assert_eq!(workers.len(), 1);
-///     assert_eq!(workers[0].state, pool_process::WorkerState::Idle);
+///     assert_eq!(workers[0].state, rustures::WorkerState::Idle);
 ///     assert_eq!(workers[0].tasks_sent, 1);
 /// }
 /// ```

@@ -79,7 +79,7 @@ use task_wire::{Counters, Settled};
 /// period, if one is set).
 ///
 /// ```
-/// use pool_process::ProcessPool;
+/// use rustures::ProcessPool;
 ///
 /// fn collatz_steps(mut n: u64) -> u32 {
 ///     let mut steps = 0;
@@ -91,7 +91,7 @@ use task_wire::{Counters, Settled};
 /// }
 ///
 /// fn main() {
-///     pool_process::init();
+///     rustures::init();
 ///     let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 ///     let future = pool.submit(collatz_steps, 27).unwrap();
 ///     assert_eq!(future.result(), Ok(111));
@@ -116,7 +116,7 @@ impl ProcessPool {
     /// Errors: see [`ProcessPoolBuilder::build`].
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// let pool = rustures::ProcessPool::new().unwrap();
     /// assert_eq!(pool.max_workers(), std::thread::available_parallelism().unwrap().get());
     /// ```
     pub fn new() -> Result<ProcessPool, BuildError> {
@@ -126,7 +126,7 @@ impl ProcessPool {
     /// The builder of a pool with other settings.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().max_workers(2).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.max_workers(), 2);
     /// ```
     pub fn builder() -> ProcessPoolBuilder {
@@ -199,7 +199,7 @@ impl ProcessPool {
     /// The most worker processes this pool runs at once.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::builder().max_workers(4).build().unwrap();
+    /// let pool = rustures::ProcessPool::builder().max_workers(4).build().unwrap();
     /// assert_eq!(pool.max_workers(), 4);
     /// ```
     pub fn max_workers(&self) -> usize {
@@ -226,14 +226,22 @@ impl ProcessPool {
     /// argument's in this call, before anything is sent; the others in the worker or on the
     /// pool's thread, and the worker lives on).
     ///
+    /// An argument larger than [`max_frame`](ProcessPoolBuilder::max_frame) (64 MiB by
+    /// default) is accepted here and fails its future at once, with a `Serialization` error
+    /// that gives its size and names the setting: the argument is encoded straight into the
+    /// frame, so its size is known only here, and like Python (where a pickling error is set
+    /// on the future) every failure of one task's data is reported on its future, the same
+    /// way for `submit`, `map` (one chunk's error) and the [`Executor`](future_core::Executor)
+    /// trait. `submit`'s own errors are about the pool, never about one task's data.
+    ///
     /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
     /// pool broke.
     ///
     /// ```
     /// fn square(x: u64) -> u64 { x * x }
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::new().unwrap();
     ///     assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
     /// }
     /// ```
@@ -256,11 +264,11 @@ impl ProcessPool {
     /// use std::time::Duration;
     /// fn forever(_: ()) { loop { std::thread::park() } }
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::new().unwrap();
     ///     let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100)));
     ///     let err = future.unwrap().exception().unwrap().unwrap();
-    ///     assert_eq!(err.kind(), future_core::TaskErrorKind::TimedOut);
+    ///     assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
     /// }
     /// ```
     pub fn submit_with_timeout<A: Portable, R: Portable>(
@@ -281,11 +289,11 @@ impl ProcessPool {
     /// returns [`SubmitError::Full`].
     ///
     /// ```
-    /// use future_core::SubmitError;
+    /// use rustures::SubmitError;
     /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::builder()
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::builder()
     ///         .max_workers(1).queue_bound(1).build().unwrap();
     ///     let mut futures = Vec::new();
     ///     let full = loop {
@@ -358,7 +366,7 @@ impl ProcessPool {
                 TaskErrorKind::Serialization,
                 format!(
                     "the task's arguments ({} bytes encoded) are larger than the frame limit \
-                     of {max} bytes",
+                     of {max} bytes (raise it with ProcessPoolBuilder::max_frame)",
                     frame.len()
                 ),
             ));
@@ -423,16 +431,16 @@ impl ProcessPool {
     /// chunksize, buffersize)`). A panic on one element fails that element only; a chunk
     /// whose worker died gives the error for each of its elements; dropping the iterator
     /// cancels the chunks that have not started (also those sent ahead to a busy worker).
-    /// See [`future_core::Map`].
+    /// See [`Map`](future_core::Map).
     ///
     /// Errors: the pool refused the first chunk (shut down or broken).
     ///
     /// ```
-    /// use future_core::MapOptions;
+    /// use rustures::MapOptions;
     /// fn cube(x: i64) -> i64 { x * x * x }
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::new().unwrap();
     ///     let cubes: Vec<i64> = pool
     ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
     ///         .unwrap()
@@ -466,11 +474,11 @@ impl ProcessPool {
     /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
     ///
     /// ```
-    /// use future_core::MapOptions;
+    /// use rustures::MapOptions;
     /// fn square(x: u64) -> u64 { x * x }
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::new().unwrap();
     ///     let mut squares: Vec<(usize, u64)> = pool
     ///         .map_unordered(square, 0..6u64, MapOptions::new().chunksize(2))
     ///         .unwrap()
@@ -536,8 +544,8 @@ impl ProcessPool {
     /// `shutdown_with(ShutdownOptions::default())`. Calling it again is harmless.
     ///
     /// ```
-    /// use future_core::SubmitError;
-    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// use rustures::SubmitError;
+    /// let pool = rustures::ProcessPool::new().unwrap();
     /// pool.shutdown();
     /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), SubmitError::Shutdown);
     /// ```
@@ -553,11 +561,11 @@ impl ProcessPool {
     /// Calling it again is harmless.
     ///
     /// ```
-    /// use future_core::ShutdownOptions;
+    /// use rustures::ShutdownOptions;
     /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::builder().max_workers(1).build().unwrap();
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
     ///     let futures: Vec<_> = (0..4).map(|_| pool.submit(nap, 10).unwrap()).collect();
     ///     pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
     ///     // Each task ran, or was cancelled before it started.
@@ -568,7 +576,7 @@ impl ProcessPool {
     /// The options are named, as Python names them:
     ///
     /// ```compile_fail
-    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// let pool = rustures::ProcessPool::new().unwrap();
     /// pool.shutdown(true, false); // error: `shutdown_with(ShutdownOptions { .. })`
     /// ```
     pub fn shutdown_with(&self, options: ShutdownOptions) {
@@ -596,12 +604,12 @@ impl ProcessPool {
     /// fail with [`Broken`](TaskErrorKind::Broken). Returns once every worker was reaped.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// let pool = rustures::ProcessPool::new().unwrap();
     /// pool.terminate_workers();
     /// assert!(pool.submit(|x: u8| x, 1).is_err());
     /// ```
     pub fn terminate_workers(&self) {
-        self.stop_workers(rustix::process::Signal::TERM, "terminate_workers");
+        self.stop_workers(rustix::process::Signal::TERM, "by terminate_workers");
     }
 
     /// Like [`terminate_workers`](Self::terminate_workers), with SIGKILL, which a worker
@@ -610,26 +618,26 @@ impl ProcessPool {
     /// ```
     /// fn forever(_: ()) { loop { std::thread::park() } }
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::new().unwrap();
     ///     let future = pool.submit(forever, ()).unwrap();
     ///     while !future.running() {
     ///         std::thread::sleep(std::time::Duration::from_millis(1)); // the worker starts
     ///     }
     ///     pool.kill_workers();
     ///     let err = future.exception().unwrap().unwrap();
-    ///     assert_eq!(err.kind(), future_core::TaskErrorKind::WorkerDied);
+    ///     assert_eq!(err.kind(), rustures::TaskErrorKind::WorkerDied);
     /// }
     /// ```
     pub fn kill_workers(&self) {
-        self.stop_workers(rustix::process::Signal::KILL, "kill_workers");
+        self.stop_workers(rustix::process::Signal::KILL, "by kill_workers");
     }
 
-    fn stop_workers(&self, signal: rustix::process::Signal, by: &'static str) {
+    fn stop_workers(&self, signal: rustix::process::Signal, why: &'static str) {
         let mut cancelled = Vec::new();
         {
             let mut state = self.shared.lock();
-            state.terminate(signal, by.to_owned(), &mut cancelled);
+            state.terminate(signal, why.to_owned(), &mut cancelled);
             self.shared.wake(&mut state);
             self.shared.room.notify_all();
         }
@@ -640,7 +648,7 @@ impl ProcessPool {
     /// The process ids of the pool's live worker processes (started ones included).
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// let pool = rustures::ProcessPool::new().unwrap();
     /// assert!(pool.worker_pids().is_empty(), "workers start on demand");
     /// ```
     pub fn worker_pids(&self) -> Vec<u32> {
@@ -651,7 +659,7 @@ impl ProcessPool {
     /// many queued behind it), or stopping; since when.
     ///
     /// ```
-    /// let pool = pool_process::ProcessPool::new().unwrap();
+    /// let pool = rustures::ProcessPool::new().unwrap();
     /// assert!(pool.workers().is_empty(), "workers start on demand");
     /// ```
     pub fn workers(&self) -> Vec<WorkerInfo> {
@@ -669,8 +677,8 @@ impl ProcessPool {
     ///
     /// ```
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::new().unwrap();
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::new().unwrap();
     ///     let future = pool.submit(|ms: u64| std::thread::sleep(std::time::Duration::from_millis(ms)), 50).unwrap();
     ///     while !future.running() {
     ///         std::thread::yield_now();
@@ -702,8 +710,8 @@ impl ProcessPool {
     /// ```
     /// fn square(x: u64) -> u64 { x * x }
     /// fn main() {
-    ///     pool_process::init();
-    ///     let pool = pool_process::ProcessPool::builder().max_workers(1).build().unwrap();
+    ///     rustures::init();
+    ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
     ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
     ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
     ///     pool.shutdown();

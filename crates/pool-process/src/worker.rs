@@ -88,9 +88,9 @@ pub(crate) fn end_uninitialized_copy() {
 ///
 /// ```
 /// fn main() {
-///     pool_process::init(); // harmless; a worker that runs `main` never gets past it
+///     rustures::init(); // harmless; a worker that runs `main` never gets past it
 ///
-///     let pool = pool_process::ProcessPool::new().unwrap();
+///     let pool = rustures::ProcessPool::new().unwrap();
 ///     let pid = pool.submit(|()| std::process::id(), ()).unwrap().result().unwrap();
 ///     assert_ne!(pid, std::process::id());
 /// }
@@ -138,11 +138,11 @@ pub fn init() {
 ///
 /// ```
 /// // tests/my_test.rs: once, at the top level (optional where constructors run)
-/// pool_process::test_worker!();
+/// rustures::test_worker!();
 ///
 /// // ... then any test may use a process pool:
 /// fn runs_in_another_process() {
-///     let pool = pool_process::ProcessPool::new().unwrap();
+///     let pool = rustures::ProcessPool::new().unwrap();
 ///     let pid = pool.submit(|()| std::process::id(), ()).unwrap().result().unwrap();
 ///     assert_ne!(pid, std::process::id());
 /// }

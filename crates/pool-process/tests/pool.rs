@@ -499,6 +499,34 @@ fn per_task_timeout_kills_and_replaces_the_worker() {
 }
 
 #[test]
+fn an_argument_above_the_frame_limit_fails_its_future_and_names_the_setting() {
+    run(|| {
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .max_frame(1024)
+            .build()
+            .unwrap();
+        let big = serde_bytes::ByteBuf::from(vec![7u8; 4096]);
+        let err = task_error(&pool.submit(byte_count, big).unwrap());
+        assert_eq!(err.kind(), TaskErrorKind::Serialization, "{err}");
+        assert!(
+            err.message().contains("frame limit of 1024 bytes")
+                && err.message().contains("ProcessPoolBuilder::max_frame"),
+            "{err}"
+        );
+        let small = serde_bytes::ByteBuf::from(vec![7u8; 16]);
+        assert_eq!(
+            pool.submit(byte_count, small).unwrap().result_timeout(HANG),
+            Ok(16)
+        );
+    });
+}
+
+fn byte_count(bytes: serde_bytes::ByteBuf) -> usize {
+    bytes.len()
+}
+
+#[test]
 fn undecodable_result_fails_that_future_only() {
     run(|| {
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();

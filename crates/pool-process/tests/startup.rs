@@ -307,8 +307,8 @@ fn a_worker_copy_that_builds_a_pool_instead_of_serving_fails_the_tasks_at_once()
         assert_eq!(err.kind(), TaskErrorKind::Broken, "{err}");
         for needle in [
             "exited with code 4 before the handshake; the last lines of its stderr:",
-            "a pool worker that serves where main calls pool_process::init(), and it builds a \
-             pool before it called it",
+            "a pool worker that serves where main calls init() (rustures::init(), or \
+             pool_process::init() without rustures), and it builds a pool before it called it",
         ] {
             assert!(err.message().contains(needle), "{needle:?} not in: {err}");
         }

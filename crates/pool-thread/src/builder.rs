@@ -1,4 +1,4 @@
-//! [`Builder`]: the settings of a [`ThreadPool`], and [`BuildError`].
+//! [`ThreadPoolBuilder`]: the settings of a [`ThreadPool`], and [`BuildError`].
 
 use std::fmt;
 use std::time::Duration;
@@ -21,7 +21,7 @@ static POOLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::n
 /// Python's default `max_workers`: `min(32, cpus + 4)`.
 ///
 /// ```
-/// let n = pool_thread::default_max_workers();
+/// let n = rustures::builders::default_max_workers();
 /// assert!((5..=32).contains(&n));
 /// ```
 pub fn default_max_workers() -> usize {
@@ -36,7 +36,7 @@ pub fn default_max_workers() -> usize {
 /// ```
 /// use std::time::Duration;
 ///
-/// let pool = pool_thread::ThreadPool::builder()
+/// let pool = rustures::ThreadPool::builder()
 ///     .max_workers(4)
 ///     .thread_name_prefix("crawler")
 ///     .initializer(|| println!("thread {:?} starts", std::thread::current().name()))
@@ -50,7 +50,7 @@ pub fn default_max_workers() -> usize {
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 #[derive(Clone)]
-pub struct Builder {
+pub struct ThreadPoolBuilder {
     max_workers: Option<usize>,
     thread_name_prefix: Option<String>,
     initializer: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
@@ -62,9 +62,9 @@ pub struct Builder {
     print_task_panics: bool,
 }
 
-impl Default for Builder {
+impl Default for ThreadPoolBuilder {
     fn default() -> Self {
-        Builder {
+        ThreadPoolBuilder {
             max_workers: None,
             thread_name_prefix: None,
             initializer: None,
@@ -78,15 +78,15 @@ impl Default for Builder {
     }
 }
 
-impl Builder {
+impl ThreadPoolBuilder {
     /// The default settings (same as [`ThreadPool::builder`]).
     ///
     /// ```
-    /// let pool = pool_thread::Builder::new().build().unwrap();
-    /// assert_eq!(pool.max_workers(), pool_thread::default_max_workers());
+    /// let pool = rustures::builders::ThreadPoolBuilder::new().build().unwrap();
+    /// assert_eq!(pool.max_workers(), rustures::builders::default_max_workers());
     /// ```
-    pub fn new() -> Builder {
-        Builder::default()
+    pub fn new() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::default()
     }
 
     /// The most threads the pool runs at once (default [`default_max_workers`]: Python's
@@ -95,10 +95,10 @@ impl Builder {
     /// [`BuildError::ZeroWorkers`].
     ///
     /// ```
-    /// let err = pool_thread::ThreadPool::builder().max_workers(0).build().unwrap_err();
-    /// assert_eq!(err, pool_thread::BuildError::ZeroWorkers);
+    /// let err = rustures::ThreadPool::builder().max_workers(0).build().unwrap_err();
+    /// assert_eq!(err, rustures::builders::ThreadPoolBuildError::ZeroWorkers);
     /// ```
-    pub fn max_workers(mut self, max_workers: usize) -> Builder {
+    pub fn max_workers(mut self, max_workers: usize) -> ThreadPoolBuilder {
         self.max_workers = Some(max_workers);
         self
     }
@@ -109,11 +109,11 @@ impl Builder {
     /// [`BuildError::InvalidThreadName`].
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::builder().thread_name_prefix("io").build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().thread_name_prefix("io").build().unwrap();
     /// let name = pool.spawn(|| std::thread::current().name().unwrap().to_owned()).unwrap();
     /// assert_eq!(name.result().unwrap(), "io_0");
     /// ```
-    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Builder {
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> ThreadPoolBuilder {
         self.thread_name_prefix = Some(prefix.into());
         self
     }
@@ -126,13 +126,13 @@ impl Builder {
     ///
     /// ```
     /// thread_local!(static CONN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
-    /// let pool = pool_thread::ThreadPool::builder()
+    /// let pool = rustures::ThreadPool::builder()
     ///     .initializer(|| CONN.with(|c| c.set(42)))
     ///     .build()
     ///     .unwrap();
     /// assert_eq!(pool.spawn(|| CONN.with(|c| c.get())).unwrap().result(), Ok(42));
     /// ```
-    pub fn initializer<F>(mut self, initializer: F) -> Builder
+    pub fn initializer<F>(mut self, initializer: F) -> ThreadPoolBuilder
     where
         F: Fn() + Send + Sync + 'static,
     {
@@ -148,12 +148,12 @@ impl Builder {
     /// (that could deadlock) but do count. `0` makes [`build`](Self::build) fail.
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::builder().queue_bound(64).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().queue_bound(64).build().unwrap();
     /// let futures: Vec<_> = (0..1_000).map(|i| pool.spawn(move || i).unwrap()).collect();
     /// assert!(pool.stats().queued <= 64);
     /// assert_eq!(futures[999].result(), Ok(999));
     /// ```
-    pub fn queue_bound(mut self, bound: usize) -> Builder {
+    pub fn queue_bound(mut self, bound: usize) -> ThreadPoolBuilder {
         self.queue_bound = Some(bound);
         self
     }
@@ -164,13 +164,13 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pool = pool_thread::ThreadPool::builder().keep_alive(None).build().unwrap();
-    /// let pool = pool_thread::ThreadPool::builder()
+    /// let pool = rustures::ThreadPool::builder().keep_alive(None).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder()
     ///     .keep_alive(Duration::from_millis(100))
     ///     .build()
     ///     .unwrap();
     /// ```
-    pub fn keep_alive(mut self, keep_alive: impl Into<Option<Duration>>) -> Builder {
+    pub fn keep_alive(mut self, keep_alive: impl Into<Option<Duration>>) -> ThreadPoolBuilder {
         self.keep_alive = keep_alive.into();
         self
     }
@@ -179,10 +179,10 @@ impl Builder {
     /// `RUST_MIN_STACK` says otherwise).
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::builder().stack_size(8 << 20).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().stack_size(8 << 20).build().unwrap();
     /// assert_eq!(pool.spawn(|| 1).unwrap().result(), Ok(1));
     /// ```
-    pub fn stack_size(mut self, bytes: usize) -> Builder {
+    pub fn stack_size(mut self, bytes: usize) -> ThreadPoolBuilder {
         self.stack_size = Some(bytes);
         self
     }
@@ -201,15 +201,15 @@ impl Builder {
     /// worker waits on queued tasks then deadlocks).
     ///
     /// ```
-    /// use future_core::executor::Promise;
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(1).build().unwrap();
+    /// use rustures::executor::Promise;
+    /// let pool = rustures::ThreadPool::builder().max_workers(1).build().unwrap();
     /// let (promise, later) = Promise::new();
     /// let waiting = pool.spawn(move || later.result().unwrap() + 1).unwrap();
     /// // The one worker may be blocked in `later.result()`; this task still runs.
     /// pool.spawn(move || promise.set_result(41)).unwrap();
     /// assert_eq!(waiting.result(), Ok(42));
     /// ```
-    pub fn max_extra_threads(mut self, extra: usize) -> Builder {
+    pub fn max_extra_threads(mut self, extra: usize) -> ThreadPoolBuilder {
         self.max_extra_threads = Some(extra);
         self
     }
@@ -224,13 +224,13 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pool = pool_thread::ThreadPool::builder()
+    /// let pool = rustures::ThreadPool::builder()
     ///     .drop_grace(Duration::from_secs(10))
     ///     .build()
     ///     .unwrap();
     /// drop(pool); // waits at most 10 s for running tasks
     /// ```
-    pub fn drop_grace(mut self, grace: Duration) -> Builder {
+    pub fn drop_grace(mut self, grace: Duration) -> ThreadPoolBuilder {
         self.drop_grace = Some(grace);
         self
     }
@@ -240,11 +240,11 @@ impl Builder {
     /// message travels in the future's [`TaskError`](future_core::TaskError).
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::builder().print_task_panics(true).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().print_task_panics(true).build().unwrap();
     /// let err = pool.spawn(|| -> u8 { panic!("printed, and in the error") }).unwrap().result();
     /// assert!(err.is_err());
     /// ```
-    pub fn print_task_panics(mut self, print: bool) -> Builder {
+    pub fn print_task_panics(mut self, print: bool) -> ThreadPoolBuilder {
         self.print_task_panics = print;
         self
     }
@@ -255,7 +255,7 @@ impl Builder {
     /// [`BuildError::ZeroQueueBound`], [`BuildError::InvalidThreadName`].
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.stats().workers, 0);
     /// ```
     pub fn build(self) -> Result<ThreadPool, BuildError> {
@@ -321,9 +321,9 @@ impl Builder {
     }
 }
 
-impl fmt::Debug for Builder {
+impl fmt::Debug for ThreadPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
+        f.debug_struct("ThreadPoolBuilder")
             .field("max_workers", &self.max_workers)
             .field("thread_name_prefix", &self.thread_name_prefix)
             .field("initializer", &self.initializer.as_ref().map(|_| "Fn()"))
@@ -337,10 +337,10 @@ impl fmt::Debug for Builder {
     }
 }
 
-/// Why [`Builder::build`] refused the settings.
+/// Why [`ThreadPoolBuilder::build`] refused the settings.
 ///
 /// ```
-/// use pool_thread::{BuildError, ThreadPool};
+/// use rustures::{builders::ThreadPoolBuildError as BuildError, ThreadPool};
 /// let err = ThreadPool::builder().queue_bound(0).build().unwrap_err();
 /// assert_eq!(err, BuildError::ZeroQueueBound);
 /// assert_eq!(err.to_string(), "queue_bound must be at least 1");
@@ -348,7 +348,8 @@ impl fmt::Debug for Builder {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BuildError {
-    /// `max_workers` was 0 (Python raises `ValueError("max_workers must be greater than 0")`).
+    /// `max_workers` was 0 (Python raises `ValueError`); the message, "max_workers must be
+    /// at least 1", is the process pool's.
     ZeroWorkers,
     /// `max_workers` (plus `max_extra_threads`) was above what the pool supports.
     TooManyWorkers {
@@ -366,7 +367,7 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
+            BuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
             BuildError::TooManyWorkers { requested, limit } => {
                 write!(
                     f,

@@ -43,15 +43,15 @@ impl ThreadPool {
     ///   returns [`FutureError::Timeout`] after the chunks already pulled. `buffersize` is
     ///   not used: at most one chunk per thread is in flight.
     /// - Pool threads busy with other work simply do not help; a full
-    ///   [`queue_bound`](crate::Builder::queue_bound) means fewer helpers, not a wait.
+    ///   [`queue_bound`](crate::ThreadPoolBuilder::queue_bound) means fewer helpers, not a wait.
     ///
     /// Errors: [`FutureError::Rejected`] when the pool is shut down or broken, or the
     /// options are invalid (nothing ran); [`FutureError::Failed`] for a panic; [`FutureError::Timeout`].
     ///
     /// ```
-    /// use future_core::{FutureError, MapOptions};
+    /// use rustures::{FutureError, MapOptions};
     ///
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().max_workers(2).build().unwrap();
     /// let words = vec!["apple".to_string(), "fig".into(), "banana".into()];
     /// let offset = 100; // borrowed, not moved
     /// let lengths = pool.map_collect(|w: &String| w.len() + offset, &words, MapOptions::new());
@@ -100,9 +100,9 @@ impl ThreadPool {
     /// and nothing is locked. Same options, errors and order as `map_collect`.
     ///
     /// ```
-    /// use future_core::MapOptions;
+    /// use rustures::MapOptions;
     ///
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().max_workers(2).build().unwrap();
     /// let prices = vec![3.5f64, 1.25, 10.0];
     /// let with_tax = pool.map_slice(|p: &f64| p * 1.2, &prices, MapOptions::new()).unwrap();
     /// assert_eq!(with_tax, [4.2, 1.5, 12.0]);

@@ -51,7 +51,7 @@ impl ThreadPool {
     /// goes on with `b`'s panic (its own payload, on the calling thread).
     ///
     /// ```
-    /// fn fib(pool: &pool_thread::ThreadPool, n: u64) -> u64 {
+    /// fn fib(pool: &rustures::ThreadPool, n: u64) -> u64 {
     ///     if n < 10 {
     ///         return (1..=n).fold((0, 1), |(a, b), _| (b, a + b)).0;
     ///     }
@@ -59,7 +59,7 @@ impl ThreadPool {
     ///     a + b
     /// }
     ///
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(1).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().max_workers(1).build().unwrap();
     /// let words = ["a", "bb"];
     /// let (x, y) = pool.join(|| words[0].len(), || words[1].len());
     /// assert_eq!((x, y), (1, 2));

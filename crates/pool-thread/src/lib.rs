@@ -9,7 +9,7 @@
 //!   [`scope`] for tasks that borrow from the caller's stack, and [`join`] for two
 //!   closures at once (rayon's `join`: no allocation, no future); `shutdown(wait,
 //!   cancel_futures)`, also on drop.
-//! - [`Builder`]: `max_workers` (Python's `min(32, cpus + 4)` by default), a thread name
+//! - [`ThreadPoolBuilder`]: `max_workers` (Python's `min(32, cpus + 4)` by default), a thread name
 //!   prefix, an initializer, a queue bound, an idle keep-alive and a stack size.
 //! - The [`future_core::Executor`] trait, shared with the process pool: code written
 //!   against it with plain functions switches pools by changing the constructor.
@@ -66,7 +66,7 @@
 //!   core: a stolen task is often about done, and starting a thread costs more), then
 //!   blocks its thread, and a blocked thread does not count toward
 //!   `max_workers`: when queued tasks would otherwise have no thread, the pool starts one
-//!   in its place, up to [`max_extra_threads`](Builder::max_extra_threads) (default 64)
+//!   in its place, up to [`max_extra_threads`](ThreadPoolBuilder::max_extra_threads) (default 64)
 //!   beyond `max_workers`. So a task may wait on a promise that a later task completes,
 //!   or on work submitted from outside, even on a one-thread pool. Past that limit, a pool
 //!   whose every thread is blocked waiting on queued tasks deadlocks, as any bounded pool
@@ -116,7 +116,13 @@ mod stats;
 mod worker;
 
 pub use builder::{
-    BuildError, Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, default_max_workers,
+    BuildError, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, ThreadPoolBuilder,
+    default_max_workers,
 };
 pub use pool::ThreadPool;
 pub use scope::Scope;
+
+/// The former name of [`ThreadPoolBuilder`] (one name per pool's builder, as the process
+/// pool's `ProcessPoolBuilder`).
+#[doc(hidden)]
+pub type Builder = ThreadPoolBuilder;

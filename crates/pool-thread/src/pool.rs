@@ -8,7 +8,7 @@ use future_core::{
     TaskFuture,
 };
 
-use crate::builder::Builder;
+use crate::builder::ThreadPoolBuilder;
 use crate::job::Job;
 use crate::registry::{Registry, Room};
 use crate::sync::Arc;
@@ -23,25 +23,25 @@ use crate::sync::Arc;
 /// alone. Beyond them, [`spawn`](Self::spawn) takes any closure, and
 /// [`scope`](Self::scope) tasks that borrow from the caller's stack.
 ///
-/// - Threads start on demand, up to [`max_workers`](Builder::max_workers); an idle thread
+/// - Threads start on demand, up to [`max_workers`](ThreadPoolBuilder::max_workers); an idle thread
 ///   is reused before a new one starts, and retires after the
-///   [`keep_alive`](Builder::keep_alive).
+///   [`keep_alive`](ThreadPoolBuilder::keep_alive).
 /// - A task that panics fails its own future with the panic message; the thread goes on.
 /// - A task that waits, without a timeout, on a task of its own pool that no thread has
 ///   started runs it itself (and nothing else); any other wait blocks, and the pool starts
 ///   a thread in its place if queued tasks need one. So nested submit-and-wait cannot
 ///   deadlock, even with one thread (see the crate docs for exactly what is guaranteed).
-/// - An optional [`queue_bound`](Builder::queue_bound) makes `submit` block (and
+/// - An optional [`queue_bound`](ThreadPoolBuilder::queue_bound) makes `submit` block (and
 ///   [`try_submit`](Self::try_submit) say full) instead of growing the queue.
 /// - Dropping the pool is `shutdown()`: every queued task runs and every thread is
 ///   joined; see [`Drop`](#impl-Drop-for-ThreadPool) for when it does not wait.
 ///
 /// ```
-/// use future_core::{as_completed, MapOptions};
+/// use rustures::{as_completed, MapOptions};
 ///
 /// fn square(n: u64) -> u64 { n * n }
 ///
-/// let pool = pool_thread::ThreadPool::builder().max_workers(4).build().unwrap();
+/// let pool = rustures::ThreadPool::builder().max_workers(4).build().unwrap();
 /// let futures: Vec<_> = (1..=5u64).map(|n| pool.submit(square, n).unwrap()).collect();
 /// let total: u64 = as_completed(&futures, None).map(|f| f.unwrap().result().unwrap()).sum();
 /// assert_eq!(total, 55);
@@ -64,21 +64,21 @@ impl ThreadPool {
     /// cannot fail with the defaults).
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// assert_eq!(pool.spawn(|| "hi").unwrap().result(), Ok("hi"));
     /// ```
     pub fn new() -> ThreadPool {
-        ThreadPool::from_registry(Builder::new().registry_with_defaults())
+        ThreadPool::from_registry(ThreadPoolBuilder::new().registry_with_defaults())
     }
 
-    /// The settings builder; see [`Builder`].
+    /// The settings builder; see [`ThreadPoolBuilder`].
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.max_workers(), 2);
     /// ```
-    pub fn builder() -> Builder {
-        Builder::new()
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::new()
     }
 
     pub(crate) fn from_registry(registry: Registry) -> ThreadPool {
@@ -92,18 +92,18 @@ impl ThreadPool {
     /// plain function; here `f` may be any closure too (see also [`spawn`](Self::spawn)).
     ///
     /// Called from one of this pool's own tasks, the task goes on that worker's own deque
-    /// (others steal it when idle). With a [`queue_bound`](Builder::queue_bound), a call
+    /// (others steal it when idle). With a [`queue_bound`](ThreadPoolBuilder::queue_bound), a call
     /// from outside blocks while the queue is full.
     ///
     /// Errors: [`SubmitError::Shutdown`] after [`shutdown`](Self::shutdown),
     /// [`SubmitError::Broken`] when an initializer panicked.
     ///
     /// ```
-    /// use future_core::{FutureError, SubmitError};
+    /// use rustures::{FutureError, SubmitError};
     ///
     /// fn divide((a, b): (u32, u32)) -> u32 { a / b }
     ///
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// let ok = pool.submit(divide, (84, 2)).unwrap();
     /// let bad = pool.submit(divide, (1, 0)).unwrap();
     /// assert_eq!(ok.result(), Ok(42));
@@ -120,14 +120,14 @@ impl ThreadPool {
         self.spawn_with(move || f(arg), Room::Wait)
     }
 
-    /// Like [`submit`](Self::submit), but when the [`queue_bound`](Builder::queue_bound)
+    /// Like [`submit`](Self::submit), but when the [`queue_bound`](ThreadPoolBuilder::queue_bound)
     /// is reached, returns [`SubmitError::Full`] at once instead of blocking.
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// use future_core::SubmitError;
+    /// use rustures::SubmitError;
     ///
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(1).queue_bound(1).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().max_workers(1).queue_bound(1).build().unwrap();
     /// let (release, gate) = mpsc::channel::<()>();
     /// let (started_tx, started) = mpsc::channel();
     /// let busy = pool.spawn(move || { started_tx.send(()).unwrap(); gate.recv().unwrap() }).unwrap();
@@ -151,7 +151,7 @@ impl ThreadPool {
     /// handle: the thread pool's own form of `submit`, for closures that capture.
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// let name = String::from("world");
     /// let greeting = pool.spawn(move || format!("hello, {name}")).unwrap();
     /// assert_eq!(greeting.result().as_deref(), Ok("hello, world"));
@@ -165,10 +165,10 @@ impl ThreadPool {
     }
 
     /// Like [`spawn`](Self::spawn), but returns [`SubmitError::Full`] at once when the
-    /// [`queue_bound`](Builder::queue_bound) is reached.
+    /// [`queue_bound`](ThreadPoolBuilder::queue_bound) is reached.
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// assert_eq!(pool.try_spawn(|| 1).unwrap().result(), Ok(1));
     /// ```
     pub fn try_spawn<F, R>(&self, f: F) -> Result<TaskFuture<R>, SubmitError>
@@ -206,9 +206,9 @@ impl ThreadPool {
     /// Errors: invalid options, or the first chunk was refused (shut down or broken).
     ///
     /// ```
-    /// use future_core::MapOptions;
+    /// use rustures::MapOptions;
     ///
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// let offset = 10;
     /// let out: Vec<_> = pool
     ///     .map(move |x: i32| {
@@ -247,9 +247,9 @@ impl ThreadPool {
     /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
     ///
     /// ```
-    /// use future_core::MapOptions;
+    /// use rustures::MapOptions;
     ///
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// let mut squares: Vec<(usize, u64)> = pool
     ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
     ///     .unwrap()
@@ -307,7 +307,7 @@ impl ThreadPool {
     /// for Python's `wait` and `cancel_futures`.
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// let f = pool.spawn(|| 1).unwrap();
     /// pool.shutdown();
     /// assert_eq!(f.result(), Ok(1));
@@ -328,8 +328,8 @@ impl ThreadPool {
     /// when their tasks end.
     ///
     /// ```
-    /// use future_core::ShutdownOptions;
-    /// let pool = pool_thread::ThreadPool::new();
+    /// use rustures::ShutdownOptions;
+    /// let pool = rustures::ThreadPool::new();
     /// pool.shutdown_with(ShutdownOptions { wait: false, cancel_futures: true });
     /// assert!(pool.spawn(|| 1).is_err());
     /// ```
@@ -345,7 +345,7 @@ impl ThreadPool {
     /// kept without a lock on any task's path.
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(2).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().max_workers(2).build().unwrap();
     /// pool.spawn(|| 1).unwrap().result().unwrap();
     /// pool.spawn(|| -> u8 { panic!("no") }).unwrap().exception().unwrap();
     /// pool.shutdown();
@@ -361,7 +361,7 @@ impl ThreadPool {
     /// a wait and those started in their place).
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::builder().max_workers(3).build().unwrap();
+    /// let pool = rustures::ThreadPool::builder().max_workers(3).build().unwrap();
     /// assert_eq!(pool.max_workers(), 3);
     /// ```
     pub fn max_workers(&self) -> usize {
@@ -379,13 +379,13 @@ impl Default for ThreadPool {
 /// The [`Executor`] interface, for plain functions: the same calls as the inherent ones.
 ///
 /// ```
-/// use future_core::{Executor, MapOptions};
+/// use rustures::{Executor, MapOptions};
 ///
 /// fn double(x: u32) -> u32 { x * 2 }
 /// fn run(pool: &impl Executor) -> Vec<u32> {
 ///     pool.map(double, [1, 2, 3], MapOptions::new()).unwrap().map(Result::unwrap).collect()
 /// }
-/// let pool = pool_thread::ThreadPool::new();
+/// let pool = rustures::ThreadPool::new();
 /// assert_eq!(run(&pool), [2, 4, 6]);
 /// assert_eq!(Executor::submit(&pool, double, 21).unwrap().result(), Ok(42));
 /// ```
@@ -451,7 +451,7 @@ impl Drop for ThreadPool {
     /// not:
     /// - after a [`shutdown_with`](Self::shutdown_with) without `wait`, the pool is let
     ///   go: its threads finish the tasks they have and exit on their own;
-    /// - with a [`drop_grace`](Builder::drop_grace) (or while the thread is panicking: a
+    /// - with a [`drop_grace`](ThreadPoolBuilder::drop_grace) (or while the thread is panicking: a
     ///   failed assertion in a test that owns a busy pool), the drop waits at most that
     ///   long (no time at all while panicking, unless set), then cancels the tasks not
     ///   started and lets the running ones go.

@@ -19,7 +19,7 @@ use crate::worker;
 /// call; see there.
 ///
 /// ```
-/// let pool = pool_thread::ThreadPool::new();
+/// let pool = rustures::ThreadPool::new();
 /// let words = vec!["a", "bb", "ccc"];
 /// let total = pool.scope(|s| {
 ///     let futures: Vec<_> = words.iter().map(|w| s.spawn(|| w.len()).unwrap()).collect();
@@ -69,7 +69,7 @@ impl ThreadPool {
     /// the scope's other tasks need one (see the crate docs, "Waiting inside a task").
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// let mut counts = [0usize; 4];
     /// let text = "the quick brown fox";
     /// pool.scope(|s| {
@@ -83,7 +83,7 @@ impl ThreadPool {
     /// A borrow that does not outlive the scope does not compile:
     ///
     /// ```compile_fail
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// pool.scope(|s| {
     ///     let local = vec![1, 2, 3];
     ///     // error: `local` dies at the end of this closure, the task may run later
@@ -131,7 +131,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// unrun).
     ///
     /// ```
-    /// let pool = pool_thread::ThreadPool::new();
+    /// let pool = rustures::ThreadPool::new();
     /// let data = vec![1, 2, 3];
     /// let sum = pool.scope(|s| s.spawn(|| data.iter().sum::<i32>()).unwrap().result());
     /// assert_eq!(sum, Ok(6));

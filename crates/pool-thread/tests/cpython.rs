@@ -303,7 +303,7 @@ fn submit_after_shutdown_errors() {
 fn zero_max_workers_is_an_error() {
     let err = ThreadPool::builder().max_workers(0).build().unwrap_err();
     assert_eq!(err, BuildError::ZeroWorkers);
-    assert_eq!(err.to_string(), "max_workers must be greater than 0");
+    assert_eq!(err.to_string(), "max_workers must be at least 1");
     assert_eq!(
         ThreadPool::builder().queue_bound(0).build().unwrap_err(),
         BuildError::ZeroQueueBound

@@ -44,19 +44,49 @@
 //! }
 //! ```
 
+//! A task's result need not be `Clone`: [`TaskFuture::result_ref`] reads it in place (any
+//! number of times, from any thread), [`TaskFuture::take`] moves it out, where `result()`
+//! would clone it. Here the value is a `Result` whose error, `std::io::Error`, is not
+//! `Clone`:
+//!
+//! ```
+//! use rustures::{as_completed, ThreadPool};
+//!
+//! fn fetch(path: String) -> Result<Vec<u8>, std::io::Error> {
+//!     std::fs::read(path) // a blocking HTTP call, say
+//! }
+//!
+//! let pool = ThreadPool::new();
+//! let pages: Vec<_> = ["/no/such/page", "/no/such/other"]
+//!     .iter()
+//!     .map(|p| pool.submit(fetch, p.to_string()).unwrap())
+//!     .collect();
+//! for page in as_completed(&pages, None) {
+//!     match page.unwrap().result_ref().unwrap() {
+//!         Ok(body) => println!("{} bytes", body.len()),
+//!         Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::NotFound),
+//!     }
+//! }
+//! let future = pool.submit(fetch, "/no/such/page".into()).unwrap();
+//! let moved: Result<Vec<u8>, std::io::Error> = future.take().unwrap();
+//! assert!(moved.is_err());
+//! ```
+
 mod pool;
 
 pub use future_core::{
-    AsCompleted, DoneAndNotDone, Executor, FutureError, Indexed, Map, MapOptions, MapUnordered,
-    PoolStats, Portable, ReturnWhen, ShutdownOptions, SubmitError, TaskError, TaskErrorKind,
-    TaskFuture, WaitTimeout, as_completed, wait,
+    AsCompleted, DoneAndNotDone, Executor, FutureError, FutureId, Indexed, Map, MapOptions,
+    MapUnordered, PoolStats, Portable, ReturnWhen, ShutdownOptions, SubmitError, TaskError,
+    TaskErrorKind, TaskFuture, WaitTimeout, as_completed, wait,
 };
 pub use pool::{Pool, PoolBuildError};
 #[cfg(feature = "mpi")]
 pub use pool_mpi::{MpiPool, MpiPoolBuilder, MpiSession};
 #[cfg(not(feature = "mpi"))]
 pub use pool_process::init;
-pub use pool_process::{ProcessPool, ProcessPoolBuilder, WorkerDeath, test_worker};
+pub use pool_process::{
+    ProcessPool, ProcessPoolBuilder, WorkerDeath, WorkerInfo, WorkerState, test_worker,
+};
 
 /// The first line of `main` with the `mpi` feature: an MPI worker rank serves here
 /// ([`pool_mpi::init`]), and so does a process pool's worker that runs `main`
@@ -76,10 +106,18 @@ pub fn init() {
 }
 pub use pool_thread::{Scope, ThreadPool};
 
+/// For executor authors: what a pool builds on (future-core's `executor` module:
+/// `Promise`, the producer's side of a future; `Task`; the panic boundaries; ...). The
+/// examples of [`TaskFuture`]'s methods complete their futures with a `Promise`.
+pub use future_core::executor;
+
 /// The settings builders and their errors, named by pool.
 pub mod builders {
     #[cfg(feature = "mpi")]
     pub use pool_mpi::{BuildError as MpiPoolBuildError, MpiPoolBuilder};
     pub use pool_process::{BuildError as ProcessPoolBuildError, ProcessPoolBuilder};
-    pub use pool_thread::{BuildError as ThreadPoolBuildError, Builder as ThreadPoolBuilder};
+    pub use pool_thread::{
+        BuildError as ThreadPoolBuildError, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS,
+        ThreadPoolBuilder, default_max_workers,
+    };
 }

@@ -59,3 +59,18 @@ fn pool_constructors_build_either_kind() {
     assert!(matches!(processes, Pool::Processes(_)));
     assert!(Pool::threads(0).is_err());
 }
+
+#[test]
+fn both_pools_refuse_zero_workers_in_the_same_words() {
+    let threads = Pool::threads(0).unwrap_err().to_string();
+    let processes = Pool::processes(0).unwrap_err().to_string();
+    assert_eq!(threads, "max_workers must be at least 1");
+    assert_eq!(processes, threads);
+}
+
+#[test]
+fn messages_name_paths_a_rustures_user_can_type() {
+    use rustures::builders::ProcessPoolBuildError;
+    let message = ProcessPoolBuildError::NotInitialized.to_string();
+    assert!(message.contains("rustures::init()"), "{message}");
+}
