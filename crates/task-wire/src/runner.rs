@@ -88,6 +88,8 @@ pub unsafe fn run_task(name: TaskName, frame: Frame, at: usize, reply: &mut Vec<
 /// `Deserialize` panics) fail the chunk with one `Serialization` error; results that do not
 /// encode (or whose `Serialize` panics) are replaced by `Serialization` errors. The results
 /// are a [`ChunkResults`]: the values densely, and only the failed elements as errors.
+/// Once encoded, the results are dropped, each value in a panic boundary of its own: a
+/// panic of a result's `Drop` is contained.
 pub(crate) fn run_chunk<A: Portable, R: Portable>(
     func: usize,
     frame: Frame,
@@ -132,9 +134,11 @@ pub(crate) fn run_chunk<A: Portable, R: Portable>(
         );
         reply.extend(error_payload(results.len(), err));
     }
-    panics::contain(worker_label(), "dropping a task's results", move || {
-        drop(results)
-    });
+    // A chunk's results drop their values one by one, each in a panic boundary of its
+    // own (`ChunkResults`'s `Drop`): a value whose `Drop` panics is contained there, and
+    // two of them cannot abort the worker (as dropping them as one `Vec` inside one
+    // boundary did).
+    drop(results);
 }
 
 #[cfg(test)]
