@@ -13,7 +13,11 @@
 
 use std::mem::MaybeUninit;
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{FutureError, TaskError, TaskErrorKind};
 use crate::unwind::{catch_panic, drop_each};
@@ -65,6 +69,49 @@ impl<A> Drop for ChunkInput<A> {
     }
 }
 
+/// Reads a sequence (what a `Vec<A>` writes) element by element into a `ChunkInput`: if an
+/// element does not decode (or its `Deserialize` panics), the ones decoded before it are
+/// dropped one by one. serde's own `Vec` drops them as one `Vec`, which aborts the process
+/// at the second whose `Drop` panics. A process worker decodes a chunk's arguments this
+/// way, and a chunk's results are decoded the same way.
+///
+/// ```
+/// use future_core::executor::ChunkInput;
+/// use serde::Deserialize;
+/// use serde::de::value::{Error, SeqDeserializer};
+///
+/// let elements = SeqDeserializer::<_, Error>::new([1u8, 2, 3].into_iter());
+/// let chunk = ChunkInput::<u8>::deserialize(elements).unwrap();
+/// assert_eq!(chunk.into_vec(), vec![1, 2, 3]);
+/// ```
+impl<'de, A: Deserialize<'de>> Deserialize<'de> for ChunkInput<A> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Elements<A>(PhantomData<A>);
+
+        impl<'de, A: Deserialize<'de>> Visitor<'de> for Elements<A> {
+            type Value = ChunkInput<A>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+                // A length read from the input is not trusted with more than a MiB of
+                // room up front (as serde's `Vec` does).
+                let room = (1 << 20) / std::mem::size_of::<A>().max(1);
+                let mut chunk =
+                    ChunkInput::new(Vec::with_capacity(seq.size_hint().unwrap_or(0).min(room)));
+                while let Some(item) = seq.next_element()? {
+                    chunk.items.push(item);
+                }
+                Ok(chunk)
+            }
+        }
+
+        deserializer.deserialize_seq(Elements(PhantomData))
+    }
+}
+
 /// The results of one chunk of a map, in element order: the values of the elements that
 /// succeeded, and the errors of those that failed, by position in the chunk. Dropped, it
 /// drops its values one by one, each in a panic boundary of its own ([`drop_each`]): the
@@ -85,10 +132,30 @@ impl<A> Drop for ChunkInput<A> {
 /// assert_eq!(results[3], Ok(3));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "DecodedResults<R>")]
+#[serde(bound(deserialize = "R: Deserialize<'de>"))]
 pub struct ChunkResults<R> {
     pub(crate) values: Vec<R>,
     /// `(position in the chunk, error)`, ascending by position.
     pub(crate) failures: Vec<(usize, TaskError)>,
+}
+
+/// [`ChunkResults`] as it is decoded (the same fields, so the same encoding): the values
+/// go into a [`ChunkInput`], so a reply that does not decode drops the values decoded so
+/// far one by one, even when the failures after them are what does not decode.
+#[derive(Deserialize)]
+struct DecodedResults<R> {
+    values: ChunkInput<R>,
+    failures: Vec<(usize, TaskError)>,
+}
+
+impl<R> From<DecodedResults<R>> for ChunkResults<R> {
+    fn from(decoded: DecodedResults<R>) -> Self {
+        ChunkResults {
+            values: decoded.values.into_vec(),
+            failures: decoded.failures,
+        }
+    }
 }
 
 impl<R> ChunkResults<R> {

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use future_core::executor::ChunkResults;
+use future_core::executor::{ChunkInput, ChunkResults};
 use future_core::{Portable, TaskError, TaskErrorKind};
 use ipc_queue::Frame;
 
@@ -96,10 +96,13 @@ pub(crate) fn run_chunk<A: Portable, R: Portable>(
     at: usize,
     reply: &mut Vec<u8>,
 ) {
-    let decoded = codec::decode::<Vec<A>>(frame.get(at..).unwrap_or_default());
+    // Decoded into a `ChunkInput`: arguments that fail part way drop the ones decoded
+    // before one by one (a `Vec` would abort at the second whose `Drop` panics).
+    let decoded = codec::decode::<ChunkInput<A>>(frame.get(at..).unwrap_or_default());
     drop(frame);
     let results: ChunkResults<R> = match decoded {
         Ok(args) => {
+            let args = args.into_vec();
             // SAFETY: this trampoline is only ever named together with `f: fn(A) -> R` for
             // these very `A` and `R` (`name_task`), and `func` is `f`'s address in this
             // process (same binary, checked by the fingerprint: see `naming`).
