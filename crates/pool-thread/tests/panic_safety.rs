@@ -489,11 +489,17 @@ fn unread_results_child() {
         || {
             let pool = ThreadPool::builder().max_workers(1).build().unwrap();
             let options = future_core::MapOptions::new().chunksize(3).buffersize(2);
+            // One chunk: its other two results wait in the map's cursor.
+            let mut map = pool.map(|_: u32| Loud, 0..3u32, options).unwrap();
+            std::mem::forget(map.next().unwrap().unwrap());
+            drop(map);
+            let mut unordered = pool.map_unordered(|_: u32| Loud, 0..3u32, options).unwrap();
+            std::mem::forget(unordered.next().unwrap().1.unwrap());
+            drop(unordered);
+            // Three chunks: the first one's other two results wait in the cursor; the next
+            // chunks are in flight or done.
             let mut map = pool.map(|_: u32| Loud, 0..9u32, options).unwrap();
-            let first = map.next().unwrap().unwrap();
-            std::mem::forget(first);
-            // The first chunk's other two results wait in the map; the next chunks are in
-            // flight or done.
+            std::mem::forget(map.next().unwrap().unwrap());
             drop(map);
             assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
         },
