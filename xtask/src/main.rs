@@ -133,7 +133,14 @@ const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
     (
         "pool-thread",
         "--test=panic_safety",
-        &["scope_outlives", "chunk_drop_panic_child"],
+        &[
+            "scope_outlives",
+            "chunk_drop_panic_child",
+            "cancelled_chunk_child",
+            "unread_results_child",
+            "failed_collect_child",
+            "panicking_input_child",
+        ],
         false,
     ),
     (

@@ -5,16 +5,118 @@
 //! values plus a (usually empty) list of the elements that failed, by position: the
 //! consumer then moves values out without a `Result` per element, and
 //! [`Map::collect_values`](crate::Map::collect_values) appends whole chunks at once.
+//!
+//! A chunk's input ([`ChunkInput`]), its results and the cursor over them hold user values
+//! that may be dropped unused (a cancelled chunk, results nobody reads): each of them
+//! drops its elements one by one with [`drop_each`], never as one `Vec` (whose drop, at a
+//! second `Drop` panic, would abort the process).
 
 use std::mem::MaybeUninit;
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{FutureError, TaskError, TaskErrorKind};
-use crate::unwind::{catch_panic, drop_contained};
+use crate::unwind::{catch_panic, drop_each};
+
+/// One chunk of a map's input on its way to the task that maps it: a `Vec` that, dropped
+/// unmapped (the task was cancelled or refused, or the input panicked while the chunk was
+/// pulled), drops each element in a panic boundary of its own ([`drop_each`]). Dropped as
+/// a plain `Vec` inside one boundary, two elements whose `Drop` panics would abort the
+/// process. An executor moves it into the chunk's task and takes the `Vec` back there
+/// with [`into_vec`](Self::into_vec).
+///
+/// ```
+/// use future_core::executor::{ChunkInput, ChunkResults};
+///
+/// struct Loud;
+/// impl Drop for Loud {
+///     fn drop(&mut self) { panic!("dropped") }
+/// }
+/// let task = |chunk: ChunkInput<u32>| ChunkResults::run(chunk.into_vec(), |x| x + 1);
+/// assert_eq!(task(ChunkInput::new(vec![1, 2])).len(), 2);
+/// drop(ChunkInput::new(vec![Loud, Loud])); // cancelled: no abort, no panic
+/// ```
+#[derive(Debug)]
+pub struct ChunkInput<A> {
+    items: Vec<A>,
+}
+
+impl<A> ChunkInput<A> {
+    /// Holds `items` until [`into_vec`](Self::into_vec), or drops them one by one.
+    pub fn new(items: Vec<A>) -> Self {
+        ChunkInput { items }
+    }
+
+    /// Appends the items of `items`, one at a time: if `items` panics, the ones taken
+    /// before stay here, to be dropped one by one.
+    pub(crate) fn extend(&mut self, items: impl Iterator<Item = A>) {
+        self.items.extend(items);
+    }
+
+    /// The elements, to map (their drop is the caller's again).
+    pub fn into_vec(mut self) -> Vec<A> {
+        std::mem::take(&mut self.items)
+    }
+}
+
+impl<A> Drop for ChunkInput<A> {
+    fn drop(&mut self) {
+        drop_each(std::mem::take(&mut self.items));
+    }
+}
+
+/// Reads a sequence (what a `Vec<A>` writes) element by element into a `ChunkInput`: if an
+/// element does not decode (or its `Deserialize` panics), the ones decoded before it are
+/// dropped one by one. serde's own `Vec` drops them as one `Vec`, which aborts the process
+/// at the second whose `Drop` panics. A process worker decodes a chunk's arguments this
+/// way, and a chunk's results are decoded the same way.
+///
+/// ```
+/// use future_core::executor::ChunkInput;
+/// use serde::Deserialize;
+/// use serde::de::value::{Error, SeqDeserializer};
+///
+/// let elements = SeqDeserializer::<_, Error>::new([1u8, 2, 3].into_iter());
+/// let chunk = ChunkInput::<u8>::deserialize(elements).unwrap();
+/// assert_eq!(chunk.into_vec(), vec![1, 2, 3]);
+/// ```
+impl<'de, A: Deserialize<'de>> Deserialize<'de> for ChunkInput<A> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Elements<A>(PhantomData<A>);
+
+        impl<'de, A: Deserialize<'de>> Visitor<'de> for Elements<A> {
+            type Value = ChunkInput<A>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence")
+            }
+
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+                // A length read from the input is not trusted with more than a MiB of
+                // room up front (as serde's `Vec` does).
+                let room = (1 << 20) / std::mem::size_of::<A>().max(1);
+                let mut chunk =
+                    ChunkInput::new(Vec::with_capacity(seq.size_hint().unwrap_or(0).min(room)));
+                while let Some(item) = seq.next_element()? {
+                    chunk.items.push(item);
+                }
+                Ok(chunk)
+            }
+        }
+
+        deserializer.deserialize_seq(Elements(PhantomData))
+    }
+}
 
 /// The results of one chunk of a map, in element order: the values of the elements that
-/// succeeded, and the errors of those that failed, by position in the chunk.
+/// succeeded, and the errors of those that failed, by position in the chunk. Dropped, it
+/// drops its values one by one, each in a panic boundary of its own ([`drop_each`]): the
+/// panic of a value's `Drop` is contained (a chunk cancelled after it ran, a worker
+/// dropping results it has sent).
 ///
 /// Executors build it with [`ChunkResults::run`] on the worker; it is serializable, so a
 /// process pool sends it back as one message.
@@ -30,10 +132,30 @@ use crate::unwind::{catch_panic, drop_contained};
 /// assert_eq!(results[3], Ok(3));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "DecodedResults<R>")]
+#[serde(bound(deserialize = "R: Deserialize<'de>"))]
 pub struct ChunkResults<R> {
     pub(crate) values: Vec<R>,
     /// `(position in the chunk, error)`, ascending by position.
     pub(crate) failures: Vec<(usize, TaskError)>,
+}
+
+/// [`ChunkResults`] as it is decoded (the same fields, so the same encoding): the values
+/// go into a [`ChunkInput`], so a reply that does not decode drops the values decoded so
+/// far one by one, even when the failures after them are what does not decode.
+#[derive(Deserialize)]
+struct DecodedResults<R> {
+    values: ChunkInput<R>,
+    failures: Vec<(usize, TaskError)>,
+}
+
+impl<R> From<DecodedResults<R>> for ChunkResults<R> {
+    fn from(decoded: DecodedResults<R>) -> Self {
+        ChunkResults {
+            values: decoded.values.into_vec(),
+            failures: decoded.failures,
+        }
+    }
 }
 
 impl<R> ChunkResults<R> {
@@ -98,8 +220,7 @@ impl<R> ChunkResults<R> {
     /// assert_eq!(chunk.into_results()[0].as_ref().unwrap_err().message(), "no (in worker 7)");
     /// ```
     pub fn map_errors(mut self, mut f: impl FnMut(TaskError) -> TaskError) -> Self {
-        self.failures = self
-            .failures
+        self.failures = std::mem::take(&mut self.failures)
             .into_iter()
             .map(|(position, err)| (position, f(err)))
             .collect();
@@ -107,10 +228,10 @@ impl<R> ChunkResults<R> {
     }
 
     /// Each element's result, in order.
-    pub fn into_results(self) -> Vec<Result<R, TaskError>> {
+    pub fn into_results(mut self) -> Vec<Result<R, TaskError>> {
         let mut results = Vec::with_capacity(self.len());
-        let mut values = self.values.into_iter();
-        let mut failures = self.failures.into_iter().peekable();
+        let mut values = std::mem::take(&mut self.values).into_iter();
+        let mut failures = std::mem::take(&mut self.failures).into_iter().peekable();
         loop {
             let position = results.len();
             let result = match failures.next_if(|(p, _)| *p == position) {
@@ -127,6 +248,12 @@ impl<R> ChunkResults<R> {
             };
             results.push(result);
         }
+    }
+}
+
+impl<R> Drop for ChunkResults<R> {
+    fn drop(&mut self) {
+        drop_each(std::mem::take(&mut self.values));
     }
 }
 
@@ -173,25 +300,6 @@ pub fn fill_slots<A, R>(
         }
     });
     (written, run)
-}
-
-/// Drops each of `items` inside a panic boundary of its own: the rest of a chunk that
-/// will not be mapped (its map function panicked). A panic of one `Drop` is contained
-/// (the map has failed already; the panic hook saw it) and the next is dropped all the
-/// same. One at a time, because a `Vec`'s (or a `Drain`'s) own drop goes on dropping the
-/// other elements while the first panic unwinds, and a second panic there aborts.
-///
-/// ```
-/// struct Loud;
-/// impl Drop for Loud {
-///     fn drop(&mut self) { panic!("dropped") }
-/// }
-/// future_core::executor::drop_each(vec![Loud, Loud, Loud]); // no abort, no panic
-/// ```
-pub fn drop_each<A>(items: impl IntoIterator<Item = A>) {
-    for item in items {
-        drop_contained(item);
-    }
 }
 
 /// Writes the elements counted so far to `out` when dropped.
@@ -246,10 +354,10 @@ pub(crate) struct Cursor<R> {
 
 impl<R> Cursor<R> {
     /// Reads `results`, of a chunk submitted with `len` elements.
-    pub(crate) fn new(results: ChunkResults<R>, len: usize) -> Self {
-        let mut failures = results.failures.into_iter();
+    pub(crate) fn new(mut results: ChunkResults<R>, len: usize) -> Self {
+        let mut failures = std::mem::take(&mut results.failures).into_iter();
         Cursor {
-            values: results.values.into_iter(),
+            values: std::mem::take(&mut results.values).into_iter(),
             next_failure: failures.next(),
             failures,
             whole: None,
@@ -330,6 +438,14 @@ impl<R> Cursor<R> {
             out.push(result?);
         }
         Ok(())
+    }
+}
+
+impl<R> Drop for Cursor<R> {
+    /// The values not read (the map was dropped before them): one by one, as a chunk's
+    /// results are.
+    fn drop(&mut self) {
+        drop_each(self.values.by_ref());
     }
 }
 

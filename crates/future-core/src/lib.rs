@@ -93,21 +93,24 @@ pub mod executor {
     //! - [`Task`]: a task whose closure lives in its future's own allocation (one allocation
     //!   per task); the queue holds the `Task`, and a worker thread that waits on the future
     //!   without a deadline runs the task itself if no thread has started it;
-    //! - [`ChunkResults`] and [`ChunkFuture`]: one chunk of a map's results, dense, and
-    //!   [`fill_slots`], the panic-safe loop that writes a chunk's results in place, and
-    //!   [`drop_each`], which drops the rest of a failed chunk without risking an abort;
+    //! - [`ChunkResults`] and [`ChunkFuture`]: one chunk of a map's results, dense;
+    //!   [`ChunkInput`], a chunk's input on its way to its task (dropped unmapped, it drops
+    //!   its elements one by one); [`fill_slots`], the panic-safe loop that writes a
+    //!   chunk's results in place;
     //! - [`WorkerThread`], [`enter_worker`] and [`blocking`]: how a pool's worker thread tells
     //!   this crate which executor it works for and when it blocks in a wait (so the pool can
     //!   start a thread in its place); [`block_on`], the waiting loop of this crate's
     //!   futures (spin, tell the pool, park), for an executor's own waits;
     //! - [`catch_panic`], [`AbortIfPanic`], [`print_panics`], [`panic_message`]: the panic
-    //!   boundaries.
+    //!   boundaries; [`drop_each`], which drops a collection of user values (the rest of a
+    //!   failed chunk, results nobody reads) one boundary per element, without risking an
+    //!   abort.
     pub use crate::block::block_on;
-    pub use crate::chunk::{ChunkResults, drop_each, fill_slots};
+    pub use crate::chunk::{ChunkInput, ChunkResults, fill_slots};
     pub use crate::error::panic_message;
     pub use crate::map::ChunkFuture;
     pub use crate::promise::Promise;
     pub use crate::task::{Ran, Task};
-    pub use crate::unwind::{AbortIfPanic, catch_panic, print_panics};
+    pub use crate::unwind::{AbortIfPanic, catch_panic, drop_each, print_panics};
     pub use crate::worker::{ExecutorId, WorkerGuard, WorkerThread, blocking, enter_worker};
 }

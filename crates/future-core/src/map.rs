@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::block::deadline_after;
-use crate::chunk::{ChunkResults, Cursor};
+use crate::chunk::{ChunkInput, ChunkResults, Cursor};
 use crate::error::{FutureError, SubmitError};
 use crate::future::TaskFuture;
 
@@ -150,7 +150,12 @@ impl<'a, R> Feeder<'a, R> {
         let (lower, upper) = items.size_hint();
         let chunksize = options.chunksize.unwrap_or(1);
         let submit_next: SubmitNext<'a, R> = Box::new(move || {
-            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
+            // Pulled into a `ChunkInput`: if the input panics, the elements pulled before
+            // are dropped one by one while its panic unwinds to the caller (a plain `Vec`
+            // would abort the process at the first one whose `Drop` panics).
+            let mut chunk = ChunkInput::new(Vec::new());
+            chunk.extend(items.by_ref().take(chunksize));
+            let chunk = chunk.into_vec();
             if chunk.is_empty() {
                 return None;
             }

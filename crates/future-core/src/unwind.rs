@@ -24,9 +24,15 @@ std::thread_local! {
 /// Makes the process's panic hook skip the panics that this crate's boundaries catch (a
 /// task's panic travels in its future's error, as Python prints nothing for a task's
 /// exception); every other panic goes to the hook that was there before, as before.
-/// Installed once, by the first boundary.
+/// Installed once, by the first boundary entered while the thread is not unwinding: std
+/// panics if the hook is changed from a panicking thread, and a boundary entered from a
+/// `Drop` during unwinding (see [`drop_each`]) would turn that into an abort. Until it is
+/// installed, the caught panics are printed, nothing worse.
 fn quiet_caught_panics() {
     static INSTALL: Once = Once::new();
+    if std::thread::panicking() {
+        return;
+    }
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -94,8 +100,44 @@ pub(crate) fn contain(f: impl FnOnce()) {
 }
 
 /// Drops `value` inside a boundary (see [`contain`]).
+///
+/// One value only: a collection of user values (a `Vec<T>`, a `Drain`, a struct that holds
+/// one) goes on dropping its other elements while the first `Drop` panic unwinds, and a
+/// second panic there aborts the process before this boundary can catch anything. Drop
+/// those with [`drop_each`].
 pub(crate) fn drop_contained<T>(value: T) {
     contain(move || drop(value));
+}
+
+/// Drops each of `items` inside a panic boundary of its own: the user values that pool
+/// machinery drops as a collection (the rest of a chunk that will not be mapped, the
+/// results nobody will read). A panic of one `Drop` is contained (its payload dropped
+/// inside a second boundary) and the next element is dropped all the same.
+///
+/// One at a time because a `Vec`'s (or a `Drain`'s) own drop goes on dropping the other
+/// elements while the first panic unwinds, and a second panic there aborts the process;
+/// so a collection must never be dropped whole inside one boundary. Called while the
+/// thread unwinds (from a guard's `Drop`), it is just as safe: each panic is caught before
+/// it leaves its element's boundary. Elements without drop glue are dropped without a
+/// boundary (nothing of theirs can panic).
+///
+/// ```
+/// struct Loud;
+/// impl Drop for Loud {
+///     fn drop(&mut self) { panic!("dropped") }
+/// }
+/// future_core::executor::drop_each(vec![Loud, Loud, Loud]); // no abort, no panic
+/// ```
+pub fn drop_each<A>(items: impl IntoIterator<Item = A>) {
+    let items = items.into_iter();
+    if !std::mem::needs_drop::<A>() {
+        // Nothing runs per element: only the iterator's own drop (a `Vec`'s buffer).
+        items.for_each(drop);
+        return;
+    }
+    for item in items {
+        drop_contained(item);
+    }
 }
 
 /// Runs `task`, turning a panic into a [`TaskErrorKind::Panicked`] error with its message.

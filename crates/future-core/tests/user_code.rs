@@ -266,3 +266,70 @@ fn a_cancel_guard_that_panics_on_drop_goes_with_a_completion_from_pending() {
         "the guard's panic got out of a handle's drop"
     );
 }
+
+/// A value whose `Drop` always panics, even while its thread unwinds (as a user's type
+/// may).
+struct Loud;
+
+impl Drop for Loud {
+    fn drop(&mut self) {
+        panic!("a loud value's drop panicked");
+    }
+}
+
+const CHILD: &str = "FUTURE_CORE_TEST_DROP_EACH_CHILD";
+
+/// A map chunk's input dropped while a panic unwinds (the input iterator panicked while the
+/// chunk was pulled) drops its elements one by one, each in a boundary of its own, even
+/// when that is the first panic boundary of the process: installing the quiet panic hook
+/// from the unwinding thread used to panic inside the cleanup, an abort. Chunk results and
+/// their cursor drop their values the same way. Run in a child process, whose first
+/// boundary this is, and which an abort kills without taking this test binary along.
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs the child scenario directly")]
+fn collections_of_values_whose_drop_panics_are_dropped_one_by_one() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "drop_each_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("drop_each scenario done"),
+        "the child did not finish: {out:?}"
+    );
+}
+
+/// The child side of `collections_of_values_whose_drop_panics_are_dropped_one_by_one`
+/// (under Miri, which cannot start a process, it runs here directly).
+#[test]
+fn drop_each_child() {
+    use future_core::executor::{ChunkInput, ChunkResults, drop_each};
+    if std::env::var_os(CHILD).is_none() && !cfg!(miri) {
+        return;
+    }
+    within("dropping values whose drop panics", || {
+        let unwound = std::panic::catch_unwind(|| {
+            let _chunk = ChunkInput::new(vec![Loud, Loud]);
+            panic!("the input iterator panicked");
+        });
+        let payload = unwound.unwrap_err();
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"the input iterator panicked")
+        );
+        drop(ChunkInput::new(vec![Loud, Loud]));
+        drop_each(vec![Loud, Loud]);
+        let results = ChunkResults::run(vec![1, 2, 3], |_: u8| Loud);
+        assert_eq!(results.len(), 3);
+        drop(results);
+    });
+    println!("drop_each scenario done");
+}

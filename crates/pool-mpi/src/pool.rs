@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
-use future_core::executor::{ChunkFuture, Promise};
+use future_core::executor::{ChunkFuture, Promise, drop_each};
 use future_core::{
     Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
     TaskError, TaskErrorKind, TaskFuture,
@@ -449,16 +449,20 @@ impl MpiPool {
     ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + '_ {
         let name = task_wire::name_task(f);
         move |chunk: Vec<A>| {
+            // The chunk's arguments are dropped one by one, each in a panic boundary of
+            // its own (`drop_each`): dropped as one `Vec`, two whose `Drop` panics would
+            // abort the process, even inside a boundary.
             let name = match &name {
                 Ok(name) => *name,
-                Err(why) => return self.refused(unsendable(why.clone())),
+                Err(why) => {
+                    drop_each(chunk);
+                    return self.refused(unsendable(why.clone()));
+                }
             };
             let timeout = self.shared.rules.timeout;
             let frame = self.frame(name, &chunk, timeout);
             let len = chunk.len();
-            task_wire::contain("pool-mpi", "dropping a map chunk's arguments", move || {
-                drop(chunk)
-            });
+            drop_each(chunk);
             let (id, frame) = match frame {
                 Ok(frame) => frame,
                 Err(err) => return self.refused(err),

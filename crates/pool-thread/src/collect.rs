@@ -35,7 +35,8 @@ impl ThreadPool {
     /// - The first error in input order is returned: a panic of `f` (Python's exception)
     ///   or of the input iterator. Once an element failed, no more input is pulled; the
     ///   chunks already pulled finish. The rest of the failed element's chunk is dropped
-    ///   unmapped, after the panic is caught: a panic of its `Drop` is contained.
+    ///   unmapped, after the panic is caught, and so are the results computed so far:
+    ///   a panic of their `Drop` is contained (the map's error is what is returned).
     /// - [`MapOptions::chunksize`]: elements pulled at once; by default sized from the
     ///   input's length hint (up to 4096; 1 for an input with no hint, such as a
     ///   `filter`: set it then for small elements). [`MapOptions::timeout`]: a total limit
@@ -452,7 +453,7 @@ impl<S, F, R> Run<'_, S, F, R> {
 
     /// Turns the pieces into the result, once every thread is done: `out` gets the
     /// results written in place, then the ones kept aside; on a failure, every result is
-    /// dropped and the first error returned.
+    /// dropped, each in a panic boundary of its own, and the first error returned.
     fn finish(self, mut out: Vec<R>) -> Result<Vec<R>, FutureError> {
         let mut pieces = std::mem::take(&mut *lock(&self.pieces));
         pieces.sort_unstable_by_key(|piece| piece.offset);
@@ -466,17 +467,20 @@ impl<S, F, R> Run<'_, S, F, R> {
             in_place = piece.offset + piece.len;
         }
         if !complete {
+            // Each result is dropped in a boundary of its own (`drop_each`): the map's
+            // error is what the caller gets, and a slice or `Vec` of results dropped whole
+            // would abort the process at the second `Drop` that panics.
             for piece in pieces.iter().filter(|piece| piece.aside.is_none()) {
-                // SAFETY: these `written` elements were initialized by `compute` and are
-                // dropped here once; `out`'s length stays 0, so it will not drop them.
-                unsafe {
-                    let start = self.out.0.add(piece.offset).cast::<R>();
-                    std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
-                        start,
-                        piece.written,
-                    ));
-                }
+                // SAFETY: `offset..offset + written` is within the output's capacity (the
+                // piece is in place).
+                let start = unsafe { self.out.0.add(piece.offset) }.cast::<R>();
+                // SAFETY: these `written` elements were initialized by `compute`, and each
+                // is read out once here, to be dropped: `drop_each` takes every item (no
+                // drop of theirs unwinds out of it), and `out`'s length stays 0, so it
+                // will not drop them again.
+                drop_each((0..piece.written).map(|i| unsafe { start.add(i).read() }));
             }
+            drop_each(pieces.into_iter().filter_map(|piece| piece.aside).flatten());
             return Err(failure.map_or_else(
                 || {
                     FutureError::Failed(TaskError::new(

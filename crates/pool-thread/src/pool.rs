@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use future_core::executor::{ChunkFuture, ChunkResults, Task};
+use future_core::executor::{ChunkFuture, ChunkInput, ChunkResults, Task};
 use future_core::{
     Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
     TaskFuture,
@@ -297,7 +297,11 @@ impl ThreadPool {
         let f = std::sync::Arc::new(f);
         move |chunk: Vec<A>| {
             let f = f.clone();
-            self.spawn(move || ChunkResults::run(chunk, &*f))
+            // A chunk cancelled (or refused) before it ran is dropped with its task's
+            // closure, inside one boundary: `ChunkInput` drops its elements one by one
+            // there, so two whose `Drop` panics do not abort the process.
+            let chunk = ChunkInput::new(chunk);
+            self.spawn(move || ChunkResults::run(chunk.into_vec(), &*f))
         }
     }
 

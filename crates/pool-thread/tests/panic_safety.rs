@@ -272,6 +272,7 @@ fn run_child(child: &str, var: &str, value: &str) -> std::process::Output {
     std::process::Command::new(exe)
         .args(["--exact", child, "--nocapture", "--test-threads=1"])
         .env(var, value)
+        .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap()
 }
@@ -352,6 +353,25 @@ fn triggered_chunks(chunks: usize) -> impl Iterator<Item = Element> + Send {
 
 const CHUNK_CHILD: &str = "POOL_THREAD_TEST_CHUNK_CHILD";
 
+/// Runs the test `child` of this binary in a child process (with [`CHUNK_CHILD`] set, so
+/// it runs its scenario) and fails unless it finished and printed `done`: an abort kills
+/// the child without taking this test binary along. The child's scenario has its own hang
+/// watchdog ([`within`]).
+fn child_finishes(child: &str, done: &str) {
+    let out = run_child(child, CHUNK_CHILD, "1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(done),
+        "the child {child} did not finish: {out:?}"
+    );
+}
+
+/// Whether this run of a `*_child` test runs its scenario: in the child process started
+/// by [`child_finishes`], and under Miri (which cannot start a process) directly.
+fn in_child() -> bool {
+    std::env::var_os(CHUNK_CHILD).is_some() || cfg!(miri)
+}
+
 /// A map function that panics while the rest of its chunk holds elements whose `Drop`
 /// panics fails the map; it does not abort the process (the rest of the chunk used to be
 /// dropped while the function's panic unwound: a second panic, an abort). Run in a child
@@ -359,12 +379,7 @@ const CHUNK_CHILD: &str = "POOL_THREAD_TEST_CHUNK_CHILD";
 #[test]
 #[cfg_attr(miri, ignore = "Miri runs the child scenario directly")]
 fn a_map_function_panicking_beside_elements_whose_drop_panics_does_not_abort() {
-    let out = run_child("chunk_drop_panic_child", CHUNK_CHILD, "1");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("chunk scenario done"),
-        "the child did not finish its maps: {out:?}"
-    );
+    child_finishes("chunk_drop_panic_child", "chunk scenario done");
 }
 
 /// The child side of `a_map_function_panicking_beside_elements_whose_drop_panics_does_not_abort`
@@ -373,7 +388,7 @@ fn a_map_function_panicking_beside_elements_whose_drop_panics_does_not_abort() {
 /// `map`'s (the rest is mapped on).
 #[test]
 fn chunk_drop_panic_child() {
-    if std::env::var_os(CHUNK_CHILD).is_none() && !cfg!(miri) {
+    if !in_child() {
         return;
     }
     within("maps over elements whose drop panics", || {
@@ -497,4 +512,173 @@ fn hook_panic_child() {
     assert_eq!(value, 3);
     let calls = [worker.calls[0].get(), worker.calls[1].get()];
     assert_eq!(calls, [1, 1], "each hook once");
+}
+
+/// A value whose `Drop` always panics, even while its thread unwinds (as a user's type
+/// may): two of them dropped as one collection (a `Vec`'s drop glue) abort the process,
+/// unless each is dropped in a panic boundary of its own.
+struct Loud;
+
+impl Drop for Loud {
+    fn drop(&mut self) {
+        panic!("a loud value's drop panicked");
+    }
+}
+
+/// A lazy map's chunk cancelled before it ran (the map was dropped) drops its input unrun,
+/// each element in a boundary of its own: chunks of two elements whose `Drop` panics used
+/// to abort the process (the chunk's `Vec` was dropped whole inside one boundary: its
+/// second element's panic came while the first one's unwound).
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs the child scenario directly")]
+fn a_cancelled_map_chunk_of_elements_whose_drop_panics_does_not_abort() {
+    child_finishes("cancelled_chunk_child", "cancelled chunk scenario done");
+}
+
+/// The child side of `a_cancelled_map_chunk_of_elements_whose_drop_panics_does_not_abort`.
+#[test]
+fn cancelled_chunk_child() {
+    if !in_child() {
+        return;
+    }
+    within("a map cancelled over elements whose drop panics", || {
+        let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+        let gate = common::Gate::new();
+        let busy = common::occupy(&pool, &gate);
+        // Both chunks wait behind the busy task: dropping the map cancels them unrun.
+        let map = pool
+            .map(
+                |_: Loud| 0u8,
+                (0..4).map(|_| Loud),
+                future_core::MapOptions::new().chunksize(2).buffersize(2),
+            )
+            .unwrap();
+        drop(map);
+        gate.open();
+        assert_eq!(busy.result(), Ok(()));
+        assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+    });
+    println!("cancelled chunk scenario done");
+}
+
+/// A lazy map dropped with results not yet read (the rest of the chunk being read, and
+/// chunks done or in flight) drops them, each in a boundary of its own: two results whose
+/// `Drop` panics used to abort the process (a chunk's results were dropped as one `Vec`).
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs the child scenario directly")]
+fn a_map_dropped_with_unread_results_whose_drop_panics_does_not_abort() {
+    child_finishes("unread_results_child", "unread results scenario done");
+}
+
+/// The child side of `a_map_dropped_with_unread_results_whose_drop_panics_does_not_abort`.
+#[test]
+fn unread_results_child() {
+    if !in_child() {
+        return;
+    }
+    within(
+        "a map dropped with unread results whose drop panics",
+        || {
+            let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+            let options = future_core::MapOptions::new().chunksize(3).buffersize(2);
+            // One chunk: its other two results wait in the map's cursor.
+            let mut map = pool.map(|_: u32| Loud, 0..3u32, options).unwrap();
+            std::mem::forget(map.next().unwrap().unwrap());
+            drop(map);
+            let mut unordered = pool.map_unordered(|_: u32| Loud, 0..3u32, options).unwrap();
+            std::mem::forget(unordered.next().unwrap().1.unwrap());
+            drop(unordered);
+            // Three chunks: the first one's other two results wait in the cursor; the next
+            // chunks are in flight or done.
+            let mut map = pool.map(|_: u32| Loud, 0..9u32, options).unwrap();
+            std::mem::forget(map.next().unwrap().unwrap());
+            drop(map);
+            assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+        },
+    );
+    println!("unread results scenario done");
+}
+
+/// `map_collect` that fails drops the results computed so far, each in a boundary of its
+/// own, and returns the failure: results whose `Drop` panics used to abort the process
+/// (dropped as one slice, in place, or as one `Vec`, kept aside) or, for a single one,
+/// panic out of `map_collect` instead of its error.
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs the child scenario directly")]
+fn map_collect_failing_beside_results_whose_drop_panics_does_not_abort() {
+    child_finishes("failed_collect_child", "failed collect scenario done");
+}
+
+/// The child side of `map_collect_failing_beside_results_whose_drop_panics_does_not_abort`:
+/// results written in place (an input of known length) and kept aside (a `filter`, whose
+/// length is not known).
+#[test]
+fn failed_collect_child() {
+    if !in_child() {
+        return;
+    }
+    within(
+        "map_collect failing beside results whose drop panics",
+        || {
+            let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+            let options = future_core::MapOptions::new().chunksize(4);
+            let loud_until_three = |x: u32| {
+                if x == 3 {
+                    panic!("the map function panicked");
+                }
+                Loud
+            };
+            let in_place = pool.map_collect(loud_until_three, 0..4u32, options);
+            let aside = pool.map_collect(loud_until_three, (0..4u32).filter(|_| true), options);
+            for result in [in_place, aside] {
+                let err = result.map(std::mem::forget).unwrap_err();
+                assert!(
+                    err.to_string().contains("the map function panicked"),
+                    "{err}"
+                );
+            }
+        },
+    );
+    println!("failed collect scenario done");
+}
+
+/// A lazy map's input that panics while a chunk is pulled: its panic reaches the caller,
+/// and the elements pulled before it are dropped one by one on the way, each in a
+/// boundary of its own. They used to be dropped as one `Vec` while the input's panic
+/// unwound: the first whose `Drop` panics aborted the process.
+#[test]
+#[cfg_attr(miri, ignore = "Miri runs the child scenario directly")]
+fn a_map_input_panicking_beside_elements_whose_drop_panics_does_not_abort() {
+    child_finishes("panicking_input_child", "panicking input scenario done");
+}
+
+/// The child side of `a_map_input_panicking_beside_elements_whose_drop_panics_does_not_abort`.
+#[test]
+fn panicking_input_child() {
+    if !in_child() {
+        return;
+    }
+    within(
+        "a map whose input panics beside elements whose drop panics",
+        || {
+            let pool = ThreadPool::builder().max_workers(1).build().unwrap();
+            let input = (0..3).map(|i| {
+                if i == 2 {
+                    panic!("the input iterator panicked");
+                }
+                Loud
+            });
+            let options = future_core::MapOptions::new().chunksize(3);
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                pool.map(|_: Loud| 0u8, input, options).map(drop)
+            }));
+            let payload = outcome.unwrap_err();
+            assert_eq!(
+                payload.downcast_ref::<&str>(),
+                Some(&"the input iterator panicked")
+            );
+            assert_eq!(pool.spawn(|| 5).unwrap().result(), Ok(5));
+        },
+    );
+    println!("panicking input scenario done");
 }

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use future_core::executor::ChunkResults;
+use future_core::executor::{ChunkInput, ChunkResults};
 use future_core::{Portable, TaskError, TaskErrorKind};
 use ipc_queue::Frame;
 
@@ -88,16 +88,21 @@ pub unsafe fn run_task(name: TaskName, frame: Frame, at: usize, reply: &mut Vec<
 /// `Deserialize` panics) fail the chunk with one `Serialization` error; results that do not
 /// encode (or whose `Serialize` panics) are replaced by `Serialization` errors. The results
 /// are a [`ChunkResults`]: the values densely, and only the failed elements as errors.
+/// Once encoded, the results are dropped, each value in a panic boundary of its own: a
+/// panic of a result's `Drop` is contained.
 pub(crate) fn run_chunk<A: Portable, R: Portable>(
     func: usize,
     frame: Frame,
     at: usize,
     reply: &mut Vec<u8>,
 ) {
-    let decoded = codec::decode::<Vec<A>>(frame.get(at..).unwrap_or_default());
+    // Decoded into a `ChunkInput`: arguments that fail part way drop the ones decoded
+    // before one by one (a `Vec` would abort at the second whose `Drop` panics).
+    let decoded = codec::decode::<ChunkInput<A>>(frame.get(at..).unwrap_or_default());
     drop(frame);
     let results: ChunkResults<R> = match decoded {
         Ok(args) => {
+            let args = args.into_vec();
             // SAFETY: this trampoline is only ever named together with `f: fn(A) -> R` for
             // these very `A` and `R` (`name_task`), and `func` is `f`'s address in this
             // process (same binary, checked by the fingerprint: see `naming`).
@@ -132,9 +137,11 @@ pub(crate) fn run_chunk<A: Portable, R: Portable>(
         );
         reply.extend(error_payload(results.len(), err));
     }
-    panics::contain(worker_label(), "dropping a task's results", move || {
-        drop(results)
-    });
+    // A chunk's results drop their values one by one, each in a panic boundary of its
+    // own (`ChunkResults`'s `Drop`): a value whose `Drop` panics is contained there, and
+    // two of them cannot abort the worker (as dropping them as one `Vec` inside one
+    // boundary did).
+    drop(results);
 }
 
 #[cfg(test)]
