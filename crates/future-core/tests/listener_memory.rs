@@ -1,9 +1,11 @@
 //! A future that stays pending while waiters register on it and give up, over and over,
 //! keeps its memory flat: a freed listener slot is always reused. Measured with a global
-//! allocator that counts the bytes allocated and not yet freed, in the whole process
-//! (this file's tests take turns, so no other test allocates meanwhile).
+//! allocator that counts the bytes allocated and freed by the threads that do the waits
+//! (each marks itself with [`measure_this_thread`]): the test harness's own threads keep
+//! what they like (the outcome of a test that ended meanwhile, say) without counting.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -14,13 +16,27 @@ use std::time::Duration;
 use future_core::executor::Promise;
 use future_core::{FutureError, TaskFuture, as_completed};
 
-/// Counts live heap bytes in `LIVE`, and leaves the allocating to `System`.
+/// Counts in `LIVE` the heap bytes that measured threads allocate and free, and leaves the
+/// allocating to `System`.
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+std::thread_local! {
+    /// Whether this thread's allocations count (a `const` cell: reading it never allocates).
+    static MEASURED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes the calling thread's allocations and frees count in [`live_bytes`].
+fn measure_this_thread() {
+    MEASURED.with(|measured| measured.set(true));
+}
+
 fn count(bytes: usize, sign: isize) {
-    LIVE.fetch_add(sign * bytes as isize, Ordering::Relaxed);
+    // `try_with`: false while the thread's locals are being torn down.
+    if MEASURED.try_with(Cell::get).unwrap_or(false) {
+        LIVE.fetch_add(sign * bytes as isize, Ordering::Relaxed);
+    }
 }
 
 // SAFETY: every call is handed to `System` with the caller's arguments unchanged, so
@@ -69,7 +85,7 @@ fn live_bytes() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
-/// One test at a time: the count is the whole process's.
+/// One test at a time: the count is shared by every measured thread.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// How many bytes the heap may grow by over a whole run without counting as growth: a
@@ -90,6 +106,7 @@ fn poll_pending(future: &mut TaskFuture<u8>, waker: &Waker) {
 #[test]
 fn a_million_register_and_give_up_cycles_keep_memory_flat() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    measure_this_thread();
     const CYCLES: usize = 1_000_000;
     let (promise, future) = Promise::<u8>::new();
     let waker = Waker::noop();
@@ -142,6 +159,7 @@ fn timed_waits_from_two_threads_keep_memory_flat() {
         let measured = measured.clone();
         let done_tx = done_tx.clone();
         std::thread::spawn(move || {
+            measure_this_thread();
             let round = || {
                 give_up();
                 cycle.wait();
