@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use future_core::executor::{ChunkFuture, Promise};
+use future_core::executor::{ChunkFuture, Promise, drop_each};
 use future_core::{
     Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
     TaskError, TaskErrorKind, TaskFuture,
@@ -524,11 +524,16 @@ impl ProcessPool {
         move |chunk: Vec<A>| {
             let names = match &names {
                 Ok(names) => *names,
-                Err(why) => return self.refused(unsendable(why.clone())),
+                Err(why) => {
+                    drop_each(chunk); // user values: each drop in a boundary of its own
+                    return self.refused(unsendable(why.clone()));
+                }
             };
             let frame = self.frame(names, &chunk);
             let len = chunk.len();
-            panics::contain("dropping a map chunk's arguments", move || drop(chunk));
+            // Each argument's drop in a boundary of its own: a `Vec` dropped whole inside one
+            // would abort on a second panicking `Drop` while the first unwinds.
+            drop_each(chunk);
             let frame = match frame {
                 Ok(frame) => frame,
                 Err(err) => return self.refused(err),

@@ -70,6 +70,17 @@ fn program_main() {
                 println!("{:?}: {}", err.kind(), err.message());
             }
         }
+        // A map over arguments whose `Drop` panics, two to a chunk, in the parent: every
+        // chunk is sent (and its arguments dropped), then the results are read.
+        "loud_map_args" => {
+            let pool = ProcessPool::builder().max_workers(1).build().unwrap();
+            let options = MapOptions::new().chunksize(2);
+            let results: Vec<_> = pool
+                .map(loud_len, (0..4).map(|_| LoudOnDrop(true)), options)
+                .unwrap()
+                .collect();
+            println!("loud map: {results:?}");
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -87,6 +98,45 @@ fn explodes_in_setup() {
 /// error and is not printed on the terminal, whatever `RUST_BACKTRACE` says; with
 /// `print_task_panics(true)` the worker prints it too. Checked on a program's stdout (the
 /// errors) and stderr (what the terminal shows).
+/// An argument whose `Drop` panics in the process that dropped it, the parent that sent it;
+/// the copy a worker decodes is made with `loud: false` and drops quietly there.
+#[derive(Debug, serde::Serialize)]
+struct LoudOnDrop(bool);
+
+impl<'de> serde::Deserialize<'de> for LoudOnDrop {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bool::deserialize(d).map(|_| LoudOnDrop(false))
+    }
+}
+
+impl Drop for LoudOnDrop {
+    fn drop(&mut self) {
+        if self.0 {
+            panic!("a map argument's drop panicked");
+        }
+    }
+}
+
+fn loud_len(_: LoudOnDrop) -> u8 {
+    1
+}
+
+/// A map drops each chunk's arguments once they are encoded, each in a panic boundary of its
+/// own: two arguments of one chunk whose `Drop` panics used to abort the parent (the chunk's
+/// `Vec` was dropped whole inside one boundary, its second panic while the first unwound).
+/// Run as a program, which an abort kills without taking this test binary along.
+#[test]
+fn a_map_over_arguments_whose_drop_panics_does_not_abort() {
+    run(|| {
+        let (code, stdout, stderr) = run_program("loud_map_args".to_owned());
+        assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
+        assert!(
+            stdout.contains("loud map: [Ok(1), Ok(1), Ok(1), Ok(1)]"),
+            "stdout: {stdout}\nstderr: {stderr}"
+        );
+    });
+}
+
 #[test]
 fn task_panics_travel_in_the_error_and_are_printed_only_when_asked() {
     run(|| {
