@@ -277,6 +277,34 @@ fn a_join_takes_back_its_second_half_from_under_a_spawned_task() {
     });
 }
 
+/// A scope inside a task whose closure spawns a task and leaves it queued, on the only
+/// worker with no thread to spare: the scope's task sits under that task on the worker's
+/// deque, and the scope's end runs it from there; the spawned task runs after. Stopping
+/// at the spawned task (before), the worker blocked on a task in its own deque that no
+/// thread could take: loom reported the deadlock (with no preemption at all: the order
+/// of the deque decides it, not a race).
+#[test]
+fn a_scope_runs_its_task_from_under_a_spawned_task() {
+    bounded(2, || {
+        let pool = Arc::new(pool(1, 0));
+        let p = pool.clone();
+        let (value, spawned) = pool
+            .spawn(move || {
+                let mut value = 0;
+                let spawned = p.scope(|s| {
+                    s.spawn(|| value = 9).unwrap();
+                    p.spawn(|| 3).unwrap()
+                });
+                (value, spawned)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!((value, spawned.take()), (9, Ok(3)));
+        drop(pool);
+    });
+}
+
 /// The same on two workers, the second closure waiting on the spawned task (through a
 /// promise it sets), so another thread must run that task: the join sets it aside while it
 /// takes its closure back, and the other worker may look at the queues just then and go
