@@ -519,6 +519,35 @@ fn a_scope_runs_its_task_from_under_a_maps_helpers() {
     });
 }
 
+/// A task waiting (untimed) on a task it queued, under a task it queued after: the wait
+/// claims the task through its future, not the deque, so where it sits does not matter;
+/// it runs here, with no thread to spare. (This held before; kept as the wait's half of
+/// "nothing waits on work buried in its own deque".)
+#[test]
+fn a_wait_runs_its_task_from_under_a_spawned_task() {
+    common::within("the wait under a spawned task", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .max_workers(1)
+                .max_extra_threads(0)
+                .build()
+                .unwrap(),
+        );
+        let p = pool.clone();
+        let (waited, spawned) = pool
+            .spawn(move || {
+                let buried = p.spawn(|| 8).unwrap();
+                let spawned = p.spawn(|| 9).unwrap();
+                (buried.take(), spawned)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!((waited, spawned.take()), (Ok(8), Ok(9)));
+        assert_eq!(pool.stats().workers_started, 1, "{:?}", pool.stats());
+    });
+}
+
 #[test]
 fn join_borrows_from_the_caller() {
     let pool = ThreadPool::builder().max_workers(2).build().unwrap();
