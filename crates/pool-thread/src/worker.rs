@@ -336,10 +336,11 @@ impl WorkerCtx {
     /// not count as queued work that needs a thread in its place.
     fn drop_spent_jobs(&self) {
         while let Some(job) = self.local.pop() {
-            if let Err(pending) = self.consume_if_spent(job) {
-                self.put_back(std::iter::once(pending));
+            if job.is_pending() {
+                self.put_back(std::iter::once(job));
                 return;
             }
+            self.consume_spent(job);
         }
     }
 
@@ -354,25 +355,44 @@ impl WorkerCtx {
     /// their caller left: stopping at the first other job left the caller blocked on a
     /// job in its own deque that no thread took.
     ///
-    /// Nothing runs while jobs are set aside (see [`WorkerCtx::put_back`]); the caller
-    /// counts the job taken.
+    /// Consuming a spent entry drops what only it still owns (its task's result): user
+    /// code, which may wait for any other job. So it happens only while no pending job is
+    /// held off the deque: in place while none is set aside; otherwise every job popped
+    /// goes back where it was first (the picked one too), then the spent ones are consumed
+    /// and the search starts over. Nothing else runs while jobs are set aside (see
+    /// [`WorkerCtx::put_back`]); the caller counts the job taken.
     fn take_mine(&self, mine: impl Fn(&Job) -> bool) -> Option<Job> {
-        // The fast path (the job on top) allocates nothing: `Vec::new` does not.
-        let mut set_aside = Vec::new();
-        let mut found = None;
-        while let Some(job) = self.local.pop() {
-            if mine(&job) {
-                found = Some(job);
-                break;
+        loop {
+            // The fast path (the job on top) allocates nothing: `Vec::new` does not.
+            let mut set_aside = Vec::new();
+            let mut spent = Vec::new();
+            let mut found = None;
+            while let Some(job) = self.local.pop() {
+                if mine(&job) {
+                    found = Some(job);
+                    break;
+                }
+                if job.is_pending() {
+                    set_aside.push(job);
+                } else if set_aside.is_empty() {
+                    self.consume_spent(job);
+                } else {
+                    spent.push(job);
+                }
             }
-            if let Err(pending) = self.consume_if_spent(job) {
-                set_aside.push(pending);
+            if spent.is_empty() {
+                if !set_aside.is_empty() {
+                    self.put_back(set_aside.into_iter());
+                }
+                return found;
             }
-        }
-        if !set_aside.is_empty() {
+            // Newest first: the picked job was under the others, so it goes back first.
+            set_aside.extend(found);
             self.put_back(set_aside.into_iter());
+            for job in spent {
+                self.consume_spent(job);
+            }
         }
-        found
     }
 
     /// Pushes back pending jobs just popped off this worker's deque (`popped`, newest
@@ -391,16 +411,12 @@ impl WorkerCtx {
         self.registry.sleep.jobs_pushed_back();
     }
 
-    /// Consumes `job`, just popped off this worker's deque, if it has nothing left to do;
-    /// else hands it back (`Err`), for the caller to push back.
-    fn consume_if_spent(&self, job: Job) -> Result<(), Job> {
-        if job.is_pending() {
-            return Err(job);
-        }
+    /// Consumes `job`, just popped off this worker's deque, which has nothing left to do
+    /// (not [`Job::is_pending`]). Its drop may drop the task's result (user code).
+    fn consume_spent(&self, job: Job) {
         self.registry.job_taken();
         self.registry.sleep.add_token();
         self.counts.ran(job.run(&TaskEnd::nested()));
-        Ok(())
     }
 
     /// Gives back the tokens kept by `Sleep::task_done`.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Gate, occupy};
-use future_core::{FutureError, MapOptions};
+use future_core::executor::Promise;
+use future_core::{FutureError, MapOptions, TaskFuture};
 use pool_thread::ThreadPool;
 
 fn fib(pool: &Arc<ThreadPool>, n: u64) -> u64 {
@@ -545,6 +546,48 @@ fn a_wait_runs_its_task_from_under_a_spawned_task() {
             .unwrap();
         assert_eq!((waited, spawned.take()), (Ok(8), Ok(9)));
         assert_eq!(pool.stats().workers_started, 1, "{:?}", pool.stats());
+    });
+}
+
+/// A result whose drop waits for a promise: user code that blocks.
+struct WaitsOnDrop(TaskFuture<()>);
+
+impl Drop for WaitsOnDrop {
+    fn drop(&mut self) {
+        assert_eq!(self.0.take(), Ok(()));
+    }
+}
+
+/// A join whose first closure leaves, above the second closure on the worker's deque, a
+/// spent entry (a task that a wait ran here, whose result only that entry still owns)
+/// under a queued task. Taking the second closure back consumes the spent entry, which
+/// drops the result: user code, here a drop that waits for the queued task. It must run
+/// only once the jobs set aside are back in the deque, where the thread started in the
+/// blocked worker's place finds the queued task. Before, the result was dropped while the
+/// queued task was set aside, out of every queue: a hang, caught by `within`.
+#[test]
+fn a_join_drops_a_spent_result_after_the_jobs_set_aside_are_back() {
+    common::within("the join dropping a result that waits", || {
+        let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+        let p = pool.clone();
+        let joined = pool
+            .spawn(move || {
+                let q = p.clone();
+                p.join(
+                    move || {
+                        let (release, released) = Promise::new();
+                        let spent = q.spawn(move || WaitsOnDrop(released)).unwrap();
+                        // Runs it here, and leaves its result in place.
+                        assert_eq!(spent.exception(), Ok(None));
+                        drop(spent);
+                        drop(q.spawn(move || release.set_result(())).unwrap());
+                    },
+                    || 2,
+                )
+            })
+            .unwrap()
+            .take();
+        assert_eq!(joined, Ok(((), 2)));
     });
 }
 
