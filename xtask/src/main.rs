@@ -116,8 +116,9 @@ fn loom() -> Result<(), String> {
 /// the small ones, since Miri runs code about a thousand times slower. They cover the task
 /// cell (a closure stored inline or boxed in its future, run, cancelled, failed, dropped,
 /// or run by a waiting worker), the listeners, the value readers and lent values of a
-/// future, the panic boundaries, scoped tasks (including the scopes that a panicking drop, payload or
-/// waker once made return early), joins' second halves in the caller's frame (taken back
+/// future, the panic boundaries, scoped tasks (including the scopes that a panicking drop,
+/// payload or waker once made return early, and those whose end runs them from under tasks
+/// the scope's closure left), joins' second halves in the caller's frame (taken back
 /// from the top of the deque or from under jobs the first half left, stolen, panicking),
 /// the eager maps' in-place writes, and the process pool's constructor where it must do
 /// nothing.

@@ -72,9 +72,10 @@
 //!   whose every thread is blocked waiting on queued tasks deadlocks, as any bounded pool
 //!   does (Python's does with its first blocked thread).
 //! - A scope's end waits for the scope's own tasks: in a worker, it first runs those of
-//!   them sitting on top of its own deque, then blocks as above. A [`join`] takes its
-//!   second closure back off its own deque and runs it when no thread took it; if one
-//!   did, it waits for it as above.
+//!   them sitting in its own deque (wherever they sit: other tasks left above them stay
+//!   queued), then blocks as above. A [`join`] takes its second closure back off its own
+//!   deque the same way and runs it when no thread took it; if one did, it waits for it
+//!   as above.
 //!
 //! # Inside
 //! Submits from outside go to a crossbeam-deque `Injector`; a task's own submits go to

@@ -64,9 +64,12 @@ impl ThreadPool {
     ///
     /// The scope returns (or unwinds) only after every task it spawned has finished or
     /// was cancelled, whatever panics: tasks, their drops, wakers. Called from one of the
-    /// pool's own tasks, the wait at the end first runs the scope's own tasks that sit on
-    /// top of this worker's deque, then blocks; the pool starts a thread in its place if
-    /// the scope's other tasks need one (see the crate docs, "Waiting inside a task").
+    /// pool's own tasks, the wait at the end first runs the scope's own tasks that sit in
+    /// this worker's deque, wherever they sit (other tasks that `f` spawned and left
+    /// there stay queued, in their order), so a scope whose tasks no other thread took
+    /// ends even on one thread; then, if tasks of the scope run elsewhere, it blocks, and
+    /// the pool starts a thread in its place if queued work needs one (see the crate docs,
+    /// "Waiting inside a task").
     ///
     /// ```
     /// let pool = rustures::ThreadPool::new();
@@ -113,8 +116,9 @@ impl ThreadPool {
     }
 
     /// Waits until every task of the scope counted by `latch` is consumed. In a worker of
-    /// this pool, first runs the scope's own tasks on top of its deque (the very tasks it
-    /// waits for); then blocks, and the pool may start a thread in its place.
+    /// this pool, first runs the scope's own tasks in its deque, from under whatever else
+    /// sits there (the very tasks it waits for); then blocks, and the pool may start a
+    /// thread in its place.
     fn wait_for_scope(&self, latch: &Arc<CountLatch>) {
         worker::run_own_scoped_jobs(&self.registry, latch);
         if !latch.probe() {

@@ -72,62 +72,49 @@ pub(crate) fn push_own(registry: &Arc<Registry>, job: Job) -> Result<(), Job> {
     })
 }
 
+/// This thread's worker, if it is one of `registry`'s pool.
+fn current_in(registry: &Arc<Registry>) -> Option<Rc<WorkerCtx>> {
+    CURRENT
+        .with(|current| current.borrow().clone())
+        .filter(|ctx| Arc::ptr_eq(&ctx.registry, registry))
+}
+
 /// In a worker of `registry`'s pool, runs the jobs of the scope counted by `latch` that
-/// sit on top of this worker's own deque (the scope's own tasks, which its wait waits
-/// for; a task already run by a waiter is a no-op). Stops at the first other job.
+/// sit in this worker's own deque (the scope's own tasks, which its wait waits for; a
+/// task already run by a waiter is a no-op), wherever they sit: each is taken as
+/// [`take_back`] takes a join's closure, from under the jobs that are not the scope's
+/// (a task the scope's closure spawned and left, a map's helpers that never started),
+/// which stay queued in their order. Returns once the deque holds none of them (the rest
+/// run, or are running, on other threads), or none is left anywhere.
 pub(crate) fn run_own_scoped_jobs(registry: &Arc<Registry>, latch: &Arc<CountLatch>) {
-    let Some(ctx) = CURRENT.with(|current| current.borrow().clone()) else {
+    let Some(ctx) = current_in(registry) else {
         return;
     };
-    if !Arc::ptr_eq(&ctx.registry, registry) {
-        return;
-    }
-    while let Some(job) = ctx.local.pop() {
-        if !job.holds(latch) {
-            ctx.put_back(std::iter::once(job));
+    // `probe` spares the search of the deque when every task is consumed already.
+    while !latch.probe() {
+        let Some(job) = ctx.take_mine(|job| job.holds(latch)) else {
             return;
-        }
+        };
         registry.job_taken();
+        // A scoped task may spawn more into the scope: they go on top, found next turn.
         ctx.run_job(job, true);
     }
 }
 
 /// In a worker of `registry`'s pool, takes the job that `mine` picks back off this
-/// worker's own deque, wherever it sits: the spent jobs above it (entries of tasks that
-/// waits ran) are consumed, and the pending ones (a task its caller spawned and left, a
-/// map's helpers that never started) are set aside and pushed back, in their order, once
-/// it is found (rayon pops until it reaches its job too; it runs the others, but a task
-/// here never runs other work on a waiter's stack: see SLEEP.md). `None` when it is not
-/// there (another thread took it) or this thread is no worker of the pool.
-///
-/// Nothing runs while jobs are set aside (see [`WorkerCtx::put_back`]).
+/// worker's own deque, wherever it sits (see [`WorkerCtx::take_mine`]), to run it on the
+/// calling thread. `None` when it is not there (another thread took it) or this thread
+/// is no worker of the pool.
 pub(crate) fn take_back(registry: &Arc<Registry>, mine: impl Fn(&Job) -> bool) -> Option<Job> {
-    let ctx = CURRENT.with(|current| current.borrow().clone())?;
-    if !Arc::ptr_eq(&ctx.registry, registry) {
-        return None;
-    }
-    // The fast path (the job on top) allocates nothing: `Vec::new` does not.
-    let mut set_aside = Vec::new();
-    let mut found = None;
-    while let Some(job) = ctx.local.pop() {
-        if mine(&job) {
-            // One fewer job waits, and this thread stays busy: its token comes back, kept
-            // as a task's end keeps it while the pool runs `max_workers` tasks (no RMW of
-            // the shared word).
-            registry.job_taken();
-            ctx.owed_tokens
-                .set(registry.sleep.task_done(ctx.owed_tokens.get()));
-            found = Some(job);
-            break;
-        }
-        if let Err(pending) = ctx.consume_if_spent(job) {
-            set_aside.push(pending);
-        }
-    }
-    if !set_aside.is_empty() {
-        ctx.put_back(set_aside.into_iter());
-    }
-    found
+    let ctx = current_in(registry)?;
+    let job = ctx.take_mine(mine)?;
+    // One fewer job waits, and this thread stays busy: its token comes back, kept as a
+    // task's end keeps it while the pool runs `max_workers` tasks (no RMW of the shared
+    // word).
+    registry.job_taken();
+    ctx.owed_tokens
+        .set(registry.sleep.task_done(ctx.owed_tokens.get()));
+    Some(job)
 }
 
 /// One worker thread's state.
@@ -349,9 +336,61 @@ impl WorkerCtx {
     /// not count as queued work that needs a thread in its place.
     fn drop_spent_jobs(&self) {
         while let Some(job) = self.local.pop() {
-            if let Err(pending) = self.consume_if_spent(job) {
-                self.put_back(std::iter::once(pending));
+            if job.is_pending() {
+                self.put_back(std::iter::once(job));
                 return;
+            }
+            self.consume_spent(job);
+        }
+    }
+
+    /// Pops the job that `mine` picks off this worker's own deque, wherever it sits: the
+    /// spent jobs above it (entries of tasks that waits ran) are consumed, and the pending
+    /// ones (a task its caller spawned and left, a map's helpers that never started) are
+    /// set aside and pushed back, in their order, once it is found. `None` when no job of
+    /// the deque is picked (the pending ones are all pushed back). Rayon pops until it
+    /// reaches its job too; it runs the others, but a task here never runs other work on
+    /// a waiter's stack (see SLEEP.md). The one way both a join's second closure
+    /// ([`take_back`]) and a scope's tasks ([`run_own_scoped_jobs`]) are found under what
+    /// their caller left: stopping at the first other job left the caller blocked on a
+    /// job in its own deque that no thread took.
+    ///
+    /// Consuming a spent entry drops what only it still owns (its task's result): user
+    /// code, which may wait for any other job. So it happens only while no pending job is
+    /// held off the deque: in place while none is set aside; otherwise every job popped
+    /// goes back where it was first (the picked one too), then the spent ones are consumed
+    /// and the search starts over. Nothing else runs while jobs are set aside (see
+    /// [`WorkerCtx::put_back`]); the caller counts the job taken.
+    fn take_mine(&self, mine: impl Fn(&Job) -> bool) -> Option<Job> {
+        loop {
+            // The fast path (the job on top) allocates nothing: `Vec::new` does not.
+            let mut set_aside = Vec::new();
+            let mut spent = Vec::new();
+            let mut found = None;
+            while let Some(job) = self.local.pop() {
+                if mine(&job) {
+                    found = Some(job);
+                    break;
+                }
+                if job.is_pending() {
+                    set_aside.push(job);
+                } else if set_aside.is_empty() {
+                    self.consume_spent(job);
+                } else {
+                    spent.push(job);
+                }
+            }
+            if spent.is_empty() {
+                if !set_aside.is_empty() {
+                    self.put_back(set_aside.into_iter());
+                }
+                return found;
+            }
+            // Newest first: the picked job was under the others, so it goes back first.
+            set_aside.extend(found);
+            self.put_back(set_aside.into_iter());
+            for job in spent {
+                self.consume_spent(job);
             }
         }
     }
@@ -372,16 +411,12 @@ impl WorkerCtx {
         self.registry.sleep.jobs_pushed_back();
     }
 
-    /// Consumes `job`, just popped off this worker's deque, if it has nothing left to do;
-    /// else hands it back (`Err`), for the caller to push back.
-    fn consume_if_spent(&self, job: Job) -> Result<(), Job> {
-        if job.is_pending() {
-            return Err(job);
-        }
+    /// Consumes `job`, just popped off this worker's deque, which has nothing left to do
+    /// (not [`Job::is_pending`]). Its drop may drop the task's result (user code).
+    fn consume_spent(&self, job: Job) {
         self.registry.job_taken();
         self.registry.sleep.add_token();
         self.counts.ran(job.run(&TaskEnd::nested()));
-        Ok(())
     }
 
     /// Gives back the tokens kept by `Sleep::task_done`.

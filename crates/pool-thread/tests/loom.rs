@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use future_core::SubmitError;
 use future_core::executor::{Promise, blocking};
+use future_core::{SubmitError, TaskFuture};
 use loom::sync::Arc;
 use loom::sync::atomic::{
     AtomicBool,
@@ -273,6 +273,75 @@ fn a_join_takes_back_its_second_half_from_under_a_spawned_task() {
             .take()
             .unwrap();
         assert_eq!((spawned.take(), b), (Ok(3), 4));
+        drop(pool);
+    });
+}
+
+/// A scope inside a task whose closure spawns a task and leaves it queued, on the only
+/// worker with no thread to spare: the scope's task sits under that task on the worker's
+/// deque, and the scope's end runs it from there; the spawned task runs after. Stopping
+/// at the spawned task (before), the worker blocked on a task in its own deque that no
+/// thread could take: loom reported the deadlock (with no preemption at all: the order
+/// of the deque decides it, not a race).
+#[test]
+fn a_scope_runs_its_task_from_under_a_spawned_task() {
+    bounded(2, || {
+        let pool = Arc::new(pool(1, 0));
+        let p = pool.clone();
+        let (value, spawned) = pool
+            .spawn(move || {
+                let mut value = 0;
+                let spawned = p.scope(|s| {
+                    s.spawn(|| value = 9).unwrap();
+                    p.spawn(|| 3).unwrap()
+                });
+                (value, spawned)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!((value, spawned.take()), (9, Ok(3)));
+        drop(pool);
+    });
+}
+
+/// A result whose drop waits for a promise: user code that blocks.
+struct WaitsOnDrop(TaskFuture<()>);
+
+impl Drop for WaitsOnDrop {
+    fn drop(&mut self) {
+        assert_eq!(self.0.take(), Ok(()));
+    }
+}
+
+/// A join whose first closure leaves, above the second closure, a spent entry (a task a
+/// wait ran here, whose result only that entry owns) under a queued task that the
+/// result's drop waits for, on the only worker with one thread to spare. Taking the
+/// second closure back consumes the entry only once every popped job is back in the
+/// deque, so the thread started in the blocked worker's place finds them. Dropped while
+/// the queued task was set aside (before), it hung: loom reported the deadlock.
+#[test]
+fn a_join_drops_a_spent_result_after_the_jobs_set_aside_are_back() {
+    bounded(1, || {
+        let pool = Arc::new(pool(1, 1));
+        let p = pool.clone();
+        let joined = pool
+            .spawn(move || {
+                let q = p.clone();
+                p.join(
+                    move || {
+                        let (release, released) = Promise::new();
+                        let spent = q.spawn(move || WaitsOnDrop(released)).unwrap();
+                        assert_eq!(spent.exception(), Ok(None));
+                        drop(spent);
+                        drop(q.spawn(move || release.set_result(())).unwrap());
+                    },
+                    || 2,
+                )
+            })
+            .unwrap()
+            .take();
+        assert_eq!(joined, Ok(((), 2)));
         drop(pool);
     });
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Gate, occupy};
-use future_core::{FutureError, MapOptions};
+use future_core::executor::Promise;
+use future_core::{FutureError, MapOptions, TaskFuture};
 use pool_thread::ThreadPool;
 
 fn fib(pool: &Arc<ThreadPool>, n: u64) -> u64 {
@@ -409,6 +410,184 @@ fn a_join_takes_back_its_second_half_from_under_a_maps_helpers() {
         assert_eq!(sums.1, 7);
         gate.open();
         assert_eq!(busy.result(), Ok(()));
+    });
+}
+
+/// A scope inside a task whose closure leaves fire-and-forget tasks queued between and
+/// above its own tasks: on the worker's deque, the scope's tasks sit under jobs that are
+/// not the scope's. With no thread to spare (`max_extra_threads(0)`, one worker) the
+/// scope's end must still run its tasks; before, it stopped at the first other job and
+/// blocked on tasks in its own deque that no thread could take (a hang, caught by
+/// `within`). The spawned tasks still run, after the scope.
+#[test]
+fn a_scope_runs_its_tasks_from_under_spawned_tasks() {
+    common::within("the scope under spawned tasks", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .max_workers(1)
+                .max_extra_threads(0)
+                .build()
+                .unwrap(),
+        );
+        let p = pool.clone();
+        let (lens, spawned) = pool
+            .spawn(move || {
+                let words = ["a", "bb", "ccc"];
+                let mut lens = [0usize; 3];
+                let spawned = p.scope(|s| {
+                    let mut spawned = Vec::new();
+                    for (word, len) in words.iter().zip(lens.iter_mut()) {
+                        s.spawn(move || *len = word.len()).unwrap();
+                        let tens = word.len() * 10;
+                        spawned.push(p.spawn(move || tens).unwrap());
+                    }
+                    spawned
+                });
+                (lens, spawned)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!(lens, [1, 2, 3]);
+        let spawned: Vec<_> = spawned.iter().map(|f| f.result()).collect();
+        assert_eq!(spawned, [Ok(10), Ok(20), Ok(30)]);
+        assert_eq!(pool.stats().workers_started, 1, "{:?}", pool.stats());
+    });
+}
+
+/// The same at default settings: the scope's end runs its tasks from under the spawned
+/// one instead of blocking on them, so no thread is started in the worker's place.
+/// Before, the worker blocked and the pool started a thread to run them from its deque.
+#[test]
+fn a_scope_under_a_spawned_task_starts_no_thread() {
+    let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+    let p = pool.clone();
+    let (len, spawned) = pool
+        .spawn(move || {
+            let word = "four";
+            let mut len = 0;
+            let spawned = p.scope(|s| {
+                s.spawn(|| len = word.len()).unwrap();
+                p.spawn(|| 5).unwrap()
+            });
+            (len, spawned)
+        })
+        .unwrap()
+        .take()
+        .unwrap();
+    assert_eq!((len, spawned.take()), (4, Ok(5)));
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.workers_started, stats.workers_replaced),
+        (1, 0),
+        "{stats:?}"
+    );
+}
+
+/// A scope whose closure runs a map that leaves helper tasks queued above the scope's
+/// task (the other worker is held, so they never start before the map is done): the
+/// scope's end runs its task from under them (before, it blocked with no thread to spare:
+/// a hang).
+#[test]
+fn a_scope_runs_its_task_from_under_a_maps_helpers() {
+    common::within("the scope under a map's helpers", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .max_workers(2)
+                .max_extra_threads(0)
+                .build()
+                .unwrap(),
+        );
+        let gate = Gate::new();
+        let busy = occupy(&pool, &gate);
+        let p = pool.clone();
+        let (sum, seven) = pool
+            .spawn(move || {
+                let mut seven = 0;
+                let sum = p.scope(|s| {
+                    s.spawn(|| seven = 7).unwrap();
+                    p.map_collect(|x: u64| x * 2, 0..100u64, MapOptions::new().chunksize(10))
+                });
+                (sum, seven)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!(sum.map(|v| v.iter().sum::<u64>()), Ok(9900));
+        assert_eq!(seven, 7);
+        gate.open();
+        assert_eq!(busy.result(), Ok(()));
+    });
+}
+
+/// A task waiting (untimed) on a task it queued, under a task it queued after: the wait
+/// claims the task through its future, not the deque, so where it sits does not matter;
+/// it runs here, with no thread to spare. (This held before; kept as the wait's half of
+/// "nothing waits on work buried in its own deque".)
+#[test]
+fn a_wait_runs_its_task_from_under_a_spawned_task() {
+    common::within("the wait under a spawned task", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .max_workers(1)
+                .max_extra_threads(0)
+                .build()
+                .unwrap(),
+        );
+        let p = pool.clone();
+        let (waited, spawned) = pool
+            .spawn(move || {
+                let buried = p.spawn(|| 8).unwrap();
+                let spawned = p.spawn(|| 9).unwrap();
+                (buried.take(), spawned)
+            })
+            .unwrap()
+            .take()
+            .unwrap();
+        assert_eq!((waited, spawned.take()), (Ok(8), Ok(9)));
+        assert_eq!(pool.stats().workers_started, 1, "{:?}", pool.stats());
+    });
+}
+
+/// A result whose drop waits for a promise: user code that blocks.
+struct WaitsOnDrop(TaskFuture<()>);
+
+impl Drop for WaitsOnDrop {
+    fn drop(&mut self) {
+        assert_eq!(self.0.take(), Ok(()));
+    }
+}
+
+/// A join whose first closure leaves, above the second closure on the worker's deque, a
+/// spent entry (a task that a wait ran here, whose result only that entry still owns)
+/// under a queued task. Taking the second closure back consumes the spent entry, which
+/// drops the result: user code, here a drop that waits for the queued task. It must run
+/// only once the jobs set aside are back in the deque, where the thread started in the
+/// blocked worker's place finds the queued task. Before, the result was dropped while the
+/// queued task was set aside, out of every queue: a hang, caught by `within`.
+#[test]
+fn a_join_drops_a_spent_result_after_the_jobs_set_aside_are_back() {
+    common::within("the join dropping a result that waits", || {
+        let pool = Arc::new(ThreadPool::builder().max_workers(1).build().unwrap());
+        let p = pool.clone();
+        let joined = pool
+            .spawn(move || {
+                let q = p.clone();
+                p.join(
+                    move || {
+                        let (release, released) = Promise::new();
+                        let spent = q.spawn(move || WaitsOnDrop(released)).unwrap();
+                        // Runs it here, and leaves its result in place.
+                        assert_eq!(spent.exception(), Ok(None));
+                        drop(spent);
+                        drop(q.spawn(move || release.set_result(())).unwrap());
+                    },
+                    || 2,
+                )
+            })
+            .unwrap()
+            .take();
+        assert_eq!(joined, Ok(((), 2)));
     });
 }
 
