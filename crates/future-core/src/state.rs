@@ -173,9 +173,6 @@ impl<T> Inner<T> {
             return false;
         }
         state.status = Status::Finished;
-        // Set only while `Pending`: a completion straight from it (a task failed before it
-        // started) takes the executor's cancel guard too, to drop it outside the lock.
-        let guard = state.cancel_guard.take();
         match result {
             Ok(value) => {
                 state.outcome = Outcome::Value;
@@ -185,20 +182,20 @@ impl<T> Inner<T> {
             }
             Err(err) => state.outcome = Outcome::Failed(Box::new(err)),
         }
-        let (listeners, failed) = if state.listeners.is_untouched() {
-            // The usual case: nobody to tell.
-            (None, false)
-        } else {
-            let failed = matches!(state.outcome, Outcome::Failed(_));
-            (Some(state.listeners.take_all()), failed)
-        };
+        if state.listeners.is_untouched() && state.cancel_guard.is_none() {
+            // The usual case: nobody to tell, nothing to drop.
+            return true;
+        }
+        // Set only while `Pending`: a completion straight from it (a task failed before it
+        // started) takes the executor's cancel guard too, to drop it outside the lock.
+        let guard = state.cancel_guard.take();
+        let failed = matches!(state.outcome, Outcome::Failed(_));
+        let listeners = state.listeners.take_all();
         drop(state);
         if let Some(guard) = guard {
             drop_contained(guard);
         }
-        if let Some(listeners) = listeners {
-            run_listeners(listeners, this, failed);
-        }
+        run_listeners(listeners, this, failed);
         true
     }
 
