@@ -30,7 +30,7 @@ use crate::unwind::{catch_panic, drop_each};
 /// with [`into_vec`](Self::into_vec).
 ///
 /// ```
-/// use future_core::executor::{ChunkInput, ChunkResults};
+/// use rustures::executor::{ChunkInput, ChunkResults};
 ///
 /// struct Loud;
 /// impl Drop for Loud {
@@ -76,7 +76,7 @@ impl<A> Drop for ChunkInput<A> {
 /// way, and a chunk's results are decoded the same way.
 ///
 /// ```
-/// use future_core::executor::ChunkInput;
+/// use rustures::executor::ChunkInput;
 /// use serde::Deserialize;
 /// use serde::de::value::{Error, SeqDeserializer};
 ///

@@ -126,7 +126,7 @@ pub(crate) fn drop_contained<T>(value: T) {
 /// impl Drop for Loud {
 ///     fn drop(&mut self) { panic!("dropped") }
 /// }
-/// future_core::executor::drop_each(vec![Loud, Loud, Loud]); // no abort, no panic
+/// rustures::executor::drop_each(vec![Loud, Loud, Loud]); // no abort, no panic
 /// ```
 pub fn drop_each<A>(items: impl IntoIterator<Item = A>) {
     let items = items.into_iter();
