@@ -6,8 +6,11 @@ use std::time::Duration;
 /// Why an MPI pool could not be built.
 ///
 /// ```
-/// let err = pool_mpi::MpiPoolBuilder::new().tasks_per_worker(0).validate().unwrap_err();
-/// assert!(matches!(err, pool_mpi::BuildError::InvalidSetting(_)));
+/// # #[cfg(feature = "mpi")] {
+/// use rustures::builders::{MpiPoolBuildError, MpiPoolBuilder};
+/// let err = MpiPoolBuilder::new().tasks_per_worker(0).validate().unwrap_err();
+/// assert!(matches!(err, MpiPoolBuildError::InvalidSetting(_)));
+/// # }
 /// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +43,8 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::InvalidSetting(what) => write!(f, "invalid MPI pool setting: {what}"),
             BuildError::NotInitialized => f.write_str(
-                "pool_mpi::init() was not called: call it first thing in main, on every rank",
+                "init() was not called: call rustures::init() (pool_mpi::init() without \
+                 rustures) first thing in main, on every rank",
             ),
             BuildError::NoWorkerRanks => f.write_str(
                 "no worker ranks: run the program with mpirun -n N (N >= 2; ranks 1..N-1 are \
@@ -82,14 +86,16 @@ const MAX_TASKS_PER_WORKER: usize = 64;
 /// [`spawn`](Self::spawn) starts its own.
 ///
 /// ```
+/// # #[cfg(feature = "mpi")] {
 /// use std::time::Duration;
 /// fn setup() {}
-/// let builder = pool_mpi::MpiPoolBuilder::new()
+/// let builder = rustures::MpiPoolBuilder::new()
 ///     .max_workers(4)
 ///     .initializer(setup)
 ///     .tasks_per_worker(8)
 ///     .timeout(Duration::from_secs(60));
 /// assert!(builder.validate().is_ok());
+/// # }
 /// ```
 #[must_use = "a builder does nothing until `build` or `spawn` is called"]
 #[derive(Clone, Debug)]

@@ -356,7 +356,7 @@ impl Runner {
             if Instant::now() > deadline {
                 return Err(BuildError::Mpi(format!(
                     "MPI rank {silent} did not answer within {HELLO_WITHIN:?}: does every rank \
-                     call pool_mpi::init() first in main?"
+                     call rustures::init() (pool_mpi::init() without rustures) first in main?"
                 )));
             }
             backoff.wait();

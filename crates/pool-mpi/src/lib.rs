@@ -24,10 +24,14 @@
 //!   `on_each_worker` (a function once on every worker), `shutdown`, `shutdown_with`,
 //!   `stats`, `num_workers`, and `future_core::Executor`.
 //!
+//! The examples use the paths of `rustures` (with its `mpi` feature), which re-exports the
+//! pool and its builder; with this crate alone, read `pool_mpi::` for `rustures::`, and
+//! `let _mpi = pool_mpi::init();` (keep the guard) for `rustures::init();`.
+//!
 //! ```no_run
 //! # #[cfg(feature = "mpi")]
 //! # mod demo {
-//! use future_core::{Executor, MapOptions};
+//! use rustures::{Executor, MapOptions};
 //!
 //! fn is_prime(n: u64) -> bool {
 //!     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
@@ -42,8 +46,8 @@
 //! }
 //!
 //! pub fn main() {
-//!     let _mpi = pool_mpi::init(); // mpirun -n 3 ./program: ranks 1 and 2 serve here
-//!     let pool = pool_mpi::MpiPool::from_world().unwrap();
+//!     rustures::init(); // mpirun -n 3 ./program: ranks 1 and 2 serve here
+//!     let pool = rustures::MpiPool::from_world().unwrap();
 //!     assert_eq!(count_primes(&pool, 10_000), 1229);
 //! }
 //! # }
@@ -114,3 +118,22 @@ pub use builder::{BuildError, MpiPoolBuilder};
 pub use pool::MpiPool;
 #[cfg(feature = "mpi")]
 pub use session::{MpiSession, init};
+
+/// What the `rustures` umbrella re-exports from this crate, under the umbrella's names: the
+/// items exist exactly when this crate's `mpi` feature is on, however it was turned on. So
+/// `rustures::MpiPool` exists wherever the pool does, and this crate's doc examples, written
+/// with the umbrella's paths, compile against it (a dev-dependency on `rustures` cannot turn
+/// on a feature of its own: that would need MPI for every test build).
+#[doc(hidden)]
+pub mod for_rustures {
+    /// The umbrella's top level.
+    pub mod root {
+        #[cfg(feature = "mpi")]
+        pub use crate::{MpiPool, MpiPoolBuilder};
+    }
+    /// The umbrella's `builders` module.
+    pub mod builders {
+        #[cfg(feature = "mpi")]
+        pub use crate::{BuildError as MpiPoolBuildError, MpiPoolBuilder};
+    }
+}

@@ -81,11 +81,11 @@ impl Shared {
 /// thread, which runs the callback, finishes the tasks afterwards).
 ///
 /// ```no_run
-/// use future_core::MapOptions;
+/// use rustures::MapOptions;
 /// fn cube(x: i64) -> i64 { x * x * x }
 /// fn main() {
-///     let _mpi = pool_mpi::init();
-///     let pool = pool_mpi::MpiPool::builder().spawn(2).unwrap();
+///     rustures::init();
+///     let pool = rustures::MpiPool::builder().spawn(2).unwrap();
 ///     let cubes: Vec<i64> = pool
 ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
 ///         .unwrap()
@@ -105,8 +105,8 @@ impl MpiPool {
     /// Errors: see [`MpiPoolBuilder::build`].
     ///
     /// ```no_run
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap(); // mpirun -n 3: ranks 1 and 2
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap(); // mpirun -n 3: ranks 1 and 2
     /// assert_eq!(pool.num_workers(), 2);
     /// ```
     pub fn from_world() -> Result<MpiPool, BuildError> {
@@ -116,8 +116,8 @@ impl MpiPool {
     /// The builder of a pool with other settings, or of spawned workers.
     ///
     /// ```no_run
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::builder().tasks_per_worker(8).spawn(2).unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::builder().tasks_per_worker(8).spawn(2).unwrap();
     /// assert_eq!(pool.num_workers(), 2);
     /// ```
     pub fn builder() -> MpiPoolBuilder {
@@ -170,8 +170,8 @@ impl MpiPool {
     /// How many workers the pool has (mpi4py's `num_workers`).
     ///
     /// ```no_run
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::builder().max_workers(1).build().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::builder().max_workers(1).build().unwrap();
     /// assert_eq!(pool.num_workers(), 1);
     /// ```
     pub fn num_workers(&self) -> usize {
@@ -192,8 +192,8 @@ impl MpiPool {
     ///
     /// ```no_run
     /// fn square(x: u64) -> u64 { x * x }
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
     /// ```
     pub fn submit<A: Portable, R: Portable>(
@@ -211,11 +211,11 @@ impl MpiPool {
     /// ```no_run
     /// use std::time::Duration;
     /// fn forever(_: ()) { loop { std::thread::park() } }
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100))).unwrap();
     /// let err = future.exception().unwrap().unwrap();
-    /// assert_eq!(err.kind(), future_core::TaskErrorKind::TimedOut);
+    /// assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
     /// ```
     pub fn submit_with_timeout<A: Portable, R: Portable>(
         &self,
@@ -235,8 +235,8 @@ impl MpiPool {
     /// never says [`SubmitError::Full`].
     ///
     /// ```no_run
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// assert_eq!(pool.try_submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
     /// ```
     pub fn try_submit<A: Portable, R: Portable>(
@@ -253,8 +253,8 @@ impl MpiPool {
     ///
     /// ```no_run
     /// fn host(_: ()) -> String { std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap() }
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// let hosts: Vec<String> = pool
     ///     .on_each_worker(host, ())
     ///     .unwrap()
@@ -368,13 +368,13 @@ impl MpiPool {
     /// Maps `f` over `items` on the workers: results in input order, lazily, with a bounded
     /// number of chunks in flight (default: `tasks_per_worker` per worker), each chunk of
     /// `chunksize` elements one message (Python's `map(fn, iterable, chunksize, buffersize)`).
-    /// A panic on one element fails that element only. See [`future_core::Map`].
+    /// A panic on one element fails that element only. See [`Map`](future_core::Map).
     ///
     /// ```no_run
-    /// use future_core::MapOptions;
+    /// use rustures::MapOptions;
     /// fn cube(x: i64) -> i64 { x * x * x }
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// let cubes: Vec<i64> = pool
     ///     .map(cube, 0..1000, MapOptions::new().chunksize(100))
     ///     .unwrap()
@@ -406,9 +406,9 @@ impl MpiPool {
     /// position in the input (mpi4py's `map(unordered=True)`).
     ///
     /// ```no_run
-    /// use future_core::MapOptions;
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// use rustures::MapOptions;
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// let mut squares: Vec<(usize, u64)> = pool
     ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
     ///     .unwrap()
@@ -478,10 +478,10 @@ impl MpiPool {
     /// once and the tasks finish in the background).
     ///
     /// ```no_run
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// pool.shutdown();
-    /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), future_core::SubmitError::Shutdown);
+    /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), rustures::SubmitError::Shutdown);
     /// ```
     pub fn shutdown(&self) {
         self.shutdown_with(ShutdownOptions::default());
@@ -493,9 +493,9 @@ impl MpiPool {
     /// the tasks) it never waits.
     ///
     /// ```no_run
-    /// use future_core::ShutdownOptions;
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// use rustures::ShutdownOptions;
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// let futures: Vec<_> = (0..100u64).map(|x| pool.submit(|x: u64| x, x).unwrap()).collect();
     /// pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
     /// assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
@@ -541,8 +541,8 @@ impl MpiPool {
     /// retired) and started. A `map` chunk counts as one task.
     ///
     /// ```no_run
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::from_world().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
     /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
     /// pool.shutdown();
     /// assert_eq!(pool.stats().completed, 1);
@@ -571,8 +571,8 @@ impl MpiPoolBuilder {
     /// [`BuildError::NotSameBuild`] when a rank runs another build.
     ///
     /// ```no_run
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::builder().max_workers(2).build().unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::builder().max_workers(2).build().unwrap();
     /// assert!(pool.num_workers() <= 2);
     /// ```
     pub fn build(self) -> Result<MpiPool, BuildError> {
@@ -589,8 +589,8 @@ impl MpiPoolBuilder {
     /// [`BuildError::InvalidSetting`]), and [`BuildError::Mpi`] when the spawn fails.
     ///
     /// ```no_run
-    /// let _mpi = pool_mpi::init();
-    /// let pool = pool_mpi::MpiPool::builder().spawn(2).unwrap();
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::builder().spawn(2).unwrap();
     /// assert_eq!(pool.num_workers(), 2);
     /// ```
     pub fn spawn(self, workers: usize) -> Result<MpiPool, BuildError> {

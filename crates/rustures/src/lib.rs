@@ -80,8 +80,10 @@ pub use future_core::{
     TaskErrorKind, TaskFuture, WaitTimeout, as_completed, wait,
 };
 pub use pool::{Pool, PoolBuildError};
-#[cfg(feature = "mpi")]
-pub use pool_mpi::{MpiPool, MpiPoolBuilder, MpiSession};
+// `MpiPool`, `MpiPoolBuilder`: present when pool-mpi's `mpi` feature is on (this crate's
+// `mpi` feature turns it on), an empty glob otherwise.
+#[allow(unused_imports, unreachable_pub)]
+pub use pool_mpi::for_rustures::root::*;
 #[cfg(not(feature = "mpi"))]
 pub use pool_process::init;
 pub use pool_process::{
@@ -113,8 +115,9 @@ pub use future_core::executor;
 
 /// The settings builders and their errors, named by pool.
 pub mod builders {
-    #[cfg(feature = "mpi")]
-    pub use pool_mpi::{BuildError as MpiPoolBuildError, MpiPoolBuilder};
+    // `MpiPoolBuildError`, `MpiPoolBuilder`: with pool-mpi's `mpi` feature.
+    #[allow(unused_imports, unreachable_pub)]
+    pub use pool_mpi::for_rustures::builders::*;
     pub use pool_process::{BuildError as ProcessPoolBuildError, ProcessPoolBuilder};
     pub use pool_thread::{
         BuildError as ThreadPoolBuildError, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS,
