@@ -3,7 +3,7 @@
 //! A blocked submitter is woken only when the queue has drained to a low-water mark (half
 //! the bound), not for every job taken: a producer that outruns the pool then refills the
 //! queue with a run of submits that do not block, and sleeps again, paying one wake-up per
-//! half a queue instead of one per task. `SLEEP.md` ("The queue bound") explains why no
+//! half a queue instead of one per task. `sleep/README.md` ("The queue bound") explains why no
 //! wake-up is lost; the loom models in `tests/loom.rs` check it.
 #![cfg_attr(not(loom), allow(unreachable_pub))]
 
@@ -11,24 +11,24 @@ use crate::sync::{AtomicU64, Condvar, Mutex, Ordering, lock, wait};
 
 /// Why [`Bound::reserve`] gave no place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoRoom {
+pub enum Refused {
     /// The queue is full and the caller would not wait.
     Full,
     /// The pool shut down.
     Closed,
 }
 
-/// Whether [`Bound::reserve`] may wait for room.
+/// What [`Bound::reserve`] does when the queue is full: wait for a place, or refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Room {
+pub enum WhenFull {
     /// Block until a place frees up (or the pool shuts down).
     Wait,
-    /// Say [`NoRoom::Full`] at once.
-    Fail,
+    /// Say [`Refused::Full`] at once.
+    Refuse,
 }
 
 // The state word: both counts in one `AtomicU64`, so that every step of the protocol is
-// one read-modify-write of one location, totally ordered (see `SLEEP.md`).
+// one read-modify-write of one location, totally ordered (see `sleep/README.md`).
 const QUEUED_BITS: u32 = 40;
 const QUEUED_MASK: u64 = (1 << QUEUED_BITS) - 1;
 const WAITER: u64 = 1 << QUEUED_BITS;
@@ -54,7 +54,7 @@ pub struct Bound {
     /// announced they block for room.
     state: AtomicU64,
     lock: Mutex<()>,
-    room: Condvar,
+    place_freed: Condvar,
 }
 
 impl Bound {
@@ -66,7 +66,7 @@ impl Bound {
             low_water: limit / 2,
             state: AtomicU64::new(0),
             lock: Mutex::new(()),
-            room: Condvar::new(),
+            place_freed: Condvar::new(),
         }
     }
 
@@ -82,9 +82,9 @@ impl Bound {
     }
 
     /// Takes a place for one job: at once if the queue is below the bound, else waits
-    /// (`Room::Wait`) until a taker has drained the queue to the low-water mark, or until
+    /// (`WhenFull::Wait`) until a taker has drained the queue to the low-water mark, or until
     /// `closed()` (checked before every wait; call [`Bound::wake_all`] after closing).
-    pub fn reserve(&self, room: Room, closed: impl Fn() -> bool) -> Result<(), NoRoom> {
+    pub fn reserve(&self, when_full: WhenFull, closed: impl Fn() -> bool) -> Result<(), Refused> {
         let mut word = self.state.load(Ordering::Acquire);
         loop {
             if queued(word) < self.limit {
@@ -100,10 +100,10 @@ impl Bound {
                 continue;
             }
             if closed() {
-                return Err(NoRoom::Closed);
+                return Err(Refused::Closed);
             }
-            if room == Room::Fail {
-                return Err(NoRoom::Full);
+            if when_full == WhenFull::Refuse {
+                return Err(Refused::Full);
             }
             let guard = lock(&self.lock);
             // Announce and re-check in one RMW. If it sees the queue full, the take that
@@ -112,7 +112,7 @@ impl Bound {
             // hold until we wait.
             let old = self.state.fetch_add(WAITER, Ordering::AcqRel);
             if queued(old) >= self.limit && !closed() {
-                drop(wait(&self.room, guard));
+                drop(wait(&self.place_freed, guard));
             } else {
                 drop(guard);
             }
@@ -133,6 +133,6 @@ impl Bound {
     /// Wakes every blocked submitter (they re-check: room, or a shutdown).
     pub fn wake_all(&self) {
         let _guard = lock(&self.lock);
-        self.room.notify_all();
+        self.place_freed.notify_all();
     }
 }

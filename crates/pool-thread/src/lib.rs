@@ -80,7 +80,7 @@
 //! # Inside
 //! Submits from outside go to a crossbeam-deque `Injector`; a task's own submits go to
 //! its worker's local deque, which the other workers steal from. Idle workers spin a
-//! little, then sleep; `SLEEP.md` beside these sources explains the sleep/wake protocol
+//! little, then sleep; `src/sleep/README.md` explains the sleep/wake protocol
 //! (one atomic word: sleepers, in-flight submits, shutdown, and the idle-thread tokens
 //! that decide when a submit starts a thread) and why it cannot lose a wake-up. It is
 //! model-checked with loom: `RUSTFLAGS="--cfg loom" cargo test -p pool-thread --test loom

@@ -10,7 +10,7 @@ use future_core::{
 
 use crate::builder::ThreadPoolBuilder;
 use crate::job::Job;
-use crate::registry::{Registry, Room};
+use crate::registry::{Registry, WhenFull};
 use crate::sync::Arc;
 
 /// A work-stealing thread pool with Python's `ThreadPoolExecutor` interface: `submit`
@@ -117,7 +117,7 @@ impl ThreadPool {
         A: Send + 'static,
         R: Send + 'static,
     {
-        self.spawn_with(move || f(arg), Room::Wait)
+        self.spawn_with(move || f(arg), WhenFull::Wait)
     }
 
     /// Like [`submit`](Self::submit), but when the [`queue_bound`](ThreadPoolBuilder::queue_bound)
@@ -144,7 +144,7 @@ impl ThreadPool {
         A: Send + 'static,
         R: Send + 'static,
     {
-        self.spawn_with(move || f(arg), Room::Fail)
+        self.spawn_with(move || f(arg), WhenFull::Refuse)
     }
 
     /// Schedules any closure and returns its future, as [`std::thread::spawn`] returns a
@@ -161,7 +161,7 @@ impl ThreadPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.spawn_with(f, Room::Wait)
+        self.spawn_with(f, WhenFull::Wait)
     }
 
     /// Like [`spawn`](Self::spawn), but returns [`SubmitError::Full`] at once when the
@@ -176,16 +176,16 @@ impl ThreadPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.spawn_with(f, Room::Fail)
+        self.spawn_with(f, WhenFull::Refuse)
     }
 
-    fn spawn_with<F, R>(&self, f: F, room: Room) -> Result<TaskFuture<R>, SubmitError>
+    fn spawn_with<F, R>(&self, f: F, when_full: WhenFull) -> Result<TaskFuture<R>, SubmitError>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
         let (task, future) = Task::new(self.registry.id, f);
-        Registry::push(&self.registry, Job::new(task), room)?;
+        Registry::push(&self.registry, Job::new(task), when_full)?;
         Ok(future)
     }
 
@@ -473,7 +473,7 @@ impl fmt::Debug for ThreadPool {
             )
             .field("max_workers", &self.max_workers())
             .field("stats", &self.stats())
-            .field("shut_down", &self.registry.sleep.is_shut_down())
+            .field("shutdown", &self.registry.sleep.is_shut_down())
             .finish()
     }
 }

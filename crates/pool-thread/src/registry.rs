@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use future_core::executor::ExecutorId;
 use future_core::{SubmitError, TaskError, TaskErrorKind};
 
-pub(crate) use crate::bound::Room;
-use crate::bound::{Bound, NoRoom};
+pub(crate) use crate::bound::WhenFull;
+use crate::bound::{Bound, Refused};
 use crate::job::Job;
 use crate::queue::{Injector, Steal, Stealer, Worker};
 use crate::sleep::Sleep;
@@ -115,14 +115,14 @@ impl Registry {
     /// threads, else on the injector (waiting for room in a bounded queue, or failing
     /// with [`SubmitError::Full`]). Starts a thread or wakes a sleeper as needed. On error
     /// the job is dropped unrun before this returns.
-    pub(crate) fn push(this: &Arc<Self>, job: Job, room: Room) -> Result<(), SubmitError> {
+    pub(crate) fn push(this: &Arc<Self>, job: Job, when_full: WhenFull) -> Result<(), SubmitError> {
         let inside = worker::is_inside(this);
         if inside {
             // A task's own submits never wait for room: if every worker waited on a full
             // queue that only workers drain, nesting would deadlock.
             this.count_queued();
         } else {
-            this.reserve_room(room)?;
+            this.reserve_place(when_full)?;
         }
         let Ok((submitting, spawn)) = this.sleep.begin_submit() else {
             this.job_taken();
@@ -159,7 +159,7 @@ impl Registry {
     pub(crate) fn push_join(this: &Arc<Self>, job: Job) -> Result<(), SubmitError> {
         match worker::push_own(this, job) {
             Ok(()) => Ok(()),
-            Err(job) => Self::push(this, job, Room::Wait),
+            Err(job) => Self::push(this, job, WhenFull::Wait),
         }
     }
 
@@ -213,16 +213,16 @@ impl Registry {
         }
     }
 
-    /// Takes a place in a bounded queue, waiting for one (`Room::Wait`) or not.
-    fn reserve_room(&self, room: Room) -> Result<(), SubmitError> {
+    /// Takes a place in a bounded queue, waiting for one (`WhenFull::Wait`) or not.
+    fn reserve_place(&self, when_full: WhenFull) -> Result<(), SubmitError> {
         let Some(bound) = &self.bound else {
             return Ok(());
         };
         bound
-            .reserve(room, || self.sleep.is_shut_down())
-            .map_err(|no_room| match no_room {
-                NoRoom::Full => SubmitError::Full,
-                NoRoom::Closed => self.closed_error(),
+            .reserve(when_full, || self.sleep.is_shut_down())
+            .map_err(|refused| match refused {
+                Refused::Full => SubmitError::Full,
+                Refused::Closed => self.closed_error(),
             })
     }
 

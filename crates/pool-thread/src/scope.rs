@@ -11,7 +11,7 @@ use future_core::{SubmitError, TaskFuture};
 use crate::job::Job;
 use crate::latch::{CountLatch, Hold};
 use crate::pool::ThreadPool;
-use crate::registry::{Registry, Room};
+use crate::registry::{Registry, WhenFull};
 use crate::sync::Arc;
 use crate::worker;
 
@@ -161,7 +161,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let (task, future) =
             unsafe { Task::new_unchecked(self.pool.registry.id, move || held.call()) };
         let job = Job::holding(task, CountLatch::hold(&self.latch));
-        Registry::push(&self.pool.registry, job, Room::Wait)?;
+        Registry::push(&self.pool.registry, job, WhenFull::Wait)?;
         Ok(future)
     }
 }

@@ -21,7 +21,7 @@ use loom::sync::atomic::{
 use loom::thread;
 
 use pool_thread::ThreadPool;
-use pool_thread::bound::{Bound, NoRoom, Room};
+use pool_thread::bound::{Bound, Refused, WhenFull};
 
 /// A pool of `workers` threads that keeps idle threads (no keep-alive timer in a model)
 /// and starts no thread in place of a blocked one unless asked. It prints the panics its
@@ -63,7 +63,7 @@ fn a_submit_racing_the_only_worker_going_to_sleep() {
 /// started in a blocked one's place) on a pool whose two threads are idle: the submit of
 /// the first wakes one sleeper; the second submit may see that one searching and wake
 /// nobody, so the searcher, once it finds a job, must wake the other sleeper ("the last
-/// searcher wakes one more", SLEEP.md). Without that step this model deadlocks.
+/// searcher wakes one more", sleep/README.md). Without that step this model deadlocks.
 #[test]
 fn two_jobs_that_must_overlap_both_run() {
     bounded(1, || {
@@ -406,13 +406,13 @@ fn bound_model(limit: usize, producers: usize) {
     loom::model(move || {
         let bound = Arc::new(Bound::new(limit));
         for _ in 0..limit {
-            assert_eq!(bound.reserve(Room::Fail, || false), Ok(()));
+            assert_eq!(bound.reserve(WhenFull::Refuse, || false), Ok(()));
         }
         let submitters: Vec<_> = (0..producers)
             .map(|_| {
                 let bound = bound.clone();
                 thread::spawn(move || {
-                    assert_eq!(bound.reserve(Room::Wait, || false), Ok(()));
+                    assert_eq!(bound.reserve(WhenFull::Wait, || false), Ok(()));
                     assert!(bound.queued() <= limit, "the bound held");
                 })
             })
@@ -453,15 +453,15 @@ fn two_blocked_submitters_both_get_in() {
 fn blocked_submitter_sees_shutdown() {
     loom::model(|| {
         let bound = Arc::new(Bound::new(1));
-        assert_eq!(bound.reserve(Room::Fail, || false), Ok(()));
+        assert_eq!(bound.reserve(WhenFull::Refuse, || false), Ok(()));
         let closed = Arc::new(AtomicBool::new(false));
         let submitter = {
             let (bound, closed) = (bound.clone(), closed.clone());
-            thread::spawn(move || bound.reserve(Room::Wait, || closed.load(Acquire)))
+            thread::spawn(move || bound.reserve(WhenFull::Wait, || closed.load(Acquire)))
         };
         closed.store(true, Release);
         bound.wake_all();
-        assert_eq!(submitter.join().unwrap(), Err(NoRoom::Closed));
+        assert_eq!(submitter.join().unwrap(), Err(Refused::Closed));
         assert_eq!(bound.queued(), 1);
     });
 }

@@ -1,6 +1,6 @@
 //! The sleep/wake protocol: when an idle worker may sleep, who wakes it, when a submit
-//! starts a thread, and when an idle thread may retire. `SLEEP.md` beside this crate's
-//! sources explains it and why it cannot lose a wake-up; the loom models in
+//! starts a thread, and when an idle thread may retire. `README.md` beside this module
+//! explains it and why it cannot lose a wake-up; the loom models in
 //! `tests/loom.rs` check it.
 //!
 //! This module knows nothing of the queues: callers pass `has_work` (are the queues
@@ -26,7 +26,7 @@ use crate::sync::{
 //   the sleeper (under `registry`), decremented by whoever removes it from `sleeping` (a
 //   waker, or the sleeper itself when it leaves on its own).
 // - bits 12..24, SEARCHING: idle workers awake and looking for work. A submit that sees
-//   one wakes nobody; the last searcher to find a job wakes a sleeper (SLEEP.md).
+//   one wakes nobody; the last searcher to find a job wakes a sleeper (README.md).
 // - bits 24..31, SUBMITTERS: submits between `begin_submit` and `end_submit`, i.e. whose
 //   job may not be pushed yet. Workers do not exit on shutdown while it is non-zero. A
 //   submit enters by CAS only while the field is below its maximum, so it never carries
