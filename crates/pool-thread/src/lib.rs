@@ -44,14 +44,16 @@
 //! the end of a [`scope`], a [`join`]):
 //!
 //! - an untimed wait on a task of this pool that no thread has started runs that task on the
-//!   waiting thread (the stack grows on the heap when it runs low), so waiting only on tasks
-//!   it submitted never deadlocks, whatever `max_workers`;
+//!   waiting thread (the stack grows on the heap when it runs low), so a task that waits only
+//!   on tasks it (or the tasks it waits on) submitted never deadlocks, whatever `max_workers`;
 //! - a wait never runs any other task, and a wait with a timeout runs nothing, so it returns
 //!   at its deadline;
 //! - any other wait spins briefly, then blocks, and a blocked thread does not count toward
 //!   `max_workers`: the pool starts a thread in its place when queued tasks need one, up to
-//!   [`max_extra_threads`](ThreadPoolBuilder::max_extra_threads) beyond it. Past that, a pool
-//!   whose every thread is blocked on queued tasks deadlocks, as any bounded pool does.
+//!   [`max_extra_threads`](ThreadPoolBuilder::max_extra_threads) beyond it. So a task may
+//!   wait on a promise that a later task completes, even on a one-thread pool. Past that
+//!   limit, a pool whose every thread is blocked on queued tasks deadlocks, as any bounded
+//!   pool does.
 //!
 //! The sleep/wake protocol behind this, and why it cannot lose a wake-up, is argued in the
 //! design note `src/sleep/README.md` and model-checked with loom (`cargo xtask loom`).
