@@ -3,17 +3,15 @@
 //! Parent: [`Handoff::new`] makes a `CLOEXEC` duplicate of the end's socket numbered 3 or
 //! higher, and [`Handoff::configure`] sets an environment variable to that number and installs a
 //! `pre_exec` hook that clears `CLOEXEC` on exactly that descriptor, in the forked child only.
-//! The descriptor is therefore never inheritable in the parent, so a child that another thread
-//! spawns at the same moment cannot pick it up by accident (which would keep the socket open
-//! after the intended child dies and turn "child died" into a hang). Dropping the `Handoff`
-//! after the spawn closes the parent's copy, so the parent sees `Disconnected` when the child
-//! exits or dies. [`spawn_with`] does all of that in one call.
+//! Dropping the `Handoff` after the spawn closes the parent's copy. [`spawn_with`] does all of
+//! that in one call.
 //!
 //! Child: [`fd_from_env`] (behind `Sender/Receiver/Duplex::from_env`) parses the number,
 //! checks that it is an `AF_UNIX` stream socket, claims it at most once per process, and sets
-//! `CLOEXEC` again so it does not leak into the child's own children. It is `unsafe`: the
-//! variable, unlike the descriptor, is inherited by the child's own children, so only the
-//! caller can vouch that the number names a descriptor handed to this very process.
+//! `CLOEXEC` again.
+//!
+//! Why a `pre_exec` hook rather than an inheritable descriptor, and why `fd_from_env` is
+//! `unsafe`: `README.md` beside this file ("Handing an end to a child").
 
 use std::{
     fmt, io,

@@ -1,14 +1,5 @@
-//! Waiting on many receivers from one thread with `poll(2)`.
-//!
-//! Why `poll` and not a reader thread per endpoint: a reader thread adds a second hop to every
-//! message (kernel wakes the reader, the reader wakes the consumer), and on a virtual machine
-//! each cross-thread wake-up costs tens of microseconds, which would spend the process pool's
-//! whole round-trip budget. With `poll` the thread that wants the result is the one the kernel
-//! wakes, and it reads the frame itself. Crash handling is simpler too: a dead worker is just
-//! a readable socket whose read returns EOF, reported as `Recv { index, Disconnected }` on the
-//! caller's thread, with no thread to stop or join. `poll` rather than `epoll` because the set
-//! changes whenever a worker is replaced and is small (one socket per worker): rebuilding a
-//! `pollfd` array costs less than keeping an epoll registration in sync.
+//! Waiting on many receivers from one thread with `poll(2)`. Why `poll`, and not a reader
+//! thread per endpoint or `epoll`: `README.md` beside this file ("Many receivers").
 
 use std::{
     fmt,

@@ -28,7 +28,7 @@ pub enum WhenFull {
 }
 
 // The state word: both counts in one `AtomicU64`, so that every step of the protocol is
-// one read-modify-write of one location, totally ordered (see `sleep/README.md`).
+// one read-modify-write of one location, totally ordered (`sleep/README.md`, "The queue bound").
 const QUEUED_BITS: u32 = 40;
 const QUEUED_MASK: u64 = (1 << QUEUED_BITS) - 1;
 const WAITER: u64 = 1 << QUEUED_BITS;

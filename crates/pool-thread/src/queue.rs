@@ -4,7 +4,7 @@
 //!
 //! The stand-in gives each operation a mutex's acquire/release, as crossbeam's push
 //! (release) and steal (acquire) give theirs; the sleep/wake protocol adds its own ordering
-//! through its state word on top (`sleep/README.md`).
+//! through its state word on top (`sleep/README.md`, "The state word").
 
 #[cfg(not(loom))]
 pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};

@@ -263,8 +263,8 @@ impl WorkerCtx {
     fn run(&self) -> Exit {
         let sleep = &self.registry.sleep;
         let mut idle_rounds = 0;
-        // Counted in the SEARCHING field (see sleep/README.md): from its first empty search until
-        // it finds a job, sleeps, or exits.
+        // Counted in the SEARCHING field (sleep/README.md, "Searching: the last searcher wakes
+        // one more"): from its first empty search until it finds a job, sleeps, or exits.
         let mut searching = false;
         loop {
             if let Some(job) = self.find_job() {
@@ -350,7 +350,7 @@ impl WorkerCtx {
     /// set aside and pushed back, in their order, once it is found. `None` when no job of
     /// the deque is picked (the pending ones are all pushed back). Rayon pops until it
     /// reaches its job too; it runs the others, but a task here never runs other work on
-    /// a waiter's stack (see sleep/README.md). The one way both a join's second closure
+    /// a waiter's stack (sleep/README.md, "Waiting inside a task"). The one way both a join's second closure
     /// ([`take_back`]) and a scope's tasks ([`run_own_scoped_jobs`]) are found under what
     /// their caller left: stopping at the first other job left the caller blocked on a
     /// job in its own deque that no thread took.

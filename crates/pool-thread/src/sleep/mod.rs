@@ -26,7 +26,8 @@ use crate::sync::{
 //   the sleeper (under `registry`), decremented by whoever removes it from `sleeping` (a
 //   waker, or the sleeper itself when it leaves on its own).
 // - bits 12..24, SEARCHING: idle workers awake and looking for work. A submit that sees
-//   one wakes nobody; the last searcher to find a job wakes a sleeper (README.md).
+//   one wakes nobody; the last searcher to find a job wakes a sleeper (README.md,
+//   "Searching: the last searcher wakes one more").
 // - bits 24..31, SUBMITTERS: submits between `begin_submit` and `end_submit`, i.e. whose
 //   job may not be pushed yet. Workers do not exit on shutdown while it is non-zero. A
 //   submit enters by CAS only while the field is below its maximum, so it never carries
