@@ -247,3 +247,130 @@ pub trait Executor {
     /// What the pool has done and is doing.
     fn stats(&self) -> PoolStats;
 }
+
+/// Implements [`Executor`] for a pool whose inherent methods already bear the trait's
+/// names and signatures (`submit`, `try_submit`, `map`, `map_unordered`, `shutdown_with`,
+/// `stats`): each trait method calls the inherent one. Every pool of this workspace has
+/// both (so code that never names the trait switches pools by its constructor too), and
+/// this is the one place the forwarding is written. Attributes before the type (a doc
+/// comment) go on the `impl`.
+///
+/// ```
+/// use rustures::executor::{ChunkResults, Promise};
+/// use rustures::{Executor, Map, MapOptions, MapUnordered, PoolStats, Portable};
+/// use rustures::{ShutdownOptions, SubmitError, TaskFuture};
+///
+/// /// Runs each task on the calling thread.
+/// #[derive(Debug)]
+/// struct Inline;
+///
+/// impl Inline {
+///     fn submit<A: Portable, R: Portable>(&self, f: fn(A) -> R, arg: A) -> Result<TaskFuture<R>, SubmitError> {
+///         let (promise, future) = Promise::new();
+///         promise.run(|| f(arg));
+///         Ok(future)
+///     }
+///     fn try_submit<A: Portable, R: Portable>(&self, f: fn(A) -> R, arg: A) -> Result<TaskFuture<R>, SubmitError> {
+///         self.submit(f, arg)
+///     }
+///     fn run_chunk<A, R>(&self, f: fn(A) -> R, chunk: Vec<A>) -> Result<TaskFuture<ChunkResults<R>>, SubmitError> {
+///         let (promise, future) = Promise::new();
+///         promise.set_result(ChunkResults::run(chunk, f));
+///         Ok(future)
+///     }
+///     fn map<'a, A, R, I>(&'a self, f: fn(A) -> R, items: I, options: MapOptions) -> Result<Map<'a, R>, SubmitError>
+///     where A: Portable, R: Portable, I: IntoIterator<Item = A>, I::IntoIter: Send + 'a
+///     {
+///         Map::new(items, options, 1, move |chunk: Vec<A>| self.run_chunk(f, chunk))
+///     }
+///     fn map_unordered<'a, A, R, I>(&'a self, f: fn(A) -> R, items: I, options: MapOptions)
+///         -> Result<MapUnordered<'a, R>, SubmitError>
+///     where A: Portable, R: Portable, I: IntoIterator<Item = A>, I::IntoIter: Send + 'a
+///     {
+///         MapUnordered::new(items, options, 1, move |chunk: Vec<A>| self.run_chunk(f, chunk))
+///     }
+///     fn shutdown_with(&self, _options: ShutdownOptions) {}
+///     fn stats(&self) -> PoolStats { PoolStats::default() }
+/// }
+///
+/// rustures::executor::impl_executor_by_inherent_methods!(
+///     /// The same calls through the shared interface.
+///     Inline
+/// );
+///
+/// fn double(x: i32) -> i32 { x * 2 }
+/// fn total(pool: &impl Executor) -> i32 {
+///     pool.map(double, 1..=3, MapOptions::new()).unwrap().map(|r| r.unwrap()).sum()
+/// }
+/// assert_eq!(total(&Inline), 12);
+/// assert_eq!(Executor::submit(&Inline, double, 4).unwrap().result(), Ok(8));
+/// ```
+#[macro_export]
+macro_rules! impl_executor_by_inherent_methods {
+    ($(#[$attr:meta])* $pool:ty) => {
+        $(#[$attr])*
+        impl $crate::Executor for $pool {
+            fn submit<A, R>(
+                &self,
+                f: fn(A) -> R,
+                arg: A,
+            ) -> ::core::result::Result<$crate::TaskFuture<R>, $crate::SubmitError>
+            where
+                A: $crate::Portable,
+                R: $crate::Portable,
+            {
+                <$pool>::submit(self, f, arg)
+            }
+
+            fn try_submit<A, R>(
+                &self,
+                f: fn(A) -> R,
+                arg: A,
+            ) -> ::core::result::Result<$crate::TaskFuture<R>, $crate::SubmitError>
+            where
+                A: $crate::Portable,
+                R: $crate::Portable,
+            {
+                <$pool>::try_submit(self, f, arg)
+            }
+
+            fn map<'a, A, R, I>(
+                &'a self,
+                f: fn(A) -> R,
+                items: I,
+                options: $crate::MapOptions,
+            ) -> ::core::result::Result<$crate::Map<'a, R>, $crate::SubmitError>
+            where
+                A: $crate::Portable,
+                R: $crate::Portable,
+                I: ::core::iter::IntoIterator<Item = A>,
+                I::IntoIter: ::core::marker::Send + 'a,
+            {
+                <$pool>::map(self, f, items, options)
+            }
+
+            fn map_unordered<'a, A, R, I>(
+                &'a self,
+                f: fn(A) -> R,
+                items: I,
+                options: $crate::MapOptions,
+            ) -> ::core::result::Result<$crate::MapUnordered<'a, R>, $crate::SubmitError>
+            where
+                A: $crate::Portable,
+                R: $crate::Portable,
+                I: ::core::iter::IntoIterator<Item = A>,
+                I::IntoIter: ::core::marker::Send + 'a,
+            {
+                <$pool>::map_unordered(self, f, items, options)
+            }
+
+            fn shutdown_with(&self, options: $crate::ShutdownOptions) {
+                <$pool>::shutdown_with(self, options)
+            }
+
+            fn stats(&self) -> $crate::PoolStats {
+                <$pool>::stats(self)
+            }
+        }
+    };
+}

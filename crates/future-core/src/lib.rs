@@ -104,10 +104,14 @@ pub mod executor {
     //! - [`catch_panic`], [`AbortIfPanic`], [`print_panics`], [`panic_message`]: the panic
     //!   boundaries; [`drop_each`], which drops a collection of user values (the rest of a
     //!   failed chunk, results nobody reads) one boundary per element, without risking an
-    //!   abort.
+    //!   abort;
+    //! - [`impl_executor_by_inherent_methods!`]: the `Executor` impl of a pool whose own
+    //!   methods already bear the trait's names, written once.
     pub use crate::block::block_on;
     pub use crate::chunk::{ChunkInput, ChunkResults, fill_slots};
     pub use crate::error::panic_message;
+    #[doc(inline)]
+    pub use crate::impl_executor_by_inherent_methods;
     pub use crate::map::ChunkFuture;
     pub use crate::promise::Promise;
     pub use crate::task::{Ran, Task};

@@ -4,8 +4,7 @@ use std::fmt;
 
 use future_core::executor::{ChunkFuture, ChunkInput, ChunkResults, Task};
 use future_core::{
-    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
-    TaskFuture,
+    Map, MapOptions, MapUnordered, PoolStats, ShutdownOptions, SubmitError, TaskFuture,
 };
 
 use crate::builder::ThreadPoolBuilder;
@@ -18,7 +17,7 @@ use crate::sync::Arc;
 ///
 /// Use it for I/O-bound work and for many small tasks. Its methods have the same names and
 /// shapes as every pool of this project (`submit(f, arg)`, `try_submit`, `map`,
-/// `map_unordered`, `shutdown`, `stats`; also as the [`Executor`] trait), so a program
+/// `map_unordered`, `shutdown`, `stats`; also as the [`Executor`](future_core::Executor) trait), so a program
 /// written with plain functions switches to the process pool by changing the constructor
 /// alone. Beyond them, [`spawn`](Self::spawn) takes any closure, and
 /// [`scope`](Self::scope) tasks that borrow from the caller's stack.
@@ -380,74 +379,22 @@ impl Default for ThreadPool {
     }
 }
 
-/// The [`Executor`] interface, for plain functions: the same calls as the inherent ones.
-///
-/// ```
-/// use rustures::{Executor, MapOptions};
-///
-/// fn double(x: u32) -> u32 { x * 2 }
-/// fn run(pool: &impl Executor) -> Vec<u32> {
-///     pool.map(double, [1, 2, 3], MapOptions::new()).unwrap().map(Result::unwrap).collect()
-/// }
-/// let pool = rustures::ThreadPool::new();
-/// assert_eq!(run(&pool), [2, 4, 6]);
-/// assert_eq!(Executor::submit(&pool, double, 21).unwrap().result(), Ok(42));
-/// ```
-impl Executor for ThreadPool {
-    fn submit<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<TaskFuture<R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-    {
-        ThreadPool::submit(self, f, arg)
-    }
-
-    fn try_submit<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<TaskFuture<R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-    {
-        ThreadPool::try_submit(self, f, arg)
-    }
-
-    fn map<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        ThreadPool::map(self, f, items, options)
-    }
-
-    fn map_unordered<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<MapUnordered<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        ThreadPool::map_unordered(self, f, items, options)
-    }
-
-    fn shutdown_with(&self, options: ShutdownOptions) {
-        ThreadPool::shutdown_with(self, options);
-    }
-
-    fn stats(&self) -> PoolStats {
-        ThreadPool::stats(self)
-    }
-}
+future_core::executor::impl_executor_by_inherent_methods!(
+    /// The [`Executor`](future_core::Executor) interface, for plain functions: the same calls as the inherent ones.
+    ///
+    /// ```
+    /// use rustures::{Executor, MapOptions};
+    ///
+    /// fn double(x: u32) -> u32 { x * 2 }
+    /// fn run(pool: &impl Executor) -> Vec<u32> {
+    ///     pool.map(double, [1, 2, 3], MapOptions::new()).unwrap().map(Result::unwrap).collect()
+    /// }
+    /// let pool = rustures::ThreadPool::new();
+    /// assert_eq!(run(&pool), [2, 4, 6]);
+    /// assert_eq!(Executor::submit(&pool, double, 21).unwrap().result(), Ok(42));
+    /// ```
+    ThreadPool
+);
 
 impl Drop for ThreadPool {
     /// `shutdown()`, like the end of Python's `with` block: every queued task runs and

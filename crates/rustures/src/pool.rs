@@ -4,9 +4,11 @@
 use std::fmt;
 
 use future_core::{
-    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
-    TaskFuture,
+    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture,
 };
+// Named by the docs' links (the `Executor` impl is the shared macro's).
+#[cfg(doc)]
+use future_core::Executor;
 use pool_process::ProcessPool;
 use pool_thread::ThreadPool;
 
@@ -234,60 +236,8 @@ impl From<pool_mpi::MpiPool> for Pool {
     }
 }
 
-/// The same calls through the shared interface, so a `Pool` goes where `&impl Executor`
-/// is asked for.
-impl Executor for Pool {
-    fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        Pool::submit(self, f, arg)
-    }
-
-    fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        Pool::try_submit(self, f, arg)
-    }
-
-    fn map<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        Pool::map(self, f, items, options)
-    }
-
-    fn map_unordered<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<MapUnordered<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        Pool::map_unordered(self, f, items, options)
-    }
-
-    fn shutdown_with(&self, options: ShutdownOptions) {
-        Pool::shutdown_with(self, options);
-    }
-
-    fn stats(&self) -> PoolStats {
-        Pool::stats(self)
-    }
-}
+future_core::executor::impl_executor_by_inherent_methods!(
+    /// The same calls through the shared interface, so a `Pool` goes where `&impl Executor`
+    /// is asked for.
+    Pool
+);
