@@ -17,7 +17,7 @@ use crate::builder::{BuildError, MpiPoolBuilder, Source};
 use crate::dispatch::{Finish, Phase, Rules, State, Task};
 use crate::engine::{self, Command, Engine};
 use crate::session;
-use crate::wire::{self, TaskHead};
+use crate::wire::TaskHead;
 
 /// What a pool shares with the MPI thread.
 pub(crate) struct Shared {
@@ -331,12 +331,7 @@ impl MpiPool {
             task,
             watched: timeout.is_some(),
         };
-        let frame = wire::encode_task(&head, args).map_err(|why| {
-            TaskError::new(
-                TaskErrorKind::Serialization,
-                format!("the task's arguments could not be encoded: {why}"),
-            )
-        })?;
+        let frame = task_wire::encode_task(&head, args)?;
         Ok((id, frame))
     }
 

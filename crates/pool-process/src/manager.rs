@@ -90,8 +90,7 @@ pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io
         max_frame: launch.max_frame as u64,
         print_panics: launch.print_panics,
     });
-    // A message of integers always encodes.
-    let init_frame = Arc::new(postcard::to_stdvec(&init).unwrap_or_default());
+    let init_frame = Arc::new(task_wire::encode_message(&init));
     Ok(Manager {
         receivers: vec![wake_rx],
         keys: vec![u64::MAX],

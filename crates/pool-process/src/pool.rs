@@ -19,7 +19,7 @@ use crate::dispatch::{Finish, Flush, Rules, State, Task};
 use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Manager, Shared};
 use crate::panics;
-use crate::protocol::{self, TaskHead};
+use crate::protocol::{self, TaskHead, ToWorker};
 use crate::relay::Relay;
 use crate::worker::{self, WORKER_TEST_NAME};
 use task_wire::TaskName;
@@ -350,7 +350,7 @@ impl ProcessPool {
     }
 
     /// A new task's id and frame, `args` encoded straight into it (see
-    /// `protocol::encode_task`), or why it cannot be sent (the arguments do not encode, or
+    /// `task_wire::encode_task`), or why it cannot be sent (the arguments do not encode, or
     /// are larger than the frame limit).
     fn frame<S: Serialize + ?Sized>(
         &self,
@@ -359,7 +359,7 @@ impl ProcessPool {
     ) -> Result<(u64, Vec<u8>), TaskError> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let head = TaskHead { id, task };
-        let frame = protocol::encode_task(head, args).map_err(encode_error)?;
+        let frame = task_wire::encode_task(&ToWorker::Task(head), args)?;
         let max = self.shared.launch.max_frame;
         if frame.len() > max {
             return Err(TaskError::new(
@@ -758,13 +758,6 @@ fn unsendable(why: String) -> TaskError {
     TaskError::new(
         TaskErrorKind::Serialization,
         format!("the task cannot be sent to a worker process: {why}"),
-    )
-}
-
-fn encode_error(why: String) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the task's arguments could not be encoded: {why}"),
     )
 }
 

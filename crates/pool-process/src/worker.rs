@@ -378,7 +378,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
 /// Runs one task, whose arguments are in `frame` from `at` on, and sends its reply.
 fn run_task(head: TaskHead, frame: Frame, at: usize, tx: &Sender<FromWorker>) -> Result<(), Fatal> {
     let TaskHead { id, task } = head;
-    let mut reply = protocol::reply_head(id);
+    let mut reply = task_wire::encode_message(&FromWorker::Reply { id });
     let results_at = reply.len();
     // SAFETY: `task` comes from `name_task` in the parent, and this process passed the
     // fingerprint check before it received any task (the parent sends `Init`, and then
