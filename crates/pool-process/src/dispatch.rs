@@ -23,16 +23,15 @@ use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
 use crate::stderr::StartupStderr;
 use crate::{panics, status};
+use pool_engine::{SendAhead, TaskTime};
 use task_wire::Completion;
 use task_wire::{Counters, Settled};
 
-/// Tasks whose frames are larger than this go only to an idle worker, never queued behind a
-/// running task: a large task waits for the first worker that frees up rather than for one
-/// particular worker's running task.
+/// Tasks whose frames are larger than this go only to an idle worker (see
+/// `pool_engine::SendAhead::small`). A worker reads its socket while it runs a task, so the
+/// frames sent ahead wait in memory, not on the sender: the bound only keeps a large task
+/// from waiting for one particular worker.
 pub(crate) const SMALL_TASK: usize = 16 * 1024;
-
-/// Tasks are queued behind a running one only while tasks take less than this on average.
-const QUEUE_BELOW: Duration = Duration::from_millis(1);
 
 /// The settings the state machine follows (from the builder).
 #[derive(Debug)]
@@ -45,6 +44,20 @@ pub(crate) struct Rules {
     pub(crate) tasks_per_worker: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) drop_grace: Option<Duration>,
+}
+
+impl Rules {
+    /// When a task is sent ahead to a busy worker.
+    pub(crate) fn send_ahead(&self) -> SendAhead {
+        SendAhead {
+            small: SMALL_TASK,
+            // A task's time limit counts from when it becomes its worker's running task, and
+            // a worker past it is killed and replaced, its unstarted tasks sent elsewhere: a
+            // task with a time limit may wait behind another, and others behind it.
+            timed: true,
+            tasks_per_worker: self.tasks_per_worker,
+        }
+    }
 }
 
 /// After this many worker processes in a row failed to start (died or were killed before
@@ -252,7 +265,11 @@ impl Worker {
 
     /// Whether a task may be sent to this worker behind the running one.
     fn takes_ahead(&self, rules: &Rules) -> bool {
-        self.cancels.is_some() && self.in_flight.len() < rules.tasks_per_worker
+        let holds_timed = || self.in_flight.iter().any(|t| t.timeout.is_some());
+        self.cancels.is_some()
+            && rules
+                .send_ahead()
+                .worker_takes(self.in_flight.len(), holds_timed)
     }
 
     fn can_take(&self, rules: &Rules) -> bool {
@@ -330,7 +347,7 @@ pub(crate) struct State {
     /// started since replaces (for `PoolStats::workers_replaced`).
     pub(crate) unreplaced: u64,
     /// The recent average time from a task getting its worker to its reply.
-    pub(crate) task_time: Option<Duration>,
+    pub(crate) task_time: TaskTime,
     /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
     pub(crate) startup_failures: u32,
     /// The most worker processes the pool runs for now, and until when: the system refused
@@ -355,7 +372,7 @@ impl State {
             wake_wanted: false,
             wake_sent: false,
             unreplaced: 0,
-            task_time: None,
+            task_time: TaskTime::default(),
             startup_failures: 0,
             worker_cap: None,
             let_go: false,
@@ -464,8 +481,9 @@ impl State {
                 counters.settled(Settled::Cancelled);
                 continue;
             }
-            let small = task.size <= SMALL_TASK;
-            let may_queue = small && self.queueing_pays(rules);
+            let timed = task.timeout.is_some();
+            let may_queue =
+                rules.send_ahead().task_may_go(task.size, timed) && self.queueing_pays(rules);
             let target = self
                 .workers
                 .iter()
@@ -504,18 +522,18 @@ impl State {
             .collect()
     }
 
-    /// True when queueing a task behind a running one is worth it: every one of the
-    /// `max_workers` workers is up (none starting, which would take the task sooner), and
-    /// recent tasks were short, so the round trip between tasks matters and the queued task
-    /// waits little. Long tasks are never queued behind each other while a worker could
-    /// free up and take them: that is how queueing avoids starving the other workers.
+    /// True when queueing a task behind a running one is worth it (see
+    /// `pool_engine::SendAhead::pays`). The pool starts workers on demand: it is full once
+    /// `max_workers` of them are ready, and until then a worker it starts takes the task
+    /// sooner than a busy one.
     fn queueing_pays(&self, rules: &Rules) -> bool {
         let ready = self
             .workers
             .iter()
             .filter(|w| w.phase == Phase::Ready)
             .count();
-        ready >= rules.max_workers && self.task_time.is_some_and(|t| t < QUEUE_BELOW)
+        let full = rules.max_workers;
+        rules.send_ahead().pays(ready, full, self.task_time)
     }
 
     /// Takes worker `key`'s answered task: its reply is for the oldest task sent to it.
@@ -525,11 +543,7 @@ impl State {
         let took = worker.front_since.map(|since| since.elapsed());
         let task = worker.take(position)?;
         if let Some(took) = took {
-            // An exponentially weighted average (weight 1/4) of how long tasks take.
-            self.task_time = Some(match self.task_time {
-                Some(average) => (average * 3 + took) / 4,
-                None => took,
-            });
+            self.task_time.record(took);
         }
         Some(task.completion)
     }
