@@ -1,17 +1,15 @@
 //! [`MpiPool`]: the handle users hold.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
-use future_core::executor::{ChunkFuture, Promise, drop_each};
 use future_core::{
     Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
-    TaskError, TaskErrorKind, TaskFuture,
+    TaskFuture,
 };
-use serde::Serialize;
-use task_wire::{Chunk, Completion, Counters, Settled, Single, TaskName};
+use pool_engine::{Dispatcher, Front, NewTask};
+use task_wire::{Counters, TaskName};
 
 use crate::builder::{BuildError, MpiPoolBuilder, Source};
 use crate::dispatch::{Finish, Phase, Rules, State, Task};
@@ -26,7 +24,6 @@ pub(crate) struct Shared {
     /// Signalled when the pool becomes idle while someone waits for it.
     idle: Condvar,
     pub(crate) counters: Counters,
-    next_id: AtomicU64,
     pub(crate) initializer: Option<isize>,
     pub(crate) print_panics: bool,
     spin: Duration,
@@ -70,7 +67,7 @@ impl Shared {
 ///
 /// Failures: a panic or error in a task fails only its future. A task past its
 /// [`timeout`](crate::MpiPoolBuilder::timeout) fails with
-/// [`TimedOut`](TaskErrorKind::TimedOut) and its worker is retired (it gets no more tasks).
+/// [`TimedOut`](future_core::TaskErrorKind::TimedOut) and its worker is retired (it gets no more tasks).
 /// A worker process that dies ends the whole MPI job (fail-stop, see the crate docs).
 ///
 /// Done callbacks of this pool's futures run on the pool's MPI thread as replies arrive:
@@ -95,6 +92,12 @@ impl Shared {
 /// }
 /// ```
 pub struct MpiPool {
+    /// Makes the tasks, and queues them (see `Queue`).
+    front: Front<Queue>,
+}
+
+/// The pool as its front end fills it.
+struct Queue {
     shared: Arc<Shared>,
     engine: Arc<Engine>,
 }
@@ -146,7 +149,6 @@ impl MpiPool {
             state: Mutex::new(State::default()),
             idle: Condvar::new(),
             counters: Counters::default(),
-            next_id: AtomicU64::new(0),
             initializer,
             print_panics: builder.print_task_panics,
             spin: builder.spin,
@@ -161,7 +163,9 @@ impl MpiPool {
             })
             .map_err(BuildError::Mpi)?;
         match answer.recv() {
-            Ok(Ok(())) => Ok(MpiPool { shared, engine }),
+            Ok(Ok(())) => Ok(MpiPool {
+                front: Front::new(Queue { shared, engine }),
+            }),
             Ok(Err(err)) => Err(err),
             Err(_) => Err(BuildError::Mpi("the MPI thread ended".to_owned())),
         }
@@ -175,7 +179,7 @@ impl MpiPool {
     /// assert_eq!(pool.num_workers(), 1);
     /// ```
     pub fn num_workers(&self) -> usize {
-        self.shared.lock().workers.len()
+        self.shared().lock().workers.len()
     }
 
     /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
@@ -201,7 +205,8 @@ impl MpiPool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit_with(f, arg, self.shared.rules.timeout, None)
+        let timeout = self.shared().rules.timeout;
+        self.front.submit(f, arg, timeout, true, None)
     }
 
     /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
@@ -223,12 +228,7 @@ impl MpiPool {
         arg: A,
         timeout: Option<Duration>,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        if timeout.is_some_and(|t| t.is_zero()) {
-            return Err(SubmitError::Invalid(
-                "a task's timeout must be longer than zero".to_owned(),
-            ));
-        }
-        self.submit_with(f, arg, timeout, None)
+        self.front.submit_with_timeout(f, arg, timeout)
     }
 
     /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
@@ -269,7 +269,7 @@ impl MpiPool {
         arg: A,
     ) -> Result<Vec<TaskFuture<R>>, SubmitError> {
         let ranks: Vec<i32> = {
-            let state = self.shared.lock();
+            let state = self.shared().lock();
             state
                 .workers
                 .iter()
@@ -279,85 +279,11 @@ impl MpiPool {
         };
         ranks
             .into_iter()
-            .map(|rank| self.submit_with(f, arg.clone(), self.shared.rules.timeout, Some(rank)))
+            .map(|rank| {
+                let timeout = self.shared().rules.timeout;
+                self.front.submit(f, arg.clone(), timeout, true, Some(rank))
+            })
             .collect()
-    }
-
-    fn submit_with<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-        timeout: Option<Duration>,
-        only_for: Option<i32>,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let name = match task_wire::name_task(f) {
-            Ok(name) => name,
-            Err(why) => return self.refused(unsendable(why)),
-        };
-        let frame = self.frame(name, std::slice::from_ref(&arg), timeout);
-        // A panic of the argument's `Drop` is the caller's value's, not this call's.
-        task_wire::contain("pool-mpi", "dropping a task's argument", move || drop(arg));
-        let (id, frame) = match frame {
-            Ok(frame) => frame,
-            Err(err) => return self.refused(err),
-        };
-        let (promise, future) = Promise::new_spinning(self.shared.spin);
-        self.enqueue(id, frame, Box::new(Single(promise)), timeout, only_for)?;
-        Ok(future)
-    }
-
-    /// A task that cannot be sent: its future fails at once with `err`, unless the pool
-    /// refuses every task anyway.
-    fn refused<T>(&self, err: TaskError) -> Result<TaskFuture<T>, SubmitError> {
-        if let Some(refused) = refusal(&self.shared.lock()) {
-            return Err(refused);
-        }
-        let (promise, future) = Promise::new();
-        promise.set_error(err);
-        self.shared.counters.settled(Settled::Failed);
-        Ok(future)
-    }
-
-    /// A new task's id and frame, its arguments encoded straight into it.
-    fn frame<S: Serialize + ?Sized>(
-        &self,
-        task: TaskName,
-        args: &S,
-        timeout: Option<Duration>,
-    ) -> Result<(u64, Vec<u8>), TaskError> {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let head = TaskHead {
-            id,
-            task,
-            watched: timeout.is_some(),
-        };
-        let frame = task_wire::encode_task(&head, args)?;
-        Ok((id, frame))
-    }
-
-    fn enqueue(
-        &self,
-        id: u64,
-        frame: Vec<u8>,
-        completion: Box<dyn Completion>,
-        timeout: Option<Duration>,
-        only_for: Option<i32>,
-    ) -> Result<(), SubmitError> {
-        {
-            let mut state = self.shared.lock();
-            if let Some(refused) = refusal(&state) {
-                return Err(refused);
-            }
-            state.pending.push_back(Task {
-                id,
-                frame,
-                completion,
-                timeout,
-                only_for,
-            });
-        }
-        self.engine.poke();
-        Ok(())
     }
 
     /// Maps `f` over `items` on the workers: results in input order, lazily, with a bounded
@@ -389,12 +315,7 @@ impl MpiPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'a,
     {
-        Map::new(
-            items,
-            options,
-            self.default_buffersize(),
-            self.chunk_runner(f),
-        )
+        self.front.map(f, items, options)
     }
 
     /// Like [`map`](Self::map), yielding each result as its chunk is done, with its
@@ -424,48 +345,7 @@ impl MpiPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'a,
     {
-        MapUnordered::new(
-            items,
-            options,
-            self.default_buffersize(),
-            self.chunk_runner(f),
-        )
-    }
-
-    fn default_buffersize(&self) -> usize {
-        self.num_workers()
-            .max(1)
-            .saturating_mul(self.shared.rules.tasks_per_worker + 1)
-    }
-
-    fn chunk_runner<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-    ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + '_ {
-        let name = task_wire::name_task(f);
-        move |chunk: Vec<A>| {
-            // The chunk's arguments are dropped one by one, each in a panic boundary of
-            // its own (`drop_each`): dropped as one `Vec`, two whose `Drop` panics would
-            // abort the process, even inside a boundary.
-            let name = match &name {
-                Ok(name) => *name,
-                Err(why) => {
-                    drop_each(chunk);
-                    return self.refused(unsendable(why.clone()));
-                }
-            };
-            let timeout = self.shared.rules.timeout;
-            let frame = self.frame(name, &chunk, timeout);
-            let len = chunk.len();
-            drop_each(chunk);
-            let (id, frame) = match frame {
-                Ok(frame) => frame,
-                Err(err) => return self.refused(err),
-            };
-            let (promise, future) = Promise::new_spinning(self.shared.spin);
-            self.enqueue(id, frame, Box::new(Chunk { promise, len }), timeout, None)?;
-            Ok(future)
-        }
+        self.front.map_unordered(f, items, options)
     }
 
     /// Python's `shutdown()`: stops taking tasks and waits for every task (except in a
@@ -498,14 +378,14 @@ impl MpiPool {
     pub fn shutdown_with(&self, options: ShutdownOptions) {
         let mut finish = Vec::new();
         {
-            let mut state = self.shared.lock();
+            let mut state = self.shared().lock();
             state.shutdown = true;
             if options.cancel_futures {
                 state.cancel_pending(&mut finish);
             }
         }
-        self.shared.settle(finish);
-        self.engine.poke();
+        self.shared().settle(finish);
+        self.front.dispatcher().engine.poke();
         if options.wait {
             self.wait_idle();
         }
@@ -518,17 +398,22 @@ impl MpiPool {
         if engine::on_mpi_thread() {
             return;
         }
-        let mut state = self.shared.lock();
+        let mut state = self.shared().lock();
         state.waiters += 1;
         while !state.idle() && state.broken.is_none() {
             state = self
-                .shared
+                .shared()
                 .idle
                 .wait_timeout(state, Duration::from_millis(100))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
         state.waiters -= 1;
+    }
+
+    /// What the pool shares with the MPI thread.
+    fn shared(&self) -> &Shared {
+        &self.front.dispatcher().shared
     }
 
     /// What the pool has done and is doing (the same as through [`Executor::stats`]):
@@ -544,7 +429,7 @@ impl MpiPool {
     /// ```
     pub fn stats(&self) -> PoolStats {
         let (queued, running, workers) = {
-            let state = self.shared.lock();
+            let state = self.shared().lock();
             let live = state
                 .workers
                 .iter()
@@ -552,7 +437,7 @@ impl MpiPool {
                 .count();
             (state.pending.len(), state.in_flight(), live)
         };
-        self.shared.counters.read(queued, running, workers)
+        self.shared().counters.read(queued, running, workers)
     }
 }
 
@@ -593,19 +478,65 @@ impl MpiPoolBuilder {
     }
 }
 
-/// Why the pool refuses new tasks, if it does.
-fn refusal(state: &State) -> Option<SubmitError> {
-    if let Some(reason) = &state.broken {
-        return Some(SubmitError::Broken(reason.clone()));
-    }
-    state.shutdown.then_some(SubmitError::Shutdown)
-}
+impl Dispatcher for Queue {
+    const CRATE: &'static str = "pool-mpi";
+    const WORKER: &'static str = "an MPI worker";
+    type Head = TaskHead;
+    /// The rank of the one worker that may run the task (`on_each_worker`), if any.
+    type Target = Option<i32>;
 
-fn unsendable(why: String) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the task cannot be sent to an MPI worker: {why}"),
-    )
+    fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> TaskHead {
+        TaskHead {
+            id,
+            task,
+            watched: timeout.is_some(),
+        }
+    }
+
+    fn refusal(&self) -> Option<SubmitError> {
+        let state = self.shared.lock();
+        pool_engine::refusal(state.broken.as_ref(), state.shutdown)
+    }
+
+    /// Queues the task for the MPI thread, which dispatches it. The pool has no queue
+    /// bound: it never blocks and is never full.
+    fn enqueue(&self, task: NewTask<Option<i32>>, _: bool) -> Result<(), SubmitError> {
+        {
+            let mut state = self.shared.lock();
+            if let Some(refused) = pool_engine::refusal(state.broken.as_ref(), state.shutdown) {
+                return Err(refused);
+            }
+            state.pending.push_back(Task {
+                id: task.id,
+                frame: task.frame,
+                completion: task.completion,
+                timeout: task.timeout,
+                only_for: task.target,
+            });
+        }
+        self.engine.poke();
+        Ok(())
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    fn spin(&self) -> Duration {
+        self.shared.spin
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.shared.rules.timeout
+    }
+
+    /// `tasks_per_worker` and one more per worker.
+    fn default_buffersize(&self) -> usize {
+        let workers = self.shared.lock().workers.len();
+        workers
+            .max(1)
+            .saturating_mul(self.shared.rules.tasks_per_worker + 1)
+    }
 }
 
 impl Executor for MpiPool {
@@ -676,7 +607,8 @@ impl Drop for MpiPool {
             wait: !panicking,
             cancel_futures: panicking,
         });
-        let _ = self.engine.send(Command::Detach(self.shared.clone()));
+        let queue = self.front.dispatcher();
+        let _ = queue.engine.send(Command::Detach(queue.shared.clone()));
     }
 }
 
@@ -688,7 +620,7 @@ const _: fn() = || {
 
 impl fmt::Debug for MpiPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let state = self.shared().lock();
         f.debug_struct("MpiPool")
             .field("workers", &state.workers.len())
             .field("pending", &state.pending.len())

@@ -5,7 +5,6 @@ use std::ffi::OsString;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -42,8 +41,6 @@ pub(crate) struct Shared {
     pub(crate) launch: Launch,
     pub(crate) fingerprint: task_wire::Fingerprint,
     pub(crate) state: Mutex<State>,
-    /// The id of the next task (assigned outside the lock, where its frame is encoded).
-    pub(crate) next_id: AtomicU64,
     /// Signalled when waiting tasks were taken, or the pool shut down or broke: wakes
     /// `submit` calls blocked on the queue bound.
     pub(crate) room: Condvar,
