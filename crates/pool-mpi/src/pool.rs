@@ -5,8 +5,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
 use future_core::{
-    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
-    TaskFuture,
+    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture,
 };
 use pool_engine::{Dispatcher, Front, NewTask};
 use task_wire::{Counters, TaskName};
@@ -54,7 +53,7 @@ impl Shared {
 }
 
 /// A pool of MPI worker processes running plain functions: mpi4py's `MPIPoolExecutor`,
-/// with the same interface as the thread and process pools ([`Executor`], [`TaskFuture`]).
+/// with the same interface as the thread and process pools ([`Executor`](future_core::Executor), [`TaskFuture`]).
 ///
 /// - [`from_world`](Self::from_world): the world's ranks 1..N-1 are the workers (static
 ///   mode, `mpirun -n N program`, as `mpiexec -n N python -m mpi4py.futures`);
@@ -416,7 +415,7 @@ impl MpiPool {
         &self.front.dispatcher().shared
     }
 
-    /// What the pool has done and is doing (the same as through [`Executor::stats`]):
+    /// What the pool has done and is doing (the same as through [`Executor::stats`](future_core::Executor::stats)):
     /// tasks waiting, sent to workers, completed, failed, cancelled; workers alive (not
     /// retired) and started. A `map` chunk counts as one task.
     ///
@@ -539,61 +538,7 @@ impl Dispatcher for Queue {
     }
 }
 
-impl Executor for MpiPool {
-    fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        MpiPool::submit(self, f, arg)
-    }
-
-    fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        MpiPool::try_submit(self, f, arg)
-    }
-
-    fn map<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        MpiPool::map(self, f, items, options)
-    }
-
-    fn map_unordered<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<MapUnordered<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        MpiPool::map_unordered(self, f, items, options)
-    }
-
-    fn shutdown_with(&self, options: ShutdownOptions) {
-        MpiPool::shutdown_with(self, options);
-    }
-
-    fn stats(&self) -> PoolStats {
-        MpiPool::stats(self)
-    }
-}
+pool_engine::executor_by_methods!(MpiPool);
 
 impl Drop for MpiPool {
     /// [`shutdown()`](MpiPool::shutdown) (wait for the tasks), then lets the workers go:

@@ -6,8 +6,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use future_core::{
-    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
-    TaskError, TaskErrorKind, TaskFuture,
+    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskError,
+    TaskErrorKind, TaskFuture,
 };
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
@@ -684,61 +684,7 @@ impl Dispatcher for Queue {
     }
 }
 
-impl Executor for ProcessPool {
-    fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        ProcessPool::submit(self, f, arg)
-    }
-
-    fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        ProcessPool::try_submit(self, f, arg)
-    }
-
-    fn map<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        ProcessPool::map(self, f, items, options)
-    }
-
-    fn map_unordered<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<MapUnordered<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        ProcessPool::map_unordered(self, f, items, options)
-    }
-
-    fn shutdown_with(&self, options: ShutdownOptions) {
-        ProcessPool::shutdown_with(self, options);
-    }
-
-    fn stats(&self) -> PoolStats {
-        ProcessPool::stats(self)
-    }
-}
+pool_engine::executor_by_methods!(ProcessPool);
 
 impl Drop for ProcessPool {
     /// [`shutdown()`](ProcessPool::shutdown) (wait, cancel nothing), bounded by the
