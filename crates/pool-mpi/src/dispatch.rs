@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use pool_engine::{SendAhead, TaskTime};
+use pool_engine::{Finish, SendAhead, TaskTime};
 use task_wire::{Completion, Counters, Settled};
 
 use crate::wire;
@@ -119,26 +119,6 @@ impl Worker {
 pub(crate) struct Outgoing {
     pub(crate) rank: i32,
     pub(crate) frames: Vec<Vec<u8>>,
-}
-
-/// A future to settle after the unlock.
-pub(crate) enum Finish {
-    Fail(Box<dyn Completion>, TaskError),
-    Cancel(Box<dyn Completion>),
-}
-
-impl Finish {
-    /// Settles the future (its done callbacks run here) and counts it.
-    pub(crate) fn run(self, counters: &Counters) {
-        let settled = task_wire::catch(move || match self {
-            Finish::Fail(completion, err) => completion.fail(err),
-            Finish::Cancel(completion) => {
-                completion.cancel();
-                Settled::Cancelled
-            }
-        });
-        counters.settled(settled.unwrap_or(Settled::Failed));
-    }
 }
 
 /// The pool's state, under its mutex.
@@ -342,10 +322,7 @@ impl State {
         if self.broken.is_some() {
             return;
         }
-        let err = TaskError::new(
-            TaskErrorKind::Broken,
-            format!("the pool is broken: {reason}"),
-        );
+        let err = pool_engine::broken(&reason);
         for task in self.pending.drain(..) {
             finish.push(Finish::Fail(task.completion, err.clone()));
         }
@@ -448,7 +425,9 @@ mod tests {
         let mut finish = Vec::new();
         state.expire(Instant::now() + Duration::from_secs(1), &mut finish);
         assert_eq!(state.workers[0].phase, Phase::Retired);
-        finish.into_iter().for_each(|f| f.run(&counters));
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-mpi", &counters));
         let err = timed_future.exception().unwrap().unwrap();
         assert_eq!(err.kind(), TaskErrorKind::TimedOut);
         assert!(state.broken.is_some(), "its only worker is retired");

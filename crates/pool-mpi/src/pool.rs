@@ -7,11 +7,11 @@ use std::time::Duration;
 use future_core::{
     Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture,
 };
-use pool_engine::{Dispatcher, Front, NewTask};
+use pool_engine::{Dispatcher, Finish, Front, NewTask};
 use task_wire::{Counters, TaskName};
 
 use crate::builder::{BuildError, MpiPoolBuilder, Source};
-use crate::dispatch::{Finish, Phase, Rules, State, Task};
+use crate::dispatch::{Phase, Rules, State, Task};
 use crate::engine::{self, Command, Engine};
 use crate::session;
 use crate::wire::TaskHead;
@@ -39,7 +39,9 @@ impl Shared {
         if finish.is_empty() {
             return;
         }
-        finish.into_iter().for_each(|f| f.run(&self.counters));
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-mpi", &self.counters));
         self.notify_if_idle();
     }
 

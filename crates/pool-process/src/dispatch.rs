@@ -7,7 +7,7 @@
 //! manager thread (which reads replies, detects deaths and starts workers). Nothing here
 //! blocks or encodes under the lock: dispatch only queues frames encoded beforehand in the
 //! chosen worker's outbox, which the dispatching thread writes after the unlock (see
-//! `outbox.rs`); user callbacks never run under it (completions are returned as [`Finish`]
+//! `outbox.rs`); user callbacks never run under it (completions are returned as `Finish`
 //! values and run after the unlock), and reaping happens outside it.
 
 use std::collections::VecDeque;
@@ -21,9 +21,9 @@ use crate::builder::WorkerDeath;
 use crate::cancels::{CancelGuard, CancelSet};
 use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
+use crate::status;
 use crate::stderr::StartupStderr;
-use crate::{panics, status};
-use pool_engine::{SendAhead, TaskTime};
+use pool_engine::{Finish, SendAhead, TaskTime};
 use task_wire::Completion;
 use task_wire::{Counters, Settled};
 
@@ -287,43 +287,6 @@ impl Worker {
             // The child is not reaped while its `Worker` exists (reaping takes it out of
             // the table first), so the pid still names our child, never a reused one.
             let _ = rustix::process::kill_process(pid, signal);
-        }
-    }
-}
-
-/// Work to finish after the state lock is released: completing a future runs its done
-/// callbacks, which may call back into the pool.
-pub(crate) enum Finish {
-    Fail(Box<dyn Completion>, TaskError),
-    Cancel(Box<dyn Completion>),
-    /// Cancels a task sent ahead, which stays in its worker's `in_flight` until skipped (and
-    /// is counted then).
-    CancelAhead(Box<dyn FnOnce() + Send>),
-    /// Drops the completion of a task that its worker skipped (its future is cancelled).
-    Skipped(Box<dyn Completion>),
-}
-
-impl Finish {
-    /// Completes the future (its done callbacks run here), and counts how the task ended; a
-    /// panic is contained.
-    pub(crate) fn run(self, counters: &Counters) {
-        let settled = panics::contain("completing a task's future", move || match self {
-            Finish::Fail(completion, err) => Some(completion.fail(err)),
-            Finish::Cancel(completion) => {
-                completion.cancel(); // a task waiting in the pool's queue has not started
-                Some(Settled::Cancelled)
-            }
-            Finish::CancelAhead(cancel) => {
-                cancel();
-                None
-            }
-            Finish::Skipped(completion) => {
-                drop(completion);
-                Some(Settled::Cancelled)
-            }
-        });
-        if let Some(how) = settled.flatten() {
-            counters.settled(how);
         }
     }
 }
@@ -641,10 +604,7 @@ impl State {
         if self.broken.is_some() {
             return;
         }
-        let err = TaskError::new(
-            TaskErrorKind::Broken,
-            format!("the pool is broken: {reason}"),
-        );
+        let err = pool_engine::broken(&reason);
         for task in self.pending.drain(..) {
             finish.push(Finish::Fail(task.completion, err.clone()));
         }

@@ -12,11 +12,12 @@ use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
-use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
+use crate::dispatch::{Flush, Phase, Rules, State, Worker};
 use crate::outbox::{self, Courier, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
 use crate::stderr::{self, Capture, StartupStderr};
 use crate::{marker, panics};
+use pool_engine::Finish;
 use task_wire::Completion;
 use task_wire::Counters;
 
@@ -124,7 +125,7 @@ impl Job {
                     counters.settled(how);
                 }
             }
-            Job::Finish(finish) => finish.run(counters),
+            Job::Finish(finish) => finish.run("pool-process", counters),
         }
     }
 }

@@ -11,13 +11,13 @@ use future_core::{
 };
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
-use crate::dispatch::{Finish, Flush, Rules, State, Task};
+use crate::dispatch::{Flush, Rules, State, Task};
 use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Manager, Shared};
 use crate::protocol::{self, TaskHead, ToWorker};
 use crate::relay::Relay;
 use crate::worker::{self, WORKER_TEST_NAME};
-use pool_engine::{Dispatcher, Front, NewTask};
+use pool_engine::{Dispatcher, Finish, Front, NewTask};
 use task_wire::{Counters, TaskName};
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
@@ -575,7 +575,9 @@ impl ProcessPool {
     /// Completes `finish`'s futures (their done callbacks run here) and counts them.
     fn finish(&self, finish: Vec<Finish>) {
         let counters = &self.shared().counters;
-        finish.into_iter().for_each(|f| f.run(counters));
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-process", counters));
     }
 
     /// The state shared with the manager.
