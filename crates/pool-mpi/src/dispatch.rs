@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use pool_engine::{Finish, SendAhead, TaskTime};
+use pool_engine::{Finish, InFlight, SendAhead, TaskTime};
 use task_wire::{Completion, Counters, Settled};
 
 use crate::wire;
@@ -54,7 +54,7 @@ pub(crate) struct Task {
 }
 
 /// A task sent to a worker, not answered yet.
-pub(crate) struct InFlight {
+pub(crate) struct SentTask {
     pub(crate) id: u64,
     pub(crate) completion: Box<dyn Completion>,
     /// When it times out, and its limit.
@@ -78,9 +78,8 @@ pub(crate) struct Worker {
     pub(crate) pid: u32,
     pub(crate) host: String,
     pub(crate) phase: Phase,
-    pub(crate) in_flight: VecDeque<InFlight>,
-    /// Since when its front task runs (for the average task time).
-    front_since: Option<Instant>,
+    /// Sent and not answered, in send order: the front one runs.
+    pub(crate) in_flight: InFlight<SentTask>,
 }
 
 impl Worker {
@@ -90,8 +89,7 @@ impl Worker {
             pid,
             host,
             phase: Phase::Initializing,
-            in_flight: VecDeque::new(),
-            front_since: None,
+            in_flight: InFlight::default(),
         }
     }
 
@@ -197,14 +195,12 @@ impl State {
             let Some(worker) = self.workers.get_mut(index) else {
                 break;
             };
-            if worker.in_flight.is_empty() {
-                worker.front_since = Some(now);
-            }
-            worker.in_flight.push_back(InFlight {
+            let sent = SentTask {
                 id: task.id,
                 completion: task.completion,
                 deadline: task.timeout.map(|limit| (now + limit, limit)),
-            });
+            };
+            worker.in_flight.push(sent, now);
             match out.iter_mut().find(|o| o.rank == worker.rank) {
                 Some(outgoing) => outgoing.frames.push(task.frame),
                 None => out.push(Outgoing {
@@ -240,12 +236,10 @@ impl State {
     pub(crate) fn take_answered(&mut self, rank: i32, id: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.rank == rank)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        let task = worker.in_flight.remove(position)?;
-        let now = Instant::now();
-        if let Some(since) = worker.front_since {
-            self.task_time.record(now.saturating_duration_since(since));
+        let (task, took) = worker.in_flight.take(position, Instant::now())?;
+        if let Some(took) = took {
+            self.task_time.record(took);
         }
-        worker.front_since = (!worker.in_flight.is_empty()).then_some(now);
         Some(task.completion)
     }
 
@@ -327,7 +321,7 @@ impl State {
             finish.push(Finish::Fail(task.completion, err.clone()));
         }
         for worker in &mut self.workers {
-            for task in worker.in_flight.drain(..) {
+            for task in worker.in_flight.drain() {
                 finish.push(Finish::Fail(task.completion, err.clone()));
             }
         }

@@ -23,7 +23,7 @@ use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
 use crate::status;
 use crate::stderr::StartupStderr;
-use pool_engine::{Finish, SendAhead, TaskTime};
+use pool_engine::{Finish, InFlight, SendAhead, TaskTime};
 use task_wire::Completion;
 use task_wire::{Counters, Settled};
 
@@ -141,13 +141,11 @@ pub(crate) struct Worker {
     pub(crate) cancels: Option<Arc<CancelSet>>,
     pub(crate) phase: Phase,
     /// Sent and not answered, in send order: the front one is running (or about to).
-    pub(crate) in_flight: VecDeque<Task>,
+    pub(crate) in_flight: InFlight<Task>,
     /// The bytes of the frames in `in_flight`.
     pub(crate) unanswered: usize,
     /// Tasks ever sent (for `max_tasks_per_child`).
     pub(crate) sent: u64,
-    /// Since when the front task of `in_flight` has had the worker to itself.
-    pub(crate) front_since: Option<Instant>,
     /// Since when it is idle (or stopping).
     pub(crate) since: Instant,
     pub(crate) doom: Option<Doom>,
@@ -189,26 +187,26 @@ impl Worker {
             return Err(Settled::Cancelled); // cancelled after the check in `dispatch`
         }
         self.outbox.push(Some(task.id), frame.clone());
-        if self.in_flight.is_empty() {
-            self.front_since = Some(Instant::now());
-        } else {
+        if !self.in_flight.is_empty() {
             task.frame = Some(frame); // not started: kept, to be sent elsewhere if need be
         }
         self.unanswered += task.size;
-        self.in_flight.push_back(task);
+        self.in_flight.push(task, Instant::now());
         self.sent += 1;
         Ok(())
     }
 
-    /// Takes the task at `position` of `in_flight`: answered, or its reply is lost.
-    fn take(&mut self, position: usize) -> Option<Task> {
-        let task = self.in_flight.remove(position)?;
+    /// Takes the task at `position` of `in_flight`: answered, or its reply is lost; for
+    /// the front task, also how long it ran (see `InFlight::take`).
+    fn take(&mut self, position: usize) -> Option<(Task, Option<Duration>)> {
+        let now = Instant::now();
+        let (task, took) = self.in_flight.take(position, now)?;
         self.unanswered -= task.size;
         if let (Some(set), Some(slot)) = (&self.cancels, task.ahead) {
             set.clear(slot, task.id);
         }
         if self.in_flight.is_empty() {
-            self.since = Instant::now();
+            self.since = now;
         }
         if position == 0 {
             if let Some(front) = self.in_flight.front_mut() {
@@ -220,9 +218,8 @@ impl Worker {
                     front.completion.start();
                 }
             }
-            self.front_since = self.in_flight.front().map(|_| Instant::now());
         }
-        Some(task)
+        Some((task, took))
     }
 
     /// When the pool kills this worker, and why: it has not answered the handshake by the
@@ -237,7 +234,7 @@ impl Worker {
                 Doom::HandshakeTimeout,
             ));
         }
-        let since = self.front_since?;
+        let since = self.in_flight.front_since()?;
         Some((since + self.in_flight.front()?.timeout?, Doom::TimedOut))
     }
 
@@ -252,7 +249,7 @@ impl Worker {
                     task: task.id,
                     queued: self.in_flight.len() - 1,
                 },
-                self.front_since.unwrap_or(self.since),
+                self.in_flight.front_since().unwrap_or(self.since),
             ),
         };
         WorkerInfo {
@@ -503,8 +500,7 @@ impl State {
     pub(crate) fn take_answered(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        let took = worker.front_since.map(|since| since.elapsed());
-        let task = worker.take(position)?;
+        let (task, took) = worker.take(position)?;
         if let Some(took) = took {
             self.task_time.record(took);
         }
@@ -516,13 +512,13 @@ impl State {
     pub(crate) fn take_skipped(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        Some(worker.take(position)?.completion)
+        Some(worker.take(position)?.0.completion)
     }
 
     /// Takes the front task of worker `key` (its reply could not be read).
     pub(crate) fn take_front(&mut self, key: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
-        Some(worker.take(0)?.completion)
+        Some(worker.take(0)?.0.completion)
     }
 
     /// Drops the waiting tasks that were cancelled, and counts them.
@@ -686,7 +682,7 @@ impl State {
         }
         if unexpected && rules.on_worker_death == WorkerDeath::Break {
             // The tasks behind it are failed by `break_pool` through `pending`.
-            for mut task in worker.in_flight.drain(..).rev() {
+            for mut task in worker.in_flight.drain().rev() {
                 task.ahead = None; // its word was in the dead worker's set
                 self.pending.push_front(task);
             }
@@ -701,7 +697,7 @@ impl State {
                 Some(reason) => format!("the pool is broken: {reason}"),
                 None => "the pool's workers were stopped before the task started".to_owned(),
             };
-            for task in worker.in_flight.drain(..) {
+            for task in worker.in_flight.drain() {
                 finish.push(Finish::Fail(
                     task.completion,
                     TaskError::new(TaskErrorKind::Broken, why.clone()),
@@ -710,7 +706,7 @@ impl State {
             return;
         }
         // Not started: back to the head of the queue, in their order.
-        for mut task in worker.in_flight.drain(..).rev() {
+        for mut task in worker.in_flight.drain().rev() {
             task.ahead = None; // its word was in the dead worker's set
             self.pending.push_front(task);
         }

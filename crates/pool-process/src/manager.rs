@@ -278,7 +278,6 @@ impl Manager {
                     in_flight: Default::default(),
                     unanswered: 0,
                     sent: 0,
-                    front_since: None,
                     doom: None,
                     stderr,
                 });
