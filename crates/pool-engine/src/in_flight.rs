@@ -82,6 +82,20 @@ impl<T> InFlight<T> {
         self.tasks.drain(..)
     }
 
+    /// When the front task's time limit (`limit` of the task) runs out: a limit counts
+    /// from the task's start, when it became the front one.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut sent = pool_engine::InFlight::default();
+    /// let start = Instant::now();
+    /// sent.push(Some(Duration::from_secs(1)), start);
+    /// assert_eq!(sent.deadline(|limit| *limit), Some(start + Duration::from_secs(1)));
+    /// ```
+    pub fn deadline(&self, limit: impl FnOnce(&T) -> Option<Duration>) -> Option<Instant> {
+        Some(self.front_since? + limit(self.tasks.front()?)?)
+    }
+
     /// Since when the front task has had the worker to itself.
     pub fn front_since(&self) -> Option<Instant> {
         self.front_since

@@ -57,8 +57,9 @@ pub(crate) struct Task {
 pub(crate) struct SentTask {
     pub(crate) id: u64,
     pub(crate) completion: Box<dyn Completion>,
-    /// When it times out, and its limit.
-    pub(crate) deadline: Option<(Instant, Duration)>,
+    /// Its time limit, from its send: it went to an idle worker, and nothing is sent
+    /// behind it (see `Rules::send_ahead`), so it starts when it is sent.
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// Where a worker is in its life with this pool.
@@ -107,7 +108,7 @@ impl Worker {
             && (self.in_flight.is_empty()
                 || (may_queue
                     && rules.send_ahead().worker_takes(self.in_flight.len(), || {
-                        self.in_flight.iter().any(|t| t.deadline.is_some())
+                        self.in_flight.iter().any(|t| t.timeout.is_some())
                     })))
     }
 }
@@ -198,7 +199,7 @@ impl State {
             let sent = SentTask {
                 id: task.id,
                 completion: task.completion,
-                deadline: task.timeout.map(|limit| (now + limit, limit)),
+                timeout: task.timeout,
             };
             worker.in_flight.push(sent, now);
             match out.iter_mut().find(|o| o.rank == worker.rank) {
@@ -250,16 +251,15 @@ impl State {
         for worker in &mut self.workers {
             let expired = worker
                 .in_flight
-                .front()
-                .and_then(|t| t.deadline)
-                .is_some_and(|(at, _)| now >= at);
+                .deadline(|t| t.timeout)
+                .is_some_and(|at| now >= at);
             if !expired {
                 continue;
             }
             let Some(task) = worker.in_flight.pop_front() else {
                 continue;
             };
-            let limit = task.deadline.map(|(_, limit)| limit).unwrap_or_default();
+            let limit = task.timeout.unwrap_or_default();
             worker.phase = Phase::Retired;
             // Tasks waiting for this worker alone (`on_each_worker`) can never run now.
             let rank = worker.rank;
@@ -301,7 +301,7 @@ impl State {
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.workers
             .iter()
-            .filter_map(|w| w.in_flight.front()?.deadline.map(|(at, _)| at))
+            .filter_map(|w| w.in_flight.deadline(|t| t.timeout))
             .min()
     }
 

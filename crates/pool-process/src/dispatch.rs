@@ -234,8 +234,7 @@ impl Worker {
                 Doom::HandshakeTimeout,
             ));
         }
-        let since = self.in_flight.front_since()?;
-        Some((since + self.in_flight.front()?.timeout?, Doom::TimedOut))
+        Some((self.in_flight.deadline(|t| t.timeout)?, Doom::TimedOut))
     }
 
     /// What this worker is doing, for [`crate::WorkerInfo`].
