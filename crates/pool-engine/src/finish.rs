@@ -1,7 +1,7 @@
 //! Deferred completion. Completing a future runs its done callbacks: user code, which may
 //! call back into the pool. So a pool's state machine never completes a future under the
 //! pool's lock: it returns what to do as [`Finish`] values, and the thread that held the
-//! lock runs them once it let go.
+//! lock runs them once it let go; a reply completes its future the same way ([`complete`]).
 
 use std::fmt;
 
@@ -60,6 +60,17 @@ impl fmt::Debug for Finish {
             Finish::Skipped(_) => f.write_str("Skipped"),
         }
     }
+}
+
+/// Completes a task's future from `results`, its reply's encoded results, after the pool's
+/// lock is released (decoding runs the results' `Deserialize`, completing runs the done
+/// callbacks), and counts how the task ended. A panic is contained and reported as
+/// `pool`'s; the task then counts as failed.
+pub fn complete(pool: &str, completion: Box<dyn Completion>, results: &[u8], counters: &Counters) {
+    let settled = task_wire::contain(pool, "completing a task's future", move || {
+        completion.complete(results)
+    });
+    counters.settled(settled.unwrap_or(Settled::Failed));
 }
 
 /// The error of a task that a broken pool fails, for `reason`.

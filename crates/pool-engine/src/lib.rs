@@ -15,7 +15,7 @@ mod front;
 mod in_flight;
 mod rules;
 
-pub use finish::{Finish, broken};
+pub use finish::{Finish, broken, complete};
 pub use front::{Dispatcher, Front, NewTask, refusal};
 pub use in_flight::InFlight;
 pub use rules::{QUEUE_BELOW, SendAhead, TaskTime};

@@ -698,11 +698,8 @@ fn complete<'a>(shared: &Shared, rank: Rank, replies: impl Iterator<Item = &'a [
     };
     let count = answered.len();
     for (frame, at, completion) in answered {
-        let payload = frame.get(at..).unwrap_or_default();
-        let settled = task_wire::catch(|| completion.complete(payload));
-        shared
-            .counters
-            .settled(settled.unwrap_or(task_wire::Settled::Failed));
+        let results = frame.get(at..).unwrap_or_default();
+        pool_engine::complete("pool-mpi", completion, results, &shared.counters);
     }
     // Counted: `shutdown` and `stats` see these tasks finished only now.
     shared.lock().completing -= count;

@@ -13,10 +13,10 @@ use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
 use crate::dispatch::{Flush, Phase, Rules, State, Worker};
+use crate::marker;
 use crate::outbox::{self, Courier, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
 use crate::stderr::{self, Capture, StartupStderr};
-use crate::{marker, panics};
 use pool_engine::Finish;
 use task_wire::Completion;
 use task_wire::Counters;
@@ -116,14 +116,10 @@ impl Job {
             // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
             // both catch their panics; this is the manager's last line of defence.
             Job::Complete(completion, frame, at) => {
-                let settled = panics::contain("completing a task's future", move || {
-                    // The results are decoded straight from the frame, which is dropped
-                    // right after: a large result is held twice only while it is decoded.
-                    completion.complete(frame.get(at..).unwrap_or_default())
-                });
-                if let Some(how) = settled {
-                    counters.settled(how);
-                }
+                // The results are decoded straight from the frame, which is dropped right
+                // after: a large result is held twice only while it is decoded.
+                let results = frame.get(at..).unwrap_or_default();
+                pool_engine::complete("pool-process", completion, results, counters);
             }
             Job::Finish(finish) => finish.run("pool-process", counters),
         }
