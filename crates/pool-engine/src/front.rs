@@ -127,8 +127,14 @@ impl<D: Dispatcher> Front<D> {
             Err(err) => return self.refused(err),
         };
         let (promise, future) = Promise::new_spinning(self.dispatcher.spin());
-        let completion = Box::new(Single(promise));
-        self.enqueue(id, frame, completion, timeout, block, target)?;
+        let task = NewTask {
+            id,
+            frame,
+            completion: Box::new(Single(promise)),
+            timeout,
+            target,
+        };
+        self.dispatcher.enqueue(task, block)?;
         Ok(future)
     }
 
@@ -208,8 +214,14 @@ impl<D: Dispatcher> Front<D> {
                 Err(err) => return self.refused(err),
             };
             let (promise, future) = Promise::new_spinning(self.dispatcher.spin());
-            let completion = Box::new(Chunk { promise, len });
-            self.enqueue(id, frame, completion, timeout, true, D::Target::default())?;
+            let task = NewTask {
+                id,
+                frame,
+                completion: Box::new(Chunk { promise, len }),
+                timeout,
+                target: D::Target::default(),
+            };
+            self.dispatcher.enqueue(task, true)?;
             Ok(future)
         }
     }
@@ -227,28 +239,9 @@ impl<D: Dispatcher> Front<D> {
         Ok((id, frame))
     }
 
-    fn enqueue(
-        &self,
-        id: u64,
-        frame: Vec<u8>,
-        completion: Box<dyn Completion>,
-        timeout: Option<Duration>,
-        block: bool,
-        target: D::Target,
-    ) -> Result<(), SubmitError> {
-        let task = NewTask {
-            id,
-            frame,
-            completion,
-            timeout,
-            target,
-        };
-        self.dispatcher.enqueue(task, block)
-    }
-
     /// A task that cannot be sent: its future fails at once with `err`, unless the pool
     /// refuses every task anyway (shut down or broken), which takes precedence.
-    pub fn refused<T>(&self, err: TaskError) -> Result<TaskFuture<T>, SubmitError> {
+    fn refused<T>(&self, err: TaskError) -> Result<TaskFuture<T>, SubmitError> {
         if let Some(refused) = self.dispatcher.refusal() {
             return Err(refused);
         }
