@@ -3,23 +3,20 @@
 //! user code: the MPI thread sends what [`State::dispatch`] decided and completes the futures
 //! after the unlock.
 //!
-//! Dispatch is pipelined and adaptive, as in `pool-process`: the oldest task goes to an idle
-//! worker; when every worker is busy and recent tasks were short (a moving average under
-//! [`QUEUE_BELOW`]), a small task is sent ahead, queued behind the worker's running one, up to
-//! `tasks_per_worker`, which hides the round trip between tiny tasks. Long tasks never queue
-//! behind each other, and a large task or one with a time limit goes only to an idle worker
-//! (a time limit is counted from its send, and nothing waits behind it).
+//! Dispatch follows the rules of `pool_engine` (see `pool_engine::SendAhead`), as in
+//! `pool-process`: the oldest task goes to an idle worker; when every worker is busy and
+//! recent tasks were short, a small task is sent ahead, queued behind the worker's running
+//! one, up to `tasks_per_worker`. A large task or one with a time limit goes only to an idle
+//! worker (see [`Rules::send_ahead`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
+use pool_engine::{Finish, InFlight, SendAhead, TaskTime};
 use task_wire::{Completion, Counters, Settled};
 
 use crate::wire;
-
-/// Below this average task time, small tasks are sent ahead to busy workers.
-pub(crate) const QUEUE_BELOW: Duration = Duration::from_millis(1);
 
 /// A pool's fixed settings, as its dispatch uses them.
 #[derive(Clone, Debug)]
@@ -28,6 +25,21 @@ pub(crate) struct Rules {
     pub(crate) tasks_per_worker: usize,
     /// The pool's default time limit per task.
     pub(crate) timeout: Option<Duration>,
+}
+
+impl Rules {
+    /// When a task is sent ahead to a busy worker.
+    pub(crate) fn send_ahead(&self) -> SendAhead {
+        SendAhead {
+            // What keeps rank 0 and a worker from waiting on each other (see `wire::SMALL`).
+            small: wire::SMALL,
+            // A time limit is counted from the task's send, and a worker past it cannot be
+            // stopped, only retired: a task with a time limit goes only to an idle worker,
+            // and nothing is sent ahead behind it.
+            timed: false,
+            tasks_per_worker: self.tasks_per_worker,
+        }
+    }
 }
 
 /// A task waiting for a worker.
@@ -42,11 +54,12 @@ pub(crate) struct Task {
 }
 
 /// A task sent to a worker, not answered yet.
-pub(crate) struct InFlight {
+pub(crate) struct SentTask {
     pub(crate) id: u64,
     pub(crate) completion: Box<dyn Completion>,
-    /// When it times out, and its limit.
-    pub(crate) deadline: Option<(Instant, Duration)>,
+    /// Its time limit, from its send: it went to an idle worker, and nothing is sent
+    /// behind it (see `Rules::send_ahead`), so it starts when it is sent.
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// Where a worker is in its life with this pool.
@@ -66,9 +79,8 @@ pub(crate) struct Worker {
     pub(crate) pid: u32,
     pub(crate) host: String,
     pub(crate) phase: Phase,
-    pub(crate) in_flight: VecDeque<InFlight>,
-    /// Since when its front task runs (for the average task time).
-    front_since: Option<Instant>,
+    /// Sent and not answered, in send order: the front one runs.
+    pub(crate) in_flight: InFlight<SentTask>,
 }
 
 impl Worker {
@@ -78,8 +90,7 @@ impl Worker {
             pid,
             host,
             phase: Phase::Initializing,
-            in_flight: VecDeque::new(),
-            front_since: None,
+            in_flight: InFlight::default(),
         }
     }
 
@@ -96,8 +107,9 @@ impl Worker {
             && task.only_for.is_none_or(|rank| rank == self.rank)
             && (self.in_flight.is_empty()
                 || (may_queue
-                    && self.in_flight.len() < rules.tasks_per_worker
-                    && self.in_flight.iter().all(|t| t.deadline.is_none())))
+                    && rules.send_ahead().worker_takes(self.in_flight.len(), || {
+                        self.in_flight.iter().any(|t| t.timeout.is_some())
+                    })))
     }
 }
 
@@ -106,26 +118,6 @@ impl Worker {
 pub(crate) struct Outgoing {
     pub(crate) rank: i32,
     pub(crate) frames: Vec<Vec<u8>>,
-}
-
-/// A future to settle after the unlock.
-pub(crate) enum Finish {
-    Fail(Box<dyn Completion>, TaskError),
-    Cancel(Box<dyn Completion>),
-}
-
-impl Finish {
-    /// Settles the future (its done callbacks run here) and counts it.
-    pub(crate) fn run(self, counters: &Counters) {
-        let settled = task_wire::catch(move || match self {
-            Finish::Fail(completion, err) => completion.fail(err),
-            Finish::Cancel(completion) => {
-                completion.cancel();
-                Settled::Cancelled
-            }
-        });
-        counters.settled(settled.unwrap_or(Settled::Failed));
-    }
 }
 
 /// The pool's state, under its mutex.
@@ -141,8 +133,8 @@ pub(crate) struct State {
     pub(crate) waiters: usize,
     /// Tasks answered and being completed on the MPI thread (not counted yet).
     pub(crate) completing: usize,
-    /// An exponentially weighted average of how long tasks take.
-    task_time: Option<Duration>,
+    /// How long tasks take of late.
+    task_time: TaskTime,
 }
 
 impl State {
@@ -172,14 +164,15 @@ impl State {
         let mut skipped: Vec<Task> = Vec::new();
         let now = Instant::now();
         // Nothing dispatch does changes it: the phases and the recent task time.
-        let queueing_pays = self.queueing_pays();
+        let queueing_pays = self.queueing_pays(rules);
         while let Some(task) = self.pending.pop_front() {
             if task.completion.is_cancelled() {
                 counters.settled(Settled::Cancelled);
                 continue;
             }
-            let small = task.frame.len() <= wire::SMALL && task.timeout.is_none();
-            let may_queue = small && queueing_pays;
+            let timed = task.timeout.is_some();
+            let may_queue =
+                queueing_pays && rules.send_ahead().task_may_go(task.frame.len(), timed);
             let target = self
                 .workers
                 .iter()
@@ -203,14 +196,12 @@ impl State {
             let Some(worker) = self.workers.get_mut(index) else {
                 break;
             };
-            if worker.in_flight.is_empty() {
-                worker.front_since = Some(now);
-            }
-            worker.in_flight.push_back(InFlight {
+            let sent = SentTask {
                 id: task.id,
                 completion: task.completion,
-                deadline: task.timeout.map(|limit| (now + limit, limit)),
-            });
+                timeout: task.timeout,
+            };
+            worker.in_flight.push(sent, now);
             match out.iter_mut().find(|o| o.rank == worker.rank) {
                 Some(outgoing) => outgoing.frames.push(task.frame),
                 None => out.push(Outgoing {
@@ -225,11 +216,20 @@ impl State {
         out
     }
 
-    /// True when queueing a task behind a running one is worth it: every worker is ready
-    /// and recent tasks were short.
-    fn queueing_pays(&self) -> bool {
-        self.workers.iter().all(|w| w.phase != Phase::Initializing)
-            && self.task_time.is_some_and(|t| t < QUEUE_BELOW)
+    /// True when queueing a task behind a running one is worth it (see
+    /// `pool_engine::SendAhead::pays`). The pool's workers are fixed when it is built: it is
+    /// full once none of them still runs its initializer (a retired worker counts, as it
+    /// never becomes a worker that could take the task sooner).
+    fn queueing_pays(&self, rules: &Rules) -> bool {
+        let starting = self
+            .workers
+            .iter()
+            .filter(|w| w.phase == Phase::Initializing)
+            .count();
+        let full = self.workers.len();
+        rules
+            .send_ahead()
+            .pays(full - starting, full, self.task_time)
     }
 
     /// Takes the task `id` that worker `rank` answered (`None`: a reply for a task the pool
@@ -237,16 +237,10 @@ impl State {
     pub(crate) fn take_answered(&mut self, rank: i32, id: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.rank == rank)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        let task = worker.in_flight.remove(position)?;
-        let now = Instant::now();
-        if let Some(since) = worker.front_since {
-            let took = now.saturating_duration_since(since);
-            self.task_time = Some(match self.task_time {
-                Some(average) => (average * 3 + took) / 4,
-                None => took,
-            });
+        let (task, took) = worker.in_flight.take(position, Instant::now())?;
+        if let Some(took) = took {
+            self.task_time.record(took);
         }
-        worker.front_since = (!worker.in_flight.is_empty()).then_some(now);
         Some(task.completion)
     }
 
@@ -257,16 +251,15 @@ impl State {
         for worker in &mut self.workers {
             let expired = worker
                 .in_flight
-                .front()
-                .and_then(|t| t.deadline)
-                .is_some_and(|(at, _)| now >= at);
+                .deadline(|t| t.timeout)
+                .is_some_and(|at| now >= at);
             if !expired {
                 continue;
             }
             let Some(task) = worker.in_flight.pop_front() else {
                 continue;
             };
-            let limit = task.deadline.map(|(_, limit)| limit).unwrap_or_default();
+            let limit = task.timeout.unwrap_or_default();
             worker.phase = Phase::Retired;
             // Tasks waiting for this worker alone (`on_each_worker`) can never run now.
             let rank = worker.rank;
@@ -308,7 +301,7 @@ impl State {
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.workers
             .iter()
-            .filter_map(|w| w.in_flight.front()?.deadline.map(|(at, _)| at))
+            .filter_map(|w| w.in_flight.deadline(|t| t.timeout))
             .min()
     }
 
@@ -323,15 +316,12 @@ impl State {
         if self.broken.is_some() {
             return;
         }
-        let err = TaskError::new(
-            TaskErrorKind::Broken,
-            format!("the pool is broken: {reason}"),
-        );
+        let err = pool_engine::broken(&reason);
         for task in self.pending.drain(..) {
             finish.push(Finish::Fail(task.completion, err.clone()));
         }
         for worker in &mut self.workers {
-            for task in worker.in_flight.drain(..) {
+            for task in worker.in_flight.drain() {
                 finish.push(Finish::Fail(task.completion, err.clone()));
             }
         }
@@ -404,7 +394,7 @@ mod tests {
     fn large_and_timed_tasks_go_only_to_idle_workers() {
         let counters = Counters::default();
         let mut state = ready(&[1]);
-        state.task_time = Some(Duration::from_micros(5));
+        state.task_time.record(Duration::from_micros(5));
         let (small, _f1) = task(0, 10, None);
         let (large, _f2) = task(1, wire::SMALL + 1, None);
         state.pending.extend([small, large]);
@@ -418,7 +408,7 @@ mod tests {
         assert_eq!(sent(&state.dispatch(&RULES, &counters)), vec![(1, 1)]);
 
         let mut state = ready(&[1]);
-        state.task_time = Some(Duration::from_micros(5));
+        state.task_time.record(Duration::from_micros(5));
         let (timed, timed_future) = task(2, 10, Some(Duration::from_millis(1)));
         let (behind, _f3) = task(3, 10, None);
         let (mut for_it, for_it_future) = task(4, 10, None);
@@ -429,7 +419,9 @@ mod tests {
         let mut finish = Vec::new();
         state.expire(Instant::now() + Duration::from_secs(1), &mut finish);
         assert_eq!(state.workers[0].phase, Phase::Retired);
-        finish.into_iter().for_each(|f| f.run(&counters));
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-mpi", &counters));
         let err = timed_future.exception().unwrap().unwrap();
         assert_eq!(err.kind(), TaskErrorKind::TimedOut);
         assert!(state.broken.is_some(), "its only worker is retired");

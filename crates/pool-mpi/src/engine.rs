@@ -418,7 +418,11 @@ impl Runner {
         let hellos: Vec<(Rank, Hello)> = (0..).zip(hellos.into_iter().flatten()).collect();
         if let Err(err) = check_fingerprints(&hellos) {
             for (rank, _) in &hellos {
-                comm.send(*rank, wire::TAG_CONTROL, &wire::control(&ToWorker::Stop));
+                comm.send(
+                    *rank,
+                    wire::TAG_CONTROL,
+                    &task_wire::encode_message(&ToWorker::Stop),
+                );
             }
             drop(comm); // disconnects: the workers do the same as they finalize
             return Err(err);
@@ -435,7 +439,7 @@ impl Runner {
     /// Sends `Init` to the pool's workers and records them.
     fn start_session(&self, shared: &Shared, spawned: Option<&Comm>, hellos: &[(Rank, Hello)]) {
         let comm = spawned.unwrap_or(&self.world);
-        let init = wire::control(&ToWorker::Init {
+        let init = task_wire::encode_message(&ToWorker::Init {
             initializer: shared.initializer,
             print_panics: shared.print_panics,
         });
@@ -546,13 +550,13 @@ impl Runner {
         link.shared.settle(finish);
         match &link.spawned {
             Some(comm) => {
-                let stop = wire::control(&ToWorker::Stop);
+                let stop = task_wire::encode_message(&ToWorker::Stop);
                 ranks
                     .iter()
                     .for_each(|&rank| comm.send(rank, wire::TAG_CONTROL, &stop));
             }
             None => {
-                let message = wire::control(&how);
+                let message = task_wire::encode_message(&how);
                 ranks
                     .iter()
                     .for_each(|&rank| self.world.send(rank, wire::TAG_CONTROL, &message));
@@ -605,7 +609,7 @@ impl Runner {
         for link in std::mem::take(&mut self.links) {
             self.release(link, ToWorker::Stop);
         }
-        let stop = wire::control(&ToWorker::Stop);
+        let stop = task_wire::encode_message(&ToWorker::Stop);
         for rank in 1..self.world_size {
             self.world.send(rank, wire::TAG_CONTROL, &stop);
         }
@@ -694,11 +698,8 @@ fn complete<'a>(shared: &Shared, rank: Rank, replies: impl Iterator<Item = &'a [
     };
     let count = answered.len();
     for (frame, at, completion) in answered {
-        let payload = frame.get(at..).unwrap_or_default();
-        let settled = task_wire::catch(|| completion.complete(payload));
-        shared
-            .counters
-            .settled(settled.unwrap_or(task_wire::Settled::Failed));
+        let results = frame.get(at..).unwrap_or_default();
+        pool_engine::complete("pool-mpi", completion, results, &shared.counters);
     }
     // Counted: `shutdown` and `stats` see these tasks finished only now.
     shared.lock().completing -= count;

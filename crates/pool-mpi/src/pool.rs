@@ -1,23 +1,20 @@
 //! [`MpiPool`]: the handle users hold.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
-use future_core::executor::{ChunkFuture, Promise, drop_each};
 use future_core::{
-    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
-    TaskError, TaskErrorKind, TaskFuture,
+    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture,
 };
-use serde::Serialize;
-use task_wire::{Chunk, Completion, Counters, Settled, Single, TaskName};
+use pool_engine::{Dispatcher, Finish, Front, NewTask};
+use task_wire::{Counters, TaskName};
 
 use crate::builder::{BuildError, MpiPoolBuilder, Source};
-use crate::dispatch::{Finish, Phase, Rules, State, Task};
+use crate::dispatch::{Phase, Rules, State, Task};
 use crate::engine::{self, Command, Engine};
 use crate::session;
-use crate::wire::{self, TaskHead};
+use crate::wire::TaskHead;
 
 /// What a pool shares with the MPI thread.
 pub(crate) struct Shared {
@@ -26,7 +23,6 @@ pub(crate) struct Shared {
     /// Signalled when the pool becomes idle while someone waits for it.
     idle: Condvar,
     pub(crate) counters: Counters,
-    next_id: AtomicU64,
     pub(crate) initializer: Option<isize>,
     pub(crate) print_panics: bool,
     spin: Duration,
@@ -43,7 +39,9 @@ impl Shared {
         if finish.is_empty() {
             return;
         }
-        finish.into_iter().for_each(|f| f.run(&self.counters));
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-mpi", &self.counters));
         self.notify_if_idle();
     }
 
@@ -57,7 +55,7 @@ impl Shared {
 }
 
 /// A pool of MPI worker processes running plain functions: mpi4py's `MPIPoolExecutor`,
-/// with the same interface as the thread and process pools ([`Executor`], [`TaskFuture`]).
+/// with the same interface as the thread and process pools ([`Executor`](future_core::Executor), [`TaskFuture`]).
 ///
 /// - [`from_world`](Self::from_world): the world's ranks 1..N-1 are the workers (static
 ///   mode, `mpirun -n N program`, as `mpiexec -n N python -m mpi4py.futures`);
@@ -70,7 +68,7 @@ impl Shared {
 ///
 /// Failures: a panic or error in a task fails only its future. A task past its
 /// [`timeout`](crate::MpiPoolBuilder::timeout) fails with
-/// [`TimedOut`](TaskErrorKind::TimedOut) and its worker is retired (it gets no more tasks).
+/// [`TimedOut`](future_core::TaskErrorKind::TimedOut) and its worker is retired (it gets no more tasks).
 /// A worker process that dies ends the whole MPI job (fail-stop, see the crate docs).
 ///
 /// Done callbacks of this pool's futures run on the pool's MPI thread as replies arrive:
@@ -95,6 +93,12 @@ impl Shared {
 /// }
 /// ```
 pub struct MpiPool {
+    /// Makes the tasks, and queues them (see `Queue`).
+    front: Front<Queue>,
+}
+
+/// The pool as its front end fills it.
+struct Queue {
     shared: Arc<Shared>,
     engine: Arc<Engine>,
 }
@@ -146,7 +150,6 @@ impl MpiPool {
             state: Mutex::new(State::default()),
             idle: Condvar::new(),
             counters: Counters::default(),
-            next_id: AtomicU64::new(0),
             initializer,
             print_panics: builder.print_task_panics,
             spin: builder.spin,
@@ -161,7 +164,9 @@ impl MpiPool {
             })
             .map_err(BuildError::Mpi)?;
         match answer.recv() {
-            Ok(Ok(())) => Ok(MpiPool { shared, engine }),
+            Ok(Ok(())) => Ok(MpiPool {
+                front: Front::new(Queue { shared, engine }),
+            }),
             Ok(Err(err)) => Err(err),
             Err(_) => Err(BuildError::Mpi("the MPI thread ended".to_owned())),
         }
@@ -175,7 +180,7 @@ impl MpiPool {
     /// assert_eq!(pool.num_workers(), 1);
     /// ```
     pub fn num_workers(&self) -> usize {
-        self.shared.lock().workers.len()
+        self.shared().lock().workers.len()
     }
 
     /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
@@ -201,7 +206,8 @@ impl MpiPool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit_with(f, arg, self.shared.rules.timeout, None)
+        let timeout = self.shared().rules.timeout;
+        self.front.submit(f, arg, timeout, true, None)
     }
 
     /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
@@ -223,12 +229,7 @@ impl MpiPool {
         arg: A,
         timeout: Option<Duration>,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        if timeout.is_some_and(|t| t.is_zero()) {
-            return Err(SubmitError::Invalid(
-                "a task's timeout must be longer than zero".to_owned(),
-            ));
-        }
-        self.submit_with(f, arg, timeout, None)
+        self.front.submit_with_timeout(f, arg, timeout)
     }
 
     /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
@@ -269,7 +270,7 @@ impl MpiPool {
         arg: A,
     ) -> Result<Vec<TaskFuture<R>>, SubmitError> {
         let ranks: Vec<i32> = {
-            let state = self.shared.lock();
+            let state = self.shared().lock();
             state
                 .workers
                 .iter()
@@ -279,90 +280,11 @@ impl MpiPool {
         };
         ranks
             .into_iter()
-            .map(|rank| self.submit_with(f, arg.clone(), self.shared.rules.timeout, Some(rank)))
+            .map(|rank| {
+                let timeout = self.shared().rules.timeout;
+                self.front.submit(f, arg.clone(), timeout, true, Some(rank))
+            })
             .collect()
-    }
-
-    fn submit_with<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-        timeout: Option<Duration>,
-        only_for: Option<i32>,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let name = match task_wire::name_task(f) {
-            Ok(name) => name,
-            Err(why) => return self.refused(unsendable(why)),
-        };
-        let frame = self.frame(name, std::slice::from_ref(&arg), timeout);
-        // A panic of the argument's `Drop` is the caller's value's, not this call's.
-        task_wire::contain("pool-mpi", "dropping a task's argument", move || drop(arg));
-        let (id, frame) = match frame {
-            Ok(frame) => frame,
-            Err(err) => return self.refused(err),
-        };
-        let (promise, future) = Promise::new_spinning(self.shared.spin);
-        self.enqueue(id, frame, Box::new(Single(promise)), timeout, only_for)?;
-        Ok(future)
-    }
-
-    /// A task that cannot be sent: its future fails at once with `err`, unless the pool
-    /// refuses every task anyway.
-    fn refused<T>(&self, err: TaskError) -> Result<TaskFuture<T>, SubmitError> {
-        if let Some(refused) = refusal(&self.shared.lock()) {
-            return Err(refused);
-        }
-        let (promise, future) = Promise::new();
-        promise.set_error(err);
-        self.shared.counters.settled(Settled::Failed);
-        Ok(future)
-    }
-
-    /// A new task's id and frame, its arguments encoded straight into it.
-    fn frame<S: Serialize + ?Sized>(
-        &self,
-        task: TaskName,
-        args: &S,
-        timeout: Option<Duration>,
-    ) -> Result<(u64, Vec<u8>), TaskError> {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let head = TaskHead {
-            id,
-            task,
-            watched: timeout.is_some(),
-        };
-        let frame = wire::encode_task(&head, args).map_err(|why| {
-            TaskError::new(
-                TaskErrorKind::Serialization,
-                format!("the task's arguments could not be encoded: {why}"),
-            )
-        })?;
-        Ok((id, frame))
-    }
-
-    fn enqueue(
-        &self,
-        id: u64,
-        frame: Vec<u8>,
-        completion: Box<dyn Completion>,
-        timeout: Option<Duration>,
-        only_for: Option<i32>,
-    ) -> Result<(), SubmitError> {
-        {
-            let mut state = self.shared.lock();
-            if let Some(refused) = refusal(&state) {
-                return Err(refused);
-            }
-            state.pending.push_back(Task {
-                id,
-                frame,
-                completion,
-                timeout,
-                only_for,
-            });
-        }
-        self.engine.poke();
-        Ok(())
     }
 
     /// Maps `f` over `items` on the workers: results in input order, lazily, with a bounded
@@ -394,12 +316,7 @@ impl MpiPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'a,
     {
-        Map::new(
-            items,
-            options,
-            self.default_buffersize(),
-            self.chunk_runner(f),
-        )
+        self.front.map(f, items, options)
     }
 
     /// Like [`map`](Self::map), yielding each result as its chunk is done, with its
@@ -429,48 +346,7 @@ impl MpiPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'a,
     {
-        MapUnordered::new(
-            items,
-            options,
-            self.default_buffersize(),
-            self.chunk_runner(f),
-        )
-    }
-
-    fn default_buffersize(&self) -> usize {
-        self.num_workers()
-            .max(1)
-            .saturating_mul(self.shared.rules.tasks_per_worker + 1)
-    }
-
-    fn chunk_runner<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-    ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + '_ {
-        let name = task_wire::name_task(f);
-        move |chunk: Vec<A>| {
-            // The chunk's arguments are dropped one by one, each in a panic boundary of
-            // its own (`drop_each`): dropped as one `Vec`, two whose `Drop` panics would
-            // abort the process, even inside a boundary.
-            let name = match &name {
-                Ok(name) => *name,
-                Err(why) => {
-                    drop_each(chunk);
-                    return self.refused(unsendable(why.clone()));
-                }
-            };
-            let timeout = self.shared.rules.timeout;
-            let frame = self.frame(name, &chunk, timeout);
-            let len = chunk.len();
-            drop_each(chunk);
-            let (id, frame) = match frame {
-                Ok(frame) => frame,
-                Err(err) => return self.refused(err),
-            };
-            let (promise, future) = Promise::new_spinning(self.shared.spin);
-            self.enqueue(id, frame, Box::new(Chunk { promise, len }), timeout, None)?;
-            Ok(future)
-        }
+        self.front.map_unordered(f, items, options)
     }
 
     /// Python's `shutdown()`: stops taking tasks and waits for every task (except in a
@@ -503,14 +379,14 @@ impl MpiPool {
     pub fn shutdown_with(&self, options: ShutdownOptions) {
         let mut finish = Vec::new();
         {
-            let mut state = self.shared.lock();
+            let mut state = self.shared().lock();
             state.shutdown = true;
             if options.cancel_futures {
                 state.cancel_pending(&mut finish);
             }
         }
-        self.shared.settle(finish);
-        self.engine.poke();
+        self.shared().settle(finish);
+        self.front.dispatcher().engine.poke();
         if options.wait {
             self.wait_idle();
         }
@@ -523,11 +399,11 @@ impl MpiPool {
         if engine::on_mpi_thread() {
             return;
         }
-        let mut state = self.shared.lock();
+        let mut state = self.shared().lock();
         state.waiters += 1;
         while !state.idle() && state.broken.is_none() {
             state = self
-                .shared
+                .shared()
                 .idle
                 .wait_timeout(state, Duration::from_millis(100))
                 .unwrap_or_else(PoisonError::into_inner)
@@ -536,7 +412,12 @@ impl MpiPool {
         state.waiters -= 1;
     }
 
-    /// What the pool has done and is doing (the same as through [`Executor::stats`]):
+    /// What the pool shares with the MPI thread.
+    fn shared(&self) -> &Shared {
+        &self.front.dispatcher().shared
+    }
+
+    /// What the pool has done and is doing (the same as through [`Executor::stats`](future_core::Executor::stats)):
     /// tasks waiting, sent to workers, completed, failed, cancelled; workers alive (not
     /// retired) and started. A `map` chunk counts as one task.
     ///
@@ -549,7 +430,7 @@ impl MpiPool {
     /// ```
     pub fn stats(&self) -> PoolStats {
         let (queued, running, workers) = {
-            let state = self.shared.lock();
+            let state = self.shared().lock();
             let live = state
                 .workers
                 .iter()
@@ -557,7 +438,7 @@ impl MpiPool {
                 .count();
             (state.pending.len(), state.in_flight(), live)
         };
-        self.shared.counters.read(queued, running, workers)
+        self.shared().counters.read(queued, running, workers)
     }
 }
 
@@ -598,76 +479,68 @@ impl MpiPoolBuilder {
     }
 }
 
-/// Why the pool refuses new tasks, if it does.
-fn refusal(state: &State) -> Option<SubmitError> {
-    if let Some(reason) = &state.broken {
-        return Some(SubmitError::Broken(reason.clone()));
-    }
-    state.shutdown.then_some(SubmitError::Shutdown)
-}
+impl Dispatcher for Queue {
+    const CRATE: &'static str = "pool-mpi";
+    const WORKER: &'static str = "an MPI worker";
+    type Head = TaskHead;
+    /// The rank of the one worker that may run the task (`on_each_worker`), if any.
+    type Target = Option<i32>;
 
-fn unsendable(why: String) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the task cannot be sent to an MPI worker: {why}"),
-    )
-}
-
-impl Executor for MpiPool {
-    fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        MpiPool::submit(self, f, arg)
+    fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> TaskHead {
+        TaskHead {
+            id,
+            task,
+            watched: timeout.is_some(),
+        }
     }
 
-    fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        MpiPool::try_submit(self, f, arg)
+    fn refusal(&self) -> Option<SubmitError> {
+        let state = self.shared.lock();
+        pool_engine::refusal(state.broken.as_ref(), state.shutdown)
     }
 
-    fn map<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        MpiPool::map(self, f, items, options)
+    /// Queues the task for the MPI thread, which dispatches it. The pool has no queue
+    /// bound: it never blocks and is never full.
+    fn enqueue(&self, task: NewTask<Option<i32>>, _: bool) -> Result<(), SubmitError> {
+        {
+            let mut state = self.shared.lock();
+            if let Some(refused) = pool_engine::refusal(state.broken.as_ref(), state.shutdown) {
+                return Err(refused);
+            }
+            state.pending.push_back(Task {
+                id: task.id,
+                frame: task.frame,
+                completion: task.completion,
+                timeout: task.timeout,
+                only_for: task.target,
+            });
+        }
+        self.engine.poke();
+        Ok(())
     }
 
-    fn map_unordered<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<MapUnordered<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        MpiPool::map_unordered(self, f, items, options)
+    fn counters(&self) -> &Counters {
+        &self.shared.counters
     }
 
-    fn shutdown_with(&self, options: ShutdownOptions) {
-        MpiPool::shutdown_with(self, options);
+    fn spin(&self) -> Duration {
+        self.shared.spin
     }
 
-    fn stats(&self) -> PoolStats {
-        MpiPool::stats(self)
+    fn timeout(&self) -> Option<Duration> {
+        self.shared.rules.timeout
+    }
+
+    /// `tasks_per_worker` and one more per worker.
+    fn default_buffersize(&self) -> usize {
+        let workers = self.shared.lock().workers.len();
+        workers
+            .max(1)
+            .saturating_mul(self.shared.rules.tasks_per_worker + 1)
     }
 }
+
+pool_engine::executor_by_methods!(MpiPool);
 
 impl Drop for MpiPool {
     /// [`shutdown()`](MpiPool::shutdown) (wait for the tasks), then lets the workers go:
@@ -681,7 +554,8 @@ impl Drop for MpiPool {
             wait: !panicking,
             cancel_futures: panicking,
         });
-        let _ = self.engine.send(Command::Detach(self.shared.clone()));
+        let queue = self.front.dispatcher();
+        let _ = queue.engine.send(Command::Detach(queue.shared.clone()));
     }
 }
 
@@ -693,7 +567,7 @@ const _: fn() = || {
 
 impl fmt::Debug for MpiPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let state = self.shared().lock();
         f.debug_struct("MpiPool")
             .field("workers", &state.workers.len())
             .field("pending", &state.pending.len())

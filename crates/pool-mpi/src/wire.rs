@@ -16,7 +16,7 @@
 //! ```
 //!
 //! A task's frame is encoded once, in `submit`, straight into the buffer that is sent
-//! (`task_wire::encode_into`); a worker hands the arguments, unread, to the trampoline
+//! (`task_wire::encode_task`); a worker hands the arguments, unread, to the trampoline
 //! (`task_wire::run_task`), which appends the results straight after the reply's head. Only
 //! frames up to [`SMALL`] bytes are copied, into a batch; a larger one always travels alone,
 //! as the buffer it was encoded in.
@@ -112,28 +112,6 @@ pub(crate) struct ReplyHead {
     pub(crate) id: u64,
 }
 
-/// The frame of a task: its head, then `args` encoded. Errors: `args` could not be encoded
-/// (the reason in words).
-pub(crate) fn encode_task<S: Serialize + ?Sized>(
-    head: &TaskHead,
-    args: &S,
-) -> Result<Vec<u8>, String> {
-    let mut frame = task_wire::encode(head)?;
-    task_wire::encode_into(&mut frame, args)?;
-    Ok(frame)
-}
-
-/// The start of a reply frame: its head; the results are appended to it.
-pub(crate) fn reply_head(id: u64) -> Vec<u8> {
-    // A message of integers always encodes.
-    task_wire::encode(&ReplyHead { id }).unwrap_or_default()
-}
-
-/// A control message's bytes (a message of plain data always encodes).
-pub(crate) fn control<M: Serialize>(message: &M) -> Vec<u8> {
-    task_wire::encode(message).unwrap_or_default()
-}
-
 /// Appends `frame` to `batch`, length-prefixed.
 pub(crate) fn push_framed(batch: &mut Vec<u8>, frame: &[u8]) {
     let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
@@ -187,7 +165,7 @@ mod tests {
             task: task_wire::name_task(f).unwrap(),
             watched: false,
         };
-        let frame = encode_task(&head, &vec![5u8]).unwrap();
+        let frame = task_wire::encode_task(&head, &vec![5u8]).unwrap();
         let (back, at): (TaskHead, usize) = task_wire::split(&frame).unwrap();
         assert_eq!(back.id, 7);
         assert_eq!(task_wire::decode::<Vec<u8>>(&frame[at..]), Ok(vec![5]));

@@ -45,7 +45,7 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
         host,
         fingerprint: wire::fingerprint(),
     };
-    comm.send(0, wire::TAG_CONTROL, &wire::control(&hello));
+    comm.send(0, wire::TAG_CONTROL, &task_wire::encode_message(&hello));
 
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut replies: Vec<Vec<u8>> = Vec::new();
@@ -79,7 +79,7 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
                             }
                         };
                         in_session = matches!(answer, FromWorker::Ready);
-                        comm.send(0, wire::TAG_CONTROL, &wire::control(&answer));
+                        comm.send(0, wire::TAG_CONTROL, &task_wire::encode_message(&answer));
                     }
                     Ok(ToWorker::Release) => {
                         in_session = false;
@@ -138,7 +138,7 @@ fn parse(frame: Frame) -> Option<Queued> {
 
 /// Runs a task here and returns its reply frame.
 fn run(task: Queued) -> Vec<u8> {
-    let mut reply = wire::reply_head(task.head.id);
+    let mut reply = task_wire::encode_message(&wire::ReplyHead { id: task.head.id });
     // SAFETY: rank 0 sends tasks only to a worker that took its `Init`, which it sends only
     // after this worker's fingerprint matched its own: the name comes from `name_task` in
     // the same build.
@@ -164,7 +164,7 @@ fn start_watched(task: Queued, print: bool) -> Option<Watched> {
                 TaskErrorKind::Broken,
                 format!("the worker could not start a thread for the task: {err}"),
             );
-            let mut reply = wire::reply_head(id);
+            let mut reply = task_wire::encode_message(&wire::ReplyHead { id });
             reply.extend(task_wire::error_payload(1, err));
             let (tx, rx) = mpsc::channel();
             let _ = tx.send(reply);

@@ -7,7 +7,7 @@
 //! manager thread (which reads replies, detects deaths and starts workers). Nothing here
 //! blocks or encodes under the lock: dispatch only queues frames encoded beforehand in the
 //! chosen worker's outbox, which the dispatching thread writes after the unlock (see
-//! `outbox.rs`); user callbacks never run under it (completions are returned as [`Finish`]
+//! `outbox.rs`); user callbacks never run under it (completions are returned as `Finish`
 //! values and run after the unlock), and reaping happens outside it.
 
 use std::collections::VecDeque;
@@ -21,18 +21,17 @@ use crate::builder::WorkerDeath;
 use crate::cancels::{CancelGuard, CancelSet};
 use crate::info::{WorkerInfo, WorkerState};
 use crate::outbox::{Frame, Outbox};
+use crate::status;
 use crate::stderr::StartupStderr;
-use crate::{panics, status};
+use pool_engine::{Finish, InFlight, SendAhead, TaskTime};
 use task_wire::Completion;
 use task_wire::{Counters, Settled};
 
-/// Tasks whose frames are larger than this go only to an idle worker, never queued behind a
-/// running task: a large task waits for the first worker that frees up rather than for one
-/// particular worker's running task.
+/// Tasks whose frames are larger than this go only to an idle worker (see
+/// `pool_engine::SendAhead::small`). A worker reads its socket while it runs a task, so the
+/// frames sent ahead wait in memory, not on the sender: the bound only keeps a large task
+/// from waiting for one particular worker.
 pub(crate) const SMALL_TASK: usize = 16 * 1024;
-
-/// Tasks are queued behind a running one only while tasks take less than this on average.
-const QUEUE_BELOW: Duration = Duration::from_millis(1);
 
 /// The settings the state machine follows (from the builder).
 #[derive(Debug)]
@@ -45,6 +44,20 @@ pub(crate) struct Rules {
     pub(crate) tasks_per_worker: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) drop_grace: Option<Duration>,
+}
+
+impl Rules {
+    /// When a task is sent ahead to a busy worker.
+    pub(crate) fn send_ahead(&self) -> SendAhead {
+        SendAhead {
+            small: SMALL_TASK,
+            // A task's time limit counts from when it becomes its worker's running task, and
+            // a worker past it is killed and replaced, its unstarted tasks sent elsewhere: a
+            // task with a time limit may wait behind another, and others behind it.
+            timed: true,
+            tasks_per_worker: self.tasks_per_worker,
+        }
+    }
 }
 
 /// After this many worker processes in a row failed to start (died or were killed before
@@ -128,13 +141,11 @@ pub(crate) struct Worker {
     pub(crate) cancels: Option<Arc<CancelSet>>,
     pub(crate) phase: Phase,
     /// Sent and not answered, in send order: the front one is running (or about to).
-    pub(crate) in_flight: VecDeque<Task>,
+    pub(crate) in_flight: InFlight<Task>,
     /// The bytes of the frames in `in_flight`.
     pub(crate) unanswered: usize,
     /// Tasks ever sent (for `max_tasks_per_child`).
     pub(crate) sent: u64,
-    /// Since when the front task of `in_flight` has had the worker to itself.
-    pub(crate) front_since: Option<Instant>,
     /// Since when it is idle (or stopping).
     pub(crate) since: Instant,
     pub(crate) doom: Option<Doom>,
@@ -176,26 +187,26 @@ impl Worker {
             return Err(Settled::Cancelled); // cancelled after the check in `dispatch`
         }
         self.outbox.push(Some(task.id), frame.clone());
-        if self.in_flight.is_empty() {
-            self.front_since = Some(Instant::now());
-        } else {
+        if !self.in_flight.is_empty() {
             task.frame = Some(frame); // not started: kept, to be sent elsewhere if need be
         }
         self.unanswered += task.size;
-        self.in_flight.push_back(task);
+        self.in_flight.push(task, Instant::now());
         self.sent += 1;
         Ok(())
     }
 
-    /// Takes the task at `position` of `in_flight`: answered, or its reply is lost.
-    fn take(&mut self, position: usize) -> Option<Task> {
-        let task = self.in_flight.remove(position)?;
+    /// Takes the task at `position` of `in_flight`: answered, or its reply is lost; for
+    /// the front task, also how long it ran (see `InFlight::take`).
+    fn take(&mut self, position: usize) -> Option<(Task, Option<Duration>)> {
+        let now = Instant::now();
+        let (task, took) = self.in_flight.take(position, now)?;
         self.unanswered -= task.size;
         if let (Some(set), Some(slot)) = (&self.cancels, task.ahead) {
             set.clear(slot, task.id);
         }
         if self.in_flight.is_empty() {
-            self.since = Instant::now();
+            self.since = now;
         }
         if position == 0 {
             if let Some(front) = self.in_flight.front_mut() {
@@ -207,9 +218,8 @@ impl Worker {
                     front.completion.start();
                 }
             }
-            self.front_since = self.in_flight.front().map(|_| Instant::now());
         }
-        Some(task)
+        Some((task, took))
     }
 
     /// When the pool kills this worker, and why: it has not answered the handshake by the
@@ -224,8 +234,7 @@ impl Worker {
                 Doom::HandshakeTimeout,
             ));
         }
-        let since = self.front_since?;
-        Some((since + self.in_flight.front()?.timeout?, Doom::TimedOut))
+        Some((self.in_flight.deadline(|t| t.timeout)?, Doom::TimedOut))
     }
 
     /// What this worker is doing, for [`crate::WorkerInfo`].
@@ -239,7 +248,7 @@ impl Worker {
                     task: task.id,
                     queued: self.in_flight.len() - 1,
                 },
-                self.front_since.unwrap_or(self.since),
+                self.in_flight.front_since().unwrap_or(self.since),
             ),
         };
         WorkerInfo {
@@ -252,7 +261,11 @@ impl Worker {
 
     /// Whether a task may be sent to this worker behind the running one.
     fn takes_ahead(&self, rules: &Rules) -> bool {
-        self.cancels.is_some() && self.in_flight.len() < rules.tasks_per_worker
+        let holds_timed = || self.in_flight.iter().any(|t| t.timeout.is_some());
+        self.cancels.is_some()
+            && rules
+                .send_ahead()
+                .worker_takes(self.in_flight.len(), holds_timed)
     }
 
     fn can_take(&self, rules: &Rules) -> bool {
@@ -270,43 +283,6 @@ impl Worker {
             // The child is not reaped while its `Worker` exists (reaping takes it out of
             // the table first), so the pid still names our child, never a reused one.
             let _ = rustix::process::kill_process(pid, signal);
-        }
-    }
-}
-
-/// Work to finish after the state lock is released: completing a future runs its done
-/// callbacks, which may call back into the pool.
-pub(crate) enum Finish {
-    Fail(Box<dyn Completion>, TaskError),
-    Cancel(Box<dyn Completion>),
-    /// Cancels a task sent ahead, which stays in its worker's `in_flight` until skipped (and
-    /// is counted then).
-    CancelAhead(Box<dyn FnOnce() + Send>),
-    /// Drops the completion of a task that its worker skipped (its future is cancelled).
-    Skipped(Box<dyn Completion>),
-}
-
-impl Finish {
-    /// Completes the future (its done callbacks run here), and counts how the task ended; a
-    /// panic is contained.
-    pub(crate) fn run(self, counters: &Counters) {
-        let settled = panics::contain("completing a task's future", move || match self {
-            Finish::Fail(completion, err) => Some(completion.fail(err)),
-            Finish::Cancel(completion) => {
-                completion.cancel(); // a task waiting in the pool's queue has not started
-                Some(Settled::Cancelled)
-            }
-            Finish::CancelAhead(cancel) => {
-                cancel();
-                None
-            }
-            Finish::Skipped(completion) => {
-                drop(completion);
-                Some(Settled::Cancelled)
-            }
-        });
-        if let Some(how) = settled.flatten() {
-            counters.settled(how);
         }
     }
 }
@@ -330,7 +306,7 @@ pub(crate) struct State {
     /// started since replaces (for `PoolStats::workers_replaced`).
     pub(crate) unreplaced: u64,
     /// The recent average time from a task getting its worker to its reply.
-    pub(crate) task_time: Option<Duration>,
+    pub(crate) task_time: TaskTime,
     /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
     pub(crate) startup_failures: u32,
     /// The most worker processes the pool runs for now, and until when: the system refused
@@ -355,7 +331,7 @@ impl State {
             wake_wanted: false,
             wake_sent: false,
             unreplaced: 0,
-            task_time: None,
+            task_time: TaskTime::default(),
             startup_failures: 0,
             worker_cap: None,
             let_go: false,
@@ -464,8 +440,9 @@ impl State {
                 counters.settled(Settled::Cancelled);
                 continue;
             }
-            let small = task.size <= SMALL_TASK;
-            let may_queue = small && self.queueing_pays(rules);
+            let timed = task.timeout.is_some();
+            let may_queue =
+                rules.send_ahead().task_may_go(task.size, timed) && self.queueing_pays(rules);
             let target = self
                 .workers
                 .iter()
@@ -504,32 +481,27 @@ impl State {
             .collect()
     }
 
-    /// True when queueing a task behind a running one is worth it: every one of the
-    /// `max_workers` workers is up (none starting, which would take the task sooner), and
-    /// recent tasks were short, so the round trip between tasks matters and the queued task
-    /// waits little. Long tasks are never queued behind each other while a worker could
-    /// free up and take them: that is how queueing avoids starving the other workers.
+    /// True when queueing a task behind a running one is worth it (see
+    /// `pool_engine::SendAhead::pays`). The pool starts workers on demand: it is full once
+    /// `max_workers` of them are ready, and until then a worker it starts takes the task
+    /// sooner than a busy one.
     fn queueing_pays(&self, rules: &Rules) -> bool {
         let ready = self
             .workers
             .iter()
             .filter(|w| w.phase == Phase::Ready)
             .count();
-        ready >= rules.max_workers && self.task_time.is_some_and(|t| t < QUEUE_BELOW)
+        let full = rules.max_workers;
+        rules.send_ahead().pays(ready, full, self.task_time)
     }
 
     /// Takes worker `key`'s answered task: its reply is for the oldest task sent to it.
     pub(crate) fn take_answered(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        let took = worker.front_since.map(|since| since.elapsed());
-        let task = worker.take(position)?;
+        let (task, took) = worker.take(position)?;
         if let Some(took) = took {
-            // An exponentially weighted average (weight 1/4) of how long tasks take.
-            self.task_time = Some(match self.task_time {
-                Some(average) => (average * 3 + took) / 4,
-                None => took,
-            });
+            self.task_time.record(took);
         }
         Some(task.completion)
     }
@@ -539,13 +511,13 @@ impl State {
     pub(crate) fn take_skipped(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
         let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        Some(worker.take(position)?.completion)
+        Some(worker.take(position)?.0.completion)
     }
 
     /// Takes the front task of worker `key` (its reply could not be read).
     pub(crate) fn take_front(&mut self, key: u64) -> Option<Box<dyn Completion>> {
         let worker = self.workers.iter_mut().find(|w| w.key == key)?;
-        Some(worker.take(0)?.completion)
+        Some(worker.take(0)?.0.completion)
     }
 
     /// Drops the waiting tasks that were cancelled, and counts them.
@@ -627,10 +599,7 @@ impl State {
         if self.broken.is_some() {
             return;
         }
-        let err = TaskError::new(
-            TaskErrorKind::Broken,
-            format!("the pool is broken: {reason}"),
-        );
+        let err = pool_engine::broken(&reason);
         for task in self.pending.drain(..) {
             finish.push(Finish::Fail(task.completion, err.clone()));
         }
@@ -712,7 +681,7 @@ impl State {
         }
         if unexpected && rules.on_worker_death == WorkerDeath::Break {
             // The tasks behind it are failed by `break_pool` through `pending`.
-            for mut task in worker.in_flight.drain(..).rev() {
+            for mut task in worker.in_flight.drain().rev() {
                 task.ahead = None; // its word was in the dead worker's set
                 self.pending.push_front(task);
             }
@@ -727,7 +696,7 @@ impl State {
                 Some(reason) => format!("the pool is broken: {reason}"),
                 None => "the pool's workers were stopped before the task started".to_owned(),
             };
-            for task in worker.in_flight.drain(..) {
+            for task in worker.in_flight.drain() {
                 finish.push(Finish::Fail(
                     task.completion,
                     TaskError::new(TaskErrorKind::Broken, why.clone()),
@@ -736,7 +705,7 @@ impl State {
             return;
         }
         // Not started: back to the head of the queue, in their order.
-        for mut task in worker.in_flight.drain(..).rev() {
+        for mut task in worker.in_flight.drain().rev() {
             task.ahead = None; // its word was in the dead worker's set
             self.pending.push_front(task);
         }

@@ -88,7 +88,6 @@ mod info;
 mod manager;
 mod marker;
 mod outbox;
-mod panics;
 mod pool;
 mod protocol;
 /// The manager's seat and the threads that take turns in it, public only under `cfg(loom)`

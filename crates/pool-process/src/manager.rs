@@ -5,7 +5,6 @@ use std::ffi::OsString;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,11 +12,12 @@ use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
-use crate::dispatch::{Finish, Flush, Phase, Rules, State, Worker};
+use crate::dispatch::{Flush, Phase, Rules, State, Worker};
+use crate::marker;
 use crate::outbox::{self, Courier, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
 use crate::stderr::{self, Capture, StartupStderr};
-use crate::{marker, panics};
+use pool_engine::Finish;
 use task_wire::Completion;
 use task_wire::Counters;
 
@@ -42,8 +42,6 @@ pub(crate) struct Shared {
     pub(crate) launch: Launch,
     pub(crate) fingerprint: task_wire::Fingerprint,
     pub(crate) state: Mutex<State>,
-    /// The id of the next task (assigned outside the lock, where its frame is encoded).
-    pub(crate) next_id: AtomicU64,
     /// Signalled when waiting tasks were taken, or the pool shut down or broke: wakes
     /// `submit` calls blocked on the queue bound.
     pub(crate) room: Condvar,
@@ -90,8 +88,7 @@ pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io
         max_frame: launch.max_frame as u64,
         print_panics: launch.print_panics,
     });
-    // A message of integers always encodes.
-    let init_frame = Arc::new(postcard::to_stdvec(&init).unwrap_or_default());
+    let init_frame = Arc::new(task_wire::encode_message(&init));
     Ok(Manager {
         receivers: vec![wake_rx],
         keys: vec![u64::MAX],
@@ -119,16 +116,12 @@ impl Job {
             // Decoding runs the result's `Deserialize`, completing runs the done callbacks:
             // both catch their panics; this is the manager's last line of defence.
             Job::Complete(completion, frame, at) => {
-                let settled = panics::contain("completing a task's future", move || {
-                    // The results are decoded straight from the frame, which is dropped
-                    // right after: a large result is held twice only while it is decoded.
-                    completion.complete(frame.get(at..).unwrap_or_default())
-                });
-                if let Some(how) = settled {
-                    counters.settled(how);
-                }
+                // The results are decoded straight from the frame, which is dropped right
+                // after: a large result is held twice only while it is decoded.
+                let results = frame.get(at..).unwrap_or_default();
+                pool_engine::complete("pool-process", completion, results, counters);
             }
-            Job::Finish(finish) => finish.run(counters),
+            Job::Finish(finish) => finish.run("pool-process", counters),
         }
     }
 }
@@ -281,7 +274,6 @@ impl Manager {
                     in_flight: Default::default(),
                     unanswered: 0,
                     sent: 0,
-                    front_since: None,
                     doom: None,
                     stderr,
                 });

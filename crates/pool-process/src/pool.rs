@@ -2,29 +2,23 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use future_core::executor::{ChunkFuture, Promise, drop_each};
 use future_core::{
-    Executor, Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError,
-    TaskError, TaskErrorKind, TaskFuture,
+    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskError,
+    TaskErrorKind, TaskFuture,
 };
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
-use crate::dispatch::{Finish, Flush, Rules, State, Task};
+use crate::dispatch::{Flush, Rules, State, Task};
 use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Manager, Shared};
-use crate::panics;
-use crate::protocol::{self, TaskHead};
+use crate::protocol::{self, TaskHead, ToWorker};
 use crate::relay::Relay;
 use crate::worker::{self, WORKER_TEST_NAME};
-use task_wire::TaskName;
-use task_wire::{Chunk, Completion, Single};
-use task_wire::{Counters, Settled};
+use pool_engine::{Dispatcher, Finish, Front, NewTask};
+use task_wire::{Counters, TaskName};
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
 /// for CPU-bound work that needs every core.
@@ -104,6 +98,12 @@ use task_wire::{Counters, Settled};
 /// }
 /// ```
 pub struct ProcessPool {
+    /// Makes the tasks, and queues them (see `Queue`).
+    front: Front<Queue>,
+}
+
+/// The pool as its front end fills it.
+struct Queue {
     shared: Arc<Shared>,
     /// The threads that manage the pool (see `relay.rs`).
     relay: crate::sync::Arc<Relay<Manager>>,
@@ -181,7 +181,6 @@ impl ProcessPool {
             },
             fingerprint: protocol::fingerprint(),
             state: Mutex::new(State::new()),
-            next_id: AtomicU64::new(0),
             room: Condvar::new(),
             wake_tx,
             counters: Counters::default(),
@@ -193,7 +192,9 @@ impl ProcessPool {
             relay.abandon();
             return Err(err.into());
         }
-        Ok(ProcessPool { shared, relay })
+        Ok(ProcessPool {
+            front: Front::new(Queue { shared, relay }),
+        })
     }
 
     /// The most worker processes this pool runs at once.
@@ -203,7 +204,7 @@ impl ProcessPool {
     /// assert_eq!(pool.max_workers(), 4);
     /// ```
     pub fn max_workers(&self) -> usize {
-        self.shared.rules.max_workers
+        self.shared().rules.max_workers
     }
 
     /// Schedules `f(arg)` in a worker process and returns its future (Python's
@@ -250,7 +251,8 @@ impl ProcessPool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit_with(f, arg, true, self.shared.rules.timeout)
+        let timeout = self.shared().rules.timeout;
+        self.front.submit(f, arg, timeout, true, ())
     }
 
     /// Like [`submit`](Self::submit), with this task's own time limit instead of the pool's
@@ -277,12 +279,7 @@ impl ProcessPool {
         arg: A,
         timeout: Option<Duration>,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        if timeout.is_some_and(|t| t.is_zero()) {
-            return Err(SubmitError::Invalid(
-                "a task's timeout must be longer than zero".to_owned(),
-            ));
-        }
-        self.submit_with(f, arg, true, timeout)
+        self.front.submit_with_timeout(f, arg, timeout)
     }
 
     /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
@@ -310,119 +307,8 @@ impl ProcessPool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit_with(f, arg, false, self.shared.rules.timeout)
-    }
-
-    fn submit_with<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-        block: bool,
-        timeout: Option<Duration>,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let names = match task_wire::name_task(f) {
-            Ok(names) => names,
-            Err(why) => return self.refused(unsendable(why)),
-        };
-        let frame = self.frame(names, std::slice::from_ref(&arg));
-        // Dropped before the task is queued: a large argument is not held beside its frame
-        // for longer than the encoding.
-        panics::contain("dropping a task's argument", move || drop(arg));
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(err) => return self.refused(err),
-        };
-        let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
-        self.enqueue(frame, Box::new(Single(promise)), timeout, block)?;
-        Ok(future)
-    }
-
-    /// A task that cannot be sent: its future fails at once with `err`, unless the pool
-    /// refuses every task anyway (shut down or broken), which takes precedence.
-    fn refused<T>(&self, err: TaskError) -> Result<TaskFuture<T>, SubmitError> {
-        if let Some(refused) = refusal(&self.shared.lock()) {
-            return Err(refused);
-        }
-        let (promise, future) = Promise::new();
-        promise.set_error(err);
-        self.shared.counters.settled(Settled::Failed);
-        Ok(future)
-    }
-
-    /// A new task's id and frame, `args` encoded straight into it (see
-    /// `protocol::encode_task`), or why it cannot be sent (the arguments do not encode, or
-    /// are larger than the frame limit).
-    fn frame<S: Serialize + ?Sized>(
-        &self,
-        task: TaskName,
-        args: &S,
-    ) -> Result<(u64, Vec<u8>), TaskError> {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let head = TaskHead { id, task };
-        let frame = protocol::encode_task(head, args).map_err(encode_error)?;
-        let max = self.shared.launch.max_frame;
-        if frame.len() > max {
-            return Err(TaskError::new(
-                TaskErrorKind::Serialization,
-                format!(
-                    "the task's arguments ({} bytes encoded) are larger than the frame limit \
-                     of {max} bytes (raise it with ProcessPoolBuilder::max_frame)",
-                    frame.len()
-                ),
-            ));
-        }
-        Ok((id, frame))
-    }
-
-    /// Queues a task, dispatches what can be dispatched, and writes what was dispatched
-    /// after the unlock.
-    fn enqueue(
-        &self,
-        (id, frame): (u64, Vec<u8>),
-        completion: Box<dyn Completion>,
-        timeout: Option<Duration>,
-        block: bool,
-    ) -> Result<(), SubmitError> {
-        let rules = &self.shared.rules;
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(refused) = refusal(&state) {
-                return Err(refused);
-            }
-            let Some(bound) = rules.queue_bound else {
-                break;
-            };
-            if state.pending.len() < bound {
-                break;
-            }
-            state.drop_cancelled(&self.shared.counters);
-            if state.pending.len() < bound {
-                break;
-            }
-            if !block {
-                return Err(SubmitError::Full);
-            }
-            // A done callback of this pool waiting here: the manager goes on without it.
-            self.relay.blocking();
-            state = self
-                .shared
-                .room
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        state.pending.push_back(Task {
-            id,
-            timeout,
-            size: frame.len(),
-            frame: Some(Arc::new(frame)),
-            completion,
-            ahead: None,
-        });
-        let flushes = state.dispatch(rules, &self.shared.counters);
-        self.shared.wake_if_wanted(&mut state);
-        drop(state);
-        flushes.into_iter().for_each(Flush::run);
-        Ok(())
+        let timeout = self.shared().rules.timeout;
+        self.front.submit(f, arg, timeout, false, ())
     }
 
     /// Maps `f` over `items` in the workers: results in input order, lazily, with at most
@@ -461,12 +347,7 @@ impl ProcessPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'a,
     {
-        Map::new(
-            items,
-            options,
-            self.default_buffersize(),
-            self.chunk_runner(f),
-        )
+        self.front.map(f, items, options)
     }
 
     /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
@@ -500,49 +381,7 @@ impl ProcessPool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'a,
     {
-        MapUnordered::new(
-            items,
-            options,
-            self.default_buffersize(),
-            self.chunk_runner(f),
-        )
-    }
-
-    /// Chunks in flight for a map whose options do not say: two per worker, plus the
-    /// queued ones.
-    fn default_buffersize(&self) -> usize {
-        let rules = &self.shared.rules;
-        rules.max_workers.saturating_mul(rules.tasks_per_worker + 1)
-    }
-
-    /// What a map submits each chunk with: one frame running `f` over the chunk.
-    fn chunk_runner<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-    ) -> impl FnMut(Vec<A>) -> Result<ChunkFuture<R>, SubmitError> + Send + '_ {
-        let names = task_wire::name_task(f);
-        move |chunk: Vec<A>| {
-            let names = match &names {
-                Ok(names) => *names,
-                Err(why) => {
-                    drop_each(chunk); // user values: each drop in a boundary of its own
-                    return self.refused(unsendable(why.clone()));
-                }
-            };
-            let frame = self.frame(names, &chunk);
-            let len = chunk.len();
-            // Each argument's drop in a boundary of its own: a `Vec` dropped whole inside one
-            // would abort on a second panicking `Drop` while the first unwinds.
-            drop_each(chunk);
-            let frame = match frame {
-                Ok(frame) => frame,
-                Err(err) => return self.refused(err),
-            };
-            let (promise, future) = Promise::new_spinning(self.shared.launch.spin);
-            let completion = Box::new(Chunk { promise, len });
-            self.enqueue(frame, completion, self.shared.rules.timeout, true)?;
-            Ok(future)
-        }
+        self.front.map_unordered(f, items, options)
     }
 
     /// Stops taking tasks and waits for every task and worker (Python's `shutdown()`):
@@ -587,15 +426,15 @@ impl ProcessPool {
     pub fn shutdown_with(&self, options: ShutdownOptions) {
         let mut cancelled = Vec::new();
         {
-            let mut state = self.shared.lock();
+            let mut state = self.shared().lock();
             state.shutdown = true;
             state.let_go |= !options.wait;
             if options.cancel_futures {
                 state.cancel_pending(&mut cancelled);
                 state.cancel_sent_ahead(&mut cancelled);
             }
-            self.shared.wake(&mut state);
-            self.shared.room.notify_all();
+            self.shared().wake(&mut state);
+            self.shared().room.notify_all();
         }
         self.finish(cancelled);
         if options.wait {
@@ -641,10 +480,10 @@ impl ProcessPool {
     fn stop_workers(&self, signal: rustix::process::Signal, why: &'static str) {
         let mut cancelled = Vec::new();
         {
-            let mut state = self.shared.lock();
+            let mut state = self.shared().lock();
             state.terminate(signal, why.to_owned(), &mut cancelled);
-            self.shared.wake(&mut state);
-            self.shared.room.notify_all();
+            self.shared().wake(&mut state);
+            self.shared().room.notify_all();
         }
         self.finish(cancelled);
         self.join_manager();
@@ -657,7 +496,7 @@ impl ProcessPool {
     /// assert!(pool.worker_pids().is_empty(), "workers start on demand");
     /// ```
     pub fn worker_pids(&self) -> Vec<u32> {
-        self.shared.lock().workers.iter().map(|w| w.pid).collect()
+        self.shared().lock().workers.iter().map(|w| w.pid).collect()
     }
 
     /// What each live worker process is doing: starting, idle, running which task (and how
@@ -668,7 +507,7 @@ impl ProcessPool {
     /// assert!(pool.workers().is_empty(), "workers start on demand");
     /// ```
     pub fn workers(&self) -> Vec<WorkerInfo> {
-        self.shared
+        self.shared()
             .lock()
             .workers
             .iter()
@@ -694,7 +533,7 @@ impl ProcessPool {
     /// }
     /// ```
     pub fn worker_pid<T: 'static>(&self, future: &TaskFuture<T>) -> Option<u32> {
-        let state = self.shared.lock();
+        let state = self.shared().lock();
         let mut workers = state.workers.iter();
         workers
             .find(|w| w.in_flight.iter().any(|t| t.completion.is_for(future)))
@@ -726,103 +565,128 @@ impl ProcessPool {
     /// ```
     pub fn stats(&self) -> PoolStats {
         let (queued, running, workers) = {
-            let state = self.shared.lock();
+            let state = self.shared().lock();
             let running = state.workers.iter().map(|w| w.in_flight.len()).sum();
             (state.pending.len(), running, state.workers.len())
         };
-        self.shared.counters.read(queued, running, workers)
+        self.shared().counters.read(queued, running, workers)
     }
 
     /// Completes `finish`'s futures (their done callbacks run here) and counts them.
     fn finish(&self, finish: Vec<Finish>) {
-        let counters = &self.shared.counters;
-        finish.into_iter().for_each(|f| f.run(counters));
+        let counters = &self.shared().counters;
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-process", counters));
+    }
+
+    /// The state shared with the manager.
+    fn shared(&self) -> &Shared {
+        &self.front.dispatcher().shared
     }
 
     /// Waits until the pool is finished: every task settled, every worker reaped.
     fn join_manager(&self) {
-        self.relay.wait_finished();
+        self.front.dispatcher().relay.wait_finished();
     }
 }
 
-/// Why the pool refuses new tasks, if it does.
-fn refusal(state: &State) -> Option<SubmitError> {
-    if let Some(reason) = &state.broken {
-        return Some(SubmitError::Broken(reason.clone()));
+impl Dispatcher for Queue {
+    const CRATE: &'static str = "pool-process";
+    const WORKER: &'static str = "a worker process";
+    type Head = ToWorker;
+    type Target = ();
+
+    fn head(&self, id: u64, task: TaskName, _: Option<Duration>) -> ToWorker {
+        ToWorker::Task(TaskHead { id, task })
     }
-    state.shutdown.then_some(SubmitError::Shutdown)
+
+    /// The arguments are encoded straight into the frame: its size is known only now.
+    fn check_frame(&self, frame: &[u8]) -> Result<(), TaskError> {
+        let max = self.shared.launch.max_frame;
+        if frame.len() > max {
+            return Err(TaskError::new(
+                TaskErrorKind::Serialization,
+                format!(
+                    "the task's arguments ({} bytes encoded) are larger than the frame limit \
+                     of {max} bytes (raise it with ProcessPoolBuilder::max_frame)",
+                    frame.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn refusal(&self) -> Option<SubmitError> {
+        let state = self.shared.lock();
+        pool_engine::refusal(state.broken.as_ref(), state.shutdown)
+    }
+
+    /// Queues a task, dispatches what can be dispatched, and writes what was dispatched
+    /// after the unlock.
+    fn enqueue(&self, task: NewTask<()>, block: bool) -> Result<(), SubmitError> {
+        let rules = &self.shared.rules;
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(refused) = pool_engine::refusal(state.broken.as_ref(), state.shutdown) {
+                return Err(refused);
+            }
+            let Some(bound) = rules.queue_bound else {
+                break;
+            };
+            if state.pending.len() < bound {
+                break;
+            }
+            state.drop_cancelled(&self.shared.counters);
+            if state.pending.len() < bound {
+                break;
+            }
+            if !block {
+                return Err(SubmitError::Full);
+            }
+            // A done callback of this pool waiting here: the manager goes on without it.
+            self.relay.blocking();
+            state = self
+                .shared
+                .room
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        state.pending.push_back(Task {
+            id: task.id,
+            timeout: task.timeout,
+            size: task.frame.len(),
+            frame: Some(Arc::new(task.frame)),
+            completion: task.completion,
+            ahead: None,
+        });
+        let flushes = state.dispatch(rules, &self.shared.counters);
+        self.shared.wake_if_wanted(&mut state);
+        drop(state);
+        flushes.into_iter().for_each(Flush::run);
+        Ok(())
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    fn spin(&self) -> Duration {
+        self.shared.launch.spin
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.shared.rules.timeout
+    }
+
+    /// Two chunks per worker, plus the queued ones.
+    fn default_buffersize(&self) -> usize {
+        let rules = &self.shared.rules;
+        rules.max_workers.saturating_mul(rules.tasks_per_worker + 1)
+    }
 }
 
-/// The error of a task whose function cannot be named in a worker (see `task_wire::name_task`).
-fn unsendable(why: String) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the task cannot be sent to a worker process: {why}"),
-    )
-}
-
-fn encode_error(why: String) -> TaskError {
-    TaskError::new(
-        TaskErrorKind::Serialization,
-        format!("the task's arguments could not be encoded: {why}"),
-    )
-}
-
-impl Executor for ProcessPool {
-    fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        ProcessPool::submit(self, f, arg)
-    }
-
-    fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        ProcessPool::try_submit(self, f, arg)
-    }
-
-    fn map<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        ProcessPool::map(self, f, items, options)
-    }
-
-    fn map_unordered<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<MapUnordered<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        ProcessPool::map_unordered(self, f, items, options)
-    }
-
-    fn shutdown_with(&self, options: ShutdownOptions) {
-        ProcessPool::shutdown_with(self, options);
-    }
-
-    fn stats(&self) -> PoolStats {
-        ProcessPool::stats(self)
-    }
-}
+pool_engine::executor_by_methods!(ProcessPool);
 
 impl Drop for ProcessPool {
     /// [`shutdown()`](ProcessPool::shutdown) (wait, cancel nothing), bounded by the
@@ -833,13 +697,13 @@ impl Drop for ProcessPool {
     /// task.
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
-        let grace = match self.shared.rules.drop_grace {
+        let grace = match self.shared().rules.drop_grace {
             None if panicking => Some(Duration::ZERO),
             grace => grace,
         };
         let mut cancelled = Vec::new();
         let let_go = {
-            let mut state = self.shared.lock();
+            let mut state = self.shared().lock();
             state.shutdown = true;
             if panicking {
                 state.cancel_pending(&mut cancelled);
@@ -847,8 +711,8 @@ impl Drop for ProcessPool {
             if let Some(grace) = grace {
                 state.terminate_at = Some((Instant::now() + grace, grace));
             }
-            self.shared.wake(&mut state);
-            self.shared.room.notify_all();
+            self.shared().wake(&mut state);
+            self.shared().room.notify_all();
             state.let_go
         };
         self.finish(cancelled);
@@ -860,9 +724,9 @@ impl Drop for ProcessPool {
 
 impl fmt::Debug for ProcessPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
+        let state = self.shared().lock();
         f.debug_struct("ProcessPool")
-            .field("max_workers", &self.shared.rules.max_workers)
+            .field("max_workers", &self.shared().rules.max_workers)
             .field("workers", &state.workers.len())
             .field("pending", &state.pending.len())
             .field("shutdown", &state.shutdown)

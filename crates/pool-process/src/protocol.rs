@@ -17,7 +17,8 @@
 //! its `Vec<A>` (one element for `submit`, a chunk for `map`); a reply's frame is its `Reply`
 //! message followed by the postcard bytes of a `ChunkResults<R>`. The message loops decode the
 //! message with `take_from_bytes` and hand the rest of the frame, unread, to the trampoline
-//! (which knows `A` and `R`) or to the task's completion. Arguments and results are thus
+//! (which knows `A` and `R`) or to the task's completion (`task_wire::encode_task` builds a
+//! task's frame, `task_wire::encode_message` the start of a reply's). Arguments and results are thus
 //! encoded straight into the frame that is sent and decoded straight from the frame that was
 //! received: no copy of a large payload on either side.
 
@@ -93,23 +94,4 @@ pub(crate) enum FromWorker {
     /// Never sent by a worker: the manager's own wake-up, on its wake channel, which
     /// shares the receiver type so one `Selector` waits on everything.
     Wake,
-}
-
-/// The frame of a task: its `Task` message, then `args` encoded. Encoded outside the pool's
-/// lock; written to the worker's socket as is (`ipc_queue::Sender::send_encoded`), and again
-/// to another worker if this one dies before it starts the task. Errors: `args` could not be
-/// encoded (the reason in words).
-pub(crate) fn encode_task<S: Serialize + ?Sized>(
-    head: TaskHead,
-    args: &S,
-) -> Result<Vec<u8>, String> {
-    let mut frame = task_wire::encode(&ToWorker::Task(head))?;
-    task_wire::encode_into(&mut frame, args)?;
-    Ok(frame)
-}
-
-/// The start of a reply's frame: the `Reply` message; the results are appended to it.
-pub(crate) fn reply_head(id: u64) -> Vec<u8> {
-    // A message of integers always encodes.
-    task_wire::encode(&FromWorker::Reply { id }).unwrap_or_default()
 }

@@ -11,7 +11,6 @@ use ipc_queue::{Duplex, Frame, RecvError, SendError, Sender};
 
 use crate::cancels::CancelSet;
 use crate::marker;
-use crate::panics;
 use crate::protocol::{self, FromWorker, Init, TaskHead, ToWorker};
 
 /// The first argument a pool starts its workers with by default (see
@@ -339,7 +338,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
         // SAFETY: the offset comes from `name_initializer` in the parent, and this process
         // passed the fingerprint check (the parent sent `Init` only after it).
         let initializer = unsafe { task_wire::resolve_initializer(offset) };
-        if let Err(panic) = panics::catch(initializer) {
+        if let Err(panic) = task_wire::catch(initializer) {
             let _ = tx.send(&FromWorker::InitFailed(panic));
             return Ok(());
         }
@@ -378,7 +377,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
 /// Runs one task, whose arguments are in `frame` from `at` on, and sends its reply.
 fn run_task(head: TaskHead, frame: Frame, at: usize, tx: &Sender<FromWorker>) -> Result<(), Fatal> {
     let TaskHead { id, task } = head;
-    let mut reply = protocol::reply_head(id);
+    let mut reply = task_wire::encode_message(&FromWorker::Reply { id });
     let results_at = reply.len();
     // SAFETY: `task` comes from `name_task` in the parent, and this process passed the
     // fingerprint check before it received any task (the parent sends `Init`, and then

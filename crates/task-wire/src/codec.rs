@@ -4,6 +4,7 @@
 //! Also [`split`], how a pool reads its own message at the start of a frame and leaves the
 //! payload behind it unread (no copy of a large argument or result).
 
+use future_core::{TaskError, TaskErrorKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,47 @@ pub fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Resul
     };
     out.truncate(start);
     Err(why)
+}
+
+/// A task's frame: the pool's own message `head` (its task id and [`TaskName`](crate::TaskName),
+/// say), then `args` encoded straight after it, in the buffer that is sent: no copy of a large
+/// argument. Both process-based pools build their task frames so.
+///
+/// Errors: `args` do not encode; a [`Serialization`](TaskErrorKind::Serialization) error that
+/// says why, for the task's future.
+///
+/// ```
+/// let frame = task_wire::encode_task(&3u8, &vec![7u16]).unwrap();
+/// let (head, at): (u8, usize) = task_wire::split(&frame).unwrap();
+/// assert_eq!((head, task_wire::decode::<Vec<u16>>(&frame[at..])), (3, Ok(vec![7])));
+/// ```
+pub fn encode_task<H, S>(head: &H, args: &S) -> Result<Vec<u8>, TaskError>
+where
+    H: Serialize + ?Sized,
+    S: Serialize + ?Sized,
+{
+    let encoded = encode(head).and_then(|mut frame| {
+        encode_into(&mut frame, args)?;
+        Ok(frame)
+    });
+    encoded.map_err(|why| {
+        TaskError::new(
+            TaskErrorKind::Serialization,
+            format!("the task's arguments could not be encoded: {why}"),
+        )
+    })
+}
+
+/// The bytes of a pool's own message of plain data (integers, flags, strings: a reply's
+/// head, a control message), which always encodes; the start of a reply's frame, to which
+/// the results are appended.
+///
+/// ```
+/// assert_eq!(task_wire::encode_message(&(7u8, true)), vec![7, 1]);
+/// ```
+pub fn encode_message<M: Serialize + ?Sized>(message: &M) -> Vec<u8> {
+    // Only a user's `Serialize` impl fails, and a pool's message holds none.
+    encode(message).unwrap_or_default()
 }
 
 /// Slices up to this long are copied byte by byte (see `Append::try_extend`).

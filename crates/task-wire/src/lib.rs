@@ -19,7 +19,8 @@
 //!   protocol versions, a code-layout probe), equal across machines for the same binary;
 //! - [`encode`], [`encode_into`], [`decode`], [`split`]: postcard at the pool's edges, with
 //!   errors in words (a user's `Serialize` or `Deserialize` that fails or panics fails only
-//!   its task).
+//!   its task); [`encode_task`] and [`encode_message`]: a pool's task frame (its head, then
+//!   the arguments) and its own messages.
 //!
 //! ```
 //! use task_wire::{decode_results, name_task, run_task};
@@ -53,7 +54,7 @@ mod runner;
 mod segments;
 mod stats;
 
-pub use codec::{decode, encode, encode_into, split};
+pub use codec::{decode, encode, encode_into, encode_message, encode_task, split};
 pub use completion::{CancelVeto, Chunk, Completion, Single};
 pub use fingerprint::{Fingerprint, Protocol};
 pub use naming::{TaskName, name_initializer, name_task, resolve_initializer};

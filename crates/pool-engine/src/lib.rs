@@ -1,0 +1,27 @@
+//! What rustures' process-based pools (`pool-process` on one machine, `pool-mpi` across
+//! machines) share above their transports:
+//!
+//! - [`Front`]: `submit`, `try_submit`, `submit_with_timeout`, `map`, `map_unordered`, and
+//!   their refusals, over a pool's [`Dispatcher`] (its frame head and its queue);
+//! - [`SendAhead`] and [`TaskTime`]: when a small task is sent ahead to a busy worker;
+//! - [`InFlight`]: the tasks a worker holds, and since when the front one runs (task times,
+//!   time limits);
+//! - [`Finish`] and [`complete`]: deferred completion, so that no future is completed
+//!   under a pool's lock; [`broken`]: the error of a broken pool's tasks;
+//! - [`executor_by_methods!`]: a pool's [`Executor`](future_core::Executor) impl.
+//!
+//! Each pool keeps what differs: how its messages travel and how its workers start, stop
+//! and die. The task encoding both use is `task-wire`'s. Users do not call this crate: they
+//! use a pool.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod executor;
+mod finish;
+mod front;
+mod in_flight;
+mod rules;
+
+pub use finish::{Finish, broken, complete};
+pub use front::{Dispatcher, Front, NewTask, refusal};
+pub use in_flight::InFlight;
+pub use rules::{QUEUE_BELOW, SendAhead, TaskTime};
