@@ -7,15 +7,13 @@
 //! - [`InFlight`]: the tasks a worker holds, and since when the front one runs (task times,
 //!   time limits);
 //! - [`Finish`] and [`complete`]: deferred completion, so that no future is completed
-//!   under a pool's lock; [`broken`]: the error of a broken pool's tasks;
-//! - [`executor_by_methods!`]: a pool's [`Executor`](future_core::Executor) impl.
+//!   under a pool's lock; [`broken`]: the error of a broken pool's tasks.
 //!
 //! Each pool keeps what differs: how its messages travel and how its workers start, stop
 //! and die. The task encoding both use is `task-wire`'s. Users do not call this crate: they
 //! use a pool.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-mod executor;
 mod finish;
 mod front;
 mod in_flight;

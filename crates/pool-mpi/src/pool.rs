@@ -540,7 +540,7 @@ impl Dispatcher for Queue {
     }
 }
 
-pool_engine::executor_by_methods!(MpiPool);
+future_core::executor::impl_executor_by_inherent_methods!(MpiPool);
 
 impl Drop for MpiPool {
     /// [`shutdown()`](MpiPool::shutdown) (wait for the tasks), then lets the workers go:

@@ -686,7 +686,7 @@ impl Dispatcher for Queue {
     }
 }
 
-pool_engine::executor_by_methods!(ProcessPool);
+future_core::executor::impl_executor_by_inherent_methods!(ProcessPool);
 
 impl Drop for ProcessPool {
     /// [`shutdown()`](ProcessPool::shutdown) (wait, cancel nothing), bounded by the
