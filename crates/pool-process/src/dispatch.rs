@@ -112,7 +112,7 @@ pub(crate) enum Phase {
 
 /// Why the pool itself stopped a worker (so its death is not a surprise).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Doom {
+pub(crate) enum StopReason {
     /// Its task ran past the per-task timeout; it was sent SIGKILL.
     TimedOut,
     /// It did not answer the handshake within the handshake timeout; it was sent SIGKILL.
@@ -148,7 +148,7 @@ pub(crate) struct Worker {
     pub(crate) sent: u64,
     /// Since when it is idle (or stopping).
     pub(crate) since: Instant,
-    pub(crate) doom: Option<Doom>,
+    pub(crate) stop_reason: Option<StopReason>,
     /// Its stderr until the handshake, quoted when it fails to start (see `stderr.rs`).
     pub(crate) stderr: StartupStderr,
 }
@@ -224,22 +224,25 @@ impl Worker {
 
     /// When the pool kills this worker, and why: it has not answered the handshake by the
     /// handshake timeout, or its running task reached the per-task timeout.
-    fn deadline(&self, rules: &Rules) -> Option<(Instant, Doom)> {
-        if self.doom.is_some() {
+    fn deadline(&self, rules: &Rules) -> Option<(Instant, StopReason)> {
+        if self.stop_reason.is_some() {
             return None;
         }
         if self.phase == Phase::Hello {
             return Some((
                 self.started + rules.handshake_timeout,
-                Doom::HandshakeTimeout,
+                StopReason::HandshakeTimeout,
             ));
         }
-        Some((self.in_flight.deadline(|t| t.timeout)?, Doom::TimedOut))
+        Some((
+            self.in_flight.deadline(|t| t.timeout)?,
+            StopReason::TimedOut,
+        ))
     }
 
     /// What this worker is doing, for [`crate::WorkerInfo`].
     pub(crate) fn info(&self) -> WorkerInfo {
-        let (state, since) = match (&self.doom, self.phase, self.in_flight.front()) {
+        let (state, since) = match (&self.stop_reason, self.phase, self.in_flight.front()) {
             (Some(_), _, _) => (WorkerState::Stopping, self.since),
             (None, Phase::Hello | Phase::Initializing, _) => (WorkerState::Starting, self.started),
             (None, Phase::Ready, None) => (WorkerState::Idle, self.since),
@@ -270,7 +273,7 @@ impl Worker {
 
     fn can_take(&self, rules: &Rules) -> bool {
         self.phase == Phase::Ready
-            && self.doom.is_none()
+            && self.stop_reason.is_none()
             && rules.max_tasks_per_child.is_none_or(|max| self.sent < max)
     }
 
@@ -409,9 +412,9 @@ impl State {
             }
         }
         for worker in &mut self.workers {
-            if let Some((deadline, doom)) = worker.deadline(rules) {
+            if let Some((deadline, stop_reason)) = worker.deadline(rules) {
                 if now >= deadline {
-                    worker.doom = Some(doom);
+                    worker.stop_reason = Some(stop_reason);
                     worker.signal(rustix::process::Signal::KILL);
                 }
             }
@@ -556,8 +559,8 @@ impl State {
         self.stopping = true;
         self.cancel_pending(finish);
         for worker in &mut self.workers {
-            if worker.doom.is_none() {
-                worker.doom = Some(Doom::Stopped(why.clone()));
+            if worker.stop_reason.is_none() {
+                worker.stop_reason = Some(StopReason::Stopped(why.clone()));
             }
             worker.signal(signal);
         }
@@ -569,7 +572,11 @@ impl State {
     /// failed to start: the pool's tasks run, and it must not break for that. With none
     /// alive, false: nothing would run the tasks, so it counts as a start-up failure.
     pub(crate) fn cap_workers(&mut self, now: Instant) -> bool {
-        let alive = self.workers.iter().filter(|w| w.doom.is_none()).count();
+        let alive = self
+            .workers
+            .iter()
+            .filter(|w| w.stop_reason.is_none())
+            .count();
         if alive == 0 {
             return false;
         }
@@ -604,8 +611,8 @@ impl State {
             finish.push(Finish::Fail(task.completion, err.clone()));
         }
         for worker in &mut self.workers {
-            if worker.doom.is_none() {
-                worker.doom = Some(Doom::Broken);
+            if worker.stop_reason.is_none() {
+                worker.stop_reason = Some(StopReason::Broken);
             }
             worker.signal(rustix::process::Signal::KILL);
         }
@@ -640,19 +647,23 @@ impl State {
         let clean_exit = exit.is_some_and(|s| s.success());
         if worker.phase != Phase::Ready {
             // It had no task. The pool stopped it (broke, or was told to): nothing to say.
-            if matches!(worker.doom, None | Some(Doom::HandshakeTimeout)) {
+            if matches!(
+                worker.stop_reason,
+                None | Some(StopReason::HandshakeTimeout)
+            ) {
                 let why = startup_failure(&worker, exit, rules);
                 self.startup_failed(why, rules, finish);
             }
             return;
         }
-        let unexpected = worker.doom.is_none() && !(clean_exit && worker.in_flight.is_empty());
+        let unexpected =
+            worker.stop_reason.is_none() && !(clean_exit && worker.in_flight.is_empty());
         let running = front_started
             .then(|| worker.in_flight.pop_front())
             .flatten();
         if let Some(running) = running {
-            let err = match &worker.doom {
-                Some(Doom::TimedOut) => TaskError::new(
+            let err = match &worker.stop_reason {
+                Some(StopReason::TimedOut) => TaskError::new(
                     TaskErrorKind::TimedOut,
                     format!(
                         "the task ran longer than its timeout of {:?}; its worker process \
@@ -660,11 +671,11 @@ impl State {
                         running.timeout.unwrap_or_default()
                     ),
                 ),
-                Some(Doom::Stopped(why)) => TaskError::new(
+                Some(StopReason::Stopped(why)) => TaskError::new(
                     TaskErrorKind::WorkerDied,
                     format!("worker process {pid} {how} (stopped {why})"),
                 ),
-                Some(Doom::Broken) => TaskError::new(
+                Some(StopReason::Broken) => TaskError::new(
                     TaskErrorKind::Broken,
                     format!(
                         "the pool is broken: {}; worker process {pid} {how}",
@@ -672,7 +683,7 @@ impl State {
                     ),
                 ),
                 // A worker with a task passed the handshake: no handshake timeout.
-                None | Some(Doom::HandshakeTimeout) => TaskError::new(
+                None | Some(StopReason::HandshakeTimeout) => TaskError::new(
                     TaskErrorKind::WorkerDied,
                     format!("worker process {pid} {how} while running the task"),
                 ),
@@ -722,7 +733,7 @@ fn startup_failure(worker: &Worker, exit: Option<ExitStatus>, rules: &Rules) -> 
         return format!("worker process {pid} {how} while it ran the pool's initializer");
     }
     let said = worker.stderr.tail();
-    if worker.doom == Some(Doom::HandshakeTimeout) {
+    if worker.stop_reason == Some(StopReason::HandshakeTimeout) {
         return format!(
             "worker process {pid} did not answer the pool's handshake within the handshake \
              timeout of {:?} and was killed{said}",

@@ -14,7 +14,7 @@ use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
 use crate::dispatch::{Flush, Phase, Rules, State, Worker};
 use crate::marker;
-use crate::outbox::{self, Courier, Outbox};
+use crate::outbox::{self, FlushThread, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
 use crate::stderr::{self, Capture, StartupStderr};
 use pool_engine::Finish;
@@ -95,7 +95,7 @@ pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io
         selector: Selector::new(),
         shared,
         active: false,
-        courier: Courier::start()?,
+        flush_thread: FlushThread::start()?,
         init_frame,
         jobs: Vec::new(),
     })
@@ -136,7 +136,7 @@ pub(crate) struct Manager {
     /// Tasks were in flight at the previous turn of the loop.
     active: bool,
     /// Writes the frames that the manager must not write itself (see `outbox.rs`).
-    courier: Courier,
+    flush_thread: FlushThread,
     /// The encoded `Init` message, the same for every worker.
     init_frame: outbox::Frame,
     /// User code to run once the seat is free.
@@ -274,7 +274,7 @@ impl Manager {
                     in_flight: Default::default(),
                     unanswered: 0,
                     sent: 0,
-                    doom: None,
+                    stop_reason: None,
                     stderr,
                 });
                 self.receivers.push(rx);
@@ -362,13 +362,13 @@ impl Manager {
         self.finish(finish);
     }
 
-    /// Writes what dispatch queued: here when it cannot block, else on the courier thread.
+    /// Writes what dispatch queued: here when it cannot block, else on the flush thread.
     fn flush(&self, flushes: Vec<Flush>) {
         for flush in flushes {
             if flush.manager_may_write {
                 flush.run();
             } else {
-                self.courier.flush(flush.outbox);
+                self.flush_thread.flush(flush.outbox);
             }
         }
     }

@@ -12,8 +12,8 @@
 //! writing leaves its frames to it and returns at once, so no submitter ever waits for another
 //! one's large write, and frames reach the socket in `in_flight` order. The manager never
 //! writes what could block: it flushes itself only while the worker's unanswered frames fit
-//! far within the socket buffer, and otherwise hands the flush to the pool's courier thread
-//! ([`Courier`]), so that it goes on reading replies.
+//! far within the socket buffer, and otherwise hands the flush to the pool's flush thread
+//! ([`FlushThread`]), so that it goes on reading replies.
 //!
 //! A write that fails (the worker died) leaves the frame and those queued behind it
 //! *undelivered*: when the manager settles the worker's death, those tasks never reached the
@@ -159,39 +159,39 @@ impl Outbox {
     }
 }
 
-/// The pool's courier thread: writes the frames that the manager must not write itself (see
-/// the module docs). It ends when the manager drops its [`Courier`].
-pub(crate) struct Courier {
+/// The pool's flush thread: writes the frames that the manager must not write itself (see
+/// the module docs). It ends when the manager drops its [`FlushThread`].
+pub(crate) struct FlushThread {
     requests: Option<mpsc::Sender<Arc<Outbox>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Courier {
-    pub(crate) fn start() -> std::io::Result<Courier> {
+impl FlushThread {
+    pub(crate) fn start() -> std::io::Result<FlushThread> {
         let (requests, inbox) = mpsc::channel::<Arc<Outbox>>();
         let thread = std::thread::Builder::new()
-            .name("pool-process-courier".into())
+            .name("pool-process-flush".into())
             .spawn(move || inbox.iter().for_each(|outbox| outbox.flush()))?;
-        Ok(Courier {
+        Ok(FlushThread {
             requests: Some(requests),
             thread: Some(thread),
         })
     }
 
-    /// Flushes `outbox` on the courier thread.
+    /// Flushes `outbox` on the flush thread.
     pub(crate) fn flush(&self, outbox: Arc<Outbox>) {
         let Some(requests) = &self.requests else {
             return outbox.flush();
         };
         if let Err(mpsc::SendError(outbox)) = requests.send(outbox) {
-            outbox.flush(); // the courier is gone (it cannot be while we live): write here
+            outbox.flush(); // the flush thread is gone (it cannot be while we live): write here
         }
     }
 }
 
-impl Drop for Courier {
+impl Drop for FlushThread {
     fn drop(&mut self) {
-        self.requests = None; // the courier's `iter` ends
+        self.requests = None; // the flush thread's `iter` ends
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -200,7 +200,7 @@ impl<M: Management> Relay<M> {
             }
             if !manager.turn() {
                 let jobs = manager.take_jobs();
-                drop(manager); // the pool's courier thread ends with it
+                drop(manager); // the pool's flush thread ends with it
                 // Only the thread holding the manager adds jobs, and it drained the queue
                 // before this turn: these are the last ones.
                 let mut seat = self.seat();
