@@ -86,17 +86,17 @@ mod cancels;
 mod dispatch;
 mod info;
 mod manager;
+/// The manager's slot and the threads that take turns in it, public only under `cfg(loom)`
+/// for the models.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod manager_threads;
+#[cfg(not(loom))]
+mod manager_threads;
 mod marker;
 mod outbox;
 mod pool;
 mod protocol;
-/// The manager's seat and the threads that take turns in it, public only under `cfg(loom)`
-/// for the models.
-#[cfg(loom)]
-#[doc(hidden)]
-pub mod relay;
-#[cfg(not(loom))]
-mod relay;
 mod status;
 mod stderr;
 mod sync;

@@ -78,7 +78,7 @@ impl Shared {
 }
 
 /// The manager's state, made for a pool: its receivers and selector, and the writer of what
-/// it must not write itself. A thread of the pool's relay (`relay.rs`) manages with it.
+/// it must not write itself. One of the pool.s manager threads (`manager_threads.rs`) manages with it.
 pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io::Result<Manager> {
     let launch = &shared.launch;
     let init = ToWorker::Init(Init {
@@ -101,8 +101,8 @@ pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io
     })
 }
 
-/// Work for the manager's thread that runs user code, so it runs with the seat free (see
-/// `relay.rs`): completing a future from its reply, or failing or cancelling one.
+/// Work for the manager's thread that runs user code, so it runs with the slot free (see
+/// `manager_threads.rs`): completing a future from its reply, or failing or cancelling one.
 pub(crate) enum Job {
     /// The reply's frame, with the offset of its results.
     Complete(Box<dyn Completion>, Frame, usize),
@@ -139,7 +139,7 @@ pub(crate) struct Manager {
     flush_thread: FlushThread,
     /// The encoded `Init` message, the same for every worker.
     init_frame: outbox::Frame,
-    /// User code to run once the seat is free.
+    /// User code to run once the slot is free.
     jobs: Vec<Job>,
 }
 

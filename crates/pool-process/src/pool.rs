@@ -14,8 +14,8 @@ use crate::builder::{BuildError, ProcessPoolBuilder};
 use crate::dispatch::{Flush, Rules, State, Task};
 use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Manager, Shared};
+use crate::manager_threads::ManagerThreads;
 use crate::protocol::{self, TaskHead, ToWorker};
-use crate::relay::Relay;
 use crate::worker::{self, WORKER_TEST_NAME};
 use pool_engine::{Dispatcher, Finish, Front, NewTask};
 use task_wire::{Counters, TaskName};
@@ -105,8 +105,8 @@ pub struct ProcessPool {
 /// The pool as its front end fills it.
 struct Queue {
     shared: Arc<Shared>,
-    /// The threads that manage the pool (see `relay.rs`).
-    relay: crate::sync::Arc<Relay<Manager>>,
+    /// The threads that manage the pool (see `manager_threads.rs`).
+    manager_threads: crate::sync::Arc<ManagerThreads<Manager>>,
 }
 
 impl ProcessPool {
@@ -186,14 +186,17 @@ impl ProcessPool {
             counters: Counters::default(),
         });
         let manager = manager::new(shared.clone(), wake_rx)?;
-        let relay = Relay::new(shared.clone());
-        Relay::start_thread(&relay, None)?; // the standby
-        if let Err(err) = Relay::start_thread(&relay, Some(manager)) {
-            relay.abandon();
+        let manager_threads = ManagerThreads::new(shared.clone());
+        ManagerThreads::start_thread(&manager_threads, None)?; // the standby
+        if let Err(err) = ManagerThreads::start_thread(&manager_threads, Some(manager)) {
+            manager_threads.abandon();
             return Err(err.into());
         }
         Ok(ProcessPool {
-            front: Front::new(Queue { shared, relay }),
+            front: Front::new(Queue {
+                shared,
+                manager_threads,
+            }),
         })
     }
 
@@ -587,7 +590,7 @@ impl ProcessPool {
 
     /// Waits until the pool is finished: every task settled, every worker reaped.
     fn join_manager(&self) {
-        self.front.dispatcher().relay.wait_finished();
+        self.front.dispatcher().manager_threads.wait_finished();
     }
 }
 
@@ -645,7 +648,7 @@ impl Dispatcher for Queue {
                 return Err(SubmitError::Full);
             }
             // A done callback of this pool waiting here: the manager goes on without it.
-            self.relay.blocking();
+            self.manager_threads.blocking();
             state = self
                 .shared
                 .room

@@ -1,9 +1,9 @@
-//! Where the relay (`relay.rs`) takes its synchronization primitives and threads from.
+//! Where the threads (`manager_threads.rs`) takes its synchronization primitives and threads from.
 //!
 //! Normally std's; under `RUSTFLAGS="--cfg loom"` loom's, so the loom models in
-//! `tests/loom.rs` explore every interleaving of the real relay (the pattern of tokio's
+//! `tests/loom.rs` explore every interleaving of the real threads (the pattern of tokio's
 //! `src/loom/`). Timeouts are not modelled by loom: a timed wait is an untimed one there, and
-//! the relay's models rely on notifications alone.
+//! the threads's models rely on notifications alone.
 
 use std::sync::PoisonError;
 use std::time::Duration;
@@ -14,7 +14,7 @@ pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// Locks `mutex`, ignoring poisoning: no user code ever runs while the relay holds its lock,
+/// Locks `mutex`, ignoring poisoning: no user code ever runs while the threads holds its lock,
 /// so a poisoned lock still guards consistent state.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
