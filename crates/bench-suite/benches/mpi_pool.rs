@@ -156,7 +156,7 @@ fn idle_cpu(pool: &MpiPool) {
 /// Rank 0 under `mpirun -n 3`: the MPI pool, then the process pool with as many workers.
 fn pools() {
     let pool = MpiPool::from_world().expect("mpirun -n 3");
-    let workers = pool.num_workers();
+    let workers = pool.max_workers();
     idle_cpu(&pool);
     workloads("ours", &pool, 2_000);
     drop(pool);
@@ -215,7 +215,7 @@ fn raw_farm() {
 fn spawn_time() {
     let reps = if quick() { 1 } else { 3 };
     let spawn = median_ns(reps, 1, || {
-        let pool = MpiPool::builder().spawn(1).unwrap();
+        let pool = MpiPool::builder().spawn_workers(1).unwrap();
         pool.submit(tiny, 1).unwrap().result().unwrap();
     });
     report("spawn", "ours", spawn);

@@ -80,7 +80,7 @@ fn main() {
     println!(
         "{} tasks on {} worker rank(s): total {took:.3} s",
         ns.len(),
-        pool.num_workers()
+        pool.max_workers()
     );
     drop(pool);
     if failures > 0 {

@@ -15,7 +15,7 @@ use std::time::Duration;
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildError {
-    /// A setting out of its range (`max_workers(0)`, `spawn(0)`, `tasks_per_worker` of 0 or
+    /// A setting out of its range (`max_workers(0)`, `spawn_workers(0)`, `tasks_per_worker` of 0 or
     /// above 64, a zero `timeout`): the text names it.
     InvalidSetting(&'static str),
     /// The program did not call [`init`](crate::init) before building a pool.
@@ -48,7 +48,7 @@ impl fmt::Display for BuildError {
             ),
             BuildError::NoWorkerRanks => f.write_str(
                 "no worker ranks: run the program with mpirun -n N (N >= 2; ranks 1..N-1 are \
-                 the workers), or spawn workers with MpiPool::builder().spawn(n)",
+                 the workers), or spawn workers with MpiPool::builder().spawn_workers(n)",
             ),
             BuildError::WorldInUse => {
                 f.write_str("another MPI pool holds the world's worker ranks: drop it first")
@@ -83,7 +83,7 @@ const MAX_TASKS_PER_WORKER: usize = 64;
 
 /// The settings of an [`MpiPool`](crate::MpiPool): mpi4py's `MPIPoolExecutor(max_workers,
 /// initializer)` and more. [`build`](Self::build) uses the world's worker ranks;
-/// [`spawn`](Self::spawn) starts its own.
+/// [`spawn_workers`](Self::spawn_workers) starts its own.
 ///
 /// ```
 /// # #[cfg(feature = "mpi")] {
@@ -97,7 +97,7 @@ const MAX_TASKS_PER_WORKER: usize = 64;
 /// assert!(builder.validate().is_ok());
 /// # }
 /// ```
-#[must_use = "a builder does nothing until `build` or `spawn` is called"]
+#[must_use = "a builder does nothing until `build` or `spawn_workers` is called"]
 #[derive(Clone, Debug)]
 pub struct MpiPoolBuilder {
     pub(crate) max_workers: Option<usize>,
@@ -176,7 +176,7 @@ impl MpiPoolBuilder {
         self
     }
 
-    /// Checks the settings: what `build` and `spawn` refuse.
+    /// Checks the settings: what `build` and `spawn_workers` refuse.
     pub fn validate(&self) -> Result<(), BuildError> {
         if self.max_workers == Some(0) {
             return Err(BuildError::InvalidSetting("max_workers must be at least 1"));

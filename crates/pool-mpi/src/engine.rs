@@ -383,8 +383,8 @@ impl Runner {
     fn attach_spawned(&mut self, shared: &Arc<Shared>, n: usize) -> Result<(), BuildError> {
         let exe = std::env::current_exe()
             .map_err(|e| BuildError::Mpi(format!("cannot find this program: {e}")))?;
-        let count =
-            Rank::try_from(n).map_err(|_| BuildError::InvalidSetting("spawn: too many workers"))?;
+        let count = Rank::try_from(n)
+            .map_err(|_| BuildError::InvalidSetting("spawn_workers: too many workers"))?;
         let Comm::World(world) = &self.world else {
             return Err(BuildError::Mpi("no world communicator".to_owned()));
         };

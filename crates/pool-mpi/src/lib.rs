@@ -17,12 +17,12 @@
 //!   finalizes MPI;
 //! - `MpiPool::from_world()`: static mode, the world's ranks 1..N-1 are the workers
 //!   (`mpirun -n N program`, as `mpiexec -n N python -m mpi4py.futures`);
-//! - `MpiPool::builder().spawn(n)`: spawn mode, `n` workers started with `MPI_Comm_spawn`
+//! - `MpiPool::builder().spawn_workers(n)`: spawn mode, `n` workers started with `MPI_Comm_spawn`
 //!   (as `MPIPoolExecutor(max_workers=n)`);
 //! - the builder's `initializer`, `max_workers`, `tasks_per_worker`, `timeout`; the pool's
 //!   `submit`, `submit_with_timeout`, `try_submit`, `map`, `map_unordered`,
 //!   `on_each_worker` (a function once on every worker), `shutdown`, `shutdown_with`,
-//!   `stats`, `num_workers`, and `future_core::Executor`.
+//!   `stats`, `max_workers`, and `future_core::Executor`.
 //!
 //! The examples use the paths of `rustures` (with its `mpi` feature), which re-exports the
 //! pool and its builder; with this crate alone, read `pool_mpi::` for `rustures::`, and

@@ -59,7 +59,7 @@ impl Shared {
 ///
 /// - [`from_world`](Self::from_world): the world's ranks 1..N-1 are the workers (static
 ///   mode, `mpirun -n N program`, as `mpiexec -n N python -m mpi4py.futures`);
-/// - [`builder`](Self::builder)`.spawn(n)`: `n` workers started with `MPI_Comm_spawn`
+/// - [`builder`](Self::builder)`.spawn_workers(n)`: `n` workers started with `MPI_Comm_spawn`
 ///   (as `MPIPoolExecutor(max_workers=n)`), from a program run with or without `mpirun`.
 ///
 /// The program calls [`init`](crate::init) first in `main` on every rank. Tasks are plain
@@ -83,7 +83,7 @@ impl Shared {
 /// fn cube(x: i64) -> i64 { x * x * x }
 /// fn main() {
 ///     rustures::init();
-///     let pool = rustures::MpiPool::builder().spawn(2).unwrap();
+///     let pool = rustures::MpiPool::builder().spawn_workers(2).unwrap();
 ///     let cubes: Vec<i64> = pool
 ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
 ///         .unwrap()
@@ -111,7 +111,7 @@ impl MpiPool {
     /// ```no_run
     /// rustures::init();
     /// let pool = rustures::MpiPool::from_world().unwrap(); // mpirun -n 3: ranks 1 and 2
-    /// assert_eq!(pool.num_workers(), 2);
+    /// assert_eq!(pool.max_workers(), 2);
     /// ```
     pub fn from_world() -> Result<MpiPool, BuildError> {
         MpiPoolBuilder::new().build()
@@ -121,8 +121,8 @@ impl MpiPool {
     ///
     /// ```no_run
     /// rustures::init();
-    /// let pool = rustures::MpiPool::builder().tasks_per_worker(8).spawn(2).unwrap();
-    /// assert_eq!(pool.num_workers(), 2);
+    /// let pool = rustures::MpiPool::builder().tasks_per_worker(8).spawn_workers(2).unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
     /// ```
     pub fn builder() -> MpiPoolBuilder {
         MpiPoolBuilder::new()
@@ -131,7 +131,9 @@ impl MpiPool {
     pub(crate) fn start(builder: MpiPoolBuilder, source: Source) -> Result<MpiPool, BuildError> {
         builder.validate()?;
         if source == Source::Spawn(0) {
-            return Err(BuildError::InvalidSetting("spawn needs at least 1 worker"));
+            return Err(BuildError::InvalidSetting(
+                "spawn_workers needs at least 1 worker",
+            ));
         }
         if source == Source::World && !session::launched() {
             session::engine()?; // `init` was called, and this process may use MPI
@@ -172,14 +174,15 @@ impl MpiPool {
         }
     }
 
-    /// How many workers the pool has (mpi4py's `num_workers`).
+    /// How many workers the pool has (mpi4py's `num_workers`; `max_workers`, as the other
+    /// pools name it).
     ///
     /// ```no_run
     /// rustures::init();
     /// let pool = rustures::MpiPool::builder().max_workers(1).build().unwrap();
-    /// assert_eq!(pool.num_workers(), 1);
+    /// assert_eq!(pool.max_workers(), 1);
     /// ```
-    pub fn num_workers(&self) -> usize {
+    pub fn max_workers(&self) -> usize {
         self.shared().lock().workers.len()
     }
 
@@ -262,7 +265,7 @@ impl MpiPool {
     ///     .iter()
     ///     .map(|f| f.result().unwrap())
     ///     .collect();
-    /// assert_eq!(hosts.len(), pool.num_workers());
+    /// assert_eq!(hosts.len(), pool.max_workers());
     /// ```
     pub fn on_each_worker<A: Portable + Clone, R: Portable>(
         &self,
@@ -454,7 +457,7 @@ impl MpiPoolBuilder {
     /// ```no_run
     /// rustures::init();
     /// let pool = rustures::MpiPool::builder().max_workers(2).build().unwrap();
-    /// assert!(pool.num_workers() <= 2);
+    /// assert!(pool.max_workers() <= 2);
     /// ```
     pub fn build(self) -> Result<MpiPool, BuildError> {
         MpiPool::start(self, Source::World)
@@ -466,15 +469,15 @@ impl MpiPoolBuilder {
     /// the pool is dropped. Works with or without `mpirun` (a program run alone starts MPI as a
     /// singleton). Spawning takes a fraction of a second; spawned workers talk over TCP.
     ///
-    /// Errors: those of [`build`](Self::build) (`spawn(0)` is
+    /// Errors: those of [`build`](Self::build) (`spawn_workers(0)` is
     /// [`BuildError::InvalidSetting`]), and [`BuildError::Mpi`] when the spawn fails.
     ///
     /// ```no_run
     /// rustures::init();
-    /// let pool = rustures::MpiPool::builder().spawn(2).unwrap();
-    /// assert_eq!(pool.num_workers(), 2);
+    /// let pool = rustures::MpiPool::builder().spawn_workers(2).unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
     /// ```
-    pub fn spawn(self, workers: usize) -> Result<MpiPool, BuildError> {
+    pub fn spawn_workers(self, workers: usize) -> Result<MpiPool, BuildError> {
         MpiPool::start(self, Source::Spawn(workers))
     }
 }

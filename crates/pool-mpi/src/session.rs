@@ -41,7 +41,7 @@ const STACK: usize = 8 << 20;
 /// thing in `main`, on every rank, and keep the guard it returns until the end of `main`.
 ///
 /// - On a **worker** (ranks 1..N-1 under `mpirun -n N`, or a process spawned by
-///   [`MpiPoolBuilder::spawn`](crate::MpiPoolBuilder::spawn)) it never returns: it serves
+///   [`MpiPoolBuilder::spawn_workers`](crate::MpiPoolBuilder::spawn_workers)) it never returns: it serves
 ///   the pools of rank 0 until the session ends, finalizes MPI and exits the process with
 ///   status 0. **Everything `main` does before this call runs on every rank.**
 /// - On **rank 0** it starts the process's MPI thread and returns the [`MpiSession`] guard;

@@ -34,7 +34,7 @@ fn scenario(name: &str) {
             let _ = pool.submit(die, ()).unwrap().result();
         }
         "kill-spawned" => {
-            let pool = MpiPool::builder().spawn(1).unwrap();
+            let pool = MpiPool::builder().spawn_workers(1).unwrap();
             let _ = pool.submit(die, ()).unwrap().result();
         }
         "forget-pool" => {

@@ -29,9 +29,15 @@ fn ready(_: ()) -> bool {
 
 fn spawned_workers_run_tasks() {
     let start = Instant::now();
-    let pool = MpiPool::builder().initializer(setup).spawn(2).unwrap();
-    println!("spawn(2) took {:.2} s", start.elapsed().as_secs_f64());
-    assert_eq!(pool.num_workers(), 2);
+    let pool = MpiPool::builder()
+        .initializer(setup)
+        .spawn_workers(2)
+        .unwrap();
+    println!(
+        "spawn_workers(2) took {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(pool.max_workers(), 2);
     assert_eq!(pool.submit(square, 7).unwrap().result_timeout(HANG), Ok(49));
     let pids = common::worker_pids(&pool);
     assert_eq!(pids.len(), 2);
@@ -59,7 +65,7 @@ fn spawned_workers_run_tasks() {
 }
 
 fn spawned_workers_exit_with_their_pool() {
-    let pool = MpiPool::builder().spawn(1).unwrap();
+    let pool = MpiPool::builder().spawn_workers(1).unwrap();
     let pids = common::worker_pids(&pool);
     drop(pool);
     let start = Instant::now();
@@ -71,7 +77,7 @@ fn spawned_workers_exit_with_their_pool() {
         std::thread::sleep(Duration::from_millis(10));
     }
     // A second pool spawns new workers in the same session.
-    let pool = MpiPool::builder().spawn(1).unwrap();
+    let pool = MpiPool::builder().spawn_workers(1).unwrap();
     assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
 }
 

@@ -57,7 +57,7 @@ fn total(pool: &impl Executor) -> u64 {
 
 fn submit_runs_on_the_worker_ranks() {
     let pool = world_pool();
-    assert_eq!(pool.num_workers(), 2);
+    assert_eq!(pool.max_workers(), 2);
     assert_eq!(
         pool.submit(square, 12).unwrap().result_timeout(HANG),
         Ok(144)
@@ -186,16 +186,16 @@ fn the_initializer_runs_once_on_each_worker() {
 
 fn max_workers_and_the_world_in_use() {
     let pool = MpiPool::builder().max_workers(1).build().unwrap();
-    assert_eq!(pool.num_workers(), 1);
+    assert_eq!(pool.max_workers(), 1);
     assert_eq!(MpiPool::from_world().unwrap_err(), BuildError::WorldInUse);
     drop(pool);
-    assert_eq!(world_pool().num_workers(), 2, "the ranks are free again");
+    assert_eq!(world_pool().max_workers(), 2, "the ranks are free again");
     assert!(matches!(
         MpiPool::builder().tasks_per_worker(0).build(),
         Err(BuildError::InvalidSetting(_))
     ));
     assert!(matches!(
-        MpiPool::builder().spawn(0),
+        MpiPool::builder().spawn_workers(0),
         Err(BuildError::InvalidSetting(_))
     ));
 }

@@ -96,7 +96,7 @@ fn main() {
 #[cfg(feature = "mpi")]
 fn pool_workers(pool: &Pool) -> usize {
     match pool {
-        Pool::Mpi(pool) => pool.num_workers(),
+        Pool::Mpi(pool) => pool.max_workers(),
         _ => 0,
     }
 }

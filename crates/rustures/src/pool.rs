@@ -112,9 +112,9 @@ impl Pool {
     /// An MPI pool of `workers` processes started with `MPI_Comm_spawn` (the `mpi`
     /// feature), default settings.
     #[cfg(feature = "mpi")]
-    pub fn mpi_spawn(workers: usize) -> Result<Pool, PoolBuildError> {
+    pub fn mpi_spawn_workers(workers: usize) -> Result<Pool, PoolBuildError> {
         pool_mpi::MpiPool::builder()
-            .spawn(workers)
+            .spawn_workers(workers)
             .map(Pool::Mpi)
             .map_err(PoolBuildError::Mpi)
     }
