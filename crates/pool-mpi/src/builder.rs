@@ -14,7 +14,7 @@ use std::time::Duration;
 /// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuildError {
+pub enum MpiPoolBuildError {
     /// A setting out of its range (`max_workers(0)`, `spawn_workers(0)`, `tasks_per_worker` of 0 or
     /// above 64, a zero `timeout`): the text names it.
     InvalidSetting(&'static str),
@@ -38,35 +38,37 @@ pub enum BuildError {
     Mpi(String),
 }
 
-impl fmt::Display for BuildError {
+impl fmt::Display for MpiPoolBuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::InvalidSetting(what) => write!(f, "invalid MPI pool setting: {what}"),
-            BuildError::NotInitialized => f.write_str(
+            MpiPoolBuildError::InvalidSetting(what) => {
+                write!(f, "invalid MPI pool setting: {what}")
+            }
+            MpiPoolBuildError::NotInitialized => f.write_str(
                 "init() was not called: call rustures::init() (pool_mpi::init() without \
                  rustures) first thing in main, on every rank",
             ),
-            BuildError::NoWorkerRanks => f.write_str(
+            MpiPoolBuildError::NoWorkerRanks => f.write_str(
                 "no worker ranks: run the program with mpirun -n N (N >= 2; ranks 1..N-1 are \
                  the workers), or spawn workers with MpiPool::builder().spawn_workers(n)",
             ),
-            BuildError::WorldInUse => {
+            MpiPoolBuildError::WorldInUse => {
                 f.write_str("another MPI pool holds the world's worker ranks: drop it first")
             }
-            BuildError::NotInMpiJob => f.write_str(
+            MpiPoolBuildError::NotInMpiJob => f.write_str(
                 "this process is not part of an MPI job (it was started by an MPI rank, or \
                  is a process pool's worker): it cannot build an MPI pool",
             ),
-            BuildError::NotSameBuild(why) => f.write_str(why),
-            BuildError::ForeignInitializer(why) => {
+            MpiPoolBuildError::NotSameBuild(why) => f.write_str(why),
+            MpiPoolBuildError::ForeignInitializer(why) => {
                 write!(f, "the initializer cannot run on an MPI worker: {why}")
             }
-            BuildError::Mpi(why) => write!(f, "MPI: {why}"),
+            MpiPoolBuildError::Mpi(why) => write!(f, "MPI: {why}"),
         }
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for MpiPoolBuildError {}
 
 /// Where a pool's workers come from.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
@@ -177,17 +179,19 @@ impl MpiPoolBuilder {
     }
 
     /// Checks the settings: what `build` and `spawn_workers` refuse.
-    pub fn validate(&self) -> Result<(), BuildError> {
+    pub fn validate(&self) -> Result<(), MpiPoolBuildError> {
         if self.max_workers == Some(0) {
-            return Err(BuildError::InvalidSetting("max_workers must be at least 1"));
+            return Err(MpiPoolBuildError::InvalidSetting(
+                "max_workers must be at least 1",
+            ));
         }
         if self.tasks_per_worker == 0 || self.tasks_per_worker > MAX_TASKS_PER_WORKER {
-            return Err(BuildError::InvalidSetting(
+            return Err(MpiPoolBuildError::InvalidSetting(
                 "tasks_per_worker must be between 1 and 64",
             ));
         }
         if self.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(BuildError::InvalidSetting(
+            return Err(MpiPoolBuildError::InvalidSetting(
                 "timeout must be longer than zero",
             ));
         }

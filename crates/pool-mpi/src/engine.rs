@@ -25,7 +25,7 @@ use mpi::environment::Universe;
 use mpi::traits::*;
 
 use crate::backoff::Backoff;
-use crate::builder::{BuildError, Source};
+use crate::builder::{MpiPoolBuildError, Source};
 use crate::comm::Comm;
 use crate::dispatch::{Phase, Worker};
 use crate::pool::Shared;
@@ -55,7 +55,7 @@ pub(crate) enum Command {
         shared: Arc<Shared>,
         source: Source,
         max_workers: Option<usize>,
-        reply: mpsc::SyncSender<Result<(), BuildError>>,
+        reply: mpsc::SyncSender<Result<(), MpiPoolBuildError>>,
     },
     /// The pool is dropped: let its workers go once its tasks are done.
     Detach(Arc<Shared>),
@@ -124,8 +124,9 @@ impl Engine {
         for command in inbox.commands.drain(..) {
             match command {
                 Command::Attach { reply, .. } => {
-                    let _ =
-                        reply.try_send(Err(BuildError::Mpi("the MPI session ended".to_owned())));
+                    let _ = reply.try_send(Err(MpiPoolBuildError::Mpi(
+                        "the MPI session ended".to_owned(),
+                    )));
                 }
                 Command::Finalize(done) => {
                     let _ = done.try_send(());
@@ -336,12 +337,12 @@ impl Runner {
         &mut self,
         shared: &Arc<Shared>,
         max_workers: Option<usize>,
-    ) -> Result<(), BuildError> {
+    ) -> Result<(), MpiPoolBuildError> {
         if self.world_size < 2 {
-            return Err(BuildError::NoWorkerRanks);
+            return Err(MpiPoolBuildError::NoWorkerRanks);
         }
         if self.links.iter().any(|l| l.spawned.is_none()) {
-            return Err(BuildError::WorldInUse);
+            return Err(MpiPoolBuildError::WorldInUse);
         }
         let available = usize::try_from(self.world_size - 1).unwrap_or(0);
         let count = max_workers.map_or(available, |m| m.min(available));
@@ -354,7 +355,7 @@ impl Runner {
                 continue;
             }
             if Instant::now() > deadline {
-                return Err(BuildError::Mpi(format!(
+                return Err(MpiPoolBuildError::Mpi(format!(
                     "MPI rank {silent} did not answer within {HELLO_WITHIN:?}: does every rank \
                      call rustures::init() (pool_mpi::init() without rustures) first in main?"
                 )));
@@ -380,13 +381,13 @@ impl Runner {
     }
 
     /// Spawns `n` workers (`MPI_Comm_spawn` of this program) for `shared`'s pool.
-    fn attach_spawned(&mut self, shared: &Arc<Shared>, n: usize) -> Result<(), BuildError> {
+    fn attach_spawned(&mut self, shared: &Arc<Shared>, n: usize) -> Result<(), MpiPoolBuildError> {
         let exe = std::env::current_exe()
-            .map_err(|e| BuildError::Mpi(format!("cannot find this program: {e}")))?;
+            .map_err(|e| MpiPoolBuildError::Mpi(format!("cannot find this program: {e}")))?;
         let count = Rank::try_from(n)
-            .map_err(|_| BuildError::InvalidSetting("spawn_workers: too many workers"))?;
+            .map_err(|_| MpiPoolBuildError::InvalidSetting("spawn_workers: too many workers"))?;
         let Comm::World(world) = &self.world else {
-            return Err(BuildError::Mpi("no world communicator".to_owned()));
+            return Err(MpiPoolBuildError::Mpi("no world communicator".to_owned()));
         };
         // The workers run `main` with this process's arguments, as `mpirun` would.
         let mut command = std::process::Command::new(exe);
@@ -394,7 +395,7 @@ impl Runner {
         let inter = world
             .process_at_rank(0)
             .spawn(&command, count)
-            .map_err(|e| BuildError::Mpi(format!("MPI_Comm_spawn failed: {e:?}")))?;
+            .map_err(|e| MpiPoolBuildError::Mpi(format!("MPI_Comm_spawn failed: {e:?}")))?;
         let comm = Comm::Inter(inter);
         let mut hellos: Vec<Option<Hello>> = vec![None; n];
         let deadline = Instant::now() + HELLO_WITHIN;
@@ -618,11 +619,11 @@ impl Runner {
 }
 
 /// Fails with a clear error when a worker runs another build than this process.
-fn check_fingerprints(hellos: &[(Rank, Hello)]) -> Result<(), BuildError> {
+fn check_fingerprints(hellos: &[(Rank, Hello)]) -> Result<(), MpiPoolBuildError> {
     let ours = wire::fingerprint();
     match hellos.iter().find(|(_, h)| h.fingerprint != ours) {
         None => Ok(()),
-        Some((rank, hello)) => Err(BuildError::NotSameBuild(format!(
+        Some((rank, hello)) => Err(MpiPoolBuildError::NotSameBuild(format!(
             "MPI rank {rank} (process {} on {}) is not the same build as this program, so it \
              cannot run its functions (the same executable must be at the same path on every \
              node): this program is [{ours}], the worker is [{}]",

@@ -5,7 +5,7 @@
 //! **Enable the `mpi` feature** to get the pool: it links an MPI library (Open MPI) through
 //! the `mpi` crate, which needs the library and libclang at build time (Debian:
 //! `apt-get install libopenmpi-dev openmpi-bin libclang-dev`). Without it the crate builds
-//! on any machine and offers only the settings ([`MpiPoolBuilder`], [`BuildError`]).
+//! on any machine and offers only the settings ([`MpiPoolBuilder`], [`MpiPoolBuildError`]).
 //!
 //! ```toml
 //! pool-mpi = { version = "0.1", features = ["mpi"] }
@@ -113,7 +113,7 @@ mod session;
 #[cfg(feature = "mpi")]
 mod worker;
 
-pub use builder::{BuildError, MpiPoolBuilder};
+pub use builder::{MpiPoolBuildError, MpiPoolBuilder};
 #[cfg(feature = "mpi")]
 pub use pool::MpiPool;
 #[cfg(feature = "mpi")]
@@ -134,6 +134,6 @@ pub mod for_rustures {
     /// The umbrella's `builders` module.
     pub mod builders {
         #[cfg(feature = "mpi")]
-        pub use crate::{BuildError as MpiPoolBuildError, MpiPoolBuilder};
+        pub use crate::{MpiPoolBuildError, MpiPoolBuilder};
     }
 }

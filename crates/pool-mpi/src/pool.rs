@@ -10,7 +10,7 @@ use future_core::{
 use pool_engine::{Dispatcher, Finish, Front, NewTask};
 use task_wire::{Counters, TaskName};
 
-use crate::builder::{BuildError, MpiPoolBuilder, Source};
+use crate::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
 use crate::dispatch::{Phase, Rules, State, Task};
 use crate::engine::{self, Command, Engine};
 use crate::session;
@@ -113,7 +113,7 @@ impl MpiPool {
     /// let pool = rustures::MpiPool::from_world().unwrap(); // mpirun -n 3: ranks 1 and 2
     /// assert_eq!(pool.max_workers(), 2);
     /// ```
-    pub fn from_world() -> Result<MpiPool, BuildError> {
+    pub fn from_world() -> Result<MpiPool, MpiPoolBuildError> {
         MpiPoolBuilder::new().build()
     }
 
@@ -128,19 +128,22 @@ impl MpiPool {
         MpiPoolBuilder::new()
     }
 
-    pub(crate) fn start(builder: MpiPoolBuilder, source: Source) -> Result<MpiPool, BuildError> {
+    pub(crate) fn start(
+        builder: MpiPoolBuilder,
+        source: Source,
+    ) -> Result<MpiPool, MpiPoolBuildError> {
         builder.validate()?;
         if source == Source::Spawn(0) {
-            return Err(BuildError::InvalidSetting(
+            return Err(MpiPoolBuildError::InvalidSetting(
                 "spawn_workers needs at least 1 worker",
             ));
         }
         if source == Source::World && !session::launched() {
             session::engine()?; // `init` was called, and this process may use MPI
-            return Err(BuildError::NoWorkerRanks);
+            return Err(MpiPoolBuildError::NoWorkerRanks);
         }
         let initializer = match builder.initializer.map(task_wire::name_initializer) {
-            Some(Err(why)) => return Err(BuildError::ForeignInitializer(why)),
+            Some(Err(why)) => return Err(MpiPoolBuildError::ForeignInitializer(why)),
             named => named.and_then(Result::ok),
         };
         let engine = session::engine()?;
@@ -164,13 +167,13 @@ impl MpiPool {
                 max_workers: builder.max_workers,
                 reply,
             })
-            .map_err(BuildError::Mpi)?;
+            .map_err(MpiPoolBuildError::Mpi)?;
         match answer.recv() {
             Ok(Ok(())) => Ok(MpiPool {
                 front: Front::new(Queue { shared, engine }),
             }),
             Ok(Err(err)) => Err(err),
-            Err(_) => Err(BuildError::Mpi("the MPI thread ended".to_owned())),
+            Err(_) => Err(MpiPoolBuildError::Mpi("the MPI thread ended".to_owned())),
         }
     }
 
@@ -449,17 +452,17 @@ impl MpiPoolBuilder {
     /// Builds the pool of the world's worker ranks (static mode: ranks 1..N-1 under
     /// `mpirun -n N`, at most [`max_workers`](Self::max_workers) of them).
     ///
-    /// Errors: a setting out of range; [`BuildError::NotInitialized`] without
-    /// [`init`](crate::init); [`BuildError::NoWorkerRanks`] without `mpirun -n N` (N >= 2);
-    /// [`BuildError::WorldInUse`] while another pool holds the ranks;
-    /// [`BuildError::NotSameBuild`] when a rank runs another build.
+    /// Errors: a setting out of range; [`MpiPoolBuildError::NotInitialized`] without
+    /// [`init`](crate::init); [`MpiPoolBuildError::NoWorkerRanks`] without `mpirun -n N` (N >= 2);
+    /// [`MpiPoolBuildError::WorldInUse`] while another pool holds the ranks;
+    /// [`MpiPoolBuildError::NotSameBuild`] when a rank runs another build.
     ///
     /// ```no_run
     /// rustures::init();
     /// let pool = rustures::MpiPool::builder().max_workers(2).build().unwrap();
     /// assert!(pool.max_workers() <= 2);
     /// ```
-    pub fn build(self) -> Result<MpiPool, BuildError> {
+    pub fn build(self) -> Result<MpiPool, MpiPoolBuildError> {
         MpiPool::start(self, Source::World)
     }
 
@@ -470,14 +473,14 @@ impl MpiPoolBuilder {
     /// singleton). Spawning takes a fraction of a second; spawned workers talk over TCP.
     ///
     /// Errors: those of [`build`](Self::build) (`spawn_workers(0)` is
-    /// [`BuildError::InvalidSetting`]), and [`BuildError::Mpi`] when the spawn fails.
+    /// [`MpiPoolBuildError::InvalidSetting`]), and [`MpiPoolBuildError::Mpi`] when the spawn fails.
     ///
     /// ```no_run
     /// rustures::init();
     /// let pool = rustures::MpiPool::builder().spawn_workers(2).unwrap();
     /// assert_eq!(pool.max_workers(), 2);
     /// ```
-    pub fn spawn_workers(self, workers: usize) -> Result<MpiPool, BuildError> {
+    pub fn spawn_workers(self, workers: usize) -> Result<MpiPool, MpiPoolBuildError> {
         MpiPool::start(self, Source::Spawn(workers))
     }
 }

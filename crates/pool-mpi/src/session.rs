@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
 use std::thread::JoinHandle;
 
-use crate::builder::BuildError;
+use crate::builder::MpiPoolBuildError;
 use crate::comm::Comm;
 use crate::engine::{self, Command, Engine};
 use crate::membership::{Membership, membership};
@@ -73,20 +73,20 @@ pub fn init() -> MpiSession {
 
 /// The MPI thread's inbox, starting the thread (and MPI, as a singleton) if it is not
 /// running yet.
-pub(crate) fn engine() -> Result<Arc<Engine>, BuildError> {
+pub(crate) fn engine() -> Result<Arc<Engine>, MpiPoolBuildError> {
     match MEMBERSHIP.get() {
-        None => return Err(BuildError::NotInitialized),
-        Some(Membership::ChildOfRank) => return Err(BuildError::NotInMpiJob),
+        None => return Err(MpiPoolBuildError::NotInitialized),
+        Some(Membership::ChildOfRank) => return Err(MpiPoolBuildError::NotInMpiJob),
         Some(_) => {}
     }
     if let Some(running) = lock().as_ref() {
         return Ok(running.engine.clone());
     }
-    start().map_err(BuildError::Mpi)?;
+    start().map_err(MpiPoolBuildError::Mpi)?;
     lock()
         .as_ref()
         .map(|running| running.engine.clone())
-        .ok_or_else(|| BuildError::Mpi("the MPI thread did not start".to_owned()))
+        .ok_or_else(|| MpiPoolBuildError::Mpi("the MPI thread did not start".to_owned()))
 }
 
 /// True when this process was started by `mpirun` (as a rank), as `init` found.
@@ -162,7 +162,7 @@ fn mpi_thread(role: mpsc::SyncSender<Role>) {
 /// rank) and finalizes MPI, so keep it until the end of `main`. A session that ends with
 /// tasks still running on workers (a pool forgotten with tasks in flight) ends the MPI job
 /// with a message instead: they could never finish. Pools built after the end refuse to
-/// build ([`BuildError::Mpi`](crate::BuildError::Mpi)).
+/// build ([`MpiPoolBuildError::Mpi`](crate::MpiPoolBuildError::Mpi)).
 ///
 /// A program that returns from `main` without dropping it (it is forgotten with
 /// [`keep_until_exit`](Self::keep_until_exit)) ends the session as the process exits.

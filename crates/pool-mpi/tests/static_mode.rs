@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::HANG;
 use future_core::{Executor, MapOptions, SubmitError, TaskErrorKind, as_completed};
-use pool_mpi::{BuildError, MpiPool};
+use pool_mpi::{MpiPool, MpiPoolBuildError};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -187,16 +187,19 @@ fn the_initializer_runs_once_on_each_worker() {
 fn max_workers_and_the_world_in_use() {
     let pool = MpiPool::builder().max_workers(1).build().unwrap();
     assert_eq!(pool.max_workers(), 1);
-    assert_eq!(MpiPool::from_world().unwrap_err(), BuildError::WorldInUse);
+    assert_eq!(
+        MpiPool::from_world().unwrap_err(),
+        MpiPoolBuildError::WorldInUse
+    );
     drop(pool);
     assert_eq!(world_pool().max_workers(), 2, "the ranks are free again");
     assert!(matches!(
         MpiPool::builder().tasks_per_worker(0).build(),
-        Err(BuildError::InvalidSetting(_))
+        Err(MpiPoolBuildError::InvalidSetting(_))
     ));
     assert!(matches!(
         MpiPool::builder().spawn_workers(0),
-        Err(BuildError::InvalidSetting(_))
+        Err(MpiPoolBuildError::InvalidSetting(_))
     ));
 }
 
@@ -340,7 +343,7 @@ fn main() {
     if std::env::var_os("POOL_MPI_TEST_CHILD").is_some() {
         let _mpi = pool_mpi::init();
         match MpiPool::from_world() {
-            Err(BuildError::NotInMpiJob) => println!("child: not in the MPI job"),
+            Err(MpiPoolBuildError::NotInMpiJob) => println!("child: not in the MPI job"),
             other => println!("child: unexpected {other:?}"),
         }
         return;

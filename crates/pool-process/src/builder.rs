@@ -31,14 +31,14 @@ pub enum WorkerDeath {
 /// Why a pool could not be built.
 ///
 /// ```
-/// use rustures::{builders::ProcessPoolBuildError as BuildError, ProcessPool};
+/// use rustures::{builders::ProcessPoolBuildError as ProcessPoolBuildError, ProcessPool};
 /// let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
-/// assert!(matches!(err, BuildError::ZeroWorkers));
+/// assert!(matches!(err, ProcessPoolBuildError::ZeroWorkers));
 /// assert_eq!(err.to_string(), "max_workers must be at least 1");
 /// ```
 #[non_exhaustive]
 #[derive(Debug)]
-pub enum BuildError {
+pub enum ProcessPoolBuildError {
     /// `max_workers(0)`: a pool needs at least one worker (Python raises `ValueError`).
     ZeroWorkers,
     /// A setting out of its range (`max_tasks_per_child(0)`, `queue_bound(0)`,
@@ -66,36 +66,38 @@ pub enum BuildError {
     Io(std::io::Error),
 }
 
-impl fmt::Display for BuildError {
+impl fmt::Display for ProcessPoolBuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
-            BuildError::InvalidSetting(what) => write!(f, "invalid pool setting: {what}"),
-            BuildError::NotInitialized => f.write_str(
+            ProcessPoolBuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
+            ProcessPoolBuildError::InvalidSetting(what) => {
+                write!(f, "invalid pool setting: {what}")
+            }
+            ProcessPoolBuildError::NotInitialized => f.write_str(
                 "this process is a pool worker that serves where main calls init() \
                  (rustures::init(), or pool_process::init() without rustures), and it \
                  builds a pool before it called it: call init() before main builds a pool",
             ),
-            BuildError::ForeignInitializer(why) => {
+            ProcessPoolBuildError::ForeignInitializer(why) => {
                 write!(f, "the initializer cannot run in a worker process: {why}")
             }
-            BuildError::Io(err) => write!(f, "cannot set up the process pool: {err}"),
+            ProcessPoolBuildError::Io(err) => write!(f, "cannot set up the process pool: {err}"),
         }
     }
 }
 
-impl std::error::Error for BuildError {
+impl std::error::Error for ProcessPoolBuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BuildError::Io(err) => Some(err),
+            ProcessPoolBuildError::Io(err) => Some(err),
             _ => None,
         }
     }
 }
 
-impl From<std::io::Error> for BuildError {
+impl From<std::io::Error> for ProcessPoolBuildError {
     fn from(err: std::io::Error) -> Self {
-        BuildError::Io(err)
+        ProcessPoolBuildError::Io(err)
     }
 }
 
@@ -120,7 +122,7 @@ impl From<std::io::Error> for BuildError {
 /// ```
 ///
 /// No setter panics: a setting out of its range makes [`build`](Self::build) fail with a
-/// [`BuildError`], and a builder does nothing until `build` is called:
+/// [`ProcessPoolBuildError`], and a builder does nothing until `build` is called:
 ///
 /// ```compile_fail
 /// #![deny(unused_must_use)]
@@ -187,7 +189,7 @@ impl ProcessPoolBuilder {
 
     /// At most this many worker processes (Python's `max_workers`); default: the number
     /// of CPUs. Workers start on demand, and an idle worker is reused before a new one
-    /// starts. 0 makes [`build`](Self::build) fail with [`BuildError::ZeroWorkers`].
+    /// starts. 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::ZeroWorkers`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder().max_workers(3).build().unwrap();
@@ -215,7 +217,7 @@ impl ProcessPoolBuilder {
     /// A worker exits after this many tasks (a `map` chunk counts as one) and a new one
     /// replaces it on demand (Python's `max_tasks_per_child`): a cap on leaks in the tasks.
     ///
-    /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder().max_tasks_per_child(100).build().unwrap();
@@ -230,7 +232,7 @@ impl ProcessPoolBuilder {
     /// taken and `try_submit` returns `SubmitError::Full`. Default: unbounded, like
     /// Python (whose docs warn about the memory this can take).
     ///
-    /// 0 makes [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder().queue_bound(1000).build().unwrap();
@@ -245,7 +247,7 @@ impl ProcessPoolBuilder {
     /// worker killed (and replaced), and its future fails with a `TimedOut` error. The
     /// clock starts when the worker becomes free for the task (when it was sent to an idle
     /// worker, or when the worker's previous task replied). Zero makes
-    /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder()
@@ -282,7 +284,7 @@ impl ProcessPoolBuilder {
     /// it.
     ///
     /// 0, or more than 64, makes [`build`](Self::build) fail with
-    /// [`BuildError::InvalidSetting`].
+    /// [`ProcessPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
@@ -319,7 +321,7 @@ impl ProcessPoolBuilder {
     /// [`WORKER_TEST_NAME`](crate::WORKER_TEST_NAME)). Change it when the workers run `main`
     /// (`serve_before_main(false)`) and `main` looks at its arguments before it calls
     /// [`init`](crate::init). An argument with a NUL byte makes [`build`](Self::build) fail
-    /// with [`BuildError::InvalidSetting`].
+    /// with [`ProcessPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder().worker_args(["--worker"]).build().unwrap();
@@ -336,7 +338,7 @@ impl ProcessPoolBuilder {
 
     /// Sets an environment variable for the worker processes (they inherit the rest of the
     /// parent's environment). An empty name, a name with `=`, or a NUL byte in either makes
-    /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder().env("RUST_BACKTRACE", "1").build().unwrap();
@@ -358,7 +360,7 @@ impl ProcessPoolBuilder {
     /// whose tasks need what the program's other constructors set up (those that the linker
     /// placed after this crate's do not run in a worker that serves before `main`). A copy
     /// of the program that never calls `init` then fails to start (see [`ProcessPool`]), and
-    /// one that builds a pool before it exits there (see [`BuildError::NotInitialized`]).
+    /// one that builds a pool before it exits there (see [`ProcessPoolBuildError::NotInitialized`]).
     /// [`test_worker!`](crate::test_worker) serves before `main` either way.
     ///
     /// ```
@@ -386,7 +388,7 @@ impl ProcessPoolBuilder {
     /// (a larger value means that). A larger argument fails its future at once and a larger
     /// result fails it when the worker finishes, both with a `Serialization` error; the
     /// worker lives on. 0 makes [`build`](Self::build) fail with
-    /// [`BuildError::InvalidSetting`].
+    /// [`ProcessPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder().max_frame(1 << 30).build().unwrap();
@@ -404,7 +406,7 @@ impl ProcessPoolBuilder {
     /// never calls it, and does not exit either) is killed then. Such a worker counts as one
     /// that failed to start (see [`ProcessPool`]'s docs: a few in a row break the pool, with
     /// this reason). The initializer's run is not included. Zero makes
-    /// [`build`](Self::build) fail with [`BuildError::InvalidSetting`].
+    /// [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ProcessPool::builder()
@@ -460,9 +462,9 @@ impl ProcessPoolBuilder {
     }
 
     /// Checks the settings that have a range (before anything is created).
-    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+    pub(crate) fn validate(&self) -> Result<(), ProcessPoolBuildError> {
         if self.max_workers == Some(0) {
-            return Err(BuildError::ZeroWorkers);
+            return Err(ProcessPoolBuildError::ZeroWorkers);
         }
         let invalid = [
             (
@@ -500,19 +502,19 @@ impl ProcessPoolBuilder {
             ),
         ];
         match invalid.into_iter().find(|(bad, _)| *bad) {
-            Some((_, what)) => Err(BuildError::InvalidSetting(what)),
+            Some((_, what)) => Err(ProcessPoolBuildError::InvalidSetting(what)),
             None => Ok(()),
         }
     }
 
     /// Builds the pool. No worker starts yet: they start on demand.
     ///
-    /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::InvalidSetting`],
-    /// [`BuildError::ForeignInitializer`], [`BuildError::Io`].
+    /// Errors: [`ProcessPoolBuildError::ZeroWorkers`], [`ProcessPoolBuildError::InvalidSetting`],
+    /// [`ProcessPoolBuildError::ForeignInitializer`], [`ProcessPoolBuildError::Io`].
     ///
     /// In a copy of the program that a pool started as a worker serving where `main` calls
     /// [`init`](crate::init), and that did not call it yet, `build` does not return: the
-    /// copy exits there (see [`BuildError::NotInitialized`]).
+    /// copy exits there (see [`ProcessPoolBuildError::NotInitialized`]).
     ///
     /// ```
     /// fn main() {
@@ -520,7 +522,7 @@ impl ProcessPoolBuilder {
     ///     assert_eq!(pool.submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
     /// }
     /// ```
-    pub fn build(self) -> Result<ProcessPool, BuildError> {
+    pub fn build(self) -> Result<ProcessPool, ProcessPoolBuildError> {
         ProcessPool::from_builder(self)
     }
 }

@@ -102,7 +102,7 @@ mod stderr;
 mod sync;
 mod worker;
 
-pub use builder::{BuildError, ProcessPoolBuilder, WorkerDeath};
+pub use builder::{ProcessPoolBuildError, ProcessPoolBuilder, WorkerDeath};
 pub use info::{WorkerInfo, WorkerState};
 pub use pool::ProcessPool;
 pub use worker::{WORKER_TEST_NAME, init, serve_before_main};

@@ -10,7 +10,7 @@ use future_core::{
     TaskErrorKind, TaskFuture,
 };
 
-use crate::builder::{BuildError, ProcessPoolBuilder};
+use crate::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
 use crate::dispatch::{Flush, Rules, State, Task};
 use crate::info::WorkerInfo;
 use crate::manager::{self, Launch, Manager, Shared};
@@ -119,7 +119,7 @@ impl ProcessPool {
     /// let pool = rustures::ProcessPool::new().unwrap();
     /// assert_eq!(pool.max_workers(), std::thread::available_parallelism().unwrap().get());
     /// ```
-    pub fn new() -> Result<ProcessPool, BuildError> {
+    pub fn new() -> Result<ProcessPool, ProcessPoolBuildError> {
         ProcessPoolBuilder::new().build()
     }
 
@@ -133,11 +133,13 @@ impl ProcessPool {
         ProcessPoolBuilder::new()
     }
 
-    pub(crate) fn from_builder(builder: ProcessPoolBuilder) -> Result<ProcessPool, BuildError> {
+    pub(crate) fn from_builder(
+        builder: ProcessPoolBuilder,
+    ) -> Result<ProcessPool, ProcessPoolBuildError> {
         worker::end_uninitialized_copy(); // a worker copy that forgot `init` ends here
         builder.validate()?;
         let initializer = match builder.initializer.map(task_wire::name_initializer) {
-            Some(Err(why)) => return Err(BuildError::ForeignInitializer(why)),
+            Some(Err(why)) => return Err(ProcessPoolBuildError::ForeignInitializer(why)),
             named => named.and_then(Result::ok),
         };
         let max_workers = builder.max_workers.unwrap_or_else(|| {

@@ -59,7 +59,7 @@ pub(crate) fn end_uninitialized_copy() {
     eprintln!(
         "pool-process worker {}: {}",
         std::process::id(),
-        crate::BuildError::NotInitialized
+        crate::ProcessPoolBuildError::NotInitialized
     );
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();

@@ -16,7 +16,7 @@ use std::sync::{Arc, mpsc};
 
 use common::{HANG, kill_children, run, task_error};
 use future_core::{MapOptions, TaskErrorKind};
-use pool_process::{BuildError, ProcessPool};
+use pool_process::{ProcessPool, ProcessPoolBuildError};
 use serde_bytes::ByteBuf;
 
 fn square(x: u64) -> u64 {
@@ -310,7 +310,10 @@ fn a_function_from_a_shared_library_is_refused_before_anything_is_sent() {
             .initializer(plugin.setup)
             .build()
             .unwrap_err();
-        assert!(matches!(err, BuildError::ForeignInitializer(_)), "{err}");
+        assert!(
+            matches!(err, ProcessPoolBuildError::ForeignInitializer(_)),
+            "{err}"
+        );
         assert!(err.to_string().contains("libplugin.so"), "{err}");
     });
 }

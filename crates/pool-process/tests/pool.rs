@@ -17,7 +17,7 @@ use future_core::{
     FutureError, MapOptions, ReturnWhen, ShutdownOptions, SubmitError, TaskErrorKind, TaskFuture,
     as_completed, wait,
 };
-use pool_process::{BuildError, ProcessPool, WorkerDeath};
+use pool_process::{ProcessPool, ProcessPoolBuildError, WorkerDeath};
 use serde::{Deserialize, Deserializer, Serialize};
 
 // ---- task functions (plain `fn`s: they run in the workers) ----
@@ -108,7 +108,7 @@ fn submit_runs_in_another_process() {
 fn settings_out_of_range_are_build_errors() {
     run(|| {
         let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
-        assert!(matches!(err, BuildError::ZeroWorkers), "{err}");
+        assert!(matches!(err, ProcessPoolBuildError::ZeroWorkers), "{err}");
         let invalid = [
             ProcessPool::builder().max_tasks_per_child(0),
             ProcessPool::builder().queue_bound(0),
@@ -124,7 +124,10 @@ fn settings_out_of_range_are_build_errors() {
         ];
         for builder in invalid {
             let err = builder.build().unwrap_err();
-            assert!(matches!(err, BuildError::InvalidSetting(_)), "{err}");
+            assert!(
+                matches!(err, ProcessPoolBuildError::InvalidSetting(_)),
+                "{err}"
+            );
         }
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
         let err = pool

@@ -1,4 +1,4 @@
-//! [`ThreadPoolBuilder`]: the settings of a [`ThreadPool`], and [`BuildError`].
+//! [`ThreadPoolBuilder`]: the settings of a [`ThreadPool`], and [`ThreadPoolBuildError`].
 
 use std::fmt;
 use std::time::Duration;
@@ -92,7 +92,7 @@ impl ThreadPoolBuilder {
     /// The most threads the pool runs at once (default [`default_max_workers`]: Python's
     /// `min(32, cpus + 4)`). Threads start on demand, so a pool that never gets busy never
     /// starts them all. `0` makes [`build`](Self::build) fail with
-    /// [`BuildError::ZeroWorkers`].
+    /// [`ThreadPoolBuildError::ZeroWorkers`].
     ///
     /// ```
     /// let err = rustures::ThreadPool::builder().max_workers(0).build().unwrap_err();
@@ -106,7 +106,7 @@ impl ThreadPoolBuilder {
     /// Names the threads `prefix_0`, `prefix_1`, ... (default `ThreadPool-N` with `N`
     /// numbering the pools of this process). A retired thread's number is reused. A
     /// prefix with a NUL byte makes [`build`](Self::build) fail with
-    /// [`BuildError::InvalidThreadName`].
+    /// [`ThreadPoolBuildError::InvalidThreadName`].
     ///
     /// ```
     /// let pool = rustures::ThreadPool::builder().thread_name_prefix("io").build().unwrap();
@@ -251,14 +251,14 @@ impl ThreadPoolBuilder {
 
     /// Builds the pool. No thread starts until the first submit.
     ///
-    /// Errors: [`BuildError::ZeroWorkers`], [`BuildError::TooManyWorkers`],
-    /// [`BuildError::ZeroQueueBound`], [`BuildError::InvalidThreadName`].
+    /// Errors: [`ThreadPoolBuildError::ZeroWorkers`], [`ThreadPoolBuildError::TooManyWorkers`],
+    /// [`ThreadPoolBuildError::ZeroQueueBound`], [`ThreadPoolBuildError::InvalidThreadName`].
     ///
     /// ```
     /// let pool = rustures::ThreadPool::builder().max_workers(2).build().unwrap();
     /// assert_eq!(pool.stats().workers, 0);
     /// ```
-    pub fn build(self) -> Result<ThreadPool, BuildError> {
+    pub fn build(self) -> Result<ThreadPool, ThreadPoolBuildError> {
         self.validate()?;
         Ok(ThreadPool::from_registry(self.registry_with_defaults()))
     }
@@ -271,27 +271,27 @@ impl ThreadPoolBuilder {
     }
 
     /// Checks every setting.
-    fn validate(&self) -> Result<(), BuildError> {
+    fn validate(&self) -> Result<(), ThreadPoolBuildError> {
         let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
         if max_workers == 0 {
-            return Err(BuildError::ZeroWorkers);
+            return Err(ThreadPoolBuildError::ZeroWorkers);
         }
         let threads = max_workers.saturating_add(self.extra_threads(max_workers));
         if threads > MAX_THREADS {
-            return Err(BuildError::TooManyWorkers {
+            return Err(ThreadPoolBuildError::TooManyWorkers {
                 requested: threads,
                 limit: MAX_THREADS,
             });
         }
         if self.queue_bound == Some(0) {
-            return Err(BuildError::ZeroQueueBound);
+            return Err(ThreadPoolBuildError::ZeroQueueBound);
         }
         if self
             .thread_name_prefix
             .as_ref()
             .is_some_and(|prefix| prefix.contains('\0'))
         {
-            return Err(BuildError::InvalidThreadName);
+            return Err(ThreadPoolBuildError::InvalidThreadName);
         }
         Ok(())
     }
@@ -340,14 +340,14 @@ impl fmt::Debug for ThreadPoolBuilder {
 /// Why [`ThreadPoolBuilder::build`] refused the settings.
 ///
 /// ```
-/// use rustures::{builders::ThreadPoolBuildError as BuildError, ThreadPool};
+/// use rustures::{builders::ThreadPoolBuildError as ThreadPoolBuildError, ThreadPool};
 /// let err = ThreadPool::builder().queue_bound(0).build().unwrap_err();
-/// assert_eq!(err, BuildError::ZeroQueueBound);
+/// assert_eq!(err, ThreadPoolBuildError::ZeroQueueBound);
 /// assert_eq!(err.to_string(), "queue_bound must be at least 1");
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BuildError {
+pub enum ThreadPoolBuildError {
     /// `max_workers` was 0 (Python raises `ValueError`); the message, "max_workers must be
     /// at least 1", is the process pool's.
     ZeroWorkers,
@@ -364,23 +364,23 @@ pub enum BuildError {
     InvalidThreadName,
 }
 
-impl fmt::Display for BuildError {
+impl fmt::Display for ThreadPoolBuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
-            BuildError::TooManyWorkers { requested, limit } => {
+            ThreadPoolBuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
+            ThreadPoolBuildError::TooManyWorkers { requested, limit } => {
                 write!(
                     f,
                     "max_workers plus max_extra_threads is {requested}, \
                      at most {limit} threads are supported"
                 )
             }
-            BuildError::ZeroQueueBound => f.write_str("queue_bound must be at least 1"),
-            BuildError::InvalidThreadName => {
+            ThreadPoolBuildError::ZeroQueueBound => f.write_str("queue_bound must be at least 1"),
+            ThreadPoolBuildError::InvalidThreadName => {
                 f.write_str("thread_name_prefix must not contain a NUL byte")
             }
         }
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for ThreadPoolBuildError {}

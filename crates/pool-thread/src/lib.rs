@@ -94,7 +94,7 @@ mod stats;
 mod worker;
 
 pub use builder::{
-    BuildError, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, ThreadPoolBuilder,
+    DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, ThreadPoolBuildError, ThreadPoolBuilder,
     default_max_workers,
 };
 pub use pool::ThreadPool;

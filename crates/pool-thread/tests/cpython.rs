@@ -10,7 +10,7 @@ use common::{Gate, HANG, occupy};
 use future_core::{
     Executor, FutureError, MapOptions, ReturnWhen, SubmitError, TaskErrorKind, as_completed, wait,
 };
-use pool_thread::{BuildError, ThreadPool};
+use pool_thread::{ThreadPool, ThreadPoolBuildError};
 
 /// `test_threads_terminate`: three blocked tasks start exactly three threads.
 #[test]
@@ -302,11 +302,11 @@ fn submit_after_shutdown_errors() {
 #[test]
 fn zero_max_workers_is_an_error() {
     let err = ThreadPool::builder().max_workers(0).build().unwrap_err();
-    assert_eq!(err, BuildError::ZeroWorkers);
+    assert_eq!(err, ThreadPoolBuildError::ZeroWorkers);
     assert_eq!(err.to_string(), "max_workers must be at least 1");
     assert_eq!(
         ThreadPool::builder().queue_bound(0).build().unwrap_err(),
-        BuildError::ZeroQueueBound
+        ThreadPoolBuildError::ZeroQueueBound
     );
 }
 

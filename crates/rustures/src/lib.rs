@@ -118,9 +118,9 @@ pub mod builders {
     // `MpiPoolBuildError`, `MpiPoolBuilder`: with pool-mpi's `mpi` feature.
     #[allow(unused_imports, unreachable_pub)]
     pub use pool_mpi::for_rustures::builders::*;
-    pub use pool_process::{BuildError as ProcessPoolBuildError, ProcessPoolBuilder};
+    pub use pool_process::{ProcessPoolBuildError, ProcessPoolBuilder};
     pub use pool_thread::{
-        BuildError as ThreadPoolBuildError, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS,
-        ThreadPoolBuilder, default_max_workers,
+        DEFAULT_KEEP_ALIVE, DEFAULT_MAX_EXTRA_THREADS, ThreadPoolBuildError, ThreadPoolBuilder,
+        default_max_workers,
     };
 }

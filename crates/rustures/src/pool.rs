@@ -48,12 +48,12 @@ pub enum Pool {
 #[non_exhaustive]
 pub enum PoolBuildError {
     /// The thread pool's settings were refused.
-    Threads(pool_thread::BuildError),
+    Threads(pool_thread::ThreadPoolBuildError),
     /// The process pool's settings were refused, or it could not start.
-    Processes(pool_process::BuildError),
+    Processes(pool_process::ProcessPoolBuildError),
     /// The MPI pool could not be built (no worker ranks, no MPI session, ...).
     #[cfg(feature = "mpi")]
-    Mpi(pool_mpi::BuildError),
+    Mpi(pool_mpi::MpiPoolBuildError),
 }
 
 impl fmt::Display for PoolBuildError {
