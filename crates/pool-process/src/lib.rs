@@ -62,7 +62,7 @@
 //! The pool reads each worker's socket; EOF means the worker is gone, and `waitpid` says
 //! how. The task it was running fails with a [`WorkerDied`](future_core::TaskErrorKind)
 //! error naming the pid and the exit code or signal; the tasks sent to it and not started
-//! go back to the head of the queue; a new worker starts. `DISPATCH.md` beside the sources
+//! go back to the head of the queue; a new worker starts. `src/parent/README.md`
 //! describes the protocol.
 //!
 //! # When a task panics
@@ -81,28 +81,21 @@
 #[cfg(not(unix))]
 compile_error!("pool-process supports Unix (Linux) only: it starts workers over Unix sockets");
 
-mod builder;
 mod cancels;
-mod dispatch;
-mod info;
-mod manager;
-/// The manager's slot and the threads that take turns in it, public only under `cfg(loom)`
-/// for the models.
-#[cfg(loom)]
-#[doc(hidden)]
-pub mod manager_threads;
-#[cfg(not(loom))]
-mod manager_threads;
 mod marker;
-mod outbox;
-mod pool;
+/// The parent's side: the pool, its settings, dispatch, the manager and its threads.
+mod parent;
 mod protocol;
-mod status;
 mod stderr;
 mod sync;
+/// The worker's side: serving tasks in a started copy of the program.
 mod worker;
 
-pub use builder::{ProcessPoolBuildError, ProcessPoolBuilder, WorkerDeath};
-pub use info::{WorkerInfo, WorkerState};
-pub use pool::ProcessPool;
+pub use parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder, WorkerDeath};
+pub use parent::info::{WorkerInfo, WorkerState};
+/// The manager threads, public only under `cfg(loom)` for the models.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use parent::manager_threads;
+pub use parent::pool::ProcessPool;
 pub use worker::{WORKER_TEST_NAME, init, serve_before_main};

@@ -48,7 +48,7 @@ pub(crate) fn started_as_worker() -> bool {
 /// computation) would keep the pool waiting for a handshake that never comes (the whole
 /// handshake timeout), and keep doing, in a copy nobody asked for, what the program does.
 /// So the copy says why on its stderr and exits with [`NOT_INITIALIZED`]: its pool sees the
-/// exit at once, and quotes what the copy said (see `DISPATCH.md`).
+/// exit at once, and quotes what the copy said (see `src/parent/README.md`).
 pub(crate) fn end_uninitialized_copy() {
     // Keeps the crate's constructor in every program that builds a pool (see `CONSTRUCTOR`).
     #[cfg(unix)]

@@ -1,4 +1,4 @@
-//! Loom models of the manager threads (`src/manager_threads.rs`): the real slot, job queue, standby
+//! Loom models of the manager threads (`src/parent/manager_threads.rs`): the real slot, job queue, standby
 //! and hand-over code, around a scripted manager whose turns hand out jobs that wait on one
 //! another the way done callbacks wait on a pool (for room that the manager's next turn
 //! frees, for another future's callback). A job run whose hand-over is lost, or a job left

@@ -323,16 +323,16 @@ fn elapsed(since: Instant, period: Duration) -> bool {
     !cfg!(loom) && since.elapsed() >= period
 }
 
-impl Management for crate::manager::Manager {
-    type Job = crate::manager::Job;
-    type Context = std::sync::Arc<crate::manager::Shared>;
+impl Management for crate::parent::manager::Manager {
+    type Job = crate::parent::manager::Job;
+    type Context = std::sync::Arc<crate::parent::manager::Shared>;
 
     fn turn(&mut self) -> bool {
-        crate::manager::Manager::turn(self)
+        crate::parent::manager::Manager::turn(self)
     }
 
     fn take_jobs(&mut self) -> Vec<Self::Job> {
-        crate::manager::Manager::take_jobs(self)
+        crate::parent::manager::Manager::take_jobs(self)
     }
 
     fn run(threads: &ManagerThreads<Self>, job: Self::Job) {

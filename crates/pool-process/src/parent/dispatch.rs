@@ -1,6 +1,6 @@
 //! The dispatch state machine: the queue of waiting tasks, the table of workers with the
 //! tasks sent to each, and every decision about them (which worker gets a task, what
-//! happens to a dead worker's tasks, when the pool is finished). See `DISPATCH.md`.
+//! happens to a dead worker's tasks, when the pool is finished). See `README.md` beside this file.
 //!
 //! All of it lives in one [`State`] behind one mutex, shared by the submitting threads
 //! (which dispatch directly to an idle worker: no hop through another thread) and the
@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
 
-use crate::builder::WorkerDeath;
 use crate::cancels::{CancelGuard, CancelSet};
-use crate::info::{WorkerInfo, WorkerState};
-use crate::outbox::{Frame, Outbox};
-use crate::status;
+use crate::parent::builder::WorkerDeath;
+use crate::parent::info::{WorkerInfo, WorkerState};
+use crate::parent::outbox::{Frame, Outbox};
+use crate::parent::status;
 use crate::stderr::StartupStderr;
 use pool_engine::{Finish, InFlight, SendAhead, TaskTime};
 use task_wire::Completion;

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
-use crate::pool::ProcessPool;
+use crate::parent::pool::ProcessPool;
 use crate::worker::SERVE_IN_MAIN_ENV;
 
 /// What the pool does when a worker process dies unexpectedly (killed by a signal, or

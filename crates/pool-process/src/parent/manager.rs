@@ -1,5 +1,5 @@
 //! The manager thread: starts workers, reads every worker's replies, notices deaths and
-//! timeouts, and lets the workers go at the end. See `DISPATCH.md`.
+//! timeouts, and lets the workers go at the end. See `README.md` beside this file.
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -12,9 +12,9 @@ use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
-use crate::dispatch::{Flush, Phase, Rules, State, Worker};
 use crate::marker;
-use crate::outbox::{self, FlushThread, Outbox};
+use crate::parent::dispatch::{Flush, Phase, Rules, State, Worker};
+use crate::parent::outbox::{self, FlushThread, Outbox};
 use crate::protocol::{FromWorker, Init, ToWorker};
 use crate::stderr::{self, Capture, StartupStderr};
 use pool_engine::Finish;
@@ -564,7 +564,7 @@ fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> 
         // In the forked child, before `exec`: a few syscalls, async-signal-safe. The worker
         // is sent SIGKILL when the thread that started it ends, which is when this process
         // ends: the threads that start workers live until the pool's last worker was reaped
-        // (see `DISPATCH.md`). A parent that died before the request took effect is caught by
+        // (see this folder's `README.md`). A parent that died before the request took effect is caught by
         // comparing the parent's pid.
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
         if rustix::process::getppid() != Some(pool_pid) {

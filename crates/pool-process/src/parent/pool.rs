@@ -10,11 +10,11 @@ use future_core::{
     TaskErrorKind, TaskFuture,
 };
 
-use crate::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
-use crate::dispatch::{Flush, Rules, State, Task};
-use crate::info::WorkerInfo;
-use crate::manager::{self, Launch, Manager, Shared};
-use crate::manager_threads::ManagerThreads;
+use crate::parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
+use crate::parent::dispatch::{Flush, Rules, State, Task};
+use crate::parent::info::WorkerInfo;
+use crate::parent::manager::{self, Launch, Manager, Shared};
+use crate::parent::manager_threads::ManagerThreads;
 use crate::protocol::{self, TaskHead, ToWorker};
 use crate::worker::{self, WORKER_TEST_NAME};
 use pool_engine::{Dispatcher, Finish, Front, NewTask};
@@ -59,7 +59,7 @@ use task_wire::{Counters, TaskName};
 /// `map`, `shutdown()` — without deadlock, and every task they submit completes: a
 /// callback that waits for room in the queue or for the pool's end hands the manager's work
 /// to a standby thread at once, one still running after about 10 ms does so then, and its
-/// own thread becomes the standby when it returns (`DISPATCH.md`). Keep callbacks short all
+/// own thread becomes the standby when it returns (`src/parent/README.md`). Keep callbacks short all
 /// the same: until the standby takes over, replies wait.
 ///
 /// Dropping the pool is [`shutdown()`](Self::shutdown) (wait, cancel nothing): it returns
