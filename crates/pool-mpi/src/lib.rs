@@ -90,32 +90,28 @@
 #[cfg(not(unix))]
 compile_error!("pool-mpi supports Unix (Linux) only");
 
-mod builder;
 // The dispatch decisions and the wire format need no MPI: they are built and tested
 // without the feature too.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 mod backoff;
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
-mod dispatch;
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 mod membership;
+/// Rank 0's side: the pool, its settings, its state and dispatch, the MPI thread.
+mod rank0;
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 mod wire;
 
 #[cfg(feature = "mpi")]
 mod comm;
 #[cfg(feature = "mpi")]
-mod engine;
-#[cfg(feature = "mpi")]
-mod pool;
-#[cfg(feature = "mpi")]
 mod session;
+/// A worker rank's side: serving the pools of rank 0.
 #[cfg(feature = "mpi")]
 mod worker;
 
-pub use builder::{MpiPoolBuildError, MpiPoolBuilder};
+pub use rank0::builder::{MpiPoolBuildError, MpiPoolBuilder};
 #[cfg(feature = "mpi")]
-pub use pool::MpiPool;
+pub use rank0::pool::MpiPool;
 #[cfg(feature = "mpi")]
 pub use session::{MpiSession, init};
 

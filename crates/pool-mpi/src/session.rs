@@ -4,17 +4,17 @@
 //! One thread per process owns every MPI object: it initializes MPI
 //! (`Threading::Funneled`), makes every MPI call and finalizes MPI. On a worker rank that is
 //! the whole life of the process: `init` serves there and exits. On rank 0 (the program) it
-//! is the MPI thread of the pools (`engine.rs`). A program started without `mpirun` starts
+//! is the MPI thread of the pools (`rank0/engine.rs`). A program started without `mpirun` starts
 //! MPI (as a singleton) only when a pool first spawns workers.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
 use std::thread::JoinHandle;
 
-use crate::builder::MpiPoolBuildError;
 use crate::comm::Comm;
-use crate::engine::{self, Command, Engine};
 use crate::membership::{Membership, membership};
+use crate::rank0::builder::MpiPoolBuildError;
+use crate::rank0::engine::{self, Command, Engine};
 
 /// This process's membership, decided by the first `init`.
 static MEMBERSHIP: OnceLock<Membership> = OnceLock::new();

@@ -25,10 +25,10 @@ use mpi::environment::Universe;
 use mpi::traits::*;
 
 use crate::backoff::Backoff;
-use crate::builder::{MpiPoolBuildError, Source};
 use crate::comm::Comm;
-use crate::dispatch::{Phase, Worker};
-use crate::pool::Shared;
+use crate::rank0::builder::{MpiPoolBuildError, Source};
+use crate::rank0::dispatch::{Phase, Worker};
+use crate::rank0::pool::Shared;
 use crate::wire::{self, FromWorker, ReplyHead, ToWorker};
 
 /// How often spawned workers are checked while tasks run (and once a second when idle).

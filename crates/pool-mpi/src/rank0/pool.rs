@@ -10,9 +10,9 @@ use future_core::{
 use pool_engine::{Dispatcher, Finish, Front, NewTask};
 use task_wire::{Counters, TaskName};
 
-use crate::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
-use crate::dispatch::{Phase, Rules, State, Task};
-use crate::engine::{self, Command, Engine};
+use crate::rank0::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
+use crate::rank0::dispatch::{Phase, Rules, State, Task};
+use crate::rank0::engine::{self, Command, Engine};
 use crate::session;
 use crate::wire::TaskHead;
 

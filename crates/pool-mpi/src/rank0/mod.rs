@@ -1,0 +1,10 @@
+//! Rank 0's side of the MPI pool: the pool users hold and its settings, one pool's state and
+//! dispatch decisions, and the MPI thread that sends tasks and receives replies.
+
+pub(crate) mod builder;
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) mod dispatch;
+#[cfg(feature = "mpi")]
+pub(crate) mod engine;
+#[cfg(feature = "mpi")]
+pub(crate) mod pool;
