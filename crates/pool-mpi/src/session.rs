@@ -4,7 +4,7 @@
 //! One thread per process owns every MPI object: it initializes MPI
 //! (`Threading::Funneled`), makes every MPI call and finalizes MPI. On a worker rank that is
 //! the whole life of the process: `init` serves there and exits. On rank 0 (the program) it
-//! is the MPI thread of the pools (`rank0/engine.rs`). A program started without `mpirun` starts
+//! is the MPI thread of the pools (`rank0/mpi_thread.rs`). A program started without `mpirun` starts
 //! MPI (as a singleton) only when a pool first spawns workers.
 
 use std::io::Write;
@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use crate::comm::Comm;
 use crate::membership::{Membership, membership};
 use crate::rank0::builder::MpiPoolBuildError;
-use crate::rank0::engine::{self, Command, Engine};
+use crate::rank0::mpi_thread::{self, Command, MpiThread};
 
 /// This process's membership, decided by the first `init`.
 static MEMBERSHIP: OnceLock<Membership> = OnceLock::new();
@@ -23,13 +23,13 @@ static MEMBERSHIP: OnceLock<Membership> = OnceLock::new();
 static ENGINE: Mutex<Option<Running>> = Mutex::new(None);
 
 struct Running {
-    engine: Arc<Engine>,
+    mpi_thread: Arc<MpiThread>,
     thread: Option<JoinHandle<()>>,
 }
 
 /// What the MPI thread found itself to be.
 enum Role {
-    Program(Arc<Engine>),
+    Program(Arc<MpiThread>),
     Worker,
     Failed(String),
 }
@@ -73,19 +73,19 @@ pub fn init() -> MpiSession {
 
 /// The MPI thread's inbox, starting the thread (and MPI, as a singleton) if it is not
 /// running yet.
-pub(crate) fn engine() -> Result<Arc<Engine>, MpiPoolBuildError> {
+pub(crate) fn started_mpi_thread() -> Result<Arc<MpiThread>, MpiPoolBuildError> {
     match MEMBERSHIP.get() {
         None => return Err(MpiPoolBuildError::NotInitialized),
         Some(Membership::ChildOfRank) => return Err(MpiPoolBuildError::NotInMpiJob),
         Some(_) => {}
     }
     if let Some(running) = lock().as_ref() {
-        return Ok(running.engine.clone());
+        return Ok(running.mpi_thread.clone());
     }
     start().map_err(MpiPoolBuildError::Mpi)?;
     lock()
         .as_ref()
-        .map(|running| running.engine.clone())
+        .map(|running| running.mpi_thread.clone())
         .ok_or_else(|| MpiPoolBuildError::Mpi("the MPI thread did not start".to_owned()))
 }
 
@@ -112,9 +112,9 @@ fn start() -> Result<(), String> {
         .spawn(move || mpi_thread(tx))
         .map_err(|e| format!("cannot start the MPI thread: {e}"))?;
     match rx.recv() {
-        Ok(Role::Program(engine)) => {
+        Ok(Role::Program(mpi_thread)) => {
             *running = Some(Running {
-                engine,
+                mpi_thread,
                 thread: Some(thread),
             });
             drop(running);
@@ -150,10 +150,10 @@ fn mpi_thread(role: mpsc::SyncSender<Role>) {
         let rank = world.rank();
         crate::worker::serve(&Comm::World(world), rank);
     } else {
-        let engine = Arc::new(Engine::default());
-        let _ = role.send(Role::Program(engine.clone()));
-        engine::run(engine.clone(), &universe);
-        engine.end("the MPI session ended".to_owned());
+        let mpi_thread = Arc::new(MpiThread::default());
+        let _ = role.send(Role::Program(mpi_thread.clone()));
+        mpi_thread::run(mpi_thread.clone(), &universe);
+        mpi_thread.end("the MPI session ended".to_owned());
     }
     drop(universe); // MPI_Finalize, on this thread
 }
@@ -205,7 +205,7 @@ fn finalize() {
         return;
     };
     let (done, finished) = mpsc::sync_channel(1);
-    if running.engine.send(Command::Finalize(done)).is_ok() {
+    if running.mpi_thread.send(Command::Finalize(done)).is_ok() {
         let _ = finished.recv();
     }
     if let Some(thread) = running.thread.take() {

@@ -5,6 +5,6 @@ pub(crate) mod builder;
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) mod dispatch;
 #[cfg(feature = "mpi")]
-pub(crate) mod engine;
+pub(crate) mod mpi_thread;
 #[cfg(feature = "mpi")]
 pub(crate) mod pool;

@@ -12,7 +12,7 @@ use task_wire::{Counters, TaskName};
 
 use crate::rank0::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
 use crate::rank0::dispatch::{Phase, Rules, State, Task};
-use crate::rank0::engine::{self, Command, Engine};
+use crate::rank0::mpi_thread::{self, Command, MpiThread};
 use crate::session;
 use crate::wire::TaskHead;
 
@@ -100,7 +100,7 @@ pub struct MpiPool {
 /// The pool as its front end fills it.
 struct Queue {
     shared: Arc<Shared>,
-    engine: Arc<Engine>,
+    mpi_thread: Arc<MpiThread>,
 }
 
 impl MpiPool {
@@ -139,14 +139,14 @@ impl MpiPool {
             ));
         }
         if source == Source::World && !session::launched() {
-            session::engine()?; // `init` was called, and this process may use MPI
+            session::started_mpi_thread()?; // `init` was called, and this process may use MPI
             return Err(MpiPoolBuildError::NoWorkerRanks);
         }
         let initializer = match builder.initializer.map(task_wire::name_initializer) {
             Some(Err(why)) => return Err(MpiPoolBuildError::ForeignInitializer(why)),
             named => named.and_then(Result::ok),
         };
-        let engine = session::engine()?;
+        let mpi_thread = session::started_mpi_thread()?;
         let shared = Arc::new(Shared {
             rules: Rules {
                 tasks_per_worker: builder.tasks_per_worker,
@@ -160,7 +160,7 @@ impl MpiPool {
             spin: builder.spin,
         });
         let (reply, answer) = mpsc::sync_channel(1);
-        engine
+        mpi_thread
             .send(Command::Attach {
                 shared: shared.clone(),
                 source,
@@ -170,7 +170,7 @@ impl MpiPool {
             .map_err(MpiPoolBuildError::Mpi)?;
         match answer.recv() {
             Ok(Ok(())) => Ok(MpiPool {
-                front: Front::new(Queue { shared, engine }),
+                front: Front::new(Queue { shared, mpi_thread }),
             }),
             Ok(Err(err)) => Err(err),
             Err(_) => Err(MpiPoolBuildError::Mpi("the MPI thread ended".to_owned())),
@@ -392,7 +392,7 @@ impl MpiPool {
             }
         }
         self.shared().settle(finish);
-        self.front.dispatcher().engine.poke();
+        self.front.dispatcher().mpi_thread.poke();
         if options.wait {
             self.wait_idle();
         }
@@ -402,7 +402,7 @@ impl MpiPool {
     /// thread (in a done callback), which finishes the tasks: it would wait on itself, and
     /// every pool's completions with it.
     fn wait_idle(&self) {
-        if engine::on_mpi_thread() {
+        if mpi_thread::on_mpi_thread() {
             return;
         }
         let mut state = self.shared().lock();
@@ -521,7 +521,7 @@ impl Dispatcher for Queue {
                 only_for: task.target,
             });
         }
-        self.engine.poke();
+        self.mpi_thread.poke();
         Ok(())
     }
 
@@ -561,7 +561,7 @@ impl Drop for MpiPool {
             cancel_futures: panicking,
         });
         let queue = self.front.dispatcher();
-        let _ = queue.engine.send(Command::Detach(queue.shared.clone()));
+        let _ = queue.mpi_thread.send(Command::Detach(queue.shared.clone()));
     }
 }
 

@@ -1,6 +1,6 @@
 //! The MPI thread of the program's process (rank 0, or a singleton that spawns workers): the
 //! one thread that makes MPI calls there (`Threading::Funneled`). Pools talk to it through
-//! their state (tasks to send) and the [`Engine`]'s inbox (attach, detach, finalize); it
+//! their state (tasks to send) and the [`MpiThread`]'s inbox (attach, detach, finalize); it
 //! sends what their dispatch decides, receives the replies, completes the futures, enforces
 //! time limits, and watches spawned workers.
 //!
@@ -65,7 +65,7 @@ pub(crate) enum Command {
 
 /// The MPI thread's inbox, shared with every pool.
 #[derive(Debug, Default)]
-pub(crate) struct Engine {
+pub(crate) struct MpiThread {
     inbox: Mutex<Inbox>,
     wake: Condvar,
     /// A pool has tasks to send: the thread looks before it waits.
@@ -91,7 +91,7 @@ impl std::fmt::Debug for Command {
     }
 }
 
-impl Engine {
+impl MpiThread {
     fn inbox(&self) -> MutexGuard<'_, Inbox> {
         // No user code runs under this lock: a poisoned one still holds a consistent inbox.
         self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
@@ -206,7 +206,7 @@ struct Link {
 
 /// The MPI thread's state.
 struct Runner {
-    engine: Arc<Engine>,
+    mpi_thread: Arc<MpiThread>,
     world: Comm,
     world_size: Rank,
     /// Hellos of the world's worker ranks (index: rank).
@@ -218,12 +218,12 @@ struct Runner {
 
 /// Runs the MPI thread of the program's process until the session ends. `universe` is
 /// finalized when this returns (by the caller, which owns it).
-pub(crate) fn run(engine: Arc<Engine>, universe: &Universe) {
-    MPI_THREAD.with(|mpi_thread| mpi_thread.set(true));
+pub(crate) fn run(mpi_thread: Arc<MpiThread>, universe: &Universe) {
+    MPI_THREAD.with(|flag| flag.set(true));
     let world = universe.world();
     let world_size = world.size();
     let mut runner = Runner {
-        engine,
+        mpi_thread,
         world: Comm::World(world),
         world_size,
         hellos: vec![None; usize::try_from(world_size).unwrap_or(1)],
@@ -245,13 +245,13 @@ impl Runner {
     fn serve(&mut self) {
         let mut backoff = Backoff::new();
         loop {
-            let commands = self.engine.take();
+            let commands = self.mpi_thread.take();
             for command in commands {
                 if !self.on_command(command) {
                     return;
                 }
             }
-            self.engine.work.store(false, Ordering::SeqCst);
+            self.mpi_thread.work.store(false, Ordering::SeqCst);
             let mut active = self.receive();
             active |= self.send_dispatched();
             self.expire();
@@ -271,7 +271,7 @@ impl Runner {
             }
             let commands = if !in_flight {
                 let spawned = self.links.iter().any(|l| l.spawned.is_some());
-                self.engine
+                self.mpi_thread
                     .take_or_wait(spawned.then_some(Duration::from_secs(1)))
             } else {
                 match backoff.next_pause() {
@@ -284,7 +284,7 @@ impl Runner {
                             Some(at) => pause.min(at.saturating_duration_since(now)),
                             None => pause,
                         };
-                        self.engine.take_or_wait(Some(pause))
+                        self.mpi_thread.take_or_wait(Some(pause))
                     }
                 }
             };
@@ -614,7 +614,7 @@ impl Runner {
         for rank in 1..self.world_size {
             self.world.send(rank, wire::TAG_CONTROL, &stop);
         }
-        self.engine.end("the MPI session ended".to_owned());
+        self.mpi_thread.end("the MPI session ended".to_owned());
     }
 }
 
