@@ -7,7 +7,8 @@
 //! - [`InFlight`]: the tasks a worker holds, and since when the front one runs (task times,
 //!   time limits);
 //! - [`Finish`] and [`complete`]: deferred completion, so that no future is completed
-//!   under a pool's lock; [`broken`]: the error of a broken pool's tasks.
+//!   under a pool's lock; [`broken`]: the error of a broken pool's tasks;
+//! - [`check_settings`]: the checks of the settings both pools' builders have.
 //!
 //! Each pool keeps what differs: how its messages travel and how its workers start, stop
 //! and die. The task encoding both use is `task-wire`'s. Users do not call this crate: they
@@ -18,8 +19,10 @@ mod finish;
 mod front;
 mod in_flight;
 mod rules;
+mod settings;
 
 pub use finish::{Finish, broken, complete};
 pub use front::{Dispatcher, Front, NewTask, refusal};
 pub use in_flight::InFlight;
 pub use rules::{QUEUE_BELOW, SendAhead, TaskTime};
+pub use settings::{MAX_TASKS_PER_WORKER, SettingError, check_settings};

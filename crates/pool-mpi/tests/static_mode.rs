@@ -197,6 +197,10 @@ fn max_workers_and_the_world_in_use() {
         MpiPool::builder().tasks_per_worker(0).build(),
         Err(MpiPoolBuildError::InvalidSetting(_))
     ));
+    assert_eq!(
+        MpiPool::builder().max_workers(0).build().unwrap_err(),
+        MpiPoolBuildError::ZeroWorkers
+    );
     assert!(matches!(
         MpiPool::builder().spawn_workers(0),
         Err(MpiPoolBuildError::InvalidSetting(_))

@@ -106,7 +106,7 @@ impl ThreadPoolBuilder {
     /// Names the threads `prefix_0`, `prefix_1`, ... (default `ThreadPool-N` with `N`
     /// numbering the pools of this process). A retired thread's number is reused. A
     /// prefix with a NUL byte makes [`build`](Self::build) fail with
-    /// [`ThreadPoolBuildError::InvalidThreadName`].
+    /// [`ThreadPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ThreadPool::builder().thread_name_prefix("io").build().unwrap();
@@ -252,7 +252,7 @@ impl ThreadPoolBuilder {
     /// Builds the pool. No thread starts until the first submit.
     ///
     /// Errors: [`ThreadPoolBuildError::ZeroWorkers`], [`ThreadPoolBuildError::TooManyWorkers`],
-    /// [`ThreadPoolBuildError::ZeroQueueBound`], [`ThreadPoolBuildError::InvalidThreadName`].
+    /// [`ThreadPoolBuildError::InvalidSetting`].
     ///
     /// ```
     /// let pool = rustures::ThreadPool::builder().max_workers(2).build().unwrap();
@@ -284,14 +284,18 @@ impl ThreadPoolBuilder {
             });
         }
         if self.queue_bound == Some(0) {
-            return Err(ThreadPoolBuildError::ZeroQueueBound);
+            return Err(ThreadPoolBuildError::InvalidSetting(
+                "queue_bound must be at least 1",
+            ));
         }
         if self
             .thread_name_prefix
             .as_ref()
             .is_some_and(|prefix| prefix.contains('\0'))
         {
-            return Err(ThreadPoolBuildError::InvalidThreadName);
+            return Err(ThreadPoolBuildError::InvalidSetting(
+                "thread_name_prefix must not contain a NUL byte",
+            ));
         }
         Ok(())
     }
@@ -340,10 +344,10 @@ impl fmt::Debug for ThreadPoolBuilder {
 /// Why [`ThreadPoolBuilder::build`] refused the settings.
 ///
 /// ```
-/// use rustures::{builders::ThreadPoolBuildError as ThreadPoolBuildError, ThreadPool};
+/// use rustures::{builders::ThreadPoolBuildError, ThreadPool};
 /// let err = ThreadPool::builder().queue_bound(0).build().unwrap_err();
-/// assert_eq!(err, ThreadPoolBuildError::ZeroQueueBound);
-/// assert_eq!(err.to_string(), "queue_bound must be at least 1");
+/// assert!(matches!(err, ThreadPoolBuildError::InvalidSetting(_)));
+/// assert_eq!(err.to_string(), "invalid thread pool setting: queue_bound must be at least 1");
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -358,10 +362,9 @@ pub enum ThreadPoolBuildError {
         /// The most supported.
         limit: usize,
     },
-    /// `queue_bound` was 0: no task could ever be queued.
-    ZeroQueueBound,
-    /// `thread_name_prefix` held a NUL byte, which no thread name may contain.
-    InvalidThreadName,
+    /// A setting out of its range (`queue_bound(0)`, a `thread_name_prefix` with a NUL
+    /// byte): the text names it.
+    InvalidSetting(&'static str),
 }
 
 impl fmt::Display for ThreadPoolBuildError {
@@ -375,9 +378,8 @@ impl fmt::Display for ThreadPoolBuildError {
                      at most {limit} threads are supported"
                 )
             }
-            ThreadPoolBuildError::ZeroQueueBound => f.write_str("queue_bound must be at least 1"),
-            ThreadPoolBuildError::InvalidThreadName => {
-                f.write_str("thread_name_prefix must not contain a NUL byte")
+            ThreadPoolBuildError::InvalidSetting(what) => {
+                write!(f, "invalid thread pool setting: {what}")
             }
         }
     }

@@ -306,7 +306,7 @@ fn zero_max_workers_is_an_error() {
     assert_eq!(err.to_string(), "max_workers must be at least 1");
     assert_eq!(
         ThreadPool::builder().queue_bound(0).build().unwrap_err(),
-        ThreadPoolBuildError::ZeroQueueBound
+        ThreadPoolBuildError::InvalidSetting("queue_bound must be at least 1")
     );
 }
 

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use pool_engine::{SettingError, check_settings};
+
 /// Why an MPI pool could not be built.
 ///
 /// ```
@@ -15,8 +17,10 @@ use std::time::Duration;
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MpiPoolBuildError {
-    /// A setting out of its range (`max_workers(0)`, `spawn_workers(0)`, `tasks_per_worker` of 0 or
-    /// above 64, a zero `timeout`): the text names it.
+    /// `max_workers(0)`: a pool needs at least one worker.
+    ZeroWorkers,
+    /// A setting out of its range (`spawn_workers(0)`, `tasks_per_worker` of 0 or above 64,
+    /// a zero `timeout`): the text names it.
     InvalidSetting(&'static str),
     /// The program did not call [`init`](crate::init) before building a pool.
     NotInitialized,
@@ -41,6 +45,7 @@ pub enum MpiPoolBuildError {
 impl fmt::Display for MpiPoolBuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            MpiPoolBuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
             MpiPoolBuildError::InvalidSetting(what) => {
                 write!(f, "invalid MPI pool setting: {what}")
             }
@@ -79,9 +84,6 @@ pub(crate) enum Source {
     /// `n` processes started with `MPI_Comm_spawn`.
     Spawn(usize),
 }
-
-/// The most tasks that may be sent to one worker before it answers.
-const MAX_TASKS_PER_WORKER: usize = 64;
 
 /// The settings of an [`MpiPool`](crate::MpiPool): mpi4py's `MPIPoolExecutor(max_workers,
 /// initializer)` and more. [`build`](Self::build) uses the world's worker ranks;
@@ -180,21 +182,19 @@ impl MpiPoolBuilder {
 
     /// Checks the settings: what `build` and `spawn_workers` refuse.
     pub fn validate(&self) -> Result<(), MpiPoolBuildError> {
-        if self.max_workers == Some(0) {
-            return Err(MpiPoolBuildError::InvalidSetting(
-                "max_workers must be at least 1",
-            ));
+        Ok(check_settings(
+            self.max_workers,
+            self.tasks_per_worker,
+            self.timeout,
+        )?)
+    }
+}
+
+impl From<SettingError> for MpiPoolBuildError {
+    fn from(err: SettingError) -> Self {
+        match err {
+            SettingError::ZeroWorkers => MpiPoolBuildError::ZeroWorkers,
+            SettingError::Invalid(what) => MpiPoolBuildError::InvalidSetting(what),
         }
-        if self.tasks_per_worker == 0 || self.tasks_per_worker > MAX_TASKS_PER_WORKER {
-            return Err(MpiPoolBuildError::InvalidSetting(
-                "tasks_per_worker must be between 1 and 64",
-            ));
-        }
-        if self.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(MpiPoolBuildError::InvalidSetting(
-                "timeout must be longer than zero",
-            ));
-        }
-        Ok(())
     }
 }

@@ -4,6 +4,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
+use pool_engine::{SettingError, check_settings};
+
 use crate::parent::pool::ProcessPool;
 use crate::worker::SERVE_IN_MAIN_ENV;
 
@@ -31,7 +33,7 @@ pub enum WorkerDeath {
 /// Why a pool could not be built.
 ///
 /// ```
-/// use rustures::{builders::ProcessPoolBuildError as ProcessPoolBuildError, ProcessPool};
+/// use rustures::{builders::ProcessPoolBuildError, ProcessPool};
 /// let err = ProcessPool::builder().max_workers(0).build().unwrap_err();
 /// assert!(matches!(err, ProcessPoolBuildError::ZeroWorkers));
 /// assert_eq!(err.to_string(), "max_workers must be at least 1");
@@ -71,7 +73,7 @@ impl fmt::Display for ProcessPoolBuildError {
         match self {
             ProcessPoolBuildError::ZeroWorkers => f.write_str("max_workers must be at least 1"),
             ProcessPoolBuildError::InvalidSetting(what) => {
-                write!(f, "invalid pool setting: {what}")
+                write!(f, "invalid process pool setting: {what}")
             }
             ProcessPoolBuildError::NotInitialized => f.write_str(
                 "this process is a pool worker that serves where main calls init() \
@@ -91,6 +93,15 @@ impl std::error::Error for ProcessPoolBuildError {
         match self {
             ProcessPoolBuildError::Io(err) => Some(err),
             _ => None,
+        }
+    }
+}
+
+impl From<SettingError> for ProcessPoolBuildError {
+    fn from(err: SettingError) -> Self {
+        match err {
+            SettingError::ZeroWorkers => ProcessPoolBuildError::ZeroWorkers,
+            SettingError::Invalid(what) => ProcessPoolBuildError::InvalidSetting(what),
         }
     }
 }
@@ -146,10 +157,6 @@ pub struct ProcessPoolBuilder {
     pub(crate) drop_grace: Option<Duration>,
     pub(crate) print_task_panics: bool,
 }
-
-/// The most tasks that may be sent to one worker before it answers (each has a word in the
-/// worker's cancel set, which the worker scans before each task).
-pub(crate) const MAX_TASKS_PER_WORKER: usize = 64;
 
 /// How long a started worker may take to reach `init` by default.
 pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -463,9 +470,7 @@ impl ProcessPoolBuilder {
 
     /// Checks the settings that have a range (before anything is created).
     pub(crate) fn validate(&self) -> Result<(), ProcessPoolBuildError> {
-        if self.max_workers == Some(0) {
-            return Err(ProcessPoolBuildError::ZeroWorkers);
-        }
+        check_settings(self.max_workers, self.tasks_per_worker, self.timeout)?;
         let invalid = [
             (
                 self.max_tasks_per_child == Some(0),
@@ -476,20 +481,8 @@ impl ProcessPoolBuilder {
                 "queue_bound must be at least 1",
             ),
             (
-                self.tasks_per_worker == 0,
-                "tasks_per_worker must be at least 1",
-            ),
-            (
-                self.tasks_per_worker > MAX_TASKS_PER_WORKER,
-                "tasks_per_worker must be at most 64",
-            ),
-            (
                 self.handshake_timeout.is_zero(),
                 "handshake_timeout must be longer than zero",
-            ),
-            (
-                self.timeout.is_some_and(|t| t.is_zero()),
-                "timeout must be longer than zero",
             ),
             (self.max_frame == 0, "max_frame must be at least 1 byte"),
             (
