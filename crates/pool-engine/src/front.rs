@@ -122,20 +122,9 @@ impl<D: Dispatcher> Front<D> {
         // Dropped before the task is queued: a large argument is not held beside its frame
         // for longer than the encoding. A panic of its `Drop` is the caller's value's.
         task_wire::contain(D::CRATE, "dropping a task's argument", move || drop(arg));
-        let (id, frame) = match frame {
-            Ok(frame) => frame,
-            Err(err) => return self.refused(err),
-        };
-        let (promise, future) = Promise::new_spinning(self.dispatcher.spin());
-        let task = NewTask {
-            id,
-            frame,
-            completion: Box::new(Single(promise)),
-            timeout,
-            target,
-        };
-        self.dispatcher.enqueue(task, block)?;
-        Ok(future)
+        self.enqueue(frame, timeout, block, target, |promise| {
+            Box::new(Single(promise))
+        })
     }
 
     /// [`submit`](Self::submit) with the task's own time limit, of which zero is
@@ -209,21 +198,38 @@ impl<D: Dispatcher> Front<D> {
             let frame = self.frame(name, &chunk, timeout);
             let len = chunk.len();
             drop_each(chunk);
-            let (id, frame) = match frame {
-                Ok(frame) => frame,
-                Err(err) => return self.refused(err),
-            };
-            let (promise, future) = Promise::new_spinning(self.dispatcher.spin());
-            let task = NewTask {
-                id,
-                frame,
-                completion: Box::new(Chunk { promise, len }),
-                timeout,
-                target: D::Target::default(),
-            };
-            self.dispatcher.enqueue(task, true)?;
-            Ok(future)
+            let target = D::Target::default();
+            self.enqueue(frame, timeout, true, target, |promise| {
+                Box::new(Chunk { promise, len })
+            })
         }
+    }
+
+    /// Makes the task of `frame` (see [`frame`](Self::frame)) and its future, its promise
+    /// in the `completion` made of it, and queues it; a task that cannot be sent is
+    /// [`refused`](Self::refused).
+    fn enqueue<R: Portable>(
+        &self,
+        frame: Result<(u64, Vec<u8>), TaskError>,
+        timeout: Option<Duration>,
+        block: bool,
+        target: D::Target,
+        completion: impl FnOnce(Promise<R>) -> Box<dyn Completion>,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        let (id, frame) = match frame {
+            Ok(frame) => frame,
+            Err(err) => return self.refused(err),
+        };
+        let (promise, future) = Promise::new_spinning(self.dispatcher.spin());
+        let task = NewTask {
+            id,
+            frame,
+            completion: completion(promise),
+            timeout,
+            target,
+        };
+        self.dispatcher.enqueue(task, block)?;
+        Ok(future)
     }
 
     /// A new task's id and frame, `args` encoded straight into it, or why it cannot be sent.
