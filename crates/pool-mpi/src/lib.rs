@@ -11,18 +11,9 @@
 //! pool-mpi = { version = "0.1", features = ["mpi"] }
 //! ```
 //!
-//! With it:
-//! - `init()`: first thing in `main`, on every rank; worker ranks serve inside it and
-//!   exit; rank 0 keeps the `MpiSession` guard it returns, whose drop stops the workers and
-//!   finalizes MPI;
-//! - `MpiPool::from_world()`: static mode, the world's ranks 1..N-1 are the workers
-//!   (`mpirun -n N program`, as `mpiexec -n N python -m mpi4py.futures`);
-//! - `MpiPool::builder().spawn_workers(n)`: spawn mode, `n` workers started with `MPI_Comm_spawn`
-//!   (as `MPIPoolExecutor(max_workers=n)`);
-//! - the builder's `initializer`, `max_workers`, `tasks_per_worker`, `timeout`; the pool's
-//!   `submit`, `submit_with_timeout`, `try_submit`, `map`, `map_unordered`,
-//!   `on_each_worker` (a function once on every worker), `shutdown`, `shutdown_with`,
-//!   `stats`, `max_workers`, and `future_core::Executor`.
+//! With it, [`init`] comes first in `main` on every rank (worker ranks serve inside it);
+//! `MpiPool::from_world()` takes the world's ranks 1..N-1 as workers (`mpirun -n N`), and
+//! `MpiPool::builder().spawn_workers(n)` starts `n` workers with `MPI_Comm_spawn`.
 //!
 //! The examples use the paths of `rustures` (with its `mpi` feature), which re-exports the
 //! pool and its builder; with this crate alone, read `pool_mpi::` for `rustures::`, and
@@ -54,32 +45,13 @@
 //! # fn main() {}
 //! ```
 //!
-//! # How it works
-//! One thread per process owns every MPI object (`Threading::Funneled`): on a worker, the
-//! thread that initialized MPI receives tasks, runs them and sends the replies; on rank 0,
-//! the pools' MPI thread sends the tasks that submitting threads queued, receives the
-//! replies and completes the futures. A task is a plain `fn(A) -> R` named by its offset in
-//! the executable (the `task-wire` crate, shared with `pool-process`): every rank runs the
-//! same executable, so a build fingerprint (GNU build-id, versions, a code probe) exchanged
-//! when a pool takes a worker proves the offsets name the same code. Dispatch is pipelined
-//! and adaptive: small tasks are batched into one MPI message and sent ahead to busy
-//! workers while tasks are short; a large argument is encoded once into the buffer MPI
-//! sends. Idle, rank 0's MPI thread blocks (no CPU) and workers poll with a backoff up to
-//! 1 ms. See `MPI.md` in the repository's `docs/` for running across machines.
-//!
-//! # Failures
-//! - A panic or an error in a task (or in its values' `Serialize`/`Deserialize`) fails only
-//!   its future, with the message and the rank.
-//! - A task past its time limit fails with `TimedOut`; its worker is retired (it gets no
-//!   more tasks: an MPI rank cannot be stopped without ending the job).
-//! - **Fail-stop**: a worker process that dies ends the whole MPI job, as MPI does. Under
-//!   `mpirun` the launcher kills every rank (the job exits non-zero within about a second);
-//!   in spawn mode the pool's MPI thread sees the dead process and ends the job with a
-//!   message. So does a session that ends with tasks still running, and a panic of the MPI
-//!   thread. A pool never hangs silently on a dead worker; it never recovers from one
-//!   either.
-//! - A process that an MPI rank starts (a process pool's worker, a subprocess) inherits the
-//!   rank's environment but never joins the MPI job.
+//! One thread per process owns every MPI object: on rank 0 it sends the tasks that
+//! submitting threads queued and completes the futures. A task is a plain `fn(A) -> R` named
+//! by its offset in the executable (`task-wire`), checked by a build fingerprint when a pool
+//! takes a worker; dispatch is `pool-engine`'s, shared with the process pool. A task's
+//! panic, error or time limit fails only its future (a timed-out worker is retired). A
+//! worker process that dies ends the whole MPI job, as MPI does: the pool never hangs on it,
+//! nor recovers from it. `docs/MPI.md` in the repository tells how to run across machines.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::needless_doctest_main)]
