@@ -43,6 +43,18 @@ pub enum Pool {
     Mpi(pool_mpi::MpiPool),
 }
 
+/// `$call` on whichever pool `$pool` holds, named `$name`.
+macro_rules! on_each {
+    ($pool:expr, $name:ident => $call:expr) => {
+        match $pool {
+            Pool::Threads($name) => $call,
+            Pool::Processes($name) => $call,
+            #[cfg(feature = "mpi")]
+            Pool::Mpi($name) => $call,
+        }
+    };
+}
+
 /// Why [`Pool::threads`] or [`Pool::processes`] could not build the pool.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -125,12 +137,7 @@ impl Pool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        match self {
-            Pool::Threads(pool) => pool.submit(f, arg),
-            Pool::Processes(pool) => pool.submit(f, arg),
-            #[cfg(feature = "mpi")]
-            Pool::Mpi(pool) => pool.submit(f, arg),
-        }
+        on_each!(self, pool => pool.submit(f, arg))
     }
 
     /// Like [`submit`](Self::submit), never blocking on a full queue; see
@@ -140,12 +147,7 @@ impl Pool {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<TaskFuture<R>, SubmitError> {
-        match self {
-            Pool::Threads(pool) => pool.try_submit(f, arg),
-            Pool::Processes(pool) => pool.try_submit(f, arg),
-            #[cfg(feature = "mpi")]
-            Pool::Mpi(pool) => pool.try_submit(f, arg),
-        }
+        on_each!(self, pool => pool.try_submit(f, arg))
     }
 
     /// Maps `f` over `items`, results in input order; see [`Executor::map`].
@@ -161,12 +163,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'a,
     {
-        match self {
-            Pool::Threads(pool) => pool.map(f, items, options),
-            Pool::Processes(pool) => pool.map(f, items, options),
-            #[cfg(feature = "mpi")]
-            Pool::Mpi(pool) => pool.map(f, items, options),
-        }
+        on_each!(self, pool => pool.map(f, items, options))
     }
 
     /// Maps `f` over `items`, results as they finish with their positions; see
@@ -183,12 +180,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'a,
     {
-        match self {
-            Pool::Threads(pool) => pool.map_unordered(f, items, options),
-            Pool::Processes(pool) => pool.map_unordered(f, items, options),
-            #[cfg(feature = "mpi")]
-            Pool::Mpi(pool) => pool.map_unordered(f, items, options),
-        }
+        on_each!(self, pool => pool.map_unordered(f, items, options))
     }
 
     /// Python's `shutdown()`: waits for every task, cancels none.
@@ -198,22 +190,12 @@ impl Pool {
 
     /// Python's `shutdown(wait, cancel_futures)`, named.
     pub fn shutdown_with(&self, options: ShutdownOptions) {
-        match self {
-            Pool::Threads(pool) => pool.shutdown_with(options),
-            Pool::Processes(pool) => pool.shutdown_with(options),
-            #[cfg(feature = "mpi")]
-            Pool::Mpi(pool) => pool.shutdown_with(options),
-        }
+        on_each!(self, pool => pool.shutdown_with(options))
     }
 
     /// What the pool has done and is doing.
     pub fn stats(&self) -> PoolStats {
-        match self {
-            Pool::Threads(pool) => pool.stats(),
-            Pool::Processes(pool) => pool.stats(),
-            #[cfg(feature = "mpi")]
-            Pool::Mpi(pool) => pool.stats(),
-        }
+        on_each!(self, pool => pool.stats())
     }
 }
 
