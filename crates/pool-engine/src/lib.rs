@@ -4,6 +4,9 @@
 //! - [`Front`]: `submit`, `try_submit`, `submit_with_timeout`, `map`, `map_unordered`, and
 //!   their refusals, over a pool's [`Dispatcher`] (its frame head and its queue);
 //! - [`SendAhead`] and [`TaskTime`]: when a small task is sent ahead to a busy worker;
+//! - [`Table`]: the waiting tasks and the workers with the tasks sent to each, and what the
+//!   pools decide about them alike (dispatch, replies, cancelling, breaking the pool), over a
+//!   pool's record of a worker ([`Worker`]: what names it, how a task reaches it);
 //! - [`InFlight`]: the tasks a worker holds, and since when the front one runs (task times,
 //!   time limits);
 //! - [`Finish`] and [`complete`]: deferred completion, so that no future is completed
@@ -20,9 +23,11 @@ mod front;
 mod in_flight;
 mod rules;
 mod settings;
+mod table;
 
 pub use finish::{Finish, broken, complete};
 pub use front::{Dispatcher, Front, NewTask, refusal};
 pub use in_flight::InFlight;
 pub use rules::{QUEUE_BELOW, SendAhead, TaskTime};
 pub use settings::{MAX_TASKS_PER_WORKER, SettingError, check_settings};
+pub use table::{Table, Task, Worker};

@@ -3,18 +3,21 @@
 //! user code: the MPI thread sends what [`State::dispatch`] decided and completes the futures
 //! after the unlock.
 //!
-//! Dispatch follows the rules of `pool_engine` (see `pool_engine::SendAhead`), as in
-//! `pool-process`: the oldest task goes to an idle worker; when every worker is busy and
-//! recent tasks were short, a small task is sent ahead, queued behind the worker's running
-//! one, up to `tasks_per_worker`. A large task or one with a time limit goes only to an idle
-//! worker (see [`Rules::send_ahead`]).
+//! Dispatch is `pool_engine::Table::dispatch`, as in `pool-process`: the oldest task goes to
+//! an idle worker; when every worker is busy and recent tasks were short, a small task is
+//! sent ahead, queued behind the worker's running one, up to `tasks_per_worker`. A large
+//! task or one with a time limit goes only to an idle worker (see [`Rules::send_ahead`]).
+//! What differs here: a worker is named by its rank, a task may be for one rank only
+//! (`on_each_worker`), and a worker's frames wait in its `outgoing` list for the MPI thread.
 
 use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use pool_engine::{Finish, InFlight, SendAhead, TaskTime};
-use task_wire::{Completion, Counters, Settled};
+use pool_engine::{Finish, InFlight, SendAhead, Table};
+use task_wire::{Counters, Settled};
 
 use crate::wire;
 
@@ -42,25 +45,11 @@ impl Rules {
     }
 }
 
-/// A task waiting for a worker.
-pub(crate) struct Task {
-    pub(crate) id: u64,
-    /// Its encoded frame (`wire::encode_task`).
-    pub(crate) frame: Vec<u8>,
-    pub(crate) completion: Box<dyn Completion>,
-    pub(crate) timeout: Option<Duration>,
-    /// Only for this worker (an `on_each_worker` task), by rank.
-    pub(crate) only_for: Option<i32>,
-}
-
-/// A task sent to a worker, not answered yet.
-pub(crate) struct SentTask {
-    pub(crate) id: u64,
-    pub(crate) completion: Box<dyn Completion>,
-    /// Its time limit, from its send: it went to an idle worker, and nothing is sent
-    /// behind it (see `Rules::send_ahead`), so it starts when it is sent.
-    pub(crate) timeout: Option<Duration>,
-}
+/// A task, waiting or sent; its target is the rank of the one worker that may run it (an
+/// `on_each_worker` task), if any. Once sent it has no frame: the pool never sends a task
+/// twice, and a time limit counts from the send (nothing is sent behind a task that has one,
+/// see `Rules::send_ahead`).
+pub(crate) type Task = pool_engine::Task<Option<i32>>;
 
 /// Where a worker is in its life with this pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +69,9 @@ pub(crate) struct Worker {
     pub(crate) host: String,
     pub(crate) phase: Phase,
     /// Sent and not answered, in send order: the front one runs.
-    pub(crate) in_flight: InFlight<SentTask>,
+    pub(crate) in_flight: InFlight<Task>,
+    /// The frames dispatched to it, for the MPI thread to send after the unlock.
+    pub(crate) outgoing: Vec<Vec<u8>>,
 }
 
 impl Worker {
@@ -91,6 +82,7 @@ impl Worker {
             host,
             phase: Phase::Initializing,
             in_flight: InFlight::default(),
+            outgoing: Vec::new(),
         }
     }
 
@@ -101,15 +93,56 @@ impl Worker {
             self.rank, self.pid, self.host
         )
     }
+}
 
-    fn takes(&self, task: &Task, may_queue: bool, rules: &Rules) -> bool {
-        self.phase == Phase::Ready
-            && task.only_for.is_none_or(|rank| rank == self.rank)
-            && (self.in_flight.is_empty()
-                || (may_queue
-                    && rules.send_ahead().worker_takes(self.in_flight.len(), || {
-                        self.in_flight.iter().any(|t| t.timeout.is_some())
-                    })))
+impl pool_engine::Worker for Worker {
+    type Id = i32;
+    type Target = Option<i32>;
+
+    fn id(&self) -> i32 {
+        self.rank
+    }
+
+    fn in_flight(&self) -> &InFlight<Task> {
+        &self.in_flight
+    }
+
+    /// A retired worker counts: it never becomes one that could take a task sooner.
+    fn started(&self) -> bool {
+        self.phase != Phase::Initializing
+    }
+
+    fn takes(&self, only_for: &Option<i32>) -> bool {
+        self.phase == Phase::Ready && only_for.is_none_or(|rank| rank == self.rank)
+    }
+
+    fn lets_others_pass(only_for: &Option<i32>) -> bool {
+        only_for.is_some()
+    }
+
+    /// Puts the frame in `outgoing` and marks the task's future running: a worker never
+    /// skips a task sent to it (`Err`: it was cancelled meanwhile).
+    fn queue(&mut self, mut task: Task) -> Result<(), Settled> {
+        let Some(frame) = task.frame.take() else {
+            return Err(Settled::Failed); // every waiting task has its frame
+        };
+        if !task.completion.start() {
+            return Err(Settled::Cancelled);
+        }
+        self.outgoing.push(Arc::unwrap_or_clone(frame));
+        self.in_flight.push(task, Instant::now());
+        Ok(())
+    }
+
+    fn take(&mut self, position: usize) -> Option<(Task, Option<Duration>)> {
+        self.in_flight.take(position, Instant::now())
+    }
+
+    /// Fails its tasks in flight: nothing more is received for a broken pool.
+    fn stop_broken(&mut self, err: &TaskError, finish: &mut Vec<Finish>) {
+        for task in self.in_flight.drain() {
+            finish.push(Finish::Fail(task.completion, err.clone()));
+        }
     }
 }
 
@@ -120,29 +153,33 @@ pub(crate) struct Outgoing {
     pub(crate) frames: Vec<Vec<u8>>,
 }
 
-/// The pool's state, under its mutex.
+/// The pool's state, under its mutex: the engine's table (the waiting tasks, the workers,
+/// `shutdown`, `broken`, the recent task time), read through `Deref`, and what only this
+/// pool keeps.
 #[derive(Default)]
 pub(crate) struct State {
-    pub(crate) pending: VecDeque<Task>,
-    pub(crate) workers: Vec<Worker>,
-    /// `shutdown` was called: no new task.
-    pub(crate) shutdown: bool,
-    /// Why the pool refuses every task, if it does.
-    pub(crate) broken: Option<String>,
+    pub(crate) table: Table<Worker>,
     /// Threads waiting for the pool to be idle (`shutdown`).
     pub(crate) waiters: usize,
     /// Tasks answered and being completed on the MPI thread (not counted yet).
     pub(crate) completing: usize,
-    /// How long tasks take of late.
-    task_time: TaskTime,
+}
+
+impl Deref for State {
+    type Target = Table<Worker>;
+
+    fn deref(&self) -> &Table<Worker> {
+        &self.table
+    }
+}
+
+impl DerefMut for State {
+    fn deref_mut(&mut self) -> &mut Table<Worker> {
+        &mut self.table
+    }
 }
 
 impl State {
-    /// Tasks sent to workers and not answered.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.workers.iter().map(|w| w.in_flight.len()).sum()
-    }
-
     /// True when nothing is left to do: no task waits or runs.
     pub(crate) fn idle(&self) -> bool {
         self.pending.is_empty() && self.in_flight() == 0 && self.completing == 0
@@ -156,99 +193,24 @@ impl State {
     /// Moves waiting tasks to workers, oldest first (see the module docs), and returns the
     /// frames to send after the unlock. Cancelled tasks are dropped and counted.
     pub(crate) fn dispatch(&mut self, rules: &Rules, counters: &Counters) -> Vec<Outgoing> {
-        let mut out: Vec<Outgoing> = Vec::new();
-        if self.broken.is_some() {
-            return out;
-        }
-        // Tasks for one busy worker, passed over; they go back to the front, in order.
-        let mut skipped: Vec<Task> = Vec::new();
-        let now = Instant::now();
-        // Nothing dispatch does changes it: the phases and the recent task time.
-        let queueing_pays = self.queueing_pays(rules);
-        while let Some(task) = self.pending.pop_front() {
-            if task.completion.is_cancelled() {
-                counters.settled(Settled::Cancelled);
-                continue;
-            }
-            let timed = task.timeout.is_some();
-            let may_queue =
-                queueing_pays && rules.send_ahead().task_may_go(task.frame.len(), timed);
-            let target = self
-                .workers
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.takes(&task, may_queue, rules))
-                .min_by_key(|(_, w)| w.in_flight.len())
-                .map(|(index, _)| index);
-            let Some(index) = target else {
-                // A task for one worker only must not hold back the others' tasks.
-                if task.only_for.is_some() {
-                    skipped.push(task);
-                    continue;
-                }
-                self.pending.push_front(task);
-                break;
-            };
-            if !task.completion.start() {
-                counters.settled(Settled::Cancelled);
-                continue;
-            }
-            let Some(worker) = self.workers.get_mut(index) else {
-                break;
-            };
-            let sent = SentTask {
-                id: task.id,
-                completion: task.completion,
-                timeout: task.timeout,
-            };
-            worker.in_flight.push(sent, now);
-            match out.iter_mut().find(|o| o.rank == worker.rank) {
-                Some(outgoing) => outgoing.frames.push(task.frame),
-                None => out.push(Outgoing {
-                    rank: worker.rank,
-                    frames: vec![task.frame],
-                }),
-            }
-        }
-        for task in skipped.into_iter().rev() {
-            self.pending.push_front(task);
-        }
-        out
-    }
-
-    /// True when queueing a task behind a running one is worth it (see
-    /// `pool_engine::SendAhead::pays`). The pool's workers are fixed when it is built: it is
-    /// full once none of them still runs its initializer (a retired worker counts, as it
-    /// never becomes a worker that could take the task sooner).
-    fn queueing_pays(&self, rules: &Rules) -> bool {
-        let starting = self
-            .workers
-            .iter()
-            .filter(|w| w.phase == Phase::Initializing)
-            .count();
+        // The pool's workers are fixed when it is built: it is full with all of them.
         let full = self.workers.len();
-        rules
-            .send_ahead()
-            .pays(full - starting, full, self.task_time)
-    }
-
-    /// Takes the task `id` that worker `rank` answered (`None`: a reply for a task the pool
-    /// gave up on, such as one that timed out).
-    pub(crate) fn take_answered(&mut self, rank: i32, id: u64) -> Option<Box<dyn Completion>> {
-        let worker = self.workers.iter_mut().find(|w| w.rank == rank)?;
-        let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        let (task, took) = worker.in_flight.take(position, Instant::now())?;
-        if let Some(took) = took {
-            self.task_time.record(took);
-        }
-        Some(task.completion)
+        let touched = self.table.dispatch(rules.send_ahead(), full, counters);
+        touched
+            .into_iter()
+            .filter_map(|rank| {
+                let frames = std::mem::take(&mut self.worker_mut(rank)?.outgoing);
+                Some(Outgoing { rank, frames })
+            })
+            .collect()
     }
 
     /// Fails the tasks past their time limit with `TimedOut` and retires their workers
     /// (the worker cannot be stopped without ending the MPI job: it gets no more tasks, and
     /// its task's late reply is dropped). With every worker retired, the pool breaks.
     pub(crate) fn expire(&mut self, now: Instant, finish: &mut Vec<Finish>) {
-        for worker in &mut self.workers {
+        let table = &mut self.table;
+        for worker in &mut table.workers {
             let expired = worker
                 .in_flight
                 .deadline(|t| t.timeout)
@@ -264,10 +226,10 @@ impl State {
             // Tasks waiting for this worker alone (`on_each_worker`) can never run now.
             let rank = worker.rank;
             let (orphans, others): (VecDeque<Task>, VecDeque<Task>) =
-                std::mem::take(&mut self.pending)
+                std::mem::take(&mut table.pending)
                     .into_iter()
-                    .partition(|t| t.only_for == Some(rank));
-            self.pending = others;
+                    .partition(|t| t.target == Some(rank));
+            table.pending = others;
             for orphan in orphans {
                 finish.push(Finish::Fail(
                     orphan.completion,
@@ -304,29 +266,6 @@ impl State {
             .filter_map(|w| w.in_flight.deadline(|t| t.timeout))
             .min()
     }
-
-    /// Cancels the tasks not sent to a worker yet.
-    pub(crate) fn cancel_pending(&mut self, finish: &mut Vec<Finish>) {
-        finish.extend(self.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
-    }
-
-    /// Breaks the pool: every waiting task fails, and so does every task sent and not
-    /// answered.
-    pub(crate) fn break_pool(&mut self, reason: String, finish: &mut Vec<Finish>) {
-        if self.broken.is_some() {
-            return;
-        }
-        let err = pool_engine::broken(&reason);
-        for task in self.pending.drain(..) {
-            finish.push(Finish::Fail(task.completion, err.clone()));
-        }
-        for worker in &mut self.workers {
-            for task in worker.in_flight.drain() {
-                finish.push(Finish::Fail(task.completion, err.clone()));
-            }
-        }
-        self.broken = Some(reason);
-    }
 }
 
 #[cfg(test)]
@@ -345,10 +284,12 @@ mod tests {
         let (promise, future) = Promise::new();
         let task = Task {
             id,
-            frame: vec![0; size],
+            frame: Some(Arc::new(vec![0; size])),
+            size,
             completion: Box::new(Single(promise)),
             timeout,
-            only_for: None,
+            target: None,
+            ahead: None,
         };
         (task, future)
     }
@@ -412,7 +353,7 @@ mod tests {
         let (timed, timed_future) = task(2, 10, Some(Duration::from_millis(1)));
         let (behind, _f3) = task(3, 10, None);
         let (mut for_it, for_it_future) = task(4, 10, None);
-        for_it.only_for = Some(1);
+        for_it.target = Some(1);
         state.pending.extend([timed, behind, for_it]);
         assert_eq!(sent(&state.dispatch(&RULES, &counters)), vec![(1, 1)]);
         assert_eq!(state.pending.len(), 2, "nothing queues behind a timed task");
@@ -448,7 +389,7 @@ mod tests {
             .unwrap()
             .rank;
         let (mut for_busy, _f1) = task(1, 10, None);
-        for_busy.only_for = Some(busy_rank);
+        for_busy.target = Some(busy_rank);
         let (other, _f2) = task(2, 10, None);
         state.pending.extend([for_busy, other]);
         let out = state.dispatch(&RULES, &counters);

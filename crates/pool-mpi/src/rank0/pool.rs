@@ -11,7 +11,7 @@ use pool_engine::{Dispatcher, Finish, Front, NewTask};
 use task_wire::{Counters, TaskName};
 
 use crate::rank0::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
-use crate::rank0::dispatch::{Phase, Rules, State, Task};
+use crate::rank0::dispatch::{Phase, Rules, State};
 use crate::rank0::mpi_thread::{self, Command, MpiThread};
 use crate::session;
 use crate::wire::TaskHead;
@@ -384,13 +384,10 @@ impl MpiPool {
     /// ```
     pub fn shutdown_with(&self, options: ShutdownOptions) {
         let mut finish = Vec::new();
-        {
-            let mut state = self.shared().lock();
-            state.shutdown = true;
-            if options.cancel_futures {
-                state.cancel_pending(&mut finish);
-            }
-        }
+        // Nothing is sent ahead that a worker could skip: only the waiting tasks cancel.
+        self.shared()
+            .lock()
+            .shut_down(options.cancel_futures, &mut finish);
         self.shared().settle(finish);
         self.front.dispatcher().mpi_thread.poke();
         if options.wait {
@@ -501,8 +498,7 @@ impl Dispatcher for Queue {
     }
 
     fn refusal(&self) -> Option<SubmitError> {
-        let state = self.shared.lock();
-        pool_engine::refusal(state.broken.as_ref(), state.shutdown)
+        self.shared.lock().refusal()
     }
 
     /// Queues the task for the MPI thread, which dispatches it. The pool has no queue
@@ -510,16 +506,10 @@ impl Dispatcher for Queue {
     fn enqueue(&self, task: NewTask<Option<i32>>, _: bool) -> Result<(), SubmitError> {
         {
             let mut state = self.shared.lock();
-            if let Some(refused) = pool_engine::refusal(state.broken.as_ref(), state.shutdown) {
+            if let Some(refused) = state.refusal() {
                 return Err(refused);
             }
-            state.pending.push_back(Task {
-                id: task.id,
-                frame: task.frame,
-                completion: task.completion,
-                timeout: task.timeout,
-                only_for: task.target,
-            });
+            state.pending.push_back(task.into());
         }
         self.mpi_thread.poke();
         Ok(())

@@ -1,6 +1,10 @@
 //! The dispatch state machine: the queue of waiting tasks, the table of workers with the
 //! tasks sent to each, and every decision about them (which worker gets a task, what
 //! happens to a dead worker's tasks, when the pool is finished). See `README.md` beside this file.
+//! What `pool-mpi` decides alike (dispatch, replies, cancelling, breaking the pool) is
+//! `pool_engine::Table`'s; here is what only this pool does: its worker records (a process,
+//! its outbox and cancel set), starting them, their handshake and task timeouts, stopping
+//! them, and what a dead worker's tasks become.
 //!
 //! All of it lives in one [`State`] behind one mutex, shared by the submitting threads
 //! (which dispatch directly to an idle worker: no hop through another thread) and the
@@ -10,7 +14,7 @@
 //! `outbox.rs`); user callbacks never run under it (completions are returned as `Finish`
 //! values and run after the unlock), and reaping happens outside it.
 
-use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 use std::process::{Child, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,8 +27,7 @@ use crate::parent::info::{WorkerInfo, WorkerState};
 use crate::parent::outbox::{Frame, Outbox};
 use crate::parent::status;
 use crate::stderr::StartupStderr;
-use pool_engine::{Finish, InFlight, SendAhead, TaskTime};
-use task_wire::Completion;
+use pool_engine::{Finish, InFlight, SendAhead, Table};
 use task_wire::{Counters, Settled};
 
 /// Tasks whose frames are larger than this go only to an idle worker (see
@@ -68,22 +71,12 @@ pub(crate) const MAX_STARTUP_FAILURES: u32 = 3;
 /// the workers it has before it tries to start more (see [`State::worker_cap`]).
 pub(crate) const START_RETRY: Duration = Duration::from_secs(1);
 
-/// One task or `map` chunk, waiting or sent.
-pub(crate) struct Task {
-    pub(crate) id: u64,
-    /// The encoded task message, while the task may have to be sent (again, if its worker
-    /// dies before it starts it); dropped once it is the front of a worker's `in_flight`: a
-    /// task that may have started is never sent again.
-    pub(crate) frame: Option<Frame>,
-    /// The frame's length.
-    pub(crate) size: usize,
-    /// Its time limit once it has its worker (the pool's, or its own from the submit).
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) completion: Box<dyn Completion>,
-    /// Sent ahead to a busy worker and not started: its word in the worker's cancel set
-    /// (see `cancels.rs`). Its future stays pending until it becomes the worker's front task.
-    pub(crate) ahead: Option<usize>,
-}
+/// One task or `map` chunk, waiting or sent. Its frame is kept while it may have to be sent
+/// again (if its worker dies before it starts it), and dropped once it is the front of a
+/// worker's `in_flight`: a task that may have started is never sent again. `ahead`: sent
+/// ahead to a busy worker and not started, its word in the worker's cancel set (see
+/// `cancels.rs`); its future stays pending until it becomes the worker's front task.
+pub(crate) type Task = pool_engine::Task<()>;
 
 /// An outbox to write after the state lock is released (see `outbox.rs`).
 pub(crate) struct Flush {
@@ -144,8 +137,10 @@ pub(crate) struct Worker {
     pub(crate) in_flight: InFlight<Task>,
     /// The bytes of the frames in `in_flight`.
     pub(crate) unanswered: usize,
-    /// Tasks ever sent (for `max_tasks_per_child`).
+    /// Tasks ever sent.
     pub(crate) sent: u64,
+    /// The most tasks it runs before it exits (`max_tasks_per_child`).
+    pub(crate) max_tasks: Option<u64>,
     /// Since when it is idle (or stopping).
     pub(crate) since: Instant,
     pub(crate) stop_reason: Option<StopReason>,
@@ -154,10 +149,90 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Queues `task`'s frame in this worker's outbox and records it in flight. A task for an
-    /// idle worker starts at once: its future is marked running (`Err`: it was cancelled, and
-    /// is dropped unsent). A task sent ahead, behind the running one, keeps a pending
-    /// future, whose cancel asks the cancel set (see `cancels.rs`).
+    /// When the pool kills this worker, and why: it has not answered the handshake by the
+    /// handshake timeout, or its running task reached the per-task timeout.
+    fn deadline(&self, rules: &Rules) -> Option<(Instant, StopReason)> {
+        if self.stop_reason.is_some() {
+            return None;
+        }
+        if self.phase == Phase::Hello {
+            return Some((
+                self.started + rules.handshake_timeout,
+                StopReason::HandshakeTimeout,
+            ));
+        }
+        Some((
+            self.in_flight.deadline(|t| t.timeout)?,
+            StopReason::TimedOut,
+        ))
+    }
+
+    /// What this worker is doing, for [`crate::WorkerInfo`].
+    pub(crate) fn info(&self) -> WorkerInfo {
+        let (state, since) = match (&self.stop_reason, self.phase, self.in_flight.front()) {
+            (Some(_), _, _) => (WorkerState::Stopping, self.since),
+            (None, Phase::Hello | Phase::Initializing, _) => (WorkerState::Starting, self.started),
+            (None, Phase::Ready, None) => (WorkerState::Idle, self.since),
+            (None, Phase::Ready, Some(task)) => (
+                WorkerState::Running {
+                    task: task.id,
+                    queued: self.in_flight.len() - 1,
+                },
+                self.in_flight.front_since().unwrap_or(self.since),
+            ),
+        };
+        WorkerInfo {
+            pid: self.pid,
+            state,
+            since,
+            tasks_sent: self.sent,
+        }
+    }
+
+    /// Sends SIGKILL (or another signal); harmless on a process that already exited.
+    pub(crate) fn signal(&self, signal: rustix::process::Signal) {
+        if let Some(pid) = i32::try_from(self.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            // The child is not reaped while its `Worker` exists (reaping takes it out of
+            // the table first), so the pid still names our child, never a reused one.
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+}
+
+impl pool_engine::Worker for Worker {
+    type Id = u64;
+    type Target = ();
+
+    fn id(&self) -> u64 {
+        self.key
+    }
+
+    fn in_flight(&self) -> &InFlight<Task> {
+        &self.in_flight
+    }
+
+    fn started(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    fn takes(&self, _: &()) -> bool {
+        self.phase == Phase::Ready
+            && self.stop_reason.is_none()
+            && self.max_tasks.is_none_or(|max| self.sent < max)
+    }
+
+    /// Only with a cancel set, which lets the worker skip a task cancelled before it starts.
+    fn takes_ahead(&self) -> bool {
+        self.cancels.is_some()
+    }
+
+    /// Queues the frame in this worker's outbox. A task for an idle worker starts at once:
+    /// its future is marked running (`Err`: it was cancelled, and is dropped unsent). A task
+    /// sent ahead, behind the running one, keeps a pending future, whose cancel asks the
+    /// cancel set (see `cancels.rs`).
     fn queue(&mut self, mut task: Task) -> Result<(), Settled> {
         let Some(frame) = task.frame.take() else {
             // Every waiting task has its frame (see `Task::frame`); dropped, its promise
@@ -222,85 +297,23 @@ impl Worker {
         Some((task, took))
     }
 
-    /// When the pool kills this worker, and why: it has not answered the handshake by the
-    /// handshake timeout, or its running task reached the per-task timeout.
-    fn deadline(&self, rules: &Rules) -> Option<(Instant, StopReason)> {
-        if self.stop_reason.is_some() {
-            return None;
+    /// Sends it SIGKILL; its tasks fail when its death is handled.
+    fn stop_broken(&mut self, _: &TaskError, _: &mut Vec<Finish>) {
+        if self.stop_reason.is_none() {
+            self.stop_reason = Some(StopReason::Broken);
         }
-        if self.phase == Phase::Hello {
-            return Some((
-                self.started + rules.handshake_timeout,
-                StopReason::HandshakeTimeout,
-            ));
-        }
-        Some((
-            self.in_flight.deadline(|t| t.timeout)?,
-            StopReason::TimedOut,
-        ))
-    }
-
-    /// What this worker is doing, for [`crate::WorkerInfo`].
-    pub(crate) fn info(&self) -> WorkerInfo {
-        let (state, since) = match (&self.stop_reason, self.phase, self.in_flight.front()) {
-            (Some(_), _, _) => (WorkerState::Stopping, self.since),
-            (None, Phase::Hello | Phase::Initializing, _) => (WorkerState::Starting, self.started),
-            (None, Phase::Ready, None) => (WorkerState::Idle, self.since),
-            (None, Phase::Ready, Some(task)) => (
-                WorkerState::Running {
-                    task: task.id,
-                    queued: self.in_flight.len() - 1,
-                },
-                self.in_flight.front_since().unwrap_or(self.since),
-            ),
-        };
-        WorkerInfo {
-            pid: self.pid,
-            state,
-            since,
-            tasks_sent: self.sent,
-        }
-    }
-
-    /// Whether a task may be sent to this worker behind the running one.
-    fn takes_ahead(&self, rules: &Rules) -> bool {
-        let holds_timed = || self.in_flight.iter().any(|t| t.timeout.is_some());
-        self.cancels.is_some()
-            && rules
-                .send_ahead()
-                .worker_takes(self.in_flight.len(), holds_timed)
-    }
-
-    fn can_take(&self, rules: &Rules) -> bool {
-        self.phase == Phase::Ready
-            && self.stop_reason.is_none()
-            && rules.max_tasks_per_child.is_none_or(|max| self.sent < max)
-    }
-
-    /// Sends SIGKILL (or another signal); harmless on a process that already exited.
-    pub(crate) fn signal(&self, signal: rustix::process::Signal) {
-        if let Some(pid) = i32::try_from(self.pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            // The child is not reaped while its `Worker` exists (reaping takes it out of
-            // the table first), so the pid still names our child, never a reused one.
-            let _ = rustix::process::kill_process(pid, signal);
-        }
+        self.signal(rustix::process::Signal::KILL);
     }
 }
 
-/// Everything the pool knows, behind its one mutex.
+/// Everything the pool knows, behind its one mutex: the engine's table (the waiting tasks,
+/// the workers, `shutdown`, `broken`, the recent task time), read through `Deref`, and what
+/// only this pool keeps.
 pub(crate) struct State {
-    pub(crate) pending: VecDeque<Task>,
-    pub(crate) workers: Vec<Worker>,
+    pub(crate) table: Table<Worker>,
     pub(crate) next_key: u64,
-    /// `shutdown` was called: no new tasks.
-    pub(crate) shutdown: bool,
     /// `terminate_workers`/`kill_workers` was called: tasks sent to workers are lost.
     pub(crate) stopping: bool,
-    /// Why the pool broke, once it did.
-    pub(crate) broken: Option<String>,
     /// The manager should look at the state (start a worker, arm a timeout, ...).
     pub(crate) wake_wanted: bool,
     /// A wake-up message is on its way to the manager and not yet read (coalescing).
@@ -308,8 +321,6 @@ pub(crate) struct State {
     /// Workers that left the table (died, were killed or retired) and that no worker
     /// started since replaces (for `PoolStats::workers_replaced`).
     pub(crate) unreplaced: u64,
-    /// The recent average time from a task getting its worker to its reply.
-    pub(crate) task_time: TaskTime,
     /// Worker processes in a row that failed to start (see `MAX_STARTUP_FAILURES`).
     pub(crate) startup_failures: u32,
     /// The most worker processes the pool runs for now, and until when: the system refused
@@ -322,19 +333,29 @@ pub(crate) struct State {
     pub(crate) terminate_at: Option<(Instant, Duration)>,
 }
 
+impl Deref for State {
+    type Target = Table<Worker>;
+
+    fn deref(&self) -> &Table<Worker> {
+        &self.table
+    }
+}
+
+impl DerefMut for State {
+    fn deref_mut(&mut self) -> &mut Table<Worker> {
+        &mut self.table
+    }
+}
+
 impl State {
     pub(crate) fn new() -> Self {
         State {
-            pending: VecDeque::new(),
-            workers: Vec::new(),
+            table: Table::default(),
             next_key: 0,
-            shutdown: false,
             stopping: false,
-            broken: None,
             wake_wanted: false,
             wake_sent: false,
             unreplaced: 0,
-            task_time: TaskTime::default(),
             startup_failures: 0,
             worker_cap: None,
             let_go: false,
@@ -421,54 +442,25 @@ impl State {
         }
     }
 
-    /// Moves waiting tasks to workers, oldest first: queues their frames in the workers'
-    /// outboxes, and returns those outboxes to flush after the unlock.
+    /// Moves waiting tasks to workers, oldest first (see `Table::dispatch`): queues their
+    /// frames in the workers' outboxes, and returns those outboxes to flush after the unlock.
     ///
     /// A task goes to an idle worker if there is one. Otherwise, when the pool may still
     /// start a worker, it waits (the manager starts one, and whichever worker frees up first
     /// takes it). Only when all `max_workers` exist does a worker get a second (third, ...)
     /// small task queued behind its running one, the least loaded worker first, up to
     /// `tasks_per_worker`. A large task goes only to an idle worker.
-    ///
-    /// The tasks found cancelled on the way are dropped, and counted in `counters`.
     pub(crate) fn dispatch(&mut self, rules: &Rules, counters: &Counters) -> Vec<Flush> {
-        let mut touched: Vec<u64> = Vec::new();
-        if self.broken.is_some() || self.stopping {
+        if self.stopping {
             return Vec::new();
         }
-        let popped_before = self.pending.len();
-        while let Some(task) = self.pending.front() {
-            if task.completion.is_cancelled() {
-                self.pending.pop_front();
-                counters.settled(Settled::Cancelled);
-                continue;
-            }
-            let timed = task.timeout.is_some();
-            let may_queue =
-                rules.send_ahead().task_may_go(task.size, timed) && self.queueing_pays(rules);
-            let target = self
-                .workers
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.can_take(rules))
-                .filter(|(_, w)| w.in_flight.is_empty() || (may_queue && w.takes_ahead(rules)))
-                .min_by_key(|(_, w)| w.in_flight.len())
-                .map(|(index, _)| index);
-            let Some(index) = target else {
-                break;
-            };
-            let Some(task) = self.pending.pop_front() else {
-                break;
-            };
-            if let Some(worker) = self.workers.get_mut(index) {
-                match worker.queue(task) {
-                    Ok(()) if !touched.contains(&worker.key) => touched.push(worker.key),
-                    Ok(()) => {}
-                    Err(how) => counters.settled(how),
-                }
-            }
-        }
-        if self.pending.len() < popped_before && rules.timeout.is_some() {
+        let waiting_before = self.pending.len();
+        // The pool starts workers on demand: it is full once `max_workers` of them are
+        // ready, and until then a worker it starts takes a task sooner than a busy one.
+        let touched = self
+            .table
+            .dispatch(rules.send_ahead(), rules.max_workers, counters);
+        if self.pending.len() < waiting_before && rules.timeout.is_some() {
             self.wake_wanted = true; // a task may have started: the manager arms its timer
         }
         if self.workers_to_start(rules) > 0 {
@@ -482,69 +474,6 @@ impl State {
                 manager_may_write: w.outbox.manager_may_write(w.unanswered),
             })
             .collect()
-    }
-
-    /// True when queueing a task behind a running one is worth it (see
-    /// `pool_engine::SendAhead::pays`). The pool starts workers on demand: it is full once
-    /// `max_workers` of them are ready, and until then a worker it starts takes the task
-    /// sooner than a busy one.
-    fn queueing_pays(&self, rules: &Rules) -> bool {
-        let ready = self
-            .workers
-            .iter()
-            .filter(|w| w.phase == Phase::Ready)
-            .count();
-        let full = rules.max_workers;
-        rules.send_ahead().pays(ready, full, self.task_time)
-    }
-
-    /// Takes worker `key`'s answered task: its reply is for the oldest task sent to it.
-    pub(crate) fn take_answered(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
-        let worker = self.workers.iter_mut().find(|w| w.key == key)?;
-        let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        let (task, took) = worker.take(position)?;
-        if let Some(took) = took {
-            self.task_time.record(took);
-        }
-        Some(task.completion)
-    }
-
-    /// Takes worker `key`'s task `id`, which it skipped: it was sent ahead and cancelled
-    /// before it started (its future is cancelled already).
-    pub(crate) fn take_skipped(&mut self, key: u64, id: u64) -> Option<Box<dyn Completion>> {
-        let worker = self.workers.iter_mut().find(|w| w.key == key)?;
-        let position = worker.in_flight.iter().position(|t| t.id == id)?;
-        Some(worker.take(position)?.0.completion)
-    }
-
-    /// Takes the front task of worker `key` (its reply could not be read).
-    pub(crate) fn take_front(&mut self, key: u64) -> Option<Box<dyn Completion>> {
-        let worker = self.workers.iter_mut().find(|w| w.key == key)?;
-        Some(worker.take(0)?.0.completion)
-    }
-
-    /// Drops the waiting tasks that were cancelled, and counts them.
-    pub(crate) fn drop_cancelled(&mut self, counters: &Counters) {
-        self.pending.retain(|t| {
-            let cancelled = t.completion.is_cancelled();
-            if cancelled {
-                counters.settled(Settled::Cancelled);
-            }
-            !cancelled
-        });
-    }
-
-    /// Cancels the tasks not sent to a worker yet.
-    pub(crate) fn cancel_pending(&mut self, finish: &mut Vec<Finish>) {
-        finish.extend(self.pending.drain(..).map(|t| Finish::Cancel(t.completion)));
-    }
-
-    /// Cancels the tasks sent ahead to busy workers and not started (their workers skip
-    /// them): the cancels run after the unlock, since they run done callbacks.
-    pub(crate) fn cancel_sent_ahead(&self, finish: &mut Vec<Finish>) {
-        let ahead = self.workers.iter().flat_map(|w| w.in_flight.iter().skip(1));
-        let ahead = ahead.filter(|t| t.ahead.is_some());
-        finish.extend(ahead.map(|t| Finish::CancelAhead(t.completion.canceller())));
     }
 
     /// Stops the pool now: no new task, the waiting ones cancelled, every worker sent
@@ -598,25 +527,6 @@ impl State {
                 finish,
             );
         }
-    }
-
-    /// Breaks the pool: fails every waiting task, and stops every worker (their in-flight
-    /// tasks fail when their deaths are handled).
-    pub(crate) fn break_pool(&mut self, reason: String, finish: &mut Vec<Finish>) {
-        if self.broken.is_some() {
-            return;
-        }
-        let err = pool_engine::broken(&reason);
-        for task in self.pending.drain(..) {
-            finish.push(Finish::Fail(task.completion, err.clone()));
-        }
-        for worker in &mut self.workers {
-            if worker.stop_reason.is_none() {
-                worker.stop_reason = Some(StopReason::Broken);
-            }
-            worker.signal(rustix::process::Signal::KILL);
-        }
-        self.broken = Some(reason);
     }
 
     /// Settles the tasks of a worker that died (already taken out of the table and

@@ -274,6 +274,7 @@ impl Manager {
                     in_flight: Default::default(),
                     unanswered: 0,
                     sent: 0,
+                    max_tasks: self.shared.rules.max_tasks_per_child,
                     stop_reason: None,
                     stderr,
                 });

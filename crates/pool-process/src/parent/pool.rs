@@ -11,7 +11,7 @@ use future_core::{
 };
 
 use crate::parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
-use crate::parent::dispatch::{Flush, Rules, State, Task};
+use crate::parent::dispatch::{Flush, Rules, State};
 use crate::parent::info::WorkerInfo;
 use crate::parent::manager::{self, Launch, Manager, Shared};
 use crate::parent::manager_threads::ManagerThreads;
@@ -432,12 +432,8 @@ impl ProcessPool {
         let mut cancelled = Vec::new();
         {
             let mut state = self.shared().lock();
-            state.shutdown = true;
+            state.shut_down(options.cancel_futures, &mut cancelled);
             state.let_go |= !options.wait;
-            if options.cancel_futures {
-                state.cancel_pending(&mut cancelled);
-                state.cancel_sent_ahead(&mut cancelled);
-            }
             self.shared().wake(&mut state);
             self.shared().room.notify_all();
         }
@@ -571,8 +567,7 @@ impl ProcessPool {
     pub fn stats(&self) -> PoolStats {
         let (queued, running, workers) = {
             let state = self.shared().lock();
-            let running = state.workers.iter().map(|w| w.in_flight.len()).sum();
-            (state.pending.len(), running, state.workers.len())
+            (state.pending.len(), state.in_flight(), state.workers.len())
         };
         self.shared().counters.read(queued, running, workers)
     }
@@ -623,8 +618,7 @@ impl Dispatcher for Queue {
     }
 
     fn refusal(&self) -> Option<SubmitError> {
-        let state = self.shared.lock();
-        pool_engine::refusal(state.broken.as_ref(), state.shutdown)
+        self.shared.lock().refusal()
     }
 
     /// Queues a task, dispatches what can be dispatched, and writes what was dispatched
@@ -633,7 +627,7 @@ impl Dispatcher for Queue {
         let rules = &self.shared.rules;
         let mut state = self.shared.lock();
         loop {
-            if let Some(refused) = pool_engine::refusal(state.broken.as_ref(), state.shutdown) {
+            if let Some(refused) = state.refusal() {
                 return Err(refused);
             }
             let Some(bound) = rules.queue_bound else {
@@ -657,14 +651,7 @@ impl Dispatcher for Queue {
                 .wait(state)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        state.pending.push_back(Task {
-            id: task.id,
-            timeout: task.timeout,
-            size: task.frame.len(),
-            frame: Some(Arc::new(task.frame)),
-            completion: task.completion,
-            ahead: None,
-        });
+        state.pending.push_back(task.into());
         let flushes = state.dispatch(rules, &self.shared.counters);
         self.shared.wake_if_wanted(&mut state);
         drop(state);
