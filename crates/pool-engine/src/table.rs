@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use future_core::{SubmitError, TaskError};
+use future_core::{PoolStats, SubmitError, TaskError};
 use task_wire::{Completion, Counters, Settled};
 
 use crate::{Finish, InFlight, NewTask, SendAhead, TaskTime};
@@ -81,6 +81,12 @@ pub trait Worker {
     /// not pay: the starting one may well take it sooner.
     fn started(&self) -> bool;
 
+    /// Still one of the pool's live workers, for the statistics (an MPI rank retired after a
+    /// time-out is not: it never gets a task again).
+    fn serves(&self) -> bool {
+        true
+    }
+
     /// Whether it takes a task for `target` now, if it is idle or the rules let the task
     /// be sent ahead to it.
     fn takes(&self, target: &Self::Target) -> bool;
@@ -126,6 +132,28 @@ pub struct Table<W: Worker> {
     pub task_time: TaskTime,
 }
 
+/// Lets a pool's state, which keeps its own fields beside the engine's [`Table`] in its
+/// field `table`, be read and changed as that table (`state.pending`, `state.dispatch(..)`):
+/// `deref_to_table!(State, Worker)`.
+#[macro_export]
+macro_rules! deref_to_table {
+    ($state:ty, $worker:ty) => {
+        impl ::std::ops::Deref for $state {
+            type Target = $crate::Table<$worker>;
+
+            fn deref(&self) -> &Self::Target {
+                &self.table
+            }
+        }
+
+        impl ::std::ops::DerefMut for $state {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.table
+            }
+        }
+    };
+}
+
 impl<W: Worker> Default for Table<W> {
     fn default() -> Self {
         Table {
@@ -159,6 +187,13 @@ impl<W: Worker> Table<W> {
     /// Tasks sent to workers and not answered.
     pub fn in_flight(&self) -> usize {
         self.workers.iter().map(|w| w.in_flight().len()).sum()
+    }
+
+    /// The pool's statistics: `counters` (atomics: no user code runs), and what the table
+    /// holds now.
+    pub fn stats(&self, counters: &Counters) -> PoolStats {
+        let workers = self.workers.iter().filter(|w| w.serves()).count();
+        counters.read(self.pending.len(), self.in_flight(), workers)
     }
 
     /// The worker named `id`.

@@ -11,7 +11,6 @@
 //! (`on_each_worker`), and a worker's frames wait in its `outgoing` list for the MPI thread.
 
 use std::collections::VecDeque;
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,6 +111,10 @@ impl pool_engine::Worker for Worker {
         self.phase != Phase::Initializing
     }
 
+    fn serves(&self) -> bool {
+        self.phase != Phase::Retired
+    }
+
     fn takes(&self, only_for: &Option<i32>) -> bool {
         self.phase == Phase::Ready && only_for.is_none_or(|rank| rank == self.rank)
     }
@@ -165,19 +168,7 @@ pub(crate) struct State {
     pub(crate) completing: usize,
 }
 
-impl Deref for State {
-    type Target = Table<Worker>;
-
-    fn deref(&self) -> &Table<Worker> {
-        &self.table
-    }
-}
-
-impl DerefMut for State {
-    fn deref_mut(&mut self) -> &mut Table<Worker> {
-        &mut self.table
-    }
-}
+pool_engine::deref_to_table!(State, Worker);
 
 impl State {
     /// True when nothing is left to do: no task waits or runs.

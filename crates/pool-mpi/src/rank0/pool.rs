@@ -7,11 +7,11 @@ use std::time::Duration;
 use future_core::{
     Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture,
 };
-use pool_engine::{Dispatcher, Finish, Front, NewTask};
+use pool_engine::{Dispatcher, Finish, Front, NewTask, Worker as _};
 use task_wire::{Counters, TaskName};
 
 use crate::rank0::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
-use crate::rank0::dispatch::{Phase, Rules, State};
+use crate::rank0::dispatch::{Rules, State};
 use crate::rank0::mpi_thread::{self, Command, MpiThread};
 use crate::session;
 use crate::wire::TaskHead;
@@ -280,7 +280,7 @@ impl MpiPool {
             state
                 .workers
                 .iter()
-                .filter(|w| w.phase != Phase::Retired)
+                .filter(|w| w.serves())
                 .map(|w| w.rank)
                 .collect()
         };
@@ -432,16 +432,7 @@ impl MpiPool {
     /// assert_eq!(pool.stats().completed, 1);
     /// ```
     pub fn stats(&self) -> PoolStats {
-        let (queued, running, workers) = {
-            let state = self.shared().lock();
-            let live = state
-                .workers
-                .iter()
-                .filter(|w| w.phase != Phase::Retired)
-                .count();
-            (state.pending.len(), state.in_flight(), live)
-        };
-        self.shared().counters.read(queued, running, workers)
+        self.shared().lock().stats(&self.shared().counters)
     }
 }
 

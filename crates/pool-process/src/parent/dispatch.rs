@@ -14,7 +14,6 @@
 //! `outbox.rs`); user callbacks never run under it (completions are returned as `Finish`
 //! values and run after the unlock), and reaping happens outside it.
 
-use std::ops::{Deref, DerefMut};
 use std::process::{Child, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -333,19 +332,7 @@ pub(crate) struct State {
     pub(crate) terminate_at: Option<(Instant, Duration)>,
 }
 
-impl Deref for State {
-    type Target = Table<Worker>;
-
-    fn deref(&self) -> &Table<Worker> {
-        &self.table
-    }
-}
-
-impl DerefMut for State {
-    fn deref_mut(&mut self) -> &mut Table<Worker> {
-        &mut self.table
-    }
-}
+pool_engine::deref_to_table!(State, Worker);
 
 impl State {
     pub(crate) fn new() -> Self {

@@ -565,11 +565,7 @@ impl ProcessPool {
     /// }
     /// ```
     pub fn stats(&self) -> PoolStats {
-        let (queued, running, workers) = {
-            let state = self.shared().lock();
-            (state.pending.len(), state.in_flight(), state.workers.len())
-        };
-        self.shared().counters.read(queued, running, workers)
+        self.shared().lock().stats(&self.shared().counters)
     }
 
     /// Completes `finish`'s futures (their done callbacks run here) and counts them.
