@@ -2,7 +2,8 @@
 //! machines) share above their transports:
 //!
 //! - [`Front`]: `submit`, `try_submit`, `submit_with_timeout`, `map`, `map_unordered`, and
-//!   their refusals, over a pool's [`Dispatcher`] (its frame head and its queue);
+//!   their refusals, over a pool's [`Dispatcher`] (its frame head and its queue), and
+//!   [`front_methods!`]: a pool's public methods that only forward to it;
 //! - [`SendAhead`] and [`TaskTime`]: when a small task is sent ahead to a busy worker;
 //! - [`Table`]: the waiting tasks and the workers with the tasks sent to each, and what the
 //!   pools decide about them alike (dispatch, replies, cancelling, breaking the pool), over a
@@ -19,11 +20,15 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod finish;
+mod forward;
 mod front;
 mod in_flight;
 mod rules;
 mod settings;
 mod table;
+
+#[doc(hidden)]
+pub use future_core; // for `front_methods!`
 
 pub use finish::{Finish, broken, complete};
 pub use front::{Dispatcher, Front, NewTask, refusal};

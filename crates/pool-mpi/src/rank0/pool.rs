@@ -4,9 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
-use future_core::{
-    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture,
-};
+use future_core::{PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture};
 use pool_engine::{Dispatcher, Finish, Front, NewTask, Worker as _};
 use task_wire::{Counters, TaskName};
 
@@ -216,26 +214,21 @@ impl MpiPool {
         self.front.submit(f, arg, timeout, true, None)
     }
 
-    /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
-    ///
-    /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// fn forever(_: ()) { loop { std::thread::park() } }
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100))).unwrap();
-    /// let err = future.exception().unwrap().unwrap();
-    /// assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
-    /// ```
-    pub fn submit_with_timeout<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-        timeout: Option<Duration>,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        self.front.submit_with_timeout(f, arg, timeout)
+    pool_engine::front_methods! {
+        /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
+        ///
+        /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
+        ///
+        /// ```no_run
+        /// use std::time::Duration;
+        /// fn forever(_: ()) { loop { std::thread::park() } }
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::from_world().unwrap();
+        /// let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100))).unwrap();
+        /// let err = future.exception().unwrap().unwrap();
+        /// assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
+        /// ```
+        submit_with_timeout;
     }
 
     /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
@@ -293,80 +286,53 @@ impl MpiPool {
             .collect()
     }
 
-    /// Maps `f` over `items` on the workers: results in input order, lazily, with a bounded
-    /// number of chunks in flight (default: `tasks_per_worker` per worker), each chunk of
-    /// `chunksize` elements one message (Python's `map(fn, iterable, chunksize, buffersize)`).
-    /// A panic on one element fails that element only. See [`Map`](future_core::Map).
-    ///
-    /// ```no_run
-    /// use rustures::MapOptions;
-    /// fn cube(x: i64) -> i64 { x * x * x }
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// let cubes: Vec<i64> = pool
-    ///     .map(cube, 0..1000, MapOptions::new().chunksize(100))
-    ///     .unwrap()
-    ///     .map(Result::unwrap)
-    ///     .collect();
-    /// assert_eq!(cubes[10], 1000);
-    /// ```
-    pub fn map<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        self.front.map(f, items, options)
-    }
-
-    /// Like [`map`](Self::map), yielding each result as its chunk is done, with its
-    /// position in the input (mpi4py's `map(unordered=True)`).
-    ///
-    /// ```no_run
-    /// use rustures::MapOptions;
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// let mut squares: Vec<(usize, u64)> = pool
-    ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
-    ///     .unwrap()
-    ///     .map(|(i, r)| (i, r.unwrap()))
-    ///     .collect();
-    /// squares.sort_unstable();
-    /// assert_eq!(squares[5], (5, 25));
-    /// ```
-    pub fn map_unordered<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<MapUnordered<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        self.front.map_unordered(f, items, options)
-    }
-
-    /// Python's `shutdown()`: stops taking tasks and waits for every task (except in a
-    /// done callback, which runs on the MPI thread that finishes them: there it returns at
-    /// once and the tasks finish in the background).
-    ///
-    /// ```no_run
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// pool.shutdown();
-    /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), rustures::SubmitError::Shutdown);
-    /// ```
-    pub fn shutdown(&self) {
-        self.shutdown_with(ShutdownOptions::default());
+    pool_engine::front_methods! {
+        /// Maps `f` over `items` on the workers: results in input order, lazily, with a
+        /// bounded number of chunks in flight (default: `tasks_per_worker` per worker),
+        /// each chunk of `chunksize` elements one message (Python's `map(fn, iterable,
+        /// chunksize, buffersize)`). A panic on one element fails that element only. See
+        /// [`Map`](future_core::Map).
+        ///
+        /// ```no_run
+        /// use rustures::MapOptions;
+        /// fn cube(x: i64) -> i64 { x * x * x }
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::from_world().unwrap();
+        /// let cubes: Vec<i64> = pool
+        ///     .map(cube, 0..1000, MapOptions::new().chunksize(100))
+        ///     .unwrap()
+        ///     .map(Result::unwrap)
+        ///     .collect();
+        /// assert_eq!(cubes[10], 1000);
+        /// ```
+        map;
+        /// Like [`map`](Self::map), yielding each result as its chunk is done, with its
+        /// position in the input (mpi4py's `map(unordered=True)`).
+        ///
+        /// ```no_run
+        /// use rustures::MapOptions;
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::from_world().unwrap();
+        /// let mut squares: Vec<(usize, u64)> = pool
+        ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
+        ///     .unwrap()
+        ///     .map(|(i, r)| (i, r.unwrap()))
+        ///     .collect();
+        /// squares.sort_unstable();
+        /// assert_eq!(squares[5], (5, 25));
+        /// ```
+        map_unordered;
+        /// Python's `shutdown()`: stops taking tasks and waits for every task (except in a
+        /// done callback, which runs on the MPI thread that finishes them: there it returns
+        /// at once and the tasks finish in the background).
+        ///
+        /// ```no_run
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::from_world().unwrap();
+        /// pool.shutdown();
+        /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), rustures::SubmitError::Shutdown);
+        /// ```
+        shutdown;
     }
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`): with

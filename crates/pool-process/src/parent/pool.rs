@@ -6,8 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use future_core::{
-    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskError,
-    TaskErrorKind, TaskFuture,
+    PoolStats, Portable, ShutdownOptions, SubmitError, TaskError, TaskErrorKind, TaskFuture,
 };
 
 use crate::parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
@@ -260,31 +259,26 @@ impl ProcessPool {
         self.front.submit(f, arg, timeout, true, ())
     }
 
-    /// Like [`submit`](Self::submit), with this task's own time limit instead of the pool's
-    /// [`timeout`](ProcessPoolBuilder::timeout): `Some(limit)`, or `None` for none. Past it,
-    /// its worker is killed (and replaced) and its future fails with
-    /// [`TimedOut`](TaskErrorKind::TimedOut).
-    ///
-    /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// fn forever(_: ()) { loop { std::thread::park() } }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::new().unwrap();
-    ///     let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100)));
-    ///     let err = future.unwrap().exception().unwrap().unwrap();
-    ///     assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
-    /// }
-    /// ```
-    pub fn submit_with_timeout<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-        timeout: Option<Duration>,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        self.front.submit_with_timeout(f, arg, timeout)
+    pool_engine::front_methods! {
+        /// Like [`submit`](Self::submit), with this task's own time limit instead of the
+        /// pool's [`timeout`](ProcessPoolBuilder::timeout): `Some(limit)`, or `None` for
+        /// none. Past it, its worker is killed (and replaced) and its future fails with
+        /// [`TimedOut`](TaskErrorKind::TimedOut).
+        ///
+        /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// fn forever(_: ()) { loop { std::thread::park() } }
+        /// fn main() {
+        ///     rustures::init();
+        ///     let pool = rustures::ProcessPool::new().unwrap();
+        ///     let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100)));
+        ///     let err = future.unwrap().exception().unwrap().unwrap();
+        ///     assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
+        /// }
+        /// ```
+        submit_with_timeout;
     }
 
     /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
@@ -316,90 +310,62 @@ impl ProcessPool {
         self.front.submit(f, arg, timeout, false, ())
     }
 
-    /// Maps `f` over `items` in the workers: results in input order, lazily, with at most
-    /// `buffersize` chunks (default: 2 per worker, plus the queued ones) in flight, each
-    /// chunk of `chunksize` elements one message (Python's `map(fn, iterable, timeout,
-    /// chunksize, buffersize)`). A panic on one element fails that element only; a chunk
-    /// whose worker died gives the error for each of its elements; dropping the iterator
-    /// cancels the chunks that have not started (also those sent ahead to a busy worker).
-    /// See [`Map`](future_core::Map).
-    ///
-    /// Errors: the pool refused the first chunk (shut down or broken).
-    ///
-    /// ```
-    /// use rustures::MapOptions;
-    /// fn cube(x: i64) -> i64 { x * x * x }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::new().unwrap();
-    ///     let cubes: Vec<i64> = pool
-    ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
-    ///         .unwrap()
-    ///         .map(Result::unwrap)
-    ///         .collect();
-    ///     assert_eq!(cubes[10], 1000);
-    /// }
-    /// ```
-    pub fn map<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<Map<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        self.front.map(f, items, options)
-    }
-
-    /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
-    /// its chunk is done, with its position in the input (Python's `imap_unordered`,
-    /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
-    ///
-    /// ```
-    /// use rustures::MapOptions;
-    /// fn square(x: u64) -> u64 { x * x }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::new().unwrap();
-    ///     let mut squares: Vec<(usize, u64)> = pool
-    ///         .map_unordered(square, 0..6u64, MapOptions::new().chunksize(2))
-    ///         .unwrap()
-    ///         .map(|(position, result)| (position, result.unwrap()))
-    ///         .collect();
-    ///     squares.sort_unstable();
-    ///     assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16), (5, 25)]);
-    /// }
-    /// ```
-    pub fn map_unordered<'a, A, R, I>(
-        &'a self,
-        f: fn(A) -> R,
-        items: I,
-        options: MapOptions,
-    ) -> Result<MapUnordered<'a, R>, SubmitError>
-    where
-        A: Portable,
-        R: Portable,
-        I: IntoIterator<Item = A>,
-        I::IntoIter: Send + 'a,
-    {
-        self.front.map_unordered(f, items, options)
-    }
-
-    /// Stops taking tasks and waits for every task and worker (Python's `shutdown()`):
-    /// `shutdown_with(ShutdownOptions::default())`. Calling it again is harmless.
-    ///
-    /// ```
-    /// use rustures::SubmitError;
-    /// let pool = rustures::ProcessPool::new().unwrap();
-    /// pool.shutdown();
-    /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), SubmitError::Shutdown);
-    /// ```
-    pub fn shutdown(&self) {
-        self.shutdown_with(ShutdownOptions::default());
+    pool_engine::front_methods! {
+        /// Maps `f` over `items` in the workers: results in input order, lazily, with at
+        /// most `buffersize` chunks (default: 2 per worker, plus the queued ones) in
+        /// flight, each chunk of `chunksize` elements one message (Python's `map(fn,
+        /// iterable, timeout, chunksize, buffersize)`). A panic on one element fails that
+        /// element only; a chunk whose worker died gives the error for each of its
+        /// elements; dropping the iterator cancels the chunks that have not started (also
+        /// those sent ahead to a busy worker). See [`Map`](future_core::Map).
+        ///
+        /// Errors: the pool refused the first chunk (shut down or broken).
+        ///
+        /// ```
+        /// use rustures::MapOptions;
+        /// fn cube(x: i64) -> i64 { x * x * x }
+        /// fn main() {
+        ///     rustures::init();
+        ///     let pool = rustures::ProcessPool::new().unwrap();
+        ///     let cubes: Vec<i64> = pool
+        ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
+        ///         .unwrap()
+        ///         .map(Result::unwrap)
+        ///         .collect();
+        ///     assert_eq!(cubes[10], 1000);
+        /// }
+        /// ```
+        map;
+        /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
+        /// its chunk is done, with its position in the input (Python's `imap_unordered`,
+        /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
+        ///
+        /// ```
+        /// use rustures::MapOptions;
+        /// fn square(x: u64) -> u64 { x * x }
+        /// fn main() {
+        ///     rustures::init();
+        ///     let pool = rustures::ProcessPool::new().unwrap();
+        ///     let mut squares: Vec<(usize, u64)> = pool
+        ///         .map_unordered(square, 0..6u64, MapOptions::new().chunksize(2))
+        ///         .unwrap()
+        ///         .map(|(position, result)| (position, result.unwrap()))
+        ///         .collect();
+        ///     squares.sort_unstable();
+        ///     assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16), (5, 25)]);
+        /// }
+        /// ```
+        map_unordered;
+        /// Stops taking tasks and waits for every task and worker (Python's `shutdown()`):
+        /// `shutdown_with(ShutdownOptions::default())`. Calling it again is harmless.
+        ///
+        /// ```
+        /// use rustures::SubmitError;
+        /// let pool = rustures::ProcessPool::new().unwrap();
+        /// pool.shutdown();
+        /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), SubmitError::Shutdown);
+        /// ```
+        shutdown;
     }
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`, named in
