@@ -300,29 +300,6 @@ mod tests {
     }
 
     #[test]
-    fn idle_workers_first_then_small_tasks_queue_once_tasks_are_short() {
-        let counters = Counters::default();
-        let mut state = ready(&[1, 2]);
-        let mut futures = Vec::new();
-        for id in 0..6 {
-            let (task, future) = task(id, 10, None);
-            state.pending.push_back(task);
-            futures.push(future);
-        }
-        // No task time known yet: one task per worker.
-        assert_eq!(
-            sent(&state.dispatch(&RULES, &counters)),
-            vec![(1, 1), (2, 1)]
-        );
-        assert!(futures[0].running());
-        // A short task answered: queueing pays; worker 1 takes up to 4.
-        assert!(state.take_answered(1, 0).is_some());
-        let out = state.dispatch(&RULES, &counters);
-        assert_eq!(sent(&out).iter().map(|s| s.1).sum::<usize>(), 4);
-        assert!(state.workers.iter().all(|w| w.in_flight.len() <= 4));
-    }
-
-    #[test]
     fn large_and_timed_tasks_go_only_to_idle_workers() {
         let counters = Counters::default();
         let mut state = ready(&[1]);
@@ -387,16 +364,5 @@ mod tests {
         assert_eq!(sent(&out), vec![(3 - busy_rank, 1)]);
         assert_eq!(state.pending.len(), 1);
         assert_eq!(state.pending[0].id, 1);
-    }
-
-    #[test]
-    fn cancelled_tasks_are_dropped_and_counted() {
-        let counters = Counters::default();
-        let mut state = ready(&[1]);
-        let (task, future) = task(0, 10, None);
-        state.pending.push_back(task);
-        assert!(future.cancel());
-        assert!(state.dispatch(&RULES, &counters).is_empty());
-        assert_eq!(counters.read(0, 0, 0).cancelled, 1);
     }
 }
