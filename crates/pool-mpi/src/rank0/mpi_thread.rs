@@ -651,7 +651,7 @@ fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: Vec<u8>) {
                 let mut state = shared.lock();
                 match task_wire::decode::<FromWorker>(&bytes) {
                     Ok(FromWorker::Ready) => {
-                        if let Some(w) = state.workers.iter_mut().find(|w| w.rank == rank) {
+                        if let Some(w) = state.worker_mut(rank) {
                             if w.phase == Phase::Initializing {
                                 w.phase = Phase::Ready;
                             }
@@ -659,9 +659,7 @@ fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: Vec<u8>) {
                     }
                     Ok(FromWorker::InitFailed(message)) => {
                         let worker = state
-                            .workers
-                            .iter()
-                            .find(|w| w.rank == rank)
+                            .worker(rank)
                             .map_or_else(|| format!("MPI rank {rank}"), Worker::describe);
                         state.break_pool(
                             format!("the worker initializer panicked in {worker}: {message}"),

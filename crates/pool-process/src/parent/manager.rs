@@ -332,7 +332,7 @@ impl Manager {
                     ));
                 }
                 FromWorker::Ready => {
-                    if let Some(worker) = state.workers.iter_mut().find(|w| w.key == key) {
+                    if let Some(worker) = state.worker_mut(key) {
                         worker.phase = Phase::Ready;
                         worker.since = Instant::now();
                         // It serves: its stderr is the pool's again (see `stderr.rs`).
@@ -342,7 +342,7 @@ impl Manager {
                     flushes = state.dispatch(rules, counters);
                 }
                 FromWorker::InitFailed(message) => {
-                    let pid = worker_pid(&state, key);
+                    let pid = state.worker(key).map_or(0, |w| w.pid);
                     state.break_pool(
                         format!(
                             "the worker initializer panicked in worker process {pid}: {message}"
@@ -382,11 +382,7 @@ impl Manager {
         fingerprint: task_wire::Fingerprint,
         finish: &mut Vec<Finish>,
     ) -> Option<Flush> {
-        if state
-            .workers
-            .iter()
-            .any(|w| w.key == key && w.nonce != nonce)
-        {
+        if state.worker(key).is_some_and(|w| w.nonce != nonce) {
             state.break_pool(
                 format!(
                     "worker process {pid} answered the handshake with another start's marker \
@@ -408,7 +404,7 @@ impl Manager {
             );
             return None;
         }
-        let worker = state.workers.iter_mut().find(|w| w.key == key)?;
+        let worker = state.worker_mut(key)?;
         worker.outbox.push(None, self.init_frame.clone());
         worker.phase = Phase::Initializing;
         // A failed write: the worker is dying, and its EOF follows.
@@ -509,14 +505,6 @@ impl Manager {
         }
         self.shared.room.notify_all();
     }
-}
-
-fn worker_pid(state: &State, key: u64) -> u32 {
-    state
-        .workers
-        .iter()
-        .find(|w| w.key == key)
-        .map_or(0, |w| w.pid)
 }
 
 /// A worker process just started, and the pool's ends of what it shares with it.
