@@ -308,6 +308,7 @@ impl pool_engine::Worker for Worker {
 /// Everything the pool knows, behind its one mutex: the engine's table (the waiting tasks,
 /// the workers, `shutdown`, `broken`, the recent task time), read through `Deref`, and what
 /// only this pool keeps.
+#[derive(Default)]
 pub(crate) struct State {
     pub(crate) table: Table<Worker>,
     pub(crate) next_key: u64,
@@ -335,21 +336,6 @@ pub(crate) struct State {
 pool_engine::deref_to_table!(State, Worker);
 
 impl State {
-    pub(crate) fn new() -> Self {
-        State {
-            table: Table::default(),
-            next_key: 0,
-            stopping: false,
-            wake_wanted: false,
-            wake_sent: false,
-            unreplaced: 0,
-            startup_failures: 0,
-            worker_cap: None,
-            let_go: false,
-            terminate_at: None,
-        }
-    }
-
     fn starting(&self) -> usize {
         self.workers
             .iter()
@@ -382,7 +368,7 @@ impl State {
     pub(crate) fn finished(&self) -> bool {
         (self.shutdown || self.broken.is_some())
             && self.pending.is_empty()
-            && self.workers.iter().all(|w| w.in_flight.is_empty())
+            && self.in_flight() == 0
             && (self.broken.is_none() || self.workers.is_empty())
     }
 

@@ -160,7 +160,7 @@ impl Manager {
         let (to_start, finished) = {
             let mut state = self.shared.lock();
             state.wake_wanted = false;
-            if state.shutdown && state.workers.iter().all(|w| w.in_flight.is_empty()) {
+            if state.shutdown && state.in_flight() == 0 {
                 // Nothing runs: the waiting tasks wait for workers still starting. Those
                 // cancelled meanwhile must neither keep a worker starting nor keep the
                 // pool from finishing (a drop would wait for a copy that may never serve).
@@ -193,7 +193,7 @@ impl Manager {
                 self.finish(finish);
                 return true;
             }
-            let busy = state.workers.iter().any(|w| !w.in_flight.is_empty());
+            let busy = state.in_flight() > 0;
             (deadline, busy)
         };
         // Spin while tasks are in flight, and once more after the last reply (the next task

@@ -181,7 +181,7 @@ impl ProcessPool {
                 print_panics: builder.print_task_panics,
             },
             fingerprint: protocol::fingerprint(),
-            state: Mutex::new(State::new()),
+            state: Mutex::new(State::default()),
             room: Condvar::new(),
             wake_tx,
             counters: Counters::default(),
