@@ -22,54 +22,22 @@ use task_wire::{Counters, TaskName};
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
 /// for CPU-bound work that needs every core.
 ///
-/// Workers are this program started again (never a `fork` of this multi-threaded process),
-/// which serve before its `main` runs: `main` needs no line for them (see
-/// [`serve_before_main`](ProcessPoolBuilder::serve_before_main) and [`init`](crate::init)).
-/// They start on demand up to [`max_workers`](ProcessPoolBuilder::max_workers), an idle one
-/// is reused before a new one starts, and their stdout and stderr are this process's.
-///
-/// Unlike Python's pool, a worker that dies (killed by a signal, `exit(99)`, a crash in
-/// native code) fails only the task it was running, with a
-/// [`WorkerDied`](future_core::TaskErrorKind::WorkerDied) error naming its pid and signal
-/// or exit code; the tasks queued behind it run on a new worker (set
-/// [`WorkerDeath::Break`](crate::WorkerDeath::Break) for Python's behaviour).
-///
-/// A worker that fails to start (it exits or is killed before the handshake, dies in the
-/// initializer, or misses the [`handshake_timeout`](ProcessPoolBuilder::handshake_timeout))
-/// is replaced; three such failures in a row break the pool, and the pending futures fail
-/// with a `Broken` error that says what happened: the exit code or signal, and the last lines
-/// the worker wrote on stderr before the handshake (which the pool also shows on its own
-/// stderr). Under `WorkerDeath::Break` the first one breaks it.
-/// When the system refuses to start a worker process while others run (`fork` failing with
-/// `EAGAIN` under a process limit), the pool runs its tasks on the workers it has, as
-/// [`workers`](Self::workers) shows, and tries to start more a second later while tasks wait.
-/// Workers die with the pool's process, even when it is killed without running `Drop`.
-///
-/// **Cancelling**: `TaskFuture::cancel` succeeds until the task starts, whether it waits in
-/// the pool's queue or was already sent ahead to a busy worker (see
-/// [`tasks_per_worker`](ProcessPoolBuilder::tasks_per_worker)), which then skips it; the
-/// future is cancelled at once.
-///
-/// **Done callbacks** (`TaskFuture::add_done_callback`) of this pool's futures run on the
-/// pool's manager thread as the replies arrive (a future that fails before it is sent, or is
-/// cancelled by `shutdown`, runs them on the thread that made it so; one registered on a
-/// finished future runs at once on the registering thread). They may call any method of any
-/// pool, this one included — `submit` to a full bounded queue, `result` of another future,
-/// `map`, `shutdown()` — without deadlock, and every task they submit completes: a
-/// callback that waits for room in the queue or for the pool's end hands the manager's work
-/// to a standby thread at once, one still running after about 10 ms does so then, and its
-/// own thread becomes the standby when it returns (`src/parent/README.md`). Keep callbacks short all
-/// the same: until the standby takes over, replies wait.
-///
-/// Dropping the pool is [`shutdown()`](Self::shutdown) (wait, cancel nothing): it returns
-/// once every task finished and every worker process exited and was reaped (Python's `with`
-/// block). To let a pool go without waiting, call
-/// [`shutdown_with`](Self::shutdown_with)`(ShutdownOptions::new().wait(false))` first: the
-/// drop then returns at once and the pool finishes its tasks in the background (Python's
-/// `shutdown(wait=False)`). With a [`drop_grace`](ProcessPoolBuilder::drop_grace), the tasks
-/// still running when it ends are killed. A drop while the thread panics never waits on
-/// the tasks: it cancels those not started and kills the running ones (after the grace
-/// period, if one is set).
+/// - **Workers** are this program started again, serving before its `main` runs (see
+///   [`serve_before_main`](ProcessPoolBuilder::serve_before_main)); they start on demand up
+///   to [`max_workers`](ProcessPoolBuilder::max_workers) and die with the pool's process.
+/// - **A worker that dies** fails only the task it ran
+///   ([`WorkerDied`](future_core::TaskErrorKind::WorkerDied), with its pid and signal or
+///   exit code) and is replaced ([`WorkerDeath::Break`](crate::WorkerDeath::Break) is
+///   Python's way). Three failed starts in a row break the pool, with an error that quotes
+///   the exit and the worker's last lines of stderr.
+/// - **Cancelling** succeeds until the task starts, also when it was sent ahead to a busy
+///   worker (see [`tasks_per_worker`](ProcessPoolBuilder::tasks_per_worker)).
+/// - **Done callbacks** run on the pool's manager thread and may call any pool method
+///   without deadlock (a standby thread takes over the replies while one blocks); keep them
+///   short all the same.
+/// - **Dropping** the pool is [`shutdown()`](Self::shutdown): it waits for every task,
+///   except after `shutdown_with` without `wait`, or past a
+///   [`drop_grace`](ProcessPoolBuilder::drop_grace), or while the thread panics.
 ///
 /// ```
 /// use rustures::ProcessPool;
