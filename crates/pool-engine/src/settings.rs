@@ -46,3 +46,33 @@ pub fn check_settings(
     }
     Ok(())
 }
+
+/// Writes, inside a builder's `impl` block, setters that store their argument in the field
+/// of their name and return the builder; each builder gives their docs.
+///
+/// ```
+/// struct Builder {
+///     max_workers: Option<usize>,
+///     spin: std::time::Duration,
+/// }
+/// impl Builder {
+///     pool_engine::setters! {
+///         /// At most this many workers.
+///         fn max_workers(n: usize) = Some(n);
+///         /// How long a waiter spins.
+///         fn spin(spin: std::time::Duration) = spin;
+///     }
+/// }
+/// let builder = Builder { max_workers: None, spin: Default::default() }.max_workers(2);
+/// assert_eq!(builder.max_workers, Some(2));
+/// ```
+#[macro_export]
+macro_rules! setters {
+    ($($(#[$doc:meta])* fn $name:ident($arg:ident: $ty:ty) = $value:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$name = $value;
+            self
+        }
+    )*};
+}

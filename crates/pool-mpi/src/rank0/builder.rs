@@ -132,52 +132,36 @@ impl MpiPoolBuilder {
         Self::default()
     }
 
-    /// Use at most this many workers (mpi4py's `max_workers` in static mode): the ranks
-    /// 1..=n of the world. Default: every worker rank. 0 makes `build` fail.
-    pub fn max_workers(mut self, max_workers: usize) -> Self {
-        self.max_workers = Some(max_workers);
-        self
-    }
+    pool_engine::setters! {
+        /// Use at most this many workers (mpi4py's `max_workers` in static mode): the ranks
+        /// 1..=n of the world. Default: every worker rank. 0 makes `build` fail.
+        fn max_workers(max_workers: usize) = Some(max_workers);
 
-    /// A function each worker runs once before the pool's first task (mpi4py's
-    /// `initializer`). If it panics, the pool breaks: pending tasks fail with a `Broken`
-    /// error that quotes the panic.
-    pub fn initializer(mut self, initializer: fn()) -> Self {
-        self.initializer = Some(initializer);
-        self
-    }
+        /// A function each worker runs once before the pool's first task (mpi4py's
+        /// `initializer`). If it panics, the pool breaks: pending tasks fail with a `Broken`
+        /// error that quotes the panic.
+        fn initializer(initializer: fn()) = Some(initializer);
 
-    /// How many small tasks may be sent to one worker before it answers (default 32):
-    /// tasks go to idle workers first; a worker gets tasks queued behind its running one
-    /// only while recent tasks took under a millisecond, and only small ones (1 KiB
-    /// encoded) without a time limit. A task sent to a worker has started: it can no longer
-    /// be cancelled. 0 or more than 64 makes `build` fail.
-    pub fn tasks_per_worker(mut self, tasks: usize) -> Self {
-        self.tasks_per_worker = tasks;
-        self
-    }
+        /// How many small tasks may be sent to one worker before it answers (default 32):
+        /// tasks go to idle workers first; a worker gets tasks queued behind its running one
+        /// only while recent tasks took under a millisecond, and only small ones (1 KiB
+        /// encoded) without a time limit. A task sent to a worker has started: it can no longer
+        /// be cancelled. 0 or more than 64 makes `build` fail.
+        fn tasks_per_worker(tasks: usize) = tasks;
 
-    /// A time limit per task, counted from its send: past it the future fails with
-    /// `TimedOut` and the worker is retired (an MPI rank cannot be stopped without ending
-    /// the job; the task runs on in it until it returns). Zero makes `build` fail.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+        /// A time limit per task, counted from its send: past it the future fails with
+        /// `TimedOut` and the worker is retired (an MPI rank cannot be stopped without ending
+        /// the job; the task runs on in it until it returns). Zero makes `build` fail.
+        fn timeout(timeout: Duration) = Some(timeout);
 
-    /// Print the panics of tasks in the workers (default: they travel in the futures'
-    /// errors only).
-    pub fn print_task_panics(mut self, print: bool) -> Self {
-        self.print_task_panics = print;
-        self
-    }
+        /// Print the panics of tasks in the workers (default: they travel in the futures'
+        /// errors only).
+        fn print_task_panics(print: bool) = print;
 
-    /// How long a thread waiting on one of the pool's futures polls before it blocks
-    /// (default: it blocks at once, which measured faster on a machine with fewer cores
-    /// than busy threads; with a core to spare, 50 µs saves a wake-up per round trip).
-    pub fn spin(mut self, spin: Duration) -> Self {
-        self.spin = spin;
-        self
+        /// How long a thread waiting on one of the pool's futures polls before it blocks
+        /// (default: it blocks at once, which measured faster on a machine with fewer cores
+        /// than busy threads; with a core to spare, 50 µs saves a wake-up per round trip).
+        fn spin(spin: Duration) = spin;
     }
 
     /// Checks the settings: what `build` and `spawn_workers` refuse.

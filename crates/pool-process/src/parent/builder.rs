@@ -194,131 +194,109 @@ impl ProcessPoolBuilder {
         Self::default()
     }
 
-    /// At most this many worker processes (Python's `max_workers`); default: the number
-    /// of CPUs. Workers start on demand, and an idle worker is reused before a new one
-    /// starts. 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::ZeroWorkers`].
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder().max_workers(3).build().unwrap();
-    /// assert_eq!(pool.max_workers(), 3);
-    /// ```
-    pub fn max_workers(mut self, max_workers: usize) -> Self {
-        self.max_workers = Some(max_workers);
-        self
-    }
+    pool_engine::setters! {
+        /// At most this many worker processes (Python's `max_workers`); default: the number
+        /// of CPUs. Workers start on demand, and an idle worker is reused before a new one
+        /// starts. 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::ZeroWorkers`].
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder().max_workers(3).build().unwrap();
+        /// assert_eq!(pool.max_workers(), 3);
+        /// ```
+        fn max_workers(max_workers: usize) = Some(max_workers);
 
-    /// A function each worker runs once before its first task (Python's `initializer`),
-    /// to set up per-process state. If it panics, the pool breaks: pending tasks fail with
-    /// a `Broken` error that quotes the panic, and `submit` returns `SubmitError::Broken`.
-    ///
-    /// ```
-    /// fn setup() { /* open this worker's connection, load its model, ... */ }
-    /// let pool = rustures::ProcessPool::builder().initializer(setup).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn initializer(mut self, initializer: fn()) -> Self {
-        self.initializer = Some(initializer);
-        self
-    }
+        /// A function each worker runs once before its first task (Python's `initializer`),
+        /// to set up per-process state. If it panics, the pool breaks: pending tasks fail with
+        /// a `Broken` error that quotes the panic, and `submit` returns `SubmitError::Broken`.
+        ///
+        /// ```
+        /// fn setup() { /* open this worker's connection, load its model, ... */ }
+        /// let pool = rustures::ProcessPool::builder().initializer(setup).build().unwrap();
+        /// # drop(pool);
+        /// ```
+        fn initializer(initializer: fn()) = Some(initializer);
 
-    /// A worker exits after this many tasks (a `map` chunk counts as one) and a new one
-    /// replaces it on demand (Python's `max_tasks_per_child`): a cap on leaks in the tasks.
-    ///
-    /// 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder().max_tasks_per_child(100).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn max_tasks_per_child(mut self, max_tasks: u64) -> Self {
-        self.max_tasks_per_child = Some(max_tasks);
-        self
-    }
+        /// A worker exits after this many tasks (a `map` chunk counts as one) and a new one
+        /// replaces it on demand (Python's `max_tasks_per_child`): a cap on leaks in the tasks.
+        ///
+        /// 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder().max_tasks_per_child(100).build().unwrap();
+        /// # drop(pool);
+        /// ```
+        fn max_tasks_per_child(max_tasks: u64) = Some(max_tasks);
 
-    /// Backpressure: once this many tasks wait for a worker, `submit` blocks until one is
-    /// taken and `try_submit` returns `SubmitError::Full`. Default: unbounded, like
-    /// Python (whose docs warn about the memory this can take).
-    ///
-    /// 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder().queue_bound(1000).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn queue_bound(mut self, bound: usize) -> Self {
-        self.queue_bound = Some(bound);
-        self
-    }
+        /// Backpressure: once this many tasks wait for a worker, `submit` blocks until one is
+        /// taken and `try_submit` returns `SubmitError::Full`. Default: unbounded, like
+        /// Python (whose docs warn about the memory this can take).
+        ///
+        /// 0 makes [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder().queue_bound(1000).build().unwrap();
+        /// # drop(pool);
+        /// ```
+        fn queue_bound(bound: usize) = Some(bound);
 
-    /// A time limit per task: a task still running this long after it started has its
-    /// worker killed (and replaced), and its future fails with a `TimedOut` error. The
-    /// clock starts when the worker becomes free for the task (when it was sent to an idle
-    /// worker, or when the worker's previous task replied). Zero makes
-    /// [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder()
-    ///     .timeout(std::time::Duration::from_secs(30))
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
+        /// A time limit per task: a task still running this long after it started has its
+        /// worker killed (and replaced), and its future fails with a `TimedOut` error. The
+        /// clock starts when the worker becomes free for the task (when it was sent to an idle
+        /// worker, or when the worker's previous task replied). Zero makes
+        /// [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder()
+        ///     .timeout(std::time::Duration::from_secs(30))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(pool);
+        /// ```
+        fn timeout(timeout: Duration) = Some(timeout);
 
-    /// What to do when a worker dies unexpectedly: replace it (the default) or break the
-    /// pool (Python's behaviour); see [`WorkerDeath`].
-    ///
-    /// ```
-    /// use rustures::{ProcessPool, WorkerDeath};
-    /// let pool = ProcessPool::builder().on_worker_death(WorkerDeath::Replace).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn on_worker_death(mut self, policy: WorkerDeath) -> Self {
-        self.on_worker_death = policy;
-        self
-    }
+        /// What to do when a worker dies unexpectedly: replace it (the default) or break the
+        /// pool (Python's behaviour); see [`WorkerDeath`].
+        ///
+        /// ```
+        /// use rustures::{ProcessPool, WorkerDeath};
+        /// let pool = ProcessPool::builder().on_worker_death(WorkerDeath::Replace).build().unwrap();
+        /// # drop(pool);
+        /// ```
+        fn on_worker_death(policy: WorkerDeath) = policy;
 
-    /// How many small tasks may be sent to one worker before it answers (default 2): more
-    /// than one hides the round trip between tiny tasks. Tasks go to idle workers first; a
-    /// worker is given a task queued behind its running one only when all `max_workers`
-    /// workers are up and recent tasks took under a millisecond on average, so long tasks
-    /// never queue behind each other while another worker could take them. Large tasks
-    /// (over 16 KiB encoded) are only sent to an idle worker. A task sent ahead can still be
-    /// cancelled until the worker starts it: its future stays pending, and the worker skips
-    /// it.
-    ///
-    /// 0, or more than 64, makes [`build`](Self::build) fail with
-    /// [`ProcessPoolBuildError::InvalidSetting`].
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn tasks_per_worker(mut self, tasks: usize) -> Self {
-        self.tasks_per_worker = tasks;
-        self
-    }
+        /// How many small tasks may be sent to one worker before it answers (default 2): more
+        /// than one hides the round trip between tiny tasks. Tasks go to idle workers first; a
+        /// worker is given a task queued behind its running one only when all `max_workers`
+        /// workers are up and recent tasks took under a millisecond on average, so long tasks
+        /// never queue behind each other while another worker could take them. Large tasks
+        /// (over 16 KiB encoded) are only sent to an idle worker. A task sent ahead can still be
+        /// cancelled until the worker starts it: its future stays pending, and the worker skips
+        /// it.
+        ///
+        /// 0, or more than 64, makes [`build`](Self::build) fail with
+        /// [`ProcessPoolBuildError::InvalidSetting`].
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder().tasks_per_worker(4).build().unwrap();
+        /// # drop(pool);
+        /// ```
+        fn tasks_per_worker(tasks: usize) = tasks;
 
-    /// How long a worker, the pool's result thread, and a thread blocked on one of the
-    /// pool's futures (`result`, `take`: see
-    /// [`Promise::new_spinning`](future_core::executor::Promise::new_spinning)) poll
-    /// before they block in the kernel (default 100 µs): a blocking wake-up across cores
-    /// costs tens of microseconds on a VM, so a short spin keeps round trips fast. Only spent
-    /// while tasks flow: an idle pool blocks and uses no CPU. `Duration::ZERO` never spins.
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder()
-    ///     .spin(std::time::Duration::ZERO)
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn spin(mut self, spin: Duration) -> Self {
-        self.spin = spin;
-        self
+        /// How long a worker, the pool's result thread, and a thread blocked on one of the
+        /// pool's futures (`result`, `take`: see
+        /// [`Promise::new_spinning`](future_core::executor::Promise::new_spinning)) poll
+        /// before they block in the kernel (default 100 µs): a blocking wake-up across cores
+        /// costs tens of microseconds on a VM, so a short spin keeps round trips fast. Only spent
+        /// while tasks flow: an idle pool blocks and uses no CPU. `Duration::ZERO` never spins.
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder()
+        ///     .spin(std::time::Duration::ZERO)
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(pool);
+        /// ```
+        fn spin(spin: Duration) = spin;
     }
 
     /// The command-line arguments a worker is started with. Default:
@@ -390,82 +368,72 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// The largest encoded task (arguments) or result, in bytes; default
-    /// [`ipc_queue::DEFAULT_MAX_FRAME`] (64 MiB), at most [`ipc_queue::MAX_FRAME_LIMIT`]
-    /// (a larger value means that). A larger argument fails its future at once and a larger
-    /// result fails it when the worker finishes, both with a `Serialization` error; the
-    /// worker lives on. 0 makes [`build`](Self::build) fail with
-    /// [`ProcessPoolBuildError::InvalidSetting`].
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder().max_frame(1 << 30).build().unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = bytes.min(ipc_queue::MAX_FRAME_LIMIT);
-        self
-    }
+    pool_engine::setters! {
+        /// The largest encoded task (arguments) or result, in bytes; default
+        /// [`ipc_queue::DEFAULT_MAX_FRAME`] (64 MiB), at most [`ipc_queue::MAX_FRAME_LIMIT`]
+        /// (a larger value means that). A larger argument fails its future at once and a larger
+        /// result fails it when the worker finishes, both with a `Serialization` error; the
+        /// worker lives on. 0 makes [`build`](Self::build) fail with
+        /// [`ProcessPoolBuildError::InvalidSetting`].
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder().max_frame(1 << 30).build().unwrap();
+        /// # drop(pool);
+        /// ```
+        fn max_frame(bytes: usize) = bytes.min(ipc_queue::MAX_FRAME_LIMIT);
 
-    /// How long a started worker process may take to answer the pool's handshake (default
-    /// 30 s): a worker serves before `main`, in milliseconds, unless the program's other
-    /// constructors hold it up; with [`serve_before_main(false)`](Self::serve_before_main), a
-    /// copy of the program that does long work before it calls [`init`](crate::init) (or
-    /// never calls it, and does not exit either) is killed then. Such a worker counts as one
-    /// that failed to start (see [`ProcessPool`]'s docs: a few in a row break the pool, with
-    /// this reason). The initializer's run is not included. Zero makes
-    /// [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder()
-    ///     .handshake_timeout(std::time::Duration::from_secs(5))
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(pool);
-    /// ```
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
+        /// How long a started worker process may take to answer the pool's handshake (default
+        /// 30 s): a worker serves before `main`, in milliseconds, unless the program's other
+        /// constructors hold it up; with [`serve_before_main(false)`](Self::serve_before_main), a
+        /// copy of the program that does long work before it calls [`init`](crate::init) (or
+        /// never calls it, and does not exit either) is killed then. Such a worker counts as one
+        /// that failed to start (see [`ProcessPool`]'s docs: a few in a row break the pool, with
+        /// this reason). The initializer's run is not included. Zero makes
+        /// [`build`](Self::build) fail with [`ProcessPoolBuildError::InvalidSetting`].
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder()
+        ///     .handshake_timeout(std::time::Duration::from_secs(5))
+        ///     .build()
+        ///     .unwrap();
+        /// # drop(pool);
+        /// ```
+        fn handshake_timeout(timeout: Duration) = timeout;
 
-    /// How long dropping the pool lets its tasks run on: past it, the workers still running
-    /// a task are killed (their futures fail with `WorkerDied`, saying so) and the tasks not
-    /// started are cancelled. Default: no limit, so `Drop` waits for every task, like Python's
-    /// `with` block, except while the thread is panicking (then no grace at all: a failing
-    /// assertion in a thread that owns a pool with a stuck task must not hang). After
-    /// `shutdown_with` without `wait` the drop returns at once and the grace runs in the background.
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder()
-    ///     .drop_grace(std::time::Duration::from_secs(10))
-    ///     .build()
-    ///     .unwrap();
-    /// drop(pool); // waits at most 10 s for running tasks
-    /// ```
-    pub fn drop_grace(mut self, grace: Duration) -> Self {
-        self.drop_grace = Some(grace);
-        self
-    }
+        /// How long dropping the pool lets its tasks run on: past it, the workers still running
+        /// a task are killed (their futures fail with `WorkerDied`, saying so) and the tasks not
+        /// started are cancelled. Default: no limit, so `Drop` waits for every task, like Python's
+        /// `with` block, except while the thread is panicking (then no grace at all: a failing
+        /// assertion in a thread that owns a pool with a stuck task must not hang). After
+        /// `shutdown_with` without `wait` the drop returns at once and the grace runs in the background.
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder()
+        ///     .drop_grace(std::time::Duration::from_secs(10))
+        ///     .build()
+        ///     .unwrap();
+        /// drop(pool); // waits at most 10 s for running tasks
+        /// ```
+        fn drop_grace(grace: Duration) = Some(grace);
 
-    /// Whether a task's panic is also printed by the panic hook (`thread '..' panicked at
-    /// ..`) on stderr, by the worker process that caught it. Default: no, as Python prints
-    /// nothing for a task's exception: the message travels in the future's
-    /// [`TaskError`](future_core::TaskError). The same holds for the other panics of user code
-    /// that fail one task (a `Serialize` or `Deserialize` impl, in a worker or on the pool's
-    /// own threads; the initializer, whose panic breaks the pool); the argument's `Serialize`
-    /// runs in the thread that calls `submit`, which prints its caught panics if it asked
-    /// with [`print_panics`](future_core::executor::print_panics). With printing on, the
-    /// panic hook also prints the backtrace that `RUST_BACKTRACE` asks for, which the task's time includes.
-    ///
-    /// ```
-    /// fn main() {
-    ///     let pool = rustures::ProcessPool::builder().print_task_panics(true).build().unwrap();
-    ///     let err = pool.submit(|()| -> u8 { panic!("printed, and in the error") }, ()).unwrap();
-    ///     assert!(err.result().is_err());
-    /// }
-    /// ```
-    pub fn print_task_panics(mut self, print: bool) -> Self {
-        self.print_task_panics = print;
-        self
+        /// Whether a task's panic is also printed by the panic hook (`thread '..' panicked at
+        /// ..`) on stderr, by the worker process that caught it. Default: no, as Python prints
+        /// nothing for a task's exception: the message travels in the future's
+        /// [`TaskError`](future_core::TaskError). The same holds for the other panics of user code
+        /// that fail one task (a `Serialize` or `Deserialize` impl, in a worker or on the pool's
+        /// own threads; the initializer, whose panic breaks the pool); the argument's `Serialize`
+        /// runs in the thread that calls `submit`, which prints its caught panics if it asked
+        /// with [`print_panics`](future_core::executor::print_panics). With printing on, the
+        /// panic hook also prints the backtrace that `RUST_BACKTRACE` asks for, which the task's time includes.
+        ///
+        /// ```
+        /// fn main() {
+        ///     let pool = rustures::ProcessPool::builder().print_task_panics(true).build().unwrap();
+        ///     let err = pool.submit(|()| -> u8 { panic!("printed, and in the error") }, ()).unwrap();
+        ///     assert!(err.result().is_err());
+        /// }
+        /// ```
+        fn print_task_panics(print: bool) = print;
     }
 
     /// Checks the settings that have a range (before anything is created).
