@@ -6,7 +6,7 @@ use mpi::point_to_point::MatchedReceiveVec;
 use mpi::topology::{InterCommunicator, SimpleCommunicator};
 use mpi::traits::*;
 
-use crate::wire;
+use crate::messages;
 
 /// A communicator to the other side: the world (static mode: rank 0 and the workers), or
 /// the inter-communicator between a spawning process and its spawned workers.
@@ -48,7 +48,7 @@ impl Comm {
     }
 
     /// Sends `frames` to `rank` in order: small ones together in batches (tag
-    /// [`wire::TAG_BATCH`]), each large one alone with `single_tag`, as it was encoded.
+    /// [`messages::TAG_BATCH`]), each large one alone with `single_tag`, as it was encoded.
     pub(crate) fn send_frames(&self, rank: Rank, single_tag: i32, frames: Vec<Vec<u8>>) {
         let mut batch: Vec<u8> = Vec::new();
         let mut batched = 0;
@@ -57,21 +57,21 @@ impl Comm {
                 // One frame alone needs no batch: send it without its length.
                 self.send(rank, single_tag, batch.get(4..).unwrap_or_default());
             } else if *batched > 1 {
-                self.send(rank, wire::TAG_BATCH, batch);
+                self.send(rank, messages::TAG_BATCH, batch);
             }
             batch.clear();
             *batched = 0;
         };
         for frame in frames {
-            if frame.len() > wire::SMALL {
+            if frame.len() > messages::SMALL {
                 flush(&mut batch, &mut batched);
                 self.send(rank, single_tag, &frame);
                 continue;
             }
-            if batch.len() + 4 + frame.len() > wire::BATCH_BYTES {
+            if batch.len() + 4 + frame.len() > messages::BATCH_BYTES {
                 flush(&mut batch, &mut batched);
             }
-            wire::push_framed(&mut batch, &frame);
+            messages::push_framed(&mut batch, &frame);
             batched += 1;
         }
         flush(&mut batch, &mut batched);

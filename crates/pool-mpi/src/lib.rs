@@ -68,10 +68,10 @@ compile_error!("pool-mpi supports Unix (Linux) only");
 mod backoff;
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 mod membership;
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+mod messages;
 /// Rank 0's side: the pool, its settings, its state and dispatch, the MPI thread.
 mod rank0;
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
-mod wire;
 
 #[cfg(feature = "mpi")]
 mod comm;

@@ -11,7 +11,7 @@ use ipc_queue::Frame;
 
 use crate::backoff::Backoff;
 use crate::comm::Comm;
-use crate::wire::{self, FromWorker, TaskHead, ToWorker};
+use crate::messages::{self, FromWorker, TaskHead, ToWorker};
 
 /// Replies sent together at most (the loop sends sooner when it has no task left).
 const REPLIES_PER_BATCH: usize = 8;
@@ -43,9 +43,9 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
     let hello = FromWorker::Hello {
         pid,
         host,
-        fingerprint: wire::fingerprint(),
+        fingerprint: messages::fingerprint(),
     };
-    comm.send(0, wire::TAG_CONTROL, &task_wire::encode_message(&hello));
+    comm.send(0, messages::TAG_CONTROL, &task_wire::encode_message(&hello));
 
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut replies: Vec<Vec<u8>> = Vec::new();
@@ -58,7 +58,7 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
         while let Some((_, tag, bytes)) = comm.try_receive() {
             active = true;
             match tag {
-                wire::TAG_CONTROL => match task_wire::decode::<ToWorker>(&bytes) {
+                messages::TAG_CONTROL => match task_wire::decode::<ToWorker>(&bytes) {
                     Ok(ToWorker::Init {
                         initializer,
                         print_panics,
@@ -79,7 +79,11 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
                             }
                         };
                         in_session = matches!(answer, FromWorker::Ready);
-                        comm.send(0, wire::TAG_CONTROL, &task_wire::encode_message(&answer));
+                        comm.send(
+                            0,
+                            messages::TAG_CONTROL,
+                            &task_wire::encode_message(&answer),
+                        );
                     }
                     Ok(ToWorker::Release) => {
                         in_session = false;
@@ -88,9 +92,9 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
                     }
                     Ok(ToWorker::Stop) | Err(_) => return,
                 },
-                wire::TAG_TASK if in_session => queue.extend(parse(Frame::from(bytes))),
-                wire::TAG_BATCH if in_session => {
-                    for frame in wire::frames(&bytes) {
+                messages::TAG_TASK if in_session => queue.extend(parse(Frame::from(bytes))),
+                messages::TAG_BATCH if in_session => {
+                    for frame in messages::frames(&bytes) {
                         let Ok(frame) = frame else { break };
                         queue.extend(parse(Frame::from(frame.to_vec())));
                     }
@@ -120,7 +124,7 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
             }
         }
         if !replies.is_empty() && (queue.is_empty() || replies.len() >= REPLIES_PER_BATCH) {
-            comm.send_frames(0, wire::TAG_REPLY, std::mem::take(&mut replies));
+            comm.send_frames(0, messages::TAG_REPLY, std::mem::take(&mut replies));
         }
         if active {
             backoff.reset();
@@ -138,7 +142,7 @@ fn parse(frame: Frame) -> Option<Queued> {
 
 /// Runs a task here and returns its reply frame.
 fn run(task: Queued) -> Vec<u8> {
-    let mut reply = task_wire::encode_message(&wire::ReplyHead { id: task.head.id });
+    let mut reply = task_wire::encode_message(&messages::ReplyHead { id: task.head.id });
     // SAFETY: rank 0 sends tasks only to a worker that took its `Init`, which it sends only
     // after this worker's fingerprint matched its own: the name comes from `name_task` in
     // the same build.
@@ -164,7 +168,7 @@ fn start_watched(task: Queued, print: bool) -> Option<Watched> {
                 TaskErrorKind::Broken,
                 format!("the worker could not start a thread for the task: {err}"),
             );
-            let mut reply = task_wire::encode_message(&wire::ReplyHead { id });
+            let mut reply = task_wire::encode_message(&messages::ReplyHead { id });
             reply.extend(task_wire::error_payload(1, err));
             let (tx, rx) = mpsc::channel();
             let _ = tx.send(reply);

@@ -46,9 +46,9 @@ compile_error!("pool-process supports Unix (Linux) only: it starts workers over 
 
 mod cancels;
 mod marker;
+mod messages;
 /// The parent's side: the pool, its settings, dispatch, the manager and its threads.
 mod parent;
-mod protocol;
 mod stderr;
 mod sync;
 /// The worker's side: serving tasks in a started copy of the program.

@@ -11,7 +11,7 @@ use ipc_queue::{Duplex, Frame, RecvError, SendError, Sender};
 
 use crate::cancels::CancelSet;
 use crate::marker;
-use crate::protocol::{self, FromWorker, Init, TaskHead, ToWorker};
+use crate::messages::{self, FromWorker, Init, TaskHead, ToWorker};
 
 /// The first argument a pool starts its workers with by default (see
 /// [`worker_args`](crate::ProcessPoolBuilder::worker_args)): a libtest filter that names no
@@ -306,7 +306,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     tx.send(&FromWorker::Hello {
         pid,
         nonce,
-        fingerprint: protocol::fingerprint(),
+        fingerprint: messages::fingerprint(),
     })
     .map_err(Fatal::Send)?;
 

@@ -23,13 +23,13 @@ use crate::{naming, segments};
 /// speaks, and where its salt comes from.
 ///
 /// ```
-/// const WIRE: task_wire::Protocol = task_wire::Protocol {
+/// const PROTOCOL: task_wire::Protocol = task_wire::Protocol {
 ///     pool: "my-pool",
 ///     version: "0.1.0",
 ///     protocol: 1,
 ///     salt_env: "MY_POOL_FINGERPRINT_SALT",
 /// };
-/// # let _ = WIRE;
+/// # let _ = PROTOCOL;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Protocol {

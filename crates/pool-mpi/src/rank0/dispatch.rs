@@ -18,7 +18,7 @@ use future_core::{TaskError, TaskErrorKind};
 use pool_engine::{Finish, InFlight, SendAhead, Table};
 use task_wire::{Counters, Settled};
 
-use crate::wire;
+use crate::messages;
 
 /// A pool's fixed settings, as its dispatch uses them.
 #[derive(Clone, Debug)]
@@ -33,8 +33,8 @@ impl Rules {
     /// When a task is sent ahead to a busy worker.
     pub(crate) fn send_ahead(&self) -> SendAhead {
         SendAhead {
-            // What keeps rank 0 and a worker from waiting on each other (see `wire::SMALL`).
-            small: wire::SMALL,
+            // What keeps rank 0 and a worker from waiting on each other (see `messages::SMALL`).
+            small: messages::SMALL,
             // A time limit is counted from the task's send, and a worker past it cannot be
             // stopped, only retired: a task with a time limit goes only to an idle worker,
             // and nothing is sent ahead behind it.
@@ -305,7 +305,7 @@ mod tests {
         let mut state = ready(&[1]);
         state.task_time.record(Duration::from_micros(5));
         let (small, _f1) = task(0, 10, None);
-        let (large, _f2) = task(1, wire::SMALL + 1, None);
+        let (large, _f2) = task(1, messages::SMALL + 1, None);
         state.pending.extend([small, large]);
         assert_eq!(sent(&state.dispatch(&RULES, &counters)), vec![(1, 1)]);
         assert_eq!(

@@ -26,10 +26,10 @@ use mpi::traits::*;
 
 use crate::backoff::Backoff;
 use crate::comm::Comm;
+use crate::messages::{self, FromWorker, ReplyHead, ToWorker};
 use crate::rank0::builder::{MpiPoolBuildError, Source};
 use crate::rank0::dispatch::{Phase, Worker};
 use crate::rank0::pool::Shared;
-use crate::wire::{self, FromWorker, ReplyHead, ToWorker};
 
 /// How often spawned workers are checked while tasks run (and once a second when idle).
 const LIVENESS_EVERY: Duration = Duration::from_millis(200);
@@ -402,7 +402,7 @@ impl Runner {
         let mut backoff = Backoff::new();
         while hellos.iter().any(Option::is_none) {
             match comm.try_receive() {
-                Some((rank, wire::TAG_CONTROL, bytes)) => {
+                Some((rank, messages::TAG_CONTROL, bytes)) => {
                     keep_hello(&mut hellos, rank, &bytes);
                 }
                 Some(_) => {}
@@ -421,7 +421,7 @@ impl Runner {
             for (rank, _) in &hellos {
                 comm.send(
                     *rank,
-                    wire::TAG_CONTROL,
+                    messages::TAG_CONTROL,
                     &task_wire::encode_message(&ToWorker::Stop),
                 );
             }
@@ -446,7 +446,7 @@ impl Runner {
         });
         let mut state = shared.lock();
         for (rank, hello) in hellos {
-            comm.send(*rank, wire::TAG_CONTROL, &init);
+            comm.send(*rank, messages::TAG_CONTROL, &init);
             state
                 .workers
                 .push(Worker::new(*rank, hello.pid, hello.host.clone()));
@@ -474,7 +474,7 @@ impl Runner {
         let mut any = false;
         while let Some((rank, tag, bytes)) = self.world.try_receive() {
             any = true;
-            if tag == wire::TAG_CONTROL && keep_hello(&mut self.hellos, rank, &bytes) {
+            if tag == messages::TAG_CONTROL && keep_hello(&mut self.hellos, rank, &bytes) {
                 continue;
             }
             if let Some(link) = self.links.iter().find(|l| l.spawned.is_none()) {
@@ -495,7 +495,7 @@ impl Runner {
             let comm = link.spawned.as_ref().unwrap_or(&self.world);
             for out in outgoing {
                 any = true;
-                comm.send_frames(out.rank, wire::TAG_TASK, out.frames);
+                comm.send_frames(out.rank, messages::TAG_TASK, out.frames);
             }
         }
         any
@@ -554,13 +554,13 @@ impl Runner {
                 let stop = task_wire::encode_message(&ToWorker::Stop);
                 ranks
                     .iter()
-                    .for_each(|&rank| comm.send(rank, wire::TAG_CONTROL, &stop));
+                    .for_each(|&rank| comm.send(rank, messages::TAG_CONTROL, &stop));
             }
             None => {
                 let message = task_wire::encode_message(&how);
                 ranks
                     .iter()
-                    .for_each(|&rank| self.world.send(rank, wire::TAG_CONTROL, &message));
+                    .for_each(|&rank| self.world.send(rank, messages::TAG_CONTROL, &message));
             }
         }
         // A spawned link's communicator is disconnected here (its workers disconnect as they
@@ -612,7 +612,7 @@ impl Runner {
         }
         let stop = task_wire::encode_message(&ToWorker::Stop);
         for rank in 1..self.world_size {
-            self.world.send(rank, wire::TAG_CONTROL, &stop);
+            self.world.send(rank, messages::TAG_CONTROL, &stop);
         }
         self.mpi_thread.end("the MPI session ended".to_owned());
     }
@@ -620,7 +620,7 @@ impl Runner {
 
 /// Fails with a clear error when a worker runs another build than this process.
 fn check_fingerprints(hellos: &[(Rank, Hello)]) -> Result<(), MpiPoolBuildError> {
-    let ours = wire::fingerprint();
+    let ours = messages::fingerprint();
     match hellos.iter().find(|(_, h)| h.fingerprint != ours) {
         None => Ok(()),
         Some((rank, hello)) => Err(MpiPoolBuildError::NotSameBuild(format!(
@@ -645,7 +645,7 @@ fn alive(pid: u32) -> bool {
 /// Handles a message from worker `rank` of `shared`'s pool.
 fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: Vec<u8>) {
     match tag {
-        wire::TAG_CONTROL => {
+        messages::TAG_CONTROL => {
             let mut finish = Vec::new();
             {
                 let mut state = shared.lock();
@@ -671,8 +671,10 @@ fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: Vec<u8>) {
             }
             shared.settle(finish);
         }
-        wire::TAG_REPLY => complete(shared, rank, std::iter::once(&bytes[..])),
-        wire::TAG_BATCH => complete(shared, rank, wire::frames(&bytes).map_while(Result::ok)),
+        messages::TAG_REPLY => complete(shared, rank, std::iter::once(&bytes[..])),
+        messages::TAG_BATCH => {
+            complete(shared, rank, messages::frames(&bytes).map_while(Result::ok))
+        }
         _ => {}
     }
 }

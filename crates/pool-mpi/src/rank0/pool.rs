@@ -8,11 +8,11 @@ use future_core::{PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture}
 use pool_engine::{Dispatcher, Finish, Front, NewTask, Worker as _};
 use task_wire::{Counters, TaskName};
 
+use crate::messages::TaskHead;
 use crate::rank0::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
 use crate::rank0::dispatch::{Rules, State};
 use crate::rank0::mpi_thread::{self, Command, MpiThread};
 use crate::session;
-use crate::wire::TaskHead;
 
 /// What a pool shares with the MPI thread.
 pub(crate) struct Shared {

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 
 use ipc_queue::{SendError, Sender};
 
-use crate::protocol::ToWorker;
+use crate::messages::ToWorker;
 
 /// An encoded frame, shared by the outbox (until written) and the task (until the worker
 /// started it, to send it again elsewhere if the worker dies first).

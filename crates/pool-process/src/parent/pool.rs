@@ -9,12 +9,12 @@ use future_core::{
     PoolStats, Portable, ShutdownOptions, SubmitError, TaskError, TaskErrorKind, TaskFuture,
 };
 
+use crate::messages::{self, TaskHead, ToWorker};
 use crate::parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
 use crate::parent::dispatch::{Flush, Rules, State};
 use crate::parent::info::WorkerInfo;
 use crate::parent::manager::{self, Launch, Manager, Shared};
 use crate::parent::manager_threads::ManagerThreads;
-use crate::protocol::{self, TaskHead, ToWorker};
 use crate::worker::{self, WORKER_TEST_NAME};
 use pool_engine::{Dispatcher, Finish, Front, NewTask};
 use task_wire::{Counters, TaskName};
@@ -125,7 +125,7 @@ impl ProcessPool {
                 .map(OsString::from)
                 .collect()
         });
-        let (wake_tx, wake_rx) = ipc_queue::channel::<crate::protocol::FromWorker>()?;
+        let (wake_tx, wake_rx) = ipc_queue::channel::<crate::messages::FromWorker>()?;
         let shared = Arc::new(Shared {
             rules: Rules {
                 max_workers,
@@ -148,7 +148,7 @@ impl ProcessPool {
                 max_frame: builder.max_frame,
                 print_panics: builder.print_task_panics,
             },
-            fingerprint: protocol::fingerprint(),
+            fingerprint: messages::fingerprint(),
             state: Mutex::new(State::default()),
             room: Condvar::new(),
             wake_tx,

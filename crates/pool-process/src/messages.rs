@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use task_wire::{Fingerprint, TaskName};
 
 /// What the fingerprint says of this pool's messages (see `task_wire::Fingerprint`).
-const WIRE: task_wire::Protocol = task_wire::Protocol {
+const PROTOCOL: task_wire::Protocol = task_wire::Protocol {
     pool: "pool-process",
     version: env!("CARGO_PKG_VERSION"),
     protocol: 5,
@@ -36,7 +36,7 @@ const WIRE: task_wire::Protocol = task_wire::Protocol {
 
 /// This process's build fingerprint, as pools and workers of this crate compare it.
 pub(crate) fn fingerprint() -> Fingerprint {
-    Fingerprint::current(&WIRE, crate::init)
+    Fingerprint::current(&PROTOCOL, crate::init)
 }
 
 /// Parent to worker.
