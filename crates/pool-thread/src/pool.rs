@@ -421,6 +421,6 @@ impl fmt::Debug for ThreadPool {
             .field("max_workers", &self.max_workers())
             .field("stats", &self.stats())
             .field("shutdown", &self.registry.sleep.is_shut_down())
-            .finish()
+            .finish_non_exhaustive()
     }
 }

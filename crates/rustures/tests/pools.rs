@@ -74,3 +74,39 @@ fn messages_name_paths_a_rustures_user_can_type() {
     let message = ProcessPoolBuildError::NotInitialized.to_string();
     assert!(message.contains("rustures::init()"), "{message}");
 }
+
+/// A writer that calls the pool back as it writes (as a logger might).
+struct CallsThePool<'a>(&'a Pool, String);
+
+impl std::fmt::Write for CallsThePool<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let _ = self.0.stats();
+        self.1.push_str(s);
+        Ok(())
+    }
+}
+
+#[test]
+fn every_pool_debug_shows_the_same_fields_and_holds_no_lock_while_it_writes() {
+    use std::fmt::Write;
+    let pools = [Pool::threads(1).unwrap(), Pool::processes(1).unwrap()];
+    for pool in pools {
+        let pool = std::sync::Arc::new(pool);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let mut out = CallsThePool(&pool, String::new());
+                let _ = write!(out, "{:?}", *pool);
+                let _ = tx.send(out.1);
+            })
+        };
+        let text = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("formatting the pool hangs: it writes under its own lock");
+        writer.join().unwrap();
+        for field in ["max_workers: 1", "stats: PoolStats", "shutdown: false"] {
+            assert!(text.contains(field), "{field} not in {text}");
+        }
+    }
+}

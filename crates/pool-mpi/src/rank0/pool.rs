@@ -520,13 +520,17 @@ const _: fn() = || {
 
 impl fmt::Debug for MpiPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared().lock();
+        // Read first: the formatter's writer is the caller's code, never run under our lock.
+        let stats = self.stats();
+        let (shutdown, broken) = {
+            let state = self.shared().lock();
+            (state.shutdown, state.broken.clone())
+        };
         f.debug_struct("MpiPool")
-            .field("workers", &state.workers.len())
-            .field("pending", &state.pending.len())
-            .field("in_flight", &state.in_flight())
-            .field("shutdown", &state.shutdown)
-            .field("broken", &state.broken)
+            .field("max_workers", &self.max_workers())
+            .field("stats", &stats)
+            .field("shutdown", &shutdown)
+            .field("broken", &broken)
             .finish_non_exhaustive()
     }
 }

@@ -646,13 +646,17 @@ impl Drop for ProcessPool {
 
 impl fmt::Debug for ProcessPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared().lock();
+        // Read first: the formatter's writer is the caller's code, never run under our lock.
+        let stats = self.stats();
+        let (shutdown, broken) = {
+            let state = self.shared().lock();
+            (state.shutdown, state.broken.clone())
+        };
         f.debug_struct("ProcessPool")
-            .field("max_workers", &self.shared().rules.max_workers)
-            .field("workers", &state.workers.len())
-            .field("pending", &state.pending.len())
-            .field("shutdown", &state.shutdown)
-            .field("broken", &state.broken)
+            .field("max_workers", &self.max_workers())
+            .field("stats", &stats)
+            .field("shutdown", &shutdown)
+            .field("broken", &broken)
             .finish_non_exhaustive()
     }
 }
