@@ -115,7 +115,8 @@ fn loom() -> Result<(), String> {
 /// and whether to run it under many schedules (`-Zmiri-many-seeds`: only the smallest);
 /// the small ones, since Miri runs code about a thousand times slower. They cover the task
 /// cell (a closure stored inline or boxed in its future, run, cancelled, failed, dropped,
-/// or run by a waiting worker), the listeners, the value readers and lent values of a
+/// or run by a waiting worker), the listeners, the state word's cells (value, error, listener
+/// slot, against completions on other threads), the value readers and lent values of a
 /// future, the panic boundaries, scoped tasks (including the scopes that a panicking drop,
 /// payload or waker once made return early, and those whose end runs them from under tasks
 /// the scope's closure left), joins' second halves in the caller's frame (taken back
@@ -123,7 +124,12 @@ fn loom() -> Result<(), String> {
 /// the eager maps' in-place writes, and the process pool's constructor where it must do
 /// nothing.
 const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
-    ("future-core", "--lib", &["task::", "listeners::"], true),
+    (
+        "future-core",
+        "--lib",
+        &["task::", "listeners::", "state::"],
+        true,
+    ),
     ("future-core", "--test=user_code", &[], false),
     (
         "future-core",

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::block::{block_on, deadline_after};
 use crate::error::{FutureError, TaskError};
-use crate::listeners::{Action, Key};
-use crate::state::{Inner, Outcome, Status, run_callback, run_listeners};
+use crate::listeners::Action;
+use crate::state::{Inner, Key, Status, run_callback};
 use crate::sync::Arc;
 use crate::unwind::drop_contained;
 
@@ -131,23 +131,10 @@ impl<T> TaskFuture<T> {
     }
 
     /// Cancels a pending future: true when this call cancelled it. Its cancel guard and
-    /// its task's closure (if any) are dropped, and its listeners told, outside the lock;
+    /// its task's closure (if any) are dropped, and its listeners told, outside any lock;
     /// a panic of either drop is contained, so the listeners are told all the same.
     pub(crate) fn cancel_inner(inner: &Arc<Inner<T>>) -> bool {
-        let mut state = inner.lock();
-        let Some((listeners, guard)) = Inner::cancel_locked(&mut state) else {
-            return false;
-        };
-        drop(state);
-        if let Some(guard) = guard {
-            drop_contained(guard);
-        }
-        // SAFETY: this thread moved the status off `Pending`, under the lock.
-        if let Some(closure) = unsafe { inner.task.take() } {
-            drop_contained(closure);
-        }
-        run_listeners(listeners, inner, false);
-        true
+        Inner::cancel(inner)
     }
 
     /// True when the future was cancelled.
@@ -192,7 +179,7 @@ impl<T> TaskFuture<T> {
     /// `result()`). For a value that is not `Clone` (a `Result` with `std::io::Error`, an
     /// HTTP client's error, ...): [`result_ref`](Self::result_ref) reads it in place,
     /// [`take`](Self::take) moves it out (also for values that are not `Sync`: the value is
-    /// cloned outside the future's lock, so threads may clone it at the same time).
+    /// cloned by counted readers, with no lock held, so threads may clone it at the same time).
     ///
     /// In a worker thread of the pool that made the task, if no thread has started the
     /// task yet, this runs it right here instead of blocking (and only it: a waiting worker
@@ -366,11 +353,7 @@ impl<T> TaskFuture<T> {
         if !self.wait_until(deadline) {
             return Err(FutureError::Timeout);
         }
-        match &self.inner.lock().outcome {
-            Outcome::Failed(err) => Ok(Some(TaskError::clone(err))),
-            Outcome::Value | Outcome::Lent | Outcome::Taken => Ok(None),
-            Outcome::Empty => Err(FutureError::Cancelled),
-        }
+        self.inner.exception()
     }
 
     /// Calls `callback` with this future once it is done (finished or cancelled): at once,
@@ -399,11 +382,10 @@ impl<T> TaskFuture<T> {
     /// done, a callback action runs at once in this thread, a waker action is dropped, and
     /// the result is `None`.
     pub(crate) fn register(&self, action: Action<T>) -> Option<Key> {
-        let mut state = self.inner.lock();
-        if !state.status.is_done() {
-            return Some(state.listeners.insert(action));
-        }
-        drop(state);
+        let action = match self.inner.register(action) {
+            Ok(key) => return Some(key),
+            Err(action) => action,
+        };
         match action {
             Action::Callback(callback) => run_callback(callback, self),
             Action::Tally(tally, index) => tally.record(index, self.failed()),
@@ -418,7 +400,7 @@ impl<T> TaskFuture<T> {
 
     /// True when the task ran and failed (Python: done, not cancelled, exception set).
     pub(crate) fn failed(&self) -> bool {
-        matches!(self.inner.lock().outcome, Outcome::Failed(_))
+        self.inner.failed()
     }
 
     /// True when both handles belong to the same future.
@@ -483,15 +465,11 @@ impl<T> TaskFuture<T> {
         if !crate::worker::works_for(executor) {
             return false;
         }
-        let closure = {
-            let mut state = self.inner.lock();
-            if state.status != Status::Pending {
-                return false;
-            }
-            state.status = Status::Running;
-            // SAFETY: this thread moved the status off `Pending`, under the lock.
-            unsafe { self.inner.task.take() }
-        };
+        if !self.inner.start() {
+            return false;
+        }
+        // SAFETY: this thread's `start` moved the stage off `Pending`.
+        let closure = unsafe { self.inner.task.take() };
         match closure {
             Some(closure) => {
                 let ran = crate::task::run_here(&self.inner, closure);
@@ -512,16 +490,7 @@ impl<T> TaskFuture<T> {
 
 impl<T> fmt::Debug for TaskFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.inner.lock();
-        let state_name = match (&state.status, &state.outcome) {
-            (Status::Pending, _) => "pending",
-            (Status::Running, _) => "running",
-            (Status::Cancelled, _) => "cancelled",
-            (Status::Finished, Outcome::Failed(_)) => "failed",
-            (Status::Finished, Outcome::Taken) => "finished (value taken)",
-            (Status::Finished, Outcome::Lent) => "finished (value lent)",
-            (Status::Finished, _) => "finished",
-        };
+        let state_name = self.inner.describe();
         f.debug_struct("TaskFuture")
             .field("state", &state_name)
             .finish()

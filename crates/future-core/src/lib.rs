@@ -49,10 +49,12 @@
 //! ```
 //!
 //! # Design notes
-//! Each future is one `Arc` holding a mutex around its status, outcome and the list of
-//! listeners (wakers and callbacks) to tell when it is done, and beside it the value and
-//! (for a pool's task) the task's closure. Every way of waiting registers a
-//! [`std::task::Waker`] and is woken by the completion; no user code runs under the lock;
+//! Each future is one `Arc` holding one atomic state word (stage, outcome, who owns which
+//! cell, the count of threads reading the value), one listener slot, the value, and (for a
+//! pool's task) the task's closure; a mutex guards only the rare parts (a second listener
+//! and more, an executor's cancel guard). Completing a future, taking its value, one waiter
+//! or one callback take no lock. Every way of waiting registers a [`std::task::Waker`] and
+//! is woken by the completion; no user code runs under a lock;
 //! no panic of user code gets out of this crate's boundaries. See `WAITING.md` beside this
 //! crate's sources. The synchronization is model-checked with loom (`cargo xtask loom`),
 //! the `unsafe` code's tests run under Miri (`cargo xtask miri`).

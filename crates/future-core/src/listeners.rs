@@ -90,11 +90,6 @@ impl<T> Listeners<T> {
         }
     }
 
-    /// True when no listener was ever registered (or all were taken).
-    pub(crate) fn is_untouched(&self) -> bool {
-        matches!(self.first, Slot::Unused) && self.more.is_none()
-    }
-
     fn slot(&self, index: usize) -> Option<&Slot<T>> {
         match index {
             0 => Some(&self.first),
@@ -222,12 +217,6 @@ impl<T> Listeners<T> {
 /// The listeners taken from a future that became done, in registration order: one without
 /// an allocation, or many.
 pub(crate) struct Taken<T>(Option<Action<T>>, Vec<Action<T>>);
-
-impl<T> Taken<T> {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_none() && self.1.is_empty()
-    }
-}
 
 impl<T> IntoIterator for Taken<T> {
     type Item = Action<T>;

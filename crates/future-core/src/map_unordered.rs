@@ -6,8 +6,9 @@ use std::fmt;
 
 use crate::chunk::Cursor;
 use crate::error::{FutureError, SubmitError};
-use crate::listeners::{Action, Key};
+use crate::listeners::Action;
 use crate::map::{ChunkFuture, Feeder, MapOptions};
+use crate::state::Key;
 use crate::sync::{Arc, lock};
 use crate::tally::Tally;
 

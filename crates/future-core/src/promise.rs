@@ -98,23 +98,12 @@ impl<T> Promise<T> {
     /// assert!(!promise.set_running_or_notify_cancel());
     /// ```
     pub fn set_running_or_notify_cancel(&self) -> bool {
-        let mut state = self.inner.lock();
-        match state.status {
-            Status::Pending => {
-                state.status = Status::Running;
-                // Dropped outside the lock (executor code, but still not ours).
-                let guard = state.cancel_guard.take();
-                drop(state);
-                crate::unwind::drop_contained(guard);
-                true
-            }
-            Status::Running => true,
-            Status::Cancelled | Status::Finished => false,
-        }
+        // A cancel guard the start takes out is dropped outside the lock.
+        self.inner.start() || self.inner.status() == Status::Running
     }
 
     /// Gives the executor a say on cancels of this future while it is pending: `allows` is
-    /// asked, under the future's lock, when someone cancels it; `false` (the task has in
+    /// asked, under the future's (rare) lock, when someone cancels it; `false` (the task has in
     /// fact started where it runs, say in a worker process that took it from its own
     /// queue) refuses the cancel as if the future were running. For an executor whose task
     /// can start before `set_running_or_notify_cancel` is called. It must be quick and
@@ -138,10 +127,7 @@ impl<T> Promise<T> {
     /// assert_eq!(future.result(), Ok(1));
     /// ```
     pub fn set_cancel_guard(&self, allows: impl Fn() -> bool + Send + Sync + 'static) {
-        let mut state = self.inner.lock();
-        if state.status == Status::Pending {
-            state.cancel_guard = Some(Box::new(Box::new(allows)));
-        }
+        self.inner.set_cancel_guard(Box::new(allows));
     }
 
     /// Cancels the future if the task has not started (what an executor does for
@@ -165,7 +151,7 @@ impl<T> Promise<T> {
     /// assert!(promise.is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.inner.lock().status == Status::Cancelled
+        self.inner.status() == Status::Cancelled
     }
 
     /// Completes the future with `value`: every waiter wakes and the done callbacks run,

@@ -4,7 +4,7 @@
 //!
 //! The closure is stored inline when it fits in [`INLINE_WORDS`] words (a closure capturing
 //! a few words, a `map` chunk), boxed otherwise, behind a hand-made vtable of two
-//! functions (call, drop). Who owns it is decided under the future's lock: the closure is
+//! functions (call, drop). Who owns it is decided by the future's state word: the closure is
 //! in the cell exactly while the future is pending, and the one thread that moves the
 //! status off `Pending` (to run it, cancel it, fail it) takes it out and consumes it.
 
@@ -40,8 +40,8 @@ struct ClosureVTable {
 /// it while waiting on the future.
 ///
 /// Ownership: the closure is in `closure` exactly while the future's status is `Pending`
-/// (and `vtable` is set). The thread that moves the status off `Pending`, under the
-/// future's lock, owns it from then on and calls [`TaskCell::take`] once to consume it;
+/// (and `vtable` is set). The one thread whose compare-and-swap on the future's state word
+/// moves the status off `Pending` owns it from then on and calls [`TaskCell::take`] once to consume it;
 /// no other thread touches `closure`.
 pub(crate) struct TaskCell<T> {
     closure: UnsafeCell<Storage>,
@@ -124,7 +124,7 @@ impl<T> TaskCell<T> {
     /// Moves the closure out, if the future has one.
     ///
     /// # Safety
-    /// The caller moved the future's status off `Pending` itself, under its lock (or holds
+    /// The caller moved the future's status off `Pending` itself, by its own CAS (or holds
     /// the only reference to the future), and calls this once for that transition.
     pub(crate) unsafe fn take(&self) -> Option<Closure<T>> {
         let vtable = self.vtable?;
@@ -385,17 +385,13 @@ unsafe fn reclaim<R>(inner: NonNull<()>) -> Arc<Inner<R>> {
 unsafe fn run<R>(inner: NonNull<()>, before_complete: &mut dyn FnMut()) -> Ran {
     // SAFETY: passed on from the caller.
     let inner = unsafe { reclaim::<R>(inner) };
-    let closure = {
-        let mut state = inner.lock();
-        match state.status {
-            Status::Pending => {
-                state.status = Status::Running;
-                // SAFETY: this thread moved the status off `Pending`, under the lock.
-                Ok(unsafe { inner.task.take() })
-            }
-            Status::Cancelled => Err(Ran::Cancelled),
-            Status::Running | Status::Finished => Err(Ran::Elsewhere),
-        }
+    let closure = if inner.start() {
+        // SAFETY: this thread's `start` moved the stage off `Pending`.
+        Ok(unsafe { inner.task.take() })
+    } else if inner.status() == Status::Cancelled {
+        Err(Ran::Cancelled)
+    } else {
+        Err(Ran::Elsewhere)
     };
     let ran = match closure {
         Ok(Some(closure)) => {
@@ -444,17 +440,9 @@ unsafe fn cancel<R>(inner: NonNull<()>) -> bool {
 unsafe fn fail<R>(inner: NonNull<()>, error: TaskError) {
     // SAFETY: passed on from the caller.
     let inner = unsafe { reclaim::<R>(inner) };
-    let closure = {
-        let mut state = inner.lock();
-        if state.status != Status::Pending {
-            None
-        } else {
-            // Still `Pending`: `complete` below finishes it; the closure is ours.
-            state.status = Status::Running;
-            // SAFETY: this thread moved the status off `Pending`, under the lock.
-            Some(unsafe { inner.task.take() })
-        }
-    };
+    // Still `Pending`: `complete` below finishes it; the closure is ours.
+    // SAFETY: this thread's `start` moved the stage off `Pending`.
+    let closure = inner.start().then(|| unsafe { inner.task.take() });
     if let Some(closure) = closure {
         drop_contained(closure);
         Inner::complete(&inner, Err(error));

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use crate::block::deadline_after;
 use crate::error::WaitTimeout;
 use crate::future::TaskFuture;
-use crate::listeners::{Action, Key};
+use crate::listeners::Action;
+use crate::state::Key;
 use crate::sync::{Arc, lock};
 use crate::tally::{Tally, TallyState};
 

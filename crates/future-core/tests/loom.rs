@@ -226,3 +226,310 @@ fn a_cancel_whose_guard_panics_on_drop_races_a_blocked_waiter() {
         assert!(!promise.set_running_or_notify_cancel());
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// The lock-free future (issue 22): each transition of the state word against each other,
+// with one listener (the slot) and with many (the slot and the list). Each wake-up of the
+// protocol is needed by at least one of these: without it the model deadlocks (a waiter
+// parked for good) or counts a listener run never or twice. See `WAITING.md`.
+// ---------------------------------------------------------------------------------------
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Wake, Waker};
+
+/// A waker that raises a flag under a model mutex and signals a model condvar.
+#[derive(Default)]
+struct Signal {
+    woken: loom::sync::Mutex<bool>,
+    cond: loom::sync::Condvar,
+}
+
+impl Wake for Signal {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        *self.woken.lock().unwrap() = true;
+        self.cond.notify_one();
+    }
+}
+
+/// A waker that only counts (it wakes nobody).
+struct Counting(AtomicUsize);
+
+impl Wake for Counting {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls `future` to completion on this model thread, waiting on a signal between polls: only a
+/// wake-up of the waker it registered lets it go on (a lost one is a loom deadlock). The
+/// first poll, when `decoy` is set, uses a counting waker instead, so the second must
+/// replace the registration.
+fn await_on<F: Future + Unpin>(mut future: F, decoy: bool) -> F::Output {
+    let signal = std::sync::Arc::new(Signal::default());
+    let waker = Waker::from(signal.clone());
+    if decoy {
+        let counting = Waker::from(std::sync::Arc::new(Counting(AtomicUsize::new(0))));
+        if let Poll::Ready(out) = Pin::new(&mut future).poll(&mut Context::from_waker(&counting)) {
+            return out;
+        }
+    }
+    loop {
+        if let Poll::Ready(out) = Pin::new(&mut future).poll(&mut Context::from_waker(&waker)) {
+            return out;
+        }
+        let mut woken = signal.woken.lock().unwrap();
+        while !*woken {
+            woken = signal.cond.wait(woken).unwrap();
+        }
+        *woken = false;
+    }
+}
+
+/// The common case without a waiter: a completion, then a take, both lock-free; the value
+/// moves once and every handle agrees.
+#[test]
+fn completion_races_a_take_without_waiting() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let other = future.clone();
+        let producer = thread::spawn(move || promise.set_result(9));
+        let took = loop {
+            if future.done() {
+                break future.take();
+            }
+            thread::yield_now();
+        };
+        producer.join().unwrap();
+        assert_eq!(took, Ok(9));
+        assert_eq!(other.take(), Err(FutureError::Taken));
+        assert_eq!(other.exception(), Ok(None));
+    });
+}
+
+/// Two threads block on one future (one in the slot, one in the list, in either order)
+/// while the producer completes it: both are woken.
+#[test]
+fn two_blocked_waiters_race_completion() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let first = {
+            let future = future.clone();
+            thread::spawn(move || future.result())
+        };
+        let second = thread::spawn(move || future.result());
+        promise.set_result(2);
+        assert_eq!(first.join().unwrap(), Ok(2));
+        assert_eq!(second.join().unwrap(), Ok(2));
+    });
+}
+
+/// A callback and a blocked waiter race a cancel: the callback runs once and sees the
+/// cancel, the waiter wakes with it.
+#[test]
+fn a_callback_and_a_waiter_race_a_cancel() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let registrar = {
+            let future = future.clone();
+            let calls = calls.clone();
+            thread::spawn(move || {
+                future.add_done_callback(move |f: &TaskFuture<u8>| {
+                    assert!(f.cancelled());
+                    calls.fetch_add(1, Ordering::SeqCst);
+                });
+            })
+        };
+        let waiter = {
+            let future = future.clone();
+            thread::spawn(move || future.result())
+        };
+        assert!(future.cancel());
+        registrar.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), Err(FutureError::Cancelled));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "exactly once");
+        assert!(!promise.set_running_or_notify_cancel());
+    });
+}
+
+/// A callback registered before two more race the completion (the first holds the slot,
+/// the others the list): each runs once, and those the completion runs run in registration
+/// order (one added after it is done runs at once, in the adding thread).
+#[test]
+fn callbacks_in_the_slot_and_the_list_run_once_in_order() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let add = |n: u8| {
+            let ran = ran.clone();
+            future.add_done_callback(move |_: &TaskFuture<u8>| {
+                ran.lock().unwrap().push((n, thread::current().id()));
+            });
+        };
+        add(1);
+        let producer = thread::spawn(move || promise.set_result(0));
+        add(2);
+        add(3);
+        let producer_id = producer.thread().id();
+        producer.join().unwrap();
+        let ran = ran.lock().unwrap();
+        let mut all: Vec<u8> = ran.iter().map(|&(n, _)| n).collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![1, 2, 3], "each once");
+        let by_completion: Vec<u8> = ran
+            .iter()
+            .filter(|&&(_, id)| id == producer_id)
+            .map(|&(n, _)| n)
+            .collect();
+        assert!(by_completion.is_sorted(), "{by_completion:?}");
+        assert!(
+            by_completion.first() == Some(&1),
+            "the first ran by the completion"
+        );
+    });
+}
+
+/// An `.await` that changes its waker between polls (a task moved between threads) races
+/// the completion, with its registration in the slot: the new waker is the one woken.
+#[test]
+fn an_await_that_changes_its_waker_races_completion_in_the_slot() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let producer = thread::spawn(move || promise.set_result(4));
+        assert_eq!(await_on(future, true), Ok(4));
+        producer.join().unwrap();
+    });
+}
+
+/// The same with the registration in the list (a callback holds the slot).
+#[test]
+fn an_await_that_changes_its_waker_races_completion_in_the_list() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        future.add_done_callback(|_: &TaskFuture<u8>| {});
+        let producer = thread::spawn(move || promise.set_result(4));
+        assert_eq!(await_on(future, true), Ok(4));
+        producer.join().unwrap();
+    });
+}
+
+/// A waiter that gives up (a dropped `.await`: what a timeout does) races the completion
+/// and a second waiter: the listener it removes is never run, the other waiter is woken,
+/// and the slot it frees is not taken by a later registration out of order.
+#[test]
+fn a_waiter_that_gives_up_races_completion_and_another_waiter() {
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let counted = std::sync::Arc::new(Counting(AtomicUsize::new(0)));
+        let quitter = {
+            let future = future.clone();
+            let waker = Waker::from(counted.clone());
+            thread::spawn(move || {
+                let mut awaiting = future;
+                let polled = Pin::new(&mut awaiting).poll(&mut Context::from_waker(&waker));
+                drop(awaiting);
+                polled.is_ready()
+            })
+        };
+        let waiter = {
+            let future = future.clone();
+            thread::spawn(move || future.result())
+        };
+        promise.set_result(6);
+        let quitter_ready = quitter.join().unwrap();
+        let waited = waiter.join().unwrap();
+        if quitter_ready {
+            // It took the value as it became ready.
+            assert!(
+                matches!(waited, Ok(6) | Err(FutureError::Taken)),
+                "{waited:?}"
+            );
+            assert_eq!(counted.0.load(Ordering::SeqCst), 0);
+        } else {
+            assert_eq!(waited, Ok(6));
+            assert!(counted.0.load(Ordering::SeqCst) <= 1);
+        }
+    });
+}
+
+/// A cancel races the executor's start on a future with a cancel guard whose consent has
+/// an effect (the process pool marks the task cancelled where it runs): a cancel the guard
+/// allowed always turns the future cancelled, and the start then refuses.
+#[test]
+fn a_guarded_cancel_races_the_start() {
+    use loom::sync::atomic::AtomicBool;
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let marked = std::sync::Arc::new(AtomicBool::new(false));
+        let m = marked.clone();
+        promise.set_cancel_guard(move || {
+            m.store(true, Ordering::SeqCst);
+            true
+        });
+        let canceller = thread::spawn(move || future.cancel());
+        let started = promise.set_running_or_notify_cancel();
+        let cancelled = canceller.join().unwrap();
+        assert!(started != cancelled, "exactly one wins");
+        assert_eq!(
+            marked.load(Ordering::SeqCst),
+            cancelled,
+            "allowed means cancelled"
+        );
+    });
+}
+
+/// A cancel races the guard's installation (as `send_ahead` does): a cancel that came
+/// before is seen by the executor, one that comes after asks the guard.
+#[test]
+fn a_cancel_races_the_guard_being_set() {
+    use loom::sync::atomic::AtomicBool;
+    loom::model(|| {
+        let (promise, future) = Promise::<u8>::new();
+        let asked = std::sync::Arc::new(AtomicBool::new(false));
+        let canceller = thread::spawn(move || future.cancel());
+        let a = asked.clone();
+        promise.set_cancel_guard(move || {
+            a.store(true, Ordering::SeqCst);
+            false
+        });
+        let seen = promise.is_cancelled();
+        let cancelled = canceller.join().unwrap();
+        if cancelled {
+            assert!(!asked.load(Ordering::SeqCst));
+        } else {
+            assert!(asked.load(Ordering::SeqCst) && !seen);
+            assert!(promise.set_running_or_notify_cancel());
+        }
+    });
+}
+
+/// A task's failure by its pool (`Task::fail`) races a cancel and a blocked waiter: one of
+/// them consumes the closure, and the waiter is woken with that outcome.
+#[test]
+fn a_task_failure_races_a_cancel_and_a_waiter() {
+    use future_core::executor::{ExecutorId, Task};
+    use future_core::{TaskError, TaskErrorKind};
+    loom::model(|| {
+        let (task, future) = Task::new(ExecutorId::new(), || 1u8);
+        let waiter = {
+            let future = future.clone();
+            thread::spawn(move || future.result())
+        };
+        let canceller = thread::spawn(move || future.cancel());
+        task.fail(TaskError::new(TaskErrorKind::Broken, "gone"));
+        let cancelled = canceller.join().unwrap();
+        match waiter.join().unwrap() {
+            Err(FutureError::Cancelled) => assert!(cancelled),
+            Err(FutureError::Failed(err)) => {
+                assert!(!cancelled);
+                assert_eq!(err.kind(), TaskErrorKind::Broken);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    });
+}
