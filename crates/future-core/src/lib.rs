@@ -69,6 +69,7 @@ mod listeners;
 mod map;
 mod map_unordered;
 mod promise;
+mod ready;
 mod state;
 mod sync;
 mod tally;

@@ -1,11 +1,14 @@
 //! [`Tally`]: where callbacks on many futures record which became done, and wake the one
-//! thread waiting on them (behind `wait`, `as_completed` and the unordered map).
+//! thread waiting on them: behind the unordered map a queue under a mutex (its slots are
+//! reused, so indices come back), behind `wait` and `as_completed` a lock-free [`Ready`]
+//! queue (each future completes once).
 
 use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::block::block_on;
+use crate::ready::Ready;
 use crate::sync::{Arc, Mutex, lock};
 use crate::unwind::drop_contained;
 
@@ -24,6 +27,9 @@ pub(crate) struct TallyState {
 
 pub(crate) struct Tally {
     pub(crate) state: Mutex<TallyState>,
+    /// The lock-free queue, used instead of `state` when `lock_free`.
+    ready: Ready,
+    lock_free: bool,
 }
 
 impl Tally {
@@ -35,10 +41,35 @@ impl Tally {
                 any_failed: false,
                 waker: None,
             }),
+            ready: Ready::new(0),
+            lock_free: false,
         })
     }
 
+    /// A tally whose records go to a lock-free [`Ready`] queue for `capacity` futures, each
+    /// recorded at most once (read it with [`queue`](Self::queue)).
+    pub(crate) fn ready(capacity: usize) -> Arc<Tally> {
+        Arc::new(Tally {
+            state: Mutex::new(TallyState {
+                finished: VecDeque::new(),
+                any_failed: false,
+                waker: None,
+            }),
+            ready: Ready::new(capacity),
+            lock_free: true,
+        })
+    }
+
+    /// The lock-free queue of a tally made by [`ready`](Self::ready).
+    pub(crate) fn queue(&self) -> &Ready {
+        &self.ready
+    }
+
     pub(crate) fn record(&self, index: usize, failed: bool) {
+        if self.lock_free {
+            self.ready.push(index, failed);
+            return;
+        }
         let mut state = lock(&self.state);
         state.finished.push_back(index);
         state.any_failed |= failed;

@@ -1,21 +1,23 @@
 //! [`wait`] and [`as_completed`]: waiting on many futures at once, from any executors.
 //!
-//! Both register one callback on each pending future that records its index in a shared
-//! [`Tally`] and wakes the waiting thread; the waiting thread never scans the futures again
+//! Both register one listener on each pending future that pushes its index into a shared
+//! ready queue ([`Ready`]: one slot write and one `fetch_add` per completion, no lock) and
+//! wakes the waiting thread if it parked; the waiting thread never scans the futures again
 //! and never sleeps on a timer (Python's `_Waiter` design, without its polling of cancelled
 //! futures).
 
 use std::cell::Cell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::block::deadline_after;
 use crate::error::WaitTimeout;
 use crate::future::TaskFuture;
 use crate::listeners::Action;
+use crate::ready::Ready;
 use crate::state::Key;
-use crate::sync::{Arc, lock};
-use crate::tally::{Tally, TallyState};
+use crate::sync::Arc;
+use crate::tally::Tally;
 
 /// When [`wait`] returns (Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,13 +40,14 @@ pub struct DoneAndNotDone<T> {
     pub not_done: Vec<TaskFuture<T>>,
 }
 
-/// The deduplicated futures with one tally callback registered on each pending one.
+/// The deduplicated futures with one ready-queue listener registered on each pending one.
 struct Watch<T> {
     futures: Vec<TaskFuture<T>>,
     /// Each future's position in the input (its first, for a duplicate).
     positions: Vec<usize>,
     /// Registration key per future; `None` once done (or never registered).
     keys: Vec<Option<Key>>,
+    /// Its ready queue (see [`Tally::ready`]).
     tally: Arc<Tally>,
     /// The next future a worker thread's untimed wait may try to run itself: each is
     /// tried once (a future that cannot be run here now never can: it started elsewhere,
@@ -65,7 +68,7 @@ impl<T> Watch<T> {
             .filter(|(_, f)| seen.insert(f.id()))
             .map(|(position, f)| (position, f.clone()))
             .unzip();
-        let tally = Tally::new(futures.len());
+        let tally = Tally::ready(futures.len());
         // A future already done is recorded at once, in input order: so those come
         // first, as Python's `as_completed` yields them.
         let keys = futures
@@ -82,26 +85,27 @@ impl<T> Watch<T> {
         }
     }
 
-    /// Blocks until `ready` holds for the tally (true) or `deadline` passes (false).
+    /// Blocks until `ready` holds for the queue (true) or `deadline` passes (false).
     /// Without a deadline, in a worker thread, first runs here (one after the other) the
     /// tasks waited on that no thread has started, as `TaskFuture::result` does.
     fn block_until(
         &self,
         deadline: Option<Instant>,
-        mut ready: impl FnMut(&TallyState) -> bool,
+        mut ready: impl FnMut(&Ready) -> bool,
     ) -> bool {
-        if ready(&lock(&self.tally.state)) {
+        let queue = self.tally.queue();
+        if ready(queue) {
             return true;
         }
         if deadline.is_none() && crate::worker::current().is_some() {
             while let Some(future) = self.futures.get(self.next_to_run.get()) {
                 self.next_to_run.set(self.next_to_run.get() + 1);
-                if future.run_here() && ready(&lock(&self.tally.state)) {
+                if future.run_here() && ready(queue) {
                     return true;
                 }
             }
         }
-        self.tally.block_until(deadline, ready)
+        queue.block_until(deadline, ready)
     }
 }
 
@@ -191,11 +195,11 @@ where
     let deadline = deadline_after(timeout);
     let watch = Watch::new(futures);
     let total = watch.futures.len();
-    watch.block_until(deadline, |tally| {
-        let done = tally.finished.len();
+    watch.block_until(deadline, |ready| {
+        let done = ready.done();
         match return_when {
             ReturnWhen::FirstCompleted => done > 0 || total == 0,
-            ReturnWhen::FirstException => tally.any_failed || done == total,
+            ReturnWhen::FirstException => ready.any_failed() || done == total,
             ReturnWhen::AllCompleted => done == total,
         }
     });
@@ -285,7 +289,6 @@ where
         deadline: deadline_after(timeout),
         yielded: 0,
         timed_out: None,
-        done: VecDeque::with_capacity(watch.futures.len()),
         watch,
     }
 }
@@ -295,11 +298,8 @@ where
 pub struct AsCompleted<T> {
     watch: Watch<T>,
     deadline: Option<Instant>,
+    /// Futures yielded so far: also the position, in the ready queue, of the next one.
     yielded: usize,
-    /// Futures found done and not yet yielded, in completion order: taken from the tally
-    /// all at once (one lock for every future that finished meanwhile, not one each). As
-    /// large as the tally's queue, so that the two swap without allocating.
-    done: VecDeque<usize>,
     /// Set once the timeout passed: the error each unfinished future yields.
     timed_out: Option<WaitTimeout>,
 }
@@ -317,21 +317,21 @@ impl<T> AsCompleted<T> {
         if self.yielded == total {
             return None;
         }
+        let position = self.yielded;
         self.yielded += 1;
         if let Some(timed_out) = self.timed_out {
             return Some(Err(timed_out));
         }
-        if self.done.is_empty()
-            && self
-                .watch
-                .block_until(self.deadline, |tally| !tally.finished.is_empty())
-        {
-            // Only this iterator takes from the tally's queue: it is not empty now.
-            std::mem::swap(&mut self.done, &mut lock(&self.watch.tally.state).finished);
-        }
-        match self.done.pop_front() {
+        let mut next = None;
+        self.watch.block_until(self.deadline, |ready| {
+            next = ready.get(position);
+            next.is_some()
+        });
+        match next {
             Some(index) => {
-                self.watch.keys[index] = None;
+                if let Some(key) = self.watch.keys.get_mut(index) {
+                    *key = None;
+                }
                 Some(Ok(index))
             }
             None => {

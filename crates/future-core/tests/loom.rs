@@ -533,3 +533,45 @@ fn a_task_failure_races_a_cancel_and_a_waiter() {
         }
     });
 }
+
+/// `wait(AllCompleted)` on two futures completed by two threads: the waiter, woken by the
+/// first completion (or not), must still be woken by the second (the ready queue's
+/// `WAITING` handshake, one park after another).
+#[test]
+fn wait_all_completed_with_two_completing_threads() {
+    loom::model(|| {
+        let (p1, f1) = Promise::<u8>::new();
+        let (p2, f2) = Promise::<u8>::new();
+        let t1 = thread::spawn(move || p1.set_result(1));
+        let t2 = thread::spawn(move || p2.set_result(2));
+        let sets = wait([&f1, &f2], None, ReturnWhen::AllCompleted);
+        assert_eq!(sets.done.len(), 2);
+        t1.join().unwrap();
+        t2.join().unwrap();
+    });
+}
+
+/// `as_completed` over a future that a thread cancels and one a thread completes, one of
+/// them already done at the start: each yielded once, and the cancelled one is seen.
+#[test]
+fn as_completed_sees_a_cancel_and_a_completion() {
+    loom::model(|| {
+        let (p1, f1) = Promise::<u8>::new();
+        let (p2, f2) = Promise::<u8>::new();
+        let canceller = {
+            let f1 = f1.clone();
+            thread::spawn(move || f1.cancel())
+        };
+        let t2 = thread::spawn(move || p2.set_result(2));
+        let mut seen = 0;
+        for f in as_completed([&f1, &f2, &f1], None) {
+            let f = f.unwrap();
+            assert!(f.done());
+            seen += 1;
+        }
+        assert_eq!(seen, 2, "each future once");
+        assert!(canceller.join().unwrap());
+        t2.join().unwrap();
+        drop(p1);
+    });
+}
