@@ -137,6 +137,20 @@ const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
         &["result_ref", "take_"],
         false,
     ),
+    // `wait` and `as_completed` over futures completed and cancelled by other threads:
+    // the ready queue and the futures' slots, where each future's listener lives.
+    (
+        "future-core",
+        "--test=wait",
+        &[
+            "as_completed",
+            "first_",
+            "all_completed",
+            "user_cancel",
+            "duplicates",
+        ],
+        false,
+    ),
     (
         "pool-thread",
         "--test=panic_safety",
