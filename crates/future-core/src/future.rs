@@ -314,10 +314,11 @@ impl<T> TaskFuture<T> {
     }
 
     pub(crate) fn take_until(&self, deadline: Option<Instant>) -> Result<T, FutureError> {
-        if !self.wait_until(deadline) {
-            return Err(FutureError::Timeout);
+        match self.wait_seen(deadline) {
+            None => Err(FutureError::Timeout),
+            Some(Some(seen)) => self.inner.take_result_from(seen),
+            Some(None) => self.inner.take_result(),
         }
-        self.inner.take_result()
     }
 
     /// Blocks until the task finished; returns its error if it failed, `None` if it gave a
@@ -434,26 +435,37 @@ impl<T> TaskFuture<T> {
     /// deadline, in a worker thread of the executor that made the task, runs the task here
     /// if no thread has started it.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        if self.done() {
-            return true;
+        self.wait_seen(deadline).is_some()
+    }
+
+    /// [`wait_until`](Self::wait_until): `Some` when done, with the state word as this
+    /// thread last saw it where it knows it (a guess for `Inner::take_result_from`, which
+    /// checks it by its CAS); `None` when `deadline` passed.
+    fn wait_seen(&self, deadline: Option<Instant>) -> Option<Option<usize>> {
+        let word = self.inner.word();
+        if Inner::<T>::word_is_done(word) {
+            return Some(Some(word));
         }
         if deadline.is_none() && self.run_here() {
-            return true;
+            return Some(None);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
+            return None;
         }
         let mut key = None;
         let spin = self.inner.spin();
+        // The first poll starts from the word loaded above (`run_here` changed nothing
+        // when it returned false; a word changed by others makes its CAS retry).
+        let mut seen = Some(word);
         let done = block_on(
-            &mut |waker| self.inner.poll_done(waker, &mut key),
+            &mut |waker| self.inner.poll_done_from(waker, &mut key, &mut seen),
             deadline,
             spin,
         );
         if let (false, Some(key)) = (done, key) {
             self.inner.unregister(key);
         }
-        done
+        done.then_some(seen)
     }
 
     /// Runs the future's task on this thread, if it has one that no thread has started and
@@ -465,14 +477,14 @@ impl<T> TaskFuture<T> {
         if !crate::worker::works_for(executor) {
             return false;
         }
-        if !self.inner.start() {
+        let Some(started) = self.inner.start_seen() else {
             return false;
-        }
-        // SAFETY: this thread's `start` moved the stage off `Pending`.
+        };
+        // SAFETY: this thread's `start_seen` moved the stage off `Pending`.
         let closure = unsafe { self.inner.task.take() };
         match closure {
             Some(closure) => {
-                let ran = crate::task::run_here(&self.inner, closure);
+                let ran = crate::task::run_here(&self.inner, closure, started);
                 crate::worker::ran_here(ran);
             }
             // A future with an executor always has a closure; finish it all the same.

@@ -196,8 +196,18 @@ impl<T> Inner<T> {
     }
 
     pub(crate) fn status(&self) -> Status {
-        // Acquire: a thread that sees a final stage then reads what its CAS published.
-        Status::of(self.state.load(Acquire))
+        Status::of(self.word())
+    }
+
+    /// The state word, loaded with `Acquire`: a thread that sees a final stage then reads
+    /// what its CAS published. For the `*_from` methods, which start from it.
+    pub(crate) fn word(&self) -> usize {
+        self.state.load(Acquire)
+    }
+
+    /// True when `word` (from [`word`](Self::word)) says done.
+    pub(crate) fn word_is_done(word: usize) -> bool {
+        is_done(word)
     }
 
     /// True when the future finished with an error.
@@ -236,8 +246,10 @@ impl<T> Inner<T> {
         })
     }
 
-    /// Moves the word from a state `from` accepts to `to(state)`, returning the state it
-    /// moved from and, when that was a guarded pending one, the cancel guard (for the
+    /// Moves the word from a state `from` accepts to `to(state)`, starting from `state`
+    /// (the word as this thread last saw it, or a guess: a CAS that finds another word
+    /// goes on from that one, loaded with `Acquire`; a guess must be one `from` accepts,
+    /// since a word `from` refuses is taken as the answer), returning the state it moved from and, when that was a guarded pending one, the cancel guard (for the
     /// caller to drop outside any lock, inside a panic boundary). `None` when the word is
     /// not in a state `from` accepts, or (for a `cancel`) when the guard refuses.
     ///
@@ -246,11 +258,11 @@ impl<T> Inner<T> {
     /// pool, marked the task cancelled where it runs) is always followed by the move.
     fn transit(
         &self,
+        mut state: usize,
         from: impl Fn(usize) -> bool,
         to: impl Fn(usize) -> usize,
         cancel: bool,
     ) -> Option<(usize, Option<Box<CancelGuard>>)> {
-        let mut state = self.state.load(Acquire);
         loop {
             if !from(state) {
                 return None;
@@ -303,20 +315,29 @@ impl<T> Inner<T> {
     /// Moves a pending future to `Running`: true when this call did (its caller then owns
     /// the task's closure). A cancel guard it takes out is dropped here, outside the lock.
     pub(crate) fn start(&self) -> bool {
-        match self.transit(is_pending, |s| s & !STAGE | RUNNING, false) {
-            Some((_, guard)) => {
-                drop_contained(guard);
-                true
-            }
-            None => false,
-        }
+        self.start_seen().is_some()
+    }
+
+    /// [`start`](Self::start), giving the word its move stored (for the caller's
+    /// [`complete_from`](Self::complete_from)); `None` when the future was not pending.
+    pub(crate) fn start_seen(&self) -> Option<usize> {
+        // The CAS starts from a guess, not a load: a queued task nobody waits on yet is
+        // plain `PENDING`, and moves with one CAS; any other word fails it, and the loop
+        // goes on from the word the CAS found (loaded with `Acquire`).
+        let state = PENDING;
+        let running = |s| s & !STAGE | RUNNING;
+        let (before, guard) = self.transit(state, is_pending, running, false)?;
+        drop_contained(guard);
+        Some(running(before) & !GUARDED)
     }
 
     /// Moves a pending future to `Cancelled` (unless its guard refuses): then drops the
     /// guard, and the task's closure, outside any lock and inside panic boundaries, and
     /// tells the listeners. True when this call cancelled it.
     pub(crate) fn cancel(this: &Arc<Self>) -> bool {
-        let Some((before, guard)) = this.transit(is_pending, |s| s & !STAGE | CANCELLED, true)
+        let state = this.state.load(Acquire);
+        let Some((before, guard)) =
+            this.transit(state, is_pending, |s| s & !STAGE | CANCELLED, true)
         else {
             return false;
         };
@@ -356,7 +377,18 @@ impl<T> Inner<T> {
     ///
     /// Only the future's one completer calls this (see `Inner::value`).
     pub(crate) fn complete(this: &Arc<Self>, result: Result<T, TaskError>) -> bool {
-        if is_done(this.state.load(Acquire)) {
+        Self::complete_from(this, result, this.state.load(Acquire))
+    }
+
+    /// [`complete`](Self::complete), starting from `state`: the word as this thread last
+    /// loaded or stored it (a task's runner passes what its `start_seen` stored, sparing a
+    /// load; a CAS that finds the word changed since retries with what it found).
+    pub(crate) fn complete_from(
+        this: &Arc<Self>,
+        result: Result<T, TaskError>,
+        state: usize,
+    ) -> bool {
+        if is_done(state) {
             drop_contained(result);
             return false;
         }
@@ -373,7 +405,13 @@ impl<T> Inner<T> {
                 .with_mut(|slot| unsafe { *slot = Some(Box::new(err)) }),
         }
         let flag = if failed { FAILED } else { 0 };
-        match this.transit(|s| !is_done(s), |s| s & !STAGE | FINISHED | flag, false) {
+        // Starting from `state`: one CAS when nothing raced.
+        match this.transit(
+            state,
+            |s| !is_done(s),
+            |s| s & !STAGE | FINISHED | flag,
+            false,
+        ) {
             Some((before, guard)) => {
                 if before & (SLOT_SET | MANY) == 0 && guard.is_none() {
                     // The usual case: nobody to tell, nothing to drop.
@@ -419,7 +457,12 @@ impl<T> Inner<T> {
 
     /// Registers `action` while the future is not done (its key), or gives it back.
     pub(crate) fn register(&self, action: Action<T>) -> Result<Key, Action<T>> {
-        let mut state = self.state.load(Acquire);
+        self.register_from(self.state.load(Acquire), action)
+    }
+
+    /// [`register`](Self::register), starting from `state`, the word as this thread last
+    /// loaded it (a CAS that finds it changed retries with what it found).
+    fn register_from(&self, mut state: usize, action: Action<T>) -> Result<Key, Action<T>> {
         loop {
             if is_done(state) {
                 return Err(action);
@@ -439,14 +482,15 @@ impl<T> Inner<T> {
         // publishes (nobody else claims it, and a completion leaves a claimed, unset slot
         // alone).
         self.slot.with_mut(|slot| unsafe { *slot = Some(action) });
-        self.publish_slot().map(|()| Key::Slot)
+        self.publish_slot(state | SLOT_CLAIMED).map(|()| Key::Slot)
     }
 
     /// Publishes the listener this thread (the slot's owner) wrote in the slot, unless the
     /// future became done meanwhile: then the completion left the slot alone and the
-    /// listener is given back, for the caller to act on the done future.
-    fn publish_slot(&self) -> Result<(), Action<T>> {
-        let mut state = self.state.load(Relaxed);
+    /// listener is given back, for the caller to act on the done future. `state` is this
+    /// thread's guess of the word (what its own last CAS on it stored): when the word has
+    /// not moved since, the publish is one CAS.
+    fn publish_slot(&self, mut state: usize) -> Result<(), Action<T>> {
         loop {
             if is_done(state) {
                 // SAFETY: the completion saw `SLOT_CLAIMED` without `SLOT_SET`, so it did
@@ -471,12 +515,13 @@ impl<T> Inner<T> {
 
     /// Takes the slot's listener back from the word while the future is not done (the
     /// caller holds `Key::Slot`): `Some` with the listener, the slot still claimed by this
-    /// thread (`SLOT_SET` cleared); `None` when the future is done (the completion has it).
-    fn unpublish_slot(&self) -> Option<Option<Action<T>>> {
+    /// thread (`SLOT_SET` cleared); `Err` with the word it saw (loaded `Relaxed`) when the
+    /// future is done (the completion has it).
+    fn unpublish_slot(&self) -> Result<Option<Action<T>>, usize> {
         let mut state = self.state.load(Relaxed);
         loop {
             if is_done(state) || state & SLOT_SET == 0 {
-                return None;
+                return Err(state);
             }
             // Acquire: pairs with our own publish (the slot is read back below).
             match self
@@ -485,7 +530,7 @@ impl<T> Inner<T> {
             {
                 // SAFETY: `SLOT_SET` cleared by this thread while not done: the slot is
                 // its own again (a completion now leaves it alone).
-                Ok(_) => return Some(self.slot.with_mut(|slot| unsafe { (*slot).take() })),
+                Ok(_) => return Ok(self.slot.with_mut(|slot| unsafe { (*slot).take() })),
                 Err(now) => state = now,
             }
         }
@@ -513,7 +558,7 @@ impl<T> Inner<T> {
     pub(crate) fn unregister(&self, key: Key) {
         let removed = match key {
             Key::Slot => {
-                let removed = self.unpublish_slot();
+                let removed = self.unpublish_slot().ok();
                 if removed.is_some() {
                     // Release: the next owner's writes come after our take.
                     self.state.fetch_and(!SLOT_CLAIMED, Release);
@@ -586,6 +631,31 @@ impl<T> Inner<T> {
             .ok_or(FutureError::Taken)
     }
 
+    /// [`take_result`](Self::take_result), first trying one CAS from `guess`, the word as
+    /// this thread last saw it (loaded with any ordering): when it says finished with a
+    /// value nobody reads, lent or took, and the word is still that, the CAS moves the
+    /// value out with no load before it (its `Acquire` reads the word in the release
+    /// sequence of the completion: every change of the word is an RMW). Anything else (an
+    /// error, which must be read after an `Acquire` load; a word that moved) goes the
+    /// usual way.
+    pub(crate) fn take_result_from(&self, guess: usize) -> Result<T, FutureError> {
+        if guess & (STAGE | FAILED | TAKEN | LENT) == FINISHED
+            && readers(guess) == 0
+            && self
+                .state
+                .compare_exchange(guess, guess | TAKEN, Acquire, Relaxed)
+                .is_ok()
+        {
+            // SAFETY: as in `take_result`: this thread's CAS set `TAKEN` on a finished,
+            // unlent future with no reader counted.
+            return self
+                .value
+                .with_mut(|slot| unsafe { (*slot).take() })
+                .ok_or(FutureError::Taken);
+        }
+        self.take_result()
+    }
+
     /// Moves a done future's value out (`TAKEN` after), or gives its error (a lent value
     /// stays: `Lent`). Waits for threads still cloning the value.
     pub(crate) fn take_result(&self) -> Result<T, FutureError> {
@@ -648,12 +718,27 @@ impl<T> Inner<T> {
     /// True when done; else leaves `waker` registered under `*key`. The waker is cloned,
     /// and a replaced one dropped, while this thread holds no lock: both are user code.
     pub(crate) fn poll_done(&self, waker: &Waker, key: &mut Option<Key>) -> bool {
+        self.poll_done_from(waker, key, &mut None)
+    }
+
+    /// [`poll_done`](Self::poll_done), trading words with the caller: a first poll (`*key`
+    /// is `None`) starts from `*seen`, when given, the word as this thread just loaded it
+    /// (with `Acquire`), sparing a load; a poll that finds the future done may leave in
+    /// `*seen` the word it saw (for [`take_result_from`](Self::take_result_from)).
+    pub(crate) fn poll_done_from(
+        &self,
+        waker: &Waker,
+        key: &mut Option<Key>,
+        seen: &mut Option<usize>,
+    ) -> bool {
         match *key {
             None => {
-                if is_done(self.state.load(Acquire)) {
+                let state = seen.take().unwrap_or_else(|| self.state.load(Acquire));
+                if is_done(state) {
+                    *seen = Some(state);
                     return true;
                 }
-                match self.register(Action::Wake(waker.clone())) {
+                match self.register_from(state, Action::Wake(waker.clone())) {
                     Ok(registered) => {
                         *key = Some(registered);
                         false
@@ -664,24 +749,28 @@ impl<T> Inner<T> {
                     }
                 }
             }
-            Some(Key::Slot) => self.repoll_slot(waker, key),
+            Some(Key::Slot) => self.repoll_slot(waker, key, seen),
             Some(Key::List(listed)) => self.repoll_listed(waker, listed, key),
         }
     }
 
     /// A poll of a handle whose waker is in the slot: keeps it when it wakes the same task,
     /// else swaps in a clone of `waker`.
-    fn repoll_slot(&self, waker: &Waker, key: &mut Option<Key>) -> bool {
-        let Some(old) = self.unpublish_slot() else {
-            // Done: the completion took the waker.
-            return true;
+    fn repoll_slot(&self, waker: &Waker, key: &mut Option<Key>, seen: &mut Option<usize>) -> bool {
+        let old = match self.unpublish_slot() {
+            Ok(old) => old,
+            Err(word) => {
+                // Done: the completion took the waker.
+                *seen = Some(word);
+                return true;
+            }
         };
         let Some(old) = old else {
             // Not reachable (the slot's owner always leaves a listener in it): give the
             // slot up and register afresh.
             self.state.fetch_and(!SLOT_CLAIMED, Release);
             *key = None;
-            return self.poll_done(waker, key);
+            return self.poll_done_from(waker, key, seen);
         };
         let same = matches!(&old, Action::Wake(w) if w.will_wake(waker));
         // Put back first even when it is to be replaced: the clone below is user code, and
@@ -695,7 +784,7 @@ impl<T> Inner<T> {
             return false;
         }
         let new = waker.clone();
-        let Some(old) = self.unpublish_slot() else {
+        let Ok(old) = self.unpublish_slot() else {
             drop_contained(new);
             return true;
         };
@@ -716,7 +805,7 @@ impl<T> Inner<T> {
         // SAFETY: this thread cleared `SLOT_SET` itself and has not published since: the
         // slot is its own.
         self.slot.with_mut(|slot| unsafe { *slot = Some(action) });
-        self.publish_slot().err()
+        self.publish_slot(self.state.load(Relaxed)).err()
     }
 
     /// A poll of a handle whose waker is in the list (as before the slot existed: the

@@ -385,8 +385,9 @@ unsafe fn reclaim<R>(inner: NonNull<()>) -> Arc<Inner<R>> {
 unsafe fn run<R>(inner: NonNull<()>, before_complete: &mut dyn FnMut()) -> Ran {
     // SAFETY: passed on from the caller.
     let inner = unsafe { reclaim::<R>(inner) };
-    let closure = if inner.start() {
-        // SAFETY: this thread's `start` moved the stage off `Pending`.
+    let started = inner.start_seen();
+    let closure = if started.is_some() {
+        // SAFETY: this thread's `start_seen` moved the stage off `Pending`.
         Ok(unsafe { inner.task.take() })
     } else if inner.status() == Status::Cancelled {
         Err(Ran::Cancelled)
@@ -402,7 +403,11 @@ unsafe fn run<R>(inner: NonNull<()>, before_complete: &mut dyn FnMut()) -> Ran {
                 Ran::Failed
             };
             before_complete();
-            Inner::complete(&inner, outcome);
+            match started {
+                // From the word the start stored: one CAS when nothing raced since.
+                Some(word) => Inner::complete_from(&inner, outcome, word),
+                None => Inner::complete(&inner, outcome),
+            };
             ran
         }
         // A task's future always has a closure while pending.
@@ -453,15 +458,15 @@ unsafe fn fail<R>(inner: NonNull<()>, error: TaskError) {
 /// Runs a task's closure on this thread for a waiter that found it not started (the
 /// future's status already moved to `Running` by the caller), growing the stack on the
 /// heap first when little of it is left: a chain of nested waits that each run their
-/// child here would otherwise overflow it.
-pub(crate) fn run_here<T>(inner: &Arc<Inner<T>>, closure: Closure<T>) -> Ran {
+/// child here would otherwise overflow it. `started` is the word the caller's start stored.
+pub(crate) fn run_here<T>(inner: &Arc<Inner<T>>, closure: Closure<T>, started: usize) -> Ran {
     let outcome = grow_stack(move || catch_panic(move || closure.call()));
     let ran = if outcome.is_ok() {
         Ran::Completed
     } else {
         Ran::Failed
     };
-    Inner::complete(inner, outcome);
+    Inner::complete_from(inner, outcome, started);
     ran
 }
 
