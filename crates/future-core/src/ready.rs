@@ -117,12 +117,16 @@ impl Ready {
     /// drops the waker left for it), and waits for a completion that did to finish its
     /// wake-up.
     fn settle(&self) {
-        if self.published.fetch_and(!WAITING, AcqRel) & WAITING != 0 {
+        let mut word = self.published.fetch_and(!WAITING, AcqRel);
+        if word & WAITING != 0 {
             let waker = lock(&self.waker).take();
             drop_contained(waker);
         }
-        while self.published.load(Acquire) & WAKING != 0 {
+        // The word our RMW read, the latest: without `WAKING` in it no completion is
+        // waking us, and none starts to (`WAITING` is clear now).
+        while word & WAKING != 0 {
             yield_now();
+            word = self.published.load(Acquire);
         }
     }
 
@@ -145,20 +149,19 @@ impl Ready {
     }
 
     /// Blocks until `ready` holds (true) or `deadline` passes (false). `ready` must depend
-    /// only on what completions publish (`done`, `any_failed`, `get`).
+    /// only on what completions publish (`done`, `any_failed`, `get`); the caller has just
+    /// found it false (so the first poll does not check it before it leaves its waker).
     pub(crate) fn block_until(
         &self,
         deadline: Option<Instant>,
         mut ready: impl FnMut(&Ready) -> bool,
     ) -> bool {
-        if ready(self) {
-            return true;
-        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
+        let mut checked = true;
         let mut poll = |waker: &Waker| {
-            if ready(self) {
+            if !std::mem::take(&mut checked) && ready(self) {
                 return true;
             }
             self.leave(waker);

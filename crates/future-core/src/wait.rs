@@ -105,6 +105,7 @@ impl<T> Watch<T> {
                 }
             }
         }
+        // Checked just now (after the last task run here, if any): false.
         queue.block_until(deadline, ready)
     }
 }
@@ -193,7 +194,7 @@ where
     T: 'a,
 {
     let deadline = deadline_after(timeout);
-    let watch = Watch::new(futures);
+    let mut watch = Watch::new(futures);
     let total = watch.futures.len();
     watch.block_until(deadline, |ready| {
         let done = ready.done();
@@ -203,7 +204,17 @@ where
             ReturnWhen::AllCompleted => done == total,
         }
     });
-    let (done, not_done) = watch.futures.iter().cloned().partition(|f| f.done());
+    let mut done = Vec::new();
+    let mut not_done = Vec::new();
+    for (future, key) in watch.futures.iter().zip(&mut watch.keys) {
+        if future.done() {
+            // Its completion took (or takes) the listener: nothing to unregister.
+            *key = None;
+            done.push(future.clone());
+        } else {
+            not_done.push(future.clone());
+        }
+    }
     DoneAndNotDone { done, not_done }
 }
 
