@@ -214,7 +214,9 @@ impl<T> Promise<T> {
     /// listeners run here; no panic of theirs gets out.
     fn complete(&mut self, outcome: Result<T, TaskError>) {
         self.completed = true;
-        Inner::complete(&self.inner, outcome);
+        // From a guess, not a load: a promise nobody waits on yet is plain `PENDING` (one
+        // CAS); any other word fails the CAS, which goes on from the word it found.
+        Inner::complete_pending(&self.inner, outcome);
     }
 }
 

@@ -380,6 +380,12 @@ impl<T> Inner<T> {
         Self::complete_from(this, result, this.state.load(Acquire))
     }
 
+    /// [`complete`](Self::complete), starting from a guess of `PENDING` (a promise's
+    /// future nobody waits on yet): no load when that holds.
+    pub(crate) fn complete_pending(this: &Arc<Self>, result: Result<T, TaskError>) -> bool {
+        Self::complete_from(this, result, PENDING)
+    }
+
     /// [`complete`](Self::complete), starting from `state`: the word as this thread last
     /// loaded or stored it (a task's runner passes what its `start_seen` stored, sparing a
     /// load; a CAS that finds the word changed since retries with what it found).
