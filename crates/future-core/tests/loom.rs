@@ -575,3 +575,25 @@ fn as_completed_sees_a_cancel_and_a_completion() {
         drop(p1);
     });
 }
+
+/// `as_completed` over two futures that one thread completes one after the other: the
+/// waiter may park before each completion, and each must wake it (the ready queue's
+/// `WAITING` handshake, one park after another, with `settle` between the two waits); they
+/// come in completion order. The handshake of the three-thread models above with fewer
+/// threads, so more of its schedules fit the preemption bound.
+#[test]
+fn as_completed_with_one_thread_completing_both() {
+    loom::model(|| {
+        let (p1, f1) = Promise::<u8>::new();
+        let (p2, f2) = Promise::<u8>::new();
+        let producer = thread::spawn(move || {
+            p1.set_result(1);
+            p2.set_result(2);
+        });
+        let values: Vec<u8> = as_completed([&f1, &f2], None)
+            .map(|f| f.unwrap().take().unwrap())
+            .collect();
+        assert_eq!(values, vec![1, 2], "each once, in completion order");
+        producer.join().unwrap();
+    });
+}
