@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::SubmitError;
 use crate::future::TaskFuture;
+use crate::map::map_unordered::MapUnordered;
 use crate::map::{Map, MapOptions};
-use crate::map_unordered::MapUnordered;
 
 /// A value that can cross to another thread or process: `Serialize + DeserializeOwned +
 /// Send + 'static`, the Rust counterpart of Python's "picklable". Implemented for every

@@ -60,22 +60,17 @@
 //! the `unsafe` code's tests run under Miri (`cargo xtask miri`).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-mod block;
-mod chunk;
 mod error;
 mod executor_trait;
+/// The future and its state: the handle, the state word, the promise, the task cell, the
+/// listeners.
 mod future;
-mod listeners;
+/// The maps: ordered, unordered, and their chunks.
 mod map;
-mod map_unordered;
-mod promise;
-mod ready;
-mod state;
 mod sync;
-mod tally;
-mod task;
 mod unwind;
-mod wait;
+/// Waiting on futures: `wait` and `as_completed`, the queue completions feed, blocking.
+mod waiting;
 mod worker;
 
 #[cfg(test)]
@@ -84,9 +79,9 @@ mod tests;
 pub use error::{FutureError, SubmitError, TaskError, TaskErrorKind, WaitTimeout};
 pub use executor_trait::{Executor, PoolStats, Portable, ShutdownOptions};
 pub use future::{FutureId, TaskFuture};
+pub use map::map_unordered::MapUnordered;
 pub use map::{Map, MapOptions};
-pub use map_unordered::MapUnordered;
-pub use wait::{AsCompleted, DoneAndNotDone, Indexed, ReturnWhen, as_completed, wait};
+pub use waiting::wait::{AsCompleted, DoneAndNotDone, Indexed, ReturnWhen, as_completed, wait};
 
 pub mod executor {
     //! For executor authors: what a pool builds on.
@@ -110,14 +105,14 @@ pub mod executor {
     //!   abort;
     //! - [`impl_executor_by_inherent_methods!`]: the `Executor` impl of a pool whose own
     //!   methods already bear the trait's names, written once.
-    pub use crate::block::block_on;
-    pub use crate::chunk::{ChunkInput, ChunkResults, fill_slots};
     pub use crate::error::panic_message;
+    pub use crate::future::promise::Promise;
+    pub use crate::future::task::{Ran, Task};
     #[doc(inline)]
     pub use crate::impl_executor_by_inherent_methods;
     pub use crate::map::ChunkFuture;
-    pub use crate::promise::Promise;
-    pub use crate::task::{Ran, Task};
+    pub use crate::map::chunk::{ChunkInput, ChunkResults, fill_slots};
     pub use crate::unwind::{AbortIfPanic, catch_panic, drop_each, print_panics};
+    pub use crate::waiting::block::block_on;
     pub use crate::worker::{ExecutorId, WorkerGuard, WorkerThread, blocking, enter_worker};
 }

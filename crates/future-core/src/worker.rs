@@ -80,7 +80,7 @@ pub trait WorkerThread {
 
     /// A wait of this thread ran one of the executor's tasks itself (for the pool's
     /// statistics). Does nothing unless the pool counts.
-    fn ran_here(&self, ran: crate::task::Ran) {
+    fn ran_here(&self, ran: crate::future::task::Ran) {
         let _ = ran;
     }
 }
@@ -115,7 +115,7 @@ pub(crate) fn current() -> Option<Rc<dyn WorkerThread>> {
 }
 
 /// Tells the calling thread's worker that a wait ran a task here.
-pub(crate) fn ran_here(ran: crate::task::Ran) {
+pub(crate) fn ran_here(ran: crate::future::task::Ran) {
     if let Some(worker) = current() {
         worker.ran_here(ran);
     }

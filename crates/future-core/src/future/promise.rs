@@ -4,9 +4,9 @@ use std::fmt;
 
 use crate::error::{TaskError, TaskErrorKind};
 use crate::future::TaskFuture;
-use crate::state::{Inner, Status};
+use crate::future::state::{Inner, Status};
+use crate::future::task::TaskCell;
 use crate::sync::Arc;
-use crate::task::TaskCell;
 use crate::unwind::catch_panic;
 
 /// The producer's side of a [`TaskFuture`]: what an executor keeps while the task waits and

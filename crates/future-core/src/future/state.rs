@@ -18,9 +18,9 @@ use std::task::Waker;
 use std::time::Duration;
 
 use crate::error::{FutureError, TaskError};
-use crate::listeners::{self, Action, Listeners, Taken};
+use crate::future::listeners::{self, Action, Listeners, Taken};
+use crate::future::task::TaskCell;
 use crate::sync::{Arc, AtomicUsize, Mutex, UnsafeCell, lock, yield_now};
-use crate::task::TaskCell;
 use crate::unwind::{contain, drop_contained};
 
 // The state word. Every transition is one compare-and-swap (or fetch-op) on it; what each
@@ -875,7 +875,7 @@ pub(crate) fn run_listeners<T>(told: Told<T>, inner: &Arc<Inner<T>>, failed: boo
     {
         match listener {
             Action::Wake(waker) => contain(move || waker.wake()),
-            Action::Tally(tally, index) => tally.record(index, failed),
+            Action::DoneQueue(done_queue, index) => done_queue.record(index, failed),
             Action::Callback(callback) => {
                 let future =
                     future.get_or_insert_with(|| crate::TaskFuture::from_inner(inner.clone()));
@@ -888,7 +888,7 @@ pub(crate) fn run_listeners<T>(told: Told<T>, inner: &Arc<Inner<T>>, failed: boo
 
 /// Runs one callback, catching and reporting a panic (Python logs it and goes on).
 pub(crate) fn run_callback<T>(
-    callback: crate::listeners::Callback<T>,
+    callback: crate::future::listeners::Callback<T>,
     future: &crate::TaskFuture<T>,
 ) {
     if let Err(err) = crate::unwind::catch_panic(move || callback(future)) {

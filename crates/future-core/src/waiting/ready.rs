@@ -31,9 +31,9 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::block::block_on;
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, lock, yield_now};
 use crate::unwind::{contain, drop_contained};
+use crate::waiting::block::block_on;
 
 /// How long a thread waiting on many futures spins before it parks.
 const SPIN: Duration = Duration::from_micros(20);

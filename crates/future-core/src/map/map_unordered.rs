@@ -4,13 +4,13 @@
 
 use std::fmt;
 
-use crate::chunk::Cursor;
 use crate::error::{FutureError, SubmitError};
-use crate::listeners::Action;
+use crate::future::listeners::Action;
+use crate::future::state::Key;
+use crate::map::chunk::Cursor;
 use crate::map::{ChunkFuture, Feeder, MapOptions};
-use crate::state::Key;
 use crate::sync::{Arc, lock};
-use crate::tally::Tally;
+use crate::waiting::done_queue::DoneQueue;
 
 /// One chunk in flight: its first position, its length, its future, and the registration
 /// of the callback that records its completion.
@@ -56,7 +56,7 @@ pub struct MapUnordered<'a, R> {
     in_flight: Vec<Option<InFlight<R>>>,
     free: Vec<usize>,
     live: usize,
-    tally: Arc<Tally>,
+    done_queue: Arc<DoneQueue>,
     /// The finished chunk being yielded: the next element's position, and the results.
     current: Option<(usize, Cursor<R>)>,
     ended: bool,
@@ -81,7 +81,7 @@ impl<'a, R> MapUnordered<'a, R> {
             in_flight: Vec::new(),
             free: Vec::new(),
             live: 0,
-            tally: Tally::new(0),
+            done_queue: DoneQueue::new(0),
             current: None,
             ended: false,
         };
@@ -102,7 +102,7 @@ impl<'a, R> MapUnordered<'a, R> {
             };
             let slot = self.free.pop().unwrap_or(self.in_flight.len());
             // If the chunk is done already, it is recorded right here.
-            let key = future.register(Action::Tally(self.tally.clone(), slot));
+            let key = future.register(Action::DoneQueue(self.done_queue.clone(), slot));
             let chunk = Some(InFlight {
                 start,
                 len,
@@ -139,10 +139,11 @@ impl<'a, R> MapUnordered<'a, R> {
             }
         }
         let mut slot = None;
-        self.tally.block_until(self.feeder.deadline, |tally| {
-            slot = tally.finished.front().copied();
-            slot.is_some()
-        });
+        self.done_queue
+            .block_until(self.feeder.deadline, |done_queue| {
+                slot = done_queue.finished.front().copied();
+                slot.is_some()
+            });
         let Some(slot) = slot else {
             // Timed out: the first position still unfinished reports it.
             let first = self.in_flight.iter().flatten().map(|c| c.start).min();
@@ -153,7 +154,7 @@ impl<'a, R> MapUnordered<'a, R> {
                 Err(FutureError::Timeout),
             ));
         };
-        lock(&self.tally.state).finished.pop_front();
+        lock(&self.done_queue.state).finished.pop_front();
         let chunk = self.in_flight.get_mut(slot).and_then(Option::take)?;
         self.free.push(slot);
         self.live -= 1;

@@ -1,16 +1,21 @@
 //! [`TaskFuture`]: the consumer's handle on a task's result (Python's `Future`).
 
+pub(crate) mod listeners;
+pub(crate) mod promise;
+pub(crate) mod state;
+pub(crate) mod task;
+
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::block::{block_on, deadline_after};
 use crate::error::{FutureError, TaskError};
-use crate::listeners::Action;
-use crate::state::{Inner, Key, Status, run_callback};
+use crate::future::listeners::Action;
+use crate::future::state::{Inner, Key, Status, run_callback};
 use crate::sync::Arc;
 use crate::unwind::drop_contained;
+use crate::waiting::block::{block_on, deadline_after};
 
 /// The result of a task that an executor runs: Python's `concurrent.futures.Future`.
 ///
@@ -389,7 +394,7 @@ impl<T> TaskFuture<T> {
         };
         match action {
             Action::Callback(callback) => run_callback(callback, self),
-            Action::Tally(tally, index) => tally.record(index, self.failed()),
+            Action::DoneQueue(done_queue, index) => done_queue.record(index, self.failed()),
             Action::Wake(waker) => drop_contained(waker),
         }
         None
@@ -484,7 +489,7 @@ impl<T> TaskFuture<T> {
         let closure = unsafe { self.inner.task.take() };
         match closure {
             Some(closure) => {
-                let ran = crate::task::run_here(&self.inner, closure, started);
+                let ran = crate::future::task::run_here(&self.inner, closure, started);
                 crate::worker::ran_here(ran);
             }
             // A future with an executor always has a closure; finish it all the same.

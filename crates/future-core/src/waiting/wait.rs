@@ -10,14 +10,14 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::block::deadline_after;
 use crate::error::WaitTimeout;
 use crate::future::TaskFuture;
-use crate::listeners::Action;
-use crate::ready::Ready;
-use crate::state::Key;
+use crate::future::listeners::Action;
+use crate::future::state::Key;
 use crate::sync::Arc;
-use crate::tally::Tally;
+use crate::waiting::block::deadline_after;
+use crate::waiting::done_queue::DoneQueue;
+use crate::waiting::ready::Ready;
 
 /// When [`wait`] returns (Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,8 +47,8 @@ struct Watch<T> {
     positions: Vec<usize>,
     /// Registration key per future; `None` once done (or never registered).
     keys: Vec<Option<Key>>,
-    /// Its ready queue (see [`Tally::ready`]).
-    tally: Arc<Tally>,
+    /// Its ready queue (see [`DoneQueue::ready`]).
+    done_queue: Arc<DoneQueue>,
     /// The next future a worker thread's untimed wait may try to run itself: each is
     /// tried once (a future that cannot be run here now never can: it started elsewhere,
     /// or belongs to another executor).
@@ -68,19 +68,19 @@ impl<T> Watch<T> {
             .filter(|(_, f)| seen.insert(f.id()))
             .map(|(position, f)| (position, f.clone()))
             .unzip();
-        let tally = Tally::ready(futures.len());
+        let done_queue = DoneQueue::ready(futures.len());
         // A future already done is recorded at once, in input order: so those come
         // first, as Python's `as_completed` yields them.
         let keys = futures
             .iter()
             .enumerate()
-            .map(|(index, future)| future.register(Action::Tally(tally.clone(), index)))
+            .map(|(index, future)| future.register(Action::DoneQueue(done_queue.clone(), index)))
             .collect();
         Watch {
             futures,
             positions,
             keys,
-            tally,
+            done_queue,
             next_to_run: Cell::new(0),
         }
     }
@@ -93,7 +93,7 @@ impl<T> Watch<T> {
         deadline: Option<Instant>,
         mut ready: impl FnMut(&Ready) -> bool,
     ) -> bool {
-        let queue = self.tally.queue();
+        let queue = self.done_queue.queue();
         if ready(queue) {
             return true;
         }

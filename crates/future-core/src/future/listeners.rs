@@ -5,7 +5,7 @@
 use std::num::NonZeroU64;
 use std::task::Waker;
 
-/// A done-callback of the public API, or an internal one (a `wait` tally, ...). It gets the
+/// A done-callback of the public API, or an internal one (a `wait` done_queue, ...). It gets the
 /// future it was registered on.
 pub(crate) type Callback<T> = Box<dyn FnOnce(&crate::TaskFuture<T>) + Send>;
 
@@ -13,9 +13,12 @@ pub(crate) type Callback<T> = Box<dyn FnOnce(&crate::TaskFuture<T>) + Send>;
 pub(crate) enum Action<T> {
     Callback(Callback<T>),
     Wake(Waker),
-    /// Record the future's index in a tally (`wait`, `as_completed`, the unordered map):
+    /// Record the future's index in a done queue (`wait`, `as_completed`, the unordered map):
     /// a callback without a box.
-    Tally(crate::sync::Arc<crate::tally::Tally>, usize),
+    DoneQueue(
+        crate::sync::Arc<crate::waiting::done_queue::DoneQueue>,
+        usize,
+    ),
 }
 
 /// Names one registration in one word: its slot (low half) and a nonzero tag (high half)
@@ -241,7 +244,7 @@ mod tests {
             .take_all()
             .into_iter()
             .map(|action| match action {
-                Action::Callback(_) | Action::Tally(..) => 0,
+                Action::Callback(_) | Action::DoneQueue(..) => 0,
                 Action::Wake(_) => 1,
             })
             .collect()
@@ -287,7 +290,7 @@ mod tests {
     fn freed_slots_are_always_reused_whatever_the_order() {
         const MOST: usize = 5;
         let steps = if cfg!(miri) { 300 } else { 30_000 };
-        let tally = crate::tally::Tally::new(0);
+        let done_queue = crate::waiting::done_queue::DoneQueue::new(0);
         let mut listeners = Listeners::<u8>::new();
         // Live registrations (their number and key), in registration order.
         let mut live: Vec<(usize, Key)> = Vec::new();
@@ -299,7 +302,7 @@ mod tests {
             random ^= random >> 7;
             random ^= random << 17;
             if live.is_empty() || (live.len() < MOST && random % 2 == 0) {
-                let key = listeners.insert(Action::Tally(tally.clone(), number));
+                let key = listeners.insert(Action::DoneQueue(done_queue.clone(), number));
                 live.push((number, key));
                 peak = peak.max(live.len());
             } else {
@@ -318,7 +321,7 @@ mod tests {
             .take_all()
             .into_iter()
             .map(|action| match action {
-                Action::Tally(_, number) => number,
+                Action::DoneQueue(_, number) => number,
                 Action::Callback(_) | Action::Wake(_) => usize::MAX,
             })
             .collect();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::error::{TaskError, TaskErrorKind};
 use crate::future::TaskFuture;
-use crate::state::{Inner, Status};
+use crate::future::state::{Inner, Status};
 use crate::sync::{Arc, UnsafeCell};
 use crate::unwind::{catch_panic, drop_contained};
 use crate::worker::ExecutorId;

@@ -1,4 +1,4 @@
-//! [`Tally`]: where callbacks on many futures record which became done, and wake the one
+//! [`DoneQueue`]: where callbacks on many futures record which became done, and wake the one
 //! thread waiting on them: behind the unordered map a queue under a mutex (its slots are
 //! reused, so indices come back), behind `wait` and `as_completed` a lock-free [`Ready`]
 //! queue (each future completes once).
@@ -7,16 +7,16 @@ use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::block::block_on;
-use crate::ready::Ready;
 use crate::sync::{Arc, Mutex, lock};
 use crate::unwind::drop_contained;
+use crate::waiting::block::block_on;
+use crate::waiting::ready::Ready;
 
 /// How long a thread waiting on many futures spins before it parks.
 const SPIN: Duration = Duration::from_micros(20);
 
 /// What the registered callbacks record, and whom they wake.
-pub(crate) struct TallyState {
+pub(crate) struct DoneQueueState {
     /// Indices of futures that became done since registration, in completion order.
     pub(crate) finished: VecDeque<usize>,
     /// Whether one of them failed.
@@ -25,18 +25,18 @@ pub(crate) struct TallyState {
     pub(crate) waker: Option<Waker>,
 }
 
-pub(crate) struct Tally {
-    pub(crate) state: Mutex<TallyState>,
+pub(crate) struct DoneQueue {
+    pub(crate) state: Mutex<DoneQueueState>,
     /// The lock-free queue, used instead of `state` when `lock_free`.
     ready: Ready,
     lock_free: bool,
 }
 
-impl Tally {
-    /// A tally for `capacity` futures (its queue never grows past them).
-    pub(crate) fn new(capacity: usize) -> Arc<Tally> {
-        Arc::new(Tally {
-            state: Mutex::new(TallyState {
+impl DoneQueue {
+    /// A done_queue for `capacity` futures (its queue never grows past them).
+    pub(crate) fn new(capacity: usize) -> Arc<DoneQueue> {
+        Arc::new(DoneQueue {
+            state: Mutex::new(DoneQueueState {
                 finished: VecDeque::with_capacity(capacity),
                 any_failed: false,
                 waker: None,
@@ -46,11 +46,11 @@ impl Tally {
         })
     }
 
-    /// A tally whose records go to a lock-free [`Ready`] queue for `capacity` futures, each
+    /// A done_queue whose records go to a lock-free [`Ready`] queue for `capacity` futures, each
     /// recorded at most once (read it with [`queue`](Self::queue)).
-    pub(crate) fn ready(capacity: usize) -> Arc<Tally> {
-        Arc::new(Tally {
-            state: Mutex::new(TallyState {
+    pub(crate) fn ready(capacity: usize) -> Arc<DoneQueue> {
+        Arc::new(DoneQueue {
+            state: Mutex::new(DoneQueueState {
                 finished: VecDeque::new(),
                 any_failed: false,
                 waker: None,
@@ -60,7 +60,7 @@ impl Tally {
         })
     }
 
-    /// The lock-free queue of a tally made by [`ready`](Self::ready).
+    /// The lock-free queue of a done_queue made by [`ready`](Self::ready).
     pub(crate) fn queue(&self) -> &Ready {
         &self.ready
     }
@@ -85,7 +85,7 @@ impl Tally {
     pub(crate) fn block_until(
         &self,
         deadline: Option<Instant>,
-        mut ready: impl FnMut(&TallyState) -> bool,
+        mut ready: impl FnMut(&DoneQueueState) -> bool,
     ) -> bool {
         if ready(&lock(&self.state)) {
             return true;

@@ -5,14 +5,17 @@
 //! chunks in flight (Python 3.14's `buffersize`), submits the next chunk as results are
 //! consumed, and cancels what has not started when it is dropped.
 
+pub(crate) mod chunk;
+pub(crate) mod map_unordered;
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::block::deadline_after;
-use crate::chunk::{ChunkInput, ChunkResults, Cursor};
 use crate::error::{FutureError, SubmitError};
 use crate::future::TaskFuture;
+use crate::map::chunk::{ChunkInput, ChunkResults, Cursor};
+use crate::waiting::block::deadline_after;
 
 /// The future of one chunk of a map: each element's own result, in input order.
 pub type ChunkFuture<R> = TaskFuture<ChunkResults<R>>;
