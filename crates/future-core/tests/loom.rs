@@ -551,8 +551,9 @@ fn wait_all_completed_with_two_completing_threads() {
     });
 }
 
-/// `as_completed` over a future that a thread cancels and one a thread completes, one of
-/// them already done at the start: each yielded once, and the cancelled one is seen.
+/// `as_completed` over a future that a thread cancels and one a thread completes (either
+/// may be done before the iterator starts, or finish while it waits), the first one given
+/// twice: each yielded once, and the cancelled one is seen.
 #[test]
 fn as_completed_sees_a_cancel_and_a_completion() {
     loom::model(|| {

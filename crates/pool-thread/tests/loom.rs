@@ -6,7 +6,7 @@
 //! every thread that could run it sleeps.
 //!
 //! Run with `cargo xtask loom`, or:
-//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p pool-thread --test loom --release`
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p pool-thread --test loom --release`
 #![cfg(loom)]
 
 use std::time::Duration;

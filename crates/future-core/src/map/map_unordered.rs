@@ -182,8 +182,7 @@ impl<'a, R> MapUnordered<'a, R> {
     /// [`Map::len`](crate::Map::len).
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> Option<usize> {
-        let (unsubmitted, exact) = self.feeder.unsubmitted();
-        exact.then(|| self.remaining_known() + unsubmitted)
+        self.feeder.len(self.remaining_known())
     }
 
     /// Results of the chunks submitted and not yet yielded.
@@ -220,14 +219,7 @@ impl<R> Iterator for MapUnordered<'_, R> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let known = self.remaining_known();
-        let (unsubmitted, exact) = self.feeder.unsubmitted();
-        let lower = if self.feeder.deadline.is_some() {
-            known.min(1)
-        } else {
-            known
-        };
-        (lower, exact.then(|| known + unsubmitted + 1))
+        self.feeder.size_hint(self.remaining_known())
     }
 }
 

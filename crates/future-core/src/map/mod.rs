@@ -209,6 +209,27 @@ impl<'a, R> Feeder<'a, R> {
         let (lower, exact) = self.input_hint;
         (lower.saturating_sub(self.submitted), exact)
     }
+
+    /// A map iterator's exact length, given `known`, the results it knows are coming,
+    /// when the input told its exact length.
+    pub(crate) fn len(&self, known: usize) -> Option<usize> {
+        let (unsubmitted, exact) = self.unsubmitted();
+        exact.then(|| known + unsubmitted)
+    }
+
+    /// A map iterator's `size_hint`, given `known`, the results it knows are coming (those
+    /// of the chunks submitted and not yet read). Every element submitted gets a result,
+    /// unless a timeout ends the map sooner (with one error); a refusal adds one error at
+    /// the end.
+    pub(crate) fn size_hint(&self, known: usize) -> (usize, Option<usize>) {
+        let (unsubmitted, exact) = self.unsubmitted();
+        let lower = if self.deadline.is_some() {
+            known.min(1)
+        } else {
+            known
+        };
+        (lower, exact.then(|| known + unsubmitted + 1))
+    }
 }
 
 /// The iterator an executor's `map` returns: one `Result` per input element, in input
@@ -322,8 +343,7 @@ impl<'a, R> Map<'a, R> {
     /// ```
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> Option<usize> {
-        let (unsubmitted, exact) = self.feeder.unsubmitted();
-        exact.then(|| self.remaining_known() + unsubmitted)
+        self.feeder.len(self.remaining_known())
     }
 
     /// Results of the chunks submitted and not yet yielded.
@@ -421,16 +441,7 @@ impl<R> Iterator for Map<'_, R> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let known = self.remaining_known();
-        let (unsubmitted, exact) = self.feeder.unsubmitted();
-        // Every element submitted gets a result, unless a timeout ends the map sooner
-        // (with one error); a refusal adds one error at the end.
-        let lower = if self.feeder.deadline.is_some() {
-            known.min(1)
-        } else {
-            known
-        };
-        (lower, exact.then(|| known + unsubmitted + 1))
+        self.feeder.size_hint(self.remaining_known())
     }
 }
 
