@@ -121,8 +121,8 @@ fn loom() -> Result<(), String> {
 /// payload or waker once made return early, and those whose end runs them from under tasks
 /// the scope's closure left), joins' second halves in the caller's frame (taken back
 /// from the top of the deque or from under jobs the first half left, stolen, panicking),
-/// the eager maps' in-place writes, and the process pool's constructor where it must do
-/// nothing.
+/// the eager maps' in-place writes, a chunk's elements coded as one block, and the process
+/// pool's constructor where it must do nothing.
 const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
     (
         "future-core",
@@ -130,6 +130,9 @@ const MIRI_TESTS: &[(&str, &str, &[&str], bool)] = &[
         &["task::", "listeners::", "state::"],
         true,
     ),
+    // A chunk's elements as one block of bytes: the reads of a slice's memory and the copy
+    // into a new `Vec`.
+    ("future-core", "--lib", &["elements::"], false),
     ("future-core", "--test=user_code", &[], false),
     (
         "future-core",

@@ -94,7 +94,8 @@ pub mod executor {
     //! - [`ChunkResults`] and [`ChunkFuture`]: one chunk of a map's results, dense;
     //!   [`ChunkInput`], a chunk's input on its way to its task (dropped unmapped, it drops
     //!   its elements one by one); [`fill_slots`], the panic-safe loop that writes a
-    //!   chunk's results in place;
+    //!   chunk's results in place; [`Elements`], how a process-based pool encodes a
+    //!   chunk's elements (plain numbers as one block of bytes);
     //! - [`WorkerThread`], [`enter_worker`] and [`blocking`]: how a pool's worker thread tells
     //!   this crate which executor it works for and when it blocks in a wait (so the pool can
     //!   start a thread in its place); [`block_on`], the waiting loop of this crate's
@@ -112,6 +113,7 @@ pub mod executor {
     pub use crate::impl_executor_by_inherent_methods;
     pub use crate::map::ChunkFuture;
     pub use crate::map::chunk::{ChunkInput, ChunkResults, fill_slots};
+    pub use crate::map::elements::Elements;
     pub use crate::unwind::{AbortIfPanic, catch_panic, drop_each, print_panics};
     pub use crate::waiting::block::block_on;
     pub use crate::worker::{ExecutorId, WorkerGuard, WorkerThread, blocking, enter_worker};

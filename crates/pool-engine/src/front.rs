@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use future_core::executor::{ChunkFuture, Promise, drop_each};
+use future_core::executor::{ChunkFuture, Elements, Promise, drop_each};
 use future_core::{
     Map, MapOptions, MapUnordered, Portable, SubmitError, TaskError, TaskErrorKind, TaskFuture,
 };
@@ -118,7 +118,7 @@ impl<D: Dispatcher> Front<D> {
             Ok(name) => name,
             Err(why) => return self.refused(self.unsendable(why)),
         };
-        let frame = self.frame(name, std::slice::from_ref(&arg), timeout);
+        let frame = self.frame(name, &Elements(std::slice::from_ref(&arg)), timeout);
         // Dropped before the task is queued: a large argument is not held beside its frame
         // for longer than the encoding. A panic of its `Drop` is the caller's value's.
         task_wire::contain(D::CRATE, "dropping a task's argument", move || drop(arg));
@@ -195,7 +195,7 @@ impl<D: Dispatcher> Front<D> {
                 }
             };
             let timeout = self.dispatcher.timeout();
-            let frame = self.frame(name, &chunk, timeout);
+            let frame = self.frame(name, &Elements(&chunk), timeout);
             let len = chunk.len();
             drop_each(chunk);
             let target = D::Target::default();

@@ -17,7 +17,7 @@ pub type CancelVeto = Box<dyn Fn() -> bool + Send + Sync>;
 /// queue: [`Single`] for a `submit`, [`Chunk`] for a `map` chunk.
 ///
 /// ```
-/// use future_core::executor::Promise;
+/// use future_core::executor::{Elements, Promise};
 /// use task_wire::{Completion, Settled, Single};
 /// fn square(x: u8) -> u8 { x * x }
 ///
@@ -25,7 +25,8 @@ pub type CancelVeto = Box<dyn Fn() -> bool + Send + Sync>;
 /// let task: Box<dyn Completion> = Box::new(Single(promise));
 /// assert!(task.start());
 /// let mut reply = Vec::new();
-/// let frame = ipc_queue::Frame::from(task_wire::encode(&vec![7u8]).unwrap());
+/// let args = task_wire::encode(&Elements(&[7u8])).unwrap();
+/// let frame = ipc_queue::Frame::from(args);
 /// // SAFETY: the name comes from `name_task` in this very process.
 /// unsafe { task_wire::run_task(task_wire::name_task(square).unwrap(), frame, 0, &mut reply) };
 /// assert_eq!(task.complete(&reply), Settled::Completed);

@@ -23,13 +23,14 @@
 //!   the arguments) and its own messages.
 //!
 //! ```
+//! use future_core::executor::Elements;
 //! use task_wire::{decode_results, name_task, run_task};
 //!
 //! fn double(x: u32) -> u32 { x * 2 }
 //!
 //! // In the parent: name the function, encode the arguments.
 //! let name = name_task(double).unwrap();
-//! let args = task_wire::encode(&vec![1u32, 2, 3]).unwrap();
+//! let args = task_wire::encode(&Elements(&[1u32, 2, 3])).unwrap();
 //! // In a worker of the same binary (here: the same process): run it.
 //! let mut reply = Vec::new();
 //! // SAFETY: `name` comes from `name_task` in this very process.

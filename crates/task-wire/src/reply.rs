@@ -51,14 +51,17 @@ pub fn decode_single<R: Portable>(payload: &[u8]) -> Result<R, TaskError> {
 
 /// Encodes `err` for every element of a chunk of `len_hint` elements (at least one), as the
 /// reply payload of a task whose result could not be sent (too large a frame, say). A
-/// `ChunkResults` without values encodes the same for every `R` (an empty sequence of
-/// values, then the failures), so the parent decodes this as a chunk of any type.
+/// `ChunkResults` without values encodes the same for every `R` (no values: a length of
+/// zero, whether as a sequence or as a block of plain numbers; then the failures), so the
+/// parent decodes this as a chunk of any type.
 ///
 /// ```
 /// use future_core::{TaskError, TaskErrorKind};
 /// let err = TaskError::new(TaskErrorKind::Serialization, "too big");
 /// let payload = task_wire::error_payload(2, err.clone());
 /// let back = task_wire::decode_results::<String>(&payload, 2).unwrap();
+/// assert_eq!(back.into_results(), vec![Err(err.clone()), Err(err.clone())]);
+/// let back = task_wire::decode_results::<u64>(&payload, 2).unwrap(); // a block of numbers
 /// assert_eq!(back.into_results(), vec![Err(err.clone()), Err(err)]);
 /// ```
 pub fn error_payload(len_hint: usize, err: TaskError) -> Vec<u8> {

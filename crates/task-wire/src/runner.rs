@@ -148,6 +148,7 @@ pub(crate) fn run_chunk<A: Portable, R: Portable>(
 mod tests {
     use super::*;
     use crate::naming::name_task;
+    use future_core::executor::Elements;
 
     fn double(x: u32) -> u32 {
         x * 2
@@ -170,7 +171,7 @@ mod tests {
     #[test]
     fn offsets_round_trip_in_one_process() {
         let name = name_task(double as fn(u32) -> u32).unwrap();
-        let out = run(name, &postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap());
+        let out = run(name, &crate::encode(&Elements(&[1u32, 2, 3])).unwrap());
         let results: ChunkResults<u32> = postcard::from_bytes(&out).unwrap();
         assert_eq!(results.into_results(), vec![Ok(2), Ok(4), Ok(6)]);
     }
@@ -178,7 +179,7 @@ mod tests {
     #[test]
     fn a_panic_fails_its_element_and_names_the_worker() {
         let name = name_task(boom as fn(u32) -> u32).unwrap();
-        let out = run(name, &postcard::to_stdvec(&vec![1u32, 2, 3]).unwrap());
+        let out = run(name, &crate::encode(&Elements(&[1u32, 2, 3])).unwrap());
         let results = crate::decode_results::<u32>(&out, 3)
             .unwrap()
             .into_results();

@@ -18,6 +18,10 @@ fn loud(x: u32) -> Loud {
     Loud(x)
 }
 
+/// `Loud`'s encoding without its `Drop`: what the test reads the results back as.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Quiet(u32);
+
 const CHILD: &str = "TASK_WIRE_TEST_PANIC_CHILD";
 
 /// The worker drops a chunk's results once they are encoded, each in a boundary of its
@@ -54,13 +58,17 @@ fn loud_results_child() {
         return;
     }
     let name = task_wire::name_task(loud as fn(u32) -> Loud).unwrap();
-    let args = ipc_queue::Frame::from(task_wire::encode(&vec![1u32, 2, 3]).unwrap());
+    let args = task_wire::encode(&future_core::executor::Elements(&[1u32, 2, 3])).unwrap();
+    let args = ipc_queue::Frame::from(args);
     let mut reply = Vec::new();
     // SAFETY: `name` comes from `name_task` in this very process.
     unsafe { task_wire::run_task(name, args, 0, &mut reply) };
-    // Read back as numbers: the same encoding, and nothing here panics on drop.
-    let results = task_wire::decode_results::<u32>(&reply, 3).unwrap();
-    assert_eq!(results.into_results(), vec![Ok(1), Ok(2), Ok(3)]);
+    // Read back as `Quiet`: the same encoding, and nothing here panics on drop.
+    let results = task_wire::decode_results::<Quiet>(&reply, 3).unwrap();
+    assert_eq!(
+        results.into_results(),
+        vec![Ok(Quiet(1)), Ok(Quiet(2)), Ok(Quiet(3))]
+    );
     println!("loud results done");
 }
 

@@ -13,13 +13,10 @@
 
 use std::mem::MaybeUninit;
 
-use std::fmt;
-use std::marker::PhantomData;
-
-use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{FutureError, TaskError, TaskErrorKind};
+use crate::map::elements::{deserialize_elements, serialize_elements};
 use crate::unwind::{catch_panic, drop_each};
 
 /// One chunk of a map's input on its way to the task that maps it: a `Vec` that, dropped
@@ -57,6 +54,11 @@ impl<A> ChunkInput<A> {
         self.items.extend(items);
     }
 
+    /// Appends one element.
+    pub(crate) fn push(&mut self, item: A) {
+        self.items.push(item);
+    }
+
     /// The elements, to map (their drop is the caller's again).
     pub fn into_vec(mut self) -> Vec<A> {
         std::mem::take(&mut self.items)
@@ -69,11 +71,12 @@ impl<A> Drop for ChunkInput<A> {
     }
 }
 
-/// Reads a sequence (what a `Vec<A>` writes) element by element into a `ChunkInput`: if an
-/// element does not decode (or its `Deserialize` panics), the ones decoded before it are
-/// dropped one by one. serde's own `Vec` drops them as one `Vec`, which aborts the process
-/// at the second whose `Drop` panics. A process worker decodes a chunk's arguments this
-/// way, and a chunk's results are decoded the same way.
+/// Reads what [`Elements`](crate::executor::Elements) wrote: a block of bytes for a plain
+/// number type, else a sequence, read element by element. If an element does not decode
+/// (or its `Deserialize` panics), the ones decoded before it are dropped one by one. serde's
+/// own `Vec` drops them as one `Vec`, which aborts the process at the second whose `Drop`
+/// panics. A process worker decodes a chunk's arguments this way, and a chunk's results are
+/// decoded the same way.
 ///
 /// ```
 /// use rustures::executor::ChunkInput;
@@ -84,31 +87,9 @@ impl<A> Drop for ChunkInput<A> {
 /// let chunk = ChunkInput::<u8>::deserialize(elements).unwrap();
 /// assert_eq!(chunk.into_vec(), vec![1, 2, 3]);
 /// ```
-impl<'de, A: Deserialize<'de>> Deserialize<'de> for ChunkInput<A> {
+impl<'de, A: Deserialize<'de> + 'static> Deserialize<'de> for ChunkInput<A> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Elements<A>(PhantomData<A>);
-
-        impl<'de, A: Deserialize<'de>> Visitor<'de> for Elements<A> {
-            type Value = ChunkInput<A>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a sequence")
-            }
-
-            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
-                // A length read from the input is not trusted with more than a MiB of
-                // room up front (as serde's `Vec` does).
-                let room = (1 << 20) / std::mem::size_of::<A>().max(1);
-                let mut chunk =
-                    ChunkInput::new(Vec::with_capacity(seq.size_hint().unwrap_or(0).min(room)));
-                while let Some(item) = seq.next_element()? {
-                    chunk.items.push(item);
-                }
-                Ok(chunk)
-            }
-        }
-
-        deserializer.deserialize_seq(Elements(PhantomData))
+        deserialize_elements(deserializer)
     }
 }
 
@@ -133,8 +114,13 @@ impl<'de, A: Deserialize<'de>> Deserialize<'de> for ChunkInput<A> {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "DecodedResults<R>")]
-#[serde(bound(deserialize = "R: Deserialize<'de>"))]
+#[serde(bound(
+    serialize = "R: Serialize + 'static",
+    deserialize = "R: Deserialize<'de> + 'static"
+))]
 pub struct ChunkResults<R> {
+    /// Encoded as [`Elements`](crate::executor::Elements): one block for plain numbers.
+    #[serde(serialize_with = "serialize_elements")]
     pub(crate) values: Vec<R>,
     /// `(position in the chunk, error)`, ascending by position.
     pub(crate) failures: Vec<(usize, TaskError)>,
@@ -144,6 +130,7 @@ pub struct ChunkResults<R> {
 /// go into a [`ChunkInput`], so a reply that does not decode drops the values decoded so
 /// far one by one, even when the failures after them are what does not decode.
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "R: Deserialize<'de> + 'static"))]
 struct DecodedResults<R> {
     values: ChunkInput<R>,
     failures: Vec<(usize, TaskError)>,

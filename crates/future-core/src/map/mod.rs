@@ -6,6 +6,7 @@
 //! consumed, and cancels what has not started when it is dropped.
 
 pub(crate) mod chunk;
+pub(crate) mod elements;
 pub(crate) mod map_unordered;
 
 use std::collections::VecDeque;
