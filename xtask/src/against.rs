@@ -11,7 +11,8 @@
 //! to round, so a machine that drifts weighs on both alike.
 //! Each tree's results of each round go to their own criterion directory
 //! (`target/against/criterion/<tree>/<round>`, through `CRITERION_HOME`), read back by the
-//! same reader as the main report.
+//! same reader as the main report. A filter that names `mpi_pool` also runs pool-mpi's
+//! benchmark under `mpirun` (where it is found) in each round, the MPI rows beside the others.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,8 +73,14 @@ pub(crate) fn run(rev: &str, rounds: usize, filter: Option<&str>) -> Result<(), 
         },
     ];
     // Build both first: a tree that does not build fails the run before any measuring.
+    // The MPI rows come from their own benchmark under `mpirun`, run when the filter names
+    // them.
+    let with_mpi = filter.is_some_and(|f| f.contains("mpi_pool")) && crate::mpi::available();
     for tree in &trees {
         cargo_bench(tree, &["--no-run"], &[], None)?;
+        if with_mpi {
+            mpi_bench(tree, None)?;
+        }
     }
     let mut medians: [Vec<Vec<Measurement>>; 2] = [Vec::new(), Vec::new()];
     for round in 0..rounds {
@@ -95,7 +102,11 @@ pub(crate) fn run(rev: &str, rounds: usize, filter: Option<&str>) -> Result<(), 
                 &criterion_args,
                 Some(("CRITERION_HOME", &home_text)),
             )?;
-            medians[index].push(report::medians(&home));
+            let mut measured = report::medians(&home);
+            if with_mpi {
+                measured.extend(mpi_bench(tree, Some(&home))?);
+            }
+            medians[index].push(measured);
         }
     }
     let [ours, theirs] = medians;
@@ -135,6 +146,42 @@ fn cargo_bench(
         envs.push(("CARGO_TARGET_DIR", dir));
     }
     crate::run_in(&tree.dir, &crate::cargo(), &args, &envs)
+}
+
+/// pool-mpi's benchmark in `tree`, with the `--quick` settings, its rows written under
+/// `home` and read back; with no `home`, only built.
+fn mpi_bench(tree: &Tree, home: Option<&Path>) -> Result<Vec<Measurement>, String> {
+    let mut args = vec![
+        "bench",
+        "-p",
+        "bench-suite",
+        "--features",
+        "mpi",
+        "--bench",
+        "mpi_pool",
+    ];
+    if let Some(home) = home {
+        // Criterion makes it only when it ran a row of its own.
+        std::fs::create_dir_all(home).map_err(|e| format!("{}: {e}", home.display()))?;
+    }
+    let out = home.map(|home| home.join("mpi.json"));
+    let out_text = out.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let target_dir = tree
+        .target_dir
+        .as_ref()
+        .map(|d| d.to_string_lossy().into_owned());
+    let mut envs = vec![("MPI_BENCH_QUICK", "1")];
+    match &out_text {
+        Some(out) => envs.push(("MPI_BENCH_OUT", out)),
+        None => args.push("--no-run"),
+    }
+    if let Some(dir) = &target_dir {
+        envs.push(("CARGO_TARGET_DIR", dir));
+    }
+    crate::run_in(&tree.dir, &crate::cargo(), &args, &envs)?;
+    Ok(out
+        .map(|out| crate::mpi::read_rows(&out).measurements)
+        .unwrap_or_default())
 }
 
 /// `git args...` in `dir`, its trimmed standard output on success.

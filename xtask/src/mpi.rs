@@ -139,7 +139,14 @@ fn venv(root: &Path) -> Result<PathBuf, String> {
     }
 }
 
-/// Adds the lines of a results file to `rows`.
+/// The rows and notes of a results file (none if it does not exist).
+pub(crate) fn read_rows(path: &Path) -> Rows {
+    let mut rows = Rows::default();
+    read(path, &mut rows);
+    rows
+}
+
+/// Adds the rows and notes of the JSON lines at `path` (if it exists) to `rows`.
 fn read(path: &Path, rows: &mut Rows) {
     let Ok(text) = std::fs::read_to_string(path) else {
         return;
