@@ -4,7 +4,8 @@
 
 /// Writes, inside a pool's `impl` block, public methods that only forward to the pool's
 /// field `front` (a [`Front`](crate::Front)) or to its `shutdown_with`, each named after
-/// its docs: any of `submit_with_timeout`, `map`, `map_unordered` and `shutdown`.
+/// its docs: any of `submit`, `try_submit`, `submit_with_timeout`, `map`, `map_unordered`,
+/// `shutdown`, `max_workers` and `stats`.
 ///
 /// ```ignore
 /// impl MyPool {
@@ -20,6 +21,29 @@
 macro_rules! front_methods {
     ($($(#[$doc:meta])* $method:ident;)*) => {
         $($crate::front_methods!(@method $method $(#[$doc])*);)*
+    };
+    (@method submit $(#[$doc:meta])*) => {
+        $crate::front_methods!(@submit submit true $(#[$doc])*);
+    };
+    (@method try_submit $(#[$doc:meta])*) => {
+        $crate::front_methods!(@submit try_submit false $(#[$doc])*);
+    };
+    (@submit $name:ident $block:literal $(#[$doc:meta])*) => {
+        $(#[$doc])*
+        pub fn $name<A, R>(
+            &self,
+            f: fn(A) -> R,
+            arg: A,
+        ) -> ::core::result::Result<
+            $crate::future_core::TaskFuture<R>,
+            $crate::future_core::SubmitError,
+        >
+        where
+            A: $crate::future_core::Portable,
+            R: $crate::future_core::Portable,
+        {
+            self.front.submit(f, arg, $block)
+        }
     };
     (@method submit_with_timeout $(#[$doc:meta])*) => {
         $(#[$doc])*
@@ -77,6 +101,18 @@ macro_rules! front_methods {
             I::IntoIter: ::core::marker::Send + 'a,
         {
             self.front.map_unordered(f, items, options)
+        }
+    };
+    (@method max_workers $(#[$doc:meta])*) => {
+        $(#[$doc])*
+        pub fn max_workers(&self) -> usize {
+            $crate::Dispatcher::max_workers(self.front.dispatcher())
+        }
+    };
+    (@method stats $(#[$doc:meta])*) => {
+        $(#[$doc])*
+        pub fn stats(&self) -> $crate::future_core::PoolStats {
+            self.front.stats()
         }
     };
     (@method shutdown $(#[$doc:meta])*) => {

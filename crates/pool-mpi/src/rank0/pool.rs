@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
-use future_core::{PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture};
+use future_core::{Portable, ShutdownOptions, SubmitError, TaskFuture};
 use pool_engine::{Dispatcher, Finish, Front, NewTask, Worker as _};
 use task_wire::{Counters, TaskName};
 
 use crate::messages::TaskHead;
 use crate::rank0::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
-use crate::rank0::dispatch::{Rules, State};
+use crate::rank0::dispatch::{Rules, State, Worker};
 use crate::rank0::mpi_thread::{self, Command, MpiThread};
 use crate::session;
 
@@ -175,46 +175,36 @@ impl MpiPool {
         }
     }
 
-    /// How many workers the pool has (mpi4py's `num_workers`; `max_workers`, as the other
-    /// pools name it).
-    ///
-    /// ```no_run
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::builder().max_workers(1).build().unwrap();
-    /// assert_eq!(pool.max_workers(), 1);
-    /// ```
-    pub fn max_workers(&self) -> usize {
-        self.shared().lock().workers.len()
-    }
-
-    /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
-    /// `f` is a plain function of this program (a non-capturing closure coerces to one); a
-    /// function from a shared library cannot be named on another process, and its future
-    /// fails at once with a `Serialization` error that says where it lies.
-    ///
-    /// The future fails with `Panicked` when `f` panics (the message, and which rank), with
-    /// `TimedOut` past the pool's time limit, with `Serialization` when a value does not
-    /// encode or decode.
-    ///
-    /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
-    /// pool broke or its session ended.
-    ///
-    /// ```no_run
-    /// fn square(x: u64) -> u64 { x * x }
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
-    /// ```
-    pub fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let timeout = self.shared().rules.timeout;
-        self.front.submit(f, arg, timeout, true, None)
-    }
-
     pool_engine::front_methods! {
+        /// How many workers the pool has (mpi4py's `num_workers`; `max_workers`, as the other
+        /// pools name it).
+        ///
+        /// ```no_run
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::builder().max_workers(1).build().unwrap();
+        /// assert_eq!(pool.max_workers(), 1);
+        /// ```
+        max_workers;
+
+        /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
+        /// `f` is a plain function of this program (a non-capturing closure coerces to one); a
+        /// function from a shared library cannot be named on another process, and its future
+        /// fails at once with a `Serialization` error that says where it lies.
+        ///
+        /// The future fails with `Panicked` when `f` panics (the message, and which rank), with
+        /// `TimedOut` past the pool's time limit, with `Serialization` when a value does not
+        /// encode or decode.
+        ///
+        /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
+        /// pool broke or its session ended.
+        ///
+        /// ```no_run
+        /// fn square(x: u64) -> u64 { x * x }
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::from_world().unwrap();
+        /// assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
+        /// ```
+        submit;
         /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
         ///
         /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
@@ -229,22 +219,15 @@ impl MpiPool {
         /// assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
         /// ```
         submit_with_timeout;
-    }
-
-    /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
-    /// never says [`SubmitError::Full`].
-    ///
-    /// ```no_run
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// assert_eq!(pool.try_submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
-    /// ```
-    pub fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit(f, arg)
+        /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
+        /// never says [`SubmitError::Full`].
+        ///
+        /// ```no_run
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::from_world().unwrap();
+        /// assert_eq!(pool.try_submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+        /// ```
+        try_submit;
     }
 
     /// Runs `f(arg)` once on every worker of the pool (mpi4py users reach for
@@ -281,7 +264,8 @@ impl MpiPool {
             .into_iter()
             .map(|rank| {
                 let timeout = self.shared().rules.timeout;
-                self.front.submit(f, arg.clone(), timeout, true, Some(rank))
+                self.front
+                    .submit_task(f, arg.clone(), timeout, true, Some(rank))
             })
             .collect()
     }
@@ -386,19 +370,19 @@ impl MpiPool {
         &self.front.dispatcher().shared
     }
 
-    /// What the pool has done and is doing (the same as through [`Executor::stats`](future_core::Executor::stats)):
-    /// tasks waiting, sent to workers, completed, failed, cancelled; workers alive (not
-    /// retired) and started. A `map` chunk counts as one task.
-    ///
-    /// ```no_run
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
-    /// pool.shutdown();
-    /// assert_eq!(pool.stats().completed, 1);
-    /// ```
-    pub fn stats(&self) -> PoolStats {
-        self.shared().lock().stats(&self.shared().counters)
+    pool_engine::front_methods! {
+        /// What the pool has done and is doing (the same as through [`Executor::stats`](future_core::Executor::stats)):
+        /// tasks waiting, sent to workers, completed, failed, cancelled; workers alive (not
+        /// retired) and started. A `map` chunk counts as one task.
+        ///
+        /// ```no_run
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::from_world().unwrap();
+        /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
+        /// pool.shutdown();
+        /// assert_eq!(pool.stats().completed, 1);
+        /// ```
+        stats;
     }
 }
 
@@ -445,6 +429,17 @@ impl Dispatcher for Queue {
     type Head = TaskHead;
     /// The rank of the one worker that may run the task (`on_each_worker`), if any.
     type Target = Option<i32>;
+    type Worker = Worker;
+    type State = State;
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    /// The pool's workers are fixed when it is built.
+    fn max_workers(&self) -> usize {
+        self.shared.lock().workers.len()
+    }
 
     fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> TaskHead {
         TaskHead {
@@ -452,10 +447,6 @@ impl Dispatcher for Queue {
             task,
             watched: timeout.is_some(),
         }
-    }
-
-    fn refusal(&self) -> Option<SubmitError> {
-        self.shared.lock().refusal()
     }
 
     /// Queues the task for the MPI thread, which dispatches it. The pool has no queue
@@ -520,17 +511,6 @@ const _: fn() = || {
 
 impl fmt::Debug for MpiPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Read first: the formatter's writer is the caller's code, never run under our lock.
-        let stats = self.stats();
-        let (shutdown, broken) = {
-            let state = self.shared().lock();
-            (state.shutdown, state.broken.clone())
-        };
-        f.debug_struct("MpiPool")
-            .field("max_workers", &self.max_workers())
-            .field("stats", &stats)
-            .field("shutdown", &shutdown)
-            .field("broken", &broken)
-            .finish_non_exhaustive()
+        self.front.fmt_pool("MpiPool", f)
     }
 }

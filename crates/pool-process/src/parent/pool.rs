@@ -2,16 +2,14 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use future_core::{
-    PoolStats, Portable, ShutdownOptions, SubmitError, TaskError, TaskErrorKind, TaskFuture,
-};
+use future_core::{ShutdownOptions, SubmitError, TaskError, TaskErrorKind, TaskFuture};
 
 use crate::messages::{self, TaskHead, ToWorker};
 use crate::parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
-use crate::parent::dispatch::{Flush, Rules, State};
+use crate::parent::dispatch::{Flush, Rules, State, Worker};
 use crate::parent::info::WorkerInfo;
 use crate::parent::manager::{self, Launch, Manager, Shared};
 use crate::parent::manager_threads::ManagerThreads;
@@ -169,65 +167,54 @@ impl ProcessPool {
         })
     }
 
-    /// The most worker processes this pool runs at once.
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder().max_workers(4).build().unwrap();
-    /// assert_eq!(pool.max_workers(), 4);
-    /// ```
-    pub fn max_workers(&self) -> usize {
-        self.shared().rules.max_workers
-    }
-
-    /// Schedules `f(arg)` in a worker process and returns its future (Python's
-    /// `submit(fn, arg)`). With a [`queue_bound`](ProcessPoolBuilder::queue_bound), blocks
-    /// while that many tasks wait.
-    ///
-    /// `f` is a plain function (a non-capturing closure coerces to one); the worker calls
-    /// the same function of the same binary, named by its offset in the executable (see the
-    /// crate docs). A function that is not part of the executable (from a shared library: a
-    /// Rust dylib, `-C prefer-dynamic`, a plugin) cannot be named in a worker: it is checked
-    /// here, before anything is sent, and its future fails at once with a
-    /// [`Serialization`](TaskErrorKind::Serialization) error that says where it lies.
-    ///
-    /// The future fails with [`Panicked`](TaskErrorKind::Panicked) (the message and the
-    /// worker's pid) when `f` panics, [`WorkerDied`](TaskErrorKind::WorkerDied) when its
-    /// worker died running it, [`TimedOut`](TaskErrorKind::TimedOut) past the per-task
-    /// timeout, [`Serialization`](TaskErrorKind::Serialization) when the argument or the
-    /// result cannot be encoded, decoded or exceeds the frame limit (a `Serialize` or
-    /// `Deserialize` impl that fails or panics fails only this task, with its message: an
-    /// argument's in this call, before anything is sent; the others in the worker or on the
-    /// pool's thread, and the worker lives on).
-    ///
-    /// An argument larger than [`max_frame`](ProcessPoolBuilder::max_frame) (64 MiB by
-    /// default) is accepted here and fails its future at once, with a `Serialization` error
-    /// that gives its size and names the setting: the argument is encoded straight into the
-    /// frame, so its size is known only here, and like Python (where a pickling error is set
-    /// on the future) every failure of one task's data is reported on its future, the same
-    /// way for `submit`, `map` (one chunk's error) and the [`Executor`](future_core::Executor)
-    /// trait. `submit`'s own errors are about the pool, never about one task's data.
-    ///
-    /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
-    /// pool broke.
-    ///
-    /// ```
-    /// fn square(x: u64) -> u64 { x * x }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::new().unwrap();
-    ///     assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
-    /// }
-    /// ```
-    pub fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let timeout = self.shared().rules.timeout;
-        self.front.submit(f, arg, timeout, true, ())
-    }
-
     pool_engine::front_methods! {
+        /// The most worker processes this pool runs at once.
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder().max_workers(4).build().unwrap();
+        /// assert_eq!(pool.max_workers(), 4);
+        /// ```
+        max_workers;
+        /// Schedules `f(arg)` in a worker process and returns its future (Python's
+        /// `submit(fn, arg)`). With a [`queue_bound`](ProcessPoolBuilder::queue_bound), blocks
+        /// while that many tasks wait.
+        ///
+        /// `f` is a plain function (a non-capturing closure coerces to one); the worker calls
+        /// the same function of the same binary, named by its offset in the executable (see the
+        /// crate docs). A function that is not part of the executable (from a shared library: a
+        /// Rust dylib, `-C prefer-dynamic`, a plugin) cannot be named in a worker: it is checked
+        /// here, before anything is sent, and its future fails at once with a
+        /// [`Serialization`](TaskErrorKind::Serialization) error that says where it lies.
+        ///
+        /// The future fails with [`Panicked`](TaskErrorKind::Panicked) (the message and the
+        /// worker's pid) when `f` panics, [`WorkerDied`](TaskErrorKind::WorkerDied) when its
+        /// worker died running it, [`TimedOut`](TaskErrorKind::TimedOut) past the per-task
+        /// timeout, [`Serialization`](TaskErrorKind::Serialization) when the argument or the
+        /// result cannot be encoded, decoded or exceeds the frame limit (a `Serialize` or
+        /// `Deserialize` impl that fails or panics fails only this task, with its message: an
+        /// argument's in this call, before anything is sent; the others in the worker or on the
+        /// pool's thread, and the worker lives on).
+        ///
+        /// An argument larger than [`max_frame`](ProcessPoolBuilder::max_frame) (64 MiB by
+        /// default) is accepted here and fails its future at once, with a `Serialization` error
+        /// that gives its size and names the setting: the argument is encoded straight into the
+        /// frame, so its size is known only here, and like Python (where a pickling error is set
+        /// on the future) every failure of one task's data is reported on its future, the same
+        /// way for `submit`, `map` (one chunk's error) and the [`Executor`](future_core::Executor)
+        /// trait. `submit`'s own errors are about the pool, never about one task's data.
+        ///
+        /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
+        /// pool broke.
+        ///
+        /// ```
+        /// fn square(x: u64) -> u64 { x * x }
+        /// fn main() {
+        ///     rustures::init();
+        ///     let pool = rustures::ProcessPool::new().unwrap();
+        ///     assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
+        /// }
+        /// ```
+        submit;
         /// Like [`submit`](Self::submit), with this task's own time limit instead of the
         /// pool's [`timeout`](ProcessPoolBuilder::timeout): `Some(limit)`, or `None` for
         /// none. Past it, its worker is killed (and replaced) and its future fails with
@@ -247,38 +234,27 @@ impl ProcessPool {
         /// }
         /// ```
         submit_with_timeout;
-    }
-
-    /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
-    /// returns [`SubmitError::Full`].
-    ///
-    /// ```
-    /// use rustures::SubmitError;
-    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::builder()
-    ///         .max_workers(1).queue_bound(1).build().unwrap();
-    ///     let mut futures = Vec::new();
-    ///     let full = loop {
-    ///         match pool.try_submit(nap, 200) {
-    ///             Ok(future) => futures.push(future),
-    ///             Err(err) => break err,
-    ///         }
-    ///     };
-    ///     assert_eq!(full, SubmitError::Full);
-    /// }
-    /// ```
-    pub fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let timeout = self.shared().rules.timeout;
-        self.front.submit(f, arg, timeout, false, ())
-    }
-
-    pool_engine::front_methods! {
+        /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
+        /// returns [`SubmitError::Full`].
+        ///
+        /// ```
+        /// use rustures::SubmitError;
+        /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+        /// fn main() {
+        ///     rustures::init();
+        ///     let pool = rustures::ProcessPool::builder()
+        ///         .max_workers(1).queue_bound(1).build().unwrap();
+        ///     let mut futures = Vec::new();
+        ///     let full = loop {
+        ///         match pool.try_submit(nap, 200) {
+        ///             Ok(future) => futures.push(future),
+        ///             Err(err) => break err,
+        ///         }
+        ///     };
+        ///     assert_eq!(full, SubmitError::Full);
+        /// }
+        /// ```
+        try_submit;
         /// Maps `f` over `items` in the workers: results in input order, lazily, with at
         /// most `buffersize` chunks (default: 2 per worker, plus the queued ones) in
         /// flight, each chunk of `chunksize` elements one message (Python's `map(fn,
@@ -475,31 +451,31 @@ impl ProcessPool {
             .map(|w| w.pid)
     }
 
-    /// What the pool has done and is doing (the same as through
-    /// [`Executor::stats`](future_core::Executor::stats)): tasks waiting for a worker
-    /// (`queued`), sent to one (`running`: running, or sent ahead behind a running one), and
-    /// finished (`completed`; `failed`: a panic, a dead or killed worker, a timeout, a
-    /// serialization error, a broken pool; `cancelled` before they started, once the pool
-    /// saw it); worker processes alive, started, and started to replace one that died, was
-    /// killed, timed out or retired (`max_tasks_per_child`). A `map` chunk counts as one
-    /// task, completed when its results came back. The counters are atomics kept where the
-    /// pool settles each task anyway; a call takes the pool's lock once, to count what it
-    /// holds.
-    ///
-    /// ```
-    /// fn square(x: u64) -> u64 { x * x }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
-    ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
-    ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
-    ///     pool.shutdown();
-    ///     let stats = pool.stats();
-    ///     assert_eq!((stats.completed, stats.workers_started, stats.workers), (1, 1, 0));
-    /// }
-    /// ```
-    pub fn stats(&self) -> PoolStats {
-        self.shared().lock().stats(&self.shared().counters)
+    pool_engine::front_methods! {
+        /// What the pool has done and is doing (the same as through
+        /// [`Executor::stats`](future_core::Executor::stats)): tasks waiting for a worker
+        /// (`queued`), sent to one (`running`: running, or sent ahead behind a running one), and
+        /// finished (`completed`; `failed`: a panic, a dead or killed worker, a timeout, a
+        /// serialization error, a broken pool; `cancelled` before they started, once the pool
+        /// saw it); worker processes alive, started, and started to replace one that died, was
+        /// killed, timed out or retired (`max_tasks_per_child`). A `map` chunk counts as one
+        /// task, completed when its results came back. The counters are atomics kept where the
+        /// pool settles each task anyway; a call takes the pool's lock once, to count what it
+        /// holds.
+        ///
+        /// ```
+        /// fn square(x: u64) -> u64 { x * x }
+        /// fn main() {
+        ///     rustures::init();
+        ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
+        ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
+        ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
+        ///     pool.shutdown();
+        ///     let stats = pool.stats();
+        ///     assert_eq!((stats.completed, stats.workers_started, stats.workers), (1, 1, 0));
+        /// }
+        /// ```
+        stats;
     }
 
     /// Completes `finish`'s futures (their done callbacks run here) and counts them.
@@ -526,6 +502,16 @@ impl Dispatcher for Queue {
     const WORKER: &'static str = "a worker process";
     type Head = ToWorker;
     type Target = ();
+    type Worker = Worker;
+    type State = State;
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    fn max_workers(&self) -> usize {
+        self.shared.rules.max_workers
+    }
 
     fn head(&self, id: u64, task: TaskName, _: Option<Duration>) -> ToWorker {
         ToWorker::Task(TaskHead { id, task })
@@ -545,10 +531,6 @@ impl Dispatcher for Queue {
             ));
         }
         Ok(())
-    }
-
-    fn refusal(&self) -> Option<SubmitError> {
-        self.shared.lock().refusal()
     }
 
     /// Queues a task, dispatches what can be dispatched, and writes what was dispatched
@@ -646,18 +628,7 @@ impl Drop for ProcessPool {
 
 impl fmt::Debug for ProcessPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Read first: the formatter's writer is the caller's code, never run under our lock.
-        let stats = self.stats();
-        let (shutdown, broken) = {
-            let state = self.shared().lock();
-            (state.shutdown, state.broken.clone())
-        };
-        f.debug_struct("ProcessPool")
-            .field("max_workers", &self.max_workers())
-            .field("stats", &stats)
-            .field("shutdown", &shutdown)
-            .field("broken", &broken)
-            .finish_non_exhaustive()
+        self.front.fmt_pool("ProcessPool", f)
     }
 }
 
