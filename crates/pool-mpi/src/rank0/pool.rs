@@ -176,6 +176,7 @@ impl MpiPool {
     }
 
     pool_engine::front_methods! {
+        examples: "rustures::MpiPool::from_world().unwrap()", "no_run";
         /// How many workers the pool has (mpi4py's `num_workers`; `max_workers`, as the other
         /// pools name it).
         ///
@@ -185,49 +186,29 @@ impl MpiPool {
         /// assert_eq!(pool.max_workers(), 1);
         /// ```
         max_workers;
-
-        /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
-        /// `f` is a plain function of this program (a non-capturing closure coerces to one); a
-        /// function from a shared library cannot be named on another process, and its future
-        /// fails at once with a `Serialization` error that says where it lies.
-        ///
-        /// The future fails with `Panicked` when `f` panics (the message, and which rank), with
-        /// `TimedOut` past the pool's time limit, with `Serialization` when a value does not
-        /// encode or decode.
-        ///
-        /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
-        /// pool broke or its session ended.
-        ///
-        /// ```no_run
-        /// fn square(x: u64) -> u64 { x * x }
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
-        /// ```
+        /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when
+        /// the pool broke or its session ended.
         submit;
-        /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
-        ///
-        /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
-        ///
-        /// ```no_run
-        /// use std::time::Duration;
-        /// fn forever(_: ()) { loop { std::thread::park() } }
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100))).unwrap();
-        /// let err = future.exception().unwrap().unwrap();
-        /// assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
-        /// ```
+        /// Past it, its future fails and its worker is retired: it gets no more tasks.
         submit_with_timeout;
-        /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
-        /// never says [`SubmitError::Full`].
+        /// This pool has no queue bound: `try_submit` never blocks and is never full.
+        try_submit;
+        /// By default, `tasks_per_worker` chunks and one more per worker are in flight.
+        map;
+        map_unordered;
+        /// In a done callback, which runs on the MPI thread that finishes the tasks, it
+        /// returns at once and the tasks finish in the background.
+        shutdown;
+        /// Workers alive are those not retired.
         ///
         /// ```no_run
         /// rustures::init();
         /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// assert_eq!(pool.try_submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
+        /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
+        /// pool.shutdown();
+        /// assert_eq!(pool.stats().completed, 1);
         /// ```
-        try_submit;
+        stats;
     }
 
     /// Runs `f(arg)` once on every worker of the pool (mpi4py users reach for
@@ -268,55 +249,6 @@ impl MpiPool {
                     .submit_task(f, arg.clone(), timeout, true, Some(rank))
             })
             .collect()
-    }
-
-    pool_engine::front_methods! {
-        /// Maps `f` over `items` on the workers: results in input order, lazily, with a
-        /// bounded number of chunks in flight (default: `tasks_per_worker` per worker),
-        /// each chunk of `chunksize` elements one message (Python's `map(fn, iterable,
-        /// chunksize, buffersize)`). A panic on one element fails that element only. See
-        /// [`Map`](future_core::Map).
-        ///
-        /// ```no_run
-        /// use rustures::MapOptions;
-        /// fn cube(x: i64) -> i64 { x * x * x }
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// let cubes: Vec<i64> = pool
-        ///     .map(cube, 0..1000, MapOptions::new().chunksize(100))
-        ///     .unwrap()
-        ///     .map(Result::unwrap)
-        ///     .collect();
-        /// assert_eq!(cubes[10], 1000);
-        /// ```
-        map;
-        /// Like [`map`](Self::map), yielding each result as its chunk is done, with its
-        /// position in the input (mpi4py's `map(unordered=True)`).
-        ///
-        /// ```no_run
-        /// use rustures::MapOptions;
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// let mut squares: Vec<(usize, u64)> = pool
-        ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
-        ///     .unwrap()
-        ///     .map(|(i, r)| (i, r.unwrap()))
-        ///     .collect();
-        /// squares.sort_unstable();
-        /// assert_eq!(squares[5], (5, 25));
-        /// ```
-        map_unordered;
-        /// Python's `shutdown()`: stops taking tasks and waits for every task (except in a
-        /// done callback, which runs on the MPI thread that finishes them: there it returns
-        /// at once and the tasks finish in the background).
-        ///
-        /// ```no_run
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// pool.shutdown();
-        /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), rustures::SubmitError::Shutdown);
-        /// ```
-        shutdown;
     }
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`): with
@@ -368,21 +300,6 @@ impl MpiPool {
     /// What the pool shares with the MPI thread.
     fn shared(&self) -> &Shared {
         &self.front.dispatcher().shared
-    }
-
-    pool_engine::front_methods! {
-        /// What the pool has done and is doing (the same as through [`Executor::stats`](future_core::Executor::stats)):
-        /// tasks waiting, sent to workers, completed, failed, cancelled; workers alive (not
-        /// retired) and started. A `map` chunk counts as one task.
-        ///
-        /// ```no_run
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
-        /// pool.shutdown();
-        /// assert_eq!(pool.stats().completed, 1);
-        /// ```
-        stats;
     }
 }
 

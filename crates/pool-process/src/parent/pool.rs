@@ -168,6 +168,7 @@ impl ProcessPool {
     }
 
     pool_engine::front_methods! {
+        examples: "rustures::ProcessPool::new().unwrap()", "";
         /// The most worker processes this pool runs at once.
         ///
         /// ```
@@ -175,67 +176,28 @@ impl ProcessPool {
         /// assert_eq!(pool.max_workers(), 4);
         /// ```
         max_workers;
-        /// Schedules `f(arg)` in a worker process and returns its future (Python's
-        /// `submit(fn, arg)`). With a [`queue_bound`](ProcessPoolBuilder::queue_bound), blocks
-        /// while that many tasks wait.
-        ///
-        /// `f` is a plain function (a non-capturing closure coerces to one); the worker calls
-        /// the same function of the same binary, named by its offset in the executable (see the
-        /// crate docs). A function that is not part of the executable (from a shared library: a
-        /// Rust dylib, `-C prefer-dynamic`, a plugin) cannot be named in a worker: it is checked
-        /// here, before anything is sent, and its future fails at once with a
-        /// [`Serialization`](TaskErrorKind::Serialization) error that says where it lies.
-        ///
-        /// The future fails with [`Panicked`](TaskErrorKind::Panicked) (the message and the
-        /// worker's pid) when `f` panics, [`WorkerDied`](TaskErrorKind::WorkerDied) when its
-        /// worker died running it, [`TimedOut`](TaskErrorKind::TimedOut) past the per-task
-        /// timeout, [`Serialization`](TaskErrorKind::Serialization) when the argument or the
-        /// result cannot be encoded, decoded or exceeds the frame limit (a `Serialize` or
-        /// `Deserialize` impl that fails or panics fails only this task, with its message: an
-        /// argument's in this call, before anything is sent; the others in the worker or on the
-        /// pool's thread, and the worker lives on).
+        /// With a [`queue_bound`](ProcessPoolBuilder::queue_bound), it blocks while that many
+        /// tasks wait. The future also fails with [`WorkerDied`](TaskErrorKind::WorkerDied)
+        /// when its worker died running it (the pid is the worker's, and so is the signal or
+        /// exit code), and with `Serialization` when the argument or the result exceeds the
+        /// frame limit.
         ///
         /// An argument larger than [`max_frame`](ProcessPoolBuilder::max_frame) (64 MiB by
-        /// default) is accepted here and fails its future at once, with a `Serialization` error
-        /// that gives its size and names the setting: the argument is encoded straight into the
-        /// frame, so its size is known only here, and like Python (where a pickling error is set
-        /// on the future) every failure of one task's data is reported on its future, the same
-        /// way for `submit`, `map` (one chunk's error) and the [`Executor`](future_core::Executor)
-        /// trait. `submit`'s own errors are about the pool, never about one task's data.
+        /// default) is accepted here and fails its future at once, with a `Serialization`
+        /// error that gives its size and names the setting: the argument is encoded straight
+        /// into the frame, so its size is known only here, and like Python (where a pickling
+        /// error is set on the future) every failure of one task's data is reported on its
+        /// future, the same way for `submit`, `map` (one chunk's error) and the
+        /// [`Executor`](future_core::Executor) trait. `submit`'s own errors are about the
+        /// pool, never about one task's data.
         ///
-        /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
-        /// pool broke.
-        ///
-        /// ```
-        /// fn square(x: u64) -> u64 { x * x }
-        /// fn main() {
-        ///     rustures::init();
-        ///     let pool = rustures::ProcessPool::new().unwrap();
-        ///     assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
-        /// }
-        /// ```
+        /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when
+        /// the pool broke.
         submit;
-        /// Like [`submit`](Self::submit), with this task's own time limit instead of the
-        /// pool's [`timeout`](ProcessPoolBuilder::timeout): `Some(limit)`, or `None` for
-        /// none. Past it, its worker is killed (and replaced) and its future fails with
+        /// Past it, its worker is killed (and replaced) and its future fails with
         /// [`TimedOut`](TaskErrorKind::TimedOut).
-        ///
-        /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
-        ///
-        /// ```
-        /// use std::time::Duration;
-        /// fn forever(_: ()) { loop { std::thread::park() } }
-        /// fn main() {
-        ///     rustures::init();
-        ///     let pool = rustures::ProcessPool::new().unwrap();
-        ///     let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100)));
-        ///     let err = future.unwrap().exception().unwrap().unwrap();
-        ///     assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
-        /// }
-        /// ```
         submit_with_timeout;
-        /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
-        /// returns [`SubmitError::Full`].
+        /// The queue is bounded by [`queue_bound`](ProcessPoolBuilder::queue_bound):
         ///
         /// ```
         /// use rustures::SubmitError;
@@ -255,61 +217,31 @@ impl ProcessPool {
         /// }
         /// ```
         try_submit;
-        /// Maps `f` over `items` in the workers: results in input order, lazily, with at
-        /// most `buffersize` chunks (default: 2 per worker, plus the queued ones) in
-        /// flight, each chunk of `chunksize` elements one message (Python's `map(fn,
-        /// iterable, timeout, chunksize, buffersize)`). A panic on one element fails that
-        /// element only; a chunk whose worker died gives the error for each of its
-        /// elements; dropping the iterator cancels the chunks that have not started (also
-        /// those sent ahead to a busy worker). See [`Map`](future_core::Map).
-        ///
-        /// Errors: the pool refused the first chunk (shut down or broken).
-        ///
-        /// ```
-        /// use rustures::MapOptions;
-        /// fn cube(x: i64) -> i64 { x * x * x }
-        /// fn main() {
-        ///     rustures::init();
-        ///     let pool = rustures::ProcessPool::new().unwrap();
-        ///     let cubes: Vec<i64> = pool
-        ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
-        ///         .unwrap()
-        ///         .map(Result::unwrap)
-        ///         .collect();
-        ///     assert_eq!(cubes[10], 1000);
-        /// }
-        /// ```
+        /// By default, 2 chunks per worker are in flight, plus the queued ones. A chunk whose
+        /// worker died gives the error for each of its elements; dropping the iterator cancels
+        /// the chunks that have not started (also those sent ahead to a busy worker).
         map;
-        /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
-        /// its chunk is done, with its position in the input (Python's `imap_unordered`,
-        /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
+        map_unordered;
+        /// It also waits for every worker to exit.
+        shutdown;
+        /// Here `running` counts the tasks sent ahead behind a running one too; `failed`
+        /// counts panics, dead or killed workers, timeouts, serialization errors and a broken
+        /// pool's tasks; `workers_replaced`, the worker processes started to replace one that
+        /// died, was killed, timed out or retired (`max_tasks_per_child`).
         ///
         /// ```
-        /// use rustures::MapOptions;
         /// fn square(x: u64) -> u64 { x * x }
         /// fn main() {
         ///     rustures::init();
-        ///     let pool = rustures::ProcessPool::new().unwrap();
-        ///     let mut squares: Vec<(usize, u64)> = pool
-        ///         .map_unordered(square, 0..6u64, MapOptions::new().chunksize(2))
-        ///         .unwrap()
-        ///         .map(|(position, result)| (position, result.unwrap()))
-        ///         .collect();
-        ///     squares.sort_unstable();
-        ///     assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16), (5, 25)]);
+        ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
+        ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
+        ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
+        ///     pool.shutdown();
+        ///     let stats = pool.stats();
+        ///     assert_eq!((stats.completed, stats.workers_started, stats.workers), (1, 1, 0));
         /// }
         /// ```
-        map_unordered;
-        /// Stops taking tasks and waits for every task and worker (Python's `shutdown()`):
-        /// `shutdown_with(ShutdownOptions::default())`. Calling it again is harmless.
-        ///
-        /// ```
-        /// use rustures::SubmitError;
-        /// let pool = rustures::ProcessPool::new().unwrap();
-        /// pool.shutdown();
-        /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), SubmitError::Shutdown);
-        /// ```
-        shutdown;
+        stats;
     }
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`, named in
@@ -449,33 +381,6 @@ impl ProcessPool {
         workers
             .find(|w| w.in_flight.iter().any(|t| t.completion.is_for(future)))
             .map(|w| w.pid)
-    }
-
-    pool_engine::front_methods! {
-        /// What the pool has done and is doing (the same as through
-        /// [`Executor::stats`](future_core::Executor::stats)): tasks waiting for a worker
-        /// (`queued`), sent to one (`running`: running, or sent ahead behind a running one), and
-        /// finished (`completed`; `failed`: a panic, a dead or killed worker, a timeout, a
-        /// serialization error, a broken pool; `cancelled` before they started, once the pool
-        /// saw it); worker processes alive, started, and started to replace one that died, was
-        /// killed, timed out or retired (`max_tasks_per_child`). A `map` chunk counts as one
-        /// task, completed when its results came back. The counters are atomics kept where the
-        /// pool settles each task anyway; a call takes the pool's lock once, to count what it
-        /// holds.
-        ///
-        /// ```
-        /// fn square(x: u64) -> u64 { x * x }
-        /// fn main() {
-        ///     rustures::init();
-        ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
-        ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
-        ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
-        ///     pool.shutdown();
-        ///     let stats = pool.stats();
-        ///     assert_eq!((stats.completed, stats.workers_started, stats.workers), (1, 1, 0));
-        /// }
-        /// ```
-        stats;
     }
 
     /// Completes `finish`'s futures (their done callbacks run here) and counts them.
