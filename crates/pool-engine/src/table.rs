@@ -16,7 +16,7 @@ use std::time::Duration;
 use future_core::{PoolStats, SubmitError, TaskError};
 use task_wire::{Completion, Counters, Settled};
 
-use crate::{Finish, InFlight, NewTask, SendAhead, TaskTime};
+use crate::{Finish, InFlight, NewTask, Phase, SendAhead, TaskTime};
 
 /// One task or `map` chunk, waiting or sent.
 pub struct Task<T> {
@@ -77,14 +77,22 @@ pub trait Worker {
     /// The tasks sent to it and not answered, in send order.
     fn in_flight(&self) -> &InFlight<Task<Self::Target>>;
 
+    /// Where it is in its life with the pool; a worker that takes tasks from the start need
+    /// not say.
+    fn phase(&self) -> Phase {
+        Phase::Ready
+    }
+
     /// Past its start-up. While a worker starts, sending a task ahead to a busy one does
     /// not pay: the starting one may well take it sooner.
-    fn started(&self) -> bool;
+    fn started(&self) -> bool {
+        self.phase().started()
+    }
 
-    /// Still one of the pool's live workers, for the statistics (an MPI rank retired after a
-    /// time-out is not: it never gets a task again).
+    /// Still one of the pool's live workers, for the statistics (a retired one is not: it
+    /// never gets a task again).
     fn serves(&self) -> bool {
-        true
+        self.phase() != Phase::Retired
     }
 
     /// Whether it takes a task for `target` now, if it is idle or the rules let the task

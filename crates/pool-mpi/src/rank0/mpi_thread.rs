@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 use mpi::Rank;
 use mpi::environment::Universe;
 use mpi::traits::*;
+use pool_engine::Phase;
 
 use crate::backoff::Backoff;
 use crate::comm::Comm;
 use crate::messages::{self, FromWorker, ReplyHead, ToWorker};
 use crate::rank0::builder::{MpiPoolBuildError, Source};
-use crate::rank0::dispatch::{Phase, Worker};
+use crate::rank0::dispatch::Worker;
 use crate::rank0::pool::Shared;
 
 /// How often spawned workers are checked while tasks run (and once a second when idle).

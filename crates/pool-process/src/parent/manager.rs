@@ -14,10 +14,10 @@ use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
 use crate::marker;
 use crate::messages::{FromWorker, Init, ToWorker};
-use crate::parent::dispatch::{Flush, Phase, Rules, State, Worker};
+use crate::parent::dispatch::{Flush, Rules, State, Worker};
 use crate::parent::outbox::{self, FlushThread, Outbox};
 use crate::stderr::{self, Capture, StartupStderr};
-use pool_engine::Finish;
+use pool_engine::{Finish, Phase};
 use task_wire::Completion;
 use task_wire::Counters;
 
