@@ -140,10 +140,10 @@ impl MpiPool {
             session::started_mpi_thread()?; // `init` was called, and this process may use MPI
             return Err(MpiPoolBuildError::NoWorkerRanks);
         }
-        let initializer = match builder.initializer.map(task_wire::name_initializer) {
-            Some(Err(why)) => return Err(MpiPoolBuildError::ForeignInitializer(why)),
-            named => named.and_then(Result::ok),
-        };
+        let named = builder.initializer.map(task_wire::name_initializer);
+        let initializer = named
+            .transpose()
+            .map_err(MpiPoolBuildError::ForeignInitializer)?;
         let mpi_thread = session::started_mpi_thread()?;
         let shared = Arc::new(Shared {
             rules: Rules {

@@ -103,10 +103,10 @@ impl ProcessPool {
     ) -> Result<ProcessPool, ProcessPoolBuildError> {
         worker::end_uninitialized_copy(); // a worker copy that forgot `init` ends here
         builder.validate()?;
-        let initializer = match builder.initializer.map(task_wire::name_initializer) {
-            Some(Err(why)) => return Err(ProcessPoolBuildError::ForeignInitializer(why)),
-            named => named.and_then(Result::ok),
-        };
+        let named = builder.initializer.map(task_wire::name_initializer);
+        let initializer = named
+            .transpose()
+            .map_err(ProcessPoolBuildError::ForeignInitializer)?;
         let max_workers = builder.max_workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
