@@ -3,9 +3,9 @@
 //! each pool adds what is its own.
 
 /// Writes, inside a pool's `impl` block, public methods that only forward to the pool's
-/// field `front` (a [`Front`](crate::Front)) or to its `shutdown_with`, each named after
-/// its docs: any of `submit`, `try_submit`, `submit_with_timeout`, `map`, `map_unordered`,
-/// `shutdown`, `max_workers` and `stats`.
+/// field `front` (a [`Front`](crate::Front)), each named after its docs: any of `submit`,
+/// `try_submit`, `submit_with_timeout`, `map`, `map_unordered`, `shutdown`, `shutdown_with`,
+/// `max_workers` and `stats`.
 ///
 /// The docs of each method are written here as far as they hold for every pool: a summary
 /// first, then the docs the pool gives (what only it does), then what follows for every
@@ -243,7 +243,38 @@ macro_rules! front_methods {
         /// }
         /// ```
         pub fn shutdown(&self) {
-            self.shutdown_with($crate::future_core::ShutdownOptions::default());
+            self.front.shutdown_with($crate::future_core::ShutdownOptions::default());
+        }
+    };
+    (@method shutdown_with $pool:literal $run:literal $(#[$doc:meta])*) => {
+        /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`, named in
+        /// `ShutdownOptions`). With `cancel_futures`, cancels the tasks that have not
+        /// started. With `wait`, returns once the other tasks finished; without, the pool
+        /// finishes them in the background. Calling it again is harmless.
+        ///
+        $(#[$doc])*
+        ///
+        #[doc = concat!("```", $run)]
+        /// use rustures::ShutdownOptions;
+        /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+        /// fn main() {
+        ///     rustures::init();
+        #[doc = concat!("    let pool = ", $pool, ";")]
+        ///     let futures: Vec<_> = (0..4).map(|_| pool.submit(nap, 10).unwrap()).collect();
+        ///     pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
+        ///     // Each task ran, or was cancelled before it started.
+        ///     assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
+        /// }
+        /// ```
+        ///
+        /// The options are named, as Python names them:
+        ///
+        /// ```compile_fail
+        #[doc = concat!("let pool = ", $pool, ";")]
+        /// pool.shutdown(true, false); // error: `shutdown_with(ShutdownOptions { .. })`
+        /// ```
+        pub fn shutdown_with(&self, options: $crate::future_core::ShutdownOptions) {
+            self.front.shutdown_with(options);
         }
     };
 }

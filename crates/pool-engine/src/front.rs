@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use future_core::executor::{ChunkFuture, Promise, drop_each};
 use future_core::{
-    Map, MapOptions, MapUnordered, PoolStats, Portable, SubmitError, TaskError, TaskErrorKind,
-    TaskFuture,
+    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskError,
+    TaskErrorKind, TaskFuture,
 };
 use serde::Serialize;
 use task_wire::{Chunk, Completion, Counters, Settled, Single, TaskName};
 
-use crate::{Table, Worker};
+use crate::{Finish, Table, Worker};
 
 /// What the front end needs of a pool: how it heads a task's frame, where the task goes
 /// once made, and the pool's state behind its lock.
@@ -74,6 +74,18 @@ pub trait Dispatcher: Sync {
 
     /// How many `map` chunks are in flight when the options do not say.
     fn default_buffersize(&self) -> usize;
+
+    /// Settles `finish`'s futures, after the unlock (their done callbacks run here), and
+    /// counts them.
+    fn settle(&self, finish: Vec<Finish>);
+
+    /// `shutdown_with`'s part under the lock, after the table's (see [`Table::shut_down`]):
+    /// what the pool's own threads must see of it; `wait` says whether the caller waits.
+    fn shutting_down(&self, state: &mut Self::State, wait: bool);
+
+    /// `shutdown_with`'s part after the unlock: wakes what must see the shutdown and, with
+    /// `wait`, waits until the pool finished its tasks.
+    fn after_shutdown(&self, wait: bool);
 }
 
 /// A task made by the front end, for [`Dispatcher::enqueue`].
@@ -172,6 +184,19 @@ impl<D: Dispatcher> Front<D> {
             ));
         }
         self.submit_task(f, arg, timeout, true, D::Target::default())
+    }
+
+    /// Stops taking tasks; with `cancel_futures`, cancels those that have not started (see
+    /// [`Table::shut_down`]); with `wait`, waits until the pool finished the others.
+    pub fn shutdown_with(&self, options: ShutdownOptions) {
+        let mut finish = Vec::new();
+        {
+            let mut state = self.dispatcher.lock();
+            state.shut_down(options.cancel_futures, &mut finish);
+            self.dispatcher.shutting_down(&mut state, options.wait);
+        }
+        self.dispatcher.settle(finish);
+        self.dispatcher.after_shutdown(options.wait);
     }
 
     /// The pool's statistics: its counters, and what its table holds now (one lock).

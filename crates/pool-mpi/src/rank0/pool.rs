@@ -43,6 +43,25 @@ impl Shared {
         self.notify_if_idle();
     }
 
+    /// Waits until no task waits or runs (or the pool broke or was let go). Not on the MPI
+    /// thread (in a done callback), which finishes the tasks: it would wait on itself, and
+    /// every pool's completions with it.
+    fn wait_idle(&self) {
+        if mpi_thread::on_mpi_thread() {
+            return;
+        }
+        let mut state = self.lock();
+        state.waiters += 1;
+        while !state.idle() && state.broken.is_none() {
+            state = self
+                .idle
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.waiters -= 1;
+    }
+
     /// Wakes the threads waiting for the pool to be idle, if it is.
     pub(crate) fn notify_if_idle(&self) {
         let state = self.lock();
@@ -199,6 +218,10 @@ impl MpiPool {
         /// In a done callback, which runs on the MPI thread that finishes the tasks, it
         /// returns at once and the tasks finish in the background.
         shutdown;
+        /// Only the tasks not sent to a worker yet can be cancelled: a task sent to a worker
+        /// has started. In a done callback (on the MPI thread, which finishes the tasks) it
+        /// never waits.
+        shutdown_with;
         /// Workers alive are those not retired.
         ///
         /// ```no_run
@@ -249,52 +272,6 @@ impl MpiPool {
                     .submit_task(f, arg.clone(), timeout, true, Some(rank))
             })
             .collect()
-    }
-
-    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`): with
-    /// `cancel_futures`, cancels the tasks not sent to a worker yet; with `wait`, returns
-    /// once every other task finished. In a done callback (on the MPI thread, which finishes
-    /// the tasks) it never waits.
-    ///
-    /// ```no_run
-    /// use rustures::ShutdownOptions;
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// let futures: Vec<_> = (0..100u64).map(|x| pool.submit(|x: u64| x, x).unwrap()).collect();
-    /// pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
-    /// assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
-    /// ```
-    pub fn shutdown_with(&self, options: ShutdownOptions) {
-        let mut finish = Vec::new();
-        // Nothing is sent ahead that a worker could skip: only the waiting tasks cancel.
-        self.shared()
-            .lock()
-            .shut_down(options.cancel_futures, &mut finish);
-        self.shared().settle(finish);
-        self.front.dispatcher().mpi_thread.poke();
-        if options.wait {
-            self.wait_idle();
-        }
-    }
-
-    /// Waits until no task waits or runs (or the pool broke or was let go). Not on the MPI
-    /// thread (in a done callback), which finishes the tasks: it would wait on itself, and
-    /// every pool's completions with it.
-    fn wait_idle(&self) {
-        if mpi_thread::on_mpi_thread() {
-            return;
-        }
-        let mut state = self.shared().lock();
-        state.waiters += 1;
-        while !state.idle() && state.broken.is_none() {
-            state = self
-                .shared()
-                .idle
-                .wait_timeout(state, Duration::from_millis(100))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        state.waiters -= 1;
     }
 
     /// What the pool shares with the MPI thread.
@@ -390,6 +367,22 @@ impl Dispatcher for Queue {
 
     fn timeout(&self) -> Option<Duration> {
         self.shared.rules.timeout
+    }
+
+    fn settle(&self, finish: Vec<Finish>) {
+        self.shared.settle(finish);
+    }
+
+    /// Nothing is sent ahead that a worker could skip: only the waiting tasks cancel.
+    fn shutting_down(&self, _: &mut State, _: bool) {}
+
+    /// Pokes the MPI thread, which finishes the tasks, then waits for them (see
+    /// `Shared::wait_idle`).
+    fn after_shutdown(&self, wait: bool) {
+        self.mpi_thread.poke();
+        if wait {
+            self.shared.wait_idle();
+        }
     }
 
     /// `tasks_per_worker` and one more per worker.

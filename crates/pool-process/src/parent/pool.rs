@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use future_core::{ShutdownOptions, SubmitError, TaskError, TaskErrorKind, TaskFuture};
+use future_core::{SubmitError, TaskError, TaskErrorKind, TaskFuture};
 
 use crate::messages::{self, TaskHead, ToWorker};
 use crate::parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
@@ -224,6 +224,10 @@ impl ProcessPool {
         map_unordered;
         /// It also waits for every worker to exit.
         shutdown;
+        /// The tasks that have not started are those waiting for a worker and those sent
+        /// ahead to a busy one (see [`submit`](Self::submit)). With `wait`, it also returns
+        /// only once every worker exited and was reaped.
+        shutdown_with;
         /// Here `running` counts the tasks sent ahead behind a running one too; `failed`
         /// counts panics, dead or killed workers, timeouts, serialization errors and a broken
         /// pool's tasks; `workers_replaced`, the worker processes started to replace one that
@@ -242,47 +246,6 @@ impl ProcessPool {
         /// }
         /// ```
         stats;
-    }
-
-    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`, named in
-    /// [`ShutdownOptions`]). With `cancel_futures`, cancels the tasks that have not started:
-    /// those waiting for a worker and those sent ahead to a busy one (see
-    /// [`submit`](Self::submit)). With `wait`, returns once the other tasks finished and
-    /// every worker exited and was reaped; without, the pool finishes them in the background.
-    /// Calling it again is harmless.
-    ///
-    /// ```
-    /// use rustures::ShutdownOptions;
-    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
-    ///     let futures: Vec<_> = (0..4).map(|_| pool.submit(nap, 10).unwrap()).collect();
-    ///     pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
-    ///     // Each task ran, or was cancelled before it started.
-    ///     assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
-    /// }
-    /// ```
-    ///
-    /// The options are named, as Python names them:
-    ///
-    /// ```compile_fail
-    /// let pool = rustures::ProcessPool::new().unwrap();
-    /// pool.shutdown(true, false); // error: `shutdown_with(ShutdownOptions { .. })`
-    /// ```
-    pub fn shutdown_with(&self, options: ShutdownOptions) {
-        let mut cancelled = Vec::new();
-        {
-            let mut state = self.shared().lock();
-            state.shut_down(options.cancel_futures, &mut cancelled);
-            state.let_go |= !options.wait;
-            self.shared().wake(&mut state);
-            self.shared().room.notify_all();
-        }
-        self.finish(cancelled);
-        if options.wait {
-            self.join_manager();
-        }
     }
 
     /// Sends SIGTERM to every worker process now and shuts the pool down (Python 3.14's
@@ -328,7 +291,7 @@ impl ProcessPool {
             self.shared().wake(&mut state);
             self.shared().room.notify_all();
         }
-        self.finish(cancelled);
+        self.front.dispatcher().settle(cancelled);
         self.join_manager();
     }
 
@@ -381,14 +344,6 @@ impl ProcessPool {
         workers
             .find(|w| w.in_flight.iter().any(|t| t.completion.is_for(future)))
             .map(|w| w.pid)
-    }
-
-    /// Completes `finish`'s futures (their done callbacks run here) and counts them.
-    fn finish(&self, finish: Vec<Finish>) {
-        let counters = &self.shared().counters;
-        finish
-            .into_iter()
-            .for_each(|f| f.run("pool-process", counters));
     }
 
     /// The state shared with the manager.
@@ -488,6 +443,29 @@ impl Dispatcher for Queue {
         self.shared.rules.timeout
     }
 
+    /// Completes `finish`'s futures (their done callbacks run here) and counts them.
+    fn settle(&self, finish: Vec<Finish>) {
+        let counters = &self.shared.counters;
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-process", counters));
+    }
+
+    /// Without `wait`, dropping the pool does not wait either; the manager and the
+    /// submitters blocked on the queue bound are woken.
+    fn shutting_down(&self, state: &mut State, wait: bool) {
+        state.let_go |= !wait;
+        self.shared.wake(state);
+        self.shared.room.notify_all();
+    }
+
+    /// Waits for every task and every worker (see `join_manager`).
+    fn after_shutdown(&self, wait: bool) {
+        if wait {
+            self.manager_threads.wait_finished();
+        }
+    }
+
     /// Two chunks per worker, plus the queued ones.
     fn default_buffersize(&self) -> usize {
         let rules = &self.shared.rules;
@@ -524,7 +502,7 @@ impl Drop for ProcessPool {
             self.shared().room.notify_all();
             state.let_go
         };
-        self.finish(cancelled);
+        self.front.dispatcher().settle(cancelled);
         if !let_go {
             self.join_manager();
         }
