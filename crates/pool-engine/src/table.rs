@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use future_core::{PoolStats, SubmitError, TaskError};
 use task_wire::{Completion, Counters, Settled};
@@ -93,6 +93,12 @@ pub trait Worker {
     /// never gets a task again).
     fn serves(&self) -> bool {
         self.phase() != Phase::Retired
+    }
+
+    /// When the time limit of its running task runs out, if it has one: a limit counts from
+    /// the task's start (see [`InFlight::deadline`]).
+    fn task_deadline(&self) -> Option<Instant> {
+        self.in_flight().deadline(|t| t.timeout)
     }
 
     /// Whether it takes a task for `target` now, if it is idle or the rules let the task
@@ -202,6 +208,11 @@ impl<W: Worker> Table<W> {
     pub fn stats(&self, counters: &Counters) -> PoolStats {
         let workers = self.workers.iter().filter(|w| w.serves()).count();
         counters.read(self.pending.len(), self.in_flight(), workers)
+    }
+
+    /// The earliest time limit of a running task (see [`Worker::task_deadline`]).
+    pub fn next_task_deadline(&self) -> Option<Instant> {
+        self.workers.iter().filter_map(W::task_deadline).min()
     }
 
     /// The worker named `id`.

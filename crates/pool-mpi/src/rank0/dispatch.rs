@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use pool_engine::{Finish, InFlight, Phase, SendAhead, Table};
+use pool_engine::{Finish, InFlight, Phase, SendAhead, Table, Worker as _};
 use task_wire::{Counters, Settled};
 
 use crate::messages;
@@ -188,10 +188,7 @@ impl State {
     pub(crate) fn expire(&mut self, now: Instant, finish: &mut Vec<Finish>) {
         let table = &mut self.table;
         for worker in &mut table.workers {
-            let expired = worker
-                .in_flight
-                .deadline(|t| t.timeout)
-                .is_some_and(|at| now >= at);
+            let expired = worker.task_deadline().is_some_and(|at| now >= at);
             if !expired {
                 continue;
             }
@@ -234,14 +231,6 @@ impl State {
                 finish,
             );
         }
-    }
-
-    /// The earliest time limit of a running task.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.workers
-            .iter()
-            .filter_map(|w| w.in_flight.deadline(|t| t.timeout))
-            .min()
     }
 }
 

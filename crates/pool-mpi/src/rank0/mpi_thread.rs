@@ -509,7 +509,7 @@ impl Runner {
             let mut finish = Vec::new();
             {
                 let mut state = link.shared.lock();
-                if state.next_deadline().is_some_and(|at| now >= at) {
+                if state.next_task_deadline().is_some_and(|at| now >= at) {
                     state.expire(now, &mut finish);
                 }
             }
@@ -520,7 +520,7 @@ impl Runner {
     fn next_deadline(&self) -> Option<Instant> {
         self.links
             .iter()
-            .filter_map(|l| l.shared.lock().next_deadline())
+            .filter_map(|l| l.shared.lock().next_task_deadline())
             .min()
     }
 

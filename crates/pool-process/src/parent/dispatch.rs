@@ -152,7 +152,7 @@ impl Worker {
             ));
         }
         Some((
-            self.in_flight.deadline(|t| t.timeout)?,
+            pool_engine::Worker::task_deadline(self)?,
             StopReason::TimedOut,
         ))
     }
