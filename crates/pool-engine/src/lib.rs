@@ -2,12 +2,15 @@
 //! machines) share above their transports:
 //!
 //! - [`Front`]: `submit`, `try_submit`, `submit_with_timeout`, `map`, `map_unordered`, and
-//!   their refusals, over a pool's [`Dispatcher`] (its frame head and its queue), and
-//!   [`front_methods!`]: a pool's public methods that only forward to it;
+//!   their refusals, `shutdown_with`, `stats` and the pool's `Debug` form, over a pool's
+//!   [`Dispatcher`] (its frame head, its queue, its lock, its part of a shutdown), and
+//!   [`front_methods!`]: a pool's public methods that only forward to it, with what their
+//!   docs say of every pool;
 //! - [`SendAhead`] and [`TaskTime`]: when a small task is sent ahead to a busy worker;
 //! - [`Table`]: the waiting tasks and the workers with the tasks sent to each, and what the
 //!   pools decide about them alike (dispatch, replies, cancelling, breaking the pool), over a
-//!   pool's record of a worker ([`Worker`]: what names it, how a task reaches it);
+//!   pool's record of a worker ([`Worker`]: what names it, how a task reaches it, when its
+//!   running task's time limit runs out);
 //! - [`Phase`]: where a worker is in its life with its pool;
 //! - [`InFlight`]: the tasks a worker holds, and since when the front one runs (task times,
 //!   time limits);
