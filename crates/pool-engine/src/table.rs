@@ -67,12 +67,17 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Task<T> {
 /// What [`Table`] needs of a pool's record of one worker.
 pub trait Worker {
     /// What names the worker in its pool.
-    type Id: Copy + PartialEq;
+    type Id: Copy + PartialEq + std::fmt::Display;
     /// Which workers may run a task (the pool's `Dispatcher::Target`).
     type Target;
 
     /// Its name in the pool.
     fn id(&self) -> Self::Id;
+
+    /// How the pool's messages name it (`"worker process 4242"`); by default, by its id.
+    fn describe(&self) -> String {
+        format!("worker {}", self.id())
+    }
 
     /// The tasks sent to it and not answered, in send order.
     fn in_flight(&self) -> &InFlight<Task<Self::Target>>;
@@ -355,6 +360,16 @@ impl<W: Worker> Table<W> {
             self.cancel_pending(finish);
             self.cancel_sent_ahead(finish);
         }
+    }
+
+    /// The initializer panicked in worker `id` with `message`: the pool breaks, as every
+    /// worker runs the same initializer.
+    pub fn initializer_failed(&mut self, id: W::Id, message: &str, finish: &mut Vec<Finish>) {
+        let worker = self
+            .worker(id)
+            .map_or_else(|| format!("worker {id}"), W::describe);
+        let reason = format!("the worker initializer panicked in {worker}: {message}");
+        self.break_pool(reason, finish);
     }
 
     /// Breaks the pool for `reason`: every waiting task fails, every worker stops (see

@@ -75,14 +75,6 @@ impl Worker {
             outgoing: Vec::new(),
         }
     }
-
-    /// How this worker names itself in messages.
-    pub(crate) fn describe(&self) -> String {
-        format!(
-            "MPI rank {} (process {} on {})",
-            self.rank, self.pid, self.host
-        )
-    }
 }
 
 impl pool_engine::Worker for Worker {
@@ -91,6 +83,13 @@ impl pool_engine::Worker for Worker {
 
     fn id(&self) -> i32 {
         self.rank
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "MPI rank {} (process {} on {})",
+            self.rank, self.pid, self.host
+        )
     }
 
     fn in_flight(&self) -> &InFlight<Task> {

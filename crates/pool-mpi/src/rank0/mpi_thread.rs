@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use mpi::Rank;
 use mpi::environment::Universe;
 use mpi::traits::*;
-use pool_engine::Phase;
+use pool_engine::{Phase, Worker as _};
 
 use crate::backoff::Backoff;
 use crate::comm::Comm;
@@ -659,13 +659,7 @@ fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: Vec<u8>) {
                         }
                     }
                     Ok(FromWorker::InitFailed(message)) => {
-                        let worker = state
-                            .worker(rank)
-                            .map_or_else(|| format!("MPI rank {rank}"), Worker::describe);
-                        state.break_pool(
-                            format!("the worker initializer panicked in {worker}: {message}"),
-                            &mut finish,
-                        );
+                        state.initializer_failed(rank, &message, &mut finish);
                     }
                     _ => {}
                 }

@@ -200,6 +200,10 @@ impl pool_engine::Worker for Worker {
         self.key
     }
 
+    fn describe(&self) -> String {
+        format!("worker process {}", self.pid)
+    }
+
     fn in_flight(&self) -> &InFlight<Task> {
         &self.in_flight
     }

@@ -342,13 +342,7 @@ impl Manager {
                     flushes = state.dispatch(rules, counters);
                 }
                 FromWorker::InitFailed(message) => {
-                    let pid = state.worker(key).map_or(0, |w| w.pid);
-                    state.break_pool(
-                        format!(
-                            "the worker initializer panicked in worker process {pid}: {message}"
-                        ),
-                        &mut finish,
-                    );
+                    state.initializer_failed(key, &message, &mut finish);
                 }
                 FromWorker::Wake => {}
             }
