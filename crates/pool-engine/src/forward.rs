@@ -29,66 +29,42 @@ macro_rules! front_methods {
         $($crate::front_methods!(@method $method $pool $run $(#[$doc])*);)*
     };
     (@method submit $pool:literal $run:literal $(#[$doc:meta])*) => {
-        /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
-        /// `f` is a plain function of this program (a non-capturing closure coerces to one),
-        /// which the worker, running the same executable, calls by its offset in it. A
-        /// function that is not part of the executable (from a shared library: a Rust dylib,
-        /// `-C prefer-dynamic`, a plugin) cannot be named there: that is checked here, before
-        /// anything is sent, and its future fails at once with a `Serialization` error that
-        /// says where it lies.
-        ///
-        /// The future fails with `Panicked` when `f` panics (with its message, and
-        /// which worker ran it), `TimedOut` past the task's time limit, and
-        /// `Serialization` when the argument or the result cannot be encoded or
-        /// decoded (a `Serialize` or `Deserialize` impl that fails or panics fails only
-        /// this task, with its message: an argument's in this call, before anything is
-        /// sent; the others in the worker or on the pool's thread, and the worker lives
-        /// on).
-        ///
-        $(#[$doc])*
-        ///
-        #[doc = concat!("```", $run)]
-        /// fn square(x: u64) -> u64 { x * x }
-        /// fn main() {
-        ///     rustures::init();
-        #[doc = concat!("    let pool = ", $pool, ";")]
-        ///     assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
-        /// }
-        /// ```
-        pub fn submit<A, R>(
-            &self,
-            f: fn(A) -> R,
-            arg: A,
-        ) -> ::core::result::Result<
-            $crate::future_core::TaskFuture<R>,
-            $crate::future_core::SubmitError,
-        >
-        where
-            A: $crate::future_core::Portable,
-            R: $crate::future_core::Portable,
-        {
-            self.front.submit(f, arg, true)
-        }
+        $crate::front_methods!(@submit_fn submit true
+            /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
+            /// `f` is a plain function of this program (a non-capturing closure coerces to one),
+            /// which the worker, running the same executable, calls by its offset in it. A
+            /// function that is not part of the executable (from a shared library: a Rust dylib,
+            /// `-C prefer-dynamic`, a plugin) cannot be named there: that is checked here, before
+            /// anything is sent, and its future fails at once with a `Serialization` error that
+            /// says where it lies.
+            ///
+            /// The future fails with `Panicked` when `f` panics (with its message, and
+            /// which worker ran it), `TimedOut` past the task's time limit, and
+            /// `Serialization` when the argument or the result cannot be encoded or
+            /// decoded (a `Serialize` or `Deserialize` impl that fails or panics fails only
+            /// this task, with its message: an argument's in this call, before anything is
+            /// sent; the others in the worker or on the pool's thread, and the worker lives
+            /// on).
+            ///
+            $(#[$doc])*
+            ///
+            #[doc = concat!(" ```", $run)]
+            /// fn square(x: u64) -> u64 { x * x }
+            /// fn main() {
+            ///     rustures::init();
+            #[doc = concat!("     let pool = ", $pool, ";")]
+            ///     assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
+            /// }
+            /// ```
+        );
     };
     (@method try_submit $pool:literal $run:literal $(#[$doc:meta])*) => {
-        /// Like [`submit`](Self::submit), but never blocks: where the pool bounds its
-        /// queue and the bound is reached, it returns `SubmitError::Full`.
-        ///
-        $(#[$doc])*
-        pub fn try_submit<A, R>(
-            &self,
-            f: fn(A) -> R,
-            arg: A,
-        ) -> ::core::result::Result<
-            $crate::future_core::TaskFuture<R>,
-            $crate::future_core::SubmitError,
-        >
-        where
-            A: $crate::future_core::Portable,
-            R: $crate::future_core::Portable,
-        {
-            self.front.submit(f, arg, false)
-        }
+        $crate::front_methods!(@submit_fn try_submit false
+            /// Like [`submit`](Self::submit), but never blocks: where the pool bounds its
+            /// queue and the bound is reached, it returns `SubmitError::Full`.
+            ///
+            $(#[$doc])*
+        );
     };
     (@method submit_with_timeout $pool:literal $run:literal $(#[$doc:meta])*) => {
         /// Like [`submit`](Self::submit), with this task's own time limit instead of the
@@ -127,76 +103,83 @@ macro_rules! front_methods {
         }
     };
     (@method map $pool:literal $run:literal $(#[$doc:meta])*) => {
-        /// Maps `f` over `items` on the workers: results in input order, lazily, with at
-        /// most `buffersize` chunks in flight, each chunk of `chunksize` elements one
-        /// message (Python's `map(fn, iterable, timeout, chunksize, buffersize)`). A panic
-        /// on one element fails that element only. See `future_core::Map`.
-        ///
-        $(#[$doc])*
-        ///
-        /// Errors: the pool refused the first chunk (shut down or broken).
-        ///
-        #[doc = concat!("```", $run)]
-        /// use rustures::MapOptions;
-        /// fn cube(x: i64) -> i64 { x * x * x }
-        /// fn main() {
-        ///     rustures::init();
-        #[doc = concat!("    let pool = ", $pool, ";")]
-        ///     let cubes: Vec<i64> = pool
-        ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
-        ///         .unwrap()
-        ///         .map(Result::unwrap)
-        ///         .collect();
-        ///     assert_eq!(cubes[10], 1000);
-        /// }
-        /// ```
-        pub fn map<'a, A, R, I>(
-            &'a self,
-            f: fn(A) -> R,
-            items: I,
-            options: $crate::future_core::MapOptions,
-        ) -> ::core::result::Result<
-            $crate::future_core::Map<'a, R>,
-            $crate::future_core::SubmitError,
-        >
-        where
-            A: $crate::future_core::Portable,
-            R: $crate::future_core::Portable,
-            I: ::core::iter::IntoIterator<Item = A>,
-            I::IntoIter: ::core::marker::Send + 'a,
-        {
-            self.front.map(f, items, options)
-        }
+        $crate::front_methods!(@map_fn map Map
+            /// Maps `f` over `items` on the workers: results in input order, lazily, with at
+            /// most `buffersize` chunks in flight, each chunk of `chunksize` elements one
+            /// message (Python's `map(fn, iterable, timeout, chunksize, buffersize)`). A panic
+            /// on one element fails that element only. See `future_core::Map`.
+            ///
+            $(#[$doc])*
+            ///
+            /// Errors: the pool refused the first chunk (shut down or broken).
+            ///
+            #[doc = concat!(" ```", $run)]
+            /// use rustures::MapOptions;
+            /// fn cube(x: i64) -> i64 { x * x * x }
+            /// fn main() {
+            ///     rustures::init();
+            #[doc = concat!("     let pool = ", $pool, ";")]
+            ///     let cubes: Vec<i64> = pool
+            ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
+            ///         .unwrap()
+            ///         .map(Result::unwrap)
+            ///         .collect();
+            ///     assert_eq!(cubes[10], 1000);
+            /// }
+            /// ```
+        );
     };
     (@method map_unordered $pool:literal $run:literal $(#[$doc:meta])*) => {
-        /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
-        /// its chunk is done, with its position in the input (Python's `imap_unordered`,
-        /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
-        ///
+        $crate::front_methods!(@map_fn map_unordered MapUnordered
+            /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
+            /// its chunk is done, with its position in the input (Python's `imap_unordered`,
+            /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
+            ///
+            $(#[$doc])*
+            ///
+            #[doc = concat!(" ```", $run)]
+            /// use rustures::MapOptions;
+            /// fn square(x: u64) -> u64 { x * x }
+            /// fn main() {
+            ///     rustures::init();
+            #[doc = concat!("     let pool = ", $pool, ";")]
+            ///     let mut squares: Vec<(usize, u64)> = pool
+            ///         .map_unordered(square, 0..6u64, MapOptions::new().chunksize(2))
+            ///         .unwrap()
+            ///         .map(|(position, result)| (position, result.unwrap()))
+            ///         .collect();
+            ///     squares.sort_unstable();
+            ///     assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16), (5, 25)]);
+            /// }
+            /// ```
+        );
+    };
+    (@submit_fn $name:ident $block:literal $(#[$doc:meta])*) => {
         $(#[$doc])*
-        ///
-        #[doc = concat!("```", $run)]
-        /// use rustures::MapOptions;
-        /// fn square(x: u64) -> u64 { x * x }
-        /// fn main() {
-        ///     rustures::init();
-        #[doc = concat!("    let pool = ", $pool, ";")]
-        ///     let mut squares: Vec<(usize, u64)> = pool
-        ///         .map_unordered(square, 0..6u64, MapOptions::new().chunksize(2))
-        ///         .unwrap()
-        ///         .map(|(position, result)| (position, result.unwrap()))
-        ///         .collect();
-        ///     squares.sort_unstable();
-        ///     assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16), (5, 25)]);
-        /// }
-        /// ```
-        pub fn map_unordered<'a, A, R, I>(
+        pub fn $name<A, R>(
+            &self,
+            f: fn(A) -> R,
+            arg: A,
+        ) -> ::core::result::Result<
+            $crate::future_core::TaskFuture<R>,
+            $crate::future_core::SubmitError,
+        >
+        where
+            A: $crate::future_core::Portable,
+            R: $crate::future_core::Portable,
+        {
+            self.front.submit(f, arg, $block)
+        }
+    };
+    (@map_fn $name:ident $iter:ident $(#[$doc:meta])*) => {
+        $(#[$doc])*
+        pub fn $name<'a, A, R, I>(
             &'a self,
             f: fn(A) -> R,
             items: I,
             options: $crate::future_core::MapOptions,
         ) -> ::core::result::Result<
-            $crate::future_core::MapUnordered<'a, R>,
+            $crate::future_core::$iter<'a, R>,
             $crate::future_core::SubmitError,
         >
         where
@@ -205,7 +188,7 @@ macro_rules! front_methods {
             I: ::core::iter::IntoIterator<Item = A>,
             I::IntoIter: ::core::marker::Send + 'a,
         {
-            self.front.map_unordered(f, items, options)
+            self.front.$name(f, items, options)
         }
     };
     (@method max_workers $pool:literal $run:literal $(#[$doc:meta])*) => {
