@@ -5,18 +5,24 @@
 //! own future at once, unless the pool refuses every task anyway (shut down, broken), which
 //! takes precedence.
 
+use std::fmt;
+use std::ops::DerefMut;
+use std::sync::MutexGuard;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use future_core::executor::{ChunkFuture, Elements, Promise, drop_each};
 use future_core::{
-    Map, MapOptions, MapUnordered, Portable, SubmitError, TaskError, TaskErrorKind, TaskFuture,
+    Map, MapOptions, MapUnordered, PoolStats, Portable, ShutdownOptions, SubmitError, TaskError,
+    TaskErrorKind, TaskFuture,
 };
 use serde::Serialize;
 use task_wire::{Chunk, Completion, Counters, Settled, Single, TaskName};
 
-/// What the front end needs of a pool: how it heads a task's frame, and where the task
-/// goes once made.
+use crate::{Finish, Table, Worker};
+
+/// What the front end needs of a pool: how it heads a task's frame, where the task goes
+/// once made, and the pool's state behind its lock.
 pub trait Dispatcher: Sync {
     /// The crate that reports a contained panic (`task_wire::contain`), e.g. `"pool-mpi"`.
     const CRATE: &'static str;
@@ -27,6 +33,17 @@ pub trait Dispatcher: Sync {
     type Head: Serialize;
     /// Which workers may run a task: any (the default) or, for a pool that has them, one.
     type Target: Copy + Default + Send;
+    /// The pool's record of a worker.
+    type Worker: Worker<Target = Self::Target>;
+    /// The pool's state: the engine's [`Table`], read through `Deref`, and what the pool
+    /// keeps beside it.
+    type State: DerefMut<Target = Table<Self::Worker>>;
+
+    /// Locks the pool's state. No user code runs under this lock.
+    fn lock(&self) -> MutexGuard<'_, Self::State>;
+
+    /// The most workers the pool runs at once.
+    fn max_workers(&self) -> usize;
 
     /// The head of task `id`, running `task` with this time limit.
     fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> Self::Head;
@@ -38,7 +55,9 @@ pub trait Dispatcher: Sync {
     }
 
     /// Why the pool refuses new tasks, if it does.
-    fn refusal(&self) -> Option<SubmitError>;
+    fn refusal(&self) -> Option<SubmitError> {
+        self.lock().refusal()
+    }
 
     /// Queues `task` for a worker. With `block`, waits for room in a bounded queue;
     /// without, a full queue is [`SubmitError::Full`].
@@ -55,6 +74,18 @@ pub trait Dispatcher: Sync {
 
     /// How many `map` chunks are in flight when the options do not say.
     fn default_buffersize(&self) -> usize;
+
+    /// Settles `finish`'s futures, after the unlock (their done callbacks run here), and
+    /// counts them.
+    fn settle(&self, finish: Vec<Finish>);
+
+    /// `shutdown_with`'s part under the lock, after the table's (see [`Table::shut_down`]):
+    /// what the pool's own threads must see of it; `wait` says whether the caller waits.
+    fn shutting_down(&self, state: &mut Self::State, wait: bool);
+
+    /// `shutdown_with`'s part after the unlock: wakes what must see the shutdown and, with
+    /// `wait`, waits until the pool finished its tasks.
+    fn after_shutdown(&self, wait: bool);
 }
 
 /// A task made by the front end, for [`Dispatcher::enqueue`].
@@ -104,9 +135,21 @@ impl<D: Dispatcher> Front<D> {
         &self.dispatcher
     }
 
-    /// Schedules `f(arg)` with time limit `timeout` on a worker of `target`; `block`: wait
-    /// for room in a bounded queue (`submit`), or say [`SubmitError::Full`] (`try_submit`).
+    /// Schedules `f(arg)` with the pool's time limit on any worker; `block`: wait for room
+    /// in a bounded queue (`submit`), or say [`SubmitError::Full`] (`try_submit`).
     pub fn submit<A: Portable, R: Portable>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        block: bool,
+    ) -> Result<TaskFuture<R>, SubmitError> {
+        let timeout = self.dispatcher.timeout();
+        self.submit_task(f, arg, timeout, block, D::Target::default())
+    }
+
+    /// Schedules `f(arg)` with time limit `timeout` on a worker of `target`; `block` as for
+    /// [`submit`](Self::submit).
+    pub fn submit_task<A: Portable, R: Portable>(
         &self,
         f: fn(A) -> R,
         arg: A,
@@ -140,7 +183,42 @@ impl<D: Dispatcher> Front<D> {
                 "a task's timeout must be longer than zero".to_owned(),
             ));
         }
-        self.submit(f, arg, timeout, true, D::Target::default())
+        self.submit_task(f, arg, timeout, true, D::Target::default())
+    }
+
+    /// Stops taking tasks; with `cancel_futures`, cancels those that have not started (see
+    /// [`Table::shut_down`]); with `wait`, waits until the pool finished the others.
+    pub fn shutdown_with(&self, options: ShutdownOptions) {
+        let mut finish = Vec::new();
+        {
+            let mut state = self.dispatcher.lock();
+            state.shut_down(options.cancel_futures, &mut finish);
+            self.dispatcher.shutting_down(&mut state, options.wait);
+        }
+        self.dispatcher.settle(finish);
+        self.dispatcher.after_shutdown(options.wait);
+    }
+
+    /// The pool's statistics: its counters, and what its table holds now (one lock).
+    pub fn stats(&self) -> PoolStats {
+        self.dispatcher.lock().stats(self.dispatcher.counters())
+    }
+
+    /// Writes the pool's `Debug` form, as `name`: its size, statistics, and whether it was
+    /// shut down or broke. Read first: the formatter's writer is the caller's code, never
+    /// run under the pool's lock.
+    pub fn fmt_pool(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stats = self.stats();
+        let (shutdown, broken) = {
+            let state = self.dispatcher.lock();
+            (state.shutdown, state.broken.clone())
+        };
+        f.debug_struct(name)
+            .field("max_workers", &self.dispatcher.max_workers())
+            .field("stats", &stats)
+            .field("shutdown", &shutdown)
+            .field("broken", &broken)
+            .finish_non_exhaustive()
     }
 
     /// Maps `f` over `items` in chunks, results in input order (see [`Map`]).

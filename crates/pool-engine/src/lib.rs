@@ -2,12 +2,16 @@
 //! machines) share above their transports:
 //!
 //! - [`Front`]: `submit`, `try_submit`, `submit_with_timeout`, `map`, `map_unordered`, and
-//!   their refusals, over a pool's [`Dispatcher`] (its frame head and its queue), and
-//!   [`front_methods!`]: a pool's public methods that only forward to it;
+//!   their refusals, `shutdown_with`, `stats` and the pool's `Debug` form, over a pool's
+//!   [`Dispatcher`] (its frame head, its queue, its lock, its part of a shutdown), and
+//!   [`front_methods!`]: a pool's public methods that only forward to it, with what their
+//!   docs say of every pool;
 //! - [`SendAhead`] and [`TaskTime`]: when a small task is sent ahead to a busy worker;
 //! - [`Table`]: the waiting tasks and the workers with the tasks sent to each, and what the
 //!   pools decide about them alike (dispatch, replies, cancelling, breaking the pool), over a
-//!   pool's record of a worker ([`Worker`]: what names it, how a task reaches it);
+//!   pool's record of a worker ([`Worker`]: what names it, how a task reaches it, when its
+//!   running task's time limit runs out);
+//! - [`Phase`]: where a worker is in its life with its pool;
 //! - [`InFlight`]: the tasks a worker holds, and since when the front one runs (task times,
 //!   time limits);
 //! - [`Finish`] and [`complete`]: deferred completion, so that no future is completed
@@ -23,6 +27,7 @@ mod finish;
 mod forward;
 mod front;
 mod in_flight;
+mod phase;
 mod rules;
 mod settings;
 mod table;
@@ -33,6 +38,7 @@ pub use future_core; // for `front_methods!`
 pub use finish::{Finish, broken, complete};
 pub use front::{Dispatcher, Front, NewTask, refusal};
 pub use in_flight::InFlight;
+pub use phase::Phase;
 pub use rules::{QUEUE_BELOW, SendAhead, TaskTime};
 pub use settings::{MAX_TASKS_PER_WORKER, SettingError, check_settings};
 pub use table::{Table, Task, Worker};

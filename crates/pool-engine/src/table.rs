@@ -11,12 +11,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use future_core::{PoolStats, SubmitError, TaskError};
 use task_wire::{Completion, Counters, Settled};
 
-use crate::{Finish, InFlight, NewTask, SendAhead, TaskTime};
+use crate::{Finish, InFlight, NewTask, Phase, SendAhead, TaskTime};
 
 /// One task or `map` chunk, waiting or sent.
 pub struct Task<T> {
@@ -67,24 +67,43 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Task<T> {
 /// What [`Table`] needs of a pool's record of one worker.
 pub trait Worker {
     /// What names the worker in its pool.
-    type Id: Copy + PartialEq;
+    type Id: Copy + PartialEq + std::fmt::Display;
     /// Which workers may run a task (the pool's `Dispatcher::Target`).
     type Target;
 
     /// Its name in the pool.
     fn id(&self) -> Self::Id;
 
+    /// How the pool's messages name it (`"worker process 4242"`); by default, by its id.
+    fn describe(&self) -> String {
+        format!("worker {}", self.id())
+    }
+
     /// The tasks sent to it and not answered, in send order.
     fn in_flight(&self) -> &InFlight<Task<Self::Target>>;
 
+    /// Where it is in its life with the pool; a worker that takes tasks from the start need
+    /// not say.
+    fn phase(&self) -> Phase {
+        Phase::Ready
+    }
+
     /// Past its start-up. While a worker starts, sending a task ahead to a busy one does
     /// not pay: the starting one may well take it sooner.
-    fn started(&self) -> bool;
+    fn started(&self) -> bool {
+        self.phase().started()
+    }
 
-    /// Still one of the pool's live workers, for the statistics (an MPI rank retired after a
-    /// time-out is not: it never gets a task again).
+    /// Still one of the pool's live workers, for the statistics (a retired one is not: it
+    /// never gets a task again).
     fn serves(&self) -> bool {
-        true
+        self.phase() != Phase::Retired
+    }
+
+    /// When the time limit of its running task runs out, if it has one: a limit counts from
+    /// the task's start (see [`InFlight::deadline`]).
+    fn task_deadline(&self) -> Option<Instant> {
+        self.in_flight().deadline(|t| t.timeout)
     }
 
     /// Whether it takes a task for `target` now, if it is idle or the rules let the task
@@ -194,6 +213,11 @@ impl<W: Worker> Table<W> {
     pub fn stats(&self, counters: &Counters) -> PoolStats {
         let workers = self.workers.iter().filter(|w| w.serves()).count();
         counters.read(self.pending.len(), self.in_flight(), workers)
+    }
+
+    /// The earliest time limit of a running task (see [`Worker::task_deadline`]).
+    pub fn next_task_deadline(&self) -> Option<Instant> {
+        self.workers.iter().filter_map(W::task_deadline).min()
     }
 
     /// The worker named `id`.
@@ -336,6 +360,16 @@ impl<W: Worker> Table<W> {
             self.cancel_pending(finish);
             self.cancel_sent_ahead(finish);
         }
+    }
+
+    /// The initializer panicked in worker `id` with `message`: the pool breaks, as every
+    /// worker runs the same initializer.
+    pub fn initializer_failed(&mut self, id: W::Id, message: &str, finish: &mut Vec<Finish>) {
+        let worker = self
+            .worker(id)
+            .map_or_else(|| format!("worker {id}"), W::describe);
+        let reason = format!("the worker initializer panicked in {worker}: {message}");
+        self.break_pool(reason, finish);
     }
 
     /// Breaks the pool for `reason`: every waiting task fails, every worker stops (see

@@ -65,18 +65,12 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
                     }) => {
                         print = print_panics;
                         future_core::executor::print_panics(print);
-                        let answer = match initializer {
-                            None => FromWorker::Ready,
-                            Some(offset) => {
-                                // SAFETY: rank 0 sends `Init` only to a worker whose
-                                // fingerprint (in its `Hello`) matched its own, so `offset`
-                                // comes from `name_initializer` in the same build.
-                                let initializer = unsafe { task_wire::resolve_initializer(offset) };
-                                match task_wire::catch(initializer) {
-                                    Ok(()) => FromWorker::Ready,
-                                    Err(panic) => FromWorker::InitFailed(panic),
-                                }
-                            }
+                        // SAFETY: rank 0 sends `Init` only to a worker whose fingerprint
+                        // (in its `Hello`) matched its own, so the offset comes from
+                        // `name_initializer` in the same build.
+                        let answer = match unsafe { task_wire::run_initializer(initializer) } {
+                            Ok(()) => FromWorker::Ready,
+                            Err(panic) => FromWorker::InitFailed(panic),
                         };
                         in_session = matches!(answer, FromWorker::Ready);
                         comm.send(

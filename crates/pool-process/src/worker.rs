@@ -334,14 +334,11 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
         .with_max_frame(max_frame)
         .with_spin(Duration::from_nanos(spin_ns));
 
-    if let Some(offset) = initializer {
-        // SAFETY: the offset comes from `name_initializer` in the parent, and this process
-        // passed the fingerprint check (the parent sent `Init` only after it).
-        let initializer = unsafe { task_wire::resolve_initializer(offset) };
-        if let Err(panic) = task_wire::catch(initializer) {
-            let _ = tx.send(&FromWorker::InitFailed(panic));
-            return Ok(());
-        }
+    // SAFETY: the offset comes from `name_initializer` in the parent, and this process
+    // passed the fingerprint check (the parent sent `Init` only after it).
+    if let Err(panic) = unsafe { task_wire::run_initializer(initializer) } {
+        let _ = tx.send(&FromWorker::InitFailed(panic));
+        return Ok(());
     }
     tx.send(&FromWorker::Ready).map_err(Fatal::Send)?;
 

@@ -9,7 +9,7 @@
 //!   executable ([`name_task`], [`name_initializer`]);
 //! - [`run_task`] (`unsafe`: the name must come from the same build) runs a named task on
 //!   its encoded arguments in a worker and appends the encoded results to a reply;
-//!   [`resolve_initializer`] the same for an initializer;
+//!   [`resolve_initializer`] the same for an initializer, and [`run_initializer`] runs it;
 //! - [`decode_results`] and [`decode_single`]: the parent's side of a reply;
 //!   [`error_payload`]: a reply that fails every element of a chunk; [`Completion`]
 //!   ([`Single`], [`Chunk`]): a task's promise with its result type erased, completed from
@@ -58,7 +58,7 @@ mod stats;
 pub use codec::{decode, encode, encode_into, encode_message, encode_task, split};
 pub use completion::{CancelVeto, Chunk, Completion, Single};
 pub use fingerprint::{Fingerprint, Protocol};
-pub use naming::{TaskName, name_initializer, name_task, resolve_initializer};
+pub use naming::{TaskName, name_initializer, name_task, resolve_initializer, run_initializer};
 pub use panics::{catch, contain};
 pub use reply::{decode_results, decode_single, error_payload};
 pub use runner::{run_task, set_worker_label, worker_label};

@@ -146,3 +146,18 @@ pub unsafe fn resolve_initializer(offset: isize) -> fn() {
     // binary (see `resolve_trampoline`).
     unsafe { std::mem::transmute::<*const (), fn()>(address) }
 }
+
+/// Runs the pool's initializer, named by `offset` (if it has one), as a worker does before
+/// its first task: `Err` with the message of its panic, which is caught.
+///
+/// # Safety
+/// As for [`resolve_initializer`]: `offset` must come from [`name_initializer`] in a process
+/// running the same binary.
+pub unsafe fn run_initializer(offset: Option<isize>) -> Result<(), String> {
+    let Some(offset) = offset else {
+        return Ok(());
+    };
+    // SAFETY: by this function's contract.
+    let initializer = unsafe { resolve_initializer(offset) };
+    crate::catch(initializer)
+}

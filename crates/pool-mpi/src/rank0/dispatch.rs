@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use future_core::{TaskError, TaskErrorKind};
-use pool_engine::{Finish, InFlight, SendAhead, Table};
+use pool_engine::{Finish, InFlight, Phase, SendAhead, Table, Worker as _};
 use task_wire::{Counters, Settled};
 
 use crate::messages;
@@ -50,22 +50,13 @@ impl Rules {
 /// see `Rules::send_ahead`).
 pub(crate) type Task = pool_engine::Task<Option<i32>>;
 
-/// Where a worker is in its life with this pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Sent `Init`; the initializer runs.
-    Initializing,
-    /// Takes tasks.
-    Ready,
-    /// A task of it timed out: it gets no more tasks.
-    Retired,
-}
-
 /// One worker of the pool.
 pub(crate) struct Worker {
     pub(crate) rank: i32,
     pub(crate) pid: u32,
     pub(crate) host: String,
+    /// Where it is in its life with this pool: `Initializing` (it said hello to the MPI
+    /// thread before the pool took it), `Ready`, or `Retired` after a task of it timed out.
     pub(crate) phase: Phase,
     /// Sent and not answered, in send order: the front one runs.
     pub(crate) in_flight: InFlight<Task>,
@@ -84,14 +75,6 @@ impl Worker {
             outgoing: Vec::new(),
         }
     }
-
-    /// How this worker names itself in messages.
-    pub(crate) fn describe(&self) -> String {
-        format!(
-            "MPI rank {} (process {} on {})",
-            self.rank, self.pid, self.host
-        )
-    }
 }
 
 impl pool_engine::Worker for Worker {
@@ -102,17 +85,19 @@ impl pool_engine::Worker for Worker {
         self.rank
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "MPI rank {} (process {} on {})",
+            self.rank, self.pid, self.host
+        )
+    }
+
     fn in_flight(&self) -> &InFlight<Task> {
         &self.in_flight
     }
 
-    /// A retired worker counts: it never becomes one that could take a task sooner.
-    fn started(&self) -> bool {
-        self.phase != Phase::Initializing
-    }
-
-    fn serves(&self) -> bool {
-        self.phase != Phase::Retired
+    fn phase(&self) -> Phase {
+        self.phase
     }
 
     fn takes(&self, only_for: &Option<i32>) -> bool {
@@ -202,10 +187,7 @@ impl State {
     pub(crate) fn expire(&mut self, now: Instant, finish: &mut Vec<Finish>) {
         let table = &mut self.table;
         for worker in &mut table.workers {
-            let expired = worker
-                .in_flight
-                .deadline(|t| t.timeout)
-                .is_some_and(|at| now >= at);
+            let expired = worker.task_deadline().is_some_and(|at| now >= at);
             if !expired {
                 continue;
             }
@@ -248,14 +230,6 @@ impl State {
                 finish,
             );
         }
-    }
-
-    /// The earliest time limit of a running task.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.workers
-            .iter()
-            .filter_map(|w| w.in_flight.deadline(|t| t.timeout))
-            .min()
     }
 }
 

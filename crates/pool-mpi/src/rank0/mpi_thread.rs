@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 use mpi::Rank;
 use mpi::environment::Universe;
 use mpi::traits::*;
+use pool_engine::{Phase, Worker as _};
 
 use crate::backoff::Backoff;
 use crate::comm::Comm;
 use crate::messages::{self, FromWorker, ReplyHead, ToWorker};
 use crate::rank0::builder::{MpiPoolBuildError, Source};
-use crate::rank0::dispatch::{Phase, Worker};
+use crate::rank0::dispatch::Worker;
 use crate::rank0::pool::Shared;
 
 /// How often spawned workers are checked while tasks run (and once a second when idle).
@@ -508,7 +509,7 @@ impl Runner {
             let mut finish = Vec::new();
             {
                 let mut state = link.shared.lock();
-                if state.next_deadline().is_some_and(|at| now >= at) {
+                if state.next_task_deadline().is_some_and(|at| now >= at) {
                     state.expire(now, &mut finish);
                 }
             }
@@ -519,7 +520,7 @@ impl Runner {
     fn next_deadline(&self) -> Option<Instant> {
         self.links
             .iter()
-            .filter_map(|l| l.shared.lock().next_deadline())
+            .filter_map(|l| l.shared.lock().next_task_deadline())
             .min()
     }
 
@@ -658,13 +659,7 @@ fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: Vec<u8>) {
                         }
                     }
                     Ok(FromWorker::InitFailed(message)) => {
-                        let worker = state
-                            .worker(rank)
-                            .map_or_else(|| format!("MPI rank {rank}"), Worker::describe);
-                        state.break_pool(
-                            format!("the worker initializer panicked in {worker}: {message}"),
-                            &mut finish,
-                        );
+                        state.initializer_failed(rank, &message, &mut finish);
                     }
                     _ => {}
                 }

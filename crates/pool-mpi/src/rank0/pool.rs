@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
-use future_core::{PoolStats, Portable, ShutdownOptions, SubmitError, TaskFuture};
+use future_core::{Portable, ShutdownOptions, SubmitError, TaskFuture};
 use pool_engine::{Dispatcher, Finish, Front, NewTask, Worker as _};
 use task_wire::{Counters, TaskName};
 
 use crate::messages::TaskHead;
 use crate::rank0::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
-use crate::rank0::dispatch::{Rules, State};
+use crate::rank0::dispatch::{Rules, State, Worker};
 use crate::rank0::mpi_thread::{self, Command, MpiThread};
 use crate::session;
 
@@ -41,6 +41,25 @@ impl Shared {
             .into_iter()
             .for_each(|f| f.run("pool-mpi", &self.counters));
         self.notify_if_idle();
+    }
+
+    /// Waits until no task waits or runs (or the pool broke or was let go). Not on the MPI
+    /// thread (in a done callback), which finishes the tasks: it would wait on itself, and
+    /// every pool's completions with it.
+    fn wait_idle(&self) {
+        if mpi_thread::on_mpi_thread() {
+            return;
+        }
+        let mut state = self.lock();
+        state.waiters += 1;
+        while !state.idle() && state.broken.is_none() {
+            state = self
+                .idle
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.waiters -= 1;
     }
 
     /// Wakes the threads waiting for the pool to be idle, if it is.
@@ -140,10 +159,10 @@ impl MpiPool {
             session::started_mpi_thread()?; // `init` was called, and this process may use MPI
             return Err(MpiPoolBuildError::NoWorkerRanks);
         }
-        let initializer = match builder.initializer.map(task_wire::name_initializer) {
-            Some(Err(why)) => return Err(MpiPoolBuildError::ForeignInitializer(why)),
-            named => named.and_then(Result::ok),
-        };
+        let named = builder.initializer.map(task_wire::name_initializer);
+        let initializer = named
+            .transpose()
+            .map_err(MpiPoolBuildError::ForeignInitializer)?;
         let mpi_thread = session::started_mpi_thread()?;
         let shared = Arc::new(Shared {
             rules: Rules {
@@ -175,76 +194,44 @@ impl MpiPool {
         }
     }
 
-    /// How many workers the pool has (mpi4py's `num_workers`; `max_workers`, as the other
-    /// pools name it).
-    ///
-    /// ```no_run
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::builder().max_workers(1).build().unwrap();
-    /// assert_eq!(pool.max_workers(), 1);
-    /// ```
-    pub fn max_workers(&self) -> usize {
-        self.shared().lock().workers.len()
-    }
-
-    /// Schedules `f(arg)` on a worker and returns its future (Python's `submit(fn, arg)`).
-    /// `f` is a plain function of this program (a non-capturing closure coerces to one); a
-    /// function from a shared library cannot be named on another process, and its future
-    /// fails at once with a `Serialization` error that says where it lies.
-    ///
-    /// The future fails with `Panicked` when `f` panics (the message, and which rank), with
-    /// `TimedOut` past the pool's time limit, with `Serialization` when a value does not
-    /// encode or decode.
-    ///
-    /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
-    /// pool broke or its session ended.
-    ///
-    /// ```no_run
-    /// fn square(x: u64) -> u64 { x * x }
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
-    /// ```
-    pub fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let timeout = self.shared().rules.timeout;
-        self.front.submit(f, arg, timeout, true, None)
-    }
-
     pool_engine::front_methods! {
-        /// Like [`submit`](Self::submit) with this task's own time limit (`None`: none).
-        ///
-        /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
+        examples: "rustures::MpiPool::from_world().unwrap()", "no_run";
+        /// How many workers the pool has (mpi4py's `num_workers`; `max_workers`, as the other
+        /// pools name it).
         ///
         /// ```no_run
-        /// use std::time::Duration;
-        /// fn forever(_: ()) { loop { std::thread::park() } }
+        /// rustures::init();
+        /// let pool = rustures::MpiPool::builder().max_workers(1).build().unwrap();
+        /// assert_eq!(pool.max_workers(), 1);
+        /// ```
+        max_workers;
+        /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when
+        /// the pool broke or its session ended.
+        submit;
+        /// Past it, its future fails and its worker is retired: it gets no more tasks.
+        submit_with_timeout;
+        /// This pool has no queue bound: `try_submit` never blocks and is never full.
+        try_submit;
+        /// By default, `tasks_per_worker` chunks and one more per worker are in flight.
+        map;
+        map_unordered;
+        /// In a done callback, which runs on the MPI thread that finishes the tasks, it
+        /// returns at once and the tasks finish in the background.
+        shutdown;
+        /// Only the tasks not sent to a worker yet can be cancelled: a task sent to a worker
+        /// has started. In a done callback (on the MPI thread, which finishes the tasks) it
+        /// never waits.
+        shutdown_with;
+        /// Workers alive are those not retired.
+        ///
+        /// ```no_run
         /// rustures::init();
         /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100))).unwrap();
-        /// let err = future.exception().unwrap().unwrap();
-        /// assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
+        /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
+        /// pool.shutdown();
+        /// assert_eq!(pool.stats().completed, 1);
         /// ```
-        submit_with_timeout;
-    }
-
-    /// Like [`submit`](Self::submit); the pool has no queue bound, so it never blocks and
-    /// never says [`SubmitError::Full`].
-    ///
-    /// ```no_run
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// assert_eq!(pool.try_submit(|x: u8| x + 1, 1).unwrap().result(), Ok(2));
-    /// ```
-    pub fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        self.submit(f, arg)
+        stats;
     }
 
     /// Runs `f(arg)` once on every worker of the pool (mpi4py users reach for
@@ -281,124 +268,15 @@ impl MpiPool {
             .into_iter()
             .map(|rank| {
                 let timeout = self.shared().rules.timeout;
-                self.front.submit(f, arg.clone(), timeout, true, Some(rank))
+                self.front
+                    .submit_task(f, arg.clone(), timeout, true, Some(rank))
             })
             .collect()
-    }
-
-    pool_engine::front_methods! {
-        /// Maps `f` over `items` on the workers: results in input order, lazily, with a
-        /// bounded number of chunks in flight (default: `tasks_per_worker` per worker),
-        /// each chunk of `chunksize` elements one message (Python's `map(fn, iterable,
-        /// chunksize, buffersize)`). A panic on one element fails that element only. See
-        /// [`Map`](future_core::Map).
-        ///
-        /// ```no_run
-        /// use rustures::MapOptions;
-        /// fn cube(x: i64) -> i64 { x * x * x }
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// let cubes: Vec<i64> = pool
-        ///     .map(cube, 0..1000, MapOptions::new().chunksize(100))
-        ///     .unwrap()
-        ///     .map(Result::unwrap)
-        ///     .collect();
-        /// assert_eq!(cubes[10], 1000);
-        /// ```
-        map;
-        /// Like [`map`](Self::map), yielding each result as its chunk is done, with its
-        /// position in the input (mpi4py's `map(unordered=True)`).
-        ///
-        /// ```no_run
-        /// use rustures::MapOptions;
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// let mut squares: Vec<(usize, u64)> = pool
-        ///     .map_unordered(|x: u64| x * x, 0..6u64, MapOptions::new().chunksize(2))
-        ///     .unwrap()
-        ///     .map(|(i, r)| (i, r.unwrap()))
-        ///     .collect();
-        /// squares.sort_unstable();
-        /// assert_eq!(squares[5], (5, 25));
-        /// ```
-        map_unordered;
-        /// Python's `shutdown()`: stops taking tasks and waits for every task (except in a
-        /// done callback, which runs on the MPI thread that finishes them: there it returns
-        /// at once and the tasks finish in the background).
-        ///
-        /// ```no_run
-        /// rustures::init();
-        /// let pool = rustures::MpiPool::from_world().unwrap();
-        /// pool.shutdown();
-        /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), rustures::SubmitError::Shutdown);
-        /// ```
-        shutdown;
-    }
-
-    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`): with
-    /// `cancel_futures`, cancels the tasks not sent to a worker yet; with `wait`, returns
-    /// once every other task finished. In a done callback (on the MPI thread, which finishes
-    /// the tasks) it never waits.
-    ///
-    /// ```no_run
-    /// use rustures::ShutdownOptions;
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// let futures: Vec<_> = (0..100u64).map(|x| pool.submit(|x: u64| x, x).unwrap()).collect();
-    /// pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
-    /// assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
-    /// ```
-    pub fn shutdown_with(&self, options: ShutdownOptions) {
-        let mut finish = Vec::new();
-        // Nothing is sent ahead that a worker could skip: only the waiting tasks cancel.
-        self.shared()
-            .lock()
-            .shut_down(options.cancel_futures, &mut finish);
-        self.shared().settle(finish);
-        self.front.dispatcher().mpi_thread.poke();
-        if options.wait {
-            self.wait_idle();
-        }
-    }
-
-    /// Waits until no task waits or runs (or the pool broke or was let go). Not on the MPI
-    /// thread (in a done callback), which finishes the tasks: it would wait on itself, and
-    /// every pool's completions with it.
-    fn wait_idle(&self) {
-        if mpi_thread::on_mpi_thread() {
-            return;
-        }
-        let mut state = self.shared().lock();
-        state.waiters += 1;
-        while !state.idle() && state.broken.is_none() {
-            state = self
-                .shared()
-                .idle
-                .wait_timeout(state, Duration::from_millis(100))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        state.waiters -= 1;
     }
 
     /// What the pool shares with the MPI thread.
     fn shared(&self) -> &Shared {
         &self.front.dispatcher().shared
-    }
-
-    /// What the pool has done and is doing (the same as through [`Executor::stats`](future_core::Executor::stats)):
-    /// tasks waiting, sent to workers, completed, failed, cancelled; workers alive (not
-    /// retired) and started. A `map` chunk counts as one task.
-    ///
-    /// ```no_run
-    /// rustures::init();
-    /// let pool = rustures::MpiPool::from_world().unwrap();
-    /// pool.submit(|x: u8| x, 1).unwrap().result().unwrap();
-    /// pool.shutdown();
-    /// assert_eq!(pool.stats().completed, 1);
-    /// ```
-    pub fn stats(&self) -> PoolStats {
-        self.shared().lock().stats(&self.shared().counters)
     }
 }
 
@@ -445,6 +323,17 @@ impl Dispatcher for Queue {
     type Head = TaskHead;
     /// The rank of the one worker that may run the task (`on_each_worker`), if any.
     type Target = Option<i32>;
+    type Worker = Worker;
+    type State = State;
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    /// The pool's workers are fixed when it is built.
+    fn max_workers(&self) -> usize {
+        self.shared.lock().workers.len()
+    }
 
     fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> TaskHead {
         TaskHead {
@@ -452,10 +341,6 @@ impl Dispatcher for Queue {
             task,
             watched: timeout.is_some(),
         }
-    }
-
-    fn refusal(&self) -> Option<SubmitError> {
-        self.shared.lock().refusal()
     }
 
     /// Queues the task for the MPI thread, which dispatches it. The pool has no queue
@@ -482,6 +367,22 @@ impl Dispatcher for Queue {
 
     fn timeout(&self) -> Option<Duration> {
         self.shared.rules.timeout
+    }
+
+    fn settle(&self, finish: Vec<Finish>) {
+        self.shared.settle(finish);
+    }
+
+    /// Nothing is sent ahead that a worker could skip: only the waiting tasks cancel.
+    fn shutting_down(&self, _: &mut State, _: bool) {}
+
+    /// Pokes the MPI thread, which finishes the tasks, then waits for them (see
+    /// `Shared::wait_idle`).
+    fn after_shutdown(&self, wait: bool) {
+        self.mpi_thread.poke();
+        if wait {
+            self.shared.wait_idle();
+        }
     }
 
     /// `tasks_per_worker` and one more per worker.
@@ -520,17 +421,6 @@ const _: fn() = || {
 
 impl fmt::Debug for MpiPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Read first: the formatter's writer is the caller's code, never run under our lock.
-        let stats = self.stats();
-        let (shutdown, broken) = {
-            let state = self.shared().lock();
-            (state.shutdown, state.broken.clone())
-        };
-        f.debug_struct("MpiPool")
-            .field("max_workers", &self.max_workers())
-            .field("stats", &stats)
-            .field("shutdown", &shutdown)
-            .field("broken", &broken)
-            .finish_non_exhaustive()
+        self.front.fmt_pool("MpiPool", f)
     }
 }

@@ -26,7 +26,7 @@ use crate::parent::info::{WorkerInfo, WorkerState};
 use crate::parent::outbox::{Frame, Outbox};
 use crate::parent::status;
 use crate::stderr::StartupStderr;
-use pool_engine::{Finish, InFlight, SendAhead, Table};
+use pool_engine::{Finish, InFlight, Phase, SendAhead, Table};
 use task_wire::{Counters, Settled};
 
 /// Tasks whose frames are larger than this go only to an idle worker (see
@@ -91,17 +91,6 @@ impl Flush {
     }
 }
 
-/// Where a worker is in its handshake.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Started; its `Hello` has not arrived.
-    Hello,
-    /// Fingerprint checked, `Init` sent; its `Ready` has not arrived.
-    Initializing,
-    /// Takes tasks.
-    Ready,
-}
-
 /// Why the pool itself stopped a worker (so its death is not a surprise).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StopReason {
@@ -131,6 +120,8 @@ pub(crate) struct Worker {
     /// Shared with the worker: the tasks sent ahead to it, and their cancels (`None`: it
     /// could not be made, and the worker is never sent a task ahead).
     pub(crate) cancels: Option<Arc<CancelSet>>,
+    /// Where it is in its handshake: `Hello`, `Initializing` (fingerprint checked, `Init`
+    /// sent), `Ready`; never `Retired` (a worker past a time limit is killed and replaced).
     pub(crate) phase: Phase,
     /// Sent and not answered, in send order: the front one is running (or about to).
     pub(crate) in_flight: InFlight<Task>,
@@ -161,7 +152,7 @@ impl Worker {
             ));
         }
         Some((
-            self.in_flight.deadline(|t| t.timeout)?,
+            pool_engine::Worker::task_deadline(self)?,
             StopReason::TimedOut,
         ))
     }
@@ -169,7 +160,7 @@ impl Worker {
     /// What this worker is doing, for [`crate::WorkerInfo`].
     pub(crate) fn info(&self) -> WorkerInfo {
         let (state, since) = match (&self.stop_reason, self.phase, self.in_flight.front()) {
-            (Some(_), _, _) => (WorkerState::Stopping, self.since),
+            (Some(_), _, _) | (None, Phase::Retired, _) => (WorkerState::Stopping, self.since),
             (None, Phase::Hello | Phase::Initializing, _) => (WorkerState::Starting, self.started),
             (None, Phase::Ready, None) => (WorkerState::Idle, self.since),
             (None, Phase::Ready, Some(task)) => (
@@ -209,12 +200,16 @@ impl pool_engine::Worker for Worker {
         self.key
     }
 
+    fn describe(&self) -> String {
+        format!("worker process {}", self.pid)
+    }
+
     fn in_flight(&self) -> &InFlight<Task> {
         &self.in_flight
     }
 
-    fn started(&self) -> bool {
-        self.phase == Phase::Ready
+    fn phase(&self) -> Phase {
+        self.phase
     }
 
     fn takes(&self, _: &()) -> bool {

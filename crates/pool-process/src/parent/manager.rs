@@ -14,10 +14,10 @@ use ipc_queue::{Frame, Receiver, RecvError, SelectError, Selector, Sender};
 use crate::cancels::{CANCEL_FD_ENV, CancelSet};
 use crate::marker;
 use crate::messages::{FromWorker, Init, ToWorker};
-use crate::parent::dispatch::{Flush, Phase, Rules, State, Worker};
+use crate::parent::dispatch::{Flush, Rules, State, Worker};
 use crate::parent::outbox::{self, FlushThread, Outbox};
 use crate::stderr::{self, Capture, StartupStderr};
-use pool_engine::Finish;
+use pool_engine::{Finish, Phase};
 use task_wire::Completion;
 use task_wire::Counters;
 
@@ -342,13 +342,7 @@ impl Manager {
                     flushes = state.dispatch(rules, counters);
                 }
                 FromWorker::InitFailed(message) => {
-                    let pid = state.worker(key).map_or(0, |w| w.pid);
-                    state.break_pool(
-                        format!(
-                            "the worker initializer panicked in worker process {pid}: {message}"
-                        ),
-                        &mut finish,
-                    );
+                    state.initializer_failed(key, &message, &mut finish);
                 }
                 FromWorker::Wake => {}
             }

@@ -2,16 +2,14 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use future_core::{
-    PoolStats, Portable, ShutdownOptions, SubmitError, TaskError, TaskErrorKind, TaskFuture,
-};
+use future_core::{SubmitError, TaskError, TaskErrorKind, TaskFuture};
 
 use crate::messages::{self, TaskHead, ToWorker};
 use crate::parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
-use crate::parent::dispatch::{Flush, Rules, State};
+use crate::parent::dispatch::{Flush, Rules, State, Worker};
 use crate::parent::info::WorkerInfo;
 use crate::parent::manager::{self, Launch, Manager, Shared};
 use crate::parent::manager_threads::ManagerThreads;
@@ -105,10 +103,10 @@ impl ProcessPool {
     ) -> Result<ProcessPool, ProcessPoolBuildError> {
         worker::end_uninitialized_copy(); // a worker copy that forgot `init` ends here
         builder.validate()?;
-        let initializer = match builder.initializer.map(task_wire::name_initializer) {
-            Some(Err(why)) => return Err(ProcessPoolBuildError::ForeignInitializer(why)),
-            named => named.and_then(Result::ok),
-        };
+        let named = builder.initializer.map(task_wire::name_initializer);
+        let initializer = named
+            .transpose()
+            .map_err(ProcessPoolBuildError::ForeignInitializer)?;
         let max_workers = builder.max_workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
@@ -169,212 +167,85 @@ impl ProcessPool {
         })
     }
 
-    /// The most worker processes this pool runs at once.
-    ///
-    /// ```
-    /// let pool = rustures::ProcessPool::builder().max_workers(4).build().unwrap();
-    /// assert_eq!(pool.max_workers(), 4);
-    /// ```
-    pub fn max_workers(&self) -> usize {
-        self.shared().rules.max_workers
-    }
-
-    /// Schedules `f(arg)` in a worker process and returns its future (Python's
-    /// `submit(fn, arg)`). With a [`queue_bound`](ProcessPoolBuilder::queue_bound), blocks
-    /// while that many tasks wait.
-    ///
-    /// `f` is a plain function (a non-capturing closure coerces to one); the worker calls
-    /// the same function of the same binary, named by its offset in the executable (see the
-    /// crate docs). A function that is not part of the executable (from a shared library: a
-    /// Rust dylib, `-C prefer-dynamic`, a plugin) cannot be named in a worker: it is checked
-    /// here, before anything is sent, and its future fails at once with a
-    /// [`Serialization`](TaskErrorKind::Serialization) error that says where it lies.
-    ///
-    /// The future fails with [`Panicked`](TaskErrorKind::Panicked) (the message and the
-    /// worker's pid) when `f` panics, [`WorkerDied`](TaskErrorKind::WorkerDied) when its
-    /// worker died running it, [`TimedOut`](TaskErrorKind::TimedOut) past the per-task
-    /// timeout, [`Serialization`](TaskErrorKind::Serialization) when the argument or the
-    /// result cannot be encoded, decoded or exceeds the frame limit (a `Serialize` or
-    /// `Deserialize` impl that fails or panics fails only this task, with its message: an
-    /// argument's in this call, before anything is sent; the others in the worker or on the
-    /// pool's thread, and the worker lives on).
-    ///
-    /// An argument larger than [`max_frame`](ProcessPoolBuilder::max_frame) (64 MiB by
-    /// default) is accepted here and fails its future at once, with a `Serialization` error
-    /// that gives its size and names the setting: the argument is encoded straight into the
-    /// frame, so its size is known only here, and like Python (where a pickling error is set
-    /// on the future) every failure of one task's data is reported on its future, the same
-    /// way for `submit`, `map` (one chunk's error) and the [`Executor`](future_core::Executor)
-    /// trait. `submit`'s own errors are about the pool, never about one task's data.
-    ///
-    /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when the
-    /// pool broke.
-    ///
-    /// ```
-    /// fn square(x: u64) -> u64 { x * x }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::new().unwrap();
-    ///     assert_eq!(pool.submit(square, 12).unwrap().result(), Ok(144));
-    /// }
-    /// ```
-    pub fn submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let timeout = self.shared().rules.timeout;
-        self.front.submit(f, arg, timeout, true, ())
-    }
-
     pool_engine::front_methods! {
-        /// Like [`submit`](Self::submit), with this task's own time limit instead of the
-        /// pool's [`timeout`](ProcessPoolBuilder::timeout): `Some(limit)`, or `None` for
-        /// none. Past it, its worker is killed (and replaced) and its future fails with
+        examples: "rustures::ProcessPool::new().unwrap()", "";
+        /// The most worker processes this pool runs at once.
+        ///
+        /// ```
+        /// let pool = rustures::ProcessPool::builder().max_workers(4).build().unwrap();
+        /// assert_eq!(pool.max_workers(), 4);
+        /// ```
+        max_workers;
+        /// With a [`queue_bound`](ProcessPoolBuilder::queue_bound), it blocks while that many
+        /// tasks wait. The future also fails with [`WorkerDied`](TaskErrorKind::WorkerDied)
+        /// when its worker died running it (the pid is the worker's, and so is the signal or
+        /// exit code), and with `Serialization` when the argument or the result exceeds the
+        /// frame limit.
+        ///
+        /// An argument larger than [`max_frame`](ProcessPoolBuilder::max_frame) (64 MiB by
+        /// default) is accepted here and fails its future at once, with a `Serialization`
+        /// error that gives its size and names the setting: the argument is encoded straight
+        /// into the frame, so its size is known only here, and like Python (where a pickling
+        /// error is set on the future) every failure of one task's data is reported on its
+        /// future, the same way for `submit`, `map` (one chunk's error) and the
+        /// [`Executor`](future_core::Executor) trait. `submit`'s own errors are about the
+        /// pool, never about one task's data.
+        ///
+        /// Errors: [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] when
+        /// the pool broke.
+        submit;
+        /// Past it, its worker is killed (and replaced) and its future fails with
         /// [`TimedOut`](TaskErrorKind::TimedOut).
-        ///
-        /// Errors: those of `submit`, and [`SubmitError::Invalid`] for a limit of zero.
-        ///
-        /// ```
-        /// use std::time::Duration;
-        /// fn forever(_: ()) { loop { std::thread::park() } }
-        /// fn main() {
-        ///     rustures::init();
-        ///     let pool = rustures::ProcessPool::new().unwrap();
-        ///     let future = pool.submit_with_timeout(forever, (), Some(Duration::from_millis(100)));
-        ///     let err = future.unwrap().exception().unwrap().unwrap();
-        ///     assert_eq!(err.kind(), rustures::TaskErrorKind::TimedOut);
-        /// }
-        /// ```
         submit_with_timeout;
-    }
-
-    /// Like [`submit`](Self::submit), but never blocks: with the queue at its bound it
-    /// returns [`SubmitError::Full`].
-    ///
-    /// ```
-    /// use rustures::SubmitError;
-    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::builder()
-    ///         .max_workers(1).queue_bound(1).build().unwrap();
-    ///     let mut futures = Vec::new();
-    ///     let full = loop {
-    ///         match pool.try_submit(nap, 200) {
-    ///             Ok(future) => futures.push(future),
-    ///             Err(err) => break err,
-    ///         }
-    ///     };
-    ///     assert_eq!(full, SubmitError::Full);
-    /// }
-    /// ```
-    pub fn try_submit<A: Portable, R: Portable>(
-        &self,
-        f: fn(A) -> R,
-        arg: A,
-    ) -> Result<TaskFuture<R>, SubmitError> {
-        let timeout = self.shared().rules.timeout;
-        self.front.submit(f, arg, timeout, false, ())
-    }
-
-    pool_engine::front_methods! {
-        /// Maps `f` over `items` in the workers: results in input order, lazily, with at
-        /// most `buffersize` chunks (default: 2 per worker, plus the queued ones) in
-        /// flight, each chunk of `chunksize` elements one message (Python's `map(fn,
-        /// iterable, timeout, chunksize, buffersize)`). A panic on one element fails that
-        /// element only; a chunk whose worker died gives the error for each of its
-        /// elements; dropping the iterator cancels the chunks that have not started (also
-        /// those sent ahead to a busy worker). See [`Map`](future_core::Map).
-        ///
-        /// Errors: the pool refused the first chunk (shut down or broken).
-        ///
-        /// ```
-        /// use rustures::MapOptions;
-        /// fn cube(x: i64) -> i64 { x * x * x }
-        /// fn main() {
-        ///     rustures::init();
-        ///     let pool = rustures::ProcessPool::new().unwrap();
-        ///     let cubes: Vec<i64> = pool
-        ///         .map(cube, 0..1000, MapOptions::new().chunksize(100))
-        ///         .unwrap()
-        ///         .map(Result::unwrap)
-        ///         .collect();
-        ///     assert_eq!(cubes[10], 1000);
-        /// }
-        /// ```
-        map;
-        /// Maps `f` over `items` like [`map`](Self::map), but yields each result as soon as
-        /// its chunk is done, with its position in the input (Python's `imap_unordered`,
-        /// mpi4py's `map(unordered=True)`); bounded in flight the same way.
-        ///
-        /// ```
-        /// use rustures::MapOptions;
-        /// fn square(x: u64) -> u64 { x * x }
-        /// fn main() {
-        ///     rustures::init();
-        ///     let pool = rustures::ProcessPool::new().unwrap();
-        ///     let mut squares: Vec<(usize, u64)> = pool
-        ///         .map_unordered(square, 0..6u64, MapOptions::new().chunksize(2))
-        ///         .unwrap()
-        ///         .map(|(position, result)| (position, result.unwrap()))
-        ///         .collect();
-        ///     squares.sort_unstable();
-        ///     assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9), (4, 16), (5, 25)]);
-        /// }
-        /// ```
-        map_unordered;
-        /// Stops taking tasks and waits for every task and worker (Python's `shutdown()`):
-        /// `shutdown_with(ShutdownOptions::default())`. Calling it again is harmless.
+        /// The queue is bounded by [`queue_bound`](ProcessPoolBuilder::queue_bound):
         ///
         /// ```
         /// use rustures::SubmitError;
-        /// let pool = rustures::ProcessPool::new().unwrap();
-        /// pool.shutdown();
-        /// assert_eq!(pool.submit(|x: u8| x, 1).unwrap_err(), SubmitError::Shutdown);
+        /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+        /// fn main() {
+        ///     rustures::init();
+        ///     let pool = rustures::ProcessPool::builder()
+        ///         .max_workers(1).queue_bound(1).build().unwrap();
+        ///     let mut futures = Vec::new();
+        ///     let full = loop {
+        ///         match pool.try_submit(nap, 200) {
+        ///             Ok(future) => futures.push(future),
+        ///             Err(err) => break err,
+        ///         }
+        ///     };
+        ///     assert_eq!(full, SubmitError::Full);
+        /// }
         /// ```
+        try_submit;
+        /// By default, 2 chunks per worker are in flight, plus the queued ones. A chunk whose
+        /// worker died gives the error for each of its elements; dropping the iterator cancels
+        /// the chunks that have not started (also those sent ahead to a busy worker).
+        map;
+        map_unordered;
+        /// It also waits for every worker to exit.
         shutdown;
-    }
-
-    /// Stops taking tasks (Python's `shutdown(wait, cancel_futures)`, named in
-    /// [`ShutdownOptions`]). With `cancel_futures`, cancels the tasks that have not started:
-    /// those waiting for a worker and those sent ahead to a busy one (see
-    /// [`submit`](Self::submit)). With `wait`, returns once the other tasks finished and
-    /// every worker exited and was reaped; without, the pool finishes them in the background.
-    /// Calling it again is harmless.
-    ///
-    /// ```
-    /// use rustures::ShutdownOptions;
-    /// fn nap(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
-    ///     let futures: Vec<_> = (0..4).map(|_| pool.submit(nap, 10).unwrap()).collect();
-    ///     pool.shutdown_with(ShutdownOptions::new().cancel_futures(true));
-    ///     // Each task ran, or was cancelled before it started.
-    ///     assert!(futures.iter().all(|f| f.result().is_ok() || f.cancelled()));
-    /// }
-    /// ```
-    ///
-    /// The options are named, as Python names them:
-    ///
-    /// ```compile_fail
-    /// let pool = rustures::ProcessPool::new().unwrap();
-    /// pool.shutdown(true, false); // error: `shutdown_with(ShutdownOptions { .. })`
-    /// ```
-    pub fn shutdown_with(&self, options: ShutdownOptions) {
-        let mut cancelled = Vec::new();
-        {
-            let mut state = self.shared().lock();
-            state.shut_down(options.cancel_futures, &mut cancelled);
-            state.let_go |= !options.wait;
-            self.shared().wake(&mut state);
-            self.shared().room.notify_all();
-        }
-        self.finish(cancelled);
-        if options.wait {
-            self.join_manager();
-        }
+        /// The tasks that have not started are those waiting for a worker and those sent
+        /// ahead to a busy one (see [`submit`](Self::submit)). With `wait`, it also returns
+        /// only once every worker exited and was reaped.
+        shutdown_with;
+        /// Here `running` counts the tasks sent ahead behind a running one too; `failed`
+        /// counts panics, dead or killed workers, timeouts, serialization errors and a broken
+        /// pool's tasks; `workers_replaced`, the worker processes started to replace one that
+        /// died, was killed, timed out or retired (`max_tasks_per_child`).
+        ///
+        /// ```
+        /// fn square(x: u64) -> u64 { x * x }
+        /// fn main() {
+        ///     rustures::init();
+        ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
+        ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
+        ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
+        ///     pool.shutdown();
+        ///     let stats = pool.stats();
+        ///     assert_eq!((stats.completed, stats.workers_started, stats.workers), (1, 1, 0));
+        /// }
+        /// ```
+        stats;
     }
 
     /// Sends SIGTERM to every worker process now and shuts the pool down (Python 3.14's
@@ -420,7 +291,7 @@ impl ProcessPool {
             self.shared().wake(&mut state);
             self.shared().room.notify_all();
         }
-        self.finish(cancelled);
+        self.front.dispatcher().settle(cancelled);
         self.join_manager();
     }
 
@@ -475,41 +346,6 @@ impl ProcessPool {
             .map(|w| w.pid)
     }
 
-    /// What the pool has done and is doing (the same as through
-    /// [`Executor::stats`](future_core::Executor::stats)): tasks waiting for a worker
-    /// (`queued`), sent to one (`running`: running, or sent ahead behind a running one), and
-    /// finished (`completed`; `failed`: a panic, a dead or killed worker, a timeout, a
-    /// serialization error, a broken pool; `cancelled` before they started, once the pool
-    /// saw it); worker processes alive, started, and started to replace one that died, was
-    /// killed, timed out or retired (`max_tasks_per_child`). A `map` chunk counts as one
-    /// task, completed when its results came back. The counters are atomics kept where the
-    /// pool settles each task anyway; a call takes the pool's lock once, to count what it
-    /// holds.
-    ///
-    /// ```
-    /// fn square(x: u64) -> u64 { x * x }
-    /// fn main() {
-    ///     rustures::init();
-    ///     let pool = rustures::ProcessPool::builder().max_workers(1).build().unwrap();
-    ///     assert_eq!(pool.stats().workers_started, 0, "workers start on demand");
-    ///     assert_eq!(pool.submit(square, 3).unwrap().result(), Ok(9));
-    ///     pool.shutdown();
-    ///     let stats = pool.stats();
-    ///     assert_eq!((stats.completed, stats.workers_started, stats.workers), (1, 1, 0));
-    /// }
-    /// ```
-    pub fn stats(&self) -> PoolStats {
-        self.shared().lock().stats(&self.shared().counters)
-    }
-
-    /// Completes `finish`'s futures (their done callbacks run here) and counts them.
-    fn finish(&self, finish: Vec<Finish>) {
-        let counters = &self.shared().counters;
-        finish
-            .into_iter()
-            .for_each(|f| f.run("pool-process", counters));
-    }
-
     /// The state shared with the manager.
     fn shared(&self) -> &Shared {
         &self.front.dispatcher().shared
@@ -526,6 +362,16 @@ impl Dispatcher for Queue {
     const WORKER: &'static str = "a worker process";
     type Head = ToWorker;
     type Target = ();
+    type Worker = Worker;
+    type State = State;
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    fn max_workers(&self) -> usize {
+        self.shared.rules.max_workers
+    }
 
     fn head(&self, id: u64, task: TaskName, _: Option<Duration>) -> ToWorker {
         ToWorker::Task(TaskHead { id, task })
@@ -545,10 +391,6 @@ impl Dispatcher for Queue {
             ));
         }
         Ok(())
-    }
-
-    fn refusal(&self) -> Option<SubmitError> {
-        self.shared.lock().refusal()
     }
 
     /// Queues a task, dispatches what can be dispatched, and writes what was dispatched
@@ -601,6 +443,29 @@ impl Dispatcher for Queue {
         self.shared.rules.timeout
     }
 
+    /// Completes `finish`'s futures (their done callbacks run here) and counts them.
+    fn settle(&self, finish: Vec<Finish>) {
+        let counters = &self.shared.counters;
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-process", counters));
+    }
+
+    /// Without `wait`, dropping the pool does not wait either; the manager and the
+    /// submitters blocked on the queue bound are woken.
+    fn shutting_down(&self, state: &mut State, wait: bool) {
+        state.let_go |= !wait;
+        self.shared.wake(state);
+        self.shared.room.notify_all();
+    }
+
+    /// Waits for every task and every worker (see `join_manager`).
+    fn after_shutdown(&self, wait: bool) {
+        if wait {
+            self.manager_threads.wait_finished();
+        }
+    }
+
     /// Two chunks per worker, plus the queued ones.
     fn default_buffersize(&self) -> usize {
         let rules = &self.shared.rules;
@@ -637,7 +502,7 @@ impl Drop for ProcessPool {
             self.shared().room.notify_all();
             state.let_go
         };
-        self.finish(cancelled);
+        self.front.dispatcher().settle(cancelled);
         if !let_go {
             self.join_manager();
         }
@@ -646,18 +511,7 @@ impl Drop for ProcessPool {
 
 impl fmt::Debug for ProcessPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Read first: the formatter's writer is the caller's code, never run under our lock.
-        let stats = self.stats();
-        let (shutdown, broken) = {
-            let state = self.shared().lock();
-            (state.shutdown, state.broken.clone())
-        };
-        f.debug_struct("ProcessPool")
-            .field("max_workers", &self.max_workers())
-            .field("stats", &stats)
-            .field("shutdown", &shutdown)
-            .field("broken", &broken)
-            .finish_non_exhaustive()
+        self.front.fmt_pool("ProcessPool", f)
     }
 }
 
