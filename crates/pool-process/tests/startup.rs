@@ -403,3 +403,51 @@ fn what_a_worker_that_failed_to_start_wrote_is_shown_once() {
         assert!(stdout.contains("dropped"), "{said}");
     });
 }
+
+/// The `fork`s this process made (counted by `count_fork`).
+static FORKS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A `pthread_atfork` prepare handler: runs before every `fork`, never for `posix_spawn`.
+extern "C" fn count_fork() {
+    FORKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A task: the worker's parent-death signal and what its stdin is.
+fn death_signal_and_stdin(_: ()) -> (i32, String) {
+    let mut signal: libc::c_int = 0;
+    // SAFETY: `PR_GET_PDEATHSIG` writes one `int` to the pointer given.
+    unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut signal as *mut libc::c_int) };
+    let stdin = std::fs::read_link("/proc/self/fd/0").unwrap_or_default();
+    (signal, stdin.to_string_lossy().into_owned())
+}
+
+/// Workers start with `posix_spawn`, not `fork` (which copies the pool's page tables: its cost
+/// grows with the program's heap), yet keep what the `pre_exec` hooks that forced `fork` gave:
+/// each asks for SIGKILL when its pool dies, and its stdin is `/dev/null`.
+#[test]
+fn workers_start_without_fork_and_die_with_the_pool() {
+    run(|| {
+        // SAFETY: the handler only bumps an atomic: safe in the forking thread before `fork`.
+        assert_eq!(
+            unsafe { libc::pthread_atfork(Some(count_fork), None, None) },
+            0
+        );
+        let before = FORKS.load(std::sync::atomic::Ordering::SeqCst);
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let futures: Vec<_> = (0..4)
+            .map(|_| pool.submit(death_signal_and_stdin, ()).unwrap())
+            .collect();
+        for future in futures {
+            let (signal, stdin) = future.result_timeout(SOON).unwrap();
+            assert_eq!(
+                signal,
+                libc::SIGKILL,
+                "the worker asked to die with its pool"
+            );
+            assert_eq!(stdin, "/dev/null");
+        }
+        pool.shutdown();
+        let forks = FORKS.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(forks, 0, "workers were started with fork");
+    });
+}
