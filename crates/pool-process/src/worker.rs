@@ -3,7 +3,9 @@
 //! message loop, and [`test_worker!`](crate::test_worker).
 
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use future_core::{TaskError, TaskErrorKind};
@@ -230,6 +232,7 @@ extern "C" fn before_main() {
     if !started_as_worker() {
         return;
     }
+    take_socket_early();
     if std::env::var_os(SERVE_IN_MAIN_ENV).is_some() {
         return; // the pool asked its workers to serve where `main` calls `init`
     }
@@ -244,6 +247,7 @@ pub fn serve_before_main(worker_main: fn()) {
     if !started_as_worker() {
         return;
     }
+    take_socket_early();
     // std's runtime ignores SIGPIPE before it calls `main`, in every Rust program (a write to
     // a closed pipe is then an error, not a death); this worker serves before that point, so
     // it does the same for its tasks.
@@ -286,15 +290,39 @@ impl std::fmt::Display for Fatal {
     }
 }
 
+/// The worker's socket, when a constructor took it off stdin (`take_socket_early`).
+static SOCKET: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+/// In a worker, before anything else runs: takes its socket off its stdin, as `serve` would,
+/// into [`SOCKET`]. So a worker whose `main` (or `test_worker!`'s function) runs first finds
+/// `/dev/null` there, as a child started with `Stdio::null()`, never the pool's socket, and a
+/// process it starts before `init` does not inherit the socket. A second call does nothing.
+fn take_socket_early() {
+    let mut socket = SOCKET.lock().unwrap_or_else(PoisonError::into_inner);
+    if socket.is_some() {
+        return;
+    }
+    // SAFETY: called only where `started_as_worker()` holds: the marker names this process's
+    // parent, the pool that started it with its socket as stdin for this process to own;
+    // `serve` takes it from `SOCKET`, and `fd_from_stdin` refuses a second take.
+    if let Ok(fd) = unsafe { ipc_queue::fd_from_stdin() } {
+        *socket = Some(fd);
+    }
+}
+
 /// The worker's life: its socket and descriptors, handshake, initializer, tasks, exit.
 fn serve(nonce: u64) -> Result<(), Fatal> {
-    // SAFETY: `init` calls this only when the marker names this process's parent
-    // (`marker::bound_nonce`): the parent is the pool that started this process with its
-    // socket as stdin (`ipc_queue::spawn_with_stdin`), for this process to own (a process
-    // started by a worker inherits the marker but has another parent, and the worker's stdin
-    // is `/dev/null` once taken). `init` takes it once: after `serve` the process exits, and
-    // nothing else in the crate reads stdin.
-    let socket = unsafe { ipc_queue::fd_from_stdin() }.map_err(Fatal::Connect)?;
+    let taken = SOCKET.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let socket = match taken {
+        Some(fd) => fd, // taken by the crate's constructor
+        // SAFETY: `init` calls this only when the marker names this process's parent
+        // (`marker::bound_nonce`): the parent is the pool that started this process with its
+        // socket as stdin (`ipc_queue::spawn_with_stdin`), for this process to own (a process
+        // started by a worker inherits the marker but has another parent, and the worker's
+        // stdin is `/dev/null` once taken). It is taken once (`fd_from_stdin` refuses a second
+        // time): after `serve` the process exits, and nothing else in the crate reads stdin.
+        None => unsafe { ipc_queue::fd_from_stdin() }.map_err(Fatal::Connect)?,
+    };
     let socket = std::os::unix::net::UnixStream::from(socket);
     // What the pool sent through the socket before the spawn, in this order: the cancel set's
     // memfd, then a copy of the pool's stderr, each only when its variable announces it.

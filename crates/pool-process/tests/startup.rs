@@ -51,6 +51,13 @@ fn worker_main() {
             std::thread::sleep(HANG);
         }
         Ok("work_then_init") => std::thread::sleep(HANG),
+        Ok("stdin_must_be_null") => {
+            let stdin = std::fs::read_link("/proc/self/fd/0").unwrap_or_default();
+            if stdin != std::path::Path::new("/dev/null") {
+                eprintln!("main's stdin is {}", stdin.display());
+                std::process::exit(9);
+            }
+        }
         _ => {}
     }
     pool_process::init();
@@ -449,5 +456,54 @@ fn workers_start_without_fork_and_die_with_the_pool() {
         pool.shutdown();
         let forks = FORKS.load(std::sync::atomic::Ordering::SeqCst) - before;
         assert_eq!(forks, 0, "workers were started with fork");
+    });
+}
+
+/// A worker that runs `main` before `init` finds `/dev/null` on its stdin, as before workers
+/// got their socket there: the crate's constructor takes the socket off stdin first.
+#[test]
+fn a_worker_main_finds_dev_null_on_its_stdin() {
+    run(|| {
+        let pool = ProcessPool::builder()
+            .serve_before_main(false)
+            .env(BEFORE_INIT, "stdin_must_be_null")
+            .max_workers(1)
+            .build()
+            .unwrap();
+        assert_eq!(
+            pool.submit(square, 3)
+                .unwrap()
+                .result_timeout(SOON)
+                .unwrap(),
+            9
+        );
+        pool.shutdown();
+    });
+}
+
+/// A worker whose pool died before it first checked its parent (it was re-parented) exits
+/// with code 5 instead of running `main`: its stdin is still the socket its marker names. A
+/// process with the same marker but another stdin (one a worker's task started) runs `main`.
+#[test]
+fn a_worker_whose_pool_is_gone_exits_instead_of_running_main() {
+    use std::os::fd::AsFd;
+    run(|| {
+        let (_pool_end, worker_end) = std::os::unix::net::UnixStream::pair().unwrap();
+        let inode = rustix::fs::fstat(worker_end.as_fd()).unwrap().st_ino;
+        // A pid that is not this process's child's parent: the pool that "died".
+        let marker = format!("{}:abc:{inode:x}", u32::MAX / 2);
+        let run_with = |stdin: Stdio| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([pool_process::WORKER_TEST_NAME, "--exact"])
+                .env("POOL_PROCESS_WORKER", &marker)
+                .stdin(stdin)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+        };
+        let orphan = run_with(Stdio::from(std::os::fd::OwnedFd::from(worker_end)));
+        assert_eq!(orphan.code(), Some(5), "{orphan}");
+        let grandchild = run_with(Stdio::null());
+        assert_eq!(grandchild.code(), Some(0), "{grandchild}");
     });
 }
