@@ -21,7 +21,7 @@
 //! exits too instead of running `main`.
 
 use std::hash::BuildHasher;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The environment variable that marks a worker: `<parent pid>:<nonce in hex>:<inode of its
@@ -109,8 +109,8 @@ fn die_with_parent() {}
 
 /// Whether fd 0 is the socket with `inode`: the one the pool gave this process.
 fn stdin_is_socket(inode: u64) -> bool {
-    let stdin = std::io::stdin();
-    let Ok(stat) = rustix::fs::fstat(stdin.as_fd()) else {
+    // Not `std::io::stdin()`, which would set up std's buffered stdin (an allocation).
+    let Ok(stat) = rustix::fs::fstat(rustix::stdio::stdin()) else {
         return false;
     };
     let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
@@ -127,6 +127,7 @@ fn orphaned() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn values_name_this_process_as_the_parent() {

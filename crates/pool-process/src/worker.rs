@@ -203,9 +203,10 @@ static CONSTRUCTOR: extern "C" fn() = before_main;
 /// (the marker names this process's parent, see `marker.rs`), serves the pool and exits, as
 /// [`init`] does; in any other process returns at once.
 ///
-/// In a process that is not a worker it reads two environment variables and, only when the
-/// marker is set, the parent's pid (`getppid`), and returns: it allocates at most the
-/// marker's text, takes no lock but the environment's, and touches nothing that std sets up
+/// In a process that is not a worker it reads the marker's environment variable and, only
+/// when it is set, the parent's pid (`getppid`) and, when that is not the marker's, what its
+/// stdin is (`fstat`), and returns: it allocates at most the marker's text, takes no lock but
+/// the environment's, and touches nothing that std sets up
 /// for `main` (the main thread's handle, its stack guard), so the program's `main` starts as
 /// it would without this crate. It does not panic: nothing it calls on that path can.
 ///
