@@ -19,10 +19,10 @@ use std::{
         fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
         unix::{net::UnixStream, process::CommandExt},
     },
-    process::{Child, Command},
+    process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicI32, Ordering},
+        atomic::{AtomicBool, AtomicI32, Ordering},
     },
 };
 
@@ -333,4 +333,219 @@ pub unsafe fn fd_from_env(var: &str) -> io::Result<OwnedFd> {
     // Not inherited by this process's own children.
     fcntl_setfd(&owned, FdFlags::CLOEXEC)?;
     Ok(owned)
+}
+
+/// Spawns `cmd` with `end` as the child's standard input (fd 0), without a `pre_exec` hook.
+///
+/// Unlike [`spawn_with`], this adds no hook to `cmd`, so std may start the child with
+/// `posix_spawn` (a `vfork`-like clone that shares the parent's memory until `exec`) instead of
+/// `fork`, which copies the parent's page tables: a parent with a large heap starts children
+/// much faster. Only this one descriptor is inherited: `posix_spawn` `dup2`s it onto fd 0,
+/// which is the only copy without `CLOEXEC`, in the child only (see `README.md` beside this
+/// file, "Handing an end to a child"). Pass the child any other descriptors through the socket
+/// with [`send_fds`].
+///
+/// After the spawn, `cmd`'s stdin is set to [`Stdio::null`], which closes the parent's copy:
+/// once the child exits or dies, the end you kept reports
+/// [`Disconnected`](crate::RecvError::Disconnected). The child takes its end with
+/// [`fd_from_stdin`].
+///
+/// # Example
+///
+/// ```
+/// use std::process::Command;
+/// let (mut mine, theirs) = ipc_queue::duplex::<u8, u8>()?;
+/// let mut cmd = Command::new("sh");
+/// cmd.args(["-c", "test -S /proc/self/fd/0"]);
+/// let mut child = ipc_queue::spawn_with_stdin(&mut cmd, theirs)?;
+/// assert!(child.wait()?.success());
+/// assert!(matches!(mine.recv(), Err(ipc_queue::RecvError::Disconnected)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_with_stdin(cmd: &mut Command, end: impl Endpoint) -> io::Result<Child> {
+    // A `CLOEXEC` copy: std's `posix_spawn` file actions `dup2` it onto fd 0 in the child.
+    let fd = fcntl_dupfd_cloexec(end.endpoint_fd(), 3)?;
+    drop(end);
+    cmd.stdin(Stdio::from(fd));
+    let child = cmd.spawn();
+    cmd.stdin(Stdio::null()); // drops the parent's copy
+    child
+}
+
+/// Set once [`fd_from_stdin`] took fd 0.
+static STDIN_CLAIMED: AtomicBool = AtomicBool::new(false);
+
+/// The child side of [`spawn_with_stdin`]: takes the socket that is this process's standard
+/// input, as a `CLOEXEC` descriptor numbered 3 or higher, and puts `/dev/null` on fd 0.
+///
+/// Checks, each failing with an [`io::Error`] rather than a panic: this process has not taken
+/// its stdin before (`AlreadyExists`), fd 0 is open (`EBADF`) and is an `AF_UNIX`
+/// `SOCK_STREAM` socket (`InvalidInput`). Then fd 0 is made `/dev/null` (opened read-only), so
+/// that neither this process's reads of stdin nor its children see the socket.
+///
+/// # Safety
+/// This process's parent must have started it with its end on stdin, for this process to own
+/// ([`spawn_with_stdin`]); no other code in this process may use fd 0 as that socket (it now
+/// names `/dev/null`). As with [`fd_from_env`], only the caller can vouch for that: a process
+/// whose stdin is some other program's socket would take it over.
+///
+/// # Example
+///
+/// ```no_run
+/// // In a child started with `ipc_queue::spawn_with_stdin(&mut cmd, child_end)`:
+/// // SAFETY: this program is only ever started by its parent with `spawn_with_stdin`, and
+/// // nothing else in it reads stdin.
+/// let fd = unsafe { ipc_queue::fd_from_stdin() }?;
+/// let mut end = ipc_queue::Duplex::<u8, u8>::from_fd(fd)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub unsafe fn fd_from_stdin() -> io::Result<OwnedFd> {
+    let context = |e: io::Error| io::Error::new(e.kind(), format!("ipc-queue: stdin: {e}"));
+    let taken = || {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "ipc-queue: stdin was already taken by this process",
+        )
+    };
+    if STDIN_CLAIMED.load(Ordering::SeqCst) {
+        return Err(taken());
+    }
+    // SAFETY: only probed (`fcntl(F_GETFD)`, `getsockopt`, `getsockname`) and copied: fd 0 is
+    // not closed here, and these calls fail with `EBADF`, touching nothing, if it is not open.
+    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    fcntl_getfd(stdin).map_err(|e| context(e.into()))?;
+    crate::sys::check_unix_stream(stdin).map_err(context)?;
+    if STDIN_CLAIMED.swap(true, Ordering::SeqCst) {
+        return Err(taken());
+    }
+    // The socket moves to a new `CLOEXEC` descriptor, not inherited by this process's children.
+    let owned = fcntl_dupfd_cloexec(stdin, 3).map_err(|e| context(e.into()))?;
+    let null = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| context(e.into()))?;
+    // `dup2` replaces fd 0 in one step (the socket's other copy is `owned`); fd 0 is then
+    // inheritable `/dev/null`, as a child started with `Stdio::null()` has.
+    rustix::stdio::dup2_stdin(&null).map_err(|e| context(e.into()))?;
+    Ok(owned)
+}
+
+/// The byte that carries [`send_fds`]'s descriptors.
+const FDS_BYTE: u8 = 0xfd;
+
+/// Sends `fds` to the process at the other end of `end`'s socket (`SCM_RIGHTS`), with one byte
+/// of data that [`recv_fds`] takes. The receiver gets its own copies, numbered as its kernel
+/// picks; this process keeps its own.
+///
+/// Call it before any frame goes through that socket, and have the other side call
+/// [`recv_fds`] before it receives a frame: the byte is not a frame. A parent can send on its
+/// end before it spawns the child: the byte and the descriptors wait in the child's socket.
+/// Fails with `InvalidInput` for more than 253 descriptors (the kernel's limit per message).
+///
+/// # Example
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let (mine, theirs) = ipc_queue::duplex::<u8, u8>()?;
+/// let file = std::fs::File::open("/dev/null")?;
+/// ipc_queue::send_fds(&mine, &[file.as_fd()])?;
+/// let fds = ipc_queue::recv_fds(&theirs, 4)?;
+/// assert_eq!(fds.len(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn send_fds<E: Endpoint>(end: &E, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    if fds.len() > 253 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ipc-queue: at most 253 descriptors per message",
+        ));
+    }
+    let mut space =
+        vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(io::Error::other("ipc-queue: the descriptors do not fit"));
+    }
+    let byte = [FDS_BYTE];
+    loop {
+        match sendmsg(
+            end.endpoint_fd(),
+            &[io::IoSlice::new(&byte)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Receives what the other end sent with [`send_fds`]: up to `max` descriptors, each
+/// `CLOEXEC`, owned by the caller. Blocks until the byte arrives.
+///
+/// Call it before any frame is received on `end`. Fails with `UnexpectedEof` when the peer
+/// closed its end first, `InvalidData` when the next byte is not [`send_fds`]'s (a frame, say),
+/// and `InvalidData` when more than `max` descriptors came (all of them are closed then).
+///
+/// # Example
+///
+/// ```
+/// let (mine, theirs) = ipc_queue::duplex::<u8, u8>()?;
+/// ipc_queue::send_fds(&mine, &[])?;
+/// assert!(ipc_queue::recv_fds(&theirs, 2)?.is_empty());
+/// drop(mine);
+/// let err = ipc_queue::recv_fds(&theirs, 2).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn recv_fds<E: Endpoint>(end: &E, max: usize) -> io::Result<Vec<OwnedFd>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, recvmsg};
+    let max = max.min(253);
+    let mut space =
+        vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(max.max(1)))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8];
+    let got = loop {
+        match recvmsg(
+            end.endpoint_fd(),
+            &mut [io::IoSliceMut::new(&mut byte)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(got) => break got,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    // Owned at once, so that every received descriptor is closed on any error below.
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    if got.bytes == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "ipc-queue: the peer closed its end before it sent the descriptors",
+        ));
+    }
+    if byte[0] != FDS_BYTE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "ipc-queue: expected descriptors, found other data",
+        ));
+    }
+    if got.flags.contains(ReturnFlags::CTRUNC) || fds.len() > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("ipc-queue: the peer sent more than {max} descriptors"),
+        ));
+    }
+    Ok(fds)
 }

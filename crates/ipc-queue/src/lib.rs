@@ -3,7 +3,9 @@
 //!
 //! [`channel`] gives a [`Sender`] and a [`Receiver`]; [`duplex`] gives two [`Duplex`] ends for
 //! request/response, each splittable into a sender and a receiver half. One end goes to a child
-//! process with [`spawn_with`] and is rebuilt there with `from_env`. A [`Selector`] waits on many
+//! process with [`spawn_with`] and is rebuilt there with `from_env`, or, with no `pre_exec` hook
+//! (so std can use `posix_spawn`), as its stdin with [`spawn_with_stdin`] and
+//! [`fd_from_stdin`]; [`send_fds`] passes more descriptors through it. A [`Selector`] waits on many
 //! receivers from one thread. The crate knows nothing of futures or pools; it is the wire under
 //! the process pool.
 //!
@@ -15,7 +17,7 @@
 //!   consumed whole. Either way the next frame still reads.
 //!
 //! The design note, `src/README.md` in this crate, gives the argument behind each of these, and
-//! why an end goes to a child through a `pre_exec` hook and many receivers are served by `poll`
+//! why an end goes to a child through a `pre_exec` hook or as its stdin, and many receivers are served by `poll`
 //! rather than reader threads.
 //!
 //! # Example: a worker process
@@ -64,7 +66,9 @@ mod sys;
 pub use duplex::{Duplex, channel, duplex};
 pub use error::{RecvError, SelectError, SendError};
 pub use frame::{DEFAULT_MAX_FRAME, HEADER_LEN, MAX_FRAME_LIMIT};
-pub use handoff::{Endpoint, Handoff, fd_from_env, spawn_with};
+pub use handoff::{
+    Endpoint, Handoff, fd_from_env, fd_from_stdin, recv_fds, send_fds, spawn_with, spawn_with_stdin,
+};
 pub use receiver::{Frame, Receiver};
 pub use select::Selector;
 pub use sender::Sender;

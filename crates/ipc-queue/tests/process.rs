@@ -5,7 +5,10 @@
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    os::unix::{net::UnixStream, process::ExitStatusExt},
+    os::{
+        fd::{AsFd, BorrowedFd},
+        unix::{net::UnixStream, process::ExitStatusExt},
+    },
     process::{Child, ChildStdout, Command, Stdio},
     sync::mpsc,
     thread,
@@ -14,7 +17,7 @@ use std::{
 
 use ipc_queue::{
     Duplex, Receiver, RecvError, SelectError, SendError, Sender, channel, duplex, fd_from_env,
-    spawn_with,
+    fd_from_stdin, recv_fds, send_fds, spawn_with, spawn_with_stdin,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +88,21 @@ fn take_end<T>(from_env: unsafe fn(&str) -> std::io::Result<T>) -> T {
     // FD_VAR, ..)`, which set the variable for that child alone with the descriptor it
     // handed over; each role takes it once, and nothing else in the child touches it.
     unsafe { from_env(FD_VAR) }.expect("take the handed-over end")
+}
+
+/// The descriptor numbers of this process's open sockets, in order.
+fn sockets() -> Vec<String> {
+    let mut sockets = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let entry = entry.unwrap();
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            if target.to_string_lossy().starts_with("socket:") {
+                sockets.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    sockets.sort_by_key(|fd| fd.parse::<u32>().unwrap_or(u32::MAX));
+    sockets
 }
 
 /// The child side of every test in this file. Returns at once in a normal test run.
@@ -158,20 +176,39 @@ fn child_entry() {
         }
         // Report which sockets this process inherited.
         "list_fds" => {
-            let mut sockets = Vec::new();
-            for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
-                let entry = entry.unwrap();
-                if let Ok(target) = std::fs::read_link(entry.path()) {
-                    if target.to_string_lossy().starts_with("socket:") {
-                        sockets.push(entry.file_name().to_string_lossy().into_owned());
-                    }
-                }
-            }
-            sockets.sort();
             let var = std::env::var(FD_VAR).unwrap_or_default();
-            println!("SOCKETS [{}] var={var}", sockets.join(","));
+            println!("SOCKETS [{}] var={var}", sockets().join(","));
         }
         "exit_now" => {}
+        // Started by `spawn_with_stdin`: report the sockets inherited, take stdin, take the
+        // descriptor sent through it (a pipe), write to it, report fd 0 and the sockets now,
+        // then echo.
+        "stdin" => {
+            let before = sockets();
+            // SAFETY: the tests that use this role start it with `spawn_with_stdin`, which
+            // hands it its end as stdin; nothing else in this child reads stdin.
+            let fd = unsafe { fd_from_stdin() }.expect("take stdin");
+            let socket = UnixStream::from(fd);
+            let mut fds = recv_fds(&socket, 2).expect("receive the descriptors");
+            assert_eq!(fds.len(), 1);
+            let mut pipe = std::fs::File::from(fds.remove(0));
+            pipe.write_all(b"through the socket").unwrap();
+            drop(pipe);
+            // SAFETY: as above; stdin was taken already, so this must fail without taking.
+            let again = unsafe { fd_from_stdin() }.map(drop).map_err(|e| e.kind());
+            let stdin = std::fs::read_link("/proc/self/fd/0").unwrap();
+            println!(
+                "STDIN before [{}] after [{}] fd0={} again={again:?}",
+                before.join(","),
+                sockets().join(","),
+                stdin.display()
+            );
+            std::io::stdout().flush().unwrap();
+            let mut end = Duplex::<Msg, Msg>::from_fd(socket.into()).unwrap();
+            while let Ok(m) = end.recv() {
+                end.send(&m).expect("echo send");
+            }
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -398,4 +435,106 @@ fn selector_serves_many_workers_and_reports_the_dead_one() {
         let mut child = child;
         assert!(child.wait().unwrap().success());
     }
+}
+
+#[test]
+fn an_end_on_stdin_is_the_only_socket_inherited_and_carries_descriptors() {
+    // Sockets of this process that the child must not inherit.
+    let _keep: Vec<_> = (0..3).map(|_| duplex::<u8, u8>().unwrap()).collect();
+    let (mine, theirs) = duplex::<Msg, Msg>().unwrap();
+    let (mut pipe_rx, pipe_tx) = std::io::pipe().unwrap();
+    // Sent before the spawn: it waits in the child's socket.
+    send_fds(&mine, &[std::os::fd::AsFd::as_fd(&pipe_tx)]).unwrap();
+    drop(pipe_tx);
+    let mut cmd = child_cmd("stdin");
+    cmd.stdout(Stdio::piped());
+    let mut child = spawn_with_stdin(&mut cmd, theirs).unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let line = wait_for_line(&mut out, "STDIN");
+    let mut said = String::new();
+    pipe_rx.read_to_string(&mut said).unwrap();
+    assert_eq!(said, "through the socket");
+    let (before, after) = line["STDIN before [".len()..]
+        .split_once("] after [")
+        .unwrap();
+    assert_eq!(
+        before, "0",
+        "exactly the handed-over socket, on stdin: {line}"
+    );
+    let (after, rest) = after.split_once("] ").unwrap();
+    let moved: u32 = after.parse().expect("one socket after the move");
+    assert!(moved >= 3, "{line}");
+    assert_eq!(rest, "fd0=/dev/null again=Err(AlreadyExists)", "{line}");
+    // The end works, and the parent's copy is gone: the child's exit is seen.
+    let (tx, mut rx) = mine.split();
+    tx.send(&msg(7, 1000)).unwrap();
+    assert_eq!(rx.recv_timeout(HANG).unwrap(), msg(7, 1000));
+    tx.shutdown().unwrap(); // the child sees EOF and exits
+    assert!(child.wait().unwrap().success());
+    assert!(matches!(
+        rx.recv_timeout(HANG),
+        Err(RecvError::Disconnected)
+    ));
+    let _ = out.read_to_end(&mut Vec::new());
+}
+
+thread_local! {
+    /// The `fork`s that this thread made (counted by `count_fork`).
+    static FORKS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A `pthread_atfork` prepare handler: runs in the thread that calls `fork`, before it forks.
+/// `posix_spawn` does not run it.
+extern "C" fn count_fork() {
+    FORKS.with(|forks| forks.set(forks.get() + 1));
+}
+
+#[test]
+fn an_end_on_stdin_is_handed_over_without_fork() {
+    // SAFETY: registers a handler that only bumps a thread-local counter (const-initialised,
+    // no allocation): safe to run in the forking thread before any `fork`.
+    assert_eq!(
+        unsafe { libc::pthread_atfork(Some(count_fork), None, None) },
+        0
+    );
+    let forks = || FORKS.with(std::cell::Cell::get);
+    // The handler works: a `pre_exec` hook makes std fork.
+    let (_mine, theirs) = duplex::<u8, u8>().unwrap();
+    let mut child = spawn_with(&mut Command::new("true"), FD_VAR, theirs).unwrap();
+    assert!(child.wait().unwrap().success());
+    let with_hook = forks();
+    assert!(with_hook >= 1, "the fork was not counted");
+    // Without one, std uses `posix_spawn`: no fork.
+    let (_mine, theirs) = duplex::<u8, u8>().unwrap();
+    let mut child = spawn_with_stdin(&mut Command::new("true"), theirs).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(forks(), with_hook, "spawn_with_stdin went through fork");
+}
+
+#[test]
+fn descriptors_sent_are_received_in_order_and_checked() {
+    let (mine, theirs) = duplex::<u8, u8>().unwrap();
+    let a = std::fs::File::open("/dev/null").unwrap();
+    let (b, _b) = std::io::pipe().unwrap();
+    send_fds(&mine, &[a.as_fd(), b.as_fd()]).unwrap();
+    let got = recv_fds(&theirs, 2).unwrap();
+    assert_eq!(got.len(), 2);
+    let id = |fd: BorrowedFd<'_>| {
+        let st = rustix::fs::fstat(fd).unwrap();
+        (st.st_dev, st.st_ino)
+    };
+    assert_eq!(id(got[0].as_fd()), id(a.as_fd()));
+    assert_eq!(id(got[1].as_fd()), id(b.as_fd()));
+    for fd in &got {
+        let flags = rustix::io::fcntl_getfd(fd).unwrap();
+        assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+    // More than the receiver takes: an error, and the descriptors are closed.
+    send_fds(&mine, &[a.as_fd(), a.as_fd(), a.as_fd()]).unwrap();
+    let err = recv_fds(&theirs, 2).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    // A frame where descriptors were expected.
+    mine.send(&5).unwrap();
+    let err = recv_fds(&theirs, 2).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
 }

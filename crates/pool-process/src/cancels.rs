@@ -17,18 +17,19 @@
 //! running when it is sent), so the common path costs the worker a scan of a few words and
 //! nothing more.
 //!
-//! The pool creates the set when it starts the worker, hands the descriptor over in
-//! [`CANCEL_FD_ENV`] (cleared of `CLOEXEC` in the child only, between `fork` and `exec`) and
+//! The pool creates the set when it starts the worker, sends the descriptor through the
+//! worker's socket before the spawn (`ipc_queue::send_fds`; [`CANCEL_FD_ENV`] announces it) and
 //! keeps its own mapping; the worker maps it once in `init`, after checking that it is a memfd
 //! sealed at its size. A worker without a set (it could not be created; the variable is then
 //! removed from its environment) is never sent a task ahead.
 
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The environment variable that carries the number of the cancel set's descriptor.
+/// The environment variable that announces the cancel set's descriptor among those sent
+/// through the worker's socket (it comes first): present only when the pool made a set.
 pub(crate) const CANCEL_FD_ENV: &str = "POOL_PROCESS_CANCEL_FD";
 
 /// The seals of a cancel set's memfd: its size is fixed.
@@ -81,24 +82,9 @@ impl CancelSet {
         Ok((set, fd))
     }
 
-    /// The set that the pool handed to this worker, if it did (see [`CANCEL_FD_ENV`]).
-    ///
-    /// # Safety
-    /// The caller vouches that [`CANCEL_FD_ENV`] was set for this very process by the pool
-    /// that started it (`marker::bound_nonce`), which left that descriptor open for it, and
-    /// that nothing else takes the descriptor: it is closed here, after it is mapped.
-    pub(crate) unsafe fn from_env() -> Option<std::io::Result<CancelSet>> {
-        let number: RawFd = std::env::var(CANCEL_FD_ENV).ok()?.parse().ok()?;
-        if number < 3 {
-            return None;
-        }
-        // SAFETY: by this function's contract, `number` names the descriptor the pool left
-        // open for this process, owned by nobody else; it is closed when `fd` drops.
-        let fd = unsafe { OwnedFd::from_raw_fd(number) };
-        Some(CancelSet::from_fd(fd))
-    }
-
-    fn from_fd(fd: OwnedFd) -> std::io::Result<CancelSet> {
+    /// The set whose descriptor the pool sent to this worker, after checking that it is a
+    /// memfd sealed at a size of whole words.
+    pub(crate) fn from_fd(fd: OwnedFd) -> std::io::Result<CancelSet> {
         if !rustix::fs::fcntl_get_seals(&fd).is_ok_and(|seals| seals.contains(SEALS)) {
             return Err(std::io::Error::other(
                 "the cancel set's descriptor is not the pool's sealed memfd",

@@ -1,8 +1,9 @@
 //! A worker's stderr until its handshake, so that the pool can say what a worker that failed
 //! to start printed.
 //!
-//! A worker starts with a memory file (a `memfd`) as its stderr, and with a copy of the pool's
-//! own stderr under the descriptor named by [`POOL_STDERR_FD_ENV`]. When the worker reaches
+//! A worker starts with a memory file (a `memfd`) as its stderr, and receives a copy of the
+//! pool's own stderr through its socket (`ipc_queue::send_fds`, sent before the spawn), which
+//! [`POOL_STDERR_FD_ENV`] announces. When the worker reaches
 //! the pool (in `init`, before its `Hello`), [`hand_back`] copies what it wrote so far to the
 //! pool's stderr, empties the memory file and makes the pool's stderr its fd 2 again: from
 //! then on it writes there directly, as a child that inherited it. A worker that ends before
@@ -17,10 +18,11 @@
 //! message quotes nothing.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 
-/// The environment variable that carries the number of the worker's copy of the pool's stderr.
+/// The environment variable that announces the worker's copy of the pool's stderr among the
+/// descriptors sent through its socket, and names the memory file: `<device>:<inode>`.
 pub(crate) const POOL_STDERR_FD_ENV: &str = "POOL_PROCESS_STDERR_FD";
 
 /// The most lines of a failed worker's stderr quoted in the pool's message.
@@ -43,8 +45,8 @@ pub(crate) struct StartupStderr {
 /// What [`capture`] gives the pool for one worker about to start.
 pub(crate) struct Capture {
     pub(crate) stderr: StartupStderr,
-    /// The worker's copy of the pool's stderr (`CLOEXEC`, 3 or above): its flag must be
-    /// cleared in the child before `exec`, and the pool's copy closed after the spawn.
+    /// The worker's copy of the pool's stderr (`CLOEXEC`), to send through its socket; the
+    /// pool's copy is closed once sent.
     pub(crate) pool_stderr: Option<OwnedFd>,
 }
 
@@ -80,7 +82,7 @@ fn memory_file_and_copy() -> std::io::Result<(OwnedFd, OwnedFd, OwnedFd, String)
     let file = rustix::fs::memfd_create(c"pool-process-stderr", rustix::fs::MemfdFlags::CLOEXEC)?;
     let for_worker = file.try_clone()?;
     let pool_stderr = rustix::io::fcntl_dupfd_cloexec(std::io::stderr().as_fd(), 3)?;
-    let value = env_value(pool_stderr.as_raw_fd(), &file).ok_or(std::io::ErrorKind::Other)?;
+    let value = env_value(&file).ok_or(std::io::ErrorKind::Other)?;
     Ok((file, for_worker, pool_stderr, value))
 }
 
@@ -158,24 +160,20 @@ fn last_lines(text: &[u8]) -> Vec<String> {
 
 /// In a worker that reached its pool: copies what it wrote on stderr so far (kept in the
 /// memory file that is its fd 2) to the pool's stderr, empties the file, and makes the pool's
-/// stderr its fd 2. Does nothing without [`POOL_STDERR_FD_ENV`] (the pool could not capture)
-/// or when fd 2 is no longer the file the pool gave (a `main` that redirected its stderr
-/// before it called `init`: that file is left alone).
-///
-/// # Safety
-/// As for the worker's socket: the caller vouches that [`POOL_STDERR_FD_ENV`] was set for this
-/// very process by the pool that started it (`marker::bound_nonce`), which left that
-/// descriptor open for it, and that nothing else takes the descriptor (it is closed here).
-pub(crate) unsafe fn hand_back() {
-    let Some((number, file_id)) = std::env::var(POOL_STDERR_FD_ENV)
+/// stderr its fd 2. `pool_stderr` is the copy of the pool's stderr received through the
+/// socket (`None`: the pool could not capture). Does nothing without it, without
+/// [`POOL_STDERR_FD_ENV`], or when fd 2 is no longer the file the pool gave (a `main` that
+/// redirected its stderr before it called `init`: that file is left alone).
+pub(crate) fn hand_back(pool_stderr: Option<OwnedFd>) {
+    let Some(file_id) = std::env::var(POOL_STDERR_FD_ENV)
         .ok()
         .and_then(|value| parse_env(&value))
     else {
         return;
     };
-    // SAFETY: by this function's contract `number` is the descriptor the pool left open for
-    // this process, owned by nobody else; it is closed when `pool_stderr` drops.
-    let pool_stderr = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(number) };
+    let Some(pool_stderr) = pool_stderr else {
+        return;
+    };
     // A copy of fd 2, taken with a plain `fcntl` on the number (no borrow of a descriptor
     // that `main` may have closed): -1 when fd 2 is not open.
     // SAFETY: `fcntl(F_DUPFD_CLOEXEC)` reads no memory of ours; any number may be passed.
@@ -212,20 +210,16 @@ fn id_of(fd: impl AsFd) -> Option<(u64, u64)> {
     Some((stat.st_dev as u64, stat.st_ino as u64))
 }
 
-/// The value of [`POOL_STDERR_FD_ENV`] for the copy numbered `fd` of the pool's stderr and
-/// the memory file `file`: `<fd>:<device>:<inode>`.
-fn env_value(fd: RawFd, file: &OwnedFd) -> Option<String> {
+/// The value of [`POOL_STDERR_FD_ENV`] for the memory file `file`: `<device>:<inode>`.
+fn env_value(file: &OwnedFd) -> Option<String> {
     let (dev, ino) = id_of(file)?;
-    Some(format!("{fd}:{dev}:{ino}"))
+    Some(format!("{dev}:{ino}"))
 }
 
-/// The descriptor and the memory file's identity in [`POOL_STDERR_FD_ENV`]'s `value`.
-fn parse_env(value: &str) -> Option<(RawFd, (u64, u64))> {
-    let mut parts = value.split(':');
-    let fd = parts.next()?.parse().ok().filter(|&fd| fd >= 3)?;
-    let dev = parts.next()?.parse().ok()?;
-    let ino = parts.next()?.parse().ok()?;
-    Some((fd, (dev, ino)))
+/// The memory file's identity in [`POOL_STDERR_FD_ENV`]'s `value`.
+fn parse_env(value: &str) -> Option<(u64, u64)> {
+    let (dev, ino) = value.split_once(':')?;
+    Some((dev.parse().ok()?, ino.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -245,8 +239,8 @@ mod tests {
 
     #[test]
     fn the_environment_value_round_trips() {
-        assert_eq!(parse_env("7:1:2"), Some((7, (1, 2))));
-        assert_eq!(parse_env("2:1:2"), None, "0 to 2 are the standard streams");
-        assert_eq!(parse_env("7:1"), None);
+        assert_eq!(parse_env("1:2"), Some((1, 2)));
+        assert_eq!(parse_env("7"), None);
+        assert_eq!(parse_env("x:2"), None);
     }
 }

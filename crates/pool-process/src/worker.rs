@@ -3,13 +3,15 @@
 //! message loop, and [`test_worker!`](crate::test_worker).
 
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::{Duplex, Frame, RecvError, SendError, Sender};
 
-use crate::cancels::CancelSet;
+use crate::cancels::{CANCEL_FD_ENV, CancelSet};
 use crate::marker;
 use crate::messages::{self, FromWorker, Init, TaskHead, ToWorker};
 
@@ -99,10 +101,6 @@ pub fn init() {
     let Some(nonce) = marker::bound_nonce() else {
         return;
     };
-    // SAFETY: as for the socket in `serve`: the marker names this process's parent, the pool
-    // that set the variable for this process alone and left that descriptor open for it;
-    // nothing else in the crate reads the variable, and this runs once (the process exits).
-    unsafe { crate::stderr::hand_back() };
     let code = match serve(nonce) {
         // A closed socket on a send: the pool let this worker go (or went away).
         Ok(()) | Err(Fatal::Send(SendError::Disconnected)) => 0,
@@ -205,9 +203,10 @@ static CONSTRUCTOR: extern "C" fn() = before_main;
 /// (the marker names this process's parent, see `marker.rs`), serves the pool and exits, as
 /// [`init`] does; in any other process returns at once.
 ///
-/// In a process that is not a worker it reads two environment variables and, only when the
-/// marker is set, the parent's pid (`getppid`), and returns: it allocates at most the
-/// marker's text, takes no lock but the environment's, and touches nothing that std sets up
+/// In a process that is not a worker it reads the marker's environment variable and, only
+/// when it is set, the parent's pid (`getppid`) and, when that is not the marker's, what its
+/// stdin is (`fstat`), and returns: it allocates at most the marker's text, takes no lock but
+/// the environment's, and touches nothing that std sets up
 /// for `main` (the main thread's handle, its stack guard), so the program's `main` starts as
 /// it would without this crate. It does not panic: nothing it calls on that path can.
 ///
@@ -229,6 +228,12 @@ static CONSTRUCTOR: extern "C" fn() = before_main;
 /// sets up (a registry filled by `inventory` or `ctor`, say) runs on a pool built with
 /// `serve_before_main(false)`, whose workers serve in `main`.
 extern "C" fn before_main() {
+    // First of all, even where the worker serves in `main`: a worker asks to die with its pool
+    // here (see `marker::bound_nonce`), and one whose pool is already gone exits.
+    if !started_as_worker() {
+        return;
+    }
+    take_socket_early();
     if std::env::var_os(SERVE_IN_MAIN_ENV).is_some() {
         return; // the pool asked its workers to serve where `main` calls `init`
     }
@@ -243,6 +248,7 @@ pub fn serve_before_main(worker_main: fn()) {
     if !started_as_worker() {
         return;
     }
+    take_socket_early();
     // std's runtime ignores SIGPIPE before it calls `main`, in every Rust program (a write to
     // a closed pipe is then an error, not a death); this worker serves before that point, so
     // it does the same for its tasks.
@@ -285,22 +291,57 @@ impl std::fmt::Display for Fatal {
     }
 }
 
-/// The worker's life: handshake, initializer, tasks, exit.
+/// The worker's socket, when a constructor took it off stdin (`take_socket_early`).
+static SOCKET: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+/// In a worker, before anything else runs: takes its socket off its stdin, as `serve` would,
+/// into [`SOCKET`]. So a worker whose `main` (or `test_worker!`'s function) runs first finds
+/// `/dev/null` there, as a child started with `Stdio::null()`, never the pool's socket, and a
+/// process it starts before `init` does not inherit the socket. A second call does nothing.
+fn take_socket_early() {
+    let mut socket = SOCKET.lock().unwrap_or_else(PoisonError::into_inner);
+    if socket.is_some() {
+        return;
+    }
+    // SAFETY: called only where `started_as_worker()` holds: the marker names this process's
+    // parent, the pool that started it with its socket as stdin for this process to own;
+    // `serve` takes it from `SOCKET`, and `fd_from_stdin` refuses a second take.
+    if let Ok(fd) = unsafe { ipc_queue::fd_from_stdin() } {
+        *socket = Some(fd);
+    }
+}
+
+/// The worker's life: its socket and descriptors, handshake, initializer, tasks, exit.
 fn serve(nonce: u64) -> Result<(), Fatal> {
-    // SAFETY: `init` calls this only when the marker names this process's parent
-    // (`marker::bound_nonce`): the parent is the pool that started this process with
-    // `spawn_with(.., FD_ENV, ..)`, which set both variables for this process alone and left
-    // exactly that descriptor open for it (a process started by a worker inherits the
-    // variables but has another parent). `init` takes it once: after `serve` the process
-    // exits, and nothing else in the crate reads `FD_ENV`.
-    let end = unsafe { Duplex::<FromWorker, ToWorker>::from_env(marker::FD_ENV) }
-        .map_err(Fatal::Connect)?;
-    // SAFETY: as for the socket: the pool that started this process set `CANCEL_FD_ENV` for
-    // it and left that descriptor open for it; nothing else in the crate reads the variable.
-    let cancels = match unsafe { CancelSet::from_env() } {
-        Some(set) => Some(set.map_err(Fatal::Connect)?),
+    let taken = SOCKET.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let socket = match taken {
+        Some(fd) => fd, // taken by the crate's constructor
+        // SAFETY: `init` calls this only when the marker names this process's parent
+        // (`marker::bound_nonce`): the parent is the pool that started this process with its
+        // socket as stdin (`ipc_queue::spawn_with_stdin`), for this process to own (a process
+        // started by a worker inherits the marker but has another parent, and the worker's
+        // stdin is `/dev/null` once taken). It is taken once (`fd_from_stdin` refuses a second
+        // time): after `serve` the process exits, and nothing else in the crate reads stdin.
+        None => unsafe { ipc_queue::fd_from_stdin() }.map_err(Fatal::Connect)?,
+    };
+    let socket = std::os::unix::net::UnixStream::from(socket);
+    // What the pool sent through the socket before the spawn, in this order: the cancel set's
+    // memfd, then a copy of the pool's stderr, each only when its variable announces it.
+    let wants_cancels = std::env::var_os(CANCEL_FD_ENV).is_some();
+    let wants_stderr = std::env::var_os(crate::stderr::POOL_STDERR_FD_ENV).is_some();
+    let expected = usize::from(wants_cancels) + usize::from(wants_stderr);
+    let fds = ipc_queue::recv_fds(&socket, expected).map_err(Fatal::Connect)?;
+    if fds.len() != expected {
+        return Err(Fatal::Protocol("the pool sent too few descriptors"));
+    }
+    let mut fds = fds.into_iter();
+    let cancels_fd = if wants_cancels { fds.next() } else { None };
+    crate::stderr::hand_back(if wants_stderr { fds.next() } else { None });
+    let cancels = match cancels_fd {
+        Some(fd) => Some(CancelSet::from_fd(fd).map_err(Fatal::Connect)?),
         None => None, // the pool could not make one: it sends this worker nothing ahead
     };
+    let end = Duplex::<FromWorker, ToWorker>::from_fd(socket.into()).map_err(Fatal::Connect)?;
     let (tx, mut rx) = end.split();
     let pid = std::process::id();
     tx.send(&FromWorker::Hello {

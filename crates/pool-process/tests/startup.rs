@@ -51,6 +51,13 @@ fn worker_main() {
             std::thread::sleep(HANG);
         }
         Ok("work_then_init") => std::thread::sleep(HANG),
+        Ok("stdin_must_be_null") => {
+            let stdin = std::fs::read_link("/proc/self/fd/0").unwrap_or_default();
+            if stdin != std::path::Path::new("/dev/null") {
+                eprintln!("main's stdin is {}", stdin.display());
+                std::process::exit(9);
+            }
+        }
         _ => {}
     }
     pool_process::init();
@@ -401,5 +408,102 @@ fn what_a_worker_that_failed_to_start_wrote_is_shown_once() {
             "{said}"
         );
         assert!(stdout.contains("dropped"), "{said}");
+    });
+}
+
+/// The `fork`s this process made (counted by `count_fork`).
+static FORKS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A `pthread_atfork` prepare handler: runs before every `fork`, never for `posix_spawn`.
+extern "C" fn count_fork() {
+    FORKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A task: the worker's parent-death signal and what its stdin is.
+fn death_signal_and_stdin(_: ()) -> (i32, String) {
+    let mut signal: libc::c_int = 0;
+    // SAFETY: `PR_GET_PDEATHSIG` writes one `int` to the pointer given.
+    unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut signal as *mut libc::c_int) };
+    let stdin = std::fs::read_link("/proc/self/fd/0").unwrap_or_default();
+    (signal, stdin.to_string_lossy().into_owned())
+}
+
+/// Workers start with `posix_spawn`, not `fork` (which copies the pool's page tables: its cost
+/// grows with the program's heap), yet keep what the `pre_exec` hooks that forced `fork` gave:
+/// each asks for SIGKILL when its pool dies, and its stdin is `/dev/null`.
+#[test]
+fn workers_start_without_fork_and_die_with_the_pool() {
+    run(|| {
+        // SAFETY: the handler only bumps an atomic: safe in the forking thread before `fork`.
+        assert_eq!(
+            unsafe { libc::pthread_atfork(Some(count_fork), None, None) },
+            0
+        );
+        let before = FORKS.load(std::sync::atomic::Ordering::SeqCst);
+        let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+        let futures: Vec<_> = (0..4)
+            .map(|_| pool.submit(death_signal_and_stdin, ()).unwrap())
+            .collect();
+        for future in futures {
+            let (signal, stdin) = future.result_timeout(SOON).unwrap();
+            assert_eq!(
+                signal,
+                libc::SIGKILL,
+                "the worker asked to die with its pool"
+            );
+            assert_eq!(stdin, "/dev/null");
+        }
+        pool.shutdown();
+        let forks = FORKS.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(forks, 0, "workers were started with fork");
+    });
+}
+
+/// A worker that runs `main` before `init` finds `/dev/null` on its stdin, as before workers
+/// got their socket there: the crate's constructor takes the socket off stdin first.
+#[test]
+fn a_worker_main_finds_dev_null_on_its_stdin() {
+    run(|| {
+        let pool = ProcessPool::builder()
+            .serve_before_main(false)
+            .env(BEFORE_INIT, "stdin_must_be_null")
+            .max_workers(1)
+            .build()
+            .unwrap();
+        assert_eq!(
+            pool.submit(square, 3)
+                .unwrap()
+                .result_timeout(SOON)
+                .unwrap(),
+            9
+        );
+        pool.shutdown();
+    });
+}
+
+/// A worker whose pool died before it first checked its parent (it was re-parented) exits
+/// with code 5 instead of running `main`: its stdin is still the socket its marker names. A
+/// process with the same marker but another stdin (one a worker's task started) runs `main`.
+#[test]
+fn a_worker_whose_pool_is_gone_exits_instead_of_running_main() {
+    use std::os::fd::AsFd;
+    run(|| {
+        let (_pool_end, worker_end) = std::os::unix::net::UnixStream::pair().unwrap();
+        let inode = rustix::fs::fstat(worker_end.as_fd()).unwrap().st_ino;
+        // A pid that is not this process's child's parent: the pool that "died".
+        let marker = format!("{}:abc:{inode:x}", u32::MAX / 2);
+        let run_with = |stdin: Stdio| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([pool_process::WORKER_TEST_NAME, "--exact"])
+                .env("POOL_PROCESS_WORKER", &marker)
+                .stdin(stdin)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+        };
+        let orphan = run_with(Stdio::from(std::os::fd::OwnedFd::from(worker_end)));
+        assert_eq!(orphan.code(), Some(5), "{orphan}");
+        let grandchild = run_with(Stdio::null());
+        assert_eq!(grandchild.code(), Some(0), "{grandchild}");
     });
 }

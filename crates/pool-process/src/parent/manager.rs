@@ -2,9 +2,10 @@
 //! timeouts, and lets the workers go at the end. See `README.md` beside this file.
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -512,11 +513,19 @@ struct Spawned {
     stderr: StartupStderr,
 }
 
-/// Starts a worker: the program again, with the worker's end of a new socketpair and its
-/// cancel set, its stderr kept until the handshake (see `stderr.rs`). Its environment carries
-/// the marker with `nonce` (see `marker.rs`).
+/// Starts a worker: the program again, with the worker's end of a new socketpair as its
+/// stdin and, sent through that socket, its cancel set and a copy of this process's stderr;
+/// its stderr kept until the handshake (see `stderr.rs`). Its environment carries the marker
+/// with `nonce` (see `marker.rs`).
+///
+/// No `pre_exec` hook: std starts the worker with `posix_spawn`, which does not copy this
+/// process's memory (`fork` would, at a cost that grows with the heap). The socket is the one
+/// descriptor it inherits (`posix_spawn` `dup2`s it onto fd 0); the others travel through the
+/// socket; the worker asks to die with this process itself, first thing (`marker.rs`).
 fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> {
-    let (parent, child_end) = ipc_queue::duplex::<ToWorker, FromWorker>()?;
+    let (parent, child_end) = UnixStream::pair()?; // both `CLOEXEC`
+    let marker = marker::value(nonce, child_end.as_fd())?;
+    let parent = ipc_queue::Duplex::<ToWorker, FromWorker>::from_fd(parent.into())?;
     let mut cmd = Command::new(&launch.program);
     cmd.arg0(&launch.arg0)
         .args(&launch.args)
@@ -524,58 +533,34 @@ fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> 
         // builder's `serve_before_main(false)` alone.
         .env_remove(crate::worker::SERVE_IN_MAIN_ENV)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
-        .env(marker::MARKER_ENV, marker::value(nonce))
-        .stdin(Stdio::null());
+        .env(marker::MARKER_ENV, marker);
     // Without a set (memfd refused, say) the worker runs as before, never sent a task ahead.
     let (cancels, cancels_fd) = match CancelSet::create(slots) {
         Ok((set, fd)) => (Some(Arc::new(set)), Some(fd)),
         Err(_) => (None, None),
     };
-    let cancels_fd_number = cancels_fd.as_ref().map(|fd| fd.as_raw_fd());
     let Capture {
         stderr,
         pool_stderr,
     } = stderr::capture(&mut cmd);
-    let pool_stderr_number = pool_stderr.as_ref().map(|fd| fd.as_raw_fd());
-    match cancels_fd_number {
-        Some(number) => cmd.env(CANCEL_FD_ENV, number.to_string()),
+    match cancels_fd {
+        Some(_) => cmd.env(CANCEL_FD_ENV, "1"),
         // Not one inherited from this process (a worker whose task builds a pool).
         None => cmd.env_remove(CANCEL_FD_ENV),
     };
-    let pool_pid = rustix::process::getpid();
-    let hook = move || {
-        // In the forked child, before `exec`: a few syscalls, async-signal-safe. The worker
-        // is sent SIGKILL when the thread that started it ends, which is when this process
-        // ends: the threads that start workers live until the pool's last worker was reaped
-        // (see this folder's `README.md`). A parent that died before the request took effect is caught by
-        // comparing the parent's pid.
-        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-        if rustix::process::getppid() != Some(pool_pid) {
-            return Err(rustix::io::Errno::SRCH.into()); // an OS error code: no allocation
-        }
-        if let Some(number) = cancels_fd_number {
-            // SAFETY: the child's copy of the cancel set's descriptor, open until `exec`
-            // (the parent holds it until `spawn_with` returns); only its flags change.
-            let fd = unsafe { BorrowedFd::borrow_raw(number) };
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?; // kept across exec
-        }
-        if let Some(number) = pool_stderr_number {
-            // SAFETY: as for the cancel set: the child's copy of the pool's stderr, open
-            // until `exec` (the parent holds it until `spawn_with` returns).
-            let fd = unsafe { BorrowedFd::borrow_raw(number) };
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-        }
-        Ok(())
-    };
-    // SAFETY: the hook runs between `fork` and `exec` in a copy of this multi-threaded
-    // process: it allocates nothing, takes no lock, calls only `prctl`, `getppid` and `fcntl`
-    // (raw syscalls through rustix) and does not panic.
-    unsafe {
-        cmd.pre_exec(hook);
-    }
-    let child = ipc_queue::spawn_with(&mut cmd, marker::FD_ENV, child_end)?;
+    // Sent before the spawn, so they are the first thing in the worker's socket, in the order
+    // the worker expects (`worker::serve`): the worker owns its copies once it receives them,
+    // and if it never does, they close with the socket.
+    let fds: Vec<_> = cancels_fd
+        .iter()
+        .chain(&pool_stderr)
+        .map(AsFd::as_fd)
+        .collect();
+    ipc_queue::send_fds(&parent, &fds)?;
+    drop(fds);
     drop(cancels_fd); // the worker has its own copy; the pool keeps its mapping
     drop(pool_stderr); // the worker has its own copy
+    let child = ipc_queue::spawn_with_stdin(&mut cmd, child_end)?;
     drop(cmd); // and its end of the memory file (see `stderr.rs`)
     let (tx, rx) = parent.split();
     Ok(Spawned {

@@ -32,8 +32,8 @@
 //! stop for good.
 //!
 //! Every thread that ever held the manager lives until the pool is finished (its last worker
-//! reaped): a worker is started with `PR_SET_PDEATHSIG`, which fires when the *thread* that
-//! started it ends.
+//! reaped): a worker asks for `PR_SET_PDEATHSIG`, which fires when the *thread* that started
+//! it ends.
 //!
 //! The manager threads are generic over what the slot holds ([`Management`]: the pool's
 //! `Manager`, or a scripted stand-in in the loom models of `tests/loom.rs`, which explore
