@@ -151,15 +151,7 @@ fn cargo_bench(
 /// pool-mpi's benchmark in `tree`, with the `--quick` settings, its rows written under
 /// `home` and read back; with no `home`, only built.
 fn mpi_bench(tree: &Tree, home: Option<&Path>) -> Result<Vec<Measurement>, String> {
-    let mut args = vec![
-        "bench",
-        "-p",
-        "bench-suite",
-        "--features",
-        "mpi",
-        "--bench",
-        "mpi_pool",
-    ];
+    let mut args = crate::mpi::BENCH_ARGS.to_vec();
     if let Some(home) = home {
         // Criterion makes it only when it ran a row of its own.
         std::fs::create_dir_all(home).map_err(|e| format!("{}: {e}", home.display()))?;

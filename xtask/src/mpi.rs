@@ -19,6 +19,17 @@ pub(crate) const MPI_ENV: [(&str, &str); 5] = [
     ("OMPI_MCA_oob_tcp_if_include", "lo"),
 ];
 
+/// `cargo` arguments that run pool-mpi's benchmark (its rows go to `$MPI_BENCH_OUT`).
+pub(crate) const BENCH_ARGS: [&str; 7] = [
+    "bench",
+    "-p",
+    "bench-suite",
+    "--features",
+    "mpi",
+    "--bench",
+    "mpi_pool",
+];
+
 /// True when Open MPI's `mpirun` is on the `PATH`.
 pub(crate) fn available() -> bool {
     Command::new("mpirun")
@@ -61,16 +72,7 @@ pub(crate) fn bench(root: &Path, out_dir: &Path, quick: bool) -> Rows {
     if quick {
         envs.push(("MPI_BENCH_QUICK", "1"));
     }
-    let args = [
-        "bench",
-        "-p",
-        "bench-suite",
-        "--features",
-        "mpi",
-        "--bench",
-        "mpi_pool",
-    ];
-    if let Err(why) = crate::run(&crate::cargo(), &args, &envs) {
+    if let Err(why) = crate::run(&crate::cargo(), &BENCH_ARGS, &envs) {
         rows.notes.push(format!("pool-mpi rows are missing: {why}"));
     }
     read(&ours, &mut rows);
