@@ -64,13 +64,17 @@ impl fmt::Debug for Finish {
 
 /// Completes a task's future from `results`, its reply's encoded results, after the pool's
 /// lock is released (decoding runs the results' `Deserialize`, completing runs the done
-/// callbacks), and counts how the task ended. A panic is contained and reported as
-/// `pool`'s; the task then counts as failed.
+/// callbacks), and counts how the task ended, before the future settles (a thread that
+/// sees the result sees it counted). A panic is contained and reported as `pool`'s; the
+/// task then counts as failed (decoding and settling contain their own panics, so none is
+/// expected after the count).
 pub fn complete(pool: &str, completion: Box<dyn Completion>, results: &[u8], counters: &Counters) {
     let settled = task_wire::contain(pool, "completing a task's future", move || {
-        completion.complete(results)
+        completion.complete(results, counters)
     });
-    counters.settled(settled.unwrap_or(Settled::Failed));
+    if settled.is_none() {
+        counters.settled(Settled::Failed);
+    }
 }
 
 /// The error of a task that a broken pool fails, for `reason`.

@@ -7,7 +7,7 @@ use future_core::executor::ChunkResults;
 use future_core::executor::Promise;
 use future_core::{Portable, TaskError, TaskFuture};
 
-use crate::stats::Settled;
+use crate::stats::{Counters, Settled};
 
 /// A veto on a future's cancel, asked under the future's lock (see
 /// `future_core::executor::Promise::set_cancel_guard`): true allows it.
@@ -29,7 +29,9 @@ pub type CancelVeto = Box<dyn Fn() -> bool + Send + Sync>;
 /// let frame = ipc_queue::Frame::from(args);
 /// // SAFETY: the name comes from `name_task` in this very process.
 /// unsafe { task_wire::run_task(task_wire::name_task(square).unwrap(), frame, 0, &mut reply) };
-/// assert_eq!(task.complete(&reply), Settled::Completed);
+/// let counters = task_wire::Counters::default();
+/// assert_eq!(task.complete(&reply, &counters), Settled::Completed);
+/// assert_eq!(counters.read(0, 0, 0).completed, 1);
 /// assert_eq!(future.result(), Ok(49));
 /// ```
 pub trait Completion: Send {
@@ -46,8 +48,9 @@ pub trait Completion: Send {
     /// be cancelled. False when the future was cancelled already: do not send it.
     fn send_ahead(&self, veto: CancelVeto) -> bool;
     /// Completes the future from the worker's encoded reply (its task had started: it
-    /// completes or fails).
-    fn complete(self: Box<Self>, payload: &[u8]) -> Settled;
+    /// completes or fails), and counts how it ended in `counters` first, so that a thread
+    /// that sees the result in the future also sees it in the pool's statistics.
+    fn complete(self: Box<Self>, payload: &[u8], counters: &Counters) -> Settled;
     /// Fails the future (and, for a chunk, each of its elements) with `err`; `Cancelled` when
     /// it was cancelled already.
     fn fail(self: Box<Self>, err: TaskError) -> Settled;
@@ -105,12 +108,13 @@ impl<R: Portable> Completion for Single<R> {
         send_ahead(&self.0, veto)
     }
 
-    fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
+    fn complete(self: Box<Self>, payload: &[u8], counters: &Counters) -> Settled {
         let outcome = crate::decode_single::<R>(payload);
         let settled = match outcome {
             Ok(_) => Settled::Completed,
             Err(_) => Settled::Failed,
         };
+        counters.settled(settled);
         self.0.set_outcome(outcome);
         settled
     }
@@ -156,11 +160,12 @@ impl<R: Portable> Completion for Chunk<R> {
         send_ahead(&self.promise, veto)
     }
 
-    fn complete(self: Box<Self>, payload: &[u8]) -> Settled {
+    fn complete(self: Box<Self>, payload: &[u8], counters: &Counters) -> Settled {
         let (results, settled) = match crate::decode_results::<R>(payload, self.len) {
             Ok(results) => (results, Settled::Completed),
             Err(err) => (ChunkResults::failed(self.len, err), Settled::Failed),
         };
+        counters.settled(settled);
         self.promise.set_result(results);
         settled
     }
@@ -187,17 +192,48 @@ mod tests {
         let err = TaskError::new(TaskErrorKind::Serialization, "bad");
         let payload = crate::error_payload(1, err.clone());
         let (promise, future) = Promise::<ChunkResults<u8>>::new();
-        Box::new(Chunk { promise, len: 3 }).complete(&payload);
+        Box::new(Chunk { promise, len: 3 }).complete(&payload, &Counters::default());
         assert_eq!(
             future.result().map(ChunkResults::into_results),
             Ok(vec![Err(err.clone()), Err(err.clone()), Err(err)])
         );
     }
 
+    /// A thread that sees a task's result must see it in the pool's statistics: the count
+    /// comes first. A done callback runs as the future settles, so it sees what a waiter
+    /// woken by it would. Counted after the settling, it saw 0 (a `stats()` read right
+    /// after `result()` missed the task).
+    #[test]
+    fn a_completion_is_counted_before_its_future_settles() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        let counters = Arc::new(Counters::default());
+        let seen = Arc::new(AtomicU64::new(u64::MAX));
+        let (promise, future) = Promise::<ChunkResults<u8>>::new();
+        let (in_callback, seen_there) = (counters.clone(), seen.clone());
+        future.add_done_callback(move |_| {
+            seen_there.store(in_callback.read(0, 0, 0).completed, Ordering::SeqCst);
+        });
+        let payload = crate::encode(&ChunkResults::run(vec![7u8], |x| x)).unwrap();
+        let settled = Box::new(Chunk { promise, len: 1 }).complete(&payload, &counters);
+        assert_eq!(settled, Settled::Completed);
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+
+        let seen = Arc::new(AtomicU64::new(u64::MAX));
+        let (promise, future) = Promise::<u8>::new();
+        let (in_callback, seen_there) = (counters.clone(), seen.clone());
+        future.add_done_callback(move |_| {
+            seen_there.store(in_callback.read(0, 0, 0).failed, Ordering::SeqCst);
+        });
+        Box::new(Single(promise)).complete(&[0x05, 0xff], &counters);
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn garbage_is_a_serialization_error() {
         let (promise, future) = Promise::<String>::new();
-        Box::new(Single(promise)).complete(&[0x05, 0xff]);
+        Box::new(Single(promise)).complete(&[0x05, 0xff], &Counters::default());
         let err = future.exception().unwrap().unwrap();
         assert_eq!(err.kind(), TaskErrorKind::Serialization);
     }
