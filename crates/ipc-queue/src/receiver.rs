@@ -228,8 +228,21 @@ impl<T> Receiver<T> {
         self.max_frame
     }
 
-    /// Whether [`take_buffered`](Self::take_buffered) would return something (no syscall).
-    pub(crate) fn has_buffered(&self) -> bool {
+    /// Whether a whole frame has been read already (or an error is to be reported): the next
+    /// receive returns it without a system call. A peer that sends many small frames at once
+    /// is read in one call, and this says whether more of them are at hand.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let (tx, mut rx) = ipc_queue::channel::<u8>()?;
+    /// assert!(!rx.has_buffered());
+    /// tx.send_batch(&[1, 2])?;
+    /// assert_eq!(rx.recv()?, 1);
+    /// assert!(rx.has_buffered(), "the second frame came with the first");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn has_buffered(&self) -> bool {
         let avail = self.buf.len() - self.start;
         if self.eof || (self.skip > 0 && avail > 0) {
             return true;
