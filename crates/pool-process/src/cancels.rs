@@ -23,19 +23,15 @@
 //! sealed at its size. A worker without a set (it could not be created; the variable is then
 //! removed from its environment) is never sent a task ahead.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::ptr::NonNull;
+use std::os::fd::OwnedFd;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::shared_memory::SharedMemory;
 
 /// The environment variable that announces the cancel set's descriptor among those sent
 /// through the worker's socket (it comes first): present only when the pool made a set.
 pub(crate) const CANCEL_FD_ENV: &str = "POOL_PROCESS_CANCEL_FD";
-
-/// The seals of a cancel set's memfd: its size is fixed.
-const SEALS: rustix::fs::SealFlags = rustix::fs::SealFlags::SHRINK
-    .union(rustix::fs::SealFlags::GROW)
-    .union(rustix::fs::SealFlags::SEAL);
 
 /// A free word.
 const EMPTY: u64 = 0;
@@ -56,77 +52,25 @@ fn word(id: u64, state: u64) -> u64 {
 /// The words shared by the pool and one worker.
 #[derive(Debug)]
 pub(crate) struct CancelSet {
-    words: NonNull<AtomicU64>,
-    len: usize,
+    memory: SharedMemory,
 }
-
-// SAFETY: the set only hands out shared references to its `AtomicU64` words, which any thread
-// may use at once, and the mapping lives until the set is dropped (see `Drop`).
-unsafe impl Send for CancelSet {}
-// SAFETY: as above: every access goes through the atomics.
-unsafe impl Sync for CancelSet {}
 
 impl CancelSet {
     /// A new set of `len` words for a worker about to start, and the descriptor to hand to
-    /// it (`CLOEXEC`, numbered 3 or above).
+    /// it.
     pub(crate) fn create(len: usize) -> std::io::Result<(CancelSet, OwnedFd)> {
-        use rustix::fs::MemfdFlags;
-        let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
-        let fd = rustix::fs::memfd_create(c"pool-process-cancels", flags)?;
-        let fd = rustix::io::fcntl_dupfd_cloexec(&fd, 3)?;
-        let bytes = len.max(1) * size_of::<AtomicU64>();
-        rustix::fs::ftruncate(&fd, bytes as u64)?;
-        // Sealed at its size: the worker checks the seals, which only a memfd can have.
-        rustix::fs::fcntl_add_seals(&fd, SEALS)?;
-        let set = CancelSet::map(fd.as_fd(), bytes)?;
-        Ok((set, fd))
+        let (memory, fd) = SharedMemory::create(c"pool-process-cancels", len)?;
+        Ok((CancelSet { memory }, fd))
     }
 
-    /// The set whose descriptor the pool sent to this worker, after checking that it is a
-    /// memfd sealed at a size of whole words.
+    /// The set whose descriptor the pool sent to this worker.
     pub(crate) fn from_fd(fd: OwnedFd) -> std::io::Result<CancelSet> {
-        if !rustix::fs::fcntl_get_seals(&fd).is_ok_and(|seals| seals.contains(SEALS)) {
-            return Err(std::io::Error::other(
-                "the cancel set's descriptor is not the pool's sealed memfd",
-            ));
-        }
-        let stat = rustix::fs::fstat(&fd)?;
-        let bytes = usize::try_from(stat.st_size).unwrap_or(0);
-        if bytes < size_of::<AtomicU64>() || bytes % size_of::<AtomicU64>() != 0 {
-            return Err(std::io::Error::other(format!(
-                "the cancel set's descriptor has {bytes} bytes"
-            )));
-        }
-        CancelSet::map(fd.as_fd(), bytes)
-    }
-
-    fn map(fd: BorrowedFd<'_>, bytes: usize) -> std::io::Result<CancelSet> {
-        use rustix::mm::{MapFlags, ProtFlags};
-        // SAFETY: a fresh shared mapping of the whole file, at an address the kernel picks: it
-        // overlaps nothing of this process. It is unmapped in `Drop` only.
-        let address = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                fd,
-                0,
-            )
-        }?;
-        let words = NonNull::new(address.cast::<AtomicU64>())
-            .ok_or_else(|| std::io::Error::other("mmap returned a null address"))?;
-        Ok(CancelSet {
-            words,
-            len: bytes / size_of::<AtomicU64>(),
-        })
+        let memory = SharedMemory::from_fd(fd, "cancel set")?;
+        Ok(CancelSet { memory })
     }
 
     fn words(&self) -> &[AtomicU64] {
-        // SAFETY: `words` points to `len` words of a mapping that lives as long as `self`; a
-        // page-aligned mapping is aligned for `AtomicU64`, whose every bit pattern is valid;
-        // the other process writes them only through atomics as well.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr(), self.len) }
+        self.memory.words()
     }
 
     /// The pool sends task `id` ahead: records it as queued, and returns its word's index
@@ -168,15 +112,15 @@ impl CancelSet {
         }
     }
 
-    /// The worker is about to run task `id`: false when it was cancelled (skip it). A task
-    /// that is not in the set was sent to an idle worker: it runs.
-    pub(crate) fn start(&self, id: u64) -> bool {
+    /// The worker is about to run task `id`: marks it started, unless it was cancelled (skip
+    /// it). A task that is not in the set was sent to an idle worker: it runs.
+    pub(crate) fn start(&self, id: u64) -> Start {
         let Some(w) = self
             .words()
             .iter()
             .find(|w| w.load(Ordering::SeqCst) & !STATE == word(id, EMPTY))
         else {
-            return true;
+            return Start::Unlisted;
         };
         match w.compare_exchange(
             word(id, QUEUED),
@@ -184,23 +128,29 @@ impl CancelSet {
             Ordering::SeqCst,
             Ordering::SeqCst,
         ) {
-            Ok(_) => true,
-            Err(now) => now != word(id, CANCELLED),
+            Err(now) if now == word(id, CANCELLED) => Start::Cancelled,
+            _ => Start::Started,
         }
+    }
+
+    /// Whether the worker started task `id` (in word `slot`): for a worker that died, whose
+    /// replies may not say so (see `worker/replies.rs`).
+    pub(crate) fn started(&self, slot: usize, id: u64) -> bool {
+        self.words()
+            .get(slot)
+            .is_some_and(|w| w.load(Ordering::SeqCst) == word(id, STARTED))
     }
 }
 
-impl Drop for CancelSet {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, of `len` words, unmapped once; no reference
-        // into it outlives `self` (`words` borrows `self`).
-        let _ = unsafe {
-            rustix::mm::munmap(
-                self.words.as_ptr().cast(),
-                self.len * size_of::<AtomicU64>(),
-            )
-        };
-    }
+/// What [`CancelSet::start`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// The task was sent ahead and is started now: it runs.
+    Started,
+    /// The task was sent ahead and cancelled: the worker skips it.
+    Cancelled,
+    /// The task is not in the set (sent to an idle worker): it runs.
+    Unlisted,
 }
 
 /// A task sent ahead: its word in its worker's set, and the veto on its future's cancel
@@ -236,7 +186,7 @@ mod tests {
     fn a_cancel_and_a_start_exclude_each_other() {
         let (set, fd) = CancelSet::create(2).unwrap();
         let worker = CancelSet::from_fd(fd).unwrap(); // another mapping of the same words
-        assert!(worker.start(7), "not sent ahead: it runs");
+        assert_eq!(worker.start(7), Start::Unlisted, "not sent ahead: it runs");
 
         let a = set.queue(1).unwrap();
         let b = set.queue(2).unwrap();
@@ -244,15 +194,22 @@ mod tests {
         assert_eq!(set.queue(3), None, "two words, two tasks ahead");
         assert!(set.cancel(a, 1));
         assert!(set.cancel(a, 1), "twice is fine");
-        assert!(!worker.start(1), "cancelled: skipped");
-        assert!(worker.start(2));
+        assert_eq!(worker.start(1), Start::Cancelled, "cancelled: skipped");
+        assert!(!set.started(b, 2));
+        assert_eq!(worker.start(2), Start::Started);
+        assert!(set.started(b, 2), "the pool sees the start");
+        assert!(!set.started(a, 1), "a cancelled task never started");
         assert!(!set.cancel(b, 2), "started: too late");
 
         set.clear(a, 1);
         set.clear(b, 2);
         let c = set.queue(4).unwrap();
         assert!(set.cancel(c, 1), "task 1 left the set: not started here");
-        assert!(worker.start(4), "a stale cancel misses the word's new task");
+        assert_eq!(
+            worker.start(4),
+            Start::Started,
+            "a stale cancel misses the word's new task"
+        );
     }
 
     /// A task sent ahead, as the pool records it: queued in the set, its future pending.
@@ -279,7 +236,7 @@ mod tests {
         let (promise, future) = Promise::<u8>::new();
         let task = Single(promise);
         sent_ahead(&set, &task, 7);
-        assert!(worker.start(7), "the worker runs it");
+        assert_eq!(worker.start(7), Start::Started, "the worker runs it");
         assert!(!future.cancel(), "started: the cancel must fail");
         assert!(!future.done());
     }
@@ -295,7 +252,7 @@ mod tests {
         let (promise, future) = Promise::<u8>::new();
         let seen = Arc::new(std::sync::Mutex::new(None));
         let (w, s) = (worker.clone(), seen.clone());
-        future.add_done_callback(move |_| *s.lock().unwrap() = Some(w.start(8)));
+        future.add_done_callback(move |_| *s.lock().unwrap() = Some(w.start(8) == Start::Started));
         let task = Single(promise);
         sent_ahead(&set, &task, 8);
         assert!(future.cancel());
@@ -304,7 +261,7 @@ mod tests {
             Some(false),
             "the worker could still start the cancelled task"
         );
-        assert!(!worker.start(8));
+        assert_eq!(worker.start(8), Start::Cancelled);
     }
 
     #[test]

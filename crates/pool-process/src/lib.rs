@@ -49,6 +49,8 @@ mod marker;
 mod messages;
 /// The parent's side: the pool, its settings, dispatch, the manager and its threads.
 mod parent;
+mod reply_copies;
+mod shared_memory;
 mod stderr;
 mod sync;
 /// The worker's side: serving tasks in a started copy of the program.
@@ -61,4 +63,8 @@ pub use parent::info::{WorkerInfo, WorkerState};
 #[doc(hidden)]
 pub use parent::manager_threads;
 pub use parent::pool::ProcessPool;
+/// The replies a worker holds, public only under `cfg(loom)` for the models.
+#[cfg(loom)]
+#[doc(hidden)]
+pub use worker::replies;
 pub use worker::{WORKER_TEST_NAME, init, serve_before_main};

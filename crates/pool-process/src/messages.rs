@@ -7,8 +7,9 @@
 //! worker: Hello{pid, nonce, fingerprint}
 //! parent:                          Init{initializer, max_tasks, spin, max_frame, print_panics}   (only if nonce and fingerprint match)
 //! worker: Ready | InitFailed(msg)
-//! parent:                          Task{id, task: TaskName} + arguments ...
-//! worker: Reply{id} + results ...  (one per task, in the order the tasks were sent)
+//! parent:                          Task{id, task: TaskName, timed} + arguments ...
+//! worker: Reply{id} + results ...  (one per task, in the order the tasks were sent; several
+//!                                   may come in one write, see `worker/replies.rs`)
 //!         | Skipped{id}              (a task sent ahead that was cancelled before it started)
 //! parent:                          (closes the socket: the worker exits 0)
 //! ```
@@ -30,7 +31,7 @@ use task_wire::{Fingerprint, TaskName};
 const PROTOCOL: task_wire::Protocol = task_wire::Protocol {
     pool: "pool-process",
     version: env!("CARGO_PKG_VERSION"),
-    protocol: 5,
+    protocol: 6,
     salt_env: "POOL_PROCESS_FINGERPRINT_SALT",
 };
 
@@ -70,6 +71,10 @@ pub(crate) struct TaskHead {
     pub(crate) id: u64,
     /// The function and its trampoline, named for a worker of the same binary.
     pub(crate) task: TaskName,
+    /// It has a time limit, counted by the pool from the reply before it: the worker sends
+    /// that reply before it starts this task, and this one's as soon as it ends (see
+    /// `worker/replies.rs`).
+    pub(crate) timed: bool,
 }
 
 /// Worker to parent.

@@ -1,4 +1,5 @@
-//! Where the threads (`manager_threads.rs`) takes its synchronization primitives and threads from.
+//! Where the manager threads (`manager_threads.rs`) and the worker's held replies
+//! (`worker/replies.rs`) take their synchronization primitives, threads and clock from.
 //!
 //! Normally std's; under `RUSTFLAGS="--cfg loom"` loom's, so the loom models in
 //! `tests/loom.rs` explore every interleaving of the real threads (the pattern of tokio's
@@ -35,6 +36,18 @@ pub(crate) fn wait_timeout<'a, T>(
         .wait_timeout(guard, timeout)
         .unwrap_or_else(PoisonError::into_inner)
         .0
+}
+
+/// How long ago `since` was: none under loom, which models no time (so a model's branches do
+/// not depend on the machine's clock).
+pub(crate) fn elapsed(since: std::time::Instant) -> Duration {
+    #[cfg(not(loom))]
+    return since.elapsed();
+    #[cfg(loom)]
+    {
+        let _ = since;
+        Duration::ZERO
+    }
 }
 
 /// Starts a detached thread named `name`.

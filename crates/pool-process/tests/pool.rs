@@ -741,6 +741,132 @@ fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
     });
 }
 
+/// Sends `quick` and then `behind` ahead to `pool`'s only worker, busy with a task that waits
+/// for `files.gate` (retrying as `busy_with_one_ahead` does); returns the three futures.
+fn busy_with_two_ahead(
+    pool: &ProcessPool,
+    files: &Files,
+    quick: (fn(String) -> u32, String),
+    behind: (fn(String) -> u32, String),
+) -> [TaskFuture<u32>; 3] {
+    for _ in 0..20 {
+        for _ in 0..10 {
+            assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
+        }
+        let busy = pool.submit(wait_for_file, files.gate.clone()).unwrap();
+        let first = pool.submit(quick.0, quick.1.clone()).unwrap();
+        let second = pool.submit(behind.0, behind.1.clone()).unwrap();
+        if pool.worker_pid(&second).is_some() {
+            return [busy, first, second];
+        }
+        // Kept in the pool's queue (the worker is busy): cancelled before it can run.
+        assert!(second.cancel(), "a task in the queue can be cancelled");
+        first.cancel();
+        Files::open(&files.gate);
+        for future in [busy, first] {
+            assert!(future.cancelled() || future.result_timeout(HANG).is_ok());
+        }
+        files.remove();
+    }
+    panic!("the pool never sent two tasks ahead: {:?}", pool.workers());
+}
+
+/// A worker holds a reply while its next task is at hand, so that replies go out together;
+/// the result must still come while that next task runs on, here until the result is seen.
+#[test]
+fn a_result_is_not_held_back_by_the_long_task_after_it() {
+    run(|| {
+        let files = Files::new("held");
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .tasks_per_worker(3)
+            .build()
+            .unwrap();
+        let [busy, quick, long] = busy_with_two_ahead(
+            &pool,
+            &files,
+            (touch, files.mark.clone()),
+            (wait_for_file, files.then.clone()),
+        );
+        Files::open(&files.gate);
+        let worker = busy.result_timeout(HANG).unwrap();
+        // `long` runs until `then` exists, which it does only once `quick`'s result is here.
+        assert_eq!(
+            quick.result_timeout(HANG),
+            Ok(worker),
+            "the reply stayed held"
+        );
+        Files::open(&files.then);
+        assert_eq!(long.result_timeout(HANG), Ok(worker));
+        files.remove();
+    });
+}
+
+/// Appends a line to the file `path` (a side effect that counts the runs).
+fn append_line(path: String) -> u32 {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(b"ran\n").unwrap();
+    std::process::id()
+}
+
+fn append_line_then_die(path: String) -> u32 {
+    append_line(path);
+    sigkill_self(())
+}
+
+fn lines(path: &str) -> usize {
+    std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
+}
+
+/// A worker that dies may hold the replies of tasks that ended (see `worker/replies.rs`):
+/// they complete from their copies, and only the task it was running fails; no task runs
+/// twice.
+#[test]
+fn only_the_task_a_worker_died_running_fails_and_none_runs_twice() {
+    run(|| {
+        let files = Files::new("started");
+        let pool = ProcessPool::builder()
+            .max_workers(1)
+            .tasks_per_worker(3)
+            .build()
+            .unwrap();
+        let [busy, quick, dies] = busy_with_two_ahead(
+            &pool,
+            &files,
+            (append_line, files.mark.clone()),
+            (append_line_then_die, files.then.clone()),
+        );
+        Files::open(&files.gate);
+        let worker = busy.result_timeout(HANG).unwrap();
+        assert_eq!(
+            quick.result_timeout(HANG),
+            Ok(worker),
+            "it ended before the death"
+        );
+        let err = task_error(&dies);
+        assert_eq!(err.kind(), TaskErrorKind::WorkerDied, "{err}");
+        assert!(err.message().contains("SIGKILL"), "{err}");
+        pool.shutdown();
+        assert_eq!(lines(&files.mark), 1, "the quick task ran again");
+        assert_eq!(
+            lines(&files.then),
+            1,
+            "the task that killed its worker ran again"
+        );
+        assert_eq!(
+            pool.stats().workers_replaced,
+            0,
+            "nothing ran on a replacement"
+        );
+        files.remove();
+    });
+}
+
 #[test]
 fn as_completed_mixes_thread_and_process_futures() {
     run(|| {

@@ -25,6 +25,7 @@ use crate::parent::builder::WorkerDeath;
 use crate::parent::info::{WorkerInfo, WorkerState};
 use crate::parent::outbox::{Frame, Outbox};
 use crate::parent::status;
+use crate::reply_copies::ReplyCopies;
 use crate::stderr::StartupStderr;
 use pool_engine::{Finish, InFlight, Phase, SendAhead, Table};
 use task_wire::{Counters, Settled};
@@ -120,6 +121,8 @@ pub(crate) struct Worker {
     /// Shared with the worker: the tasks sent ahead to it, and their cancels (`None`: it
     /// could not be made, and the worker is never sent a task ahead).
     pub(crate) cancels: Option<Arc<CancelSet>>,
+    /// The copies of the replies it holds, read when it dies (see `reply_copies.rs`).
+    pub(crate) reply_copies: Option<ReplyCopies>,
     /// Where it is in its handshake: `Hello`, `Initializing` (fingerprint checked, `Init`
     /// sent), `Ready`; never `Retired` (a worker past a time limit is killed and replaced).
     pub(crate) phase: Phase,
@@ -511,10 +514,6 @@ impl State {
         rules: &Rules,
         finish: &mut Vec<Finish>,
     ) {
-        let front_started = worker
-            .in_flight
-            .front()
-            .is_some_and(|front| undelivered.iter().all(|(id, _)| *id != front.id));
         for (id, frame) in undelivered {
             if let Some(task) = worker.in_flight.iter_mut().find(|t| t.id == id) {
                 task.frame = Some(frame);
@@ -536,9 +535,30 @@ impl State {
         }
         let unexpected =
             worker.stop_reason.is_none() && !(clean_exit && worker.in_flight.is_empty());
-        let running = front_started
-            .then(|| worker.in_flight.pop_front())
-            .flatten();
+        // The task it ran: the one whose frame the pool dropped when it became the front (it
+        // may have started: never sent again), or which the cancel set says it started (a task
+        // sent ahead, whose reply before it the worker held, see `worker/replies.rs`). Those
+        // whose replies it held ended, and were completed from their copies.
+        let set = worker.cancels.clone();
+        let started = |task: &Task| {
+            task.frame.is_none()
+                || matches!((task.ahead, &set), (Some(slot), Some(set)) if set.started(slot, task.id))
+        };
+        let mut running = None;
+        let mut behind = Vec::with_capacity(worker.in_flight.len());
+        for task in worker.in_flight.drain() {
+            if !started(&task) {
+                behind.push(task);
+            } else if running.is_none() {
+                running = Some(task);
+            } else {
+                // Only one task runs at a time; should another say it started, it is failed
+                // rather than run twice.
+                let err = format!("worker process {pid} {how} after it started the task");
+                let err = TaskError::new(TaskErrorKind::WorkerDied, err);
+                finish.push(Finish::Fail(task.completion, err));
+            }
+        }
         if let Some(running) = running {
             let err = match &worker.stop_reason {
                 Some(StopReason::TimedOut) => TaskError::new(
@@ -570,7 +590,7 @@ impl State {
         }
         if unexpected && rules.on_worker_death == WorkerDeath::Break {
             // The tasks behind it are failed by `break_pool` through `pending`.
-            for mut task in worker.in_flight.drain().rev() {
+            for mut task in behind.into_iter().rev() {
                 task.ahead = None; // its word was in the dead worker's set
                 self.pending.push_front(task);
             }
@@ -585,7 +605,7 @@ impl State {
                 Some(reason) => format!("the pool is broken: {reason}"),
                 None => "the pool's workers were stopped before the task started".to_owned(),
             };
-            for task in worker.in_flight.drain() {
+            for task in behind {
                 finish.push(Finish::Fail(
                     task.completion,
                     TaskError::new(TaskErrorKind::Broken, why.clone()),
@@ -594,7 +614,7 @@ impl State {
             return;
         }
         // Not started: back to the head of the queue, in their order.
-        for mut task in worker.in_flight.drain().rev() {
+        for mut task in behind.into_iter().rev() {
             task.ahead = None; // its word was in the dead worker's set
             self.pending.push_front(task);
         }

@@ -17,6 +17,7 @@ use crate::marker;
 use crate::messages::{FromWorker, Init, ToWorker};
 use crate::parent::dispatch::{Flush, Rules, State, Worker};
 use crate::parent::outbox::{self, FlushThread, Outbox};
+use crate::reply_copies::{REPLY_COPIES_FD_ENV, ReplyCopies};
 use crate::stderr::{self, Capture, StartupStderr};
 use pool_engine::{Finish, Phase};
 use task_wire::Completion;
@@ -210,16 +211,7 @@ impl Manager {
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match self.selector.recv_any_frame(&mut self.receivers, timeout) {
             Ok((0, _)) => self.shared.lock().wake_sent = false,
-            Ok((index, frame)) => {
-                let key = self.keys[index];
-                match task_wire::split::<FromWorker>(&frame) {
-                    Ok((msg, at)) => self.on_message(key, msg, frame, at),
-                    Err(err) => self.fail_front(
-                        key,
-                        format!("the worker's reply could not be decoded: {err}"),
-                    ),
-                }
-            }
+            Ok((index, frame)) => self.on_frames(index, frame),
             Err(SelectError::Timeout) => {} // the next turn enforces the deadline
             Err(SelectError::Recv { index: 0, error }) => {
                 // The wake channel cannot fail while the pool holds its sender.
@@ -255,6 +247,7 @@ impl Manager {
                 tx,
                 rx,
                 cancels,
+                reply_copies,
                 stderr,
             }) => {
                 let mut state = self.shared.lock();
@@ -271,6 +264,7 @@ impl Manager {
                     child,
                     outbox: Arc::new(Outbox::new(tx, send_buffer)),
                     cancels,
+                    reply_copies,
                     phase: Phase::Hello,
                     in_flight: Default::default(),
                     unanswered: 0,
@@ -302,8 +296,42 @@ impl Manager {
         }
     }
 
-    /// Handles `msg`, the start of `frame` (a reply's results follow at `at`).
-    fn on_message(&mut self, key: u64, msg: FromWorker, frame: Frame, at: usize) {
+    /// Handles `frame`, from receiver `index`, and the frames of that worker that came with
+    /// it (a worker sends several replies in one write: see `worker/replies.rs`); then writes
+    /// what they dispatched, together.
+    fn on_frames(&mut self, index: usize, frame: Frame) {
+        let key = self.keys[index];
+        let mut flushes = Vec::new();
+        let mut next = Ok(frame);
+        let error = loop {
+            match next {
+                Ok(frame) => match task_wire::split::<FromWorker>(&frame) {
+                    Ok((msg, at)) => flushes.extend(self.on_message(key, msg, frame, at)),
+                    Err(err) => {
+                        let message = format!("the worker's reply could not be decoded: {err}");
+                        self.fail_front(key, message);
+                    }
+                },
+                Err(RecvError::Empty) => {}
+                Err(error) => break Some(error),
+            }
+            let receiver = &mut self.receivers[index];
+            if !receiver.has_buffered() {
+                break None;
+            }
+            next = receiver.try_recv_frame();
+        };
+        // One write per worker, however many of its frames were queued meanwhile.
+        flushes.dedup_by(|a, b| Arc::ptr_eq(&a.outbox, &b.outbox));
+        self.flush(flushes);
+        if let Some(error) = error {
+            self.on_recv_error(index, error);
+        }
+    }
+
+    /// Handles `msg`, the start of `frame` (a reply's results follow at `at`), and returns
+    /// the outboxes to write.
+    fn on_message(&mut self, key: u64, msg: FromWorker, frame: Frame, at: usize) -> Vec<Flush> {
         let (rules, counters) = (&self.shared.rules, &self.shared.counters);
         let mut finish = Vec::new();
         let mut flushes = Vec::new();
@@ -351,11 +379,11 @@ impl Manager {
                 self.shared.room.notify_all();
             }
         }
-        self.flush(flushes);
         if let Some(completion) = answered {
             self.jobs.push(Job::Complete(completion, frame, at));
         }
         self.finish(finish);
+        flushes
     }
 
     /// Writes what dispatch queued: here when it cannot block, else on the flush thread.
@@ -460,6 +488,7 @@ impl Manager {
             worker.stderr.settle(); // what it said before it failed to start
         }
         let undelivered = worker.outbox.take_undelivered();
+        self.recover_replies(&mut worker);
         let mut finish = Vec::new();
         let flushes = {
             let mut state = self.shared.lock();
@@ -470,6 +499,33 @@ impl Manager {
         };
         self.flush(flushes);
         self.finish(finish);
+    }
+
+    /// Completes the tasks of a dead worker whose replies it held, from their copies (see
+    /// `reply_copies.rs`): they ended before it died.
+    fn recover_replies(&mut self, worker: &mut Worker) {
+        let Some(copies) = &worker.reply_copies else {
+            return;
+        };
+        for reply in copies.take() {
+            let Ok((msg, at)) = task_wire::split::<FromWorker>(&reply) else {
+                continue;
+            };
+            let (FromWorker::Reply { id } | FromWorker::Skipped { id }) = msg else {
+                continue;
+            };
+            // A copy of a reply that came all the same answers no task in flight.
+            let Some(position) = worker.in_flight.iter_mut().position(|t| t.id == id) else {
+                continue;
+            };
+            let Some((task, _)) = worker.in_flight.take(position, Instant::now()) else {
+                continue;
+            };
+            self.jobs.push(match msg {
+                FromWorker::Reply { .. } => Job::Complete(task.completion, Frame::from(reply), at),
+                _ => Job::Finish(Finish::Skipped(task.completion)),
+            });
+        }
     }
 
     /// The end: close every worker's socket (each exits 0 when it sees EOF) and reap them.
@@ -509,6 +565,8 @@ struct Spawned {
     rx: Receiver<FromWorker>,
     /// Its cancel set of `slots` words (`None`: it could not be made; see `cancels.rs`).
     cancels: Option<Arc<CancelSet>>,
+    /// The copies of the replies it holds (`None`: none; see `reply_copies.rs`).
+    reply_copies: Option<ReplyCopies>,
     /// Its stderr until the handshake (see `stderr.rs`).
     stderr: StartupStderr,
 }
@@ -534,31 +592,42 @@ fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> 
         .env_remove(crate::worker::SERVE_IN_MAIN_ENV)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env(marker::MARKER_ENV, marker);
-    // Without a set (memfd refused, say) the worker runs as before, never sent a task ahead.
+    // Without a set (memfd refused, say) the worker runs as before, never sent a task ahead;
+    // without copies, it holds no reply (see `worker/replies.rs`).
     let (cancels, cancels_fd) = match CancelSet::create(slots) {
         Ok((set, fd)) => (Some(Arc::new(set)), Some(fd)),
         Err(_) => (None, None),
+    };
+    let (reply_copies, copies_fd) = match cancels.as_ref().map(|_| ReplyCopies::create()) {
+        Some(Ok((copies, fd))) => (Some(copies), Some(fd)),
+        _ => (None, None),
     };
     let Capture {
         stderr,
         pool_stderr,
     } = stderr::capture(&mut cmd);
-    match cancels_fd {
-        Some(_) => cmd.env(CANCEL_FD_ENV, "1"),
-        // Not one inherited from this process (a worker whose task builds a pool).
-        None => cmd.env_remove(CANCEL_FD_ENV),
-    };
+    for (var, fd) in [
+        (CANCEL_FD_ENV, &cancels_fd),
+        (REPLY_COPIES_FD_ENV, &copies_fd),
+    ] {
+        match fd {
+            Some(_) => cmd.env(var, "1"),
+            // Not one inherited from this process (a worker whose task builds a pool).
+            None => cmd.env_remove(var),
+        };
+    }
     // Sent before the spawn, so they are the first thing in the worker's socket, in the order
     // the worker expects (`worker::serve`): the worker owns its copies once it receives them,
     // and if it never does, they close with the socket.
     let fds: Vec<_> = cancels_fd
         .iter()
+        .chain(&copies_fd)
         .chain(&pool_stderr)
         .map(AsFd::as_fd)
         .collect();
     ipc_queue::send_fds(&parent, &fds)?;
     drop(fds);
-    drop(cancels_fd); // the worker has its own copy; the pool keeps its mapping
+    drop((cancels_fd, copies_fd)); // the worker has its own copies; the pool keeps its mappings
     drop(pool_stderr); // the worker has its own copy
     let child = ipc_queue::spawn_with_stdin(&mut cmd, child_end)?;
     drop(cmd); // and its end of the memory file (see `stderr.rs`)
@@ -568,6 +637,7 @@ fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> 
         tx: tx.with_max_frame(launch.max_frame),
         rx: rx.with_max_frame(launch.max_frame),
         cancels,
+        reply_copies,
         stderr,
     })
 }

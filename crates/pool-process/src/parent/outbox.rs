@@ -8,7 +8,7 @@
 //! outbox, in the same order as `in_flight`, and the thread that dispatched writes it after
 //! it released the lock ([`Outbox::flush`]).
 //!
-//! Whoever flushes writes every frame queued so far, in order; a thread that finds another one
+//! Whoever flushes writes every frame queued so far, in order and in one system call; a thread that finds another one
 //! writing leaves its frames to it and returns at once, so no submitter ever waits for another
 //! one's large write, and frames reach the socket in `in_flight` order. The manager never
 //! writes what could block: it flushes itself only while the worker's unanswered frames fit
@@ -112,28 +112,32 @@ impl Outbox {
         }
     }
 
+    /// Writes the queued frames, all together (one system call for many small ones), until
+    /// none is left.
     fn write_queued(&self) {
         loop {
-            let Some((task, frame)) = self.queue().frames.pop_front() else {
+            let batch: Vec<(Option<u64>, Frame)> = self.queue().frames.drain(..).collect();
+            if batch.is_empty() {
                 return;
-            };
-            match self.tx.send_encoded(&frame) {
-                Ok(()) => {}
-                Err(err) => {
-                    let mut queue = self.queue();
-                    queue.failed = true;
-                    let failed = task.map(|id| (id, frame));
-                    let behind = std::mem::take(&mut queue.frames);
-                    let behind = behind.into_iter().filter_map(|(t, f)| Some((t?, f)));
-                    queue.undelivered.extend(failed.into_iter().chain(behind));
-                    if !matches!(err, SendError::Disconnected) {
-                        // The socket failed but the worker may live on: close our end, so the
-                        // worker sees EOF and exits, and the manager settles its death.
-                        let _ = self.tx.shutdown();
-                    }
-                    return;
-                }
             }
+            let frames: Vec<&[u8]> = batch.iter().map(|(_, frame)| frame.as_slice()).collect();
+            let Err((sent, err)) = self.tx.send_encoded_all(&frames) else {
+                continue;
+            };
+            drop(frames);
+            let mut queue = self.queue();
+            queue.failed = true;
+            // The frames from the one that failed on never reached the worker.
+            let failed = batch.into_iter().skip(sent);
+            let behind = std::mem::take(&mut queue.frames);
+            let undelivered = failed.chain(behind).filter_map(|(t, f)| Some((t?, f)));
+            queue.undelivered.extend(undelivered);
+            if !matches!(err, SendError::Disconnected) {
+                // The socket failed but the worker may live on: close our end, so the
+                // worker sees EOF and exits, and the manager settles its death.
+                let _ = self.tx.shutdown();
+            }
+            return;
         }
     }
 

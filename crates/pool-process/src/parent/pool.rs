@@ -373,8 +373,9 @@ impl Dispatcher for Queue {
         self.shared.rules.max_workers
     }
 
-    fn head(&self, id: u64, task: TaskName, _: Option<Duration>) -> ToWorker {
-        ToWorker::Task(TaskHead { id, task })
+    fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> ToWorker {
+        let timed = timeout.is_some();
+        ToWorker::Task(TaskHead { id, task, timed })
     }
 
     /// The arguments are encoded straight into the frame: its size is known only now.

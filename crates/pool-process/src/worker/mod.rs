@@ -2,6 +2,11 @@
 //! worker before its `main` runs, [`init`], which does the same from `main`, the worker's
 //! message loop, and [`test_worker!`](crate::test_worker).
 
+#[cfg(loom)]
+pub mod replies;
+#[cfg(not(loom))]
+mod replies;
+
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +14,13 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use future_core::{TaskError, TaskErrorKind};
-use ipc_queue::{Duplex, Frame, RecvError, SendError, Sender};
+use ipc_queue::{Duplex, Frame, RecvError, SendError};
 
-use crate::cancels::{CANCEL_FD_ENV, CancelSet};
+use crate::cancels::{CANCEL_FD_ENV, CancelSet, Start};
 use crate::marker;
 use crate::messages::{self, FromWorker, Init, TaskHead, ToWorker};
+use crate::reply_copies::{REPLY_COPIES_FD_ENV, ReplyCopies};
+use replies::{Replies, Socket};
 
 /// The first argument a pool starts its workers with by default (see
 /// [`worker_args`](crate::ProcessPoolBuilder::worker_args)): a libtest filter that names no
@@ -326,20 +333,29 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     };
     let socket = std::os::unix::net::UnixStream::from(socket);
     // What the pool sent through the socket before the spawn, in this order: the cancel set's
-    // memfd, then a copy of the pool's stderr, each only when its variable announces it.
-    let wants_cancels = std::env::var_os(CANCEL_FD_ENV).is_some();
-    let wants_stderr = std::env::var_os(crate::stderr::POOL_STDERR_FD_ENV).is_some();
-    let expected = usize::from(wants_cancels) + usize::from(wants_stderr);
+    // memfd, the reply copies' memfd, a copy of the pool's stderr, each only when its
+    // variable announces it.
+    let wants = [
+        CANCEL_FD_ENV,
+        REPLY_COPIES_FD_ENV,
+        crate::stderr::POOL_STDERR_FD_ENV,
+    ]
+    .map(|var| std::env::var_os(var).is_some());
+    let expected = wants.iter().filter(|&&wanted| wanted).count();
     let fds = ipc_queue::recv_fds(&socket, expected).map_err(Fatal::Connect)?;
     if fds.len() != expected {
         return Err(Fatal::Protocol("the pool sent too few descriptors"));
     }
     let mut fds = fds.into_iter();
-    let cancels_fd = if wants_cancels { fds.next() } else { None };
-    crate::stderr::hand_back(if wants_stderr { fds.next() } else { None });
+    let [cancels_fd, copies_fd, stderr_fd] = wants.map(|wanted| fds.next().filter(|_| wanted));
+    crate::stderr::hand_back(stderr_fd);
     let cancels = match cancels_fd {
         Some(fd) => Some(CancelSet::from_fd(fd).map_err(Fatal::Connect)?),
         None => None, // the pool could not make one: it sends this worker nothing ahead
+    };
+    let copies = match copies_fd {
+        Some(fd) => Some(ReplyCopies::from_fd(fd).map_err(Fatal::Connect)?),
+        None => None, // the pool could not make them: this worker holds no reply
     };
     let end = Duplex::<FromWorker, ToWorker>::from_fd(socket.into()).map_err(Fatal::Connect)?;
     let (tx, mut rx) = end.split();
@@ -383,8 +399,15 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     }
     tx.send(&FromWorker::Ready).map_err(Fatal::Send)?;
 
+    // Replies go out together while more tasks are at hand (see `replies.rs`); only a worker
+    // with a cancel set is sent tasks ahead, and only it can tell which of them started.
+    let replies = Replies::new(Socket { tx, copies });
+    let gone = || Fatal::Send(SendError::Disconnected);
     let mut done: u64 = 0;
     while max_tasks.is_none_or(|max| done < max) {
+        if !rx.has_buffered() && !replies.send_held() {
+            return Err(gone()); // about to wait: what is held goes first
+        }
         let frame = match rx.recv_frame() {
             Ok(frame) => frame,
             // The pool let this worker go (shutdown, or it closed the socket).
@@ -393,52 +416,56 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
             // frame limit, so this is a protocol bug; exit, and the parent reports the death.
             Err(err) => return Err(Fatal::Recv(err)),
         };
-        match task_wire::split::<ToWorker>(&frame) {
-            Ok((ToWorker::Task(head), at)) => {
-                // A task sent ahead runs only if its cancel did not come first.
-                if cancels.as_ref().is_none_or(|set| set.start(head.id)) {
-                    run_task(head, frame, at, &tx)?;
-                } else {
-                    drop(frame);
-                    tx.send(&FromWorker::Skipped { id: head.id })
-                        .map_err(Fatal::Send)?;
-                }
-            }
+        let (head, at) = match task_wire::split::<ToWorker>(&frame) {
+            Ok((ToWorker::Task(head), at)) => (head, at),
             Ok((ToWorker::Init(_), _)) => return Err(Fatal::Protocol("a second Init")),
             Err(_) => return Err(Fatal::Protocol("an undecodable message")),
+        };
+        // A task sent ahead runs only if its cancel did not come first.
+        let start = cancels
+            .as_ref()
+            .map_or(Start::Unlisted, |set| set.start(head.id));
+        if (head.timed || start == Start::Unlisted) && !replies.send_held() {
+            return Err(gone()); // the pool counts its time from the reply before it
         }
+        let timed = head.timed;
+        let reply = match start {
+            Start::Cancelled => task_wire::encode_message(&FromWorker::Skipped { id: head.id }),
+            Start::Started | Start::Unlisted => run_task(head, frame, at, max_frame),
+        };
         done += 1;
+        let more = max_tasks.is_none_or(|max| done < max) && rx.has_buffered();
+        if !replies.add(reply, more && !timed && cancels.is_some()) {
+            return Err(gone());
+        }
     }
-    Ok(())
+    Ok(()) // dropping `replies` sends what it holds
 }
 
-/// Runs one task, whose arguments are in `frame` from `at` on, and sends its reply.
-fn run_task(head: TaskHead, frame: Frame, at: usize, tx: &Sender<FromWorker>) -> Result<(), Fatal> {
-    let TaskHead { id, task } = head;
+/// Runs one task, whose arguments are in `frame` from `at` on, and returns its reply.
+fn run_task(head: TaskHead, frame: Frame, at: usize, max_frame: usize) -> Vec<u8> {
+    let id = head.id;
     let mut reply = task_wire::encode_message(&FromWorker::Reply { id });
     let results_at = reply.len();
-    // SAFETY: `task` comes from `name_task` in the parent, and this process passed the
+    // SAFETY: `head.task` comes from `name_task` in the parent, and this process passed the
     // fingerprint check before it received any task (the parent sends `Init`, and then
     // tasks, only after it).
-    unsafe { task_wire::run_task(task, frame, at, &mut reply) };
-    match tx.send_encoded(&reply) {
-        Ok(()) => Ok(()),
-        Err(SendError::TooLarge { size, max }) => {
-            let err = TaskError::new(
-                TaskErrorKind::Serialization,
-                format!(
-                    "the result ({size} bytes encoded) is larger than the frame limit of \
-                     {max} bytes ({})",
-                    task_wire::worker_label()
-                ),
-            );
-            reply.truncate(results_at);
-            reply.shrink_to_fit();
-            reply.extend(task_wire::error_payload(1, err));
-            tx.send_encoded(&reply).map_err(Fatal::Send)
-        }
-        Err(err) => Err(Fatal::Send(err)),
+    unsafe { task_wire::run_task(head.task, frame, at, &mut reply) };
+    if reply.len() > max_frame {
+        let err = TaskError::new(
+            TaskErrorKind::Serialization,
+            format!(
+                "the result ({} bytes encoded) is larger than the frame limit of {max_frame} \
+                 bytes ({})",
+                reply.len(),
+                task_wire::worker_label()
+            ),
+        );
+        reply.truncate(results_at);
+        reply.shrink_to_fit();
+        reply.extend(task_wire::error_payload(1, err));
     }
+    reply
 }
 
 #[cfg(test)]

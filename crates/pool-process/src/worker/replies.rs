@@ -1,0 +1,303 @@
+//! The replies a worker holds back while it has more tasks at hand, so that several go out
+//! in one write, and the thread that sends them when a task runs long.
+//!
+//! A busy worker (tasks sent ahead, see `cancels.rs`) would write one reply per task, one
+//! system call each, and the pool would read them one by one. Instead, when the next task
+//! has already arrived, the worker holds the reply and runs that task; it sends what it holds
+//! when it has no task at hand, when it holds [`MAX_HELD`], or before a task with a time
+//! limit. The pool learns that a task started from the reply before it, so holding a reply
+//! delays only what the pool sees:
+//!
+//! - a task's result, by the run of the tasks after it: bounded by the *watchdog*, a thread
+//!   that sends the held replies once the oldest waited [`MAX_HOLD`];
+//! - the start of a task with a time limit, whose time would count from a late reply: the
+//!   reply before it is sent first, and its own at once (`TaskHead::timed`);
+//! - which tasks started: the cancel set says so exactly, whatever the replies say (a task
+//!   moves there from queued to started before it runs), and a dead worker's tasks that
+//!   started are failed, never sent again;
+//! - the results of a worker that dies: each reply held has a copy in memory the pool reads
+//!   then (`reply_copies.rs`), so only the task it was running fails.
+//!
+//! Every send happens under the one lock, so replies go out in task order whoever sends.
+//! The watchdog wakes every `MAX_HOLD` while the worker is busy and then parks; the worker
+//! wakes it (one system call) only when it holds a reply while it is parked.
+//!
+//! Generic over where the replies go ([`Sink`]: the worker's socket, or a recorder in the
+//! loom models of `tests/loom.rs`; public only under `cfg(loom)`).
+#![cfg_attr(not(loom), allow(unreachable_pub))]
+
+use std::time::{Duration, Instant};
+
+use crate::reply_copies::ReplyCopies;
+use crate::sync::{self, Arc, Condvar, Mutex};
+
+/// The most replies held at once.
+pub const MAX_HELD: usize = 32;
+
+/// The longest a reply is held before the watchdog sends it.
+pub const MAX_HOLD: Duration = Duration::from_millis(1);
+
+/// After this many looks that found nothing held, the watchdog parks until a reply is held
+/// (at once under loom, whose timed waits never time out).
+const LOOKS_BEFORE_PARKING: u32 = if cfg!(loom) { 0 } else { 50 };
+
+/// Where replies go: the worker's socket, and the copies of those it holds.
+pub trait Sink: Send + Sync + 'static {
+    /// Sends `replies`, in order, as one write where it can; `false` when the pool is gone.
+    fn send_all(&self, replies: &[Vec<u8>]) -> bool;
+
+    /// Keeps a copy of `reply`, which the worker holds, where its pool finds it if the worker
+    /// dies; false when it cannot (the reply is then sent now).
+    fn keep(&self, reply: &[u8]) -> bool;
+
+    /// The held replies were sent: their copies go.
+    fn forget(&self);
+}
+
+/// The worker's socket, and the copies of the replies it holds (`None`: the pool made none,
+/// and the worker holds no reply).
+pub(crate) struct Socket {
+    pub(crate) tx: ipc_queue::Sender<crate::messages::FromWorker>,
+    pub(crate) copies: Option<ReplyCopies>,
+}
+
+impl Sink for Socket {
+    fn send_all(&self, replies: &[Vec<u8>]) -> bool {
+        self.tx.send_encoded_all(replies).is_ok()
+    }
+
+    fn keep(&self, reply: &[u8]) -> bool {
+        self.copies
+            .as_ref()
+            .is_some_and(|copies| copies.keep(reply))
+    }
+
+    fn forget(&self) {
+        if let Some(copies) = &self.copies {
+            copies.clear();
+        }
+    }
+}
+
+/// The replies held, and the watchdog that bounds how long.
+pub struct Replies<S: Sink> {
+    shared: Arc<Shared<S>>,
+}
+
+struct Shared<S> {
+    state: Mutex<State>,
+    /// Signalled when a reply is held while the watchdog is parked, and at the end.
+    changed: Condvar,
+    sink: S,
+}
+
+#[derive(Default)]
+struct State {
+    held: Vec<Vec<u8>>,
+    /// When the oldest held reply was held.
+    since: Option<Instant>,
+    /// The watchdog waits without a timeout.
+    parked: bool,
+    /// The worker is done: the watchdog returns.
+    closed: bool,
+    /// A send failed: the pool is gone, and nothing more is sent.
+    failed: bool,
+    /// Whether the watchdog thread runs: it starts with the first reply held, and a worker
+    /// that cannot start it (under `RLIMIT_NPROC`, say) holds no reply.
+    watchdog: Watchdog,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Watchdog {
+    #[default]
+    NotStarted,
+    Running,
+    Unavailable,
+}
+
+impl<S> Shared<S> {
+    fn lock(&self) -> sync::MutexGuard<'_, State> {
+        sync::lock(&self.state)
+    }
+}
+
+impl<S: Sink> Shared<S> {
+    /// Sends what `state` holds; false once a send failed.
+    fn send_held(&self, state: &mut State) -> bool {
+        state.since = None;
+        if !state.held.is_empty() && !state.failed {
+            state.failed = !self.sink.send_all(&state.held);
+            if !state.failed {
+                self.sink.forget();
+            }
+        }
+        state.held.clear();
+        !state.failed
+    }
+}
+
+impl<S: Sink> Replies<S> {
+    /// Replies to `sink`; the watchdog starts when a reply is first held.
+    pub fn new(sink: S) -> Replies<S> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            sink,
+        });
+        Replies { shared }
+    }
+
+    /// Whether the watchdog runs, starting it if need be.
+    fn watchdog_runs(&self, state: &mut State) -> bool {
+        if state.watchdog == Watchdog::NotStarted {
+            let shared = self.shared.clone();
+            let started = sync::spawn("pool-process-replies", move || watchdog(&shared));
+            state.watchdog = match started {
+                Ok(()) => Watchdog::Running,
+                Err(_) => Watchdog::Unavailable,
+            };
+        }
+        state.watchdog == Watchdog::Running
+    }
+
+    /// Adds `reply` to those held. With `hold` (another task is at hand, and neither has a
+    /// time limit), it stays held unless [`MAX_HELD`] are, the oldest waited `MAX_HOLD`, or
+    /// its copy finds no room; otherwise it goes out now with the others. False once the
+    /// pool is gone.
+    pub fn add(&self, reply: Vec<u8>, hold: bool) -> bool {
+        let mut state = self.shared.lock();
+        let since = *state.since.get_or_insert_with(Instant::now);
+        let hold = hold
+            && state.held.len() + 1 < MAX_HELD
+            && sync::elapsed(since) < MAX_HOLD
+            && self.watchdog_runs(&mut state)
+            && self.shared.sink.keep(&reply);
+        state.held.push(reply);
+        if !hold {
+            return self.shared.send_held(&mut state);
+        }
+        if state.parked {
+            state.parked = false;
+            self.shared.changed.notify_one();
+        }
+        !state.failed
+    }
+
+    /// Sends the held replies now (the worker is about to wait, or to start a timed task).
+    pub fn send_held(&self) -> bool {
+        let mut state = self.shared.lock();
+        self.shared.send_held(&mut state)
+    }
+}
+
+impl<S: Sink> std::fmt::Debug for Replies<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replies").finish_non_exhaustive()
+    }
+}
+
+impl<S: Sink> Drop for Replies<S> {
+    /// Sends what is still held and stops the watchdog.
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        self.shared.send_held(&mut state);
+        state.closed = true;
+        self.shared.changed.notify_one();
+    }
+}
+
+/// The watchdog: sends the held replies once the oldest waited `MAX_HOLD`.
+fn watchdog<S: Sink>(shared: &Shared<S>) {
+    let mut state = shared.lock();
+    let mut empty_looks = 0;
+    while !state.closed {
+        match state.since {
+            Some(since) => {
+                empty_looks = 0;
+                let waited = sync::elapsed(since);
+                if waited >= MAX_HOLD {
+                    shared.send_held(&mut state);
+                } else {
+                    state = sync::wait_timeout(&shared.changed, state, MAX_HOLD - waited);
+                }
+            }
+            None if empty_looks < LOOKS_BEFORE_PARKING => {
+                empty_looks += 1;
+                state = sync::wait_timeout(&shared.changed, state, MAX_HOLD);
+            }
+            None => {
+                empty_looks = 0;
+                state.parked = true;
+                while state.parked && !state.closed {
+                    state = sync::wait(&shared.changed, state);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Records each send; keeps every copy.
+    struct Recorder(std::sync::Mutex<mpsc::Sender<Vec<Vec<u8>>>>);
+
+    impl Sink for Recorder {
+        fn send_all(&self, replies: &[Vec<u8>]) -> bool {
+            self.0.lock().unwrap().send(replies.to_vec()).is_ok()
+        }
+        fn keep(&self, _: &[u8]) -> bool {
+            true
+        }
+        fn forget(&self) {}
+    }
+
+    fn recorded() -> (Replies<Recorder>, mpsc::Receiver<Vec<Vec<u8>>>) {
+        let (tx, rx) = mpsc::channel();
+        (Replies::new(Recorder(std::sync::Mutex::new(tx))), rx)
+    }
+
+    #[test]
+    fn held_replies_go_out_together_with_the_next_one_not_held() {
+        let (replies, sent) = recorded();
+        assert!(replies.add(vec![1], true));
+        assert!(replies.add(vec![2], true));
+        assert!(replies.add(vec![3], false));
+        let first = sent.recv().unwrap();
+        // The watchdog may have sent the first ones already, on a slow machine.
+        let mut all = first.concat();
+        while all.len() < 3 {
+            all.extend(sent.recv().unwrap().concat());
+        }
+        assert_eq!(all, vec![1, 2, 3]);
+        assert!(replies.send_held(), "nothing held: nothing to send");
+        assert!(sent.try_recv().is_err());
+    }
+
+    /// The worker holds a reply and then runs a task that does not end: the watchdog sends it.
+    #[test]
+    fn a_held_reply_goes_out_while_the_next_task_runs() {
+        let (replies, sent) = recorded();
+        assert!(replies.add(vec![7], true));
+        let deadline = Duration::from_secs(60); // only catches a hang
+        assert_eq!(sent.recv_timeout(deadline), Ok(vec![vec![7]]));
+        // And again after the watchdog parked (no reply held for a while).
+        std::thread::sleep(MAX_HOLD * (LOOKS_BEFORE_PARKING + 5));
+        assert!(replies.add(vec![8], true));
+        assert_eq!(sent.recv_timeout(deadline), Ok(vec![vec![8]]));
+    }
+
+    #[test]
+    fn dropping_sends_what_is_held_and_a_failed_send_is_reported() {
+        let (replies, sent) = recorded();
+        assert!(replies.add(vec![4], true));
+        drop(replies);
+        assert_eq!(sent.recv().unwrap().concat(), vec![4]);
+        let (replies, sent) = recorded();
+        drop(sent);
+        assert!(!replies.add(vec![5], false), "the pool is gone");
+        assert!(!replies.add(vec![6], true), "and stays gone");
+    }
+}
