@@ -13,9 +13,6 @@ use crate::backoff::Backoff;
 use crate::comm::Comm;
 use crate::messages::{self, FromWorker, TaskHead, ToWorker};
 
-/// Replies sent together at most (the loop sends sooner when it has no task left).
-const REPLIES_PER_BATCH: usize = 8;
-
 /// A task received and not run yet.
 struct Queued {
     head: TaskHead,
@@ -117,7 +114,10 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
                 }
             }
         }
-        if !replies.is_empty() && (queue.is_empty() || replies.len() >= REPLIES_PER_BATCH) {
+        // Sent before the next task starts: held, a reply would wait for that task's whole
+        // run, which may not end. (Only one MPI thread may call MPI here, so no other thread
+        // could send it meanwhile, as the process pool's worker does.)
+        if !replies.is_empty() {
             comm.send_frames(0, messages::TAG_REPLY, std::mem::take(&mut replies));
         }
         if active {

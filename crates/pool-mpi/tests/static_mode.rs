@@ -310,6 +310,40 @@ fn wait_for_file(path: String) -> u64 {
     0
 }
 
+/// A task: waits until the file `path` exists, longer than a test waits for anything (a
+/// hang shows in the test's own wait first), then returns 0.
+fn wait_long_for_file(path: String) -> u64 {
+    let deadline = std::time::Instant::now() + 3 * HANG;
+    while !std::path::Path::new(&path).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    0
+}
+
+/// A worker given several tasks at once used to hold the replies of those it finished while
+/// it ran the next: a result waited for the whole run of the task after it. Here that task
+/// runs until the result is seen.
+fn a_result_is_not_held_back_by_the_long_task_after_it() {
+    let pool = MpiPool::builder().max_workers(1).build().unwrap();
+    let file = |name: &str| {
+        let path = std::env::temp_dir().join(format!("pool-mpi-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path.to_string_lossy().into_owned()
+    };
+    let (gate, then) = (file("gate"), file("then"));
+    // The worker is busy while the next two arrive, so it finds both queued.
+    let busy = pool.submit(wait_for_file, gate.clone()).unwrap();
+    let quick = pool.submit(square, 3).unwrap();
+    let long = pool.submit(wait_long_for_file, then.clone()).unwrap();
+    std::fs::write(&gate, b"").unwrap();
+    assert_eq!(busy.result_timeout(HANG), Ok(0));
+    assert_eq!(quick.result_timeout(HANG), Ok(9), "the reply stayed held");
+    std::fs::write(&then, b"").unwrap();
+    assert_eq!(long.result_timeout(HANG), Ok(0));
+    let _ = std::fs::remove_file(&gate);
+    let _ = std::fs::remove_file(&then);
+}
+
 /// `shutdown()` from a done callback, which runs on the MPI thread: the MPI thread finishes
 /// the pool's tasks (the callback's own future among them), so the call must not wait for
 /// them there; it returns, the pool refuses new tasks and finishes the others.
@@ -391,6 +425,10 @@ fn main() {
         (
             "a_done_callback_may_shut_the_pool_down",
             a_done_callback_may_shut_the_pool_down,
+        ),
+        (
+            "a_result_is_not_held_back_by_the_long_task_after_it",
+            a_result_is_not_held_back_by_the_long_task_after_it,
         ),
         (
             "follow_ups_submitted_by_done_callbacks_all_complete",
