@@ -310,6 +310,9 @@ impl<T> Sender<T> {
     ) -> Result<(), (usize, SendError)> {
         /// Frames per `sendmsg`: two slices each, well below the system's `IOV_MAX` (1024).
         const FRAMES_PER_WRITE: usize = 256;
+        if let [payload] = payloads {
+            return self.send_encoded(payload.as_ref()).map_err(|err| (0, err));
+        }
         let mut headers = Vec::with_capacity(payloads.len());
         for payload in payloads {
             let size = payload.as_ref().len();

@@ -235,7 +235,7 @@ mod replies {
     fn held_replies_go_out_once_in_order_and_the_watchdog_stops() {
         super::bounded(3, || {
             let recorder = Recorder::default();
-            let replies = Replies::new(recorder.clone());
+            let replies = Replies::new(recorder.clone(), 2);
             assert!(replies.add(vec![1], true)); // starts the watchdog
             assert!(replies.add(vec![2], false));
             assert!(replies.add(vec![3], true)); // wakes it if it parked

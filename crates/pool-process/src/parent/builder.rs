@@ -170,7 +170,7 @@ impl Default for ProcessPoolBuilder {
             queue_bound: None,
             timeout: None,
             on_worker_death: WorkerDeath::Replace,
-            tasks_per_worker: 2,
+            tasks_per_worker: 8,
             spin: Duration::from_micros(100),
             worker_args: None,
             env: Vec::new(),
@@ -264,8 +264,9 @@ impl ProcessPoolBuilder {
         /// ```
         fn on_worker_death(policy: WorkerDeath) = policy;
 
-        /// How many small tasks may be sent to one worker before it answers (default 2): more
-        /// than one hides the round trip between tiny tasks. Tasks go to idle workers first; a
+        /// How many small tasks may be sent to one worker before it answers (default 8): more
+        /// than one hides the round trip between tiny tasks, and lets a busy worker send up to
+        /// half as many replies in one write. Tasks go to idle workers first; a
         /// worker is given a task queued behind its running one only when all `max_workers`
         /// workers are up and recent tasks took under a millisecond on average, so long tasks
         /// never queue behind each other while another worker could take them. Large tasks

@@ -120,11 +120,16 @@ impl Outbox {
             if batch.is_empty() {
                 return;
             }
-            let frames: Vec<&[u8]> = batch.iter().map(|(_, frame)| frame.as_slice()).collect();
-            let Err((sent, err)) = self.tx.send_encoded_all(&frames) else {
+            let sent = match &batch[..] {
+                [(_, frame)] => self.tx.send_encoded(frame).map_err(|err| (0, err)),
+                _ => {
+                    let frames: Vec<&[u8]> = batch.iter().map(|(_, f)| f.as_slice()).collect();
+                    self.tx.send_encoded_all(&frames)
+                }
+            };
+            let Err((sent, err)) = sent else {
                 continue;
             };
-            drop(frames);
             let mut queue = self.queue();
             queue.failed = true;
             // The frames from the one that failed on never reached the worker.

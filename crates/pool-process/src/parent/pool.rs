@@ -217,9 +217,10 @@ impl ProcessPool {
         /// }
         /// ```
         try_submit;
-        /// By default, 2 chunks per worker are in flight, plus the queued ones. A chunk whose
-        /// worker died gives the error for each of its elements; dropping the iterator cancels
-        /// the chunks that have not started (also those sent ahead to a busy worker).
+        /// By default, 3 chunks per worker are submitted at a time: one running, two sent ahead
+        /// or waiting. A chunk whose worker died gives the error for each of its elements;
+        /// dropping the iterator cancels the chunks that have not started (also those sent
+        /// ahead to a busy worker).
         map;
         map_unordered;
         /// It also waits for every worker to exit.
@@ -468,9 +469,10 @@ impl Dispatcher for Queue {
     }
 
     /// Two chunks per worker, plus the queued ones.
+    /// Three chunks per worker: one running and two sent ahead or waiting (more would hold
+    /// more large chunks in memory, which are never sent ahead).
     fn default_buffersize(&self) -> usize {
-        let rules = &self.shared.rules;
-        rules.max_workers.saturating_mul(rules.tasks_per_worker + 1)
+        self.shared.rules.max_workers.saturating_mul(3)
     }
 }
 

@@ -401,7 +401,11 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
 
     // Replies go out together while more tasks are at hand (see `replies.rs`); only a worker
     // with a cancel set is sent tasks ahead, and only it can tell which of them started.
-    let replies = Replies::new(Socket { tx, copies });
+    // Held replies keep their tasks' places in the pool's window of `tasks_per_worker` (the
+    // size of the cancel set): at most half of it is held, so that the pool can send more
+    // while the worker runs the rest.
+    let max_held = cancels.as_ref().map_or(0, |set| set.len() / 2);
+    let replies = Replies::new(Socket { tx, copies }, max_held);
     let gone = || Fatal::Send(SendError::Disconnected);
     let mut done: u64 = 0;
     while max_tasks.is_none_or(|max| done < max) {

@@ -4,9 +4,10 @@
 //! A busy worker (tasks sent ahead, see `cancels.rs`) would write one reply per task, one
 //! system call each, and the pool would read them one by one. Instead, when the next task
 //! has already arrived, the worker holds the reply and runs that task; it sends what it holds
-//! when it has no task at hand, when it holds [`MAX_HELD`], or before a task with a time
-//! limit. The pool learns that a task started from the reply before it, so holding a reply
-//! delays only what the pool sees:
+//! when it has no task at hand, when it holds half the pool's `tasks_per_worker` (so that
+//! the pool can send more while it runs the rest), or before a task with a time limit. The
+//! pool learns that a task started from the reply before it, so holding a reply delays only
+//! what the pool sees:
 //!
 //! - a task's result, by the run of the tasks after it: bounded by the *watchdog*, a thread
 //!   that sends the held replies once the oldest waited [`MAX_HOLD`];
@@ -30,9 +31,6 @@ use std::time::{Duration, Instant};
 
 use crate::reply_copies::ReplyCopies;
 use crate::sync::{self, Arc, Condvar, Mutex};
-
-/// The most replies held at once.
-pub const MAX_HELD: usize = 32;
 
 /// The longest a reply is held before the watchdog sends it.
 pub const MAX_HOLD: Duration = Duration::from_millis(1);
@@ -82,6 +80,8 @@ impl Sink for Socket {
 /// The replies held, and the watchdog that bounds how long.
 pub struct Replies<S: Sink> {
     shared: Arc<Shared<S>>,
+    /// The most replies held at once.
+    max_held: usize,
 }
 
 struct Shared<S> {
@@ -137,14 +137,15 @@ impl<S: Sink> Shared<S> {
 }
 
 impl<S: Sink> Replies<S> {
-    /// Replies to `sink`; the watchdog starts when a reply is first held.
-    pub fn new(sink: S) -> Replies<S> {
+    /// Replies to `sink`, holding at most `max_held` at once; the watchdog starts when a
+    /// reply is first held.
+    pub fn new(sink: S, max_held: usize) -> Replies<S> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             sink,
         });
-        Replies { shared }
+        Replies { shared, max_held }
     }
 
     /// Whether the watchdog runs, starting it if need be.
@@ -161,14 +162,14 @@ impl<S: Sink> Replies<S> {
     }
 
     /// Adds `reply` to those held. With `hold` (another task is at hand, and neither has a
-    /// time limit), it stays held unless [`MAX_HELD`] are, the oldest waited `MAX_HOLD`, or
+    /// time limit), it stays held unless `max_held` are, the oldest waited `MAX_HOLD`, or
     /// its copy finds no room; otherwise it goes out now with the others. False once the
     /// pool is gone.
     pub fn add(&self, reply: Vec<u8>, hold: bool) -> bool {
         let mut state = self.shared.lock();
         let since = *state.since.get_or_insert_with(Instant::now);
         let hold = hold
-            && state.held.len() + 1 < MAX_HELD
+            && state.held.len() < self.max_held
             && sync::elapsed(since) < MAX_HOLD
             && self.watchdog_runs(&mut state)
             && self.shared.sink.keep(&reply);
@@ -256,7 +257,7 @@ mod tests {
 
     fn recorded() -> (Replies<Recorder>, mpsc::Receiver<Vec<Vec<u8>>>) {
         let (tx, rx) = mpsc::channel();
-        (Replies::new(Recorder(std::sync::Mutex::new(tx))), rx)
+        (Replies::new(Recorder(std::sync::Mutex::new(tx)), 8), rx)
     }
 
     #[test]
