@@ -16,7 +16,9 @@
 //!   time limits);
 //! - [`Finish`] and [`complete`]: deferred completion, so that no future is completed
 //!   under a pool's lock; [`broken`]: the error of a broken pool's tasks;
-//! - [`check_settings`]: the checks of the settings both pools' builders have.
+//! - [`check_settings`]: the checks of the settings both pools' builders have;
+//! - [`replies`]: on a worker, the replies held while more tasks are at hand, so that several
+//!   go out together, and the watchdog thread that bounds how long.
 //!
 //! Each pool keeps what differs: how its messages travel and how its workers start, stop
 //! and die. The task encoding both use is `task-wire`'s. Users do not call this crate: they
@@ -28,8 +30,11 @@ mod forward;
 mod front;
 mod in_flight;
 mod phase;
+pub mod replies;
 mod rules;
 mod settings;
+#[doc(hidden)]
+pub mod sync; // for `pool-process`'s manager threads, and loom
 mod table;
 
 #[doc(hidden)]

@@ -1,5 +1,6 @@
 //! The communicators the MPI thread talks over, and sending and receiving byte messages on
-//! them. Only the MPI thread of a process calls these (`Threading::Funneled`).
+//! them. Only the MPI thread of a process calls these, but for a worker's watchdog of its
+//! held replies, which takes turns with it (`Threading::Serialized`, see `worker.rs`).
 
 use mpi::Rank;
 use mpi::point_to_point::MatchedReceiveVec;
@@ -49,7 +50,7 @@ impl Comm {
 
     /// Sends `frames` to `rank` in order: small ones together in batches (tag
     /// [`messages::TAG_BATCH`]), each large one alone with `single_tag`, as it was encoded.
-    pub(crate) fn send_frames(&self, rank: Rank, single_tag: i32, frames: Vec<Vec<u8>>) {
+    pub(crate) fn send_frames(&self, rank: Rank, single_tag: i32, frames: &[Vec<u8>]) {
         let mut batch: Vec<u8> = Vec::new();
         let mut batched = 0;
         let flush = |batch: &mut Vec<u8>, batched: &mut usize| {
@@ -65,13 +66,13 @@ impl Comm {
         for frame in frames {
             if frame.len() > messages::SMALL {
                 flush(&mut batch, &mut batched);
-                self.send(rank, single_tag, &frame);
+                self.send(rank, single_tag, frame);
                 continue;
             }
             if batch.len() + 4 + frame.len() > messages::BATCH_BYTES {
                 flush(&mut batch, &mut batched);
             }
-            messages::push_framed(&mut batch, &frame);
+            messages::push_framed(&mut batch, frame);
             batched += 1;
         }
         flush(&mut batch, &mut batched);

@@ -28,7 +28,7 @@ use task_wire::{Fingerprint, TaskName};
 const PROTOCOL: task_wire::Protocol = task_wire::Protocol {
     pool: "pool-mpi",
     version: env!("CARGO_PKG_VERSION"),
-    protocol: 1,
+    protocol: 2,
     salt_env: "POOL_MPI_FINGERPRINT_SALT",
 };
 
@@ -74,6 +74,9 @@ pub(crate) enum ToWorker {
         initializer: Option<isize>,
         /// Print the panics of user code that the worker catches.
         print_panics: bool,
+        /// The most replies held together (`pool_engine::replies`): half the pool's
+        /// `tasks_per_worker`, so that rank 0 can send more while the worker runs the rest.
+        max_held: u32,
     },
     /// The pool is done with this worker: wait for the next `Init`.
     Release,

@@ -2,7 +2,8 @@
 //! thread it starts, and [`MpiSession`], the guard whose drop ends the session.
 //!
 //! One thread per process owns every MPI object: it initializes MPI
-//! (`Threading::Funneled`), makes every MPI call and finalizes MPI. On a worker rank that is
+//! (`Threading::Serialized`), makes the MPI calls (on a worker, its replies' watchdog takes
+//! turns with it, see `worker.rs`) and finalizes MPI. On a worker rank that is
 //! the whole life of the process: `init` serves there and exits. On rank 0 (the program) it
 //! is the MPI thread of the pools (`rank0/mpi_thread.rs`). A program started without `mpirun` starts
 //! MPI (as a singleton) only when a pool first spawns workers.
@@ -136,19 +137,25 @@ fn start() -> Result<(), String> {
 /// The body of the MPI thread.
 fn mpi_thread(role: mpsc::SyncSender<Role>) {
     use mpi::traits::*;
-    let Some((universe, _threading)) = mpi::initialize_with_threading(mpi::Threading::Funneled)
+    // Serialized: a worker's watchdog of its held replies takes turns with its loop
+    // (`worker.rs`); rank 0 makes every call on this thread all the same.
+    let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Serialized)
     else {
         let _ = role.send(Role::Failed("MPI was initialized already".to_owned()));
         return;
     };
+    let serialized = matches!(
+        threading,
+        mpi::Threading::Serialized | mpi::Threading::Multiple
+    );
     let world = universe.world();
     if let Some(parent) = world.parent() {
         let _ = role.send(Role::Worker);
-        crate::worker::serve(&Comm::Inter(parent), world.rank());
+        crate::worker::serve(Comm::Inter(parent), world.rank(), serialized);
     } else if world.rank() != 0 {
         let _ = role.send(Role::Worker);
         let rank = world.rank();
-        crate::worker::serve(&Comm::World(world), rank);
+        crate::worker::serve(Comm::World(world), rank, serialized);
     } else {
         let mpi_thread = Arc::new(MpiThread::default());
         let _ = role.send(Role::Program(mpi_thread.clone()));

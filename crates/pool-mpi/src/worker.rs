@@ -1,17 +1,56 @@
 //! A worker rank's life: it says hello to rank 0, runs the tasks of the pools that take it,
 //! and leaves when the session ends. Its one thread (the one that initialized MPI) makes
-//! every MPI call and runs the tasks; a task with a time limit runs on a thread of its own,
-//! so that the loop can still take a `Stop` if the task never returns.
+//! the MPI calls and runs the tasks; a task with a time limit runs on a thread of its own,
+//! so that the loop can still take a `Stop` if the task never returns. Replies go out
+//! together while more tasks are at hand (`pool_engine::replies`), whose watchdog thread
+//! sends them while a task runs long: it takes turns with the loop for MPI
+//! (`Threading::Serialized`); where MPI does not allow that, replies are never held.
 
 use std::collections::VecDeque;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 
 use future_core::{TaskError, TaskErrorKind};
 use ipc_queue::Frame;
+use pool_engine::replies::{Replies, Sink};
 
 use crate::backoff::Backoff;
 use crate::comm::Comm;
 use crate::messages::{self, FromWorker, TaskHead, ToWorker};
+
+/// The worker's communicator, shared by its loop and its replies' watchdog, one MPI call at
+/// a time.
+#[derive(Clone)]
+struct SharedComm(Arc<Mutex<SerialComm>>);
+
+/// A communicator that the mutex of a [`SharedComm`] hands from thread to thread.
+struct SerialComm(Comm);
+
+// SAFETY: a `Comm` holds MPI handles, which MPI lets any thread use under
+// `Threading::Serialized` so long as no two calls overlap: a `SerialComm` is only reached
+// through the mutex of its `SharedComm`. Another thread reaches it only where MPI granted
+// that level: `serve` holds no reply otherwise, and so starts no watchdog.
+unsafe impl Send for SerialComm {}
+
+impl SharedComm {
+    fn lock(&self) -> MutexGuard<'_, SerialComm> {
+        // No user code runs under this lock: a poisoned one still holds the communicator.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Sink for SharedComm {
+    fn send_all(&self, replies: &[Vec<u8>]) -> bool {
+        self.lock().0.send_frames(0, messages::TAG_REPLY, replies);
+        true
+    }
+
+    /// Nothing to keep: a worker rank that dies ends the MPI job (fail-stop).
+    fn keep(&self, _: &[u8]) -> bool {
+        true
+    }
+
+    fn forget(&self) {}
+}
 
 /// A task received and not run yet.
 struct Queued {
@@ -32,8 +71,9 @@ pub(crate) fn host_name() -> String {
         .unwrap_or_else(|_| "unknown host".to_owned())
 }
 
-/// Serves rank 0 over `comm` as worker `rank`, until it says `Stop`.
-pub(crate) fn serve(comm: &Comm, rank: i32) {
+/// Serves rank 0 over `comm` as worker `rank`, until it says `Stop`; `serialized`: MPI lets
+/// another thread make calls, one at a time.
+pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
     let pid = std::process::id();
     let host = host_name();
     task_wire::set_worker_label(format!("MPI rank {rank} (process {pid} on {host})"));
@@ -42,23 +82,34 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
         host,
         fingerprint: messages::fingerprint(),
     };
-    comm.send(0, messages::TAG_CONTROL, &task_wire::encode_message(&hello));
+    let comm = SharedComm(Arc::new(Mutex::new(SerialComm(comm))));
+    let send = |tag, message: &_| {
+        comm.lock()
+            .0
+            .send(0, tag, &task_wire::encode_message(message))
+    };
+    send(messages::TAG_CONTROL, &hello);
 
     let mut queue: VecDeque<Queued> = VecDeque::new();
-    let mut replies: Vec<Vec<u8>> = Vec::new();
+    let mut replies: Option<Replies<SharedComm>> = None;
     let mut watched: Option<Watched> = None;
-    let mut in_session = false;
     let mut print = false;
     let mut backoff = Backoff::new();
     loop {
         let mut active = false;
-        while let Some((_, tag, bytes)) = comm.try_receive() {
+        loop {
+            // Taken out first: the lock is not held while the message is handled.
+            let received = comm.lock().0.try_receive();
+            let Some((_, tag, bytes)) = received else {
+                break;
+            };
             active = true;
             match tag {
                 messages::TAG_CONTROL => match task_wire::decode::<ToWorker>(&bytes) {
                     Ok(ToWorker::Init {
                         initializer,
                         print_panics,
+                        max_held,
                     }) => {
                         print = print_panics;
                         future_core::executor::print_panics(print);
@@ -69,22 +120,23 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
                             Ok(()) => FromWorker::Ready,
                             Err(panic) => FromWorker::InitFailed(panic),
                         };
-                        in_session = matches!(answer, FromWorker::Ready);
-                        comm.send(
-                            0,
-                            messages::TAG_CONTROL,
-                            &task_wire::encode_message(&answer),
-                        );
+                        // Only where another thread may call MPI are replies held.
+                        let max_held = if serialized { max_held as usize } else { 0 };
+                        replies = matches!(answer, FromWorker::Ready)
+                            .then(|| Replies::new(comm.clone(), max_held));
+                        send(messages::TAG_CONTROL, &answer);
                     }
                     Ok(ToWorker::Release) => {
-                        in_session = false;
+                        replies = None; // sends what it held
                         queue.clear();
                         watched = None; // a timed-out task's thread runs on, unheard
                     }
                     Ok(ToWorker::Stop) | Err(_) => return,
                 },
-                messages::TAG_TASK if in_session => queue.extend(parse(Frame::from(bytes))),
-                messages::TAG_BATCH if in_session => {
+                messages::TAG_TASK if replies.is_some() => {
+                    queue.extend(parse(Frame::from(bytes)));
+                }
+                messages::TAG_BATCH if replies.is_some() => {
                     for frame in messages::frames(&bytes) {
                         let Ok(frame) = frame else { break };
                         queue.extend(parse(Frame::from(frame.to_vec())));
@@ -93,10 +145,18 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
                 _ => {} // a task outside a session: its pool is gone
             }
         }
+        let Some(replies) = &replies else {
+            if active {
+                backoff.reset();
+            } else {
+                backoff.wait();
+            }
+            continue;
+        };
         if let Some(task) = &watched {
             match task.reply.try_recv() {
                 Ok(reply) => {
-                    replies.push(reply);
+                    replies.add(reply, false);
                     watched = None;
                     active = true;
                 }
@@ -108,17 +168,17 @@ pub(crate) fn serve(comm: &Comm, rank: i32) {
             if let Some(task) = queue.pop_front() {
                 active = true;
                 if task.head.watched {
+                    replies.send_held();
                     watched = start_watched(task, print);
                 } else {
-                    replies.push(run(task));
+                    // Held while the next task is at hand (its watchdog sends it if that
+                    // one runs long).
+                    replies.add(run(task), !queue.is_empty());
                 }
             }
         }
-        // Sent before the next task starts: held, a reply would wait for that task's whole
-        // run, which may not end. (Only one MPI thread may call MPI here, so no other thread
-        // could send it meanwhile, as the process pool's worker does.)
-        if !replies.is_empty() {
-            comm.send_frames(0, messages::TAG_REPLY, std::mem::take(&mut replies));
+        if queue.is_empty() && watched.is_none() {
+            replies.send_held();
         }
         if active {
             backoff.reset();

@@ -63,8 +63,4 @@ pub use parent::info::{WorkerInfo, WorkerState};
 #[doc(hidden)]
 pub use parent::manager_threads;
 pub use parent::pool::ProcessPool;
-/// The replies a worker holds, public only under `cfg(loom)` for the models.
-#[cfg(loom)]
-#[doc(hidden)]
-pub use worker::replies;
 pub use worker::{WORKER_TEST_NAME, init, serve_before_main};

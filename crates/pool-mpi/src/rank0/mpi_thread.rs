@@ -1,5 +1,5 @@
 //! The MPI thread of the program's process (rank 0, or a singleton that spawns workers): the
-//! one thread that makes MPI calls there (`Threading::Funneled`). Pools talk to it through
+//! one thread that makes MPI calls there. Pools talk to it through
 //! their state (tasks to send) and the [`MpiThread`]'s inbox (attach, detach, finalize); it
 //! sends what their dispatch decides, receives the replies, completes the futures, enforces
 //! time limits, and watches spawned workers.
@@ -444,6 +444,7 @@ impl Runner {
         let init = task_wire::encode_message(&ToWorker::Init {
             initializer: shared.initializer,
             print_panics: shared.print_panics,
+            max_held: u32::try_from(shared.rules.tasks_per_worker / 2).unwrap_or(u32::MAX),
         });
         let mut state = shared.lock();
         for (rank, hello) in hellos {
@@ -496,7 +497,7 @@ impl Runner {
             let comm = link.spawned.as_ref().unwrap_or(&self.world);
             for out in outgoing {
                 any = true;
-                comm.send_frames(out.rank, messages::TAG_TASK, out.frames);
+                comm.send_frames(out.rank, messages::TAG_TASK, &out.frames);
             }
         }
         any

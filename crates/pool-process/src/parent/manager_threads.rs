@@ -163,7 +163,8 @@ impl<M: Management> ManagerThreads<M> {
         let threads = threads.clone();
         sync::spawn("pool-process-manager", move || {
             ManagerThreads::thread(&threads, manager);
-        })
+        })?;
+        Ok(()) // detached: it ends when the pool is finished
     }
 
     fn thread(threads: &Arc<Self>, manager: Option<M>) {

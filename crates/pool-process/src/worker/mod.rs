@@ -2,11 +2,6 @@
 //! worker before its `main` runs, [`init`], which does the same from `main`, the worker's
 //! message loop, and [`test_worker!`](crate::test_worker).
 
-#[cfg(loom)]
-pub mod replies;
-#[cfg(not(loom))]
-mod replies;
-
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +15,7 @@ use crate::cancels::{CANCEL_FD_ENV, CancelSet, Start};
 use crate::marker;
 use crate::messages::{self, FromWorker, Init, TaskHead, ToWorker};
 use crate::reply_copies::{REPLY_COPIES_FD_ENV, ReplyCopies};
-use replies::{Replies, Socket};
+use pool_engine::replies::{Replies, Sink};
 
 /// The first argument a pool starts its workers with by default (see
 /// [`worker_args`](crate::ProcessPoolBuilder::worker_args)): a libtest filter that names no
@@ -298,6 +293,31 @@ impl std::fmt::Display for Fatal {
     }
 }
 
+/// The worker's socket, and the copies of the replies it holds (`None`: the pool made none,
+/// and the worker holds no reply).
+struct Socket {
+    tx: ipc_queue::Sender<FromWorker>,
+    copies: Option<ReplyCopies>,
+}
+
+impl Sink for Socket {
+    fn send_all(&self, replies: &[Vec<u8>]) -> bool {
+        self.tx.send_encoded_all(replies).is_ok()
+    }
+
+    fn keep(&self, reply: &[u8]) -> bool {
+        self.copies
+            .as_ref()
+            .is_some_and(|copies| copies.keep(reply))
+    }
+
+    fn forget(&self) {
+        if let Some(copies) = &self.copies {
+            copies.clear();
+        }
+    }
+}
+
 /// The worker's socket, when a constructor took it off stdin (`take_socket_early`).
 static SOCKET: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
@@ -399,7 +419,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     }
     tx.send(&FromWorker::Ready).map_err(Fatal::Send)?;
 
-    // Replies go out together while more tasks are at hand (see `replies.rs`); only a worker
+    // Replies go out together while more tasks are at hand (`pool_engine::replies`); only a worker
     // with a cancel set is sent tasks ahead, and only it can tell which of them started.
     // Held replies keep their tasks' places in the pool's window of `tasks_per_worker` (the
     // size of the cancel set): at most half of it is held, so that the pool can send more

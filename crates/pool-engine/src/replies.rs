@@ -1,35 +1,26 @@
 //! The replies a worker holds back while it has more tasks at hand, so that several go out
-//! in one write, and the thread that sends them when a task runs long.
+//! in one write (one message), and the thread that sends them when a task runs long.
 //!
-//! A busy worker (tasks sent ahead, see `cancels.rs`) would write one reply per task, one
-//! system call each, and the pool would read them one by one. Instead, when the next task
-//! has already arrived, the worker holds the reply and runs that task; it sends what it holds
-//! when it has no task at hand, when it holds half the pool's `tasks_per_worker` (so that
-//! the pool can send more while it runs the rest), or before a task with a time limit. The
-//! pool learns that a task started from the reply before it, so holding a reply delays only
-//! what the pool sees:
+//! A busy worker (tasks sent ahead) would send one reply per task, and its pool would read
+//! them one by one. Instead, when its next task has arrived already, the worker holds the
+//! reply and runs that task; it sends what it holds when it has no task at hand, when it
+//! holds as many as its pool allows (half the tasks that may be sent to it before it
+//! answers, so that the pool can send more while it runs the rest), or before a task whose
+//! time limit counts from that reply. Holding delays only what the pool sees, and each pool
+//! keeps what it must exact:
 //!
-//! - a task's result, by the run of the tasks after it: bounded by the *watchdog*, a thread
-//!   that sends the held replies once the oldest waited [`MAX_HOLD`];
-//! - the start of a task with a time limit, whose time would count from a late reply: the
-//!   reply before it is sent first, and its own at once (`TaskHead::timed`);
-//! - which tasks started: the cancel set says so exactly, whatever the replies say (a task
-//!   moves there from queued to started before it runs), and a dead worker's tasks that
-//!   started are failed, never sent again;
-//! - the results of a worker that dies: each reply held has a copy in memory the pool reads
-//!   then (`reply_copies.rs`), so only the task it was running fails.
+//! - a task's result waits for the run of the tasks after it: at most [`MAX_HOLD`], after
+//!   which the *watchdog*, a thread of its own, sends the held replies (a task after it may
+//!   never end);
+//! - the process pool learns that a task started from the reply before it: its cancel set
+//!   records every start anyway, timed tasks are never held behind, and each held reply has
+//!   a copy the pool reads if the worker dies ([`Sink::keep`]).
 //!
 //! Every send happens under the one lock, so replies go out in task order whoever sends.
 //! The watchdog wakes every `MAX_HOLD` while the worker is busy and then parks; the worker
 //! wakes it (one system call) only when it holds a reply while it is parked.
-//!
-//! Generic over where the replies go ([`Sink`]: the worker's socket, or a recorder in the
-//! loom models of `tests/loom.rs`; public only under `cfg(loom)`).
-#![cfg_attr(not(loom), allow(unreachable_pub))]
-
 use std::time::{Duration, Instant};
 
-use crate::reply_copies::ReplyCopies;
 use crate::sync::{self, Arc, Condvar, Mutex};
 
 /// The longest a reply is held before the watchdog sends it.
@@ -39,42 +30,19 @@ pub const MAX_HOLD: Duration = Duration::from_millis(1);
 /// (at once under loom, whose timed waits never time out).
 const LOOKS_BEFORE_PARKING: u32 = if cfg!(loom) { 0 } else { 50 };
 
-/// Where replies go: the worker's socket, and the copies of those it holds.
+/// Where a worker's replies go: its socket or its MPI communicator, and the copies of those
+/// it holds.
 pub trait Sink: Send + Sync + 'static {
     /// Sends `replies`, in order, as one write where it can; `false` when the pool is gone.
     fn send_all(&self, replies: &[Vec<u8>]) -> bool;
 
     /// Keeps a copy of `reply`, which the worker holds, where its pool finds it if the worker
-    /// dies; false when it cannot (the reply is then sent now).
+    /// dies; false when it cannot (the reply is then sent now). A pool that does not outlive
+    /// its workers' deaths (MPI's) keeps nothing and returns true.
     fn keep(&self, reply: &[u8]) -> bool;
 
     /// The held replies were sent: their copies go.
     fn forget(&self);
-}
-
-/// The worker's socket, and the copies of the replies it holds (`None`: the pool made none,
-/// and the worker holds no reply).
-pub(crate) struct Socket {
-    pub(crate) tx: ipc_queue::Sender<crate::messages::FromWorker>,
-    pub(crate) copies: Option<ReplyCopies>,
-}
-
-impl Sink for Socket {
-    fn send_all(&self, replies: &[Vec<u8>]) -> bool {
-        self.tx.send_encoded_all(replies).is_ok()
-    }
-
-    fn keep(&self, reply: &[u8]) -> bool {
-        self.copies
-            .as_ref()
-            .is_some_and(|copies| copies.keep(reply))
-    }
-
-    fn forget(&self) {
-        if let Some(copies) = &self.copies {
-            copies.clear();
-        }
-    }
 }
 
 /// The replies held, and the watchdog that bounds how long.
@@ -107,11 +75,11 @@ struct State {
     watchdog: Watchdog,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 enum Watchdog {
     #[default]
     NotStarted,
-    Running,
+    Running(sync::JoinHandle<()>),
     Unavailable,
 }
 
@@ -150,15 +118,15 @@ impl<S: Sink> Replies<S> {
 
     /// Whether the watchdog runs, starting it if need be.
     fn watchdog_runs(&self, state: &mut State) -> bool {
-        if state.watchdog == Watchdog::NotStarted {
+        if matches!(state.watchdog, Watchdog::NotStarted) {
             let shared = self.shared.clone();
-            let started = sync::spawn("pool-process-replies", move || watchdog(&shared));
+            let started = sync::spawn("rustures-replies", move || watchdog(&shared));
             state.watchdog = match started {
-                Ok(()) => Watchdog::Running,
+                Ok(thread) => Watchdog::Running(thread),
                 Err(_) => Watchdog::Unavailable,
             };
         }
-        state.watchdog == Watchdog::Running
+        matches!(state.watchdog, Watchdog::Running(_))
     }
 
     /// Adds `reply` to those held. With `hold` (another task is at hand, and neither has a
@@ -198,12 +166,18 @@ impl<S: Sink> std::fmt::Debug for Replies<S> {
 }
 
 impl<S: Sink> Drop for Replies<S> {
-    /// Sends what is still held and stops the watchdog.
+    /// Sends what is still held, and stops the watchdog and waits for it (it may hold what a
+    /// sink needs, such as an MPI communicator, which must be gone before MPI ends).
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         self.shared.send_held(&mut state);
         state.closed = true;
         self.shared.changed.notify_one();
+        let watchdog = std::mem::take(&mut state.watchdog);
+        drop(state);
+        if let Watchdog::Running(thread) = watchdog {
+            let _ = thread.join();
+        }
     }
 }
 
