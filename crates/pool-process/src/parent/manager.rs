@@ -646,19 +646,37 @@ fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Result<Spawned> 
 /// its socket and lives on is killed after a grace period, so reaping never hangs.
 fn reap(child: &mut Child) -> Option<ExitStatus> {
     const GRACE: Duration = Duration::from_secs(5);
-    let start = Instant::now();
+    let deadline = Instant::now() + GRACE;
+    match child.try_wait() {
+        Ok(Some(status)) => return Some(status),
+        Ok(None) => {}
+        Err(_) => return None,
+    }
+    // Woken by its exit (a pidfd turns readable then), rather than by polling: an exit takes
+    // a millisecond or so, and a poll that doubles its pause overshoots it by as much.
+    let pid = rustix::process::Pid::from_child(child);
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok();
     let mut pause = Duration::from_micros(20);
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if start.elapsed() < GRACE => {
-                std::thread::sleep(pause);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let _ = child.kill();
+            return child.wait().ok();
+        }
+        match &pidfd {
+            Some(fd) => {
+                let mut fds = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+                let timeout = rustix::event::Timespec::try_from(left).ok();
+                let _ = rustix::event::poll(&mut fds, timeout.as_ref()); // EINTR: look again
+            }
+            None => {
+                std::thread::sleep(pause.min(left));
                 pause = (pause * 2).min(Duration::from_millis(10));
             }
-            Ok(None) => {
-                let _ = child.kill();
-                return child.wait().ok();
-            }
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => {}
             Err(_) => return None,
         }
     }
