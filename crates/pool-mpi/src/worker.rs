@@ -44,9 +44,11 @@ impl Sink for SharedComm {
         true
     }
 
-    /// Nothing to keep: a worker rank that dies ends the MPI job (fail-stop).
-    fn keep(&self, _: &[u8]) -> bool {
-        true
+    /// Nothing to keep: a worker rank that dies ends the MPI job (fail-stop). A reply larger
+    /// than `messages::SMALL` travels in a message of its own all the same, so holding it
+    /// would only delay it: refused, it goes out at once.
+    fn keep(&self, reply: &[u8]) -> bool {
+        reply.len() <= messages::SMALL
     }
 
     fn forget(&self) {}
