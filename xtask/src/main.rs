@@ -76,6 +76,52 @@ fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Re
     }
 }
 
+/// Runs `program args...` in the workspace root like [`run`], but kills it, and every
+/// process it started, once it has run for `limit`: a peer that hangs (an MPI job whose
+/// spawned ranks never connect, say) costs its rows, not the whole report.
+fn run_with_limit(
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    println!(
+        "xtask: $ {program} {} (limit {} s)",
+        args.join(" "),
+        limit.as_secs()
+    );
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root())
+        // Its own process group, so that the kill below reaches its children too.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Err(e) => return Err(format!("cannot wait for {program}: {e}")),
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => {
+                return Err(format!("`{program} {}` failed: {status}", args.join(" ")));
+            }
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let group = format!("-{}", child.id());
+                let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+                let _ = child.wait();
+                return Err(format!(
+                    "`{program} {}` was killed after {} s",
+                    args.join(" "),
+                    limit.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+}
+
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
@@ -396,6 +442,47 @@ fn run_example(package: &str, example: &str, args: &[&str]) -> Result<(), String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_past_its_limit_is_killed_with_its_children() {
+        let pid_file = std::env::temp_dir().join(format!("xtask-limit-{}", std::process::id()));
+        let script = format!("sleep 600 & echo $! > {}; wait", pid_file.display());
+        let started = std::time::Instant::now();
+        let result = run_with_limit(
+            "sh",
+            &["-c", &script],
+            &[],
+            std::time::Duration::from_secs(1),
+        );
+        let error = result.expect_err("a run past its limit fails");
+        assert!(error.contains("killed after 1 s"), "{error}");
+        // Generous: only a run that waited for the child's `sleep 600` fails this.
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        let child = std::fs::read_to_string(&pid_file).expect("the script wrote its child's pid");
+        let _ = std::fs::remove_file(&pid_file);
+        // The grandchild was killed with the group; once reaped by init it is gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{}", child.trim())).exists() {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", child.trim())).unwrap_or_default();
+            if stat.split_whitespace().nth(2) == Some("Z") {
+                break; // killed, not yet reaped by its new parent
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child's child still runs"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn a_run_within_its_limit_reports_its_exit() {
+        let limit = std::time::Duration::from_secs(60);
+        assert_eq!(run_with_limit("true", &[], &[], limit), Ok(()));
+        let error = run_with_limit("false", &[], &[], limit).expect_err("false fails");
+        assert!(error.contains("failed"), "{error}");
+    }
 
     fn parse(args: &[&str]) -> Result<BenchArgs, String> {
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();

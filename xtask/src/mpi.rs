@@ -30,6 +30,10 @@ pub(crate) const BENCH_ARGS: [&str; 7] = [
     "mpi_pool",
 ];
 
+/// How long one run of the mpi4py.futures script may take (it takes about a minute; its
+/// spawn mode has been seen to hang).
+const PEER_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// True when Open MPI's `mpirun` is on the `PATH`.
 pub(crate) fn available() -> bool {
     Command::new("mpirun")
@@ -110,8 +114,8 @@ fn mpi4py(root: &Path, out_dir: &Path, quick: bool) -> Result<PathBuf, String> {
         static_args.push("--quick");
         spawn_args.push("--quick");
     }
-    crate::run("mpirun", &static_args, &MPI_ENV)?;
-    crate::run(&python, &spawn_args, &MPI_ENV)?;
+    crate::run_with_limit("mpirun", &static_args, &MPI_ENV, PEER_LIMIT)?;
+    crate::run_with_limit(&python, &spawn_args, &MPI_ENV, PEER_LIMIT)?;
     Ok(out)
 }
 
