@@ -54,6 +54,8 @@ pub struct Replies<S: Sink> {
 
 struct Shared<S> {
     state: Mutex<State>,
+    /// The longest a reply is held: `MAX_HOLD` (other values in unit tests).
+    max_hold: Duration,
     /// Signalled when a reply is held while the watchdog is parked, and at the end.
     changed: Condvar,
     sink: S,
@@ -108,8 +110,13 @@ impl<S: Sink> Replies<S> {
     /// Replies to `sink`, holding at most `max_held` at once; the watchdog starts when a
     /// reply is first held.
     pub fn new(sink: S, max_held: usize) -> Replies<S> {
+        Replies::with_max_hold(sink, max_held, MAX_HOLD)
+    }
+
+    fn with_max_hold(sink: S, max_held: usize, max_hold: Duration) -> Replies<S> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
+            max_hold,
             changed: Condvar::new(),
             sink,
         });
@@ -138,7 +145,7 @@ impl<S: Sink> Replies<S> {
         let since = *state.since.get_or_insert_with(Instant::now);
         let hold = hold
             && state.held.len() < self.max_held
-            && sync::elapsed(since) < MAX_HOLD
+            && sync::elapsed(since) < self.shared.max_hold
             && self.watchdog_runs(&mut state)
             && self.shared.sink.keep(&reply);
         state.held.push(reply);
@@ -190,15 +197,15 @@ fn watchdog<S: Sink>(shared: &Shared<S>) {
             Some(since) => {
                 empty_looks = 0;
                 let waited = sync::elapsed(since);
-                if waited >= MAX_HOLD {
+                if waited >= shared.max_hold {
                     shared.send_held(&mut state);
                 } else {
-                    state = sync::wait_timeout(&shared.changed, state, MAX_HOLD - waited);
+                    state = sync::wait_timeout(&shared.changed, state, shared.max_hold - waited);
                 }
             }
             None if empty_looks < LOOKS_BEFORE_PARKING => {
                 empty_looks += 1;
-                state = sync::wait_timeout(&shared.changed, state, MAX_HOLD);
+                state = sync::wait_timeout(&shared.changed, state, shared.max_hold);
             }
             None => {
                 empty_looks = 0;
@@ -216,6 +223,11 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    /// Only catches a hang.
+    const DEADLINE: Duration = Duration::from_secs(60);
+    /// Longer than any test: the watchdog never sends on its own.
+    const NEVER: Duration = Duration::from_secs(3600);
+
     /// Records each send; keeps every copy.
     struct Recorder(std::sync::Mutex<mpsc::Sender<Vec<Vec<u8>>>>);
 
@@ -229,48 +241,66 @@ mod tests {
         fn forget(&self) {}
     }
 
-    fn recorded() -> (Replies<Recorder>, mpsc::Receiver<Vec<Vec<u8>>>) {
+    fn recorded(
+        max_held: usize,
+        max_hold: Duration,
+    ) -> (Replies<Recorder>, mpsc::Receiver<Vec<Vec<u8>>>) {
         let (tx, rx) = mpsc::channel();
-        (Replies::new(Recorder(std::sync::Mutex::new(tx)), 8), rx)
+        let sink = Recorder(std::sync::Mutex::new(tx));
+        (Replies::with_max_hold(sink, max_held, max_hold), rx)
     }
 
     #[test]
-    fn held_replies_go_out_together_with_the_next_one_not_held() {
-        let (replies, sent) = recorded();
+    fn held_replies_go_out_in_one_send_with_the_next_one_not_held() {
+        let (replies, sent) = recorded(8, NEVER);
         assert!(replies.add(vec![1], true));
         assert!(replies.add(vec![2], true));
+        assert!(sent.try_recv().is_err(), "held, not sent");
         assert!(replies.add(vec![3], false));
-        let first = sent.recv().unwrap();
-        // The watchdog may have sent the first ones already, on a slow machine.
-        let mut all = first.concat();
-        while all.len() < 3 {
-            all.extend(sent.recv().unwrap().concat());
-        }
-        assert_eq!(all, vec![1, 2, 3]);
+        assert_eq!(sent.try_recv(), Ok(vec![vec![1], vec![2], vec![3]]));
         assert!(replies.send_held(), "nothing held: nothing to send");
         assert!(sent.try_recv().is_err());
     }
 
-    /// The worker holds a reply and then runs a task that does not end: the watchdog sends it.
     #[test]
-    fn a_held_reply_goes_out_while_the_next_task_runs() {
-        let (replies, sent) = recorded();
+    fn no_more_than_max_held_are_held() {
+        let (replies, sent) = recorded(2, NEVER);
+        assert!(replies.add(vec![1], true));
+        assert!(replies.add(vec![2], true));
+        assert!(sent.try_recv().is_err(), "two held");
+        assert!(replies.add(vec![3], true));
+        assert_eq!(sent.try_recv(), Ok(vec![vec![1], vec![2], vec![3]]));
+        assert!(replies.add(vec![4], true));
+        assert!(sent.try_recv().is_err(), "held again");
+        assert!(replies.send_held());
+        assert_eq!(sent.try_recv(), Ok(vec![vec![4]]));
+    }
+
+    /// The worker holds a reply and then runs a task that does not end: the watchdog sends
+    /// it, parks once nothing was held for a while, and wakes for the next held reply.
+    #[test]
+    fn the_watchdog_sends_a_held_reply_and_parks_between_them() {
+        let (replies, sent) = recorded(8, MAX_HOLD);
         assert!(replies.add(vec![7], true));
-        let deadline = Duration::from_secs(60); // only catches a hang
-        assert_eq!(sent.recv_timeout(deadline), Ok(vec![vec![7]]));
-        // And again after the watchdog parked (no reply held for a while).
-        std::thread::sleep(MAX_HOLD * (LOOKS_BEFORE_PARKING + 5));
+        assert_eq!(sent.recv_timeout(DEADLINE), Ok(vec![vec![7]]));
+        let start = Instant::now();
+        while !replies.shared.lock().parked {
+            assert!(start.elapsed() < DEADLINE, "the watchdog never parked");
+            std::thread::sleep(MAX_HOLD);
+        }
+        // Held (unless this thread was held up past `MAX_HOLD` in `add`): only the parked
+        // watchdog, woken, can send it.
         assert!(replies.add(vec![8], true));
-        assert_eq!(sent.recv_timeout(deadline), Ok(vec![vec![8]]));
+        assert_eq!(sent.recv_timeout(DEADLINE), Ok(vec![vec![8]]));
     }
 
     #[test]
     fn dropping_sends_what_is_held_and_a_failed_send_is_reported() {
-        let (replies, sent) = recorded();
+        let (replies, sent) = recorded(8, NEVER);
         assert!(replies.add(vec![4], true));
         drop(replies);
-        assert_eq!(sent.recv().unwrap().concat(), vec![4]);
-        let (replies, sent) = recorded();
+        assert_eq!(sent.try_recv(), Ok(vec![vec![4]]));
+        let (replies, sent) = recorded(8, NEVER);
         drop(sent);
         assert!(!replies.add(vec![5], false), "the pool is gone");
         assert!(!replies.add(vec![6], true), "and stays gone");
