@@ -649,29 +649,53 @@ impl Files {
     }
 }
 
-/// Makes `pool`'s only worker busy with a task that waits for `files.gate`, and sends
-/// `touch_then_wait` ahead to it, behind the busy task. The pool sends a task ahead only
-/// while recent tasks were short, so this first runs short tasks, and tries again if the pool
-/// kept the second task in its queue instead (it shows where it went: `worker_pid`).
-fn busy_with_one_ahead(pool: &ProcessPool, files: &Files) -> (TaskFuture<u32>, TaskFuture<u32>) {
+/// Makes `pool`'s only worker busy with a task that waits for `files.gate`, and submits the
+/// tasks of `ahead` behind it until the last of them is sent ahead to that worker. The pool
+/// sends a task ahead only while recent tasks were short, so this first runs short tasks,
+/// and tries again if the pool kept the last task in its queue instead (it shows where it
+/// went: `worker_pid`). Returns the busy task's future and those of `ahead`.
+fn busy_with_ahead<const N: usize>(
+    pool: &ProcessPool,
+    files: &Files,
+    ahead: impl Fn() -> [TaskFuture<u32>; N],
+) -> (TaskFuture<u32>, [TaskFuture<u32>; N]) {
     for _ in 0..20 {
         for _ in 0..10 {
             assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
         }
         let busy = pool.submit(wait_for_file, files.gate.clone()).unwrap();
-        let ahead = pool
-            .submit(touch_then_wait, (files.mark.clone(), files.then.clone()))
-            .unwrap();
-        if pool.worker_pid(&ahead).is_some() {
+        let ahead = ahead();
+        if pool.worker_pid(&ahead[N - 1]).is_some() {
             return (busy, ahead);
         }
+        // Kept in the pool's queue (the worker is busy): cancelled before it can run, and
+        // those before it too unless they started.
+        assert!(
+            ahead[N - 1].cancel(),
+            "a task in the queue can be cancelled"
+        );
+        ahead.iter().for_each(|future| {
+            future.cancel();
+        });
         Files::open(&files.gate);
-        Files::open(&files.then);
-        busy.result_timeout(HANG).unwrap();
-        ahead.result_timeout(HANG).unwrap();
+        assert!(busy.result_timeout(HANG).is_ok());
+        for future in ahead {
+            assert!(future.cancelled() || future.result_timeout(HANG).is_ok());
+        }
         files.remove();
     }
     panic!("the pool never sent a task ahead: {:?}", pool.workers());
+}
+
+/// `busy_with_ahead` with one task ahead, which touches `files.mark` and then waits for
+/// `files.then`.
+fn busy_with_one_ahead(pool: &ProcessPool, files: &Files) -> (TaskFuture<u32>, TaskFuture<u32>) {
+    let (busy, [ahead]) = busy_with_ahead(pool, files, || {
+        [pool
+            .submit(touch_then_wait, (files.mark.clone(), files.then.clone()))
+            .unwrap()]
+    });
+    (busy, ahead)
 }
 
 /// A task sent ahead to a busy worker (`tasks_per_worker` > 1) is cancelled like a task that
@@ -741,36 +765,6 @@ fn a_task_sent_ahead_to_a_busy_worker_can_be_cancelled_until_it_starts() {
     });
 }
 
-/// Sends `quick` and then `behind` ahead to `pool`'s only worker, busy with a task that waits
-/// for `files.gate` (retrying as `busy_with_one_ahead` does); returns the three futures.
-fn busy_with_two_ahead(
-    pool: &ProcessPool,
-    files: &Files,
-    quick: (fn(String) -> u32, String),
-    behind: (fn(String) -> u32, String),
-) -> [TaskFuture<u32>; 3] {
-    for _ in 0..20 {
-        for _ in 0..10 {
-            assert_eq!(pool.submit(square, 3).unwrap().result_timeout(HANG), Ok(9));
-        }
-        let busy = pool.submit(wait_for_file, files.gate.clone()).unwrap();
-        let first = pool.submit(quick.0, quick.1.clone()).unwrap();
-        let second = pool.submit(behind.0, behind.1.clone()).unwrap();
-        if pool.worker_pid(&second).is_some() {
-            return [busy, first, second];
-        }
-        // Kept in the pool's queue (the worker is busy): cancelled before it can run.
-        assert!(second.cancel(), "a task in the queue can be cancelled");
-        first.cancel();
-        Files::open(&files.gate);
-        for future in [busy, first] {
-            assert!(future.cancelled() || future.result_timeout(HANG).is_ok());
-        }
-        files.remove();
-    }
-    panic!("the pool never sent two tasks ahead: {:?}", pool.workers());
-}
-
 /// A worker holds a reply while its next task is at hand, so that replies go out together;
 /// the result must still come while that next task runs on, here until the result is seen.
 #[test]
@@ -782,12 +776,12 @@ fn a_result_is_not_held_back_by_the_long_task_after_it() {
             .tasks_per_worker(3)
             .build()
             .unwrap();
-        let [busy, quick, long] = busy_with_two_ahead(
-            &pool,
-            &files,
-            (touch, files.mark.clone()),
-            (wait_for_file, files.then.clone()),
-        );
+        let (busy, [quick, long]) = busy_with_ahead(&pool, &files, || {
+            [
+                pool.submit(touch, files.mark.clone()).unwrap(),
+                pool.submit(wait_for_file, files.then.clone()).unwrap(),
+            ]
+        });
         Files::open(&files.gate);
         let worker = busy.result_timeout(HANG).unwrap();
         // `long` runs until `then` exists, which it does only once `quick`'s result is here.
@@ -835,12 +829,13 @@ fn only_the_task_a_worker_died_running_fails_and_none_runs_twice() {
             .tasks_per_worker(3)
             .build()
             .unwrap();
-        let [busy, quick, dies] = busy_with_two_ahead(
-            &pool,
-            &files,
-            (append_line, files.mark.clone()),
-            (append_line_then_die, files.then.clone()),
-        );
+        let (busy, [quick, dies]) = busy_with_ahead(&pool, &files, || {
+            [
+                pool.submit(append_line, files.mark.clone()).unwrap(),
+                pool.submit(append_line_then_die, files.then.clone())
+                    .unwrap(),
+            ]
+        });
         Files::open(&files.gate);
         let worker = busy.result_timeout(HANG).unwrap();
         assert_eq!(
