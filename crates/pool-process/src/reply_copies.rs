@@ -9,7 +9,7 @@
 //! is no longer in flight, and is ignored.
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use crate::shared_memory::SharedMemory;
 
@@ -40,13 +40,15 @@ impl ReplyCopies {
         Ok(ReplyCopies { memory })
     }
 
-    fn length(&self) -> Option<&AtomicU64> {
-        self.memory.words().first()
+    /// The length (word 0) and the room for the copies (the bytes after it).
+    fn parts(&self) -> (Option<&AtomicU64>, &[AtomicU8]) {
+        let (head, room) = self.memory.split_at_word(1);
+        (head.first(), room)
     }
 
     /// In the worker: appends a copy of `reply`; false when it does not fit.
     pub(crate) fn keep(&self, reply: &[u8]) -> bool {
-        let (Some(length), Some(room)) = (self.length(), self.memory.bytes().get(8..)) else {
+        let (Some(length), room) = self.parts() else {
             return false;
         };
         let Ok(size) = u32::try_from(reply.len()) else {
@@ -68,7 +70,7 @@ impl ReplyCopies {
 
     /// In the worker: the replies were sent; their copies go.
     pub(crate) fn clear(&self) {
-        if let Some(length) = self.length() {
+        if let (Some(length), _) = self.parts() {
             length.store(0, Ordering::Release);
         }
     }
@@ -77,7 +79,7 @@ impl ReplyCopies {
     /// or frame that does not fit the memory ends the list (the worker wrote nothing
     /// such: that would take another writer).
     pub(crate) fn take(&self) -> Vec<Vec<u8>> {
-        let (Some(length), Some(room)) = (self.length(), self.memory.bytes().get(8..)) else {
+        let (Some(length), room) = self.parts() else {
             return Vec::new();
         };
         let used = usize::try_from(length.swap(0, Ordering::Acquire)).unwrap_or(usize::MAX);
@@ -137,9 +139,11 @@ mod tests {
         let worker = ReplyCopies::from_fd(fd).unwrap();
         assert!(worker.keep(b"whole"));
         // A length that says more than was written (no worker does that).
-        let length = worker.length().unwrap();
+        let (Some(length), room) = worker.parts() else {
+            panic!("no length word");
+        };
         length.store(length.load(Ordering::Relaxed) + 6, Ordering::Relaxed);
-        worker.memory.bytes()[8 + 9].store(200, Ordering::Relaxed);
+        room[9].store(200, Ordering::Relaxed);
         assert_eq!(pool.take(), vec![b"whole".to_vec()]);
     }
 }

@@ -91,15 +91,21 @@ impl SharedMemory {
         unsafe { std::slice::from_raw_parts(self.address.as_ptr(), self.words) }
     }
 
-    /// The memory as bytes.
-    pub(crate) fn bytes(&self) -> &[AtomicU8] {
-        // SAFETY: as in `words`, for the same memory seen as bytes (`AtomicU8` has no
-        // alignment requirement); both views only ever load and store through atomics.
+    /// The memory as its first `words` words and the bytes after them: two views that do not
+    /// overlap. A memory is used either whole as words or split so (never both), so no
+    /// byte is reached through atomics of two sizes, which Rust's memory model leaves
+    /// undefined where such accesses race.
+    pub(crate) fn split_at_word(&self, words: usize) -> (&[AtomicU64], &[AtomicU8]) {
+        let words = words.min(self.words);
+        let bytes = (self.words - words) * size_of::<AtomicU64>();
+        // SAFETY: as in `words`, for the first `words` words; the bytes from there to the end
+        // of the mapping are another part of it (in bounds: `words <= self.words`), seen as
+        // `AtomicU8`s, which have no alignment requirement and accept every bit pattern. The
+        // two slices do not overlap, and both borrow `self`.
         unsafe {
-            std::slice::from_raw_parts(
-                self.address.as_ptr().cast::<AtomicU8>(),
-                self.words * size_of::<AtomicU64>(),
-            )
+            let head = std::slice::from_raw_parts(self.address.as_ptr(), words);
+            let tail = self.address.as_ptr().add(words).cast::<AtomicU8>();
+            (head, std::slice::from_raw_parts(tail, bytes))
         }
     }
 }
