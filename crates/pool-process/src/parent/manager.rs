@@ -309,7 +309,7 @@ impl Manager {
                     Ok((msg, at)) => flushes.extend(self.on_message(key, msg, frame, at)),
                     Err(err) => {
                         let message = format!("the worker's reply could not be decoded: {err}");
-                        self.fail_front(key, message);
+                        flushes.extend(self.fail_front(key, message));
                     }
                 },
                 Err(RecvError::Empty) => {}
@@ -440,12 +440,17 @@ impl Manager {
     fn on_recv_error(&mut self, index: usize, error: RecvError) {
         let key = self.keys[index];
         match error {
-            RecvError::FrameTooLarge { announced, max } => self.fail_front(
-                key,
-                format!("the task's result ({announced} bytes) is larger than the frame limit of {max} bytes"),
-            ),
+            RecvError::FrameTooLarge { announced, max } => {
+                let flushes = self.fail_front(
+                    key,
+                    format!("the task's result ({announced} bytes) is larger than the frame limit of {max} bytes"),
+                );
+                self.flush(flushes);
+            }
             RecvError::Decode(err) => {
-                self.fail_front(key, format!("the worker's reply could not be decoded: {err}"))
+                let message = format!("the worker's reply could not be decoded: {err}");
+                let flushes = self.fail_front(key, message);
+                self.flush(flushes);
             }
             RecvError::Timeout | RecvError::Empty => {}
             _ => {
@@ -457,19 +462,22 @@ impl Manager {
         }
     }
 
-    fn fail_front(&mut self, key: u64, message: String) {
-        let front = {
+    /// Fails the task at the front of worker `key` (its reply cannot be read), and returns
+    /// the outboxes to write.
+    fn fail_front(&mut self, key: u64, message: String) -> Vec<Flush> {
+        let (front, flushes) = {
             let mut state = self.shared.lock();
             let front = state.take_front(key);
-            let flushes = state.dispatch(&self.shared.rules, &self.shared.counters);
-            drop(state);
-            self.flush(flushes);
-            front
+            (
+                front,
+                state.dispatch(&self.shared.rules, &self.shared.counters),
+            )
         };
         if let Some(completion) = front {
             let err = TaskError::new(TaskErrorKind::Serialization, message);
             self.finish(vec![Finish::Fail(completion, err)]);
         }
+        flushes
     }
 
     /// A worker's socket reached EOF: reap it, settle its tasks, and go on.

@@ -8,9 +8,9 @@
 //! outbox, in the same order as `in_flight`, and the thread that dispatched writes it after
 //! it released the lock ([`Outbox::flush`]).
 //!
-//! Whoever flushes writes every frame queued so far, in order and in one system call; a thread that finds another one
-//! writing leaves its frames to it and returns at once, so no submitter ever waits for another
-//! one's large write, and frames reach the socket in `in_flight` order. The manager never
+//! Whoever flushes writes every frame queued so far, in order and in one system call; a
+//! thread that finds another one writing leaves its frames to it and returns at once, so no
+//! submitter ever waits for another one's large write, and frames reach the socket in `in_flight` order. The manager never
 //! writes what could block: it flushes itself only while the worker's unanswered frames fit
 //! far within the socket buffer, and otherwise hands the flush to the pool's flush thread
 //! ([`FlushThread`]), so that it goes on reading replies.
@@ -120,14 +120,8 @@ impl Outbox {
             if batch.is_empty() {
                 return;
             }
-            let sent = match &batch[..] {
-                [(_, frame)] => self.tx.send_encoded(frame).map_err(|err| (0, err)),
-                _ => {
-                    let frames: Vec<&[u8]> = batch.iter().map(|(_, f)| f.as_slice()).collect();
-                    self.tx.send_encoded_all(&frames)
-                }
-            };
-            let Err((sent, err)) = sent else {
+            let frames: Vec<&[u8]> = batch.iter().map(|(_, f)| f.as_slice()).collect();
+            let Err((sent, err)) = self.tx.send_encoded_all(&frames) else {
                 continue;
             };
             let mut queue = self.queue();
