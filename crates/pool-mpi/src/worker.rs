@@ -86,9 +86,8 @@ pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
     };
     let comm = SharedComm(Arc::new(Mutex::new(SerialComm(comm))));
     let send = |tag, message: &_| {
-        comm.lock()
-            .0
-            .send(0, tag, &task_wire::encode_message(message))
+        let bytes = task_wire::encode_message(message); // before the lock: the watchdog waits on it
+        comm.lock().0.send(0, tag, &bytes)
     };
     send(messages::TAG_CONTROL, &hello);
 
