@@ -3,6 +3,7 @@
 //! pool's lock: it returns what to do as [`Finish`] values, and the thread that held the
 //! lock runs them once it let go; a reply completes its future the same way ([`complete`]).
 
+use std::cell::Cell;
 use std::fmt;
 
 use future_core::{TaskError, TaskErrorKind};
@@ -22,31 +23,41 @@ pub enum Finish {
 }
 
 impl Finish {
-    /// Settles the future (its done callbacks run here) and counts how the task ended. A
-    /// panic is contained and reported as `pool`'s (`task_wire::contain`); the task then
-    /// counts as failed.
+    /// Counts how the task ended, then settles its future (its done callbacks run here): a
+    /// thread that sees the future settled sees the task counted. A panic is contained and
+    /// reported as `pool`'s (`task_wire::contain`); a task not counted yet then counts as
+    /// failed.
     pub fn run(self, pool: &str, counters: &Counters) {
-        let counted = !matches!(self, Finish::CancelAhead(_));
-        let settled = task_wire::contain(pool, "completing a task's future", move || match self {
-            Finish::Fail(completion, err) => Some(completion.fail(err)),
+        const WHAT: &str = "settling a task's future";
+        let counted = Cell::new(matches!(self, Finish::CancelAhead(_)));
+        let count = |how| {
+            counters.settled(how);
+            counted.set(true);
+        };
+        task_wire::contain(pool, WHAT, || match self {
+            Finish::Fail(completion, err) => {
+                // Started first, so that no cancel comes between the count and the
+                // settling; a task the user cancelled already counts as cancelled.
+                if completion.start() {
+                    count(Settled::Failed);
+                    completion.fail(err);
+                } else {
+                    count(Settled::Cancelled);
+                }
+            }
             Finish::Cancel(completion) => {
+                count(Settled::Cancelled);
                 completion.cancel();
-                Some(Settled::Cancelled)
             }
-            Finish::CancelAhead(cancel) => {
-                cancel();
-                None
-            }
+            // Counted when its worker skips it.
+            Finish::CancelAhead(cancel) => cancel(),
             Finish::Skipped(completion) => {
+                count(Settled::Cancelled);
                 drop(completion);
-                Some(Settled::Cancelled)
             }
         });
-        match settled {
-            Some(Some(how)) => counters.settled(how),
-            Some(None) => {}
-            None if counted => counters.settled(Settled::Failed),
-            None => {}
+        if !counted.get() {
+            counters.settled(Settled::Failed);
         }
     }
 }

@@ -330,8 +330,8 @@ impl<D: Dispatcher> Front<D> {
             return Err(refused);
         }
         let (promise, future) = Promise::new();
-        promise.set_error(err);
         self.dispatcher.counters().settled(Settled::Failed);
+        promise.set_error(err);
         Ok(future)
     }
 

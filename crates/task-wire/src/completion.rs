@@ -52,7 +52,8 @@ pub trait Completion: Send {
     /// that sees the result in the future also sees it in the pool's statistics.
     fn complete(self: Box<Self>, payload: &[u8], counters: &Counters) -> Settled;
     /// Fails the future (and, for a chunk, each of its elements) with `err`; `Cancelled` when
-    /// it was cancelled already.
+    /// it was cancelled already (a pool that counts first calls [`start`](Self::start)
+    /// before, so that it cannot be).
     fn fail(self: Box<Self>, err: TaskError) -> Settled;
     /// True when `future` (a `TaskFuture` of some type) is this task's future.
     fn is_for(&self, future: &dyn Any) -> bool;
