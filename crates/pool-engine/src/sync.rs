@@ -1,5 +1,5 @@
-//! Where the held replies (`replies.rs`), and `pool-process`'s manager threads, take their
-//! synchronization primitives, threads and clock from.
+//! Where the held replies (`replies.rs`), `pool-process`'s manager threads and `pool-mpi`'s
+//! inbox take their synchronization primitives, threads and clock from.
 //!
 //! Normally std's; under `RUSTFLAGS="--cfg loom"` loom's, so the loom models in
 //! `tests/loom.rs` explore every interleaving of the real code (the pattern of tokio's
@@ -10,10 +10,14 @@ use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 #[cfg(not(loom))]
+pub use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(not(loom))]
 pub use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub use std::thread::JoinHandle;
 
+#[cfg(loom)]
+pub use loom::sync::atomic::{AtomicBool, Ordering};
 #[cfg(loom)]
 pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(loom)]

@@ -72,6 +72,9 @@ mod membership;
 mod messages;
 /// Rank 0's side: the pool, its settings, its state and dispatch, the MPI thread.
 mod rank0;
+/// The MPI thread's inbox, public for the loom models of `tests/loom.rs` only.
+#[cfg(loom)]
+pub use rank0::inbox;
 
 #[cfg(feature = "mpi")]
 mod comm;

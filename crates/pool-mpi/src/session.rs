@@ -5,7 +5,7 @@
 //! (`Threading::Serialized`), makes the MPI calls (on a worker, its replies' watchdog takes
 //! turns with it, see `worker.rs`) and finalizes MPI. On a worker rank that is
 //! the whole life of the process: `init` serves there and exits. On rank 0 (the program) it
-//! is the MPI thread of the pools (`rank0/mpi_thread.rs`). A program started without `mpirun` starts
+//! is the MPI thread of the pools (`rank0/mpi_thread/`). A program started without `mpirun` starts
 //! MPI (as a singleton) only when a pool first spawns workers.
 
 use std::io::Write;

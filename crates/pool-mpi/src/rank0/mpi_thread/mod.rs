@@ -15,9 +15,10 @@
 //! worker died. So does a session that ends with tasks in flight, and a panic of this
 //! thread: never a silent hang.
 
+mod attach;
+
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use mpi::Rank;
@@ -30,12 +31,12 @@ use crate::comm::Comm;
 use crate::messages::{self, FromWorker, ReplyHead, ToWorker};
 use crate::rank0::builder::{MpiPoolBuildError, Source};
 use crate::rank0::dispatch::Worker;
+use crate::rank0::inbox::Inbox;
 use crate::rank0::pool::Shared;
+use attach::{Hello, keep_hello};
 
 /// How often spawned workers are checked while tasks run (and once a second when idle).
 const LIVENESS_EVERY: Duration = Duration::from_millis(200);
-/// How long spawned workers may take to say hello.
-const HELLO_WITHIN: Duration = Duration::from_secs(60);
 
 thread_local! {
     /// True on the MPI thread, which completes every pool's futures (their done callbacks
@@ -67,19 +68,7 @@ pub(crate) enum Command {
 /// The MPI thread's inbox, shared with every pool.
 #[derive(Debug, Default)]
 pub(crate) struct MpiThread {
-    inbox: Mutex<Inbox>,
-    wake: Condvar,
-    /// A pool has tasks to send: the thread looks before it waits.
-    work: AtomicBool,
-    /// The thread waits on `wake`.
-    sleeping: AtomicBool,
-}
-
-#[derive(Debug, Default)]
-struct Inbox {
-    commands: Vec<Command>,
-    /// Why the thread takes no more commands (the session ended, or MPI failed).
-    ended: Option<String>,
+    inbox: Inbox<Command>,
 }
 
 impl std::fmt::Debug for Command {
@@ -93,36 +82,20 @@ impl std::fmt::Debug for Command {
 }
 
 impl MpiThread {
-    fn inbox(&self) -> MutexGuard<'_, Inbox> {
-        // No user code runs under this lock: a poisoned one still holds a consistent inbox.
-        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Tells the thread that a pool has tasks to send (cheap when it is not waiting).
     pub(crate) fn poke(&self) {
-        self.work.store(true, Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) {
-            let _inbox = self.inbox();
-            self.wake.notify_one();
-        }
+        self.inbox.poke();
     }
 
     /// Hands `command` to the thread; `Err` with the reason when it takes no more.
     pub(crate) fn send(&self, command: Command) -> Result<(), String> {
-        let mut inbox = self.inbox();
-        if let Some(why) = &inbox.ended {
-            return Err(why.clone());
-        }
-        inbox.commands.push(command);
-        self.wake.notify_one();
-        Ok(())
+        self.inbox.send(command)
     }
 
-    /// The thread ended (or never started) for `why`: no more commands.
+    /// The thread ended (or never started) for `why`: no more commands; those not taken
+    /// are answered.
     pub(crate) fn end(&self, why: String) {
-        let mut inbox = self.inbox();
-        inbox.ended.get_or_insert(why);
-        for command in inbox.commands.drain(..) {
+        for command in self.inbox.end(why) {
             match command {
                 Command::Attach { reply, .. } => {
                     let _ = reply.try_send(Err(MpiPoolBuildError::Mpi(
@@ -136,64 +109,6 @@ impl MpiThread {
             }
         }
     }
-
-    /// Takes the commands, or waits up to `timeout` (`None`: without limit) for one or for
-    /// a poke.
-    fn take_or_wait(&self, timeout: Option<Duration>) -> Vec<Command> {
-        let mut inbox = self.inbox();
-        if inbox.commands.is_empty() {
-            self.sleeping.store(true, Ordering::SeqCst);
-            if !self.work.load(Ordering::SeqCst) {
-                inbox = match timeout {
-                    Some(timeout) => {
-                        self.wake
-                            .wait_timeout(inbox, timeout)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0
-                    }
-                    None => self
-                        .wake
-                        .wait(inbox)
-                        .unwrap_or_else(PoisonError::into_inner),
-                };
-            }
-            self.sleeping.store(false, Ordering::SeqCst);
-        }
-        std::mem::take(&mut inbox.commands)
-    }
-
-    fn take(&self) -> Vec<Command> {
-        let mut inbox = self.inbox();
-        std::mem::take(&mut inbox.commands)
-    }
-}
-
-/// A worker's hello, kept until a pool takes the worker.
-#[derive(Clone, Debug)]
-struct Hello {
-    pid: u32,
-    host: String,
-    fingerprint: task_wire::Fingerprint,
-}
-
-/// Keeps a worker's `Hello` in the slot of its rank; false when `bytes` is no `Hello`.
-fn keep_hello(hellos: &mut [Option<Hello>], rank: Rank, bytes: &[u8]) -> bool {
-    let Ok(FromWorker::Hello {
-        pid,
-        host,
-        fingerprint,
-    }) = task_wire::decode(bytes)
-    else {
-        return false;
-    };
-    if let Some(slot) = usize::try_from(rank).ok().and_then(|r| hellos.get_mut(r)) {
-        *slot = Some(Hello {
-            pid,
-            host,
-            fingerprint,
-        });
-    }
-    true
 }
 
 /// One pool and the communicator to its workers.
@@ -246,13 +161,13 @@ impl Runner {
     fn serve(&mut self) {
         let mut backoff = Backoff::new();
         loop {
-            let commands = self.mpi_thread.take();
+            let commands = self.mpi_thread.inbox.take();
             for command in commands {
                 if !self.on_command(command) {
                     return;
                 }
             }
-            self.mpi_thread.work.store(false, Ordering::SeqCst);
+            self.mpi_thread.inbox.clear_work();
             let mut active = self.receive();
             active |= self.send_dispatched();
             self.expire();
@@ -273,6 +188,7 @@ impl Runner {
             let commands = if !in_flight {
                 let spawned = self.links.iter().any(|l| l.spawned.is_some());
                 self.mpi_thread
+                    .inbox
                     .take_or_wait(spawned.then_some(Duration::from_secs(1)))
             } else {
                 match backoff.next_pause() {
@@ -285,7 +201,7 @@ impl Runner {
                             Some(at) => pause.min(at.saturating_duration_since(now)),
                             None => pause,
                         };
-                        self.mpi_thread.take_or_wait(Some(pause))
+                        self.mpi_thread.inbox.take_or_wait(Some(pause))
                     }
                 }
             };
@@ -330,129 +246,6 @@ impl Runner {
                 let _ = done.try_send(());
                 false
             }
-        }
-    }
-
-    /// Gives the world's worker ranks (1..=max_workers) to `shared`'s pool.
-    fn attach_world(
-        &mut self,
-        shared: &Arc<Shared>,
-        max_workers: Option<usize>,
-    ) -> Result<(), MpiPoolBuildError> {
-        if self.world_size < 2 {
-            return Err(MpiPoolBuildError::NoWorkerRanks);
-        }
-        if self.links.iter().any(|l| l.spawned.is_none()) {
-            return Err(MpiPoolBuildError::WorldInUse);
-        }
-        let available = usize::try_from(self.world_size - 1).unwrap_or(0);
-        let count = max_workers.map_or(available, |m| m.min(available));
-        let ranks: Vec<Rank> = (1..).take(count).collect();
-        // Every worker says hello as soon as it is up: wait for those not heard yet.
-        let deadline = Instant::now() + HELLO_WITHIN;
-        let mut backoff = Backoff::new();
-        while let Some(&silent) = ranks.iter().find(|&&r| self.hello(r).is_none()) {
-            if self.receive_world() {
-                continue;
-            }
-            if Instant::now() > deadline {
-                return Err(MpiPoolBuildError::Mpi(format!(
-                    "MPI rank {silent} did not answer within {HELLO_WITHIN:?}: does every rank \
-                     call rustures::init() (pool_mpi::init() without rustures) first in main?"
-                )));
-            }
-            backoff.wait();
-        }
-        let hellos: Vec<(Rank, Hello)> = ranks
-            .iter()
-            .filter_map(|&r| Some((r, self.hello(r)?.clone())))
-            .collect();
-        check_fingerprints(&hellos)?;
-        self.start_session(shared, None, &hellos);
-        self.links.push(Link {
-            shared: shared.clone(),
-            spawned: None,
-            detaching: false,
-        });
-        Ok(())
-    }
-
-    fn hello(&self, rank: Rank) -> Option<&Hello> {
-        self.hellos.get(usize::try_from(rank).ok()?)?.as_ref()
-    }
-
-    /// Spawns `n` workers (`MPI_Comm_spawn` of this program) for `shared`'s pool.
-    fn attach_spawned(&mut self, shared: &Arc<Shared>, n: usize) -> Result<(), MpiPoolBuildError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| MpiPoolBuildError::Mpi(format!("cannot find this program: {e}")))?;
-        let count = Rank::try_from(n)
-            .map_err(|_| MpiPoolBuildError::InvalidSetting("spawn_workers: too many workers"))?;
-        let Comm::World(world) = &self.world else {
-            return Err(MpiPoolBuildError::Mpi("no world communicator".to_owned()));
-        };
-        // The workers run `main` with this process's arguments, as `mpirun` would.
-        let mut command = std::process::Command::new(exe);
-        command.args(std::env::args_os().skip(1));
-        let inter = world
-            .process_at_rank(0)
-            .spawn(&command, count)
-            .map_err(|e| MpiPoolBuildError::Mpi(format!("MPI_Comm_spawn failed: {e:?}")))?;
-        let comm = Comm::Inter(inter);
-        let mut hellos: Vec<Option<Hello>> = vec![None; n];
-        let deadline = Instant::now() + HELLO_WITHIN;
-        let mut backoff = Backoff::new();
-        while hellos.iter().any(Option::is_none) {
-            match comm.try_receive() {
-                Some((rank, messages::TAG_CONTROL, bytes)) => {
-                    keep_hello(&mut hellos, rank, &bytes);
-                }
-                Some(_) => {}
-                None if Instant::now() > deadline => {
-                    eprintln!(
-                        "pool-mpi: the {n} spawned workers did not all answer within {HELLO_WITHIN:?}; \
-                         ending the MPI job"
-                    );
-                    comm.abort(71);
-                }
-                None => backoff.wait(),
-            }
-        }
-        let hellos: Vec<(Rank, Hello)> = (0..).zip(hellos.into_iter().flatten()).collect();
-        if let Err(err) = check_fingerprints(&hellos) {
-            for (rank, _) in &hellos {
-                comm.send(
-                    *rank,
-                    messages::TAG_CONTROL,
-                    &task_wire::encode_message(&ToWorker::Stop),
-                );
-            }
-            drop(comm); // disconnects: the workers do the same as they finalize
-            return Err(err);
-        }
-        self.start_session(shared, Some(&comm), &hellos);
-        self.links.push(Link {
-            shared: shared.clone(),
-            spawned: Some(comm),
-            detaching: false,
-        });
-        Ok(())
-    }
-
-    /// Sends `Init` to the pool's workers and records them.
-    fn start_session(&self, shared: &Shared, spawned: Option<&Comm>, hellos: &[(Rank, Hello)]) {
-        let comm = spawned.unwrap_or(&self.world);
-        let init = task_wire::encode_message(&ToWorker::Init {
-            initializer: shared.initializer,
-            print_panics: shared.print_panics,
-            max_held: u32::try_from(shared.rules.tasks_per_worker / 2).unwrap_or(u32::MAX),
-        });
-        let mut state = shared.lock();
-        for (rank, hello) in hellos {
-            comm.send(*rank, messages::TAG_CONTROL, &init);
-            state
-                .workers
-                .push(Worker::new(*rank, hello.pid, hello.host.clone()));
-            shared.counters.worker_started(false);
         }
     }
 
@@ -617,20 +410,6 @@ impl Runner {
             self.world.send(rank, messages::TAG_CONTROL, &stop);
         }
         self.mpi_thread.end("the MPI session ended".to_owned());
-    }
-}
-
-/// Fails with a clear error when a worker runs another build than this process.
-fn check_fingerprints(hellos: &[(Rank, Hello)]) -> Result<(), MpiPoolBuildError> {
-    let ours = messages::fingerprint();
-    match hellos.iter().find(|(_, h)| h.fingerprint != ours) {
-        None => Ok(()),
-        Some((rank, hello)) => Err(MpiPoolBuildError::NotSameBuild(format!(
-            "MPI rank {rank} (process {} on {}) is not the same build as this program, so it \
-             cannot run its functions (the same executable must be at the same path on every \
-             node): this program is [{ours}], the worker is [{}]",
-            hello.pid, hello.host, hello.fingerprint
-        ))),
     }
 }
 
