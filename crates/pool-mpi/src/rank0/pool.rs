@@ -64,10 +64,20 @@ impl Shared {
 
     /// Wakes the threads waiting for the pool to be idle, if it is.
     pub(crate) fn notify_if_idle(&self) {
-        let state = self.lock();
+        self.notify_if_idle_in(&self.lock());
+    }
+
+    fn notify_if_idle_in(&self, state: &State) {
         if state.waiters > 0 && state.idle() {
             self.idle.notify_all();
         }
+    }
+
+    /// `count` tasks that the MPI thread took to complete are complete (and counted).
+    pub(crate) fn completed(&self, count: usize) {
+        let mut state = self.lock();
+        state.completing -= count;
+        self.notify_if_idle_in(&state);
     }
 }
 

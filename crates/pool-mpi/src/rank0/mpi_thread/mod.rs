@@ -169,14 +169,10 @@ impl Runner {
             }
             self.mpi_thread.inbox.clear_work();
             let mut active = self.receive();
-            active |= self.send_dispatched();
-            self.expire();
-            self.release_detached();
             let now = Instant::now();
-            let in_flight = self.links.iter().any(|l| {
-                let state = l.shared.lock();
-                !state.idle() || state.starting()
-            });
+            let pools = self.visit_pools(now);
+            active |= pools.sent;
+            self.release_detached();
             if now >= self.next_liveness {
                 self.check_liveness();
                 self.next_liveness = now + LIVENESS_EVERY;
@@ -185,7 +181,7 @@ impl Runner {
                 backoff.reset();
                 continue;
             }
-            let commands = if !in_flight {
+            let commands = if !pools.in_flight {
                 let spawned = self.links.iter().any(|l| l.spawned.is_some());
                 self.mpi_thread
                     .inbox
@@ -197,7 +193,7 @@ impl Runner {
                         Vec::new()
                     }
                     Some(pause) => {
-                        let pause = match self.next_deadline() {
+                        let pause = match pools.next_deadline {
                             Some(at) => pause.min(at.saturating_duration_since(now)),
                             None => pause,
                         };
@@ -279,43 +275,34 @@ impl Runner {
         any
     }
 
-    /// Sends what each pool's dispatch decides; true if anything was sent.
-    fn send_dispatched(&self) -> bool {
-        let mut any = false;
-        for link in &self.links {
-            let outgoing = {
-                let mut state = link.shared.lock();
-                state.dispatch(&link.shared.rules, &link.shared.counters)
-            };
-            let comm = link.spawned.as_ref().unwrap_or(&self.world);
-            for out in outgoing {
-                any = true;
-                comm.send_frames(out.rank, messages::TAG_TASK, &out.frames);
-            }
-        }
-        any
-    }
-
-    /// Fails the tasks past their time limit (see `State::expire`).
-    fn expire(&self) {
-        let now = Instant::now();
+    /// Visits each pool once, under one lock: fails its tasks past their time limit (see
+    /// `State::expire`), takes what its dispatch decides to send, and reads whether it has
+    /// tasks in flight and its next deadline; then sends and settles after the unlock.
+    fn visit_pools(&self, now: Instant) -> Visit {
+        let mut visit = Visit::default();
         for link in &self.links {
             let mut finish = Vec::new();
-            {
+            let outgoing = {
                 let mut state = link.shared.lock();
                 if state.next_task_deadline().is_some_and(|at| now >= at) {
                     state.expire(now, &mut finish);
                 }
+                let outgoing = state.dispatch(&link.shared.rules, &link.shared.counters);
+                visit.in_flight |= !state.idle() || state.starting();
+                visit.next_deadline = match (visit.next_deadline, state.next_task_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                outgoing
+            };
+            let comm = link.spawned.as_ref().unwrap_or(&self.world);
+            for out in outgoing {
+                visit.sent = true;
+                comm.send_frames(out.rank, messages::TAG_TASK, &out.frames);
             }
             link.shared.settle(finish);
         }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        self.links
-            .iter()
-            .filter_map(|l| l.shared.lock().next_task_deadline())
-            .min()
+        visit
     }
 
     /// Lets the workers of dropped pools go, once their tasks are done: the world's ranks
@@ -413,6 +400,17 @@ impl Runner {
     }
 }
 
+/// What a turn's visit of the pools found.
+#[derive(Default)]
+struct Visit {
+    /// Tasks were sent.
+    sent: bool,
+    /// A pool has tasks waiting or running, or workers starting.
+    in_flight: bool,
+    /// The earliest time limit of a running task.
+    next_deadline: Option<Instant>,
+}
+
 /// True while process `pid` of this machine lives (not gone, not a zombie).
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -478,6 +476,5 @@ fn complete<'a>(shared: &Shared, rank: Rank, replies: impl Iterator<Item = &'a [
         pool_engine::complete("pool-mpi", completion, results, &shared.counters);
     }
     // Counted: `shutdown` and `stats` see these tasks finished only now.
-    shared.lock().completing -= count;
-    shared.notify_if_idle();
+    shared.completed(count);
 }
