@@ -139,7 +139,7 @@ impl CancelSet {
     }
 
     /// Whether the worker started task `id` (in word `slot`): for a worker that died, whose
-    /// replies may not say so (see `worker/replies.rs`).
+    /// replies may not say so (see `pool_engine::replies`).
     pub(crate) fn started(&self, slot: usize, id: u64) -> bool {
         self.words()
             .get(slot)

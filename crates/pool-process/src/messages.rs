@@ -9,7 +9,7 @@
 //! worker: Ready | InitFailed(msg)
 //! parent:                          Task{id, task: TaskName, timed} + arguments ...
 //! worker: Reply{id} + results ...  (one per task, in the order the tasks were sent; several
-//!                                   may come in one write, see `worker/replies.rs`)
+//!                                   may come in one write, see `pool_engine::replies`)
 //!         | Skipped{id}              (a task sent ahead that was cancelled before it started)
 //! parent:                          (closes the socket: the worker exits 0)
 //! ```
@@ -73,7 +73,7 @@ pub(crate) struct TaskHead {
     pub(crate) task: TaskName,
     /// It has a time limit, counted by the pool from the reply before it: the worker sends
     /// that reply before it starts this task, and this one's as soon as it ends (see
-    /// `worker/replies.rs`).
+    /// `pool_engine::replies`).
     pub(crate) timed: bool,
 }
 

@@ -1,4 +1,4 @@
-//! The copies of the replies a worker holds back (see `worker/replies.rs`), in memory that
+//! The copies of the replies a worker holds back (see `pool_engine::replies`), in memory that
 //! its pool reads if the worker dies: a task that ended before its worker died keeps its
 //! result, even if its reply was never sent.
 //!

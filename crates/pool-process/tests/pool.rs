@@ -817,7 +817,7 @@ fn lines(path: &str) -> usize {
     std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
 }
 
-/// A worker that dies may hold the replies of tasks that ended (see `worker/replies.rs`):
+/// A worker that dies may hold the replies of tasks that ended (see `pool_engine::replies`):
 /// they complete from their copies, and only the task it was running fails; no task runs
 /// twice.
 #[test]

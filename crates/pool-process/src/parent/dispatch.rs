@@ -537,7 +537,7 @@ impl State {
             worker.stop_reason.is_none() && !(clean_exit && worker.in_flight.is_empty());
         // The task it ran: the one whose frame the pool dropped when it became the front (it
         // may have started: never sent again), or which the cancel set says it started (a task
-        // sent ahead, whose reply before it the worker held, see `worker/replies.rs`). Those
+        // sent ahead, whose reply before it the worker held, see `pool_engine::replies`). Those
         // whose replies it held ended, and were completed from their copies.
         let set = worker.cancels.clone();
         let started = |task: &Task| {

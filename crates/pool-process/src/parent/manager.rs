@@ -276,7 +276,7 @@ impl Manager {
     }
 
     /// Handles `frame`, from receiver `index`, and the frames of that worker that came with
-    /// it (a worker sends several replies in one write: see `worker/replies.rs`); then writes
+    /// it (a worker sends several replies in one write: see `pool_engine::replies`); then writes
     /// what they dispatched, together.
     fn on_frames(&mut self, index: usize, frame: Frame) {
         let key = self.keys[index];

@@ -10,9 +10,10 @@
 //!
 //! Whoever flushes writes every frame queued so far, in order and in one system call; a
 //! thread that finds another one writing leaves its frames to it and returns at once, so no
-//! submitter ever waits for another one's large write, and frames reach the socket in `in_flight` order. The manager never
-//! writes what could block: it flushes itself only while the worker's unanswered frames fit
-//! far within the socket buffer, and otherwise hands the flush to the pool's flush thread
+//! submitter ever waits for another one's large write, and frames reach the socket in
+//! `in_flight` order. The manager never writes what could block: it flushes itself only
+//! while the worker's unanswered frames fit far within the socket buffer, and otherwise
+//! hands the flush to the pool's flush thread
 //! ([`FlushThread`]), so that it goes on reading replies.
 //!
 //! A write that fails (the worker died) leaves the frame and those queued behind it

@@ -66,7 +66,7 @@ pub(crate) fn spawn(launch: &Launch, nonce: u64, slots: usize) -> std::io::Resul
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env(marker::MARKER_ENV, marker);
     // Without a set (memfd refused, say) the worker runs as before, never sent a task ahead;
-    // without copies, it holds no reply (see `worker/replies.rs`).
+    // without copies, it holds no reply (see `pool_engine::replies`).
     let (cancels, cancels_fd) = match CancelSet::create(slots) {
         Ok((set, fd)) => (Some(Arc::new(set)), Some(fd)),
         Err(_) => (None, None),
