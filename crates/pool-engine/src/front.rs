@@ -17,20 +17,19 @@ use future_core::{
     TaskErrorKind, TaskFuture,
 };
 use serde::Serialize;
+use task_wire::messages::{TaskHead, ToWorker};
 use task_wire::{Chunk, Completion, Counters, Settled, Single, TaskName};
 
 use crate::{Finish, Table, Worker};
 
-/// What the front end needs of a pool: how it heads a task's frame, where the task goes
-/// once made, and the pool's state behind its lock.
+/// What the front end needs of a pool: where a task goes once made, and the pool's state
+/// behind its lock.
 pub trait Dispatcher: Sync {
     /// The crate that reports a contained panic (`task_wire::contain`), e.g. `"pool-mpi"`.
     const CRATE: &'static str;
     /// The worker, in the error of a task whose function cannot be named in one (`"a worker
     /// process"`).
     const WORKER: &'static str;
-    /// The pool's head of a task frame; the arguments follow it.
-    type Head: Serialize;
     /// Which workers may run a task: any (the default) or, for a pool that has them, one.
     type Target: Copy + Default + Send;
     /// The pool's record of a worker.
@@ -44,9 +43,6 @@ pub trait Dispatcher: Sync {
 
     /// The most workers the pool runs at once.
     fn max_workers(&self) -> usize;
-
-    /// The head of task `id`, running `task` with this time limit.
-    fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> Self::Head;
 
     /// Why a task's frame cannot be sent (larger than the pool's frame limit, say).
     fn check_frame(&self, frame: &[u8]) -> Result<(), TaskError> {
@@ -318,7 +314,9 @@ impl<D: Dispatcher> Front<D> {
         timeout: Option<Duration>,
     ) -> Result<(u64, Vec<u8>), TaskError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = task_wire::encode_task(&self.dispatcher.head(id, task, timeout), args)?;
+        let timed = timeout.is_some();
+        let head = ToWorker::Task(TaskHead { id, task, timed });
+        let frame = task_wire::encode_task(&head, args)?;
         self.dispatcher.check_frame(&frame)?;
         Ok((id, frame))
     }

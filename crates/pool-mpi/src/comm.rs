@@ -48,9 +48,16 @@ impl Comm {
         }
     }
 
+    /// Sends one message to `rank`.
+    pub(crate) fn send_message<M: serde::Serialize>(&self, rank: Rank, message: &M) {
+        let bytes = task_wire::encode_message(message);
+        self.send(rank, messages::TAG_MESSAGE, &bytes);
+    }
+
     /// Sends `frames` to `rank` in order: small ones together in batches (tag
-    /// [`messages::TAG_BATCH`]), each large one alone with `single_tag`, as it was encoded.
-    pub(crate) fn send_frames(&self, rank: Rank, single_tag: i32, frames: &[Vec<u8>]) {
+    /// [`messages::TAG_BATCH`]), each large one alone, as it was encoded.
+    pub(crate) fn send_frames(&self, rank: Rank, frames: &[Vec<u8>]) {
+        let single_tag = messages::TAG_MESSAGE;
         let mut batch: Vec<u8> = Vec::new();
         let mut batched = 0;
         let flush = |batch: &mut Vec<u8>, batched: &mut usize| {

@@ -15,7 +15,8 @@ use pool_engine::replies::{Replies, Sink};
 
 use crate::backoff::Backoff;
 use crate::comm::Comm;
-use crate::messages::{self, FromWorker, TaskHead, ToWorker};
+use crate::messages::{self, FromWorker, ToWorker};
+use task_wire::messages::TaskHead;
 
 /// The worker's communicator, shared by its loop and its replies' watchdog, one MPI call at
 /// a time.
@@ -40,7 +41,7 @@ impl SharedComm {
 
 impl Sink for SharedComm {
     fn send_all(&self, replies: &[Vec<u8>]) -> bool {
-        self.lock().0.send_frames(0, messages::TAG_REPLY, replies);
+        self.lock().0.send_frames(0, replies);
         true
     }
 
@@ -66,30 +67,18 @@ struct Watched {
     reply: mpsc::Receiver<Vec<u8>>,
 }
 
-/// This machine's name, for messages.
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "unknown host".to_owned())
-}
-
 /// Serves rank 0 over `comm` as worker `rank`, until it says `Stop`; `serialized`: MPI lets
 /// another thread make calls, one at a time.
 pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
-    let pid = std::process::id();
-    let host = host_name();
+    let (pid, host) = (std::process::id(), task_wire::messages::host_name());
     task_wire::set_worker_label(format!("MPI rank {rank} (process {pid} on {host})"));
-    let hello = FromWorker::Hello {
-        pid,
-        host,
-        fingerprint: messages::fingerprint(),
-    };
+    let hello = FromWorker::hello(0, messages::fingerprint());
     let comm = SharedComm(Arc::new(Mutex::new(SerialComm(comm))));
-    let send = |tag, message: &_| {
+    let send = |message: &FromWorker| {
         let bytes = task_wire::encode_message(message); // before the lock: the watchdog waits on it
-        comm.lock().0.send(0, tag, &bytes)
+        comm.lock().0.send(0, messages::TAG_MESSAGE, &bytes)
     };
-    send(messages::TAG_CONTROL, &hello);
+    send(&hello);
 
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut replies: Option<Replies<SharedComm>> = None;
@@ -105,45 +94,50 @@ pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
                 break;
             };
             active = true;
-            match tag {
-                messages::TAG_CONTROL => match task_wire::decode::<ToWorker>(&bytes) {
-                    Ok(ToWorker::Init {
-                        initializer,
-                        print_panics,
-                        max_held,
-                    }) => {
-                        print = print_panics;
+            // A single message is taken as it came (a large task's arguments are not
+            // copied); a batch's frames are copied out.
+            let frames: Vec<Frame> = match tag {
+                messages::TAG_MESSAGE => vec![Frame::from(bytes)],
+                _ => messages::frames_of(tag, &bytes)
+                    .map(|frame| Frame::from(frame.to_vec()))
+                    .collect(),
+            };
+            for frame in frames {
+                match task_wire::split::<ToWorker>(&frame) {
+                    Ok((ToWorker::Task(head), at)) => {
+                        if replies.is_some() {
+                            queue.push_back(Queued { head, frame, at });
+                        } // else a task outside a session: its pool is gone
+                    }
+                    Ok((ToWorker::Init(init), _)) => {
+                        print = init.print_panics;
                         future_core::executor::print_panics(print);
                         // SAFETY: rank 0 sends `Init` only to a worker whose fingerprint
                         // (in its `Hello`) matched its own, so the offset comes from
                         // `name_initializer` in the same build.
-                        let answer = match unsafe { task_wire::run_initializer(initializer) } {
+                        let answer = match unsafe { task_wire::run_initializer(init.initializer) } {
                             Ok(()) => FromWorker::Ready,
                             Err(panic) => FromWorker::InitFailed(panic),
                         };
                         // Only where another thread may call MPI are replies held.
-                        let max_held = if serialized { max_held as usize } else { 0 };
+                        let max_held = if serialized {
+                            init.max_held as usize
+                        } else {
+                            0
+                        };
                         replies = matches!(answer, FromWorker::Ready)
                             .then(|| Replies::new(comm.clone(), max_held));
-                        send(messages::TAG_CONTROL, &answer);
+                        send(&answer);
                     }
-                    Ok(ToWorker::Release) => {
+                    Ok((ToWorker::Release, _)) => {
                         replies = None; // sends what it held
                         queue.clear();
                         watched = None; // a timed-out task's thread runs on, unheard
                     }
-                    Ok(ToWorker::Stop) | Err(_) => return,
-                },
-                messages::TAG_TASK if replies.is_some() => {
-                    queue.extend(parse(Frame::from(bytes)));
+                    // A frame that does not decode is a bug of the protocol: leaving ends
+                    // the MPI job, loudly, where ignoring it would leave its task unanswered.
+                    Ok((ToWorker::Stop, _)) | Err(_) => return,
                 }
-                messages::TAG_BATCH if replies.is_some() => {
-                    for frame in messages::frames(&bytes) {
-                        let Ok(frame) = frame else { break };
-                        queue.extend(parse(Frame::from(frame.to_vec())));
-                    }
-                }
-                _ => {} // a task outside a session: its pool is gone
             }
         }
         let Some(replies) = &replies else {
@@ -168,7 +162,7 @@ pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
         if watched.is_none() {
             if let Some(task) = queue.pop_front() {
                 active = true;
-                if task.head.watched {
+                if task.head.timed {
                     replies.send_held();
                     watched = start_watched(task, print);
                 } else {
@@ -189,20 +183,12 @@ pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
     }
 }
 
-/// A task message: its head, and where its arguments start.
-fn parse(frame: Frame) -> Option<Queued> {
-    let (head, at) = task_wire::split::<TaskHead>(&frame).ok()?;
-    Some(Queued { head, frame, at })
-}
-
 /// Runs a task here and returns its reply frame.
 fn run(task: Queued) -> Vec<u8> {
-    let mut reply = task_wire::encode_message(&messages::ReplyHead { id: task.head.id });
     // SAFETY: rank 0 sends tasks only to a worker that took its `Init`, which it sends only
     // after this worker's fingerprint matched its own: the name comes from `name_task` in
     // the same build.
-    unsafe { task_wire::run_task(task.head.task, task.frame, task.at, &mut reply) };
-    reply
+    unsafe { task_wire::messages::run(task.head, task.frame, task.at, usize::MAX) }
 }
 
 /// Starts a task with a time limit on its own thread; its reply comes through the channel.
@@ -223,10 +209,8 @@ fn start_watched(task: Queued, print: bool) -> Option<Watched> {
                 TaskErrorKind::Broken,
                 format!("the worker could not start a thread for the task: {err}"),
             );
-            let mut reply = task_wire::encode_message(&messages::ReplyHead { id });
-            reply.extend(task_wire::error_payload(1, err));
             let (tx, rx) = mpsc::channel();
-            let _ = tx.send(reply);
+            let _ = tx.send(task_wire::messages::failed(id, err));
             Some(Watched { reply: rx })
         }
     }

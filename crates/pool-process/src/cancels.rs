@@ -73,11 +73,6 @@ impl CancelSet {
         self.memory.words()
     }
 
-    /// How many tasks sent ahead it can hold: the pool's `tasks_per_worker`.
-    pub(crate) fn len(&self) -> usize {
-        self.words().len()
-    }
-
     /// The pool sends task `id` ahead: records it as queued, and returns its word's index
     /// (`None` when every word is taken, which the pool's bound on tasks per worker rules
     /// out).

@@ -17,6 +17,7 @@
 //! - [`Counters`] and [`Settled`]: the statistics both pools keep;
 //! - [`Fingerprint`]: proof that a worker runs the same build (GNU build-id, crate and
 //!   protocol versions, a code-layout probe), equal across machines for the same binary;
+//! - [`messages`]: what a pool and its workers say to each other, the same for both pools;
 //! - [`encode`], [`encode_into`], [`decode`], [`split`]: postcard at the pool's edges, with
 //!   errors in words (a user's `Serialize` or `Deserialize` that fails or panics fails only
 //!   its task); [`encode_task`] and [`encode_message`]: a pool's task frame (its head, then
@@ -48,6 +49,7 @@ compile_error!("task-wire supports Unix (Linux) only: it reads the program's ELF
 mod codec;
 mod completion;
 mod fingerprint;
+pub mod messages;
 mod naming;
 mod panics;
 mod reply;

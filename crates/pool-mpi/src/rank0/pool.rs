@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use future_core::{Portable, ShutdownOptions, SubmitError, TaskFuture};
 use pool_engine::{Dispatcher, Finish, Front, NewTask, Worker as _};
-use task_wire::{Counters, TaskName};
+use task_wire::Counters;
 
-use crate::messages::TaskHead;
 use crate::rank0::builder::{MpiPoolBuildError, MpiPoolBuilder, Source};
 use crate::rank0::dispatch::{Rules, State, Worker};
 use crate::rank0::mpi_thread::{self, Command, MpiThread};
@@ -330,7 +329,6 @@ impl MpiPoolBuilder {
 impl Dispatcher for Queue {
     const CRATE: &'static str = "pool-mpi";
     const WORKER: &'static str = "an MPI worker";
-    type Head = TaskHead;
     /// The rank of the one worker that may run the task (`on_each_worker`), if any.
     type Target = Option<i32>;
     type Worker = Worker;
@@ -343,14 +341,6 @@ impl Dispatcher for Queue {
     /// The pool's workers are fixed when it is built.
     fn max_workers(&self) -> usize {
         self.shared.lock().workers.len()
-    }
-
-    fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> TaskHead {
-        TaskHead {
-            id,
-            task,
-            watched: timeout.is_some(),
-        }
     }
 
     /// Queues the task for the MPI thread, which dispatches it. The pool has no queue

@@ -62,8 +62,10 @@ impl Shared {
 /// it must not write itself. One of the pool.s manager threads (`manager_threads.rs`) manages with it.
 pub(crate) fn new(shared: Arc<Shared>, wake_rx: Receiver<FromWorker>) -> std::io::Result<Manager> {
     let launch = &shared.launch;
+    let held = shared.rules.tasks_per_worker / 2;
     let init = ToWorker::Init(Init {
         initializer: launch.initializer,
+        max_held: u32::try_from(held).unwrap_or(u32::MAX),
         max_tasks: launch.max_tasks,
         spin_ns: u64::try_from(launch.spin.as_nanos()).unwrap_or(u64::MAX),
         max_frame: launch.max_frame as u64,
@@ -330,6 +332,7 @@ impl Manager {
                     pid,
                     nonce,
                     fingerprint,
+                    ..
                 } => {
                     flushes.extend(self.on_hello(
                         &mut state,

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use future_core::{SubmitError, TaskError, TaskErrorKind, TaskFuture};
 
-use crate::messages::{self, TaskHead, ToWorker};
+use crate::messages;
+use crate::messages::FromWorker;
 use crate::parent::builder::{ProcessPoolBuildError, ProcessPoolBuilder};
 use crate::parent::dispatch::{Flush, Rules, State, Worker};
 use crate::parent::info::WorkerInfo;
@@ -16,7 +17,7 @@ use crate::parent::manager_threads::ManagerThreads;
 use crate::parent::spawn::Launch;
 use crate::worker::{self, WORKER_TEST_NAME};
 use pool_engine::{Dispatcher, Finish, Front, NewTask};
-use task_wire::{Counters, TaskName};
+use task_wire::Counters;
 
 /// A pool of worker processes running plain functions: Python's `ProcessPoolExecutor`,
 /// for CPU-bound work that needs every core.
@@ -124,7 +125,7 @@ impl ProcessPool {
                 .map(OsString::from)
                 .collect()
         });
-        let (wake_tx, wake_rx) = ipc_queue::channel::<crate::messages::FromWorker>()?;
+        let (wake_tx, wake_rx) = ipc_queue::channel::<FromWorker>()?;
         let shared = Arc::new(Shared {
             rules: Rules {
                 max_workers,
@@ -362,7 +363,6 @@ impl ProcessPool {
 impl Dispatcher for Queue {
     const CRATE: &'static str = "pool-process";
     const WORKER: &'static str = "a worker process";
-    type Head = ToWorker;
     type Target = ();
     type Worker = Worker;
     type State = State;
@@ -373,11 +373,6 @@ impl Dispatcher for Queue {
 
     fn max_workers(&self) -> usize {
         self.shared.rules.max_workers
-    }
-
-    fn head(&self, id: u64, task: TaskName, timeout: Option<Duration>) -> ToWorker {
-        let timed = timeout.is_some();
-        ToWorker::Task(TaskHead { id, task, timed })
     }
 
     /// The arguments are encoded straight into the frame: its size is known only now.

@@ -8,12 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use future_core::{TaskError, TaskErrorKind};
-use ipc_queue::{Duplex, Frame, RecvError, SendError};
+use ipc_queue::{Duplex, RecvError, SendError};
 
 use crate::cancels::{CANCEL_FD_ENV, CancelSet, Start};
 use crate::marker;
-use crate::messages::{self, FromWorker, Init, TaskHead, ToWorker};
+use crate::messages::{self, FromWorker, Init, ToWorker};
 use crate::reply_copies::{REPLY_COPIES_FD_ENV, ReplyCopies};
 use pool_engine::replies::{Replies, Sink};
 
@@ -379,23 +378,19 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     };
     let end = Duplex::<FromWorker, ToWorker>::from_fd(socket.into()).map_err(Fatal::Connect)?;
     let (tx, mut rx) = end.split();
-    let pid = std::process::id();
-    tx.send(&FromWorker::Hello {
-        pid,
-        nonce,
-        fingerprint: messages::fingerprint(),
-    })
-    .map_err(Fatal::Send)?;
+    tx.send(&FromWorker::hello(nonce, messages::fingerprint()))
+        .map_err(Fatal::Send)?;
 
     // The parent answers only a matching fingerprint; a mismatch closes the socket.
     let init = match rx.recv() {
         Ok(ToWorker::Init(init)) => init,
+        Ok(ToWorker::Release | ToWorker::Stop) | Err(RecvError::Disconnected) => return Ok(()),
         Ok(ToWorker::Task(_)) => return Err(Fatal::Protocol("a task before Init")),
-        Err(RecvError::Disconnected) => return Ok(()),
         Err(err) => return Err(Fatal::Recv(err)),
     };
     let Init {
         initializer,
+        max_held,
         max_tasks,
         spin_ns,
         max_frame,
@@ -419,12 +414,13 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
     }
     tx.send(&FromWorker::Ready).map_err(Fatal::Send)?;
 
-    // Replies go out together while more tasks are at hand (`pool_engine::replies`); only a worker
-    // with a cancel set is sent tasks ahead, and only it can tell which of them started.
-    // Held replies keep their tasks' places in the pool's window of `tasks_per_worker` (the
-    // size of the cancel set): at most half of it is held, so that the pool can send more
-    // while the worker runs the rest.
-    let max_held = cancels.as_ref().map_or(0, |set| set.len() / 2);
+    // Replies go out together while more tasks are at hand (`pool_engine::replies`); only a
+    // worker with a cancel set is sent tasks ahead, and only it can tell which of them started.
+    let max_held = if cancels.is_some() {
+        max_held as usize
+    } else {
+        0
+    };
     let replies = Replies::new(Socket { tx, copies }, max_held);
     let gone = || Fatal::Send(SendError::Disconnected);
     let mut done: u64 = 0;
@@ -442,6 +438,7 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
         };
         let (head, at) = match task_wire::split::<ToWorker>(&frame) {
             Ok((ToWorker::Task(head), at)) => (head, at),
+            Ok((ToWorker::Release | ToWorker::Stop, _)) => return Ok(()),
             Ok((ToWorker::Init(_), _)) => return Err(Fatal::Protocol("a second Init")),
             Err(_) => return Err(Fatal::Protocol("an undecodable message")),
         };
@@ -455,7 +452,12 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
         let timed = head.timed;
         let reply = match start {
             Start::Cancelled => task_wire::encode_message(&FromWorker::Skipped { id: head.id }),
-            Start::Started | Start::Unlisted => run_task(head, frame, at, max_frame),
+            // SAFETY: `head.task` comes from `name_task` in the parent, and this process
+            // passed the fingerprint check before it received any task (the parent sends
+            // `Init`, and then tasks, only after it).
+            Start::Started | Start::Unlisted => unsafe {
+                task_wire::messages::run(head, frame, at, max_frame)
+            },
         };
         done += 1;
         let more = max_tasks.is_none_or(|max| done < max) && rx.has_buffered();
@@ -464,32 +466,6 @@ fn serve(nonce: u64) -> Result<(), Fatal> {
         }
     }
     Ok(()) // dropping `replies` sends what it holds
-}
-
-/// Runs one task, whose arguments are in `frame` from `at` on, and returns its reply.
-fn run_task(head: TaskHead, frame: Frame, at: usize, max_frame: usize) -> Vec<u8> {
-    let id = head.id;
-    let mut reply = task_wire::encode_message(&FromWorker::Reply { id });
-    let results_at = reply.len();
-    // SAFETY: `head.task` comes from `name_task` in the parent, and this process passed the
-    // fingerprint check before it received any task (the parent sends `Init`, and then
-    // tasks, only after it).
-    unsafe { task_wire::run_task(head.task, frame, at, &mut reply) };
-    if reply.len() > max_frame {
-        let err = TaskError::new(
-            TaskErrorKind::Serialization,
-            format!(
-                "the result ({} bytes encoded) is larger than the frame limit of {max_frame} \
-                 bytes ({})",
-                reply.len(),
-                task_wire::worker_label()
-            ),
-        );
-        reply.truncate(results_at);
-        reply.shrink_to_fit();
-        reply.extend(task_wire::error_payload(1, err));
-    }
-    reply
 }
 
 #[cfg(test)]

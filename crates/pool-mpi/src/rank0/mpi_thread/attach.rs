@@ -16,6 +16,7 @@ use crate::messages::{self, FromWorker, ToWorker};
 use crate::rank0::builder::MpiPoolBuildError;
 use crate::rank0::dispatch::Worker;
 use crate::rank0::pool::Shared;
+use task_wire::messages::Init;
 
 /// How long spawned workers may take to say hello.
 const HELLO_WITHIN: Duration = Duration::from_secs(60);
@@ -30,11 +31,15 @@ pub(super) struct Hello {
 
 /// Keeps a worker's `Hello` in the slot of its rank; false when `bytes` is no `Hello`.
 pub(super) fn keep_hello(hellos: &mut [Option<Hello>], rank: Rank, bytes: &[u8]) -> bool {
-    let Ok(FromWorker::Hello {
-        pid,
-        host,
-        fingerprint,
-    }) = task_wire::decode(bytes)
+    let Ok((
+        FromWorker::Hello {
+            pid,
+            host,
+            fingerprint,
+            ..
+        },
+        _,
+    )) = task_wire::split(bytes)
     else {
         return false;
     };
@@ -123,7 +128,7 @@ impl Runner {
         let mut backoff = Backoff::new();
         while hellos.iter().any(Option::is_none) {
             match comm.try_receive() {
-                Some((rank, messages::TAG_CONTROL, bytes)) => {
+                Some((rank, messages::TAG_MESSAGE, bytes)) => {
                     keep_hello(&mut hellos, rank, &bytes);
                 }
                 Some(_) => {}
@@ -140,11 +145,7 @@ impl Runner {
         let hellos: Vec<(Rank, Hello)> = (0..).zip(hellos.into_iter().flatten()).collect();
         if let Err(err) = check_fingerprints(&hellos) {
             for (rank, _) in &hellos {
-                comm.send(
-                    *rank,
-                    messages::TAG_CONTROL,
-                    &task_wire::encode_message(&ToWorker::Stop),
-                );
+                comm.send_message(*rank, &ToWorker::Stop);
             }
             drop(comm); // disconnects: the workers do the same as they finalize
             return Err(err);
@@ -161,14 +162,18 @@ impl Runner {
     /// Sends `Init` to the pool's workers and records them.
     fn start_session(&self, shared: &Shared, spawned: Option<&Comm>, hellos: &[(Rank, Hello)]) {
         let comm = spawned.unwrap_or(&self.world);
-        let init = task_wire::encode_message(&ToWorker::Init {
+        let init = ToWorker::Init(Init {
             initializer: shared.initializer,
             print_panics: shared.print_panics,
             max_held: u32::try_from(shared.rules.tasks_per_worker / 2).unwrap_or(u32::MAX),
+            // Not this pool's settings: a worker rank serves one pool after another.
+            max_tasks: None,
+            spin_ns: 0,
+            max_frame: u64::MAX,
         });
         let mut state = shared.lock();
         for (rank, hello) in hellos {
-            comm.send(*rank, messages::TAG_CONTROL, &init);
+            comm.send_message(*rank, &init);
             state
                 .workers
                 .push(Worker::new(*rank, hello.pid, hello.host.clone()));

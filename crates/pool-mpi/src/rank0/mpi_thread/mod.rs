@@ -28,7 +28,7 @@ use pool_engine::{Phase, Worker as _};
 
 use crate::backoff::Backoff;
 use crate::comm::Comm;
-use crate::messages::{self, FromWorker, ReplyHead, ToWorker};
+use crate::messages::{self, FromWorker, ToWorker};
 use crate::rank0::builder::{MpiPoolBuildError, Source};
 use crate::rank0::dispatch::Worker;
 use crate::rank0::inbox::Inbox;
@@ -144,7 +144,7 @@ pub(crate) fn run(mpi_thread: Arc<MpiThread>, universe: &Universe) {
         world_size,
         hellos: vec![None; usize::try_from(world_size).unwrap_or(1)],
         links: Vec::new(),
-        host: crate::worker::host_name(),
+        host: task_wire::messages::host_name(),
         next_liveness: Instant::now(),
     };
     let outcome = task_wire::catch(|| runner.serve());
@@ -254,7 +254,7 @@ impl Runner {
             };
             while let Some((rank, tag, bytes)) = comm.try_receive() {
                 any = true;
-                on_message(&self.links[index].shared, rank, tag, bytes);
+                on_message(&self.links[index].shared, rank, tag, &bytes);
             }
         }
         any
@@ -265,11 +265,11 @@ impl Runner {
         let mut any = false;
         while let Some((rank, tag, bytes)) = self.world.try_receive() {
             any = true;
-            if tag == messages::TAG_CONTROL && keep_hello(&mut self.hellos, rank, &bytes) {
+            if tag == messages::TAG_MESSAGE && keep_hello(&mut self.hellos, rank, &bytes) {
                 continue;
             }
             if let Some(link) = self.links.iter().find(|l| l.spawned.is_none()) {
-                on_message(&link.shared, rank, tag, bytes);
+                on_message(&link.shared, rank, tag, &bytes);
             }
         }
         any
@@ -298,7 +298,7 @@ impl Runner {
             let comm = link.spawned.as_ref().unwrap_or(&self.world);
             for out in outgoing {
                 visit.sent = true;
-                comm.send_frames(out.rank, messages::TAG_TASK, &out.frames);
+                comm.send_frames(out.rank, &out.frames);
             }
             link.shared.settle(finish);
         }
@@ -332,18 +332,12 @@ impl Runner {
         };
         link.shared.settle(finish);
         match &link.spawned {
-            Some(comm) => {
-                let stop = task_wire::encode_message(&ToWorker::Stop);
-                ranks
-                    .iter()
-                    .for_each(|&rank| comm.send(rank, messages::TAG_CONTROL, &stop));
-            }
-            None => {
-                let message = task_wire::encode_message(&how);
-                ranks
-                    .iter()
-                    .for_each(|&rank| self.world.send(rank, messages::TAG_CONTROL, &message));
-            }
+            Some(comm) => ranks
+                .iter()
+                .for_each(|&rank| comm.send_message(rank, &ToWorker::Stop)),
+            None => ranks
+                .iter()
+                .for_each(|&rank| self.world.send_message(rank, &how)),
         }
         // A spawned link's communicator is disconnected here (its workers disconnect as they
         // finalize).
@@ -392,9 +386,8 @@ impl Runner {
         for link in std::mem::take(&mut self.links) {
             self.release(link, ToWorker::Stop);
         }
-        let stop = task_wire::encode_message(&ToWorker::Stop);
         for rank in 1..self.world_size {
-            self.world.send(rank, messages::TAG_CONTROL, &stop);
+            self.world.send_message(rank, &ToWorker::Stop);
         }
         self.mpi_thread.end("the MPI session ended".to_owned());
     }
@@ -421,60 +414,42 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Handles a message from worker `rank` of `shared`'s pool.
-fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: Vec<u8>) {
-    match tag {
-        messages::TAG_CONTROL => {
-            let mut finish = Vec::new();
-            {
-                let mut state = shared.lock();
-                match task_wire::decode::<FromWorker>(&bytes) {
-                    Ok(FromWorker::Ready) => {
-                        if let Some(w) = state.worker_mut(rank) {
-                            if w.phase == Phase::Initializing {
-                                w.phase = Phase::Ready;
-                            }
-                        }
-                    }
-                    Ok(FromWorker::InitFailed(message)) => {
-                        state.initializer_failed(rank, &message, &mut finish);
-                    }
-                    _ => {}
-                }
-            }
-            shared.settle(finish);
-        }
-        messages::TAG_REPLY => complete(shared, rank, std::iter::once(&bytes[..])),
-        messages::TAG_BATCH => {
-            complete(shared, rank, messages::frames(&bytes).map_while(Result::ok))
-        }
-        _ => {}
-    }
-}
-
-/// Completes the tasks answered by `replies` (frames of worker `rank`): takes them under the
-/// lock once, then decodes and completes each after the unlock (user code runs there).
-fn complete<'a>(shared: &Shared, rank: Rank, replies: impl Iterator<Item = &'a [u8]>) {
-    let replies: Vec<(&[u8], usize, u64)> = replies
-        .filter_map(|frame| {
-            let (head, at) = task_wire::split::<ReplyHead>(frame).ok()?;
-            Some((frame, at, head.id))
-        })
-        .collect();
+/// Handles a message from worker `rank` of `shared`'s pool: takes what its frames answer
+/// under the lock once, then settles and completes after the unlock (user code runs there).
+fn on_message(shared: &Shared, rank: Rank, tag: i32, bytes: &[u8]) {
+    let mut finish = Vec::new();
     let answered: Vec<_> = {
         let mut state = shared.lock();
-        let answered: Vec<_> = replies
-            .iter()
-            .filter_map(|&(frame, at, id)| Some((frame, at, state.take_answered(rank, id)?)))
-            .collect();
+        let mut answered = Vec::new();
+        for frame in messages::frames_of(tag, bytes) {
+            match task_wire::split::<FromWorker>(frame) {
+                Ok((FromWorker::Reply { id }, at)) => {
+                    answered.extend(state.take_answered(rank, id).map(|c| (frame, at, c)));
+                }
+                Ok((FromWorker::Ready, _)) => {
+                    if let Some(w) = state.worker_mut(rank) {
+                        if w.phase == Phase::Initializing {
+                            w.phase = Phase::Ready;
+                        }
+                    }
+                }
+                Ok((FromWorker::InitFailed(message), _)) => {
+                    state.initializer_failed(rank, &message, &mut finish);
+                }
+                _ => {}
+            }
+        }
         state.completing += answered.len();
         answered
     };
+    shared.settle(finish);
     let count = answered.len();
     for (frame, at, completion) in answered {
         let results = frame.get(at..).unwrap_or_default();
         pool_engine::complete("pool-mpi", completion, results, &shared.counters);
     }
-    // Counted: `shutdown` and `stats` see these tasks finished only now.
-    shared.completed(count);
+    if count > 0 {
+        // Counted: `shutdown` and `stats` see these tasks finished only now.
+        shared.completed(count);
+    }
 }
