@@ -55,7 +55,7 @@
 //! and more, an executor's cancel guard). Completing a future, taking its value, one waiter
 //! or one callback take no lock. Every way of waiting registers a [`std::task::Waker`] and
 //! is woken by the completion; no user code runs under a lock;
-//! no panic of user code gets out of this crate's boundaries. See `WAITING.md` beside this
+//! no panic of user code gets out of this crate's boundaries. See `src/README.md` in this
 //! crate's sources. The synchronization is model-checked with loom (`cargo xtask loom`),
 //! the `unsafe` code's tests run under Miri (`cargo xtask miri`).
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]

@@ -231,7 +231,7 @@ fn a_cancel_whose_guard_panics_on_drop_races_a_blocked_waiter() {
 // The lock-free future (issue 22): each transition of the state word against each other,
 // with one listener (the slot) and with many (the slot and the list). Each wake-up of the
 // protocol is needed by at least one of these: without it the model deadlocks (a waiter
-// parked for good) or counts a listener run never or twice. See `WAITING.md`.
+// parked for good) or counts a listener run never or twice. See `src/README.md`.
 // ---------------------------------------------------------------------------------------
 
 use std::future::Future;

@@ -2,7 +2,7 @@
 //! [`Task`](crate::executor::Task)): one atomic word that says where the future is, who owns
 //! each of its cells, and what a completion must tell; beside it the cells themselves (the
 //! value, the error, one listener, the task's closure) and a mutex for the rare parts (more
-//! listeners than one, an executor's cancel guard). See `WAITING.md` for the argument.
+//! listeners than one, an executor's cancel guard). See `src/README.md` for the argument.
 //!
 //! The common paths take no lock: completing a future nobody waits on is one
 //! compare-and-swap, taking a completed future's value is one, one waiter or one callback
