@@ -2,12 +2,24 @@
 //! them. Only the MPI thread of a process calls these, but for a worker's watchdog of its
 //! held replies, which takes turns with it (`Threading::Serialized`, see `worker.rs`).
 
+use std::mem::MaybeUninit;
+use std::os::raw::c_int;
+
 use mpi::Rank;
-use mpi::point_to_point::MatchedReceiveVec;
+use mpi::ffi;
 use mpi::topology::{InterCommunicator, SimpleCommunicator};
 use mpi::traits::*;
 
-use crate::messages;
+use crate::{messages, ulfm};
+
+/// What a receive found.
+pub(crate) enum Received {
+    /// A message: its sender, tag and bytes.
+    Message(Rank, i32, Vec<u8>),
+    /// In a fault-tolerant job: the ranks of the other side known dead (all of them, each
+    /// time).
+    Died(Vec<Rank>),
+}
 
 /// A communicator to the other side: the world (static mode: rank 0 and the workers), or
 /// the inter-communicator between a spawning process and its spawned workers.
@@ -27,17 +39,82 @@ impl Comm {
         }
     }
 
-    /// The next message from anyone on the other side, if one has arrived: its sender, tag
-    /// and bytes.
-    pub(crate) fn try_receive(&self) -> Option<(Rank, i32, Vec<u8>)> {
-        let probed = match self {
-            Comm::World(comm) => comm.any_process().immediate_matched_probe()?,
-            Comm::Inter(comm) => comm.any_process().immediate_matched_probe()?,
+    /// What has arrived from anyone on the other side: the next message, or, in a
+    /// fault-tolerant job (see `ulfm.rs`), the ranks known dead. `None`: nothing yet.
+    pub(crate) fn try_receive(&self) -> Option<Received> {
+        // SAFETY: `RSMPI_ANY_SOURCE` is MPI's predefined constant, read as initialized.
+        let any = unsafe { ffi::RSMPI_ANY_SOURCE };
+        match self.receive_from(any) {
+            Ok(message) => message.map(|(rank, tag, bytes)| Received::Message(rank, tag, bytes)),
+            Err(error) => match self {
+                Comm::World(comm) => ulfm::dead_ranks(comm.as_raw(), error).map(Received::Died),
+                Comm::Inter(_) => None, // spawned workers are fail-stop
+            },
+        }
+    }
+
+    /// The next message from `rank`, if one has arrived: its tag and bytes. A process that
+    /// died elsewhere does not disturb it.
+    pub(crate) fn try_receive_from(&self, rank: Rank) -> Option<(i32, Vec<u8>)> {
+        let (_, tag, bytes) = self.receive_from(rank).ok()??;
+        Some((tag, bytes))
+    }
+
+    /// A matched probe of `source` and, if a message is there, its receive; `Err` with a
+    /// failed call's code (only where the communicator returns errors, see `ulfm.rs`).
+    fn receive_from(&self, source: c_int) -> Result<Option<(Rank, i32, Vec<u8>)>, c_int> {
+        let comm = match self {
+            Comm::World(comm) => comm.as_raw(),
+            Comm::Inter(comm) => comm.as_raw(),
         };
-        let (source, tag) = (probed.1.source_rank(), probed.1.tag());
-        // A matched message must be received (dropping it unreceived panics): at once.
-        let (bytes, _) = probed.matched_receive_vec::<u8>();
-        Some((source, tag, bytes))
+        let bytes_type = u8::equivalent_datatype().as_raw();
+        let mut found: c_int = 0;
+        let mut message = MaybeUninit::<ffi::MPI_Message>::uninit();
+        let mut status = MaybeUninit::<ffi::MPI_Status>::uninit();
+        // SAFETY: a valid communicator and tag, and places for the flag, message and status,
+        // which are read only when the call succeeded and found a message.
+        let error = unsafe {
+            ffi::MPI_Improbe(
+                source,
+                ffi::RSMPI_ANY_TAG,
+                comm,
+                &mut found,
+                message.as_mut_ptr(),
+                status.as_mut_ptr(),
+            )
+        };
+        if error != 0 {
+            return Err(error);
+        }
+        if found == 0 {
+            return Ok(None);
+        }
+        // SAFETY: written by the successful probe that found a message.
+        let (mut message, mut status) = unsafe { (message.assume_init(), status.assume_init()) };
+        let mut count: c_int = 0;
+        // SAFETY: the probe's status, and the byte type the message was sent with.
+        unsafe { ffi::MPI_Get_count(&status, bytes_type, &mut count) };
+        let len = usize::try_from(count).unwrap_or(0);
+        let mut bytes = Vec::<u8>::with_capacity(len);
+        // A matched message must be received, at once: into `bytes`' `len` bytes.
+        // SAFETY: `bytes` has room for `count` bytes, which the receive writes (all of them
+        // when it succeeds: the count is the message's); `message` is the probe's handle,
+        // received once.
+        let error = unsafe {
+            ffi::MPI_Mrecv(
+                bytes.as_mut_ptr().cast(),
+                count,
+                bytes_type,
+                &mut message,
+                &mut status,
+            )
+        };
+        if error != 0 {
+            return Err(error);
+        }
+        // SAFETY: the successful receive wrote all `len` bytes.
+        unsafe { bytes.set_len(len) };
+        Ok(Some((status.MPI_SOURCE, status.MPI_TAG, bytes)))
     }
 
     /// Ends the MPI job: every process of it is killed, and `mpirun` exits non-zero.

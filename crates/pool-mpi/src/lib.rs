@@ -80,6 +80,9 @@ pub use rank0::inbox;
 mod comm;
 #[cfg(feature = "mpi")]
 mod session;
+/// Surviving a dead worker rank (Open MPI's ULFM).
+#[cfg(feature = "mpi")]
+mod ulfm;
 /// A worker rank's side: serving the pools of rank 0.
 #[cfg(feature = "mpi")]
 mod worker;

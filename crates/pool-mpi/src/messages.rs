@@ -36,6 +36,9 @@ pub(crate) fn fingerprint() -> Fingerprint {
 pub(crate) const TAG_MESSAGE: i32 = 1;
 /// Several frames, either way, each length-prefixed.
 pub(crate) const TAG_BATCH: i32 = 4;
+/// Rank 0 to a worker, empty, before `Stop`: a process of the job died, so the worker leaves
+/// without `MPI_Finalize`, which may wait for it for ever (see `ulfm.rs`).
+pub(crate) const TAG_SKIP_FINALIZE: i32 = 5;
 
 /// Frames up to this size may be batched (and queued behind a running task); larger ones
 /// travel alone, and only to an idle worker.

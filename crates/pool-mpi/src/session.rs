@@ -149,18 +149,24 @@ fn mpi_thread(role: mpsc::SyncSender<Role>) {
         mpi::Threading::Serialized | mpi::Threading::Multiple
     );
     let world = universe.world();
+    let mut finalize = true;
     if let Some(parent) = world.parent() {
         let _ = role.send(Role::Worker);
-        crate::worker::serve(Comm::Inter(parent), world.rank(), serialized);
+        finalize = crate::worker::serve(Comm::Inter(parent), world.rank(), serialized);
     } else if world.rank() != 0 {
         let _ = role.send(Role::Worker);
         let rank = world.rank();
-        crate::worker::serve(Comm::World(world), rank, serialized);
+        finalize = crate::worker::serve(Comm::World(world), rank, serialized);
     } else {
         let mpi_thread = Arc::new(MpiThread::default());
         let _ = role.send(Role::Program(mpi_thread.clone()));
         mpi_thread::run(mpi_thread.clone(), &universe);
         mpi_thread.end("the MPI session ended".to_owned());
+    }
+    if !finalize || crate::ulfm::any_died(universe.world().as_raw()) {
+        // `MPI_Finalize` may wait for a dead process for ever: the process exits without it.
+        std::mem::forget(universe);
+        return;
     }
     drop(universe); // MPI_Finalize, on this thread
 }

@@ -68,8 +68,9 @@ struct Watched {
 }
 
 /// Serves rank 0 over `comm` as worker `rank`, until it says `Stop`; `serialized`: MPI lets
-/// another thread make calls, one at a time.
-pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
+/// another thread make calls, one at a time. False when the worker must leave without
+/// `MPI_Finalize` (rank 0 said so: a process of the job died).
+pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) -> bool {
     let (pid, host) = (std::process::id(), task_wire::messages::host_name());
     task_wire::set_worker_label(format!("MPI rank {rank} (process {pid} on {host})"));
     let hello = FromWorker::hello(0, messages::fingerprint());
@@ -85,15 +86,20 @@ pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
     let mut watched: Option<Watched> = None;
     let mut print = false;
     let mut backoff = Backoff::new();
+    let mut finalize = true;
     loop {
         let mut active = false;
         loop {
             // Taken out first: the lock is not held while the message is handled.
-            let received = comm.lock().0.try_receive();
-            let Some((_, tag, bytes)) = received else {
+            let received = comm.lock().0.try_receive_from(0);
+            let Some((tag, bytes)) = received else {
                 break;
             };
             active = true;
+            if tag == messages::TAG_SKIP_FINALIZE {
+                finalize = false;
+                continue;
+            }
             // A single message is taken as it came (a large task's arguments are not
             // copied); a batch's frames are copied out.
             let frames: Vec<Frame> = match tag {
@@ -136,7 +142,7 @@ pub(crate) fn serve(comm: Comm, rank: i32, serialized: bool) {
                     }
                     // A frame that does not decode is a bug of the protocol: leaving ends
                     // the MPI job, loudly, where ignoring it would leave its task unanswered.
-                    Ok((ToWorker::Stop, _)) | Err(_) => return,
+                    Ok((ToWorker::Stop, _)) | Err(_) => return finalize,
                 }
             }
         }

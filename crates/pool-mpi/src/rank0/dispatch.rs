@@ -185,10 +185,9 @@ impl State {
     /// (the worker cannot be stopped without ending the MPI job: it gets no more tasks, and
     /// its task's late reply is dropped). With every worker retired, the pool breaks.
     pub(crate) fn expire(&mut self, now: Instant, finish: &mut Vec<Finish>) {
-        let table = &mut self.table;
-        for worker in &mut table.workers {
-            let expired = worker.task_deadline().is_some_and(|at| now >= at);
-            if !expired {
+        let mut retired = Vec::new();
+        for worker in &mut self.table.workers {
+            if worker.task_deadline().is_none_or(|at| now < at) {
                 continue;
             }
             let Some(task) = worker.in_flight.pop_front() else {
@@ -196,39 +195,64 @@ impl State {
             };
             let limit = task.timeout.unwrap_or_default();
             worker.phase = Phase::Retired;
-            // Tasks waiting for this worker alone (`on_each_worker`) can never run now.
-            let rank = worker.rank;
-            let (orphans, others): (VecDeque<Task>, VecDeque<Task>) =
-                std::mem::take(&mut table.pending)
-                    .into_iter()
-                    .partition(|t| t.target == Some(rank));
-            table.pending = others;
-            for orphan in orphans {
-                finish.push(Finish::Fail(
-                    orphan.completion,
-                    TaskError::new(
-                        TaskErrorKind::Broken,
-                        format!("the task was for {}, which was retired", worker.describe()),
-                    ),
-                ));
-            }
-            finish.push(Finish::Fail(
-                task.completion,
-                TaskError::new(
-                    TaskErrorKind::TimedOut,
-                    format!(
-                        "the task ran longer than its timeout of {limit:?}; its worker, {}, \
-                         is retired (an MPI rank cannot be stopped alone)",
-                        worker.describe()
-                    ),
-                ),
+            let why = format!(
+                "the task ran longer than its timeout of {limit:?}; its worker, {}, is retired \
+                 (an MPI rank cannot be stopped alone)",
+                worker.describe()
+            );
+            let err = TaskError::new(TaskErrorKind::TimedOut, why);
+            finish.push(Finish::Fail(task.completion, err));
+            retired.push((
+                worker.rank,
+                format!("{}, which was retired", worker.describe()),
             ));
         }
-        if !self.workers.is_empty() && self.workers.iter().all(|w| w.phase == Phase::Retired) {
-            self.break_pool(
-                "every worker of the pool was retired after a task timed out".to_owned(),
-                finish,
-            );
+        for (rank, which) in retired {
+            self.fail_tasks_only_for(rank, &which, finish);
+        }
+        self.break_if_no_worker_left("was retired after a task timed out", finish);
+    }
+
+    /// Worker `rank` died (a fault-tolerant job, see `ulfm.rs`): it leaves the pool, and the
+    /// tasks sent to it fail: the one it ran, and those sent ahead, which may have run too
+    /// (their replies held, see `pool_engine::replies`), so that none runs twice. The tasks
+    /// that only it could run fail; with no worker left, the pool breaks.
+    pub(crate) fn worker_died(&mut self, rank: i32, finish: &mut Vec<Finish>) {
+        let Some(index) = self.workers.iter().position(|w| w.rank == rank) else {
+            return;
+        };
+        let mut worker = self.table.workers.remove(index);
+        let who = worker.describe();
+        for (position, task) in worker.in_flight.drain().enumerate() {
+            let when = if position == 0 {
+                "while it ran the task"
+            } else {
+                "with the task sent to it (it may have run it)"
+            };
+            let err = TaskError::new(TaskErrorKind::WorkerDied, format!("{who} died {when}"));
+            finish.push(Finish::Fail(task.completion, err));
+        }
+        self.fail_tasks_only_for(rank, &format!("{who}, which died"), finish);
+        self.break_if_no_worker_left("died or was retired", finish);
+    }
+
+    /// Fails the waiting tasks that only worker `rank` could run (`on_each_worker`), now that
+    /// it never will: they were for `which`.
+    fn fail_tasks_only_for(&mut self, rank: i32, which: &str, finish: &mut Vec<Finish>) {
+        let (orphans, others): (VecDeque<Task>, VecDeque<Task>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|t| t.target == Some(rank));
+        self.table.pending = others;
+        for orphan in orphans {
+            let err = TaskError::new(TaskErrorKind::Broken, format!("the task was for {which}"));
+            finish.push(Finish::Fail(orphan.completion, err));
+        }
+    }
+
+    /// Breaks the pool when none of its workers takes tasks any more: every one `what`.
+    fn break_if_no_worker_left(&mut self, what: &str, finish: &mut Vec<Finish>) {
+        if self.broken.is_none() && !self.workers.iter().any(|w| w.serves()) {
+            self.break_pool(format!("every worker of the pool {what}"), finish);
         }
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) initializer: Option<isize>,
     pub(crate) print_panics: bool,
     spin: Duration,
+    /// A worker rank that dies leaves the pool, and only its tasks fail (see `ulfm.rs`).
+    fault_tolerant: bool,
 }
 
 impl Shared {
@@ -184,6 +186,7 @@ impl MpiPool {
             initializer,
             print_panics: builder.print_task_panics,
             spin: builder.spin,
+            fault_tolerant: source == Source::World && crate::ulfm::fault_tolerant(),
         });
         let (reply, answer) = mpsc::sync_channel(1);
         mpi_thread
@@ -281,6 +284,20 @@ impl MpiPool {
                     .submit_task(f, arg.clone(), timeout, true, Some(rank))
             })
             .collect()
+    }
+
+    /// Whether a worker rank that dies fails only its own tasks, the pool going on with the
+    /// others (`true`), or ends the MPI job (fail-stop). True for the world's ranks in a job
+    /// started with `mpirun --with-ft ulfm` by a build with the `ulfm` feature (see
+    /// `docs/MPI.md`); false otherwise, and always for spawned workers.
+    ///
+    /// ```no_run
+    /// rustures::init();
+    /// let pool = rustures::MpiPool::from_world().unwrap();
+    /// println!("fault tolerant: {}", pool.fault_tolerant());
+    /// ```
+    pub fn fault_tolerant(&self) -> bool {
+        self.shared().fault_tolerant
     }
 
     /// What the pool shares with the MPI thread.

@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 /// Generous: only a hang takes this long.
 pub(crate) const HANG: Duration = Duration::from_secs(120);
 
-/// The environment every launch gets: Open MPI as root, oversubscribed on a small machine,
-/// its TCP on loopback.
-pub(crate) const MPI_ENV: [(&str, &str); 5] = [
+/// The environment every launch gets: Open MPI as root, oversubscribed on a small machine
+/// (Open MPI 4's variable and Open MPI 5's), its TCP on loopback.
+pub(crate) const MPI_ENV: [(&str, &str); 8] = [
     ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
     ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+    ("PRTE_ALLOW_RUN_AS_ROOT", "1"),
+    ("PRTE_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
     ("OMPI_MCA_rmaps_base_oversubscribe", "1"),
+    ("PRTE_MCA_rmaps_default_mapping_policy", ":oversubscribe"),
     ("OMPI_MCA_btl_tcp_if_include", "lo"),
     ("OMPI_MCA_oob_tcp_if_include", "lo"),
 ];
@@ -33,11 +36,16 @@ pub(crate) fn inner() -> bool {
 
 /// This test binary with `args`, under `mpirun -n ranks` (`None`: alone), inner-marked.
 pub(crate) fn command(ranks: Option<u32>, args: &[&str]) -> Command {
+    launched_by(&[], ranks, args)
+}
+
+/// [`command`], with `mpirun`'s own options `launcher` before `-n`.
+pub(crate) fn launched_by(launcher: &[&str], ranks: Option<u32>, args: &[&str]) -> Command {
     let exe = std::env::current_exe().expect("the test binary");
     let mut cmd = match ranks {
         Some(n) => {
             let mut cmd = Command::new("mpirun");
-            cmd.args(["-n", &n.to_string()]).arg(&exe);
+            cmd.args(launcher).args(["-n", &n.to_string()]).arg(&exe);
             cmd
         }
         None => Command::new(&exe),

@@ -11,7 +11,7 @@ use mpi::traits::*;
 
 use super::{Link, Runner};
 use crate::backoff::Backoff;
-use crate::comm::Comm;
+use crate::comm::{Comm, Received};
 use crate::messages::{self, FromWorker, ToWorker};
 use crate::rank0::builder::MpiPoolBuildError;
 use crate::rank0::dispatch::Worker;
@@ -66,13 +66,17 @@ impl Runner {
         if self.links.iter().any(|l| l.spawned.is_none()) {
             return Err(MpiPoolBuildError::WorldInUse);
         }
-        let available = usize::try_from(self.world_size - 1).unwrap_or(0);
-        let count = max_workers.map_or(available, |m| m.min(available));
-        let ranks: Vec<Rank> = (1..).take(count).collect();
-        // Every worker says hello as soon as it is up: wait for those not heard yet.
+        let alive: Vec<Rank> = (1..self.world_size).filter(|&r| !self.is_dead(r)).collect();
+        let count = max_workers.map_or(alive.len(), |m| m.min(alive.len()));
+        let ranks = &alive[..count];
+        // Every worker says hello as soon as it is up: wait for those not heard yet (and
+        // not known dead meanwhile).
         let deadline = Instant::now() + HELLO_WITHIN;
         let mut backoff = Backoff::new();
-        while let Some(&silent) = ranks.iter().find(|&&r| self.hello(r).is_none()) {
+        while let Some(&silent) = ranks
+            .iter()
+            .find(|&&r| self.hello(r).is_none() && !self.is_dead(r))
+        {
             if self.receive_world() {
                 continue;
             }
@@ -88,6 +92,9 @@ impl Runner {
             .iter()
             .filter_map(|&r| Some((r, self.hello(r)?.clone())))
             .collect();
+        if hellos.is_empty() {
+            return Err(MpiPoolBuildError::NoWorkerRanks); // every worker rank died
+        }
         check_fingerprints(&hellos)?;
         self.start_session(shared, None, &hellos);
         self.links.push(Link {
@@ -128,7 +135,7 @@ impl Runner {
         let mut backoff = Backoff::new();
         while hellos.iter().any(Option::is_none) {
             match comm.try_receive() {
-                Some((rank, messages::TAG_MESSAGE, bytes)) => {
+                Some(Received::Message(rank, messages::TAG_MESSAGE, bytes)) => {
                     keep_hello(&mut hellos, rank, &bytes);
                 }
                 Some(_) => {}

@@ -27,16 +27,20 @@ use mpi::traits::*;
 use pool_engine::{Phase, Worker as _};
 
 use crate::backoff::Backoff;
-use crate::comm::Comm;
+use crate::comm::{Comm, Received};
 use crate::messages::{self, FromWorker, ToWorker};
 use crate::rank0::builder::{MpiPoolBuildError, Source};
 use crate::rank0::dispatch::Worker;
 use crate::rank0::inbox::Inbox;
 use crate::rank0::pool::Shared;
+use crate::ulfm;
 use attach::{Hello, keep_hello};
 
 /// How often spawned workers are checked while tasks run (and once a second when idle).
 const LIVENESS_EVERY: Duration = Duration::from_millis(200);
+
+/// How often an idle MPI thread of a fault-tolerant job looks for dead ranks.
+const IDLE_FAILURE_CHECK: Duration = Duration::from_millis(10);
 
 thread_local! {
     /// True on the MPI thread, which completes every pool's futures (their done callbacks
@@ -127,6 +131,10 @@ struct Runner {
     world_size: Rank,
     /// Hellos of the world's worker ranks (index: rank).
     hellos: Vec<Option<Hello>>,
+    /// The world's ranks known dead (index: rank; a fault-tolerant job, see `ulfm.rs`).
+    dead: Vec<bool>,
+    /// The job is fault tolerant: a dead worker rank leaves its pool.
+    fault_tolerant: bool,
     links: Vec<Link>,
     host: String,
     next_liveness: Instant,
@@ -138,11 +146,18 @@ pub(crate) fn run(mpi_thread: Arc<MpiThread>, universe: &Universe) {
     MPI_THREAD.with(|flag| flag.set(true));
     let world = universe.world();
     let world_size = world.size();
+    let fault_tolerant = ulfm::fault_tolerant();
+    if fault_tolerant {
+        ulfm::return_errors(world.as_raw());
+    }
+    let ranks = usize::try_from(world_size).unwrap_or(1);
     let mut runner = Runner {
         mpi_thread,
         world: Comm::World(world),
         world_size,
-        hellos: vec![None; usize::try_from(world_size).unwrap_or(1)],
+        hellos: vec![None; ranks],
+        dead: vec![false; ranks],
+        fault_tolerant,
         links: Vec::new(),
         host: task_wire::messages::host_name(),
         next_liveness: Instant::now(),
@@ -183,9 +198,12 @@ impl Runner {
             }
             let commands = if !pools.in_flight {
                 let spawned = self.links.iter().any(|l| l.spawned.is_some());
-                self.mpi_thread
-                    .inbox
-                    .take_or_wait(spawned.then_some(Duration::from_secs(1)))
+                let wake = if self.fault_tolerant {
+                    Some(IDLE_FAILURE_CHECK)
+                } else {
+                    spawned.then_some(Duration::from_secs(1))
+                };
+                self.mpi_thread.inbox.take_or_wait(wake)
             } else {
                 match backoff.next_pause() {
                     None => {
@@ -252,19 +270,29 @@ impl Runner {
             let Some(comm) = &self.links[index].spawned else {
                 continue;
             };
-            while let Some((rank, tag, bytes)) = comm.try_receive() {
+            while let Some(received) = comm.try_receive() {
                 any = true;
-                on_message(&self.links[index].shared, rank, tag, &bytes);
+                if let Received::Message(rank, tag, bytes) = received {
+                    on_message(&self.links[index].shared, rank, tag, &bytes);
+                }
             }
         }
         any
     }
 
-    /// Receives the world's messages: hellos are kept, the rest goes to the world's pool.
+    /// Receives the world's messages: hellos are kept, the rest goes to the world's pool;
+    /// in a fault-tolerant job, learns which ranks died.
     fn receive_world(&mut self) -> bool {
         let mut any = false;
-        while let Some((rank, tag, bytes)) = self.world.try_receive() {
+        while let Some(received) = self.world.try_receive() {
             any = true;
+            let (rank, tag, bytes) = match received {
+                Received::Message(rank, tag, bytes) => (rank, tag, bytes),
+                Received::Died(ranks) => {
+                    self.on_deaths(&ranks);
+                    break; // the next turn receives again
+                }
+            };
             if tag == messages::TAG_MESSAGE && keep_hello(&mut self.hellos, rank, &bytes) {
                 continue;
             }
@@ -273,6 +301,33 @@ impl Runner {
             }
         }
         any
+    }
+
+    /// The world's `ranks` are dead: those not known dead before leave the world's pool
+    /// (see `State::worker_died`), and no pool takes them again.
+    fn on_deaths(&mut self, ranks: &[Rank]) {
+        for &rank in ranks {
+            let Some(index) = usize::try_from(rank).ok().filter(|&r| r < self.dead.len()) else {
+                continue;
+            };
+            if std::mem::replace(&mut self.dead[index], true) {
+                continue;
+            }
+            self.hellos[index] = None;
+            if let Some(link) = self.links.iter().find(|l| l.spawned.is_none()) {
+                let mut finish = Vec::new();
+                link.shared.lock().worker_died(rank, &mut finish);
+                link.shared.settle(finish);
+            }
+        }
+    }
+
+    /// True when world rank `rank` is known dead.
+    fn is_dead(&self, rank: Rank) -> bool {
+        usize::try_from(rank)
+            .ok()
+            .and_then(|r| self.dead.get(r))
+            .is_some_and(|&dead| dead)
     }
 
     /// Visits each pool once, under one lock: fails its tasks past their time limit (see
@@ -383,10 +438,16 @@ impl Runner {
                 .unwrap_or(&self.world);
             comm.abort(73);
         }
+        let live: Vec<Rank> = (1..self.world_size).filter(|&r| !self.is_dead(r)).collect();
+        if self.dead.contains(&true) {
+            for &rank in &live {
+                self.world.send(rank, messages::TAG_SKIP_FINALIZE, &[]);
+            }
+        }
         for link in std::mem::take(&mut self.links) {
             self.release(link, ToWorker::Stop);
         }
-        for rank in 1..self.world_size {
+        for &rank in &live {
             self.world.send_message(rank, &ToWorker::Stop);
         }
         self.mpi_thread.end("the MPI session ended".to_owned());
