@@ -50,8 +50,10 @@
 //! by its offset in the executable (`task-wire`), checked by a build fingerprint when a pool
 //! takes a worker; dispatch is `pool-engine`'s, shared with the process pool. A task's
 //! panic, error or time limit fails only its future (a timed-out worker is retired). A
-//! worker process that dies ends the whole MPI job, as MPI does: the pool never hangs on it,
-//! nor recovers from it. `docs/MPI.md` in the repository tells how to run across machines.
+//! worker rank that dies fails only its tasks in a job started with `mpirun --with-ft ulfm`
+//! (feature `ulfm`, Open MPI 5 with ULFM: [`MpiPool::fault_tolerant`]); elsewhere it ends the
+//! whole MPI job, as MPI does, and the pool never hangs on it. `docs/MPI.md` in the
+//! repository tells how to run across machines and what happens when a rank dies.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::needless_doctest_main)]

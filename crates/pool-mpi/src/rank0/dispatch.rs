@@ -342,6 +342,48 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_worker_fails_its_tasks_and_the_last_one_breaks_the_pool() {
+        let counters = Counters::default();
+        let mut state = ready(&[1]);
+        state.task_time.record(Duration::from_micros(5));
+        let (running, running_future) = task(0, 10, None);
+        let (ahead, ahead_future) = task(1, 10, None);
+        state.pending.extend([running, ahead]);
+        assert_eq!(sent(&state.dispatch(&RULES, &counters)), vec![(1, 2)]);
+        state.workers.extend(ready(&[2]).table.workers);
+        let (mut only_for_it, only_for_it_future) = task(2, 10, None);
+        only_for_it.target = Some(1);
+        let (other, _f) = task(3, 10, None);
+        state.pending.extend([only_for_it, other]);
+        let mut finish = Vec::new();
+        state.worker_died(1, &mut finish);
+        finish
+            .into_iter()
+            .for_each(|f| f.run("pool-mpi", &counters));
+        assert_eq!(state.workers.len(), 1, "the dead worker left the pool");
+        assert!(state.broken.is_none(), "one worker is left");
+        let running = running_future.exception().unwrap().unwrap();
+        assert_eq!(running.kind(), TaskErrorKind::WorkerDied);
+        assert!(running.message().contains("MPI rank 1"), "{running}");
+        assert!(
+            running.message().contains("while it ran the task"),
+            "{running}"
+        );
+        let ahead = ahead_future.exception().unwrap().unwrap();
+        assert_eq!(ahead.kind(), TaskErrorKind::WorkerDied);
+        assert!(ahead.message().contains("may have run it"), "{ahead}");
+        let orphan = only_for_it_future.exception().unwrap().unwrap();
+        assert!(orphan.message().contains("which died"), "{orphan}");
+        assert_eq!(state.pending.len(), 1, "the other waiting task stays");
+
+        let mut finish = Vec::new();
+        state.worker_died(2, &mut finish);
+        assert!(state.broken.is_some(), "no worker is left");
+        assert!(state.pending.is_empty());
+        assert_eq!(finish.len(), 1, "the waiting task fails with the pool");
+    }
+
+    #[test]
     fn a_task_for_one_worker_waits_for_it_without_holding_back_the_others() {
         let counters = Counters::default();
         let mut state = ready(&[1, 2]);

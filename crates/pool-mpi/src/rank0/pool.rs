@@ -97,7 +97,8 @@ impl Shared {
 /// Failures: a panic or error in a task fails only its future. A task past its
 /// [`timeout`](crate::MpiPoolBuilder::timeout) fails with
 /// [`TimedOut`](future_core::TaskErrorKind::TimedOut) and its worker is retired (it gets no more tasks).
-/// A worker process that dies ends the whole MPI job (fail-stop, see the crate docs).
+/// A worker process that dies ends the whole MPI job (fail-stop), unless the job is fault
+/// tolerant ([`fault_tolerant`](Self::fault_tolerant)): then only its tasks fail.
 ///
 /// Done callbacks of this pool's futures run on the pool's MPI thread as replies arrive:
 /// they may submit to any pool (submitting never waits here: the pool has no queue bound)

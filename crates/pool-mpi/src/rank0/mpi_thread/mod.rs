@@ -13,7 +13,9 @@
 //! every rank within about a second; a spawned worker's death is seen here (its process
 //! gone), and this thread ends the job with `MPI_Abort` and a message that says which
 //! worker died. So does a session that ends with tasks in flight, and a panic of this
-//! thread: never a silent hang.
+//! thread: never a silent hang. In a fault-tolerant job (`ulfm.rs`) a receive names the
+//! world's ranks that died instead, and they leave their pool; idle, the thread looks for
+//! deaths every 10 ms.
 
 mod attach;
 
