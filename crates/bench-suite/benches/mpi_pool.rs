@@ -17,6 +17,12 @@
 //!   one blob, `serde_bytes`, as Python's `bytes` pickle);
 //! - `mpi_pool/spawn`: spawn one worker, run one task, let it go;
 //! - notes: the CPU an idle pool uses in one second (rank 0's process, and each worker).
+//!
+//! With `MPI_BENCH_ULFM` set (a build with the `ulfm` feature, against an Open MPI 5 with
+//! ULFM first on `PATH`), only the cost of fault tolerance: `mpi_pool/ulfm_round_trip` and
+//! `mpi_pool/ulfm_tiny_tasks`, the pool of a job started with `mpirun --with-ft ulfm`
+//! (`ours`) beside the same build in a plain job (`fail_stop`), three launches of each,
+//! alternating; each row is the median of its three medians.
 
 #![allow(missing_docs)] // benchmark functions
 use std::time::{Duration, Instant};
@@ -27,9 +33,10 @@ use pool_mpi::MpiPool;
 use pool_process::ProcessPool;
 use serde_bytes::ByteBuf;
 
-const MPI_ENV: [(&str, &str); 5] = [
+const MPI_ENV: [(&str, &str); 6] = [
     ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
     ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+    ("PRTE_MCA_rmaps_default_mapping_policy", ":oversubscribe"),
     ("OMPI_MCA_rmaps_base_oversubscribe", "1"),
     ("OMPI_MCA_btl_tcp_if_include", "lo"),
     ("OMPI_MCA_oob_tcp_if_include", "lo"),
@@ -80,21 +87,33 @@ fn median_ns(reps: usize, per: u64, mut work: impl FnMut()) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// The workloads, on any pool with the shared interface.
-fn workloads(name: &str, pool: &impl future_core::Executor, round_trips: u64) {
-    let reps = if quick() { 3 } else { 7 };
-    let rt = median_ns(reps, round_trips, || {
+fn reps() -> usize {
+    if quick() { 3 } else { 7 }
+}
+
+/// One tiny task there and back, per task.
+fn round_trip(pool: &impl future_core::Executor, round_trips: u64) -> f64 {
+    median_ns(reps(), round_trips, || {
         for x in 0..round_trips {
             std::hint::black_box(pool.submit(tiny, x).unwrap().result().unwrap());
         }
-    });
-    report("round_trip", name, rt);
+    })
+}
+
+/// Tiny tasks submitted, then collected, per task.
+fn tiny_tasks(pool: &impl future_core::Executor) -> f64 {
     let tasks = if quick() { TINY_TASKS / 10 } else { TINY_TASKS };
-    let per_task = median_ns(reps, tasks, || {
+    median_ns(reps(), tasks, || {
         let futures: Vec<_> = (0..tasks).map(|x| pool.submit(tiny, x).unwrap()).collect();
         std::hint::black_box(futures.iter().map(|f| f.result().unwrap()).sum::<u64>());
-    });
-    report("tiny_tasks", name, per_task);
+    })
+}
+
+/// The workloads, on any pool with the shared interface.
+fn workloads(name: &str, pool: &impl future_core::Executor, round_trips: u64) {
+    let reps = reps();
+    report("round_trip", name, round_trip(pool, round_trips));
+    report("tiny_tasks", name, tiny_tasks(pool));
     let map = median_ns(reps, 1, || {
         let sum: u64 = pool
             .map(small, 0..MAP_ITEMS, MapOptions::new().chunksize(10_000))
@@ -164,6 +183,60 @@ fn pools() {
     workloads("process_pool", &processes, 2_000);
 }
 
+/// Rank 0 of a job with or without fault tolerance: the workloads it may cost on.
+fn fault_tolerance() {
+    let pool = MpiPool::from_world().expect("mpirun -n 3");
+    let name = if pool.fault_tolerant() {
+        "ours"
+    } else {
+        "fail_stop"
+    };
+    report("ulfm_round_trip", name, round_trip(&pool, 2_000));
+    report("ulfm_tiny_tasks", name, tiny_tasks(&pool));
+}
+
+/// The lines of the fault-tolerance runs, each row's median of its launches.
+fn fault_tolerance_rows() -> Vec<String> {
+    let mut samples: Vec<(String, String, f64)> = Vec::new();
+    for _ in 0..3 {
+        for launcher in [&[][..], &["--with-ft", "ulfm"][..]] {
+            for line in launch("--fault-tolerance", Some(3), launcher) {
+                let field = |key: &str| {
+                    let (_, rest) = line.split_once(&format!("\"{key}\": "))?;
+                    let value = rest.split([',', '}']).next()?.trim().trim_matches('"');
+                    Some(value.to_owned())
+                };
+                let ns = field("median_ns").and_then(|ns| ns.parse::<f64>().ok());
+                if let (Some(group), Some(function), Some(ns)) =
+                    (field("group"), field("function"), ns)
+                {
+                    samples.push((group, function, ns));
+                }
+            }
+        }
+    }
+    let mut rows: Vec<(String, String)> = samples
+        .iter()
+        .map(|(g, f, _)| (g.clone(), f.clone()))
+        .collect();
+    rows.sort();
+    rows.dedup();
+    rows.into_iter()
+        .map(|(group, function)| {
+            let mut ns: Vec<f64> = samples
+                .iter()
+                .filter(|(g, f, _)| *g == group && *f == function)
+                .map(|(_, _, ns)| *ns)
+                .collect();
+            ns.sort_by(f64::total_cmp);
+            let median = ns[ns.len() / 2];
+            format!(
+                "{{\"group\": \"{group}\", \"function\": \"{function}\", \"median_ns\": {median:.1}}}"
+            )
+        })
+        .collect()
+}
+
 /// A raw MPI farm without futures, on its own `mpirun -n 3`: rank 0 sends tiny messages to
 /// the workers, up to 16 in flight each, and they answer each at once.
 fn raw_farm() {
@@ -221,13 +294,14 @@ fn spawn_time() {
     report("spawn", "ours", spawn);
 }
 
-/// Runs this binary again with `mode`, under `mpirun -n ranks` or alone; its output lines.
-fn launch(mode: &str, ranks: Option<u32>) -> Vec<String> {
+/// Runs this binary again with `mode`, under `mpirun` (with the options `launcher`) `-n
+/// ranks` or alone; its output lines.
+fn launch(mode: &str, ranks: Option<u32>, launcher: &[&str]) -> Vec<String> {
     let exe = std::env::current_exe().expect("the bench binary");
     let mut cmd = match ranks {
         Some(n) => {
             let mut cmd = std::process::Command::new("mpirun");
-            cmd.args(["-n", &n.to_string()]).arg(&exe);
+            cmd.args(launcher).args(["-n", &n.to_string()]).arg(&exe);
             cmd
         }
         None => std::process::Command::new(&exe),
@@ -256,15 +330,24 @@ fn main() {
             pools();
         }
         Some("--raw-farm") => raw_farm(),
+        Some("--fault-tolerance") => {
+            let _mpi = pool_mpi::init(); // ranks 1 and 2 serve here
+            fault_tolerance();
+        }
         Some("--spawn") => {
             let _mpi = pool_mpi::init(); // the spawned worker serves here
             spawn_time();
         }
         _ => {
             // `cargo bench` (with its own arguments): the outer run.
-            let mut lines = launch("--pools", Some(3));
-            lines.extend(launch("--raw-farm", Some(3)));
-            lines.extend(launch("--spawn", None));
+            let lines = if std::env::var_os("MPI_BENCH_ULFM").is_some() {
+                fault_tolerance_rows()
+            } else {
+                let mut lines = launch("--pools", Some(3), &[]);
+                lines.extend(launch("--raw-farm", Some(3), &[]));
+                lines.extend(launch("--spawn", None, &[]));
+                lines
+            };
             for line in &lines {
                 println!("{line}");
             }
