@@ -15,7 +15,7 @@
 //! worker died. So does a session that ends with tasks in flight, and a panic of this
 //! thread: never a silent hang. In a fault-tolerant job (`ulfm.rs`) a receive names the
 //! world's ranks that died instead, and they leave their pool; idle, the thread looks for
-//! deaths every 10 ms.
+//! deaths every 2 ms.
 
 mod attach;
 
@@ -42,7 +42,7 @@ use attach::{Hello, keep_hello};
 const LIVENESS_EVERY: Duration = Duration::from_millis(200);
 
 /// How often an idle MPI thread of a fault-tolerant job looks for dead ranks.
-const IDLE_FAILURE_CHECK: Duration = Duration::from_millis(10);
+const IDLE_FAILURE_CHECK: Duration = Duration::from_millis(2);
 
 thread_local! {
     /// True on the MPI thread, which completes every pool's futures (their done callbacks
