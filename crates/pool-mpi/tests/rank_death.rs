@@ -2,7 +2,8 @@
 //! `ulfm` feature against an Open MPI 5 with ULFM): only its tasks fail, the other workers
 //! finish the rest, the pool shrinks, and the job still ends as its program says. Each
 //! scenario is this binary run again under `mpirun`; the scenario asserts inside, and the
-//! test asserts that the job exited 0 within a deadline that only a hang would reach.
+//! test asserts that the job exited as documented within a deadline that only a hang would
+//! reach. A dead rank 0 ends the job instead.
 
 mod common;
 
@@ -205,6 +206,13 @@ fn scenario(name: &str) {
             drop(mpi);
             return;
         }
+        "root-kill" => {
+            // Rank 0 dies with a task running and one idle worker or more: nothing can finish
+            // the pool's work, and no worker may wait for rank 0 for ever.
+            let _running = pool.submit(nap, 200).unwrap();
+            println!("scenario root-kill: rank 0 dies");
+            kill_self();
+        }
         _ => panic!("no scenario {name}"),
     }
     still_serves(&pool);
@@ -231,6 +239,22 @@ fn survives(scenario: &str, code: i32) {
     }
     println!(
         "{scenario}: the job went on and exited {code} after {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+fn the_job_ends_when_rank_0_dies() {
+    let start = Instant::now();
+    let cmd = common::launched_by(&LAUNCH, Some(4), &["root-kill"]);
+    let (status, stdout, stderr) = common::run(cmd, DEADLINE);
+    let status =
+        status.unwrap_or_else(|| panic!("root-kill: hung for {DEADLINE:?}\n{stdout}\n{stderr}"));
+    assert!(
+        !status.success() && stdout.contains("scenario root-kill: rank 0 dies"),
+        "root-kill: exited {status}\n{stdout}\n{stderr}"
+    );
+    println!(
+        "root-kill: the job ended ({status}) after {:.2} s",
         start.elapsed().as_secs_f64()
     );
 }
@@ -282,6 +306,10 @@ fn main() {
         (
             "ranks_killed_one_after_another_until_none_is_left",
             ranks_killed_one_after_another_until_none_is_left,
+        ),
+        (
+            "the_job_ends_when_rank_0_dies",
+            the_job_ends_when_rank_0_dies,
         ),
     ]);
 }
