@@ -120,7 +120,7 @@ fn nap_free_double(x: u64) -> u64 {
 /// The scenarios, run in the inner job: each asserts, and prints `ok` at its end.
 fn scenario(name: &str) {
     let mpi = pool_mpi::init();
-    let pool = MpiPool::builder()
+    let mut pool = MpiPool::builder()
         .tasks_per_worker(TASKS_PER_WORKER)
         .build()
         .unwrap();
@@ -163,7 +163,16 @@ fn scenario(name: &str) {
             unsafe { libc::kill(pid, libc::SIGKILL) };
             let took = until_workers(&pool, 2);
             println!("scenario idle-kill: noticed after {} ms", took.as_millis());
-            assert_eq!(common::worker_pids(&pool).len(), 2);
+            let left = common::worker_pids(&pool);
+            assert_eq!(left, [pids[0], pids[2]]);
+            // The next pool of the session leaves the dead rank out.
+            drop(pool);
+            pool = MpiPool::builder()
+                .tasks_per_worker(TASKS_PER_WORKER)
+                .build()
+                .unwrap();
+            assert_eq!(pool.max_workers(), 2);
+            assert_eq!(common::worker_pids(&pool), left);
         }
         "two-kills" => {
             for left in [2, 1] {
