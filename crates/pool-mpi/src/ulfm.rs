@@ -96,17 +96,29 @@ fn acked(comm: ffi::MPI_Comm) -> Vec<Rank> {
     let mut failed = unsafe { failed.assume_init() };
     let mut size: c_int = 0;
     let mut group = std::mem::MaybeUninit::<ffi::MPI_Group>::uninit();
-    // SAFETY: valid handles, and places for the results, read only after success.
+    // SAFETY: valid handles, and places for the results, read only after success; the
+    // translation writes `size` ranks into `theirs`, which holds that many.
     let ranks = unsafe {
-        ffi::MPI_Group_size(failed, &mut size);
-        if size <= 0 || ffi::MPI_Comm_group(comm, group.as_mut_ptr()) != 0 {
+        if ffi::MPI_Group_size(failed, &mut size) != 0
+            || size <= 0
+            || ffi::MPI_Comm_group(comm, group.as_mut_ptr()) != 0
+        {
             Vec::new()
         } else {
             let mut group = group.assume_init();
             let ours: Vec<c_int> = (0..size).collect();
             let mut theirs: Vec<c_int> = vec![0; ours.len()];
-            ffi::MPI_Group_translate_ranks(failed, size, ours.as_ptr(), group, theirs.as_mut_ptr());
+            let translated = ffi::MPI_Group_translate_ranks(
+                failed,
+                size,
+                ours.as_ptr(),
+                group,
+                theirs.as_mut_ptr(),
+            );
             ffi::MPI_Group_free(&mut group);
+            // A failed translation names no rank (rather than rank 0, say); a process
+            // outside `comm` (`MPI_UNDEFINED`, negative) is none of its ranks.
+            theirs.retain(|&rank| translated == 0 && rank >= 0);
             theirs
         }
     };

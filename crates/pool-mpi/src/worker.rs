@@ -45,9 +45,10 @@ impl Sink for SharedComm {
         true
     }
 
-    /// Nothing to keep: a worker rank that dies ends the MPI job (fail-stop). A reply larger
-    /// than `messages::SMALL` travels in a message of its own all the same, so holding it
-    /// would only delay it: refused, it goes out at once.
+    /// Nothing to keep: a worker rank that dies ends the MPI job (fail-stop), or, in a
+    /// fault-tolerant job, rank 0 fails every task it had sent it, those whose replies it
+    /// held too. A reply larger than `messages::SMALL` travels in a message of its own all
+    /// the same, so holding it would only delay it: refused, it goes out at once.
     fn keep(&self, reply: &[u8]) -> bool {
         reply.len() <= messages::SMALL
     }
